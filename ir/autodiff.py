@@ -1,0 +1,134 @@
+"""Reverse-mode automatic differentiation as a graph-to-graph transformation.
+
+:func:`vjp_function` turns ``f(x1, ..., xn) -> (y1, ..., ym)`` into a new
+graph-IR function::
+
+    f_vjp(x1, ..., xn, ct_y[i] for i in cotangent_outputs)
+        -> (y1, ..., ym, grad_x[j] for j in wrt)
+
+It copies ``f``'s nodes, then walks them backwards applying each
+primitive's VJP rule and summing cotangents where a value has several uses.
+Only *active* nodes get gradients: those that depend on a ``wrt`` parameter
+and lead to an output that receives a cotangent. The result is ordinary IR:
+it prints, verifies, optimises and compiles like any other function, and it
+can be differentiated again.
+
+Example (``f(x) = sum(exp(x))``, gradient with respect to ``x``)::
+
+    func @f_vjp(%0: f32[3], %1: f32[]) -> (f32[], f32[3]) {
+      %2: f32[3] = exp(%0)
+      %3: f32[] = reduce_sum(%2) {axes=(0,)}
+      %4: f32[1] = reshape(%1) {shape=(1,)}
+      %5: f32[3] = broadcast_to(%4) {shape=(3,)}
+      %6: f32[3] = mul(%5, %2)
+      return %3, %6
+    }
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from tcomp.ir.builder import Emitter, FunctionBuilder
+from tcomp.ir.errors import TcompTypeError
+from tcomp.ir.graph import Function, Node, Value
+from tcomp.ir.primitives import get_primitive
+from tcomp.ir.types import is_float
+
+
+def vjp_function(
+    function: Function,
+    wrt: Sequence[int],
+    cotangent_outputs: Sequence[int],
+    name: str | None = None,
+) -> Function:
+    """The VJP of ``function`` with respect to parameters ``wrt`` (see the module docstring).
+
+    ``cotangent_outputs`` lists the outputs that receive a cotangent input;
+    the others (auxiliary results, integer outputs) count as constants.
+    Raises :class:`TcompTypeError` when a ``wrt`` parameter or a cotangent
+    output is not a float.
+    """
+    for index in wrt:
+        param = function.params[index]
+        if not is_float(param.dtype):
+            raise TcompTypeError(
+                f"cannot differentiate with respect to input {index} of dtype {param.dtype}: "
+                "gradients need float inputs (convert with .astype('float32'))"
+            )
+    for index in cotangent_outputs:
+        if not is_float(function.outputs[index].dtype):
+            raise TcompTypeError(
+                f"output {index} has dtype {function.outputs[index].dtype}: "
+                "only float outputs can be differentiated"
+            )
+
+    builder = FunctionBuilder(name or f"{function.name}_vjp")
+    copy_of: dict[Value, Value] = {p: builder.add_param(p.type) for p in function.params}
+    cotangent_params = [builder.add_param(function.outputs[i].type) for i in cotangent_outputs]
+    for node in function.nodes:
+        copy_of[node.output] = builder.emit(
+            node.op, [copy_of[v] for v in node.inputs], node.attrs, node.location
+        )
+
+    active = _active_values(function, wrt, cotangent_outputs)
+    cotangents: dict[Value, Value] = {}
+
+    def accumulate(value: Value, contribution: Value, location) -> None:
+        if value in cotangents:
+            cotangents[value] = builder.emit("add", [cotangents[value], contribution], {}, location)
+        else:
+            cotangents[value] = contribution
+
+    for index, ct in zip(cotangent_outputs, cotangent_params):
+        if function.outputs[index] in active:
+            accumulate(function.outputs[index], ct, None)
+
+    for node in reversed(function.nodes):
+        ct = cotangents.get(node.output)
+        if ct is None or node.output not in active:
+            continue
+        contributions = _apply_vjp_rule(builder, node, copy_of, ct)
+        for value, contribution in zip(node.inputs, contributions):
+            if contribution is not None and value in active:
+                accumulate(value, contribution, node.location)
+
+    emitter = Emitter(builder)
+    grads = []
+    for index in wrt:
+        param = function.params[index]
+        gradient = cotangents.get(param)
+        grads.append(gradient if gradient is not None else emitter.zeros(param.type))
+    outputs = [copy_of[v] for v in function.outputs] + grads
+    return builder.finish(outputs, dict(function.metadata))
+
+
+def _apply_vjp_rule(
+    builder: FunctionBuilder, node: Node, copy_of: dict[Value, Value], ct: Value
+) -> Sequence[Value | None]:
+    """Runs the node's VJP rule on the copied forward values."""
+    primitive = get_primitive(node.op)
+    if primitive.vjp is None:
+        return [None] * len(node.inputs)
+    copied = Node(node.op, tuple(copy_of[v] for v in node.inputs), node.attrs, copy_of[node.output])
+    contributions = primitive.vjp(Emitter(builder, node.location), copied, ct)
+    for value, contribution in zip(node.inputs, contributions):
+        if contribution is not None and contribution.type != value.type:
+            raise TcompTypeError(
+                f"internal error: the gradient rule of {node.op} gave {contribution.type} "
+                f"for an input of type {value.type}"
+            )
+    return contributions
+
+
+def _active_values(function: Function, wrt: Sequence[int], outputs: Sequence[int]) -> set[Value]:
+    """Values on a path from a ``wrt`` parameter to a differentiated output, floats only."""
+    depends: set[Value] = {function.params[i] for i in wrt}
+    for node in function.nodes:
+        if is_float(node.output.dtype) and any(v in depends for v in node.inputs):
+            depends.add(node.output)
+    reaches: set[Value] = {function.outputs[i] for i in outputs}
+    for node in reversed(function.nodes):
+        if node.output in reaches:
+            reaches.update(node.inputs)
+    return depends & reaches

@@ -1,0 +1,92 @@
+"""The primitive registry: one definition site per primitive.
+
+A :class:`Primitive` bundles everything tcomp knows about one op:
+
+- ``infer``: the shape/dtype rule, ``(input types, attrs) -> output type``;
+  it raises :class:`TcompShapeError` / :class:`TcompTypeError` naming the op;
+- ``reference``: the numpy implementation, the specification every backend
+  is checked against;
+- ``vjp``: the reverse-mode gradient rule, ``(emitter, node, cotangent) ->
+  one cotangent (or None for "no contribution") per input``, written with
+  the :class:`tcomp.ir.builder.Emitter` so that gradients are graph IR;
+- ``lowering``: the kernel-IR lowering, attached by the kernel lowering
+  module of the compiled backends (None until then).
+
+Files in this package define primitives by calling :func:`register`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from tcomp.ir.errors import TcompShapeError, TcompTypeError
+from tcomp.ir.types import TensorType
+
+if TYPE_CHECKING:
+    from tcomp.ir.builder import Emitter
+    from tcomp.ir.graph import Node, Value
+
+InferRule = Callable[[Sequence[TensorType], Mapping[str, Any]], TensorType]
+ReferenceRule = Callable[[Sequence[np.ndarray], Mapping[str, Any]], np.ndarray]
+VjpRule = Callable[["Emitter", "Node", "Value"], Sequence["Value | None"]]
+
+
+@dataclass
+class Primitive:
+    """Everything about one primitive op (see the module docstring)."""
+
+    name: str
+    infer: InferRule
+    reference: ReferenceRule
+    vjp: VjpRule | None
+    attr_names: tuple[str, ...] = ()
+    num_inputs: int | None = None  # None: variadic
+    lowering: Callable[..., Any] | None = None
+
+    def check_call(self, input_types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
+        """Checks arity and attribute names, then applies the shape/dtype rule."""
+        if self.num_inputs is not None and len(input_types) != self.num_inputs:
+            raise TcompTypeError(
+                f"{self.name}: expects {self.num_inputs} inputs, got {len(input_types)}"
+            )
+        unknown = set(attrs) - set(self.attr_names)
+        missing = set(self.attr_names) - set(attrs)
+        if unknown or missing:
+            raise TcompTypeError(
+                f"{self.name}: attributes must be {sorted(self.attr_names)}, got {sorted(attrs)}"
+            )
+        return self.infer(input_types, attrs)
+
+
+PRIMITIVES: dict[str, Primitive] = {}
+
+
+def register(primitive: Primitive) -> Primitive:
+    """Adds a primitive to the registry (each name once)."""
+    if primitive.name in PRIMITIVES:
+        raise ValueError(f"primitive {primitive.name!r} registered twice")
+    PRIMITIVES[primitive.name] = primitive
+    return primitive
+
+
+def get_primitive(name: str) -> Primitive:
+    """The registered primitive called ``name``."""
+    try:
+        return PRIMITIVES[name]
+    except KeyError:
+        raise TcompTypeError(f"unknown primitive {name!r}") from None
+
+
+def shape_error(op: str, message: str, *types: TensorType) -> TcompShapeError:
+    """A shape error that names the op and the input types."""
+    shown = ", ".join(str(t) for t in types)
+    return TcompShapeError(f"{op}: {message} (inputs {shown})" if types else f"{op}: {message}")
+
+
+def type_error(op: str, message: str, *types: TensorType) -> TcompTypeError:
+    """A dtype error that names the op and the input types."""
+    shown = ", ".join(str(t) for t in types)
+    return TcompTypeError(f"{op}: {message} (inputs {shown})" if types else f"{op}: {message}")

@@ -1,0 +1,281 @@
+"""Elementwise primitives: unary math, binary arithmetic, comparisons, select, convert.
+
+Binary primitives take inputs of one shape and one dtype: numpy
+broadcasting and dtype promotion happen in the frontend, which inserts
+``broadcast_to`` and ``convert`` explicitly, so every rule here is simple and
+every backend sees explicit layouts.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from tcomp.ir.primitives.base import Primitive, register, shape_error, type_error
+from tcomp.ir.types import TensorType, canonical_dtype, is_float, numpy_dtype
+
+# ---------------------------------------------------------------------------
+# Shape rules
+
+
+def _same_type_rule(op: str, float_only: bool, allow_bool: bool = False):
+    def infer(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
+        first = types[0]
+        for other in types[1:]:
+            if other.shape != first.shape:
+                raise shape_error(op, "inputs must have equal shapes", *types)
+            if other.dtype != first.dtype:
+                raise type_error(op, "inputs must have equal dtypes", *types)
+        if float_only and not is_float(first.dtype):
+            raise type_error(op, f"needs a float dtype, got {first.dtype}", *types)
+        if first.dtype == "bool" and not allow_bool:
+            raise type_error(op, "is not defined on bool", *types)
+        return first
+
+    return infer
+
+
+def _compare_rule(op: str):
+    same = _same_type_rule(op, float_only=False, allow_bool=True)
+
+    def infer(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
+        return same(types, attrs).with_dtype("bool")
+
+    return infer
+
+
+def _typed(fn: Callable[..., np.ndarray]):
+    """Wraps a numpy function so its result keeps the first input's dtype (numpy may widen)."""
+
+    def reference(inputs: Sequence[np.ndarray], attrs: Mapping[str, Any]) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            return np.asarray(fn(*inputs)).astype(inputs[0].dtype, copy=False)
+
+    return reference
+
+
+def _define_unary(name: str, fn, vjp, float_only: bool = True) -> Primitive:
+    return register(
+        Primitive(name, _same_type_rule(name, float_only), _typed(fn), vjp, num_inputs=1)
+    )
+
+
+def _define_binary(name: str, fn, vjp, float_only: bool = False) -> Primitive:
+    return register(
+        Primitive(name, _same_type_rule(name, float_only), _typed(fn), vjp, num_inputs=2)
+    )
+
+
+# ---------------------------------------------------------------------------
+# Unary math. Each gradient rule states d(out)/d(x) in a comment.
+
+# d(-x) = -1
+_define_unary("neg", np.negative, lambda b, n, ct: [b.neg(ct)], float_only=False)
+# d|x| = sign(x)
+_define_unary("abs", np.abs, lambda b, n, ct: [b.mul(ct, b.sign(n.inputs[0]))], float_only=False)
+# sign is piecewise constant: no gradient contribution
+_define_unary("sign", np.sign, lambda b, n, ct: [None], float_only=False)
+# d exp(x) = exp(x)
+_define_unary("exp", np.exp, lambda b, n, ct: [b.mul(ct, n.output)])
+# d log(x) = 1 / x
+_define_unary("log", np.log, lambda b, n, ct: [b.div(ct, n.inputs[0])])
+# d sqrt(x) = 0.5 / sqrt(x)
+_define_unary("sqrt", np.sqrt, lambda b, n, ct: [b.div(b.scale(ct, 0.5), n.output)])
+# d tanh(x) = 1 - tanh(x)^2
+_define_unary(
+    "tanh",
+    np.tanh,
+    lambda b, n, ct: [b.mul(ct, b.sub(b.full(1, n.output.type), b.mul(n.output, n.output)))],
+)
+# d sin(x) = cos(x)
+_define_unary("sin", np.sin, lambda b, n, ct: [b.mul(ct, b.cos(n.inputs[0]))])
+# d cos(x) = -sin(x)
+_define_unary("cos", np.cos, lambda b, n, ct: [b.neg(b.mul(ct, b.sin(n.inputs[0])))])
+
+
+def _logistic(x: np.ndarray) -> np.ndarray:
+    # exp(-|x|) never overflows; the two branches pick the stable form.
+    z = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + z), z / (1 + z))
+
+
+# d logistic(x) = logistic(x) * (1 - logistic(x))
+_define_unary(
+    "logistic",
+    _logistic,
+    lambda b, n, ct: [b.mul(ct, b.mul(n.output, b.sub(b.full(1, n.output.type), n.output)))],
+)
+
+# stop_gradient(x) = x, with no gradient flowing back; `simplify` removes it after autodiff.
+_define_unary("stop_gradient", lambda x: x, lambda b, n, ct: [None], float_only=False)
+
+# ---------------------------------------------------------------------------
+# Binary arithmetic
+
+# d(x + y) = (1, 1)
+_define_binary("add", np.add, lambda b, n, ct: [ct, ct])
+# d(x - y) = (1, -1)
+_define_binary("sub", np.subtract, lambda b, n, ct: [ct, b.neg(ct)])
+# d(x * y) = (y, x)
+_define_binary("mul", np.multiply, lambda b, n, ct: [b.mul(ct, n.inputs[1]), b.mul(ct, n.inputs[0])])
+# d(x / y) = (1 / y, -x / y^2 = -out / y)
+_define_binary(
+    "div",
+    np.divide,
+    lambda b, n, ct: [b.div(ct, n.inputs[1]), b.neg(b.div(b.mul(ct, n.output), n.inputs[1]))],
+    float_only=True,
+)
+
+
+def _pow_vjp(b, n, ct):
+    # d(x ** y) = (y * x ** (y - 1), log(x) * x ** y)
+    x, y = n.inputs
+    y_minus_one = b.sub(y, b.full(1, y.type))
+    dx = b.mul(ct, b.mul(y, b.pow(x, y_minus_one)))
+    dy = b.mul(ct, b.mul(b.log(x), n.output))
+    return [dx, dy]
+
+
+_define_binary("pow", np.power, _pow_vjp, float_only=True)
+
+
+def _minmax_vjp(strict_compare: str):
+    def vjp(b, n, ct):
+        # The winner gets the cotangent; a tie splits it in half.
+        x, y = n.inputs
+        wins = b.convert(b.emit(strict_compare, x, y), dtype=x.dtype)
+        ties = b.convert(b.eq(x, y), dtype=x.dtype)
+        weight_x = b.add(wins, b.scale(ties, 0.5))
+        weight_y = b.sub(b.full(1, x.type), weight_x)
+        return [b.mul(ct, weight_x), b.mul(ct, weight_y)]
+
+    return vjp
+
+
+_define_binary("max", np.maximum, _minmax_vjp("gt"))
+_define_binary("min", np.minimum, _minmax_vjp("lt"))
+
+# ---------------------------------------------------------------------------
+# Comparisons: bool results, no gradient
+
+for _name, _fn in [
+    ("eq", np.equal),
+    ("ne", np.not_equal),
+    ("lt", np.less),
+    ("le", np.less_equal),
+    ("gt", np.greater),
+    ("ge", np.greater_equal),
+]:
+    register(
+        Primitive(
+            _name,
+            _compare_rule(_name),
+            lambda inputs, attrs, fn=_fn: np.asarray(fn(*inputs)),
+            None,
+            num_inputs=2,
+        )
+    )
+
+# ---------------------------------------------------------------------------
+# select(pred, a, b) = a where pred else b
+
+
+def _select_infer(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
+    pred, a, b = types
+    if pred.dtype != "bool":
+        raise type_error("select", f"the condition must be bool, got {pred.dtype}", *types)
+    if not (pred.shape == a.shape == b.shape):
+        raise shape_error("select", "condition and both branches must have equal shapes", *types)
+    if a.dtype != b.dtype:
+        raise type_error("select", "both branches must have one dtype", *types)
+    return a
+
+
+def _select_vjp(b, n, ct):
+    # d select(p, x, y) = (none, p ? 1 : 0, p ? 0 : 1)
+    pred = n.inputs[0]
+    zero = b.zeros(ct.type)
+    return [None, b.select(pred, ct, zero), b.select(pred, zero, ct)]
+
+
+register(
+    Primitive(
+        "select",
+        _select_infer,
+        lambda inputs, attrs: np.where(*inputs),
+        _select_vjp,
+        num_inputs=3,
+    )
+)
+
+# ---------------------------------------------------------------------------
+# convert(x) {dtype}: numpy's astype (float -> int truncates toward zero)
+
+
+def _convert_infer(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
+    return types[0].with_dtype(canonical_dtype(attrs["dtype"]))
+
+
+def _convert_reference(inputs: Sequence[np.ndarray], attrs: Mapping[str, Any]) -> np.ndarray:
+    with np.errstate(all="ignore"):
+        return inputs[0].astype(numpy_dtype(attrs["dtype"]))
+
+
+def _convert_vjp(b, n, ct):
+    # d convert(x) = 1 between float types; nothing flows to an int or bool input
+    source = n.inputs[0].dtype
+    if is_float(source) and is_float(ct.dtype):
+        return [b.convert_to(ct, source)]
+    return [None]
+
+
+register(
+    Primitive(
+        "convert", _convert_infer, _convert_reference, _convert_vjp, ("dtype",), num_inputs=1
+    )
+)
+
+# ---------------------------------------------------------------------------
+# Constants and iota (no inputs, no gradient)
+
+
+def _constant_infer(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
+    value = attrs["value"]
+    if not isinstance(value, np.ndarray):
+        raise type_error("constant", f"value must be a numpy array, got {type(value).__name__}")
+    return TensorType(tuple(int(d) for d in value.shape), canonical_dtype(value.dtype))
+
+
+register(
+    Primitive(
+        "constant",
+        _constant_infer,
+        lambda inputs, attrs: attrs["value"],
+        None,
+        ("value",),
+        num_inputs=0,
+    )
+)
+
+
+def _iota_infer(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
+    shape = tuple(attrs["shape"])
+    if not 0 <= attrs["axis"] < len(shape):
+        raise shape_error("iota", f"axis {attrs['axis']} out of range for shape {shape}")
+    return TensorType(shape, canonical_dtype(attrs["dtype"]))
+
+
+def _iota_reference(inputs: Sequence[np.ndarray], attrs: Mapping[str, Any]) -> np.ndarray:
+    """iota {shape, axis, dtype}: each element is its index along ``axis``."""
+    shape, axis = tuple(attrs["shape"]), attrs["axis"]
+    ramp = np.arange(shape[axis], dtype=numpy_dtype(attrs["dtype"]))
+    ramp = ramp.reshape([-1 if i == axis else 1 for i in range(len(shape))])
+    return np.ascontiguousarray(np.broadcast_to(ramp, shape))
+
+
+register(
+    Primitive(
+        "iota", _iota_infer, _iota_reference, None, ("shape", "axis", "dtype"), num_inputs=0
+    )
+)

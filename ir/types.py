@@ -1,0 +1,131 @@
+"""Element types and tensor types of the graph IR.
+
+tcomp knows five element types. Each has a short name used in the IR text
+(``f32[4,3]``) and a numpy dtype used by the reference executor.
+
+========  =====  ============
+dtype     text   numpy
+========  =====  ============
+float32   f32    np.float32
+float64   f64    np.float64
+float16   f16    np.float16
+int32     i32    np.int32
+bool      bool   np.bool_
+========  =====  ============
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from tcomp.ir.errors import TcompTypeError
+
+# dtype name -> (IR short name, numpy dtype)
+_DTYPES: dict[str, tuple[str, np.dtype]] = {
+    "float32": ("f32", np.dtype(np.float32)),
+    "float64": ("f64", np.dtype(np.float64)),
+    "float16": ("f16", np.dtype(np.float16)),
+    "int32": ("i32", np.dtype(np.int32)),
+    "bool": ("bool", np.dtype(np.bool_)),
+}
+_SHORT_TO_NAME = {short: name for name, (short, _) in _DTYPES.items()}
+
+DTYPE_NAMES: tuple[str, ...] = tuple(_DTYPES)
+FLOAT_DTYPES: frozenset[str] = frozenset({"float16", "float32", "float64"})
+DEFAULT_FLOAT = "float32"
+DEFAULT_INT = "int32"
+
+
+def is_float(dtype: str) -> bool:
+    """True for float16, float32 and float64."""
+    return dtype in FLOAT_DTYPES
+
+
+def numpy_dtype(dtype: str) -> np.dtype:
+    """The numpy dtype of a tcomp dtype name."""
+    return _DTYPES[dtype][1]
+
+
+def short_name(dtype: str) -> str:
+    """The IR text name of a dtype (``float32`` -> ``f32``)."""
+    return _DTYPES[dtype][0]
+
+
+def dtype_from_short(short: str) -> str:
+    """The dtype name of an IR text name (``f32`` -> ``float32``)."""
+    try:
+        return _SHORT_TO_NAME[short]
+    except KeyError:
+        raise TcompTypeError(f"unknown element type {short!r} in IR text") from None
+
+
+def canonical_dtype(dtype: object) -> str:
+    """Turns anything numpy calls a dtype (or a tcomp dtype name) into a tcomp dtype name.
+
+    Raises TcompTypeError for dtypes tcomp does not support (complex, object,
+    strings, int64 written explicitly ...), naming the supported ones.
+    """
+    if isinstance(dtype, str) and dtype in _DTYPES:
+        return dtype
+    if isinstance(dtype, str) and dtype in _SHORT_TO_NAME:
+        return _SHORT_TO_NAME[dtype]
+    if dtype is float:
+        return "float32"
+    if dtype is int:
+        return "int32"
+    if dtype is bool:
+        return "bool"
+    try:
+        np_dtype = np.dtype(dtype)  # type: ignore[call-overload]
+    except TypeError:
+        np_dtype = None
+    if np_dtype is not None:
+        for name, (_, candidate) in _DTYPES.items():
+            if candidate == np_dtype:
+                return name
+    raise TcompTypeError(
+        f"unsupported dtype {dtype!r}: tcomp supports {', '.join(DTYPE_NAMES)}"
+    )
+
+
+def promote_dtypes(a: str, b: str) -> str:
+    """The dtype numpy gives to an operation on arrays of dtypes ``a`` and ``b``.
+
+    This is numpy's own table restricted to tcomp's dtypes, for example
+    int32 with float32 gives float64 and int32 with float16 gives float64.
+    """
+    return canonical_dtype(np.result_type(numpy_dtype(a), numpy_dtype(b)))
+
+
+@dataclass(frozen=True)
+class TensorType:
+    """The static type of an IR value: a shape (tuple of non-negative ints) and a dtype name."""
+
+    shape: tuple[int, ...]
+    dtype: str
+
+    def __post_init__(self) -> None:
+        if self.dtype not in _DTYPES:
+            raise TcompTypeError(f"unknown dtype {self.dtype!r}")
+        if not all(isinstance(d, int) and d >= 0 for d in self.shape):
+            raise TcompTypeError(f"invalid shape {self.shape!r}: dimensions must be ints >= 0")
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def with_shape(self, shape: Sequence[int]) -> "TensorType":
+        return TensorType(tuple(int(d) for d in shape), self.dtype)
+
+    def with_dtype(self, dtype: str) -> "TensorType":
+        return TensorType(self.shape, dtype)
+
+    def __str__(self) -> str:
+        return f"{short_name(self.dtype)}[{','.join(str(d) for d in self.shape)}]"

@@ -1,0 +1,57 @@
+"""Shared test configuration: hypothesis profiles and the backend parameter.
+
+Profiles (choose with ``HYPOTHESIS_PROFILE``, default ``dev``; CI sets ``ci``):
+
+- ``ci``: few examples, derandomised (a fixed seed), no deadline, so CI is
+  fast and repeatable;
+- ``dev``: the default for local runs, more examples;
+- ``thorough``: many examples, for a long local soak.
+
+Every test that takes the ``backend`` fixture runs once per backend that is
+available here (``TCOMP_TEST_BACKENDS=reference,llvm`` narrows the list), so
+a new backend runs the whole shared suite against the reference executor.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci",
+    max_examples=15,
+    derandomize=True,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "dev",
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "thorough",
+    max_examples=500,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+def _test_backends() -> list[str]:
+    from tcomp.backends.registry import available_backends
+
+    requested = os.environ.get("TCOMP_TEST_BACKENDS")
+    if requested:
+        return [name.strip() for name in requested.split(",") if name.strip()]
+    return available_backends()
+
+
+@pytest.fixture(params=_test_backends())
+def backend(request: pytest.FixtureRequest) -> str:
+    """The name of a backend to run the test on (each available one in turn)."""
+    return request.param
