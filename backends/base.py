@@ -1,0 +1,47 @@
+"""The contract between tcomp and a backend.
+
+A backend turns a graph-IR :class:`Function` into an :class:`Executable`
+and moves arrays between the host and its own memory. Device buffers are
+opaque to the rest of tcomp: ``tcomp.Array`` holds one with its backend and
+hands it back unchanged when the array is passed into another compiled
+function, so results stay on the device between calls.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, Sequence
+
+import numpy as np
+
+from tcomp.ir.graph import Function
+
+
+class Executable(ABC):
+    """A compiled function: device buffers in, device buffers out."""
+
+    @abstractmethod
+    def __call__(self, buffers: Sequence[Any]) -> list[Any]:
+        """Runs the function on one buffer per parameter and returns one per output."""
+
+    def as_text(self) -> str:
+        """The backend's own form of the program (LLVM IR, OpenCL C, ...); empty when it has none."""
+        return ""
+
+
+class Backend(ABC):
+    """A target: compiles graph IR and owns the memory of its results."""
+
+    name: str
+
+    @abstractmethod
+    def compile(self, function: Function) -> Executable:
+        """Compiles an optimised graph-IR function."""
+
+    @abstractmethod
+    def from_host(self, array: np.ndarray) -> Any:
+        """Copies a host array into a device buffer (the array is already the right dtype)."""
+
+    @abstractmethod
+    def to_host(self, buffer: Any) -> np.ndarray:
+        """Copies a device buffer back into a new host array."""

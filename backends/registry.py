@@ -1,0 +1,73 @@
+"""Backend names, the default backend, and lazy construction of backends.
+
+Backends are constructed on first use, so ``import tcomp`` never imports a
+driver. The default backend is ``TCOMP_BACKEND`` when set, else
+``DEFAULT_BACKEND``; the environment is read when a default is needed, never
+at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+from tcomp.backends.base import Backend
+from tcomp.ir.errors import TcompBackendError
+
+KNOWN_BACKENDS: tuple[str, ...] = ("reference", "llvm", "opencl", "cuda")
+DEFAULT_BACKEND = "reference"
+
+
+def _make_reference() -> Backend:
+    from tcomp.backends.reference.backend import ReferenceBackend
+
+    return ReferenceBackend()
+
+
+# name -> factory; a backend whose module is not in this tree yet has no entry.
+_FACTORIES: dict[str, Callable[[], Backend]] = {"reference": _make_reference}
+_INSTANCES: dict[str, Backend] = {}
+
+
+def default_backend_name() -> str:
+    """The backend used when none is named: ``TCOMP_BACKEND`` or the built-in default."""
+    name = os.environ.get("TCOMP_BACKEND", "").strip() or DEFAULT_BACKEND
+    check_backend_name(name, source="TCOMP_BACKEND")
+    return name
+
+
+def check_backend_name(name: str, source: str = "backend") -> None:
+    """Raises a clear error for a name tcomp does not know."""
+    if name.split(":", 1)[0] not in KNOWN_BACKENDS:
+        raise TcompBackendError(
+            f"unknown {source} {name!r}: tcomp knows {', '.join(KNOWN_BACKENDS)}"
+        )
+
+
+def get_backend(name: str | None = None) -> Backend:
+    """The backend called ``name`` (the default when None), constructed on first use."""
+    name = name or default_backend_name()
+    check_backend_name(name)
+    if name not in _INSTANCES:
+        factory = _FACTORIES.get(name.split(":", 1)[0])
+        if factory is None:
+            raise TcompBackendError(
+                f"backend {name!r} is not part of this tcomp build yet; "
+                f"available: {', '.join(available_backends())}"
+            )
+        _INSTANCES[name] = factory()
+    return _INSTANCES[name]
+
+
+def available_backends() -> list[str]:
+    """The names of the backends that can run here."""
+    available = []
+    for name in KNOWN_BACKENDS:
+        if name not in _FACTORIES:
+            continue
+        try:
+            get_backend(name)
+        except TcompBackendError:
+            continue
+        available.append(name)
+    return available
