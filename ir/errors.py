@@ -50,3 +50,7 @@ def with_location(message: str, location: object | None) -> str:
     if location is None:
         return message
     return f"{message}\n  at {location}"
+
+
+class TcompIndexError(TcompError, IndexError):
+    """An index out of range or an indexing form tcomp does not support."""

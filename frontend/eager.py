@@ -1,0 +1,74 @@
+"""Eager execution: a tcomp function called outside any trace runs at once.
+
+Each primitive becomes a one-node function compiled for the backend of its
+inputs (the default backend when they are numpy data); the compiled
+functions are kept in a bounded cache keyed by op, attributes and input
+types, so a prompt session does not recompile the same operation.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, Sequence
+
+import numpy as np
+
+from tcomp.backends.base import Backend, Executable
+from tcomp.backends.registry import get_backend
+from tcomp.frontend.array import Array
+from tcomp.frontend.location import user_location
+from tcomp.ir.builder import FunctionBuilder
+from tcomp.ir.graph import attrs_key
+from tcomp.ir.types import TensorType, canonical_dtype
+
+_CACHE_SIZE = 512
+_cache: "OrderedDict[tuple, tuple[Executable, TensorType]]" = OrderedDict()
+
+
+def execute(op: str, attrs: dict[str, Any], inputs: Sequence[Array | np.ndarray]) -> Array:
+    """Runs one primitive on concrete inputs and returns its result as an Array."""
+    backend = _backend_of(inputs)
+    types = [_type_of(x) for x in inputs]
+    key = (backend.name, op, attrs_key(attrs), tuple(types))
+    entry = _cache.get(key)
+    if entry is None:
+        builder = FunctionBuilder(f"eager_{op}")
+        params = [builder.add_param(t) for t in types]
+        output = builder.emit(op, params, attrs, user_location())
+        entry = (backend.compile(builder.finish([output])), output.type)
+        _cache[key] = entry
+        if len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    else:
+        _cache.move_to_end(key)
+    executable, out_type = entry
+    buffers = [to_backend(x, backend) for x in inputs]
+    return Array(executable(buffers)[0], backend, out_type)
+
+
+def from_host(array: np.ndarray) -> Array:
+    """A numpy array copied to the default backend."""
+    backend = get_backend(None)
+    return Array(backend.from_host(np.ascontiguousarray(array)), backend, _type_of(array))
+
+
+def to_backend(x: Array | np.ndarray, backend: Backend) -> Any:
+    """A buffer of ``backend`` holding ``x``; an Array already there is passed as it is."""
+    if isinstance(x, Array):
+        if x._backend is backend:
+            return x._buffer
+        return backend.from_host(x._host_view())
+    return backend.from_host(np.ascontiguousarray(x))
+
+
+def _backend_of(inputs: Sequence[Array | np.ndarray]) -> Backend:
+    for x in inputs:
+        if isinstance(x, Array):
+            return x._backend
+    return get_backend(None)
+
+
+def _type_of(x: Array | np.ndarray) -> TensorType:
+    if isinstance(x, Array):
+        return x.aval
+    return TensorType(tuple(x.shape), canonical_dtype(x.dtype))

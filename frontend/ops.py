@@ -1,0 +1,604 @@
+"""The numpy-style array functions of the ``tcomp`` namespace.
+
+Each works on traced values inside ``jit``/``grad`` and eagerly on numpy
+arrays and ``tcomp.Array`` outside them. Broadcasting and dtype promotion
+follow numpy (see ``dispatch.result_dtype`` for Python scalars); the
+functions lower to the primitives of ``tcomp.ir.primitives``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from tcomp.frontend.dispatch import (
+    Operand,
+    bind,
+    broadcast,
+    broadcast_shapes,
+    cast,
+    dtype_of,
+    is_weak,
+    materialize,
+    normalize_axes,
+    normalize_axis,
+    operand,
+    result_dtype,
+    shape_of,
+    to_float,
+    user_error,
+)
+from tcomp.ir.errors import TcompShapeError, TcompTypeError
+from tcomp.ir.types import canonical_dtype, is_float, numpy_dtype
+
+# ---------------------------------------------------------------------------
+# Elementwise
+
+
+def _elementwise(op: str, *args: Any, float_inputs: bool = False, public: str | None = None):
+    name = public or op
+    operands = [operand(a, name) for a in args]
+    dtype = result_dtype(*operands)
+    if float_inputs and not is_float(dtype):
+        dtype = "float32"
+    shape = broadcast_shapes(name, *(shape_of(x) for x in operands))
+    weak = all(is_weak(x) for x in operands)
+    inputs = [broadcast(cast(x, dtype), shape) for x in operands]
+    return bind(op, inputs, weak=weak)
+
+
+def add(x: Any, y: Any):
+    """Elementwise ``x + y``."""
+    return _elementwise("add", x, y)
+
+
+def subtract(x: Any, y: Any):
+    """Elementwise ``x - y``."""
+    return _elementwise("sub", x, y, public="subtract")
+
+
+def multiply(x: Any, y: Any):
+    """Elementwise ``x * y``."""
+    return _elementwise("mul", x, y, public="multiply")
+
+
+def divide(x: Any, y: Any):
+    """Elementwise true division; integer inputs give float32."""
+    return _elementwise("div", x, y, float_inputs=True, public="divide")
+
+
+def power(x: Any, y: Any):
+    """Elementwise ``x ** y`` on floats (integer inputs give float32)."""
+    return _elementwise("pow", x, y, float_inputs=True, public="power")
+
+
+def maximum(x: Any, y: Any):
+    """Elementwise maximum (a tie splits the gradient in half)."""
+    return _elementwise("max", x, y, public="maximum")
+
+
+def minimum(x: Any, y: Any):
+    """Elementwise minimum (a tie splits the gradient in half)."""
+    return _elementwise("min", x, y, public="minimum")
+
+
+def equal(x: Any, y: Any):
+    return _elementwise("eq", x, y, public="equal")
+
+
+def not_equal(x: Any, y: Any):
+    return _elementwise("ne", x, y, public="not_equal")
+
+
+def less(x: Any, y: Any):
+    return _elementwise("lt", x, y, public="less")
+
+
+def less_equal(x: Any, y: Any):
+    return _elementwise("le", x, y, public="less_equal")
+
+
+def greater(x: Any, y: Any):
+    return _elementwise("gt", x, y, public="greater")
+
+
+def greater_equal(x: Any, y: Any):
+    return _elementwise("ge", x, y, public="greater_equal")
+
+
+def _unary(op: str, x: Any, float_only: bool, public: str | None = None):
+    value = _array_operand(x, public or op)
+    if float_only:
+        value = to_float(value)
+    elif dtype_of(value) == "bool":
+        value = cast(value, "int32")
+    return bind(op, [value], weak=is_weak(value))
+
+
+def negative(x: Any):
+    """Elementwise ``-x``."""
+    return _unary("neg", x, float_only=False, public="negative")
+
+
+def abs(x: Any):
+    """Elementwise absolute value."""
+    return _unary("abs", x, float_only=False)
+
+
+def sign(x: Any):
+    """Elementwise sign (-1, 0 or 1)."""
+    return _unary("sign", x, float_only=False)
+
+
+def exp(x: Any):
+    return _unary("exp", x, float_only=True)
+
+
+def log(x: Any):
+    return _unary("log", x, float_only=True)
+
+
+def sqrt(x: Any):
+    return _unary("sqrt", x, float_only=True)
+
+
+def tanh(x: Any):
+    return _unary("tanh", x, float_only=True)
+
+
+def sin(x: Any):
+    return _unary("sin", x, float_only=True)
+
+
+def cos(x: Any):
+    return _unary("cos", x, float_only=True)
+
+
+def sigmoid(x: Any):
+    """The logistic function ``1 / (1 + exp(-x))``, computed without overflow."""
+    return _unary("logistic", x, float_only=True, public="sigmoid")
+
+
+def square(x: Any):
+    return multiply(x, x)
+
+
+def stop_gradient(x: Any):
+    """``x`` itself, but no gradient flows through it."""
+    return bind("stop_gradient", [_array_operand(x, "stop_gradient")])
+
+
+def where(condition: Any, x: Any, y: Any):
+    """Elementwise ``x`` where ``condition`` else ``y`` (all three broadcast together)."""
+    cond = operand(condition, "where")
+    if dtype_of(cond) != "bool":
+        cond = not_equal(cond, 0)
+    a, b = operand(x, "where"), operand(y, "where")
+    dtype = result_dtype(a, b)
+    shape = broadcast_shapes("where", shape_of(cond), shape_of(a), shape_of(b))
+    inputs = [broadcast(cast(cond, "bool"), shape)] + [broadcast(cast(v, dtype), shape) for v in (a, b)]
+    return bind("select", inputs, weak=is_weak(a) and is_weak(b))
+
+
+def clip(x: Any, a_min: Any = None, a_max: Any = None):
+    """Limits values to ``[a_min, a_max]`` (either may be None)."""
+    result = x
+    if a_min is not None:
+        result = maximum(result, a_min)
+    if a_max is not None:
+        result = minimum(result, a_max)
+    if a_min is None and a_max is None:
+        raise user_error(TcompTypeError, "clip: give a_min, a_max or both")
+    return result
+
+
+def astype(x: Any, dtype: Any):
+    """``x`` converted to ``dtype`` (float to int truncates toward zero, as in numpy)."""
+    return cast(_array_operand(x, "astype"), canonical_dtype(dtype))
+
+
+# ---------------------------------------------------------------------------
+# Reductions
+
+
+def _reduce(op: str, public: str, x: Any, axis: Any, keepdims: bool):
+    value = _array_operand(x, public)
+    if dtype_of(value) == "bool":
+        value = cast(value, "int32")
+    shape = shape_of(value)
+    axes = normalize_axes(public, axis, len(shape))
+    if op != "reduce_sum":
+        for a in axes:
+            if shape[a] == 0:
+                raise user_error(
+                    TcompShapeError, f"{public}: cannot reduce the empty axis {a} of shape {shape}"
+                )
+    result = bind(op, [value], axes=axes)
+    if keepdims:
+        result = bind("reshape", [result], shape=tuple(1 if i in axes else d for i, d in enumerate(shape)))
+    return result
+
+
+def sum(x: Any, axis: Any = None, keepdims: bool = False):
+    """Sum over ``axis`` (an int, a tuple, or None for all); bools count as int32."""
+    return _reduce("reduce_sum", "sum", x, axis, keepdims)
+
+
+def max(x: Any, axis: Any = None, keepdims: bool = False):
+    """Maximum over ``axis``; ties share the gradient equally."""
+    return _reduce("reduce_max", "max", x, axis, keepdims)
+
+
+def min(x: Any, axis: Any = None, keepdims: bool = False):
+    """Minimum over ``axis``; ties share the gradient equally."""
+    return _reduce("reduce_min", "min", x, axis, keepdims)
+
+
+def mean(x: Any, axis: Any = None, keepdims: bool = False):
+    """Mean over ``axis``; integer inputs give float32."""
+    value = to_float(operand(x, "mean"))
+    axes = normalize_axes("mean", axis, len(shape_of(value)))
+    count = 1
+    for a in axes:
+        count *= shape_of(value)[a]
+    total = sum(value, axis=axes, keepdims=keepdims)
+    return divide(total, float(count)) if count != 1 else total
+
+
+def argmax(x: Any, axis: Any = None):
+    """Index of the first maximum along ``axis`` (of the flattened array when None), int32."""
+    value = _array_operand(x, "argmax")
+    if axis is None:
+        value = reshape(value, (-1,))
+        axis = 0
+    axis = normalize_axis("argmax", axis, len(shape_of(value)))
+    if shape_of(value)[axis] == 0:
+        raise user_error(TcompShapeError, "argmax: the axis is empty")
+    if dtype_of(value) == "bool":
+        value = cast(value, "int32")
+    return bind("argmax", [value], axis=axis)
+
+
+# ---------------------------------------------------------------------------
+# Contraction
+
+
+def matmul(x: Any, y: Any):
+    """numpy's ``x @ y``: 1-D operands are promoted and squeezed, batch axes broadcast."""
+    a, b = operand(x, "matmul"), operand(y, "matmul")
+    sa, sb = shape_of(a), shape_of(b)
+    if len(sa) == 0 or len(sb) == 0:
+        raise user_error(TcompShapeError, f"matmul: operands must not be 0-d, got shapes {sa} and {sb}")
+    dtype = result_dtype(a, b)
+    if dtype == "bool":
+        dtype = "int32"
+    a, b = cast(a, dtype), cast(b, dtype)
+    if len(sa) == 1:
+        a = reshape(a, (1, sa[0]))
+    if len(sb) == 1:
+        b = reshape(b, (sb[0], 1))
+    ma, mb = shape_of(a), shape_of(b)
+    if ma[-1] != mb[-2]:
+        raise user_error(
+            TcompShapeError,
+            f"matmul: shapes {sa} and {sb} do not fit: contracted axes have {ma[-1]} and {mb[-2]} elements",
+        )
+    batch = broadcast_shapes("matmul", ma[:-2], mb[:-2])
+    a = broadcast(a, batch + ma[-2:])
+    b = broadcast(b, batch + mb[-2:])
+    result = bind("matmul", [a, b])
+    out_shape = batch + ((ma[-2],) if len(sa) > 1 else ()) + ((mb[-1],) if len(sb) > 1 else ())
+    return reshape(result, out_shape) if out_shape != shape_of(result) else result
+
+
+dot = matmul
+
+# ---------------------------------------------------------------------------
+# Movement
+
+
+def _array_operand(x: Any, op: str):
+    """A tracer or Array for ``x`` (Python scalars take their default dtype)."""
+    return materialize(operand(x, op))
+
+
+def reshape(x: Any, shape: Any):
+    """numpy's reshape (row-major; one axis may be -1)."""
+    value = _array_operand(x, "reshape")
+    old = shape_of(value)
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(int(d) for d in shape)
+    size = int(np.prod(old, dtype=np.int64))
+    if shape.count(-1) > 1 or any(d < -1 for d in shape):
+        raise user_error(TcompShapeError, f"reshape: invalid shape {shape}")
+    if -1 in shape:
+        known = int(np.prod([d for d in shape if d != -1], dtype=np.int64))
+        if known == 0 or size % known:
+            raise user_error(TcompShapeError, f"reshape: cannot reshape {old} into {shape}")
+        shape = tuple(size // known if d == -1 else d for d in shape)
+    if int(np.prod(shape, dtype=np.int64)) != size:
+        raise user_error(
+            TcompShapeError, f"reshape: cannot reshape {old} ({size} elements) into {shape}"
+        )
+    if shape == old:
+        return value
+    return bind("reshape", [value], shape=shape)
+
+
+def transpose(x: Any, axes: Sequence[int] | None = None):
+    """Permutes axes (reverses them when ``axes`` is None)."""
+    value = _array_operand(x, "transpose")
+    ndim = len(shape_of(value))
+    if axes is None:
+        perm = tuple(reversed(range(ndim)))
+    else:
+        perm = tuple(normalize_axis("transpose", a, ndim) for a in axes)
+        if sorted(perm) != list(range(ndim)):
+            raise user_error(
+                TcompShapeError, f"transpose: axes {tuple(axes)} are not a permutation of {ndim} axes"
+            )
+    return bind("transpose", [value], perm=perm)
+
+
+def swapaxes(x: Any, axis1: int, axis2: int):
+    value = _array_operand(x, "swapaxes")
+    ndim = len(shape_of(value))
+    a, b = normalize_axis("swapaxes", axis1, ndim), normalize_axis("swapaxes", axis2, ndim)
+    perm = list(range(ndim))
+    perm[a], perm[b] = perm[b], perm[a]
+    return bind("transpose", [value], perm=tuple(perm))
+
+
+def broadcast_to(x: Any, shape: Sequence[int]):
+    """numpy's broadcast_to."""
+    value = _array_operand(x, "broadcast_to")
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    source = shape_of(value)
+    if len(shape) < len(source) or broadcast_shapes("broadcast_to", source, shape) != shape:
+        raise user_error(TcompShapeError, f"broadcast_to: cannot broadcast {source} to {shape}")
+    return broadcast(value, shape)
+
+
+def expand_dims(x: Any, axis: Any):
+    """Inserts 1-axes at the given positions of the result."""
+    value = _array_operand(x, "expand_dims")
+    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
+    ndim = len(shape_of(value)) + len(axes)
+    positions = normalize_axes("expand_dims", axes, ndim)
+    source = iter(shape_of(value))
+    shape = tuple(1 if i in positions else next(source) for i in range(ndim))
+    return bind("reshape", [value], shape=shape)
+
+
+def squeeze(x: Any, axis: Any = None):
+    """Removes 1-axes (all of them when ``axis`` is None)."""
+    value = _array_operand(x, "squeeze")
+    shape = shape_of(value)
+    if axis is None:
+        axes = tuple(i for i, d in enumerate(shape) if d == 1)
+    else:
+        axes = normalize_axes("squeeze", axis, len(shape))
+        for a in axes:
+            if shape[a] != 1:
+                raise user_error(
+                    TcompShapeError, f"squeeze: axis {a} of shape {shape} has size {shape[a]}, not 1"
+                )
+    return bind("reshape", [value], shape=tuple(d for i, d in enumerate(shape) if i not in axes))
+
+
+def concatenate(arrays: Sequence[Any], axis: int = 0):
+    """Joins arrays along an existing axis (dtypes promote)."""
+    if isinstance(arrays, (np.ndarray,)) or not isinstance(arrays, (list, tuple)) or not arrays:
+        raise user_error(TcompTypeError, "concatenate: expects a non-empty list or tuple of arrays")
+    values = [operand(a, "concatenate") for a in arrays]
+    dtype = result_dtype(*values)
+    values = [cast(v, dtype) for v in values]
+    ranks = {len(shape_of(v)) for v in values}
+    if len(ranks) != 1 or 0 in ranks:
+        shown = ", ".join(str(shape_of(v)) for v in values)
+        raise user_error(TcompShapeError, f"concatenate: arrays must have one rank >= 1, got {shown}")
+    ndim = ranks.pop()
+    axis = normalize_axis("concatenate", axis, ndim)
+    first = shape_of(values[0])
+    for v in values[1:]:
+        if any(a != b for i, (a, b) in enumerate(zip(shape_of(v), first)) if i != axis):
+            shown = ", ".join(str(shape_of(v)) for v in values)
+            raise user_error(
+                TcompShapeError, f"concatenate: shapes {shown} differ off the joined axis {axis}"
+            )
+    if len(values) == 1:
+        return materialize(values[0])
+    return bind("concatenate", values, axis=axis)
+
+
+def stack(arrays: Sequence[Any], axis: int = 0):
+    """Joins arrays of one shape along a new axis."""
+    if not isinstance(arrays, (list, tuple)) or not arrays:
+        raise user_error(TcompTypeError, "stack: expects a non-empty list or tuple of arrays")
+    values = [operand(a, "stack") for a in arrays]
+    shapes = {shape_of(v) for v in values}
+    if len(shapes) != 1:
+        raise user_error(TcompShapeError, f"stack: all arrays need one shape, got {sorted(shapes)}")
+    axis = normalize_axis("stack", axis, len(shapes.pop()) + 1)
+    return concatenate([expand_dims(v, axis) for v in values], axis=axis)
+
+
+def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: float = 0):
+    """numpy's pad in ``constant`` mode: ``pad_width`` is an int, a pair, or a pair per axis."""
+    if mode != "constant":
+        raise user_error(TcompTypeError, f"pad: mode {mode!r} is not supported; only 'constant'")
+    value = _array_operand(x, "pad")
+    ndim = len(shape_of(value))
+    widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (ndim, 2)) if ndim else np.zeros((0, 2), np.int64)
+    if (widths < 0).any():
+        raise user_error(TcompShapeError, f"pad: negative padding {pad_width!r}")
+    if not isinstance(constant_values, (int, float, bool, np.number)):
+        raise user_error(TcompTypeError, "pad: constant_values must be a number")
+    return bind(
+        "pad",
+        [value],
+        low=tuple(int(w) for w in widths[:, 0]),
+        high=tuple(int(w) for w in widths[:, 1]),
+        interior=(0,) * ndim,
+        value=float(constant_values) if is_float(dtype_of(value)) else int(constant_values),
+    )
+
+
+# ---------------------------------------------------------------------------
+# Gathering
+
+
+def _indices(indices: Any, op: str) -> Operand:
+    value = operand(indices, op)
+    if dtype_of(value) != "int32":
+        if is_float(dtype_of(value)) or dtype_of(value) == "bool":
+            raise user_error(TcompTypeError, f"{op}: indices must be integers, got {dtype_of(value)}")
+    return cast(value, "int32")
+
+
+def take(x: Any, indices: Any, axis: int | None = None):
+    """numpy's take: negative indices count from the end; out-of-range indices clamp."""
+    value = _array_operand(x, "take")
+    if axis is None:
+        value = reshape(value, (-1,))
+        axis = 0
+    axis = normalize_axis("take", axis, len(shape_of(value)))
+    return bind("gather", [value, _indices(indices, "take")], axis=axis)
+
+
+def take_along_axis(x: Any, indices: Any, axis: int):
+    """numpy's take_along_axis: picks ``x[..., indices[..., i, ...], ...]`` along ``axis``.
+
+    Indices follow ``take``'s rules (negative from the end, clamped).
+    """
+    value = _array_operand(x, "take_along_axis")
+    idx = _indices(indices, "take_along_axis")
+    xs, ishape = shape_of(value), shape_of(idx)
+    if len(xs) != len(ishape):
+        raise user_error(
+            TcompShapeError,
+            f"take_along_axis: indices must have the array's rank {len(xs)}, got shape {ishape}",
+        )
+    axis = normalize_axis("take_along_axis", axis, len(xs))
+    n = xs[axis]
+    others = broadcast_shapes(
+        "take_along_axis",
+        tuple(d for i, d in enumerate(xs) if i != axis),
+        tuple(d for i, d in enumerate(ishape) if i != axis),
+    )
+    k = ishape[axis]
+    # Move the axis last, broadcast the other axes, and flatten them into rows.
+    perm = tuple(i for i in range(len(xs)) if i != axis) + (axis,)
+    rows = int(np.prod(others, dtype=np.int64))
+    x_rows = reshape(broadcast(transpose(value, perm), others + (n,)), (rows * n,))
+    i_rows = reshape(broadcast(transpose(idx, perm), others + (k,)), (rows, k))
+    i_rows = clip(where(less(i_rows, 0), add(i_rows, n), i_rows), 0, builtins.max(n - 1, 0))
+    offsets = multiply(reshape(arange(rows), (rows, 1)), n)
+    picked = bind("gather", [x_rows, cast(add(i_rows, offsets), "int32")], axis=0)
+    picked = reshape(picked, others + (k,))
+    return transpose(picked, _inverse(perm))
+
+
+def _inverse(perm: Sequence[int]) -> tuple[int, ...]:
+    inverse = [0] * len(perm)
+    for i, p in enumerate(perm):
+        inverse[p] = i
+    return tuple(inverse)
+
+
+def one_hot(indices: Any, num_classes: int, dtype: Any = "float32"):
+    """``result[..., c] = (indices[...] == c)`` as ``dtype``; out-of-range indices give all zeros."""
+    idx = _indices(indices, "one_hot")
+    classes = arange(int(num_classes))
+    hits = equal(expand_dims(idx, -1), classes)
+    return astype(hits, dtype)
+
+
+# ---------------------------------------------------------------------------
+# Creation
+
+
+def full(shape: Any, fill_value: Any, dtype: Any = None):
+    """An array of ``shape`` filled with ``fill_value`` (dtype from the value when None)."""
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(int(d) for d in shape)
+    fill = operand(fill_value, "full")
+    target = canonical_dtype(dtype) if dtype is not None else dtype_of(fill)
+    return broadcast(materialize(cast(fill, target)), shape)
+
+
+def zeros(shape: Any, dtype: Any = "float32"):
+    return full(shape, 0, dtype)
+
+
+def ones(shape: Any, dtype: Any = "float32"):
+    return full(shape, 1, dtype)
+
+
+def full_like(x: Any, fill_value: Any, dtype: Any = None):
+    value = operand(x, "full_like")
+    return full(shape_of(value), fill_value, dtype if dtype is not None else dtype_of(value))
+
+
+def zeros_like(x: Any, dtype: Any = None):
+    return full_like(x, 0, dtype)
+
+
+def ones_like(x: Any, dtype: Any = None):
+    return full_like(x, 1, dtype)
+
+
+def arange(start: Any, stop: Any = None, step: Any = 1, dtype: Any = None):
+    """numpy's arange for Python numbers: int32 for ints, float32 when any bound is a float."""
+    if stop is None:
+        start, stop = 0, start
+    for bound in (start, stop, step):
+        if not isinstance(bound, (int, float, np.number)) or isinstance(bound, bool):
+            raise user_error(TcompTypeError, "arange: bounds must be Python numbers, known when tracing")
+    if step == 0:
+        raise user_error(TcompShapeError, "arange: step must not be 0")
+    if dtype is None:
+        dtype = "int32" if all(isinstance(b, (int, np.integer)) for b in (start, stop, step)) else "float32"
+    dtype = canonical_dtype(dtype)
+    count = builtins.max(0, math.ceil((stop - start) / step))
+    if count == 0:
+        return materialize(np.zeros(0, numpy_dtype(dtype)))
+    ramp = bind("iota", [], shape=(count,), axis=0, dtype=dtype)
+    if step != 1:
+        ramp = multiply(ramp, np.asarray(step, numpy_dtype(dtype)))
+    if start != 0:
+        ramp = add(ramp, np.asarray(start, numpy_dtype(dtype)))
+    return ramp
+
+
+# ---------------------------------------------------------------------------
+# numpy ufuncs called on tcomp arrays (np.exp(x), ndarray + x ...)
+
+UFUNCS: dict[str, Callable[..., Any]] = {
+    "add": add,
+    "subtract": subtract,
+    "multiply": multiply,
+    "divide": divide,
+    "true_divide": divide,
+    "power": power,
+    "negative": negative,
+    "absolute": abs,
+    "sign": sign,
+    "exp": exp,
+    "log": log,
+    "sqrt": sqrt,
+    "tanh": tanh,
+    "sin": sin,
+    "cos": cos,
+    "square": square,
+    "maximum": maximum,
+    "minimum": minimum,
+    "equal": equal,
+    "not_equal": not_equal,
+    "less": less,
+    "less_equal": less_equal,
+    "greater": greater,
+    "greater_equal": greater_equal,
+    "matmul": matmul,
+}

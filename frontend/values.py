@@ -1,0 +1,78 @@
+"""What counts as an array for tcomp, and how host data is brought to tcomp's dtypes.
+
+tcomp's dtypes are float32, float64, float16, int32 and bool. Host data is
+converted on the way in, the same way for jit arguments, closed-over
+constants and eager calls:
+
+- float32, float64, float16 and bool arrays keep their dtype;
+- any integer array (int64, int8, uint8 ...) becomes int32 when every value
+  fits, and raises :class:`TcompTypeError` naming the range otherwise;
+- Python ``bool``/``int``/``float`` become 0-d bool/int32/float32 arrays
+  that are *weakly typed*: they take the dtype of the array they meet
+  (``x * 2.0`` stays float32, like numpy 2 and JAX);
+- complex, object, string and datetime data raise :class:`TcompTypeError`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tcomp.ir.errors import TcompTypeError
+from tcomp.ir.types import DTYPE_NAMES, canonical_dtype
+
+_INT32 = np.iinfo(np.int32)
+
+
+def python_scalar_dtype(x: bool | int | float) -> str:
+    """The dtype a Python scalar takes when nothing else decides (bool, int32, float32)."""
+    if isinstance(x, bool):
+        return "bool"
+    if isinstance(x, int):
+        return "int32"
+    return "float32"
+
+
+def is_python_scalar(x: Any) -> bool:
+    return isinstance(x, (bool, int, float)) and not isinstance(x, np.generic)
+
+
+def host_array(x: Any, what: str = "value") -> np.ndarray:
+    """``x`` as a numpy array in one of tcomp's dtypes (see the module docstring)."""
+    from tcomp.frontend.array import Array
+
+    if isinstance(x, Array):
+        return x.numpy()
+    if is_python_scalar(x):
+        dtype = python_scalar_dtype(x)
+        if dtype == "int32" and not _INT32.min <= x <= _INT32.max:
+            raise TcompTypeError(f"{what}: the integer {x} does not fit in int32")
+        return np.asarray(x, dtype=dtype)
+    if isinstance(x, (complex, str, bytes)) or x is None:
+        raise TcompTypeError(
+            f"{what}: a {type(x).__name__} is not an array; tcomp supports {', '.join(DTYPE_NAMES)}"
+        )
+    try:
+        array = np.asarray(x)
+    except Exception as error:  # ragged lists and other non-arrays
+        raise TcompTypeError(f"{what}: cannot be made an array ({error})") from None
+    return canonical_host_array(array, what)
+
+
+def canonical_host_array(array: np.ndarray, what: str = "value") -> np.ndarray:
+    """Converts a numpy array to tcomp's dtype for it (ints to int32 with a range check)."""
+    kind = array.dtype.kind
+    if kind in "iu" and array.dtype != np.int32:
+        if array.size and (array.min() < _INT32.min or array.max() > _INT32.max):
+            raise TcompTypeError(
+                f"{what}: {array.dtype} values in [{array.min()}, {array.max()}] do not fit "
+                "in int32, tcomp's integer type"
+            )
+        return array.astype(np.int32)
+    if kind not in "iufb":
+        raise TcompTypeError(
+            f"{what}: dtype {array.dtype} is not supported; tcomp supports {', '.join(DTYPE_NAMES)}"
+        )
+    canonical_dtype(array.dtype)  # raises for float128 and the like
+    return array
