@@ -49,7 +49,8 @@ def operand(x: Any, op: str) -> Operand:
     if isinstance(x, (Tracer, Array, Weak)):
         return x
     if is_python_scalar(x):
-        host_array(x, what=op)  # range check for ints
+        if isinstance(x, int):
+            host_array(x, what=op)  # int32 range check
         return Weak(x)
     return host_array(x, what=f"{op}: argument")
 

@@ -49,7 +49,7 @@ def execute(op: str, attrs: dict[str, Any], inputs: Sequence[Array | np.ndarray]
 def from_host(array: np.ndarray) -> Array:
     """A numpy array copied to the default backend."""
     backend = get_backend(None)
-    return Array(backend.from_host(np.ascontiguousarray(array)), backend, _type_of(array))
+    return Array(backend.from_host(np.asarray(array, order="C")), backend, _type_of(array))
 
 
 def to_backend(x: Array | np.ndarray, backend: Backend) -> Any:
@@ -58,7 +58,7 @@ def to_backend(x: Array | np.ndarray, backend: Backend) -> Any:
         if x._backend is backend:
             return x._buffer
         return backend.from_host(x._host_view())
-    return backend.from_host(np.ascontiguousarray(x))
+    return backend.from_host(np.asarray(x, order="C"))
 
 
 def _backend_of(inputs: Sequence[Array | np.ndarray]) -> Backend:
