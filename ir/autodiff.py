@@ -9,7 +9,9 @@ graph-IR function::
 It copies ``f``'s nodes, then walks them backwards applying each
 primitive's VJP rule and summing cotangents where a value has several uses.
 Only *active* nodes get gradients: those that depend on a ``wrt`` parameter
-and lead to an output that receives a cotangent. The result is ordinary IR:
+and lead to an output that receives a cotangent; what a rule emits for an
+inactive input (``y``'s half of ``d(x*y)`` when only ``x`` is wanted) is
+dropped again. The result is ordinary IR:
 it prints, verifies, optimises and compiles like any other function, and it
 can be differentiated again.
 
@@ -100,7 +102,27 @@ def vjp_function(
         gradient = cotangents.get(param)
         grads.append(gradient if gradient is not None else emitter.zeros(param.type))
     outputs = [copy_of[v] for v in function.outputs] + grads
+    builder.nodes = _without_unused_backward_nodes(builder.nodes, len(function.nodes), outputs)
     return builder.finish(outputs, dict(function.metadata))
+
+
+def _without_unused_backward_nodes(
+    nodes: list[Node], num_forward: int, outputs: Sequence[Value]
+) -> list[Node]:
+    """Drops backward nodes (those after the first ``num_forward``) that nothing reads.
+
+    They come from rules that give every input a cotangent, wanted or not.
+    The forward copies all stay: the VJP function keeps ``f``'s program.
+    """
+    live: set[Value] = set(outputs)
+    kept: list[Node] = []
+    for index in range(len(nodes) - 1, -1, -1):
+        node = nodes[index]
+        if index < num_forward or node.output in live:
+            live.update(node.inputs)
+            kept.append(node)
+    kept.reverse()
+    return kept
 
 
 def _apply_vjp_rule(
@@ -112,6 +134,11 @@ def _apply_vjp_rule(
         return [None] * len(node.inputs)
     copied = Node(node.op, tuple(copy_of[v] for v in node.inputs), node.attrs, copy_of[node.output])
     contributions = primitive.vjp(Emitter(builder, node.location), copied, ct)
+    if len(contributions) != len(node.inputs):
+        raise TcompTypeError(
+            f"internal error: the gradient rule of {node.op} gave {len(contributions)} "
+            f"cotangents for {len(node.inputs)} inputs"
+        )
     for value, contribution in zip(node.inputs, contributions):
         if contribution is not None and contribution.type != value.type:
             raise TcompTypeError(

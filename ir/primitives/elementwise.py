@@ -12,6 +12,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from tcomp.ir.errors import TcompTypeError
 from tcomp.ir.primitives.base import Primitive, register, shape_error, type_error
 from tcomp.ir.types import TensorType, canonical_dtype, is_float, numpy_dtype
 
@@ -55,9 +56,13 @@ def _typed(fn: Callable[..., np.ndarray]):
     return reference
 
 
-def _define_unary(name: str, fn, vjp, float_only: bool = True) -> Primitive:
+def _define_unary(
+    name: str, fn, vjp, float_only: bool = True, allow_bool: bool = False
+) -> Primitive:
     return register(
-        Primitive(name, _same_type_rule(name, float_only), _typed(fn), vjp, num_inputs=1)
+        Primitive(
+            name, _same_type_rule(name, float_only, allow_bool), _typed(fn), vjp, num_inputs=1
+        )
     )
 
 
@@ -108,7 +113,10 @@ _define_unary(
 )
 
 # stop_gradient(x) = x, with no gradient flowing back; `simplify` removes it after autodiff.
-_define_unary("stop_gradient", lambda x: x, lambda b, n, ct: [None], float_only=False)
+# An identity, so every dtype (bool too) is fine.
+_define_unary(
+    "stop_gradient", lambda x: x, lambda b, n, ct: [None], float_only=False, allow_bool=True
+)
 
 # ---------------------------------------------------------------------------
 # Binary arithmetic
@@ -213,8 +221,16 @@ register(
 # convert(x) {dtype}: numpy's astype (float -> int truncates toward zero)
 
 
+def _dtype_attr(op: str, dtype: object) -> str:
+    """The dtype named by a ``dtype`` attribute; an unsupported one is an error naming the op."""
+    try:
+        return canonical_dtype(dtype)
+    except TcompTypeError as error:
+        raise type_error(op, str(error)) from None
+
+
 def _convert_infer(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
-    return types[0].with_dtype(canonical_dtype(attrs["dtype"]))
+    return types[0].with_dtype(_dtype_attr("convert", attrs["dtype"]))
 
 
 def _convert_reference(inputs: Sequence[np.ndarray], attrs: Mapping[str, Any]) -> np.ndarray:
@@ -244,7 +260,7 @@ def _constant_infer(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> Te
     value = attrs["value"]
     if not isinstance(value, np.ndarray):
         raise type_error("constant", f"value must be a numpy array, got {type(value).__name__}")
-    return TensorType(tuple(int(d) for d in value.shape), canonical_dtype(value.dtype))
+    return TensorType(tuple(int(d) for d in value.shape), _dtype_attr("constant", value.dtype))
 
 
 register(
@@ -261,9 +277,14 @@ register(
 
 def _iota_infer(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
     shape = tuple(attrs["shape"])
+    if any(not isinstance(d, int) or d < 0 for d in shape):
+        raise shape_error("iota", f"invalid shape {shape}")
     if not 0 <= attrs["axis"] < len(shape):
         raise shape_error("iota", f"axis {attrs['axis']} out of range for shape {shape}")
-    return TensorType(shape, canonical_dtype(attrs["dtype"]))
+    dtype = _dtype_attr("iota", attrs["dtype"])
+    if dtype == "bool":
+        raise type_error("iota", "is not defined on bool (indices above 1 have no bool value)")
+    return TensorType(shape, dtype)
 
 
 def _iota_reference(inputs: Sequence[np.ndarray], attrs: Mapping[str, Any]) -> np.ndarray:

@@ -8,7 +8,10 @@
   buffer). The frontend documents this.
 - ``scatter_add(updates, indices) {axis, size}`` adds each slice of
   ``updates`` into a zero array at the gathered position (repeated indices
-  add up): the gradient of ``gather``, and ``gather`` is its gradient.
+  add up; indices are wrapped and clamped to ``size`` exactly as gather's):
+  the gradient of ``gather``, and ``gather`` is its gradient. ``updates``
+  is numeric (not bool), ``out.shape = updates.shape[:axis] + (size,) +
+  updates.shape[axis+indices.ndim:]``.
 """
 
 from __future__ import annotations
@@ -42,7 +45,8 @@ def _gather_infer(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> Tens
 def _gather_reference(inputs: Sequence[np.ndarray], attrs: Mapping[str, Any]) -> np.ndarray:
     x, indices = inputs
     axis = attrs["axis"]
-    return np.take(x, normalize_indices(indices, x.shape[axis]), axis=axis)
+    # np.asarray: a scalar index into a vector gives a numpy scalar
+    return np.asarray(np.take(x, normalize_indices(indices, x.shape[axis]), axis=axis))
 
 
 def _gather_vjp(b, n, ct):
@@ -62,13 +66,17 @@ def _scatter_infer(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> Ten
     axis, size = attrs["axis"], attrs["size"]
     if indices.dtype != "int32":
         raise type_error("scatter_add", "indices must be int32", updates, indices)
+    if updates.dtype == "bool":
+        raise type_error("scatter_add", "is not defined on bool; convert first", updates, indices)
     span = indices.ndim
-    if updates.shape[axis : axis + span] != indices.shape or axis < 0:
+    # axis may equal updates.ndim - span: a scalar index scatters into a new last axis
+    if not 0 <= axis <= updates.ndim - span or updates.shape[axis : axis + span] != indices.shape:
         raise shape_error(
             "scatter_add", f"updates must hold indices' shape at axis {axis}", updates, indices
         )
-    if size <= 0 and indices.size > 0:
-        raise shape_error("scatter_add", "size must be positive", updates, indices)
+    if not isinstance(size, int) or size < 0 or (size == 0 and indices.size > 0):
+        message = f"size {size!r} must be positive (or 0 with no indices)"
+        raise shape_error("scatter_add", message, updates, indices)
     return updates.with_shape(updates.shape[:axis] + (size,) + updates.shape[axis + span :])
 
 

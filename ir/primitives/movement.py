@@ -109,7 +109,8 @@ register(
     Primitive(
         "broadcast_to",
         _broadcast_infer,
-        lambda inputs, attrs: np.ascontiguousarray(np.broadcast_to(inputs[0], attrs["shape"])),
+        # a copy, not np.ascontiguousarray, which turns a 0-d result into shape (1,)
+        lambda inputs, attrs: np.broadcast_to(inputs[0], attrs["shape"]).copy(),
         _broadcast_vjp,
         ("shape",),
         num_inputs=1,
@@ -155,9 +156,12 @@ register(
     Primitive(
         "slice",
         _slice_infer,
-        lambda inputs, attrs: inputs[0][
-            tuple(slice(*bounds) for bounds in zip(attrs["start"], attrs["stop"], attrs["step"]))
-        ],
+        # np.asarray: indexing a 0-d array with () gives a numpy scalar
+        lambda inputs, attrs: np.asarray(
+            inputs[0][
+                tuple(slice(*b) for b in zip(attrs["start"], attrs["stop"], attrs["step"]))
+            ]
+        ),
         _slice_vjp,
         ("start", "stop", "step"),
         num_inputs=1,
@@ -180,7 +184,7 @@ register(
     Primitive(
         "rev",
         _rev_infer,
-        lambda inputs, attrs: np.flip(inputs[0], tuple(attrs["axes"])),
+        lambda inputs, attrs: np.asarray(np.flip(inputs[0], tuple(attrs["axes"]))),
         # d rev(x) = rev(ct)
         lambda b, n, ct: [b.rev(ct, axes=n.attrs["axes"])],
         ("axes",),

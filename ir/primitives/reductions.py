@@ -100,7 +100,7 @@ register(
         "argmax",
         _argmax_infer,
         # numpy's rule: the first maximum wins; NaN counts as the maximum.
-        lambda inputs, attrs: np.argmax(inputs[0], axis=attrs["axis"]).astype(np.int32),
+        lambda inputs, attrs: np.asarray(np.argmax(inputs[0], axis=attrs["axis"]), dtype=np.int32),
         None,
         ("axis",),
         num_inputs=1,
