@@ -10,11 +10,29 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 
 def _ops():
     from tcomp.frontend import ops
 
     return ops
+
+
+_UFUNC_NAMES = {  # numpy ufunc name -> tcomp.frontend.ops function name
+    "add": "add", "subtract": "subtract", "multiply": "multiply", "divide": "divide",
+    "true_divide": "divide", "power": "power", "negative": "negative", "absolute": "abs",
+    "sign": "sign", "exp": "exp", "log": "log", "sqrt": "sqrt", "tanh": "tanh", "sin": "sin",
+    "cos": "cos", "square": "square", "maximum": "maximum", "minimum": "minimum",
+    "equal": "equal", "not_equal": "not_equal", "less": "less", "less_equal": "less_equal",
+    "greater": "greater", "greater_equal": "greater_equal", "matmul": "matmul",
+}
+
+
+def _ufunc_table() -> dict[str, Any]:
+    """numpy ufuncs called on tcomp arrays (np.exp(x), ndarray + x ...) -> tcomp functions."""
+    ops = _ops()
+    return {name: getattr(ops, target) for name, target in _UFUNC_NAMES.items()}
 
 
 class ArrayMethods:
@@ -87,29 +105,34 @@ class ArrayMethods:
     def T(self):
         return _ops().transpose(self)
 
-    def sum(self, axis: Any = None, keepdims: bool = False):
-        return _ops().sum(self, axis=axis, keepdims=keepdims)
+    # numpy's functions call these methods with out=/dtype=/order= (np.sum(x) is
+    # x.sum(axis=None, dtype=None, out=None)), so the methods accept the defaults.
 
-    def mean(self, axis: Any = None, keepdims: bool = False):
-        return _ops().mean(self, axis=axis, keepdims=keepdims)
+    def sum(self, axis: Any = None, keepdims: bool = False, *, dtype: Any = None, out: Any = None):
+        return _with_dtype(_ops().sum(self, axis=axis, keepdims=_no_out(keepdims, out)), dtype)
 
-    def max(self, axis: Any = None, keepdims: bool = False):
-        return _ops().max(self, axis=axis, keepdims=keepdims)
+    def mean(self, axis: Any = None, keepdims: bool = False, *, dtype: Any = None, out: Any = None):
+        return _with_dtype(_ops().mean(self, axis=axis, keepdims=_no_out(keepdims, out)), dtype)
 
-    def min(self, axis: Any = None, keepdims: bool = False):
-        return _ops().min(self, axis=axis, keepdims=keepdims)
+    def max(self, axis: Any = None, keepdims: bool = False, *, out: Any = None):
+        return _ops().max(self, axis=axis, keepdims=_no_out(keepdims, out))
 
-    def argmax(self, axis: Any = None):
-        return _ops().argmax(self, axis=axis)
+    def min(self, axis: Any = None, keepdims: bool = False, *, out: Any = None):
+        return _ops().min(self, axis=axis, keepdims=_no_out(keepdims, out))
 
-    def reshape(self, *shape: Any):
+    def argmax(self, axis: Any = None, *, out: Any = None):
+        return _ops().argmax(self, axis=_no_out(axis, out))
+
+    def reshape(self, *shape: Any, order: str = "C"):
+        if order != "C":
+            raise _type_error(f"reshape: only order='C' (row-major) is supported, got {order!r}")
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         return _ops().reshape(self, shape)
 
     def transpose(self, *axes: Any):
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = tuple(axes[0])
+        if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
+            axes = () if axes[0] is None else tuple(axes[0])  # np.transpose(x) passes None
         return _ops().transpose(self, axes or None)
 
     def swapaxes(self, axis1: int, axis2: int):
@@ -126,20 +149,39 @@ class ArrayMethods:
     def astype(self, dtype: Any):
         return _ops().astype(self, dtype)
 
-    def clip(self, min: Any = None, max: Any = None):
-        return _ops().clip(self, min, max)
+    def clip(self, min: Any = None, max: Any = None, *, out: Any = None):
+        return _ops().clip(self, _no_out(min, out), max)
 
     # numpy interoperability -----------------------------------------------------------
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any):
-        from tcomp.frontend.ops import UFUNCS
+        function = _ufunc_table().get(ufunc.__name__)
+        if method == "__call__" and not kwargs and function is not None:
+            return function(*inputs)
+        from tcomp.frontend.trace import Tracer
 
-        function = UFUNCS.get(ufunc.__name__)
-        if method != "__call__" or kwargs or function is None:
-            from tcomp.ir.errors import TcompTypeError
+        if not any(isinstance(x, Tracer) for x in inputs):
+            # Concrete arrays only (np.isnan(result) at a prompt): numpy on host copies.
+            host = [np.asarray(x) if isinstance(x, ArrayMethods) else x for x in inputs]
+            return getattr(ufunc, method)(*host, **kwargs)
+        raise _type_error(
+            f"numpy's {ufunc.__name__} ({method}) is not supported on traced arrays; "
+            "use tcomp's array functions inside jit"
+        )
 
-            raise TcompTypeError(
-                f"numpy's {ufunc.__name__} ({method}) is not supported on tcomp arrays; "
-                "use the tcomp function of the same name"
-            )
-        return function(*inputs)
+
+def _type_error(message: str) -> Exception:
+    from tcomp.ir.errors import TcompTypeError
+
+    return TcompTypeError(message)
+
+
+def _no_out(value: Any, out: Any) -> Any:
+    """Passes ``value`` through; ``out=`` arrays are refused (tcomp arrays are immutable)."""
+    if out is not None:
+        raise _type_error("out= is not supported: tcomp arrays are immutable; use the result")
+    return value
+
+
+def _with_dtype(result: Any, dtype: Any) -> Any:
+    return result if dtype is None else _ops().astype(result, dtype)

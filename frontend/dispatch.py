@@ -11,6 +11,7 @@ dtype, or :class:`Weak` Python scalars whose dtype is not decided yet.
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from typing import Any, Sequence, Union
 
@@ -85,13 +86,13 @@ def result_dtype(*operands: Operand) -> str:
     """
     strong = [dtype_of(x) for x in operands if not is_weak(x)]
     weak = [dtype_of(x) for x in operands if is_weak(x)]
-    dtype = strong[0] if strong else weak[0]
+    if not strong:
+        # Only Python scalars (each at its kind's default dtype): the highest kind wins,
+        # so 2 * 0.5 is float32 (numpy's int32 + float32 would give float64).
+        return builtins.max(weak, key=_kind)
+    dtype = strong[0]
     for other in strong[1:]:
         dtype = promote_dtypes(dtype, other)
-    if not strong:
-        for other in weak[1:]:
-            dtype = promote_dtypes(dtype, other)
-        return dtype
     for other in weak:
         if _kind(other) > _kind(dtype):
             dtype = "float32" if _kind(other) == 2 else "int32"

@@ -126,7 +126,9 @@ def _array_index(value: Any, entries: list[Any], positions: list[int]):
     full_slices = all(
         isinstance(e, slice) and e == slice(None) for i, e in enumerate(entries) if i not in positions
     )
-    if len(positions) != 1 or not full_slices or Ellipsis in entries:
+    # `is` tests only: `Ellipsis in entries` would compare arrays elementwise.
+    has_ellipsis = any(e is Ellipsis for e in entries)
+    if len(positions) != 1 or not full_slices or has_ellipsis:
         raise user_error(
             TcompIndexError,
             "only one integer-array index, with ':' on every other axis, is supported "

@@ -1,8 +1,9 @@
 """``tcomp.jit``: trace once per signature, optimise, compile, and run.
 
-A :class:`JitFunction` keeps one compiled program per *signature*: the
-pytree structure of the dynamic arguments, each leaf's shape, dtype and
-weak-typedness, the values of the static arguments, and the backend.
+A :class:`JitFunction` keeps one compiled program per *signature*: which
+dynamic arguments were passed and their pytree structure, each leaf's
+shape, dtype and weak-typedness, the types and values of the static
+arguments, and the backend.
 Calling it again with the same signature runs the compiled program without
 touching the Python function; a new signature traces again and records why
 in :attr:`JitFunction.retrace_reasons`.
@@ -45,9 +46,10 @@ LeafSpec = tuple[tuple[int, ...], str, bool]
 class Signature:
     """What one compiled program is specialised on."""
 
+    names: tuple[str, ...]  # the dynamic arguments passed (defaults left out are not)
     treedefs: tuple[TreeDef, ...]
     leaves: tuple[LeafSpec, ...]
-    statics: tuple[tuple[str, Any], ...]
+    statics: tuple[tuple[str, type, Any], ...]  # (name, type, value)
     backend: str
 
 
@@ -121,12 +123,15 @@ class JitFunction:
 
     def __get__(self, instance: Any, owner: Any = None) -> Any:
         # Decorating a method: bind like a plain function would.
-        return self if instance is None else functools.partial(self, instance)
+        return self if instance is None else BoundJitMethod(self, instance)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call(args, kwargs, frozenset())
+
+    def _call(self, args: tuple, kwargs: dict, extra_static: frozenset[str]) -> Any:
         if current_trace() is not None:
             return self._fn(*args, **kwargs)  # inlined into the enclosing trace
-        program, leaves = self._program_for(args, kwargs)
+        program, leaves = self._program_for(args, kwargs, extra_static)
         backend = program.backend
         buffers = [to_backend(_as_backend_input(leaf), backend) for leaf in leaves]
         outputs = program.compiled()(buffers)
@@ -138,7 +143,7 @@ class JitFunction:
 
     def lower(self, *args: Any, **kwargs: Any) -> Lowered:
         """Traces (or reuses the trace) for these arguments without running anything."""
-        program, _ = self._program_for(args, kwargs)
+        program, _ = self._program_for(args, kwargs, frozenset())
         return Lowered(program)
 
     @property
@@ -148,11 +153,17 @@ class JitFunction:
 
     # ---------------------------------------------------------------------------------
 
-    def _program_for(self, args: tuple, kwargs: dict) -> tuple[CompiledProgram, list[Any]]:
+    def _program_for(
+        self, args: tuple, kwargs: dict, extra_static: frozenset[str]
+    ) -> tuple[CompiledProgram, list[Any]]:
         bound = self._bind(args, kwargs)
-        dynamic = [(n, v) for n, v in bound.arguments.items() if n not in self._static_names]
-        statics = tuple((n, v) for n, v in bound.arguments.items() if n in self._static_names)
-        for name, value in statics:
+        static_names = self._static_names | extra_static
+        dynamic = [(n, v) for n, v in bound.arguments.items() if n not in static_names]
+        # The type is part of the key: 1 == True == 1.0, but they may trace differently.
+        statics = tuple(
+            (n, type(v), v) for n, v in bound.arguments.items() if n in static_names
+        )
+        for name, _, value in statics:
             try:
                 hash(value)
             except TypeError:
@@ -169,7 +180,11 @@ class JitFunction:
         leaves = [_canonical_leaf(leaf, path, self.__name__) for leaf, path in zip(leaves, paths)]
         backend_name = self._backend_name or _default_name()
         signature = Signature(
-            tuple(treedefs), tuple(_leaf_spec(leaf) for leaf in leaves), statics, backend_name
+            tuple(name for name, _ in dynamic),
+            tuple(treedefs),
+            tuple(_leaf_spec(leaf) for leaf in leaves),
+            statics,
+            backend_name,
         )
         program = self._programs.get(signature)
         if program is None:
@@ -187,7 +202,8 @@ class JitFunction:
             bound = self._signature.bind(*args, **kwargs)
         except TypeError as error:
             raise TcompArgumentError(f"{self.__name__}: {error}") from None
-        bound.apply_defaults()
+        # Defaults are not applied: a parameter the caller leaves out keeps its default
+        # inside the function, as a constant of the trace (so `mode="sum"` needs no static).
         return bound
 
     def _trace(
@@ -217,6 +233,44 @@ class JitFunction:
         optimized = run_pipeline(traced, DEFAULT_PIPELINE)
         backend = get_backend(signature.backend)
         return CompiledProgram(signature, traced, optimized, out_tree, backend, leaf_paths=paths)
+
+
+class BoundJitMethod:
+    """A jitted method bound to an instance: the instance is a static argument.
+
+    The instance is part of the cache key (by its hash, identity for plain
+    objects), and the arrays it holds become constants of the trace; an
+    instance that is itself a pytree (a namedtuple of arrays) is traced like
+    any other argument.
+    """
+
+    def __init__(self, jitted: JitFunction, instance: Any) -> None:
+        self._jitted = jitted
+        self._instance = instance
+        functools.update_wrapper(self, jitted._fn)
+        pytree_instance = isinstance(instance, (tuple, list, dict))
+        self._extra_static = frozenset() if pytree_instance else _first_parameter(jitted)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._jitted._call((self._instance,) + args, kwargs, self._extra_static)
+
+    def lower(self, *args: Any, **kwargs: Any) -> Lowered:
+        """Like :meth:`JitFunction.lower`, with the instance bound."""
+        program, _ = self._jitted._program_for((self._instance,) + args, kwargs, self._extra_static)
+        return Lowered(program)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name == "_jitted":
+            raise AttributeError(name)
+        return getattr(self._jitted, name)  # trace_count, retrace_reasons, cache_size
+
+
+def _first_parameter(jitted: JitFunction) -> frozenset[str]:
+    signature = jitted._signature
+    if signature is None:
+        return frozenset({"args[0]"})
+    names = list(signature.parameters)
+    return frozenset(names[:1])
 
 
 class _PositionalArguments:
@@ -322,13 +376,21 @@ def _explain_retrace(old: Signature, new: Signature, paths: list[str]) -> str:
     """One line saying what differs between two signatures."""
     if old.backend != new.backend:
         return f"backend changed: {old.backend} -> {new.backend}"
+    if old.names != new.names:
+        return f"arguments passed changed: {list(old.names)} -> {list(new.names)}"
     if old.treedefs != new.treedefs:
         shown_old = ", ".join(str(t) for t in old.treedefs)
         shown_new = ", ".join(str(t) for t in new.treedefs)
         return f"argument structure changed: ({shown_old}) -> ({shown_new})"
     if old.statics != new.statics:
+        old_names = [name for name, _, _ in old.statics]
+        new_names = [name for name, _, _ in new.statics]
+        if old_names != new_names:
+            return f"static arguments passed changed: {old_names} -> {new_names}"
         changes = [
-            f"{name}={a!r} -> {b!r}" for (name, a), (_, b) in zip(old.statics, new.statics) if a != b
+            f"{name}={a!r} -> {b!r}"
+            for (name, ta, a), (_, tb, b) in zip(old.statics, new.statics)
+            if (ta, a) != (tb, b)
         ]
         return "static argument changed: " + ", ".join(changes)
     changes = []
@@ -352,7 +414,11 @@ def jit(
     Arguments are pytrees of numpy arrays, Python scalars and ``tcomp.Array``;
     results are pytrees of ``tcomp.Array``. ``backend`` defaults to
     ``TCOMP_BACKEND`` or tcomp's default. Static arguments are passed to
-    ``fn`` as they are and must be hashable; each new value traces again.
+    ``fn`` as they are and must be hashable; each new value (or type: ``1``
+    and ``True`` differ) traces again. Parameters the caller leaves out keep
+    their Python defaults as constants of the trace. On a method, the
+    instance is static (its arrays are constants) unless it is itself a
+    pytree such as a namedtuple.
     """
     if fn is None:
         return lambda f: JitFunction(f, backend, static_argnums, static_argnames)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import builtins
 import math
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -46,8 +46,17 @@ def _elementwise(op: str, *args: Any, float_inputs: bool = False, public: str | 
         dtype = "float32"
     shape = broadcast_shapes(name, *(shape_of(x) for x in operands))
     weak = all(is_weak(x) for x in operands)
+    if dtype == "bool" and op in _BOOL_VIA_INT32:
+        # bool + bool is "or", bool * bool "and" (as numpy): computed on 0/1 ints.
+        if op == "sub":
+            raise user_error(TcompTypeError, "subtract: booleans cannot be subtracted (as in numpy); use not_equal")
+        inputs = [broadcast(cast(x, "int32"), shape) for x in operands]
+        return cast(bind(op, inputs), "bool")
     inputs = [broadcast(cast(x, dtype), shape) for x in operands]
     return bind(op, inputs, weak=weak)
+
+
+_BOOL_VIA_INT32 = frozenset({"add", "sub", "mul", "max", "min"})
 
 
 def add(x: Any, y: Any):
@@ -114,6 +123,8 @@ def _unary(op: str, x: Any, float_only: bool, public: str | None = None):
     if float_only:
         value = to_float(value)
     elif dtype_of(value) == "bool":
+        if op == "abs":
+            return value  # |bool| is the bool itself, as in numpy
         value = cast(value, "int32")
     return bind(op, [value], weak=is_weak(value))
 
@@ -206,6 +217,7 @@ def astype(x: Any, dtype: Any):
 
 def _reduce(op: str, public: str, x: Any, axis: Any, keepdims: bool):
     value = _array_operand(x, public)
+    keep_bool = dtype_of(value) == "bool" and op != "reduce_sum"  # max/min of bools are bools
     if dtype_of(value) == "bool":
         value = cast(value, "int32")
     shape = shape_of(value)
@@ -217,6 +229,8 @@ def _reduce(op: str, public: str, x: Any, axis: Any, keepdims: bool):
                     TcompShapeError, f"{public}: cannot reduce the empty axis {a} of shape {shape}"
                 )
     result = bind(op, [value], axes=axes)
+    if keep_bool:
+        result = cast(result, "bool")
     if keepdims:
         result = bind("reshape", [result], shape=tuple(1 if i in axes else d for i, d in enumerate(shape)))
     return result
@@ -273,8 +287,8 @@ def matmul(x: Any, y: Any):
     if len(sa) == 0 or len(sb) == 0:
         raise user_error(TcompShapeError, f"matmul: operands must not be 0-d, got shapes {sa} and {sb}")
     dtype = result_dtype(a, b)
-    if dtype == "bool":
-        dtype = "int32"
+    if dtype == "bool":  # counted on ints, then "any" as numpy does
+        return cast(matmul(cast(a, "int32"), cast(b, "int32")), "bool")
     a, b = cast(a, dtype), cast(b, dtype)
     if len(sa) == 1:
         a = reshape(a, (1, sa[0]))
@@ -570,35 +584,3 @@ def arange(start: Any, stop: Any = None, step: Any = 1, dtype: Any = None):
     if start != 0:
         ramp = add(ramp, np.asarray(start, numpy_dtype(dtype)))
     return ramp
-
-
-# ---------------------------------------------------------------------------
-# numpy ufuncs called on tcomp arrays (np.exp(x), ndarray + x ...)
-
-UFUNCS: dict[str, Callable[..., Any]] = {
-    "add": add,
-    "subtract": subtract,
-    "multiply": multiply,
-    "divide": divide,
-    "true_divide": divide,
-    "power": power,
-    "negative": negative,
-    "absolute": abs,
-    "sign": sign,
-    "exp": exp,
-    "log": log,
-    "sqrt": sqrt,
-    "tanh": tanh,
-    "sin": sin,
-    "cos": cos,
-    "square": square,
-    "maximum": maximum,
-    "minimum": minimum,
-    "equal": equal,
-    "not_equal": not_equal,
-    "less": less,
-    "less_equal": less_equal,
-    "greater": greater,
-    "greater_equal": greater_equal,
-    "matmul": matmul,
-}

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
+from tcomp.ir.errors import TcompArgumentError
+
 
 @dataclass(frozen=True)
 class TreeDef:
@@ -84,7 +86,7 @@ def tree_unflatten(treedef: TreeDef, leaves: Iterable[Any]) -> Any:
     iterator = iter(leaves)
     tree = _build(treedef, iterator)
     if next(iterator, _sentinel) is not _sentinel:
-        raise ValueError(f"too many leaves for tree structure {treedef}")
+        raise TcompArgumentError(f"too many leaves for tree structure {treedef}")
     return tree
 
 
@@ -95,7 +97,7 @@ def _build(treedef: TreeDef, leaves: Any) -> Any:
     if treedef.kind == "leaf":
         leaf = next(leaves, _sentinel)
         if leaf is _sentinel:
-            raise ValueError("too few leaves for the tree structure")
+            raise TcompArgumentError("too few leaves for the tree structure")
         return leaf
     if treedef.kind == "none":
         return None
@@ -119,9 +121,7 @@ def tree_map(fn: Callable[..., Any], tree: Any, *rest: Any) -> Any:
     for other in rest:
         other_leaves, other_def = tree_flatten(other)
         if other_def != treedef:
-            raise ValueError(
-                f"tree_map: tree structures differ: {treedef} vs {other_def}"
-            )
+            raise TcompArgumentError(f"tree_map: tree structures differ: {treedef} vs {other_def}")
         others.append(other_leaves)
     return tree_unflatten(treedef, [fn(*args) for args in zip(leaves, *others)])
 

@@ -133,8 +133,7 @@ class Trace:
     def lift(self, x: Any) -> Tracer:
         """This trace's tracer for ``x``: captures outer tracers, turns concrete data into constants."""
         if isinstance(x, Tracer):
-            if x._trace is self:
-                return x
+            # Checked first, so a tracer of a finished trace is caught even when it is ours.
             if not x._trace.active:
                 raise TcompTracerError(
                     with_location(
@@ -144,6 +143,8 @@ class Trace:
                         user_location(),
                     )
                 )
+            if x._trace is self:
+                return x
             return self._capture(x)
         array = concrete_array(x)
         weak = isinstance(x, (bool, int, float))

@@ -16,6 +16,9 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable, Sequence
 
+import numpy as np
+
+from tcomp.frontend.array import Array
 from tcomp.frontend.dispatch import materialize, operand, user_error
 from tcomp.frontend.jit import JitFunction
 from tcomp.frontend.pytree import tree_flatten, tree_unflatten
@@ -150,9 +153,27 @@ class _GradTransform:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if current_trace() is None:
+            # Eagerly: one cached jit. Leaves that are not numbers or arrays (a string
+            # option, a function) are static values of it, as they would be in Python.
             if self._eager is None:
-                self._eager = JitFunction(self._traced_call)
-            return self._eager(*args, **kwargs)
+                self._eager = JitFunction(self._eager_call, static_argnums=0)
+                self._eager.__name__ = getattr(self._fn, "__name__", "fn")
+            leaves, tree = tree_flatten((args, kwargs))
+            statics = tuple((i, leaf) for i, leaf in enumerate(leaves) if not _is_data(leaf))
+            static_positions = {i for i, _ in statics}
+            # Static leaves become None (an empty subtree), so error messages keep the
+            # user's argument paths (args[0], kwargs['scale']).
+            holes = [None if i in static_positions else leaf for i, leaf in enumerate(leaves)]
+            dynamic_args, dynamic_kwargs = tree_unflatten(tree, holes)
+            return self._eager((tree, statics), dynamic_args, dynamic_kwargs)
+        return self._traced_call(*args, **kwargs)
+
+    def _eager_call(self, spec: tuple, args: tuple, kwargs: dict) -> Any:
+        tree, statics = spec
+        fill = dict(statics)
+        dynamic = iter(tree_flatten((args, kwargs))[0])
+        merged = [fill[i] if i in fill else next(dynamic) for i in range(tree.num_leaves)]
+        args, kwargs = tree_unflatten(tree, merged)
         return self._traced_call(*args, **kwargs)
 
     def _traced_call(self, *args: Any, **kwargs: Any) -> Any:
@@ -184,6 +205,11 @@ class _GradTransform:
         if self._with_value:
             return ((value, aux), grads) if self._has_aux else (value, grads)
         return (grads, aux) if self._has_aux else grads
+
+
+def _is_data(leaf: Any) -> bool:
+    """Numbers and arrays are traced; other leaves (strings, functions ...) are static."""
+    return isinstance(leaf, (Array, np.ndarray, np.generic, bool, int, float, complex))
 
 
 def _ones_like(value: Tracer) -> Any:
