@@ -13,13 +13,40 @@ from typing import Any, Sequence
 import numpy as np
 
 import tcomp
-from tcomp.frontend.dispatch import dtype_of, materialize, operand, shape_of, user_error
+from tcomp.frontend.dispatch import (
+    broadcast_shapes,
+    dtype_of,
+    materialize,
+    normalize_axes,
+    normalize_axis,
+    operand,
+    shape_of,
+    user_error,
+)
+from tcomp.frontend.trace import Tracer
 from tcomp.ir.errors import TcompShapeError, TcompTypeError
 from tcomp.ir.types import is_float, numpy_dtype
 
 
 def _array(x: Any, op: str):
+    """A tracer (inside a trace) or an Array (eagerly) for any array-like ``x``."""
     return materialize(operand(x, op))
+
+
+def _float_array(x: Any, op: str):
+    """Like :func:`_array`; integer and bool inputs become float32 (as ``tcomp.exp`` does)."""
+    x = _array(x, op)
+    return x if is_float(dtype_of(x)) else tcomp.astype(x, "float32")
+
+
+def _max_shift(x: Any, axis: Any):
+    """``max(x)`` along ``axis`` (kept), 0 where that max is not finite, with no gradient.
+
+    Subtracting it keeps ``exp`` from overflowing; a row of ``-inf`` then
+    gives ``exp(-inf) = 0`` instead of ``-inf - -inf = nan``.
+    """
+    m = tcomp.max(x, axis=axis, keepdims=True)
+    return tcomp.stop_gradient(tcomp.where(tcomp.abs(m) < math.inf, m, 0))
 
 
 def relu(x: Any):
@@ -29,7 +56,7 @@ def relu(x: Any):
 
 def gelu(x: Any):
     """GELU with the tanh approximation (``jax.nn.gelu``'s default; PyTorch's ``approximate="tanh"``)."""
-    x = _array(x, "gelu")
+    x = _float_array(x, "gelu")
     inner = math.sqrt(2.0 / math.pi) * (x + 0.044715 * x * x * x)
     return 0.5 * x * (1.0 + tcomp.tanh(inner))
 
@@ -39,10 +66,14 @@ def sigmoid(x: Any):
     return tcomp.sigmoid(x)
 
 
-def logsumexp(x: Any, axis: int = -1, keepdims: bool = False):
-    """``log(sum(exp(x)))`` along ``axis``, shifted by the maximum so it cannot overflow."""
-    x = _array(x, "logsumexp")
-    shift = tcomp.stop_gradient(tcomp.max(x, axis=axis, keepdims=True))
+def logsumexp(x: Any, axis: Any = -1, keepdims: bool = False):
+    """``log(sum(exp(x)))`` along ``axis`` (an int, a tuple, or None for all).
+
+    Max-shifted, so it cannot overflow; all ``-inf`` gives ``-inf``.
+    """
+    x = _float_array(x, "logsumexp")
+    axis = normalize_axes("logsumexp", axis, len(shape_of(x)))
+    shift = _max_shift(x, axis)
     total = tcomp.sum(tcomp.exp(x - shift), axis=axis, keepdims=True)
     result = tcomp.log(total) + shift
     return result if keepdims else tcomp.squeeze(result, axis)
@@ -50,15 +81,23 @@ def logsumexp(x: Any, axis: int = -1, keepdims: bool = False):
 
 def softmax(x: Any, axis: int = -1):
     """``exp(x) / sum(exp(x))`` along ``axis`` (max-shifted)."""
-    x = _array(x, "softmax")
-    shifted = tcomp.exp(x - tcomp.stop_gradient(tcomp.max(x, axis=axis, keepdims=True)))
+    x = _float_array(x, "softmax")
+    axis = normalize_axis("softmax", axis, len(shape_of(x)))
+    shifted = tcomp.exp(x - _max_shift(x, axis))
     return shifted / tcomp.sum(shifted, axis=axis, keepdims=True)
 
 
 def log_softmax(x: Any, axis: int = -1):
-    """``x - logsumexp(x)`` along ``axis``."""
-    x = _array(x, "log_softmax")
-    return x - logsumexp(x, axis=axis, keepdims=True)
+    """``x - logsumexp(x)`` along ``axis``.
+
+    Computed as ``(x - max) - log(sum(exp(x - max)))``: subtracting the
+    maximum first is exact near the maximum, where ``x - logsumexp(x)``
+    would lose the digits of a large ``x`` (float32 logits near 1000).
+    """
+    x = _float_array(x, "log_softmax")
+    axis = normalize_axis("log_softmax", axis, len(shape_of(x)))
+    shifted = x - _max_shift(x, axis)
+    return shifted - tcomp.log(tcomp.sum(tcomp.exp(shifted), axis=axis, keepdims=True))
 
 
 def cross_entropy(logits: Any, labels: Any):
@@ -66,12 +105,16 @@ def cross_entropy(logits: Any, labels: Any):
 
     ``logits`` is ``[..., classes]`` (float), ``labels`` the matching
     ``[...]`` integer class indices. A label outside ``[0, classes)``
-    contributes 0 (it matches no class).
+    contributes 0 (it matches no class) but still counts in the mean.
+    Logits of ``-inf`` (masked classes) are fine as long as the label's
+    class is not one of them.
     """
     logits = _array(logits, "cross_entropy")
     labels = _array(labels, "cross_entropy")
     if not is_float(dtype_of(logits)):
         raise user_error(TcompTypeError, f"cross_entropy: logits must be float, got {dtype_of(logits)}")
+    if len(shape_of(logits)) == 0:
+        raise user_error(TcompShapeError, "cross_entropy: logits must have a class axis, got a 0-d array")
     if is_float(dtype_of(labels)) or dtype_of(labels) == "bool":
         raise user_error(
             TcompTypeError,
@@ -84,13 +127,25 @@ def cross_entropy(logits: Any, labels: Any):
             f"got {shape_of(labels)}",
         )
     classes = shape_of(logits)[-1]
-    picked = log_softmax(logits) * tcomp.one_hot(labels, classes, dtype=dtype_of(logits))
+    # where, not a product with one_hot: -inf * 0 would be nan for masked classes.
+    picked = tcomp.where(tcomp.one_hot(labels, classes, dtype="bool"), log_softmax(logits), 0)
     return -tcomp.mean(tcomp.sum(picked, axis=-1))
 
 
 def mse(prediction: Any, target: Any):
-    """Mean of ``(prediction - target) ** 2`` over all elements."""
-    difference = _array(prediction, "mse") - target
+    """Mean of ``(prediction - target) ** 2`` over all elements.
+
+    ``target`` must broadcast to ``prediction``'s shape without changing it
+    (a scalar target is fine); a ``[N, 1]`` prediction against a ``[N]``
+    target is an error rather than a silent ``[N, N]`` mean.
+    """
+    prediction, target = _array(prediction, "mse"), operand(target, "mse")
+    pshape, tshape = shape_of(prediction), shape_of(target)
+    if broadcast_shapes("mse", pshape, tshape) != pshape:
+        raise user_error(
+            TcompShapeError, f"mse: target {tshape} does not match prediction {pshape}"
+        )
+    difference = prediction - target
     return tcomp.mean(difference * difference)
 
 
@@ -100,8 +155,25 @@ def layer_norm(x: Any, weight: Any = None, bias: Any = None, eps: float = 1e-5):
     ``(x - mean) / sqrt(var + eps) * weight + bias``, with the biased
     variance, as in PyTorch.
     """
-    x = _array(x, "layer_norm")
-    normalized_ndim = len(shape_of(_array(weight, "layer_norm"))) if weight is not None else 1
+    x = _float_array(x, "layer_norm")
+    weight = _array(weight, "layer_norm") if weight is not None else None
+    bias = _array(bias, "layer_norm") if bias is not None else None
+    xshape = shape_of(x)
+    normalized_ndim = len(shape_of(weight)) if weight is not None else 1
+    if normalized_ndim == 0 or normalized_ndim > len(xshape):
+        raise user_error(
+            TcompShapeError,
+            f"layer_norm: weight {shape_of(weight) if weight is not None else None} must cover "
+            f"one or more trailing axes of x {xshape}",
+        )
+    normalized = xshape[len(xshape) - normalized_ndim :]
+    for name, value in (("weight", weight), ("bias", bias)):
+        if value is not None and shape_of(value) != normalized:
+            raise user_error(
+                TcompShapeError,
+                f"layer_norm: {name} {shape_of(value)} must have the normalised shape {normalized} "
+                f"of x {xshape}",
+            )
     axes = tuple(range(-normalized_ndim, 0))
     mean = tcomp.mean(x, axis=axes, keepdims=True)
     centered = x - mean
@@ -115,9 +187,16 @@ def layer_norm(x: Any, weight: Any = None, bias: Any = None, eps: float = 1e-5):
 
 
 def _pair(value: int | Sequence[int], name: str) -> tuple[int, int]:
-    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
-    if len(pair) != 2 or any(not isinstance(v, (int, np.integer)) or v < 0 for v in pair):
-        raise user_error(TcompTypeError, f"{name} must be an int or a pair of non-negative ints, got {value!r}")
+    """``(v, v)`` for an int ``v``, or the pair itself; both Python ints >= 0, known when tracing."""
+    is_int = lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool)  # noqa: E731
+    pair = (value, value) if is_int(value) else tuple(value) if isinstance(value, (tuple, list)) else None
+    if pair is None or len(pair) != 2 or not all(is_int(v) and v >= 0 for v in pair):
+        hint = ""
+        if isinstance(value, Tracer):
+            hint = " (a traced value: make it a static argument, jit(..., static_argnames=...))"
+        raise user_error(
+            TcompTypeError, f"{name} must be an int or a pair of non-negative ints, got {value!r}{hint}"
+        )
     return int(pair[0]), int(pair[1])
 
 
@@ -158,6 +237,12 @@ def conv2d(x: Any, w: Any, b: Any = None, stride: int | Sequence[int] = 1, paddi
         raise user_error(
             TcompShapeError, f"conv2d: x has {c} channels but w {shape_of(w)} expects {wc}"
         )
+    if b is not None:
+        b = _array(b, "conv2d")
+        if shape_of(b) != (o,):
+            raise user_error(
+                TcompShapeError, f"conv2d: bias must have shape ({o},) for w {shape_of(w)}, got {shape_of(b)}"
+            )
     ph, pw = _pair(padding, "conv2d padding")
     if ph or pw:
         x = tcomp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
@@ -195,9 +280,16 @@ def attention(q: Any, k: Any, v: Any, causal: bool = False):
 
     q ``[..., Tq, D]``, k ``[..., Tk, D]``, v ``[..., Tk, Dv]``; leading axes
     (batch, heads) broadcast. ``causal`` masks keys after each query
-    position (query i sees keys ``<= i + Tk - Tq``).
+    position (query i sees keys ``<= i + Tk - Tq``: the queries are the last
+    ``Tq`` positions of the key sequence, so ``Tq <= Tk``).
     """
-    q, k, v = _array(q, "attention"), _array(k, "attention"), _array(v, "attention")
+    q, k, v = (_float_array(a, "attention") for a in (q, k, v))
+    if min(len(shape_of(q)), len(shape_of(k)), len(shape_of(v))) < 2:
+        raise user_error(
+            TcompShapeError,
+            f"attention: q, k and v need a length and a feature axis, got {shape_of(q)}, "
+            f"{shape_of(k)} and {shape_of(v)}",
+        )
     d = shape_of(q)[-1]
     if shape_of(k)[-1] != d or shape_of(k)[-2] != shape_of(v)[-2]:
         raise user_error(
@@ -208,6 +300,12 @@ def attention(q: Any, k: Any, v: Any, causal: bool = False):
     scores = tcomp.matmul(q, tcomp.swapaxes(k, -1, -2)) * (1.0 / math.sqrt(d))
     if causal:
         tq, tk = shape_of(q)[-2], shape_of(k)[-2]
+        if tq > tk:
+            raise user_error(
+                TcompShapeError,
+                f"attention: causal=True needs at most as many queries as keys, got {tq} and {tk} "
+                f"(the first {tq - tk} queries would see no key)",
+            )
         rows = tcomp.reshape(tcomp.arange(tq), (tq, 1))
         cols = tcomp.reshape(tcomp.arange(tk), (1, tk))
         lowest = float(np.finfo(numpy_dtype(dtype_of(scores))).min)
