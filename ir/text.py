@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from tcomp.ir.builder import FunctionBuilder
 from tcomp.ir.errors import TcompError, TcompParseError
 from tcomp.ir.graph import Function, Location, Node, Value

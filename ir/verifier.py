@@ -29,6 +29,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import numpy as np
+
 from tcomp.ir.errors import TcompError, TcompVerifyError
 from tcomp.ir.graph import Function, Value
 from tcomp.ir.primitives import get_primitive

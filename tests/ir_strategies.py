@@ -31,6 +31,7 @@ from typing import Callable, Sequence
 import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+
 from tcomp.ir.builder import Emitter, FunctionBuilder
 from tcomp.ir.errors import TcompError
 from tcomp.ir.graph import Function, Location, Value

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from ir_strategies import functions_with_inputs, random_functions
+
 from tcomp.backends.reference.executor import evaluate
 from tcomp.ir.builder import Emitter, FunctionBuilder
 from tcomp.ir.errors import TcompParseError

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from ir_strategies import functions_with_inputs, random_functions
+
 from tcomp.backends.reference.executor import evaluate
 from tcomp.ir.errors import TcompArgumentError, TcompVerifyError
 from tcomp.ir.graph import Function, Value, attrs_key, replace_uses

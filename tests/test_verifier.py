@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from ir_strategies import random_functions
+
 from tcomp.ir.builder import Emitter, FunctionBuilder
 from tcomp.ir.errors import TcompVerifyError
 from tcomp.ir.graph import Function, Node, Value

@@ -56,6 +56,7 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
+
 from tcomp.ir.builder import FunctionBuilder
 from tcomp.ir.graph import Function, Location, Node, Value
 from tcomp.ir.primitives import get_primitive

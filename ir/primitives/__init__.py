@@ -5,12 +5,11 @@ reference, gradient rule, lowering). The definitions are grouped by kind:
 elementwise, reductions, movement (layout) ops, contraction and indexing.
 """
 
-from tcomp.ir.primitives.base import PRIMITIVES, Primitive, get_primitive, register
-
-from tcomp.ir.primitives import elementwise as _elementwise  # noqa: F401,E402
-from tcomp.ir.primitives import reductions as _reductions  # noqa: F401,E402
-from tcomp.ir.primitives import movement as _movement  # noqa: F401,E402
 from tcomp.ir.primitives import contraction as _contraction  # noqa: F401,E402
+from tcomp.ir.primitives import elementwise as _elementwise  # noqa: F401,E402
 from tcomp.ir.primitives import indexing as _indexing  # noqa: F401,E402
+from tcomp.ir.primitives import movement as _movement  # noqa: F401,E402
+from tcomp.ir.primitives import reductions as _reductions  # noqa: F401,E402
+from tcomp.ir.primitives.base import PRIMITIVES, Primitive, get_primitive, register
 
 __all__ = ["PRIMITIVES", "Primitive", "get_primitive", "register"]
