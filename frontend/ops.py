@@ -570,6 +570,10 @@ def arange(start: Any, stop: Any = None, step: Any = 1, dtype: Any = None):
     for bound in (start, stop, step):
         if not isinstance(bound, (int, float, np.number)) or isinstance(bound, bool):
             raise user_error(TcompTypeError, "arange: bounds must be Python numbers, known when tracing")
+    if not all(math.isfinite(bound) for bound in (start, stop, step)):
+        raise user_error(
+            TcompShapeError, f"arange: bounds must be finite, got start={start}, stop={stop}, step={step}"
+        )
     if step == 0:
         raise user_error(TcompShapeError, "arange: step must not be 0")
     if dtype is None:

@@ -28,6 +28,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from tcomp.ir.errors import TcompVerifyError
 from tcomp.ir.types import TensorType
 
 
@@ -140,7 +141,12 @@ class Function:
             yield node.output
 
     def structurally_equal(self, other: "Function", compare_locations: bool = True) -> bool:
-        """True when both functions are the same program up to renaming of values."""
+        """True when both functions are the same program up to renaming of values.
+
+        ``metadata`` is descriptive (where the function came from, which passes
+        ran) and does not change what the program computes, so it is not
+        compared; compare ``print_function`` texts to include it.
+        """
         if not isinstance(other, Function) or self.name != other.name:
             return False
         if self.param_types != other.param_types or len(self.nodes) != len(other.nodes):
@@ -176,11 +182,18 @@ class Function:
 def replace_uses(nodes: Sequence[Node], outputs: list[Value], replacements: Mapping[Value, Value]) -> None:
     """Rewrites node inputs and function outputs through ``replacements`` (in place).
 
-    Chains (a -> b, b -> c) are followed to their end.
+    Chains (a -> b, b -> c) are followed to their end; a cycle in the mapping
+    (a -> b -> a) is a bug in the calling pass and raises ``TcompVerifyError``.
     """
 
     def resolve(value: Value) -> Value:
+        seen: set[int] = set()
         while value in replacements:
+            if id(value) in seen:
+                raise TcompVerifyError(
+                    f"replace_uses: the replacement mapping has a cycle through {value}"
+                )
+            seen.add(id(value))
             value = replacements[value]
         return value
 

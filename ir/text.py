@@ -34,7 +34,8 @@ also be lists (``[1, 2]``) and dicts with string keys (``{a=1, "b c"=2}``).
 Value names are ``%`` followed by letters, digits, ``_`` or ``.``; the
 printer writes ``%<id>``, the parser accepts any such name and builds fresh
 values through :class:`tcomp.ir.builder.FunctionBuilder`, so every parsed
-node is checked by its primitive's shape rule.
+node is checked by its primitive's shape rule. When every name is ``%<n>``
+the values keep those numbers, so ``print(parse(text)) == text``.
 """
 
 from __future__ import annotations
@@ -461,10 +462,21 @@ def parse_function(text: str) -> Function:
             if len(rest) > 1:
                 extra_no, extra = rest[1]
                 raise _parse_error(extra_no, 1, extra, "unexpected text after the closing '}'")
+            _keep_numeric_names(names)
             return builder.finish(outputs, metadata)
         _parse_node(parser, builder, names)
     last_no, last = lines[-1]
     raise _parse_error(last_no, len(last) + 1, last, "missing 'return' line and closing '}'")
+
+
+def _keep_numeric_names(names: dict[str, Value]) -> None:
+    """Gives values named ``%<n>`` the id ``n``, so printing a parsed function
+    reproduces its text exactly (optimised IR keeps its gaps in numbering).
+    Names are kept only when all of them are numbers; otherwise the builder's
+    fresh ids stand, as they cannot collide."""
+    if all(name[1:].isdecimal() for name in names):
+        for name, value in names.items():
+            value.id = int(name[1:])
 
 
 def _parse_header(

@@ -19,6 +19,10 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
+# Every pipeline that jit runs in the tests verifies the IR after each pass,
+# so a pass that breaks the IR fails the test that triggered it, by name.
+os.environ.setdefault("TCOMP_VERIFY_PASSES", "1")
+
 settings.register_profile(
     "ci",
     max_examples=15,

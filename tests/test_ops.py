@@ -714,6 +714,10 @@ def test_like_functions_match_numpy(backend, mode, dtype):
 def test_arange_errors(backend):
     with pytest.raises(TcompShapeError, match="step"):
         tcomp.arange(0, 3, 0)
+    with pytest.raises(TcompShapeError, match="finite"):
+        tcomp.arange(0, float("inf"))
+    with pytest.raises(TcompShapeError, match="finite"):
+        tcomp.arange(float("nan"))
     with pytest.raises(TcompTypeError, match="known when tracing"):
         run(lambda n: tcomp.arange(n), [np.int32(3)], "jit", backend)
 

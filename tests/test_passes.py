@@ -260,6 +260,16 @@ def test_results_do_not_share_nodes_with_the_input() -> None:
         assert _text(fn) == text
 
 
+def test_replace_uses_follows_chains_and_refuses_cycles() -> None:
+    fn = parse_function(ARITH_BEFORE)
+    a, b = fn.params[0], Value(fn.params[0].type, 1000)
+    c = Value(fn.params[0].type, 1001)
+    replace_uses(fn.nodes, fn.outputs, {a: b, b: c})
+    assert not any(v is a or v is b for node in fn.nodes for v in node.inputs)
+    with pytest.raises(TcompVerifyError, match="cycle"):
+        replace_uses(fn.nodes, fn.outputs, {c: b, b: c})
+
+
 def test_uniform_value_looks_through_reshape_and_broadcast() -> None:
     fn = parse_function(ARITH_BEFORE)
     producers = fn.producers()
@@ -287,9 +297,15 @@ def test_verify_each_names_the_pass_that_broke_the_ir(monkeypatch) -> None:
 
     monkeypatch.setitem(PASSES, "broken", broken)
     fn = parse_function(CSE_BEFORE)
-    run_pipeline(fn, ("cse", "broken"))  # no verification: no error
+    run_pipeline(fn, ("cse", "broken"), verify_each=False)  # no verification: no error
     with pytest.raises(TcompVerifyError, match="after pass 'broken'"):
         run_pipeline(fn, ("cse", "broken"), verify_each=True)
+    # the default follows TCOMP_VERIFY_PASSES
+    monkeypatch.setenv("TCOMP_VERIFY_PASSES", "0")
+    run_pipeline(fn, ("cse", "broken"))
+    monkeypatch.setenv("TCOMP_VERIFY_PASSES", "1")
+    with pytest.raises(TcompVerifyError, match="after pass 'broken'"):
+        run_pipeline(fn, ("cse", "broken"))
 
 
 def test_pipeline_defaults() -> None:
