@@ -9,7 +9,7 @@ of the scalar ``s(x) = sum_i <f_i(x), c_i>``.
 ``GRAD_CASES`` maps each differentiable primitive to a hypothesis strategy of
 float64 inputs and attributes kept away from kinks and domain edges;
 ``FIXED_GRAD_CASES`` adds hand-picked cases that small draws tend to miss.
-The shape and value strategies are shared with tests/test_primitives.py.
+The shape and value strategies are shared with tests/test_primitive_gradients.py and test_primitive_references.py.
 """
 
 from __future__ import annotations
