@@ -141,8 +141,41 @@ def check_gradients(
     return vjp
 
 
+def assert_gradient_matches_sampled_differences(
+    objective: Callable[[np.ndarray], float],
+    x: np.ndarray,
+    gradient: np.ndarray,
+    rng: np.random.Generator,
+    max_coordinates: int,
+    err_msg: str,
+    rtol: float = 1e-5,
+    atol: float = 1e-7,
+    eps: float = 1e-6,
+) -> None:
+    """Checks ``gradient`` of a scalar ``objective`` at ``x`` (float64) against
+    central differences on up to ``max_coordinates`` sampled coordinates, and
+    along one random direction, which catches errors the sample skipped.
+    For whole programs (a model's loss), where differencing every element
+    would be slow."""
+    coordinates = list(np.ndindex(*x.shape))
+    if len(coordinates) > max_coordinates:
+        chosen = rng.choice(len(coordinates), max_coordinates, replace=False)
+        coordinates = [coordinates[i] for i in chosen]
+    numeric, analytic = [], []
+    for position in coordinates:
+        plus, minus = x.copy(), x.copy()
+        plus[position] += eps
+        minus[position] -= eps
+        numeric.append((objective(plus) - objective(minus)) / (2 * eps))
+        analytic.append(gradient[position])
+    direction = rng.standard_normal(x.shape)
+    numeric.append((objective(x + eps * direction) - objective(x - eps * direction)) / (2 * eps))
+    analytic.append(float(np.sum(gradient * direction)))
+    np.testing.assert_allclose(analytic, numeric, rtol=rtol, atol=atol, err_msg=err_msg)
+
+
 # ---------------------------------------------------------------------------
-# Strategies shared by the gradient and reference checks (test_primitives.py)
+# Strategies shared by the gradient and reference checks (test_primitive_*.py)
 
 
 def sides(max_side: int = 3):

@@ -26,6 +26,7 @@ from typing import Any, Callable
 import nn_reference as ref
 import numpy as np
 import pytest
+from gradcheck import assert_gradient_matches_sampled_differences
 
 import tcomp
 from tcomp import nn
@@ -252,27 +253,14 @@ def test_gradients_match_finite_differences(backend, name):
             f"{name}: grad of {key} is {g.dtype}{g.shape}"
         )
         assert np.any(g != 0), f"{name}: the gradient of {key} is all zero"
-        flat = list(np.ndindex(*p.shape))
-        picks = rng.choice(len(flat), min(COORDINATES_PER_PARAM, len(flat)), replace=False)
-        numeric, analytic = [], []
-        for position in (flat[i] for i in picks):
-            plus, minus = p.copy(), p.copy()
-            plus[position] += FD_EPS
-            minus[position] -= FD_EPS
-            numeric.append((loss_with(key, plus) - loss_with(key, minus)) / (2 * FD_EPS))
-            analytic.append(g[position])
-        direction = rng.standard_normal(p.shape)
-        numeric.append(
-            (loss_with(key, p + FD_EPS * direction) - loss_with(key, p - FD_EPS * direction))
-            / (2 * FD_EPS)
-        )
-        analytic.append(float(np.sum(g * direction)))
-        np.testing.assert_allclose(
-            analytic,
-            numeric,
-            rtol=1e-5,
-            atol=1e-7,
+        assert_gradient_matches_sampled_differences(
+            lambda trial: loss_with(key, trial),
+            p,
+            g,
+            rng,
+            COORDINATES_PER_PARAM,
             err_msg=f"{name}: gradient of {key} disagrees with finite differences",
+            eps=FD_EPS,
         )
     assert value_and_grad.trace_count == 1
 

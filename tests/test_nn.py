@@ -23,6 +23,7 @@ from typing import Any, Callable
 import nn_reference as ref
 import numpy as np
 import pytest
+from gradcheck import assert_gradient_matches_sampled_differences
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -334,30 +335,15 @@ def check_gradients(backend: str, case: Case, rng: np.random.Generator) -> None:
         assert g.shape == x.shape and g.dtype == np.float64, (
             f"{case}: gradient {k} is {g.dtype}{g.shape}"
         )
-        coordinates = list(np.ndindex(*x.shape))
-        if len(coordinates) > MAX_COORDINATES:
-            chosen = rng.choice(len(coordinates), MAX_COORDINATES, replace=False)
-            coordinates = [coordinates[i] for i in chosen]
-        numeric, analytic = [], []
-        for position in coordinates:
-            plus, minus = x.copy(), x.copy()
-            plus[position] += FD_EPS
-            minus[position] -= FD_EPS
-            numeric.append((value_at(k, plus) - value_at(k, minus)) / (2 * FD_EPS))
-            analytic.append(g[position])
-        # A random direction catches errors in coordinates the sample skipped.
-        direction = rng.standard_normal(x.shape)
-        numeric.append(
-            (value_at(k, x + FD_EPS * direction) - value_at(k, x - FD_EPS * direction))
-            / (2 * FD_EPS)
-        )
-        analytic.append(float(np.sum(g * direction)))
-        np.testing.assert_allclose(
-            analytic,
-            numeric,
-            rtol=1e-5,
-            atol=1e-6,
+        assert_gradient_matches_sampled_differences(
+            lambda trial: value_at(k, trial),
+            x,
+            g,
+            rng,
+            MAX_COORDINATES,
             err_msg=f"{case}: gradient of argument {present[k]} disagrees with finite differences",
+            atol=1e-6,
+            eps=FD_EPS,
         )
 
 
