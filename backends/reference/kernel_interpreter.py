@@ -1,0 +1,156 @@
+"""Runs kernel-IR programs one scalar at a time with numpy: the kernel IR's specification.
+
+Slow (a Python call per element and operation) and meant for tests on small
+shapes: it pins down what each kernel-IR construct means, so lowering can
+be checked without any compiled backend, and a compiled backend that
+disagrees with it has a rendering bug, not a lowering bug.
+
+Element arithmetic uses the graph primitives' numpy references on 0-d
+arrays, so rounding is the reference executor's; ``index`` values are
+Python ints.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from tcomp.ir.kernel.expr import (
+    INDEX,
+    Binary,
+    Cast,
+    Const,
+    Expr,
+    Load,
+    Reduce,
+    Select,
+    Unary,
+    Var,
+)
+from tcomp.ir.kernel.kernel import Assign, Kernel, Let, Loop, Program, Stmt, Store
+from tcomp.ir.primitives import PRIMITIVES
+from tcomp.ir.types import numpy_dtype
+
+_INDEX_OPS = {
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a - b,
+    "mul": lambda a, b: a * b,
+    "floordiv": lambda a, b: a // b,
+    "mod": lambda a, b: a % b,
+    "max": max,
+    "min": min,
+    "eq": lambda a, b: a == b,
+    "ne": lambda a, b: a != b,
+    "lt": lambda a, b: a < b,
+    "le": lambda a, b: a <= b,
+    "gt": lambda a, b: a > b,
+    "ge": lambda a, b: a >= b,
+}
+
+
+def run_program(program: Program, params: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Evaluates ``program`` on host arrays and returns its outputs (new arrays)."""
+    memory: dict[str, np.ndarray] = {}
+    for name, array in zip(program.params, params):
+        memory[name] = np.ascontiguousarray(array).reshape(-1)
+    for buffer in program.buffers.values():
+        if buffer.kind == "constant":
+            memory[buffer.name] = np.asarray(buffer.data).reshape(-1)
+        elif buffer.kind in ("output", "temp"):
+            # NaN (or a marked int) where nothing was stored, so a missed store shows
+            fill = np.nan if buffer.type.dtype.startswith("float") else 0
+            memory[buffer.name] = np.full(buffer.size, fill, numpy_dtype(buffer.type.dtype))
+    for kernel in program.kernels:
+        run_kernel(kernel, memory)
+    return [
+        memory[name].reshape(program.buffers[name].type.shape).copy() for name in program.outputs
+    ]
+
+
+def run_kernel(kernel: Kernel, memory: dict[str, np.ndarray]) -> None:
+    """Runs one kernel over flat buffers (``memory`` maps buffer names to 1-d arrays)."""
+    _run_block(kernel.body, {}, memory)
+
+
+def _run_block(body: tuple[Stmt, ...], env: dict[str, Any], memory: dict[str, np.ndarray]) -> None:
+    for stmt in body:
+        if isinstance(stmt, Loop):
+            for i in range(stmt.extent):
+                env[stmt.var.name] = i
+                _run_block(stmt.body, env, memory)
+        elif isinstance(stmt, (Let, Assign)):
+            env[stmt.var.name] = evaluate_expr(stmt.value, env, memory)
+        elif isinstance(stmt, Store):
+            index = evaluate_expr(stmt.index, env, memory)
+            target = memory[stmt.buffer]
+            if not 0 <= index < target.size:
+                raise IndexError(f"store to %{stmt.buffer}[{index}] outside its {target.size} elements")
+            target[index] = evaluate_expr(stmt.value, env, memory)
+        else:
+            raise TypeError(f"not a statement: {stmt!r}")
+
+
+def evaluate_expr(expr: Expr, env: dict[str, Any], memory: dict[str, np.ndarray]) -> Any:
+    """The value of ``expr``: a Python int for ``index``, a numpy scalar otherwise."""
+    if isinstance(expr, Const):
+        return expr.value if expr.dtype == INDEX else numpy_dtype(expr.dtype).type(expr.value)
+    if isinstance(expr, Var):
+        return env[expr.name]
+    if isinstance(expr, Load):
+        index = evaluate_expr(expr.index, env, memory)
+        source = memory[expr.buffer]
+        if not 0 <= index < source.size:
+            raise IndexError(f"load of %{expr.buffer}[{index}] outside its {source.size} elements")
+        return source[index]
+    if isinstance(expr, Select):
+        cond = evaluate_expr(expr.cond, env, memory)
+        return evaluate_expr(expr.a if cond else expr.b, env, memory)
+    if isinstance(expr, Cast):
+        value = evaluate_expr(expr.x, env, memory)
+        if expr.dtype == INDEX:
+            return int(value)
+        return _primitive("convert", [value], {"dtype": expr.dtype})
+    if isinstance(expr, Unary):
+        value = evaluate_expr(expr.x, env, memory)
+        if expr.op == "not":
+            return np.bool_(not value)
+        if expr.op == "isnan":
+            return np.bool_(np.isnan(value))
+        return _primitive(expr.op, [value], {})
+    if isinstance(expr, Binary):
+        a = evaluate_expr(expr.a, env, memory)
+        if expr.op == "and" and not a:
+            return np.bool_(False)
+        if expr.op == "or" and a:
+            return np.bool_(True)
+        b = evaluate_expr(expr.b, env, memory)
+        if expr.op in ("and", "or"):
+            return np.bool_(bool(b))
+        if expr.a.dtype == INDEX:
+            return _INDEX_OPS[expr.op](a, b)
+        if expr.op in ("floordiv", "mod"):
+            return np.int32(_INDEX_OPS[expr.op](int(a), int(b)))
+        return _primitive(expr.op, [a, b], {})
+    if isinstance(expr, Reduce):
+        return _reduce(expr, env, memory)
+    raise TypeError(f"not an expression: {expr!r}")
+
+
+def _primitive(op: str, values: list[Any], attrs: dict[str, Any]) -> Any:
+    arrays = [np.asarray(v) for v in values]
+    return PRIMITIVES[op].reference(arrays, attrs)[()]
+
+
+def _reduce(expr: Reduce, env: dict[str, Any], memory: dict[str, np.ndarray]) -> Any:
+    values = []
+    shape = tuple(axis.extent for axis in expr.axes)
+    for position in np.ndindex(*shape):
+        for axis, i in zip(expr.axes, position):
+            env[axis.name] = i
+        values.append(evaluate_expr(expr.body, env, memory))
+    array = np.asarray(values, dtype=numpy_dtype(expr.body.dtype))
+    if expr.op == "argmax":
+        return np.int32(np.argmax(array))
+    op = {"add": "reduce_sum", "max": "reduce_max", "min": "reduce_min"}[expr.op]
+    return PRIMITIVES[op].reference([array], {"axes": (0,)})[()]

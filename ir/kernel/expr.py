@@ -1,0 +1,546 @@
+"""Scalar expressions of the kernel IR, and the constructors that simplify them.
+
+A kernel computes each element of its output with a scalar expression over
+loop variables, loads and local scalars. Expressions are immutable, hashable
+trees (equal trees are equal values, so a dict finds repeated work):
+
+- ``Const(value, dtype)``, ``Var(name, dtype, extent)``: a loop variable has
+  ``dtype="index"`` and runs over ``0 .. extent-1``; a local scalar has its
+  element type and no extent;
+- ``Load(buffer, index, dtype)``: element ``index`` of a flat, row-major
+  buffer;
+- ``Unary(op, x)``, ``Binary(op, a, b)``, ``Select(cond, a, b)``,
+  ``Cast(x, dtype)``;
+- ``Reduce(op, axes, body)``: a reduction over extra loop variables. It only
+  appears while graph IR is being lowered; ``ir.kernel.lowering`` hoists each
+  one into statements (a local accumulator and a loop), so kernels handed to
+  renderers hold none.
+
+Scalar types are the graph IR's dtypes (``float32``, ``float64``,
+``float16``, ``int32``, ``bool``) plus ``index``, a signed 64-bit integer
+for loop variables and buffer offsets.
+
+Build expressions with the functions below (:func:`add`, :func:`mul`,
+:func:`floordiv`, ...) rather than the classes: they fold constants and
+apply identities, and for index arithmetic they know each loop variable's
+range, so the div/mod chains that reshapes create vanish::
+
+    i = Var("i0", INDEX, 4); j = Var("i1", INDEX, 3)
+    flat = add(mul(i, const_index(3)), j)        # i0 * 3 + i1
+    floordiv(flat, const_index(3))  -> i0        # because 0 <= i1 < 3
+    mod(flat, const_index(3))       -> i1
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Iterator, Union
+
+INDEX = "index"
+SCALAR_TYPES = ("float32", "float64", "float16", "int32", "bool", INDEX)
+FLOAT_TYPES = frozenset({"float16", "float32", "float64"})
+INTEGER_TYPES = frozenset({"int32", INDEX})
+
+UNARY_OPS = frozenset(
+    {"neg", "abs", "sign", "exp", "log", "sqrt", "tanh", "sin", "cos", "logistic", "not", "isnan"}
+)
+ARITHMETIC_OPS = frozenset({"add", "sub", "mul", "div", "pow", "max", "min", "floordiv", "mod"})
+COMPARISON_OPS = frozenset({"eq", "ne", "lt", "le", "gt", "ge"})
+LOGICAL_OPS = frozenset({"and", "or"})
+BINARY_OPS = ARITHMETIC_OPS | COMPARISON_OPS | LOGICAL_OPS
+REDUCE_OPS = frozenset({"add", "max", "min", "argmax"})
+
+Number = Union[int, float, bool]
+
+
+class Expr:
+    """Base class of kernel-IR expressions; every expression has a scalar ``dtype``."""
+
+    dtype: str
+    _hash: int
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def children(self) -> tuple["Expr", ...]:
+        return ()
+
+
+def _cache_hash(node: Expr, *parts: object) -> None:
+    object.__setattr__(node, "_hash", hash((type(node).__name__,) + parts))
+
+
+@dataclass(frozen=True, eq=True)
+class Const(Expr):
+    value: Number
+    dtype: str
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # -0.0 == 0.0 and nan != nan in Python; the key keeps them apart/equal as bits do
+        _cache_hash(self, _number_key(self.value), self.dtype)
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Const)
+            and self.dtype == other.dtype
+            and _number_key(self.value) == _number_key(other.value)
+        )
+
+    __hash__ = Expr.__hash__
+
+
+def _number_key(value: Number) -> object:
+    if isinstance(value, float):
+        return ("f", value.hex() if not math.isnan(value) else "nan")
+    return ("i", int(value))
+
+
+@dataclass(frozen=True, eq=True)
+class Var(Expr):
+    name: str
+    dtype: str = INDEX
+    extent: int | None = None  # loop variables: the value runs over 0 .. extent-1
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        _cache_hash(self, self.name, self.dtype, self.extent)
+
+    __hash__ = Expr.__hash__
+
+
+@dataclass(frozen=True, eq=True)
+class Load(Expr):
+    buffer: str
+    index: Expr
+    dtype: str
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        _cache_hash(self, self.buffer, self.index._hash, self.dtype)
+
+    def children(self) -> tuple[Expr, ...]:
+        return (self.index,)
+
+    __hash__ = Expr.__hash__
+
+
+@dataclass(frozen=True, eq=True)
+class Unary(Expr):
+    op: str
+    x: Expr
+    dtype: str
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        _cache_hash(self, self.op, self.x._hash, self.dtype)
+
+    def children(self) -> tuple[Expr, ...]:
+        return (self.x,)
+
+    __hash__ = Expr.__hash__
+
+
+@dataclass(frozen=True, eq=True)
+class Binary(Expr):
+    op: str
+    a: Expr
+    b: Expr
+    dtype: str
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        _cache_hash(self, self.op, self.a._hash, self.b._hash, self.dtype)
+
+    def children(self) -> tuple[Expr, ...]:
+        return (self.a, self.b)
+
+    __hash__ = Expr.__hash__
+
+
+@dataclass(frozen=True, eq=True)
+class Select(Expr):
+    cond: Expr
+    a: Expr
+    b: Expr
+    dtype: str
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        _cache_hash(self, self.cond._hash, self.a._hash, self.b._hash, self.dtype)
+
+    def children(self) -> tuple[Expr, ...]:
+        return (self.cond, self.a, self.b)
+
+    __hash__ = Expr.__hash__
+
+
+@dataclass(frozen=True, eq=True)
+class Cast(Expr):
+    x: Expr
+    dtype: str
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        _cache_hash(self, self.x._hash, self.dtype)
+
+    def children(self) -> tuple[Expr, ...]:
+        return (self.x,)
+
+    __hash__ = Expr.__hash__
+
+
+@dataclass(frozen=True, eq=True)
+class Reduce(Expr):
+    """``op`` over ``body`` for every value of the loop variables ``axes``.
+
+    ``argmax`` gives (as ``int32``) the position of the first maximum along
+    its single axis, NaN counting as the maximum, as numpy does.
+    """
+
+    op: str
+    axes: tuple[Var, ...]
+    body: Expr
+    dtype: str
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        _cache_hash(self, self.op, tuple(a._hash for a in self.axes), self.body._hash, self.dtype)
+
+    def children(self) -> tuple[Expr, ...]:
+        return (self.body,)
+
+    __hash__ = Expr.__hash__
+
+
+# ---------------------------------------------------------------------------
+# Walking
+
+
+def walk(expr: Expr) -> Iterator[Expr]:
+    """Every sub-expression of ``expr`` (each distinct node once, parents first)."""
+    seen: set[int] = set()
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        yield node
+        stack.extend(node.children())
+
+
+def free_vars(expr: Expr) -> frozenset[Var]:
+    """The variables ``expr`` reads, leaving out those a ``Reduce`` inside it binds."""
+    cache: dict[int, frozenset[Var]] = {}
+
+    def visit(node: Expr) -> frozenset[Var]:
+        found = cache.get(id(node))
+        if found is not None:
+            return found
+        if isinstance(node, Var):
+            result = frozenset({node})
+        elif isinstance(node, Reduce):
+            result = visit(node.body) - frozenset(node.axes)
+        else:
+            result = frozenset().union(*(visit(child) for child in node.children()))
+        cache[id(node)] = result
+        return result
+
+    return visit(expr)
+
+
+# ---------------------------------------------------------------------------
+# Ranges of index expressions
+
+
+def value_range(expr: Expr) -> tuple[float, float]:
+    """Bounds (inclusive) that an integer expression's value is known to lie within."""
+    if isinstance(expr, Const):
+        return (expr.value, expr.value)
+    if isinstance(expr, Var):
+        if expr.extent is not None:
+            return (0, expr.extent - 1)
+        return (-math.inf, math.inf)
+    if isinstance(expr, Binary) and expr.dtype in INTEGER_TYPES:
+        lo_a, hi_a = value_range(expr.a)
+        lo_b, hi_b = value_range(expr.b)
+        if expr.op == "add":
+            return (lo_a + lo_b, hi_a + hi_b)
+        if expr.op == "sub":
+            return (lo_a - hi_b, hi_a - lo_b)
+        if expr.op == "mul" and isinstance(expr.b, Const):
+            c = expr.b.value
+            return (min(lo_a * c, hi_a * c), max(lo_a * c, hi_a * c))
+        if expr.op == "floordiv" and isinstance(expr.b, Const) and expr.b.value > 0:
+            c = expr.b.value
+            return (_floordiv_bound(lo_a, c), _floordiv_bound(hi_a, c))
+        if expr.op == "mod" and isinstance(expr.b, Const) and expr.b.value > 0 and lo_a >= 0:
+            return (0, min(hi_a, expr.b.value - 1))
+        if expr.op == "min":
+            return (min(lo_a, lo_b), min(hi_a, hi_b))
+        if expr.op == "max":
+            return (max(lo_a, lo_b), max(hi_a, hi_b))
+    if isinstance(expr, Select) and expr.dtype in INTEGER_TYPES:
+        lo_a, hi_a = value_range(expr.a)
+        lo_b, hi_b = value_range(expr.b)
+        return (min(lo_a, lo_b), max(hi_a, hi_b))
+    return (-math.inf, math.inf)
+
+
+def _floordiv_bound(bound: float, divisor: int) -> float:
+    return bound if math.isinf(bound) else bound // divisor
+
+
+# ---------------------------------------------------------------------------
+# Constructors that simplify
+
+
+def const(value: Number, dtype: str) -> Const:
+    """A constant of ``dtype`` (the value is converted to the type's Python kind)."""
+    if dtype == "bool":
+        return Const(bool(value), dtype)
+    if dtype in INTEGER_TYPES:
+        return Const(int(value), dtype)
+    return Const(float(value), dtype)
+
+
+def const_index(value: int) -> Const:
+    return Const(int(value), INDEX)
+
+
+def _is_const(expr: Expr, value: Number | None = None) -> bool:
+    return isinstance(expr, Const) and (value is None or expr.value == value)
+
+
+def _linear_terms(expr: Expr) -> tuple[dict[Expr, int], int]:
+    """Splits an index expression into ``sum(coefficient * atom) + constant``."""
+    if isinstance(expr, Const):
+        return {}, int(expr.value)
+    if isinstance(expr, Binary) and expr.op in ("add", "sub"):
+        terms_a, c_a = _linear_terms(expr.a)
+        terms_b, c_b = _linear_terms(expr.b)
+        sign = 1 if expr.op == "add" else -1
+        terms = dict(terms_a)
+        for atom, coefficient in terms_b.items():
+            terms[atom] = terms.get(atom, 0) + sign * coefficient
+        return {a: k for a, k in terms.items() if k != 0}, c_a + sign * c_b
+    if isinstance(expr, Binary) and expr.op == "mul" and isinstance(expr.b, Const):
+        terms, c = _linear_terms(expr.a)
+        k = int(expr.b.value)
+        return ({a: v * k for a, v in terms.items() if v * k != 0}, c * k)
+    return {expr: 1}, 0
+
+
+def _from_terms(terms: dict[Expr, int], constant: int) -> Expr:
+    result: Expr | None = None
+    for atom, coefficient in terms.items():
+        term = atom if coefficient == 1 else Binary("mul", atom, const_index(coefficient), INDEX)
+        result = term if result is None else Binary("add", result, term, INDEX)
+    if result is None:
+        return const_index(constant)
+    if constant:
+        result = Binary("add", result, const_index(constant), INDEX)
+    return result
+
+
+def _split_by_divisor(expr: Expr, divisor: int) -> tuple[Expr, Expr] | None:
+    """``expr == divisor * quotient + rest`` with ``0 <= rest < divisor``, if the
+    linear terms of ``expr`` split that way; else None."""
+    terms, constant = _linear_terms(expr)
+    multiples = {a: k // divisor for a, k in terms.items() if k % divisor == 0}
+    rest_terms = {a: k for a, k in terms.items() if k % divisor != 0}
+    quotient_constant, rest_constant = divmod(constant, divisor)
+    rest = _from_terms(rest_terms, rest_constant)
+    lo, hi = value_range(rest)
+    if lo < 0 or hi >= divisor:
+        return None
+    return _from_terms(multiples, quotient_constant), rest
+
+
+def binary(op: str, a: Expr, b: Expr) -> Expr:
+    """``op(a, b)`` with constants folded and identities applied (see :func:`add` ...)."""
+    if op in COMPARISON_OPS or op in LOGICAL_OPS:
+        dtype = "bool"
+    else:
+        dtype = a.dtype
+    if isinstance(a, Const) and isinstance(b, Const) and a.dtype in INTEGER_TYPES | {"bool"}:
+        folded = _fold_integer(op, a.value, b.value)
+        if folded is not None:
+            return const(folded, dtype)
+    if a.dtype == INDEX:
+        simplified = _simplify_index(op, a, b)
+        if simplified is not None:
+            return simplified
+    if op == "add" and _is_const(b, 0) and a.dtype in INTEGER_TYPES:
+        return a  # x + 0 -> x (integers only: -0.0 + 0.0 is 0.0)
+    if op == "mul" and _is_const(b, 1):
+        return a  # x * 1 -> x
+    if op == "and":
+        if _is_const(a, True):
+            return b  # true and b -> b
+        if _is_const(b, True):
+            return a
+    return Binary(op, a, b, dtype)
+
+
+def _fold_integer(op: str, x: int, y: int) -> Number | None:
+    if op == "add":
+        return x + y
+    if op == "sub":
+        return x - y
+    if op == "mul":
+        return x * y
+    if op == "floordiv" and y > 0:
+        return x // y
+    if op == "mod" and y > 0:
+        return x % y
+    if op == "max":
+        return max(x, y)
+    if op == "min":
+        return min(x, y)
+    comparisons = {"eq": x == y, "ne": x != y, "lt": x < y, "le": x <= y, "gt": x > y, "ge": x >= y}
+    if op in comparisons:
+        return comparisons[op]
+    if op == "and":
+        return bool(x) and bool(y)
+    if op == "or":
+        return bool(x) or bool(y)
+    return None
+
+
+def _simplify_index(op: str, a: Expr, b: Expr) -> Expr | None:
+    if op in ("add", "sub", "mul"):
+        if op == "mul" and not isinstance(b, Const):
+            if isinstance(a, Const):
+                a, b = b, a
+            else:
+                return None
+        terms, constant = _linear_terms(Binary(op, a, b, INDEX))
+        return _from_terms(terms, constant)
+    if op in ("floordiv", "mod") and isinstance(b, Const) and b.value > 0:
+        divisor = int(b.value)
+        if divisor == 1:
+            return a if op == "floordiv" else const_index(0)  # x // 1 -> x, x % 1 -> 0
+        split = _split_by_divisor(a, divisor)
+        if split is not None:
+            # (c*q + r) // c -> q and (c*q + r) % c -> r when 0 <= r < c
+            return split[0] if op == "floordiv" else split[1]
+        inner = a
+        if op == "floordiv" and isinstance(inner, Binary) and inner.op == "floordiv":
+            if isinstance(inner.b, Const):
+                # (x // c) // d -> x // (c * d)
+                return binary("floordiv", inner.a, const_index(int(inner.b.value) * divisor))
+    if op in ("min", "max"):
+        lo_a, hi_a = value_range(a)
+        lo_b, hi_b = value_range(b)
+        if op == "min":
+            if hi_a <= lo_b:
+                return a  # min(a, b) -> a when a <= b always
+            if hi_b <= lo_a:
+                return b
+        else:
+            if lo_a >= hi_b:
+                return a  # max(a, b) -> a when a >= b always
+            if lo_b >= hi_a:
+                return b
+    if op in COMPARISON_OPS:
+        lo_a, hi_a = value_range(a)
+        lo_b, hi_b = value_range(b)
+        known = _compare_ranges(op, lo_a, hi_a, lo_b, hi_b)
+        if known is not None:
+            return const(known, "bool")
+    return None
+
+
+def _compare_ranges(op: str, lo_a: float, hi_a: float, lo_b: float, hi_b: float) -> bool | None:
+    if op == "lt":
+        return True if hi_a < lo_b else False if lo_a >= hi_b else None
+    if op == "le":
+        return True if hi_a <= lo_b else False if lo_a > hi_b else None
+    if op == "gt":
+        return _compare_ranges("lt", lo_b, hi_b, lo_a, hi_a)
+    if op == "ge":
+        return _compare_ranges("le", lo_b, hi_b, lo_a, hi_a)
+    if op == "eq" and lo_a == hi_a == lo_b == hi_b:
+        return True
+    return None
+
+
+def add(a: Expr, b: Expr) -> Expr:
+    return binary("add", a, b)
+
+
+def sub(a: Expr, b: Expr) -> Expr:
+    return binary("sub", a, b)
+
+
+def mul(a: Expr, b: Expr) -> Expr:
+    return binary("mul", a, b)
+
+
+def floordiv(a: Expr, b: Expr) -> Expr:
+    return binary("floordiv", a, b)
+
+
+def mod(a: Expr, b: Expr) -> Expr:
+    return binary("mod", a, b)
+
+
+def minimum(a: Expr, b: Expr) -> Expr:
+    return binary("min", a, b)
+
+
+def maximum(a: Expr, b: Expr) -> Expr:
+    return binary("max", a, b)
+
+
+def unary(op: str, x: Expr) -> Expr:
+    """``op(x)``; ``not`` and ``isnan`` give bool, the others keep ``x``'s type."""
+    if op == "not" and isinstance(x, Const):
+        return const(not x.value, "bool")
+    dtype = "bool" if op in ("not", "isnan") else x.dtype
+    return Unary(op, x, dtype)
+
+
+def select(cond: Expr, a: Expr, b: Expr) -> Expr:
+    """``a`` where ``cond`` else ``b``; a constant condition picks its side."""
+    if isinstance(cond, Const):
+        return a if cond.value else b
+    if a == b:
+        return a
+    return Select(cond, a, b, a.dtype)
+
+
+def cast(x: Expr, dtype: str) -> Expr:
+    """``x`` converted to ``dtype`` (C semantics: floats truncate toward zero)."""
+    if x.dtype == dtype:
+        return x
+    if isinstance(x, Const) and x.dtype in INTEGER_TYPES | {"bool"}:
+        return const(x.value, dtype)
+    return Cast(x, dtype)
+
+
+def clamp_index(x: Expr, extent: int) -> Expr:
+    """``x`` clamped into ``0 .. extent-1`` (for gathers and padded reads)."""
+    return minimum(maximum(x, const_index(0)), const_index(extent - 1))
+
+
+def flat_index(indices: list[Expr] | tuple[Expr, ...], shape: tuple[int, ...]) -> Expr:
+    """The row-major offset of ``indices`` in a buffer of ``shape``."""
+    offset: Expr = const_index(0)
+    for index, extent in zip(indices, shape):
+        offset = add(mul(offset, const_index(extent)), index)
+    return offset
+
+
+def unflatten_index(offset: Expr, shape: tuple[int, ...]) -> list[Expr]:
+    """The row-major indices of ``offset`` in ``shape`` (the inverse of :func:`flat_index`)."""
+    indices: list[Expr] = []
+    stride = math.prod(shape)
+    for extent in shape:
+        stride //= extent if extent else 1
+        position = floordiv(offset, const_index(stride)) if stride else const_index(0)
+        indices.append(mod(position, const_index(extent)) if extent else const_index(0))
+    return indices

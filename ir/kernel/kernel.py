@@ -1,0 +1,198 @@
+"""Statements, kernels and programs of the kernel IR.
+
+A :class:`Kernel` is one loop nest: statements over flat, row-major buffers,
+with a :class:`Schedule` kept beside it as data (which loop runs across
+threads, vector widths, unrolling, tiles; later the GPU grid mapping). The
+algorithm says *what* each element is; the schedule says *how* the loops
+run, and renderers read both.
+
+A :class:`Program` is what a backend compiles for one graph-IR function:
+its buffers (parameters, outputs, temporaries, constants) and the kernels
+that run in order. Example (``print_program``)::
+
+    program @f(%p0: f32[4,3]) -> (%t1) {
+      out %t1: f32[4]
+      kernel k0(in %p0: f32[12], out %t1: f32[4])  // reduce_sum %2, exp %1
+        schedule {parallel=i0}
+        for i0 in 0..4 {
+          let acc0: f32 = 0.0
+          for r0 in 0..3 {
+            acc0 = acc0 + exp(%p0[i0 * 3 + r0])
+          }
+          %t1[i0] = acc0
+        }
+    }
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator, Union
+
+import numpy as np
+
+from tcomp.ir.kernel.expr import Expr, Var
+from tcomp.ir.types import TensorType
+
+# ---------------------------------------------------------------------------
+# Statements
+
+
+@dataclass(frozen=True)
+class Loop:
+    """``for var in 0 .. var.extent-1: body``."""
+
+    var: Var
+    body: tuple["Stmt", ...]
+
+    @property
+    def extent(self) -> int:
+        assert self.var.extent is not None
+        return self.var.extent
+
+
+@dataclass(frozen=True)
+class Let:
+    """Declares the local scalar ``var`` with a first value (visible to the end of its block)."""
+
+    var: Var
+    value: Expr
+
+
+@dataclass(frozen=True)
+class Assign:
+    """Gives the local scalar ``var`` a new value."""
+
+    var: Var
+    value: Expr
+
+
+@dataclass(frozen=True)
+class Store:
+    """``buffer[index] = value`` (flat element index)."""
+
+    buffer: str
+    index: Expr
+    value: Expr
+
+
+Stmt = Union[Loop, Let, Assign, Store]
+
+
+def walk_statements(body: tuple[Stmt, ...]) -> Iterator[Stmt]:
+    """Every statement of ``body``, loops before their bodies."""
+    for stmt in body:
+        yield stmt
+        if isinstance(stmt, Loop):
+            yield from walk_statements(stmt.body)
+
+
+def statement_exprs(stmt: Stmt) -> tuple[Expr, ...]:
+    """The expressions a statement evaluates (not those of nested statements)."""
+    if isinstance(stmt, Store):
+        return (stmt.index, stmt.value)
+    if isinstance(stmt, (Let, Assign)):
+        return (stmt.value,)
+    return ()
+
+
+# ---------------------------------------------------------------------------
+# Kernels
+
+
+@dataclass
+class Schedule:
+    """How a kernel's loops run, as data (renderers read it; the algorithm is unchanged).
+
+    - ``parallel``: the loop variable whose iterations are split across threads
+      (CPU) or grid blocks (GPU); None runs the kernel on one thread;
+    - ``vector``: loop variable -> SIMD width hint;
+    - ``unroll``: loop variable -> unroll factor;
+    - ``tile``: loop variable -> tile size (for blocked loop nests).
+    """
+
+    parallel: str | None = None
+    vector: dict[str, int] = field(default_factory=dict)
+    unroll: dict[str, int] = field(default_factory=dict)
+    tile: dict[str, int] = field(default_factory=dict)
+
+    def is_default(self) -> bool:
+        return self.parallel is None and not (self.vector or self.unroll or self.tile)
+
+
+@dataclass(frozen=True)
+class KernelArg:
+    """A buffer a kernel touches: its program-wide name, element type, size in
+    elements, and whether the kernel reads it (``in``), writes it (``out``) or both."""
+
+    name: str
+    dtype: str
+    size: int
+    access: str  # "in" | "out" | "inout"
+
+
+@dataclass
+class Kernel:
+    """One loop nest over flat buffers (see the module docstring).
+
+    ``origin`` names the graph-IR nodes fused into it, for ``as_text("kernels")``.
+    """
+
+    name: str
+    args: tuple[KernelArg, ...]
+    body: tuple[Stmt, ...]
+    schedule: Schedule = field(default_factory=Schedule)
+    origin: tuple[str, ...] = ()
+
+    def arg(self, name: str) -> KernelArg:
+        for arg in self.args:
+            if arg.name == name:
+                return arg
+        raise KeyError(name)
+
+
+# ---------------------------------------------------------------------------
+# Programs
+
+BUFFER_KINDS = ("param", "output", "temp", "constant")
+
+
+@dataclass
+class ProgramBuffer:
+    """A tensor-sized buffer of a program.
+
+    ``kind``: ``param`` (an input of the function, never written), ``output``
+    (allocated per call and returned), ``temp`` (lives within a call; the
+    memory plan gives it an ``offset`` into one arena, temps whose lifetimes
+    do not overlap sharing storage), ``constant`` (``data`` holds it).
+    """
+
+    name: str
+    type: TensorType
+    kind: str
+    data: np.ndarray | None = None
+    offset: int | None = None  # temps: byte offset into the program's arena, once planned
+
+    @property
+    def size(self) -> int:
+        return self.type.size
+
+
+@dataclass
+class Program:
+    """The kernels of one graph-IR function and the buffers they use.
+
+    ``params`` and ``outputs`` list buffer names in the function's order; an
+    output may name a parameter or constant buffer directly (the function
+    returns its input, or a constant) and the same buffer may be returned twice.
+    """
+
+    name: str
+    buffers: dict[str, ProgramBuffer]
+    params: list[str]
+    outputs: list[str]
+    kernels: list[Kernel]
+    arena_bytes: int = 0  # the memory plan's total for temps (0: not planned)
+
+    def buffers_of_kind(self, kind: str) -> list[ProgramBuffer]:
+        return [b for b in self.buffers.values() if b.kind == kind]
