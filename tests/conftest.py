@@ -15,6 +15,7 @@ a new backend runs the whole shared suite against the reference executor.
 from __future__ import annotations
 
 import os
+import tempfile
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -22,6 +23,10 @@ from hypothesis import HealthCheck, settings
 # Every pipeline that jit runs in the tests verifies the IR after each pass,
 # so a pass that breaks the IR fails the test that triggered it, by name.
 os.environ.setdefault("TCOMP_VERIFY_PASSES", "1")
+# Compiled backends cache to disk; the tests use a fresh folder of their own
+# so they neither read a user's cache nor leave entries in it.
+if "TCOMP_CACHE_DIR" not in os.environ:
+    os.environ["TCOMP_CACHE_DIR"] = tempfile.mkdtemp(prefix="tcomp-test-cache-")
 
 settings.register_profile(
     "ci",

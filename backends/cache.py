@@ -1,0 +1,147 @@
+"""The on-disk compile cache shared by the compiled backends.
+
+A backend stores what it compiled (object code, a program binary, PTX) under
+a key text that pins down everything the result depends on: the kernel IR
+text, the target (CPU name and features, device) and the tcomp version.
+Entries live in one folder:
+
+- ``TCOMP_CACHE_DIR`` when set (``TCOMP_CACHE_DIR=off`` turns the disk
+  cache off), else ``$XDG_CACHE_HOME/tcomp``, else ``~/.cache/tcomp``;
+- one file per entry, named by the SHA-256 of its key, holding a header
+  (magic, format version, the key's digest, the payload's length and
+  SHA-256) and then the payload.
+
+A file that is truncated, corrupt, written by another format version or
+stored under another key (a hash collision, a copied file) is never loaded:
+:meth:`DiskCache.load` counts it as ``rejected``, deletes it, and reports a
+miss, so the caller compiles again and stores a good entry. Writes go to a
+temporary file that is renamed into place, so a crash or two processes
+writing at once never leave half an entry behind. A cache folder that
+cannot be created or written makes the cache quietly do nothing (counted in
+``errors``): compiling must never fail because of the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CACHE_DIR_ENV = "TCOMP_CACHE_DIR"
+MAGIC = b"TCOMPC01"
+_HEADER = struct.Struct("<8s32sQ32s")  # magic, key digest, payload length, payload digest
+
+
+def default_cache_dir() -> Path | None:
+    """The cache folder the environment chooses (None when the cache is off)."""
+    configured = os.environ.get(CACHE_DIR_ENV, "").strip()
+    if configured.lower() in ("off", "0", "none", "disabled"):
+        return None
+    if configured:
+        return Path(configured).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
+    base = Path(xdg) if xdg else Path.home() / ".cache"
+    return base / "tcomp"
+
+
+@dataclass
+class CacheStats:
+    """What a cache did since it was made: hits, misses, stores, rejected entries, I/O errors."""
+
+    hits: int = 0
+    misses: int = 0
+    stores: int = 0
+    rejected: int = 0
+    errors: int = 0
+
+
+@dataclass
+class DiskCache:
+    """Payload bytes stored by key text in ``folder/namespace`` (see the module docstring)."""
+
+    folder: Path | None
+    namespace: str
+    stats: CacheStats = field(default_factory=CacheStats)
+
+    @classmethod
+    def from_environment(cls, namespace: str) -> "DiskCache":
+        return cls(default_cache_dir(), namespace)
+
+    @property
+    def enabled(self) -> bool:
+        return self.folder is not None
+
+    def path_for(self, key: str) -> Path | None:
+        if self.folder is None:
+            return None
+        return self.folder / self.namespace / (_digest(key.encode()).hex() + ".bin")
+
+    def load(self, key: str) -> bytes | None:
+        """The payload stored under ``key``, or None (a miss, or a bad entry now removed)."""
+        path = self.path_for(key)
+        if path is None:
+            return None
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            self.stats.misses += 1
+            return None
+        except OSError:
+            self.stats.errors += 1
+            self.stats.misses += 1
+            return None
+        payload = _unpack(data, key)
+        if payload is None:
+            self.stats.rejected += 1
+            self.stats.misses += 1
+            try:
+                path.unlink()
+            except OSError:
+                self.stats.errors += 1
+            return None
+        self.stats.hits += 1
+        return payload
+
+    def store(self, key: str, payload: bytes) -> None:
+        """Writes ``payload`` under ``key`` atomically (errors are counted, never raised)."""
+        path = self.path_for(key)
+        if path is None:
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            try:
+                with os.fdopen(handle, "wb") as stream:
+                    stream.write(_pack(key, payload))
+                os.replace(temporary, path)
+            except BaseException:
+                Path(temporary).unlink(missing_ok=True)
+                raise
+        except OSError:
+            self.stats.errors += 1
+            return
+        self.stats.stores += 1
+
+
+def _digest(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def _pack(key: str, payload: bytes) -> bytes:
+    header = _HEADER.pack(MAGIC, _digest(key.encode()), len(payload), _digest(payload))
+    return header + payload
+
+
+def _unpack(data: bytes, key: str) -> bytes | None:
+    if len(data) < _HEADER.size:
+        return None
+    magic, key_digest, length, payload_digest = _HEADER.unpack_from(data)
+    payload = data[_HEADER.size :]
+    if magic != MAGIC or key_digest != _digest(key.encode()) or length != len(payload):
+        return None
+    if _digest(payload) != payload_digest:
+        return None
+    return payload
