@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from tcomp.backends.base import Backend, Executable
-from tcomp.backends.registry import check_backend_name, get_backend
+from tcomp.backends.registry import KNOWN_BACKENDS, check_backend_name, get_backend
 from tcomp.frontend.array import Array
 from tcomp.frontend.eager import to_backend
 from tcomp.frontend.pytree import TreeDef, leaf_paths, tree_flatten, tree_unflatten
@@ -32,6 +32,8 @@ from tcomp.frontend.trace import Tracer, current_trace, new_trace
 from tcomp.frontend.values import host_array, is_python_scalar, python_scalar_dtype
 from tcomp.ir.errors import TcompArgumentError, TcompTypeError
 from tcomp.ir.graph import Function
+from tcomp.ir.kernel.kernel import Program as KernelProgram
+from tcomp.ir.kernel.printer import print_program
 from tcomp.ir.passes import DEFAULT_PIPELINE, run_pipeline
 from tcomp.ir.text import print_function
 from tcomp.ir.types import TensorType, canonical_dtype
@@ -72,9 +74,16 @@ class CompiledProgram:
 
 
 class Lowered:
-    """A traced and optimised program, for reading its IR at each stage."""
+    """A traced and optimised program, for reading its IR at each stage.
 
-    STAGES = ("traced", "optimized")
+    Stages, in pipeline order: ``traced`` and ``optimized`` (graph IR, see
+    :meth:`function`), ``kernels`` (the kernel-IR program a compiling backend
+    lowered it to, see :meth:`kernel_program`) and ``source`` (the backend's
+    own text: LLVM IR, OpenCL C, CUDA C). The last two compile the program.
+    """
+
+    GRAPH_STAGES = ("traced", "optimized")
+    STAGES = GRAPH_STAGES + ("kernels", "source")
 
     def __init__(self, program: CompiledProgram) -> None:
         self._program = program
@@ -85,13 +94,42 @@ class Lowered:
             return self._program.traced
         if stage == "optimized":
             return self._program.optimized
+        if stage in self.STAGES:
+            raise TcompArgumentError(
+                f"stage {stage!r} is not graph IR: read it with as_text({stage!r}); "
+                f"the graph-IR stages are {', '.join(self.GRAPH_STAGES)}"
+            )
         raise TcompArgumentError(
             f"unknown stage {stage!r}: this build offers {', '.join(self.STAGES)}"
         )
 
+    def kernel_program(self) -> KernelProgram:
+        """The kernel-IR program the backend compiled (compiles it first if need be)."""
+        executable = self._program.compiled()
+        program = getattr(executable, "program", None)
+        if not isinstance(program, KernelProgram):
+            raise TcompArgumentError(self._no_stage("kernel"))
+        return program
+
     def as_text(self, stage: str = "traced", locations: bool = True) -> str:
-        """The IR of ``stage`` as text (``locations`` adds each node's file:line)."""
+        """The IR of ``stage`` as text (``locations`` adds each graph node's file:line)."""
+        if stage == "kernels":
+            return print_program(self.kernel_program())
+        if stage == "source":
+            text = self._program.compiled().as_text()
+            if not text:
+                raise TcompArgumentError(self._no_stage("source"))
+            return text
         return print_function(self.function(stage), locations=locations)
+
+    def _no_stage(self, what: str) -> str:
+        name = getattr(self._program.backend, "name", self._program.signature.backend)
+        compiling = ", ".join(b for b in KNOWN_BACKENDS if b != "reference")
+        return (
+            f"the backend {name!r} has no {what} stage: it runs graph IR directly; "
+            f"the backends with kernels and source are {compiling} "
+            f"(tcomp.jit(f, backend='llvm'))"
+        )
 
     def __str__(self) -> str:
         return self.as_text()

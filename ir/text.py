@@ -210,7 +210,15 @@ def _parse_error(line_no: int, column: int, line: str, message: str) -> TcompPar
 
 
 class _LineParser:
-    """Recursive descent over the tokens of one line."""
+    """Recursive descent over the tokens of one line.
+
+    Other IR text forms (the kernel IR's) subclass it with their own
+    ``TOKEN_PATTERN`` (whose groups name the token kinds: ``punct``, ``ident``
+    and ``arrow`` tokens are matched by their text) and reuse the helpers and
+    the pieces (types, attributes, ``dense<>`` arrays).
+    """
+
+    TOKEN_PATTERN = _TOKEN
 
     def __init__(self, line: str, line_no: int) -> None:
         self.line = line
@@ -222,7 +230,7 @@ class _LineParser:
         tokens: list[_Token] = []
         position = 0
         while position < len(self.line):
-            match = _TOKEN.match(self.line, position)
+            match = self.TOKEN_PATTERN.match(self.line, position)
             if match is None:
                 raise self.error_at(position + 1, f"unexpected character {self.line[position]!r}")
             kind = match.lastgroup or ""
@@ -434,6 +442,12 @@ class _LineParser:
         self.expect(")")
         return Location(file, line)
 
+
+# Public names for other IR text forms (the kernel IR's parser builds on them).
+LineParser = _LineParser
+Token = _Token
+parse_error = _parse_error
+format_key = _format_key
 
 # ---------------------------------------------------------------------------
 # Parsing

@@ -307,7 +307,7 @@ def test_training_step_ir_round_trips_through_text_and_verifies(name):
         return loss, tcomp.tree_map(lambda p, g: p - 0.1 * g, params, grads)
 
     lowered = train_step.lower(params, x, y)
-    for stage in lowered.STAGES:
+    for stage in lowered.GRAPH_STAGES:
         fn = lowered.function(stage)
         verify(fn)
         text = print_function(fn)

@@ -12,15 +12,16 @@ that run in order. Example (``print_program``)::
 
     program @f(%p0: f32[4,3]) -> (%t1) {
       out %t1: f32[4]
-      kernel k0(in %p0: f32[12], out %t1: f32[4])  // reduce_sum %2, exp %1
+      kernel k0(in %p0: f32[12], out %t1: f32[4]) {  // exp %1, reduce_sum %2
         schedule {parallel=i0}
         for i0 in 0..4 {
-          let acc0: f32 = 0.0
+          let acc0: f32 = 0.0:f32
           for r0 in 0..3 {
-            acc0 = acc0 + exp(%p0[i0 * 3 + r0])
+            acc0 = acc0 + exp(%p0[(i0 * 3) + r0])
           }
           %t1[i0] = acc0
         }
+      }
     }
 """
 
