@@ -1,0 +1,159 @@
+"""Fusion: which graph values become buffers, each computed by one kernel.
+
+Every other value is inlined into the expression of the kernel that
+consumes it. A value is materialised (a *root*) when it is
+
+- a function output (unless it is a parameter or a constant: the program
+  returns that buffer directly);
+- a ``scatter_add`` (its kernel accumulates; see ``scatter.py``);
+- the computed source of a ``matmul`` operand (looking through reshape,
+  transpose, broadcast_to, slice, rev, convert): a matmul reads each operand
+  element once per row or column of the other, so it should read a buffer;
+- used by nodes that end up in different kernels, unless it is *cheap*: a
+  parameter, a constant, an iota, a movement op / convert / gather of
+  cheap values, or a few light elementwise ops (compare, add, select...) of
+  them, which every consumer simply recomputes. A movement op (or convert,
+  gather) of computed values used by several kernels becomes cheap by
+  giving those computed values buffers instead: no copy kernels;
+- found by the kernel builder to be recomputed too often (a Reduce placed
+  inside more loop iterations than it has elements, or a shared value read
+  at more than two index vectors): :class:`~.hoist.Rematerialize` adds it to
+  ``forced`` and lowering starts over.
+
+Example (row softmax): no value but the output is a root, so the whole
+softmax is one kernel; ``reduce_max`` and ``reduce_sum`` are hoisted into
+the row loop (``hoist.py``)::
+
+    %1 = reduce_max(%0); ... %14 = exp(%13); %15 = reduce_sum(%14); %18 = div(%14, %17)
+    -> roots {%18}: kernel k0 // %1 reduce_max, ..., %14 exp, %15 reduce_sum, %18 div
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tcomp.ir.graph import Function, Node, Value
+
+# Ops whose element [i] is a cheap function of their inputs' elements (index arithmetic,
+# a select, a conversion): recomputing them in every consumer beats a buffer.
+CHEAP_OPS = frozenset({
+    "reshape", "transpose", "broadcast_to", "slice", "rev", "pad", "concatenate", "gather",
+    "convert", "stop_gradient",
+})
+# Ops a matmul operand is followed through to find the value worth materialising.
+PASS_THROUGH_OPS = frozenset({
+    "reshape", "transpose", "broadcast_to", "slice", "rev", "convert", "stop_gradient",
+})
+# Elementwise ops a few of which, on cheap values, are still cheaper to recompute than to
+# store and load (a one-hot mask: eq(broadcast(labels), broadcast(iota))).
+LIGHT_OPS = frozenset({
+    "neg", "abs", "sign", "add", "sub", "mul", "max", "min", "eq", "ne", "lt", "le", "gt", "ge",
+    "select",
+})
+LIGHT_BUDGET = 4  # light ops per cheap value, counted through its cheap inputs
+LEAF_OPS = frozenset({"constant", "iota"})
+KERNEL_OPS = frozenset({"scatter_add"})
+
+
+@dataclass
+class FusionPlan:
+    """The roots (in node order) and what the kernel builder needs to know about values."""
+
+    roots: list[Value]
+    cheap: set[Value]
+    users: dict[Value, list[Node]]  # distinct user nodes, in node order
+    forced: set[Value] = field(default_factory=set)
+
+    def is_root(self, value: Value) -> bool:
+        return value in self._root_set
+
+    def __post_init__(self) -> None:
+        self._root_set = set(self.roots)
+
+
+def distinct_users(fn: Function) -> dict[Value, list[Node]]:
+    users: dict[Value, list[Node]] = {}
+    for node in fn.nodes:
+        for value in dict.fromkeys(node.inputs):
+            users.setdefault(value, []).append(node)
+    return users
+
+
+def cheap_values(fn: Function) -> set[Value]:
+    """Parameters, constants, iotas, and CHEAP_OPS or (up to LIGHT_BUDGET) LIGHT_OPS of
+    cheap values."""
+    cost: dict[Value, int] = {p: 0 for p in fn.params}
+    for node in fn.nodes:
+        if node.op in LEAF_OPS:
+            cost[node.output] = 0
+        elif node.op in CHEAP_OPS | LIGHT_OPS and all(v in cost for v in node.inputs):
+            total = sum(cost[v] for v in dict.fromkeys(node.inputs))
+            total += node.op in LIGHT_OPS
+            if total <= LIGHT_BUDGET:
+                cost[node.output] = total
+    return set(cost)
+
+
+def matmul_sources(fn: Function) -> set[Value]:
+    """The computed values matmul operands read (through PASS_THROUGH_OPS)."""
+    producers = fn.producers()
+    sources = set()
+    for node in fn.nodes:
+        if node.op != "matmul":
+            continue
+        for value in node.inputs:
+            while value in producers and producers[value].op in PASS_THROUGH_OPS:
+                value = producers[value].inputs[0]
+            if value in producers and producers[value].op not in LEAF_OPS:
+                sources.add(value)
+    return sources
+
+
+def plan_fusion(fn: Function, forced: set[Value] | frozenset[Value] = frozenset()) -> FusionPlan:
+    """Chooses the roots of ``fn`` (see the module docstring); ``forced`` adds roots."""
+    users = distinct_users(fn)
+    cheap = cheap_values(fn)
+    producers = fn.producers()
+    params = set(fn.params)
+    outputs = {v for v in fn.outputs if v not in params}
+    must = set(forced) | matmul_sources(fn)
+    home: dict[Value, Value] = {}  # inlined value -> the root whose kernel computes it
+    roots: set[Value] = set()
+
+    def read_from_buffers(value: Value) -> None:
+        # a movement op wanted by several kernels: recompute it everywhere from buffers
+        # of its computed inputs rather than storing a copy (a reshape of a matmul, say)
+        if value in cheap:
+            return
+        node = producers[value]
+        if node.op not in CHEAP_OPS:
+            must.add(value)
+            return
+        cheap.add(value)
+        for source in node.inputs:
+            read_from_buffers(source)
+    for node in reversed(fn.nodes):
+        value = node.output
+        if value in outputs:
+            if node.op != "constant":
+                roots.add(value)
+                home[value] = value
+            continue
+        if node.op in KERNEL_OPS or value in must:
+            roots.add(value)
+            home[value] = value
+            continue
+        if value in cheap:
+            continue  # recomputed by each consumer
+        kernels = {home[u.output] for u in users.get(value, []) if u.output in home}
+        if not kernels:
+            continue  # dead
+        if len(kernels) == 1:
+            home[value] = kernels.pop()
+        elif node.op in CHEAP_OPS:
+            read_from_buffers(value)
+        else:
+            roots.add(value)
+            home[value] = value
+    ordered = [node.output for node in fn.nodes if node.output in roots]
+    return FusionPlan(ordered, cheap, users, set(forced))

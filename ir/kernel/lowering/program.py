@@ -1,0 +1,157 @@
+"""``lower_function``: a graph-IR function to a kernel-IR program.
+
+1. :func:`~.fusion.plan_fusion` picks the values that get buffers (roots);
+2. a :class:`~.builder.KernelBuilder` per root, in node order, inlines the
+   rest into one loop nest with a final store and hoists its reductions;
+   when it finds a value that should have had a buffer after all it raises
+   :class:`~.hoist.Rematerialize`; the other kernels are still built, and
+   lowering starts over with all such values forced to be roots;
+3. :func:`~.memory.plan_memory` gives temporaries their arena offsets.
+
+Buffer names: parameters ``p0, p1, ...``; outputs and temporaries
+``t<value id>``; constants ``c<value id>``. Kernels are ``k0, k1, ...``.
+An output that is a parameter or a constant names that buffer directly.
+
+Example::
+
+    func @f(%0: f32[4,3]) -> (f32[4]) {
+      %1: f32[4,3] = exp(%0)
+      %2: f32[4] = reduce_sum(%1) {axes=(1,)}
+      return %2
+    }
+    ->
+    program @f(%p0: f32[4,3]) -> (%t2) {
+      out %t2: f32[4]
+      kernel k0(in %p0: f32[12], out %t2: f32[4]) {  // %1 exp, %2 reduce_sum
+        schedule {parallel=i0, vector={i0: 16}}
+        for i0 in 0..4 {
+          let acc0: f32 = 0.0:f32
+          for r0 in 0..3 {
+            acc0 = acc0 + exp(%p0[(i0 * 3) + r0])
+          }
+          %t2[i0] = acc0
+        }
+      }
+    }
+"""
+
+from __future__ import annotations
+
+import sys
+
+from tcomp.ir.graph import Function, Node, Value
+from tcomp.ir.kernel.kernel import Kernel, Program, ProgramBuffer
+from tcomp.ir.kernel.lowering.builder import KernelBuilder, constant_array
+from tcomp.ir.kernel.lowering.fusion import FusionPlan, plan_fusion
+from tcomp.ir.kernel.lowering.hoist import Rematerialize
+from tcomp.ir.kernel.lowering.memory import plan_memory
+
+MIN_RECURSION_LIMIT = 20000  # inlining and hoisting recurse once per fused node and expression
+
+
+class NeedsBuffers(Exception):
+    """Kernels of this plan recompute values too often: give them buffers and start over."""
+
+    def __init__(self, found: list[Rematerialize]) -> None:
+        super().__init__("; ".join(str(f) for f in found))
+        self.found = found
+
+
+class ProgramState:
+    """The buffers and kernels of the program being built under one fusion plan."""
+
+    def __init__(self, fn: Function, plan: FusionPlan) -> None:
+        self.fn = fn
+        self.plan = plan
+        self.producers = fn.producers()
+        self.buffers: dict[str, ProgramBuffer] = {}
+        self.param_names: dict[Value, str] = {}
+        for i, param in enumerate(fn.params):
+            name = f"p{i}"
+            self.param_names[param] = name
+            self.buffers[name] = ProgramBuffer(name, param.type, "param")
+        self.outputs = set(fn.outputs)
+        self.kernels: list[Kernel] = []
+
+    def buffer_of(self, value: Value) -> str | None:
+        """The buffer holding ``value`` for other kernels to read, if it has one."""
+        if value in self.param_names:
+            return self.param_names[value]
+        if self.plan.is_root(value):
+            return self.buffer_name(value)
+        return None
+
+    def buffer_name(self, root: Value) -> str:
+        """The output or temporary buffer of a root (declared on first use)."""
+        name = f"t{root.id}"
+        if name not in self.buffers:
+            kind = "output" if root in self.outputs else "temp"
+            self.buffers[name] = ProgramBuffer(name, root.type, kind)
+        return name
+
+    def constant_buffer(self, node: Node) -> str:
+        name = f"c{node.output.id}"
+        if name not in self.buffers:
+            self.buffers[name] = ProgramBuffer(
+                name, node.output.type, "constant", data=constant_array(node)
+            )
+        return name
+
+    def buffer_sizes(self):
+        def lookup(name: str) -> tuple[str, int]:
+            buffer = self.buffers[name]
+            return buffer.type.dtype, buffer.size
+
+        return lookup
+
+    def next_kernel_name(self) -> str:
+        return f"k{len(self.kernels)}"
+
+    def build(self) -> Program:
+        """The program, or :class:`NeedsBuffers` naming every value some kernel
+        found worth materialising (the first such value per kernel)."""
+        needed: list[Rematerialize] = []
+        for root in self.plan.roots:
+            self.buffer_name(root)
+            try:
+                kernel = KernelBuilder(self, root).build()
+            except Rematerialize as found:
+                needed.append(found)
+                continue
+            if kernel is not None:
+                self.kernels.append(kernel)
+        if needed:
+            raise NeedsBuffers(needed)
+        outputs = [self._output_name(v) for v in self.fn.outputs]
+        return Program(self.fn.name, self.buffers, list(self.param_names.values()), outputs,
+                       self.kernels)
+
+    def _output_name(self, value: Value) -> str:
+        if value in self.param_names:
+            return self.param_names[value]
+        node = self.producers[value]
+        if node.op == "constant":
+            return self.constant_buffer(node)
+        return self.buffer_name(value)
+
+
+def lower_function(fn: Function) -> Program:
+    """Lowers a graph-IR function to a kernel-IR program with a planned arena
+    (see the module docstring)."""
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, MIN_RECURSION_LIMIT))
+    try:
+        forced: set[Value] = set()
+        while True:
+            plan = plan_fusion(fn, forced)
+            try:
+                program = ProgramState(fn, plan).build()
+            except NeedsBuffers as again:
+                for found in again.found:
+                    if found.value in forced or plan.is_root(found.value):
+                        raise AssertionError(f"lowering {fn.name}: {found}") from None
+                    forced.add(found.value)
+                continue
+            return plan_memory(program)
+    finally:
+        sys.setrecursionlimit(limit)

@@ -1,0 +1,74 @@
+"""Lowerings of the elementwise primitives, constants and iota.
+
+Each maps the output index vector straight to the inputs' elements at the
+same index, so elementwise chains fuse into one expression::
+
+    %2 = exp(%0); %3 = add(%2, %1)
+    -> add(exp(%p0[i0]), %p1[i0])
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from tcomp.ir.kernel.expr import binary, cast, select, unary
+from tcomp.ir.kernel.lowering.context import Accessor, LoweringContext
+from tcomp.ir.types import TensorType
+
+UNARY = ("neg", "abs", "sign", "exp", "log", "sqrt", "tanh", "sin", "cos", "logistic")
+BINARY = ("add", "sub", "mul", "div", "pow", "max", "min", "eq", "ne", "lt", "le", "gt", "ge")
+
+
+def _unary(op: str):
+    def lower(ctx: LoweringContext, inputs: list[Accessor], attrs: Mapping[str, Any],
+              out_type: TensorType) -> Accessor:
+        (x,) = inputs
+        return lambda idx: unary(op, x(idx))
+
+    return lower
+
+
+def _binary(op: str):
+    def lower(ctx: LoweringContext, inputs: list[Accessor], attrs: Mapping[str, Any],
+              out_type: TensorType) -> Accessor:
+        a, b = inputs
+        return lambda idx: binary(op, a(idx), b(idx))
+
+    return lower
+
+
+def lower_identity(ctx, inputs, attrs, out_type) -> Accessor:
+    """stop_gradient(x) = x."""
+    return inputs[0]
+
+
+def lower_select(ctx, inputs, attrs, out_type) -> Accessor:
+    cond, a, b = inputs
+    return lambda idx: select(cond(idx), a(idx), b(idx))
+
+
+def lower_convert(ctx, inputs, attrs, out_type) -> Accessor:
+    (x,) = inputs
+    return lambda idx: cast(x(idx), out_type.dtype)
+
+
+def lower_constant(ctx: LoweringContext, inputs, attrs, out_type) -> Accessor:
+    """A uniform constant is a ``Const``; any other reads its constant buffer ``c<id>``."""
+    return ctx.constant()
+
+
+def lower_iota(ctx, inputs, attrs, out_type) -> Accessor:
+    """iota {axis}: the index along ``axis``, converted: ``f32(i1)``."""
+    axis = attrs["axis"]
+    return lambda idx: cast(idx[axis], out_type.dtype)
+
+
+LOWERINGS = {
+    **{op: _unary(op) for op in UNARY},
+    **{op: _binary(op) for op in BINARY},
+    "stop_gradient": lower_identity,
+    "select": lower_select,
+    "convert": lower_convert,
+    "constant": lower_constant,
+    "iota": lower_iota,
+}
