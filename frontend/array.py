@@ -16,16 +16,23 @@ class Array(ArrayMethods):
     ``np.asarray(a)`` and ``a.numpy()`` copy it to the host; passing it
     back into a function compiled for the same backend hands the buffer
     over without a host round trip. Arrays are immutable.
+
+    An array made from host data by an eager operation (``x + 1.0`` turns
+    ``1.0`` into an array, ``tcomp.zeros(3)``) is *uncommitted*: it lives on
+    the default backend but follows the committed array it meets, so
+    ``np.float32(2) + a`` runs on ``a``'s backend. Results of compiled
+    functions are committed to their backend.
     """
 
-    __slots__ = ("_buffer", "_backend", "aval", "weak", "_host")
+    __slots__ = ("_buffer", "_backend", "aval", "weak", "_host", "committed")
 
-    def __init__(self, buffer: Any, backend: Any, aval: TensorType) -> None:
+    def __init__(self, buffer: Any, backend: Any, aval: TensorType, committed: bool = True) -> None:
         self._buffer = buffer
         self._backend = backend
         self.aval = aval
         self.weak = False
         self._host: np.ndarray | None = None
+        self.committed = committed
 
     @property
     def shape(self) -> tuple[int, ...]:

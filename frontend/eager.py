@@ -43,13 +43,25 @@ def execute(op: str, attrs: dict[str, Any], inputs: Sequence[Array | np.ndarray]
         _cache.move_to_end(key)
     executable, out_type = entry
     buffers = [to_backend(x, backend) for x in inputs]
-    return Array(executable(buffers)[0], backend, out_type)
+    committed = any(isinstance(x, Array) and x.committed for x in inputs)
+    return Array(executable(buffers)[0], backend, out_type, committed)
 
 
 def from_host(array: np.ndarray) -> Array:
-    """A numpy array copied to the default backend."""
+    """A numpy array copied to the default backend, uncommitted (see :class:`Array`)."""
     backend = get_backend(None)
-    return Array(backend.from_host(np.asarray(array, order="C")), backend, _type_of(array))
+    return Array(
+        backend.from_host(np.asarray(array, order="C")), backend, _type_of(array), committed=False
+    )
+
+
+def like(result: Array, model: Any) -> Array:
+    """``result`` on the backend of ``model`` when ``model`` is a committed Array
+    (``zeros_like(a)`` lives where ``a`` lives); otherwise ``result`` itself."""
+    if not isinstance(model, Array) or not model.committed or result._backend is model._backend:
+        return result
+    backend = model._backend
+    return Array(backend.from_host(result._host_view()), backend, result.aval)
 
 
 def to_backend(x: Array | np.ndarray, backend: Backend) -> Any:
@@ -62,10 +74,12 @@ def to_backend(x: Array | np.ndarray, backend: Backend) -> Any:
 
 
 def _backend_of(inputs: Sequence[Array | np.ndarray]) -> Backend:
-    for x in inputs:
-        if isinstance(x, Array):
+    """The backend of the first committed input, else of the first Array, else the default."""
+    arrays = [x for x in inputs if isinstance(x, Array)]
+    for x in arrays:
+        if x.committed:
             return x._backend
-    return get_backend(None)
+    return arrays[0]._backend if arrays else get_backend(None)
 
 
 def _type_of(x: Array | np.ndarray) -> TensorType:

@@ -14,6 +14,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from tcomp.frontend import eager
+from tcomp.frontend.array import Array
 from tcomp.frontend.dispatch import (
     Operand,
     bind,
@@ -552,7 +554,8 @@ def ones(shape: Any, dtype: Any = "float32"):
 
 def full_like(x: Any, fill_value: Any, dtype: Any = None):
     value = operand(x, "full_like")
-    return full(shape_of(value), fill_value, dtype if dtype is not None else dtype_of(value))
+    result = full(shape_of(value), fill_value, dtype if dtype is not None else dtype_of(value))
+    return eager.like(result, value) if isinstance(result, Array) else result
 
 
 def zeros_like(x: Any, dtype: Any = None):
