@@ -15,7 +15,7 @@ from tcomp.backends.base import Backend
 from tcomp.ir.errors import TcompBackendError
 
 KNOWN_BACKENDS: tuple[str, ...] = ("reference", "llvm", "opencl", "cuda")
-DEFAULT_BACKEND = "reference"
+DEFAULT_BACKEND = "llvm"
 
 
 def _make_reference() -> Backend:
@@ -24,8 +24,17 @@ def _make_reference() -> Backend:
     return ReferenceBackend()
 
 
+def _make_llvm() -> Backend:
+    from tcomp.backends.llvm.backend import LLVMBackend
+
+    return LLVMBackend()
+
+
 # name -> factory; a backend whose module is not in this tree yet has no entry.
-_FACTORIES: dict[str, Callable[[], Backend]] = {"reference": _make_reference}
+_FACTORIES: dict[str, Callable[[], Backend]] = {
+    "reference": _make_reference,
+    "llvm": _make_llvm,
+}
 _INSTANCES: dict[str, Backend] = {}
 
 

@@ -1,0 +1,455 @@
+"""Kernel-IR scalar expressions rendered as LLVM IR (llvmlite.ir only).
+
+Types: ``float16/32/64`` are ``half/float/double``, ``int32`` is ``i32``,
+``index`` is ``i64``, ``bool`` is ``i1`` in registers and ``i8`` in memory.
+
+Semantics follow the numpy references that the kernel interpreter uses:
+
+- float16 arithmetic is computed in float and rounded back to half after
+  every elementary operation (numpy's half loops do the same);
+- ``max``/``min`` are ``llvm.maximum``/``llvm.minimum`` (NaN propagates as in
+  ``np.maximum``); ``sign`` keeps NaN and maps -0.0 to 0.0;
+- integer ``floordiv``/``mod`` floor as Python does, give 0 for a zero
+  divisor (as numpy does) and never trap on ``INT_MIN // -1`` (it wraps);
+- float -> int32 gives numpy's x86 result: truncation in range, ``INT_MIN``
+  for NaN and out-of-range values (``llvm.fptosi.sat`` plus a select, so
+  never poison);
+- ``Select`` and ``and``/``or`` evaluate both sides with one ``select`` when
+  every load inside them is provably in range; otherwise they branch, so a
+  guarded load is never executed speculatively.
+
+Calls to libm intrinsics carry their libmvec vector variants when the
+runtime found any (see :mod:`tcomp.backends.llvm.vecmath`).
+
+No fast-math flags are used here except ``reassoc`` on accumulator updates
+(see :mod:`tcomp.backends.llvm.stmts`); NaN and infinity behave as in IEEE.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from llvmlite import ir
+
+from tcomp.backends.llvm.vecmath import VariantTable, declare_variants, variant_attribute
+from tcomp.ir.kernel.expr import (
+    INDEX,
+    Binary,
+    Cast,
+    Const,
+    Expr,
+    Load,
+    Select,
+    Unary,
+    Var,
+    value_range,
+    walk,
+)
+
+I1 = ir.IntType(1)
+I8 = ir.IntType(8)
+I32 = ir.IntType(32)
+I64 = ir.IntType(64)
+F16 = ir.HalfType()
+F32 = ir.FloatType()
+F64 = ir.DoubleType()
+PTR = ir.PointerType()
+
+_REGISTER_TYPES: dict[str, ir.Type] = {
+    "float16": F16,
+    "float32": F32,
+    "float64": F64,
+    "int32": I32,
+    "bool": I1,
+    INDEX: I64,
+}
+FLOATS = ("float16", "float32", "float64")
+_FLOAT_COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+_INTRINSIC_UNARY = {"exp", "log", "sqrt", "tanh", "sin", "cos"}
+
+
+def register_type(dtype: str) -> ir.Type:
+    """The LLVM type of a value of ``dtype`` in a register."""
+    return _REGISTER_TYPES[dtype]
+
+
+def memory_type(dtype: str) -> ir.Type:
+    """The LLVM type of an element of ``dtype`` in a buffer (bool is one byte)."""
+    return I8 if dtype == "bool" else _REGISTER_TYPES[dtype]
+
+
+def constant(value: object, dtype: str) -> ir.Constant:
+    """An LLVM constant of ``dtype`` (floats rounded to the type, as numpy does)."""
+    if dtype == "bool":
+        return ir.Constant(I1, int(bool(value)))
+    if dtype in FLOATS:
+        return ir.Constant(register_type(dtype), float(value))  # llvmlite rounds to the type
+    bits = register_type(dtype).width
+    wrapped = int(value) & ((1 << bits) - 1)
+    return ir.Constant(register_type(dtype), wrapped)
+
+
+def intrinsic(module: ir.Module, name: str, ret: ir.Type, args: list[ir.Type]) -> ir.Function:
+    """The declaration of ``name`` in ``module`` (declared on first use)."""
+    existing = module.globals.get(name)
+    if existing is not None:
+        return existing
+    return ir.Function(module, ir.FunctionType(ret, args), name=name)
+
+
+def _suffix(ty: ir.Type) -> str:
+    return {F16: "f16", F32: "f32", F64: "f64", I32: "i32", I64: "i64", I1: "i1"}[ty]
+
+
+class ExprRenderer:
+    """Renders expressions at a builder's position.
+
+    ``pointers`` maps buffer names to ``(pointer, dtype, size)``; ``scope``
+    maps variable names to SSA values (loop variables) or allocas (locals).
+    ``cache`` holds values already computed in the current statement;
+    :meth:`fresh` starts a new one (loads must not outlive a store).
+    """
+
+    def __init__(
+        self,
+        builder: ir.IRBuilder,
+        pointers: dict[str, tuple[ir.Value, str, int]],
+        scope: dict[str, tuple[ir.Value, bool]],
+        vector_functions: VariantTable | None = None,
+    ) -> None:
+        self.builder = builder
+        self.module = builder.module
+        self.pointers = pointers
+        self.scope = scope
+        self.vector_functions = vector_functions or {}
+        self.cache: dict[Expr, ir.Value] = {}
+
+    def fresh(self) -> None:
+        """Forgets cached values (call before each statement)."""
+        self.cache = {}
+
+    # -- entry point ----------------------------------------------------------
+
+    def render(self, expr: Expr) -> ir.Value:
+        """The value of ``expr`` (in its register type)."""
+        found = self.cache.get(expr)
+        if found is not None:
+            return found
+        value = self._render(expr)
+        self.cache[expr] = value
+        return value
+
+    def _render(self, expr: Expr) -> ir.Value:
+        b = self.builder
+        if isinstance(expr, Const):
+            return constant(expr.value, expr.dtype)
+        if isinstance(expr, Var):
+            value, is_slot = self.scope[expr.name]
+            return b.load(value, typ=register_type(expr.dtype)) if is_slot else value
+        if isinstance(expr, Load):
+            return self.load(expr.buffer, self.render(expr.index), expr.dtype)
+        if isinstance(expr, Select):
+            return self._select(expr)
+        if isinstance(expr, Cast):
+            return self.cast(self.render(expr.x), expr.x.dtype, expr.dtype)
+        if isinstance(expr, Unary):
+            return self._unary(expr.op, self.render(expr.x), expr.x.dtype)
+        if isinstance(expr, Binary):
+            if expr.op in ("and", "or"):
+                return self._logical(expr)
+            return self.binary(expr.op, self.render(expr.a), self.render(expr.b), expr.a.dtype)
+        raise TypeError(f"llvm renderer: cannot render {expr!r} (Reduce must be hoisted first)")
+
+    # -- memory ---------------------------------------------------------------
+
+    def address(self, buffer: str, index: ir.Value) -> ir.Value:
+        pointer, dtype, _ = self.pointers[buffer]
+        return self.builder.gep(pointer, [index], inbounds=True, source_etype=memory_type(dtype))
+
+    def load(self, buffer: str, index: ir.Value, dtype: str) -> ir.Value:
+        """Element ``index`` of ``buffer`` as a register value."""
+        value = self.builder.load(self.address(buffer, index), typ=memory_type(dtype))
+        if dtype == "bool":
+            return self.builder.icmp_unsigned("!=", value, ir.Constant(I8, 0))
+        return value
+
+    def store(self, buffer: str, index: ir.Value, value: ir.Value, dtype: str) -> None:
+        """Writes a register value to element ``index`` of ``buffer``."""
+        if dtype == "bool":
+            value = self.builder.zext(value, I8)
+        self.builder.store(value, self.address(buffer, index))
+
+    # -- speculation ----------------------------------------------------------
+
+    def speculatable(self, expr: Expr) -> bool:
+        """True when evaluating ``expr`` eagerly cannot load out of bounds."""
+        for node in walk(expr):
+            if isinstance(node, Load):
+                lo, hi = value_range(node.index)
+                if lo < 0 or hi >= self.pointers[node.buffer][2]:
+                    return False
+        return True
+
+    def _branch(self, cond: ir.Value, then: Callable[[], ir.Value], other: Callable[[], ir.Value]):
+        """``then()`` if ``cond`` else ``other()``, each computed only on its own path."""
+        b = self.builder
+        saved = self.cache
+        with b.if_else(cond) as (on_true, on_false):
+            with on_true:
+                self.cache = dict(saved)
+                value_true = then()
+                block_true = b.block
+            with on_false:
+                self.cache = dict(saved)
+                value_false = other()
+                block_false = b.block
+        self.cache = saved
+        phi = b.phi(value_true.type)
+        phi.add_incoming(value_true, block_true)
+        phi.add_incoming(value_false, block_false)
+        return phi
+
+    def _select(self, expr: Select) -> ir.Value:
+        cond = self.render(expr.cond)
+        if self.speculatable(expr.a) and self.speculatable(expr.b):
+            return self.builder.select(cond, self.render(expr.a), self.render(expr.b))
+        return self._branch(cond, lambda: self.render(expr.a), lambda: self.render(expr.b))
+
+    def _logical(self, expr: Binary) -> ir.Value:
+        a = self.render(expr.a)
+        if self.speculatable(expr.b):
+            b = self.render(expr.b)
+            return self.builder.and_(a, b) if expr.op == "and" else self.builder.or_(a, b)
+        false, true = ir.Constant(I1, 0), ir.Constant(I1, 1)
+        if expr.op == "and":
+            return self._branch(a, lambda: self.render(expr.b), lambda: false)
+        return self._branch(a, lambda: true, lambda: self.render(expr.b))
+
+    # -- float16 helper -------------------------------------------------------
+
+    def _in_float(self, dtype: str, values: list[ir.Value], fn) -> ir.Value:
+        """``fn`` on ``values``, computed in float and rounded back for float16."""
+        if dtype != "float16":
+            return fn(values, dtype)
+        wide = [self.builder.fpext(v, F32) for v in values]
+        return self.builder.fptrunc(fn(wide, "float32"), F16)
+
+    def _call(self, name: str, ty: ir.Type, args: list[ir.Value]) -> ir.Value:
+        full = f"llvm.{name}.{_suffix(ty)}"
+        call = self.builder.call(intrinsic(self.module, full, ty, [ty] * len(args)), args)
+        variants = self.vector_functions.get(full)
+        if variants:
+            declare_variants(self.module, ty, len(args), variants)
+            # llvmlite knows no string attributes: add it to the set directly
+            set.add(call.attributes, variant_attribute(full, len(args), variants))
+        return call
+
+    # -- unary ----------------------------------------------------------------
+
+    def _unary(self, op: str, x: ir.Value, dtype: str) -> ir.Value:
+        b = self.builder
+        if op == "not":
+            return b.xor(x, ir.Constant(I1, 1))
+        if op == "isnan":
+            return b.fcmp_unordered("uno", x, x) if dtype in FLOATS else ir.Constant(I1, 0)
+        if dtype in FLOATS:
+            return self._in_float(dtype, [x], lambda v, t: self._float_unary(op, v[0], t))
+        return self._int_unary(op, x, dtype)
+
+    def _float_unary(self, op: str, x: ir.Value, dtype: str) -> ir.Value:
+        b, ty = self.builder, x.type
+        if op == "neg":
+            return b.fneg(x)
+        if op == "abs":
+            return self._call("fabs", ty, [x])
+        if op in _INTRINSIC_UNARY:
+            return self._call(op, ty, [x])
+        if op == "sign":
+            # x > 0 ? 1 : x < 0 ? -1 : x == 0 ? 0 : x  (NaN stays NaN, -0.0 -> 0.0)
+            one, zero = ir.Constant(ty, 1.0), ir.Constant(ty, 0.0)
+            inner = b.select(b.fcmp_ordered("==", x, zero), zero, x)
+            inner = b.select(b.fcmp_ordered("<", x, zero), ir.Constant(ty, -1.0), inner)
+            return b.select(b.fcmp_ordered(">", x, zero), one, inner)
+        if op == "logistic":
+            return self._logistic(x, dtype)
+        raise NotImplementedError(f"llvm renderer: unary {op} on {dtype}")
+
+    def _logistic(self, x: ir.Value, dtype: str) -> ir.Value:
+        # z = exp(-|x|); x >= 0 ? 1 / (1 + z) : z / (1 + z), each step rounded to dtype
+        b, ty = self.builder, x.type
+        one = ir.Constant(ty, 1.0)
+        z = self._call("exp", ty, [b.fneg(self._call("fabs", ty, [x]))])
+        positive = b.fcmp_ordered(">=", x, ir.Constant(ty, 0.0))
+        return b.fdiv(b.select(positive, one, z), b.fadd(one, z))
+
+    def _int_unary(self, op: str, x: ir.Value, dtype: str) -> ir.Value:
+        b, ty = self.builder, x.type
+        zero = ir.Constant(ty, 0)
+        if dtype == "bool":
+            if op == "abs":
+                return x
+            if op in ("neg", "sign"):
+                raise NotImplementedError(f"llvm renderer: {op} on bool (convert first)")
+        if op == "neg":
+            return b.sub(zero, x)  # wraps, as numpy
+        if op == "abs":
+            return b.select(b.icmp_signed("<", x, zero), b.sub(zero, x), x)
+        if op == "sign":
+            positive = b.zext(b.icmp_signed(">", x, zero), ty)
+            negative = b.zext(b.icmp_signed("<", x, zero), ty)
+            return b.sub(positive, negative)
+        raise NotImplementedError(f"llvm renderer: unary {op} on {dtype}")
+
+    # -- binary ---------------------------------------------------------------
+
+    def binary(self, op: str, a: ir.Value, c: ir.Value, dtype: str) -> ir.Value:
+        """``op(a, c)`` where both operands have ``dtype``; ``flags`` on float arithmetic."""
+        return self.binary_flags(op, a, c, dtype, ())
+
+    def binary_flags(
+        self, op: str, a: ir.Value, c: ir.Value, dtype: str, flags: tuple[str, ...]
+    ) -> ir.Value:
+        """As :meth:`binary`, with fast-math ``flags`` on float add/mul (accumulators)."""
+        b = self.builder
+        if op in _FLOAT_COMPARE:
+            if dtype in FLOATS:
+                if op == "ne":
+                    return b.fcmp_unordered("!=", a, c)
+                return b.fcmp_ordered(_FLOAT_COMPARE[op], a, c)
+            if dtype == "bool":
+                return b.icmp_unsigned(_FLOAT_COMPARE[op], a, c)
+            return b.icmp_signed(_FLOAT_COMPARE[op], a, c)
+        if dtype in FLOATS:
+            return self._in_float(dtype, [a, c], lambda v, t: self._float_binary(op, v, flags))
+        return self._int_binary(op, a, c, dtype)
+
+    def _float_binary(self, op: str, values: list[ir.Value], flags: tuple[str, ...]) -> ir.Value:
+        b = self.builder
+        a, c = values
+        if op == "add":
+            return b.fadd(a, c, flags=flags)
+        if op == "sub":
+            return b.fsub(a, c)
+        if op == "mul":
+            return b.fmul(a, c, flags=flags)
+        if op == "div":
+            return b.fdiv(a, c)
+        if op == "pow":
+            return self._call("pow", a.type, [a, c])
+        if op == "max":
+            return self._call("maximum", a.type, [a, c])
+        if op == "min":
+            return self._call("minimum", a.type, [a, c])
+        raise NotImplementedError(f"llvm renderer: float {op}")
+
+    def _int_binary(self, op: str, a: ir.Value, c: ir.Value, dtype: str) -> ir.Value:
+        b = self.builder
+        if dtype == "bool":
+            if op in ("max", "add"):
+                return b.or_(a, c)
+            if op in ("min", "mul"):
+                return b.and_(a, c)
+            raise NotImplementedError(f"llvm renderer: {op} on bool")
+        if op == "add":
+            return b.add(a, c)
+        if op == "sub":
+            return b.sub(a, c)
+        if op == "mul":
+            return b.mul(a, c)
+        if op == "max":
+            return self._call("smax", a.type, [a, c])
+        if op == "min":
+            return self._call("smin", a.type, [a, c])
+        if op in ("floordiv", "mod", "div"):
+            return self._int_division(op, a, c)
+        raise NotImplementedError(f"llvm renderer: {op} on {dtype}")
+
+    def _int_division(self, op: str, a: ir.Value, c: ir.Value) -> ir.Value:
+        # A divisor of 0 or -1 never reaches sdiv/srem (0 traps, INT_MIN / -1 traps):
+        # x // 0 = x % 0 = 0 (numpy), x // -1 = -x (wrapping), x % -1 = 0.
+        b, ty = self.builder, a.type
+        zero, one, minus_one = ir.Constant(ty, 0), ir.Constant(ty, 1), ir.Constant(ty, -1)
+        is_zero = b.icmp_signed("==", c, zero)
+        is_minus_one = b.icmp_signed("==", c, minus_one)
+        safe = b.select(b.or_(is_zero, is_minus_one), one, c)
+        quotient = b.sdiv(a, safe)
+        remainder = b.srem(a, safe)
+        if op == "div":  # truncating (numpy's int division then astype)
+            result = quotient
+            special = b.select(is_zero, zero, b.sub(zero, a))
+            return b.select(b.or_(is_zero, is_minus_one), special, result)
+        # floor: step down when the remainder is non-zero and its sign differs from c's
+        adjust = b.and_(
+            b.icmp_signed("!=", remainder, zero),
+            b.icmp_signed("<", b.xor(remainder, safe), zero),
+        )
+        if op == "floordiv":
+            result = b.sub(quotient, b.zext(adjust, ty))
+            special = b.select(is_zero, zero, b.sub(zero, a))
+        else:
+            result = b.select(adjust, b.add(remainder, safe), remainder)
+            special = zero
+        return b.select(b.or_(is_zero, is_minus_one), special, result)
+
+    # -- casts ----------------------------------------------------------------
+
+    def cast(self, x: ir.Value, source: str, target: str) -> ir.Value:
+        """``x`` converted from ``source`` to ``target`` as numpy's ``astype`` does."""
+        b = self.builder
+        if source == target:
+            return x
+        ty = register_type(target)
+        if target == "bool":
+            if source in FLOATS:
+                return b.fcmp_unordered("!=", x, ir.Constant(x.type, 0.0))  # NaN -> True
+            return b.icmp_signed("!=", x, ir.Constant(x.type, 0))
+        if source in FLOATS and target in FLOATS:
+            if source == "float64" and target == "float16":
+                return b.fptrunc(self._round_to_odd_float(x), F16)
+            widths = {"float16": 16, "float32": 32, "float64": 64}
+            return b.fpext(x, ty) if widths[target] > widths[source] else b.fptrunc(x, ty)
+        if target in FLOATS:
+            convert = b.uitofp if source == "bool" else b.sitofp
+            if target == "float16":
+                # via float: ints that float rounds are far beyond half's range (inf either way)
+                return b.fptrunc(convert(x, F32), F16)
+            return convert(x, ty)
+        if source in FLOATS:
+            return self._float_to_int(x, source, target)
+        # integer <-> integer (bool is unsigned)
+        if source == "bool":
+            return b.zext(x, ty)
+        if ty.width > x.type.width:
+            return b.sext(x, ty)
+        return b.trunc(x, ty)
+
+    def _float_to_int(self, x: ir.Value, source: str, target: str) -> ir.Value:
+        b = self.builder
+        if source == "float16":
+            x = b.fpext(x, F32)
+        ty = register_type(target)
+        converted = b.call(
+            intrinsic(
+                self.module, f"llvm.fptosi.sat.{_suffix(ty)}.{_suffix(x.type)}", ty, [x.type]
+            ),
+            [x],
+        )
+        # x86 (and so numpy) gives the "integer indefinite" INT_MIN for NaN and out of
+        # range; below the range fptosi.sat already saturates to INT_MIN
+        limit = ir.Constant(x.type, float(2 ** (ty.width - 1)))
+        in_range = b.fcmp_ordered("<", x, limit)  # false for NaN
+        return b.select(in_range, converted, ir.Constant(ty, 1 << (ty.width - 1)))
+
+    def _round_to_odd_float(self, x: ir.Value) -> ir.Value:
+        """``x`` (double) rounded to float with round-to-odd, so that a second rounding
+        to half is the correctly rounded double -> half (no ``__truncdfhf2`` needed)."""
+        b = self.builder
+        t = b.fptrunc(x, F32)
+        back = b.fpext(t, F64)
+        inexact = b.fcmp_ordered("!=", back, x)  # false for NaN
+        bits = b.bitcast(t, I32)
+        # toward zero: step the magnitude down when rounding went away from zero
+        away = b.fcmp_ordered(">", self._call("fabs", F64, [back]), self._call("fabs", F64, [x]))
+        bits = b.sub(bits, b.zext(away, I32))
+        odd = b.bitcast(b.or_(bits, ir.Constant(I32, 1)), F32)
+        return b.select(inexact, odd, t)

@@ -1,0 +1,224 @@
+"""Kernel-IR programs rendered as one LLVM module (llvmlite.ir only: pure, no driver).
+
+The module exports one function, ``void tcomp_main(ptr buffers)``, that runs
+the kernels in order. ``buffers`` is an array of pointers, in the order
+:func:`buffer_layout` gives: the parameters (``program.params``), then the
+output buffers (in order of first appearance in ``program.outputs``), then
+the arena (when ``arena_bytes > 0``; planned temps live at their byte
+``offset`` in it), then one slot per temp without an offset. Constants are
+internal global constants of the module.
+
+Each kernel is an internal function (see :mod:`tcomp.backends.llvm.stmts`).
+A kernel whose schedule names its outermost loop ``parallel`` and that does
+at least ``min_parallel_work`` scalar operations is split into
+``num_threads`` chunks run on pthreads by ``<kernel>.task.parallel`` (see
+:mod:`tcomp.backends.llvm.threads`); every other kernel is called directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from llvmlite import ir
+
+from tcomp.backends.llvm.exprs import I8, I64, PTR
+from tcomp.backends.llvm.stmts import (
+    kernel_work,
+    parallel_loop,
+    render_kernel,
+)
+from tcomp.backends.llvm.threads import TASK_FN, render_gomp_parallel, render_parallel_for
+from tcomp.backends.llvm.vecmath import VariantTable, keep_declarations
+from tcomp.ir.kernel.kernel import Kernel, Program
+from tcomp.ir.types import numpy_dtype
+
+ENTRY = "tcomp_main"
+MIN_PARALLEL_WORK = 2**20  # below this, waking threads costs about what it saves
+ALIGNMENT = 64
+
+
+@dataclass(frozen=True)
+class BufferLayout:
+    """Where each buffer lives at run time.
+
+    ``slots``: ``(kind, name)`` per entry of the pointer array, kind one of
+    ``param``, ``output``, ``arena`` (name ``""``), ``temp``.
+    """
+
+    slots: tuple[tuple[str, str], ...]
+
+    def slot(self, name: str) -> int:
+        for index, (_, slot_name) in enumerate(self.slots):
+            if slot_name == name:
+                return index
+        raise KeyError(name)
+
+    @property
+    def arena_slot(self) -> int | None:
+        for index, (kind, _) in enumerate(self.slots):
+            if kind == "arena":
+                return index
+        return None
+
+
+def buffer_layout(program: Program) -> BufferLayout:
+    """The pointer-array order of ``tcomp_main`` for ``program`` (see the module docstring)."""
+    slots: list[tuple[str, str]] = [("param", name) for name in program.params]
+    outputs = [b.name for b in program.buffers_of_kind("output")]
+    ordered = [n for n in dict.fromkeys(program.outputs) if n in outputs]
+    ordered += [n for n in outputs if n not in ordered]
+    slots += [("output", name) for name in ordered]
+    if program.arena_bytes > 0:
+        slots.append(("arena", ""))
+    for buffer in program.buffers_of_kind("temp"):
+        if buffer.offset is None or program.arena_bytes <= 0:
+            slots.append(("temp", buffer.name))
+    return BufferLayout(tuple(slots))
+
+
+def render_program(
+    program: Program,
+    num_threads: int = 1,
+    min_parallel_work: int = MIN_PARALLEL_WORK,
+    threading: str = "pthread",
+    vector_functions: VariantTable | None = None,
+) -> ir.Module:
+    """The LLVM module of ``program`` (``str()`` of it is the LLVM IR text).
+
+    ``threading`` picks how parallel kernels run: ``pthread`` (threads created
+    per call) or ``gomp`` (libgomp's pool; the runtime must provide it).
+    ``vector_functions``: the libmvec variants the runtime found (see
+    :mod:`tcomp.backends.llvm.vecmath`); none by default.
+    """
+    module = ir.Module(name=_module_name(program.name))
+    layout = buffer_layout(program)
+    constants = {
+        b.name: _constant_global(module, b.name, b.data, b.type.dtype)
+        for b in program.buffers_of_kind("constant")
+    }
+    kernel_functions = []
+    for number, kernel in enumerate(program.kernels):
+        split = (
+            num_threads > 1
+            and parallel_loop(kernel) is not None
+            and kernel_work(kernel) >= min_parallel_work
+        )
+        name = f"kernel{number}.{_module_name(kernel.name)}"
+        function = render_kernel(
+            module, kernel, name, _aliased_args(program, kernel), split, vector_functions
+        )
+        runner = None
+        if split:
+            task = _render_task(module, program, layout, constants, kernel, function)
+            render_runner = render_gomp_parallel if threading == "gomp" else render_parallel_for
+            runner = render_runner(module, task, num_threads)
+        kernel_functions.append((kernel, function, runner))
+
+    main = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR]), name=ENTRY)
+    buffers = main.args[0]
+    buffers.name = "buffers"
+    b = ir.IRBuilder(main.append_basic_block("entry"))
+    for kernel, function, runner in kernel_functions:
+        if runner is None:
+            pointers = _kernel_pointers(b, buffers, program, layout, constants, kernel)
+            b.call(function, pointers)
+        else:
+            loop = parallel_loop(kernel)
+            assert loop is not None
+            b.call(runner, [buffers, ir.Constant(I64, loop.extent)])
+    b.ret_void()
+    keep_declarations(module)
+    return module
+
+
+def _module_name(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "._" else "_" for c in name) or "program"
+
+
+def _constant_global(
+    module: ir.Module, name: str, data: np.ndarray | None, dtype: str
+) -> ir.GlobalVariable:
+    array = np.ascontiguousarray(np.asarray(data, dtype=numpy_dtype(dtype)))
+    raw = bytearray(array.tobytes())
+    ty = ir.ArrayType(I8, len(raw))
+    variable = ir.GlobalVariable(module, ty, name=f"const.{_module_name(name)}")
+    variable.linkage = "internal"
+    variable.global_constant = True
+    variable.align = ALIGNMENT
+    variable.initializer = ir.Constant(ty, raw)
+    return variable
+
+
+def _buffer_pointer(
+    b: ir.IRBuilder,
+    buffers: ir.Value,
+    program: Program,
+    layout: BufferLayout,
+    constants: dict[str, ir.GlobalVariable],
+    name: str,
+) -> ir.Value:
+    if name in constants:
+        return constants[name]
+    buffer = program.buffers[name]
+    if buffer.kind == "temp" and buffer.offset is not None and program.arena_bytes > 0:
+        arena = _slot_pointer(b, buffers, layout.arena_slot)
+        return b.gep(arena, [ir.Constant(I64, buffer.offset)], inbounds=True, source_etype=I8)
+    return _slot_pointer(b, buffers, layout.slot(name))
+
+
+def _slot_pointer(b: ir.IRBuilder, buffers: ir.Value, slot: int | None) -> ir.Value:
+    assert slot is not None
+    address = b.gep(buffers, [ir.Constant(I64, slot)], inbounds=True, source_etype=PTR)
+    return b.load(address, typ=PTR)
+
+
+def _kernel_pointers(b, buffers, program, layout, constants, kernel: Kernel) -> list[ir.Value]:
+    return [
+        _buffer_pointer(b, buffers, program, layout, constants, arg.name) for arg in kernel.args
+    ]
+
+
+def _render_task(module, program, layout, constants, kernel: Kernel, function) -> ir.Function:
+    """``void task(ptr buffers, i64 start, i64 end)``: the kernel on one chunk of its loop."""
+    task = ir.Function(module, TASK_FN, name=f"{function.name}.task")
+    task.linkage = "internal"
+    buffers, start, end = task.args
+    b = ir.IRBuilder(task.append_basic_block("entry"))
+    pointers = _kernel_pointers(b, buffers, program, layout, constants, kernel)
+    b.call(function, pointers + [start, end])
+    b.ret_void()
+    return task
+
+
+def _aliased_args(program: Program, kernel: Kernel) -> frozenset[str]:
+    """Args of ``kernel`` that are arena temps whose byte ranges overlap another arg's."""
+    ranges = []
+    for arg in kernel.args:
+        buffer = program.buffers.get(arg.name)
+        if buffer is None or buffer.kind != "temp" or buffer.offset is None:
+            continue
+        if program.arena_bytes <= 0:
+            continue
+        size = buffer.size * numpy_dtype(buffer.type.dtype).itemsize
+        ranges.append((arg.name, buffer.offset, buffer.offset + size))
+    aliased = set()
+    for i, (name_a, lo_a, hi_a) in enumerate(ranges):
+        for name_b, lo_b, hi_b in ranges[i + 1 :]:
+            if lo_a < hi_b and lo_b < hi_a:
+                aliased.update((name_a, name_b))
+    return frozenset(aliased)
+
+
+def render_text(
+    program: Program,
+    num_threads: int = 1,
+    threading: str = "pthread",
+    vector_functions: VariantTable | None = None,
+) -> str:
+    """The LLVM IR text of ``program`` (what the runtime compiles)."""
+    return str(
+        render_program(
+            program, num_threads, threading=threading, vector_functions=vector_functions
+        )
+    )

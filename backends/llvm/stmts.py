@@ -1,0 +1,207 @@
+"""Kernel-IR statements and kernels rendered as LLVM functions (llvmlite.ir only).
+
+Each kernel becomes an internal function taking one pointer per buffer it
+touches (``noalias`` unless two of its arena temps overlap) and, when its
+outermost loop is split across threads, the ``start``/``end`` of that loop::
+
+    define internal void @k0(ptr noalias %p0, ptr noalias %t1, i64 %start, i64 %end)
+
+Loops are canonical (``i = phi [start], [i + 1]; i < end``), so LLVM's loop
+passes and vectoriser see plain counted loops. Locals (``Let``/``Assign``)
+are allocas in the entry block that SROA turns into registers. An update
+``acc = acc + x`` (or ``*``) of a float local gets the ``reassoc`` flag so
+that sum reductions vectorise; no other fast-math flag is ever set.
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+
+from tcomp.backends.llvm.exprs import (
+    FLOATS,
+    I64,
+    PTR,
+    ExprRenderer,
+    register_type,
+)
+from tcomp.backends.llvm.vecmath import VariantTable
+from tcomp.ir.kernel.expr import Binary, Expr, Var, walk
+from tcomp.ir.kernel.kernel import Assign, Kernel, Let, Loop, Stmt, Store, statement_exprs
+
+ACCUMULATOR_FLAGS = ("reassoc",)
+
+
+def parallel_loop(kernel: Kernel) -> Loop | None:
+    """The loop that ``kernel.schedule.parallel`` names, when the kernel body is that loop,
+    after nothing but ``Let`` statements (pure, so each thread may evaluate them again)."""
+    name = kernel.schedule.parallel
+    if name is None or not kernel.body:
+        return None
+    *prefix, loop = kernel.body
+    if not all(isinstance(stmt, Let) for stmt in prefix):
+        return None
+    if isinstance(loop, Loop) and loop.var.name == name and loop.extent > 1:
+        return loop
+    return None
+
+
+def kernel_work(kernel: Kernel) -> int:
+    """A rough count of scalar operations one run of ``kernel`` does."""
+
+    def count(body: tuple[Stmt, ...], trips: int) -> int:
+        total = 0
+        for stmt in body:
+            if isinstance(stmt, Loop):
+                total += count(stmt.body, trips * stmt.extent)
+            else:
+                nodes = sum(sum(1 for _ in walk(e)) for e in statement_exprs(stmt))
+                total += trips * (1 + nodes)
+        return total
+
+    return count(kernel.body, 1)
+
+
+def kernel_signature(kernel: Kernel, split: bool) -> ir.FunctionType:
+    """``void(ptr per arg [, i64 start, i64 end])``."""
+    args: list[ir.Type] = [PTR] * len(kernel.args)
+    if split:
+        args += [I64, I64]
+    return ir.FunctionType(ir.VoidType(), args)
+
+
+def render_kernel(
+    module: ir.Module,
+    kernel: Kernel,
+    name: str,
+    aliased: frozenset[str] = frozenset(),
+    split: bool = False,
+    vector_functions: VariantTable | None = None,
+) -> ir.Function:
+    """Defines ``kernel`` as the internal function ``name`` in ``module``.
+
+    ``aliased`` names the args that may share memory with another arg (no
+    ``noalias`` on them); ``split`` adds ``start``/``end`` for the parallel loop;
+    ``vector_functions`` are the libmvec variants libm calls may name.
+    """
+    function = ir.Function(module, kernel_signature(kernel, split), name=name)
+    function.linkage = "internal"
+    function.attributes.add("nounwind")
+    pointers: dict[str, tuple[ir.Value, str, int]] = {}
+    for arg, value in zip(kernel.args, function.args):
+        value.name = _llvm_name(arg.name)
+        if arg.name not in aliased:
+            value.add_attribute("noalias")
+        value.add_attribute("captures(none)")
+        pointers[arg.name] = (value, arg.dtype, arg.size)
+    bounds = None
+    if split:
+        start, end = function.args[-2], function.args[-1]
+        start.name, end.name = "start", "end"
+        bounds = (start, end)
+    entry = function.append_basic_block("entry")
+    builder = ir.IRBuilder(entry)
+    renderer = _BodyRenderer(builder, pointers, entry, bounds, kernel.schedule.parallel)
+    renderer.exprs.vector_functions = vector_functions or {}
+    renderer.block(kernel.body, {})
+    builder.ret_void()
+    return function
+
+
+def _llvm_name(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "._" else "_" for c in name)
+
+
+class _BodyRenderer:
+    def __init__(
+        self,
+        builder: ir.IRBuilder,
+        pointers: dict[str, tuple[ir.Value, str, int]],
+        entry: ir.Block,
+        bounds: tuple[ir.Value, ir.Value] | None,
+        parallel: str | None,
+    ) -> None:
+        self.builder = builder
+        self.pointers = pointers
+        self.entry = entry
+        self.bounds = bounds
+        self.parallel = parallel
+        self.exprs = ExprRenderer(builder, pointers, {})
+
+    def block(self, body: tuple[Stmt, ...], scope: dict[str, tuple[ir.Value, bool]]) -> None:
+        scope = dict(scope)  # a Let is visible to the end of its block only
+        for stmt in body:
+            self.exprs.scope = scope
+            self.exprs.fresh()
+            if isinstance(stmt, Loop):
+                self.loop(stmt, scope)
+            elif isinstance(stmt, Let):
+                slot = self._alloca(register_type(stmt.var.dtype), stmt.var.name)
+                self.builder.store(self.exprs.render(stmt.value), slot)
+                scope[stmt.var.name] = (slot, True)
+            elif isinstance(stmt, Assign):
+                slot = scope[stmt.var.name][0]
+                self.builder.store(self._assigned_value(stmt), slot)
+            elif isinstance(stmt, Store):
+                index = self.exprs.render(stmt.index)
+                value = self.exprs.render(stmt.value)
+                self.exprs.store(stmt.buffer, index, value, stmt.value.dtype)
+            else:
+                raise TypeError(f"llvm renderer: not a statement: {stmt!r}")
+
+    def _alloca(self, ty: ir.Type, name: str) -> ir.Value:
+        saved = self.builder.block
+        with self.builder.goto_block(self.entry):
+            if self.entry.instructions:
+                self.builder.position_before(self.entry.instructions[0])
+            slot = self.builder.alloca(ty, name=_llvm_name(name))
+            slot.type = PTR  # opaque, as LLVM has them
+        assert self.builder.block is saved
+        return slot
+
+    def _assigned_value(self, stmt: Assign) -> ir.Value:
+        value: Expr = stmt.value
+        var = stmt.var
+        if (
+            isinstance(value, Binary)
+            and value.op in ("add", "mul")
+            and var.dtype in FLOATS
+            and _is_var(value.a, var) != _is_var(value.b, var)
+        ):
+            # acc = acc + x: reassociable, so the vectoriser may split the sum
+            other = value.b if _is_var(value.a, var) else value.a
+            rest = self.exprs.render(other)
+            current = self.exprs.render(var)
+            return self.exprs.binary_flags(value.op, current, rest, var.dtype, ACCUMULATOR_FLAGS)
+        return self.exprs.render(value)
+
+    def loop(self, loop: Loop, scope: dict[str, tuple[ir.Value, bool]]) -> None:
+        if loop.extent == 0:
+            return
+        b = self.builder
+        if self.bounds is not None and loop.var.name == self.parallel:
+            start, end = self.bounds
+        else:
+            start, end = ir.Constant(I64, 0), ir.Constant(I64, loop.extent)
+        if loop.extent == 1 and self.bounds is None:
+            self.block(loop.body, {**scope, loop.var.name: (ir.Constant(I64, 0), False)})
+            return
+        preheader = b.block
+        name = _llvm_name(loop.var.name)
+        header = b.append_basic_block(f"{name}.header")
+        body = b.append_basic_block(f"{name}.body")
+        exit_block = b.append_basic_block(f"{name}.exit")
+        b.branch(header)
+        b.position_at_end(header)
+        index = b.phi(I64, name=name)
+        index.add_incoming(start, preheader)
+        b.cbranch(b.icmp_signed("<", index, end), body, exit_block)
+        b.position_at_end(body)
+        self.block(loop.body, {**scope, loop.var.name: (index, False)})
+        following = b.add(index, ir.Constant(I64, 1), name=f"{name}.next", flags=("nuw", "nsw"))
+        index.add_incoming(following, b.block)
+        b.branch(header)
+        b.position_at_end(exit_block)
+
+
+def _is_var(expr: Expr, var: Var) -> bool:
+    return isinstance(expr, Var) and expr.name == var.name and expr.dtype == var.dtype

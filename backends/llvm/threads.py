@@ -1,0 +1,148 @@
+"""The parallel-for helper, in LLVM IR: runs chunks of a loop on pthreads.
+
+``<task>.parallel(buffers, n)`` (one per parallel kernel) splits ``0 .. n`` into
+``num_threads`` chunks, starts ``num_threads - 1`` pthreads on the chunks
+after the first, runs the first chunk on the calling thread and joins the
+others (a thread that cannot be created runs its chunk inline, so the
+result never depends on thread creation succeeding). The kernel's task has
+the signature ``void(ptr buffers, i64 start, i64 end)``. ``num_threads`` is a
+constant of the module, chosen at compile time. ``pthread_create`` and
+``pthread_join`` are resolved by the runtime (see ``runtime.py``).
+
+Creating threads costs tens to hundreds of microseconds per call, so when
+the runtime finds libgomp it asks for :func:`render_gomp_parallel` instead:
+the same split, on libgomp's persistent thread pool (``GOMP_parallel``).
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+
+from tcomp.backends.llvm.exprs import I32, I64, PTR
+
+TASK = ir.LiteralStructType([PTR, I64, I64])  # buffers, start, end
+GOMP_FLAG = "tcomp_use_gomp"  # runtime-owned i32: libgomp may be used (cleared after fork)
+TASK_FN = ir.FunctionType(ir.VoidType(), [PTR, I64, I64])
+
+
+def _thread_entry(module: ir.Module, task_fn: ir.Function) -> ir.Function:
+    """``ptr entry(ptr task)``: runs ``task_fn`` on one task (a pthread start routine)."""
+    function = ir.Function(module, ir.FunctionType(PTR, [PTR]), name=f"{task_fn.name}.thread")
+    function.linkage = "internal"
+    b = ir.IRBuilder(function.append_basic_block("entry"))
+    task = function.args[0]
+    fields = []
+    for i, ty in enumerate((PTR, I64, I64)):
+        pointer = b.gep(task, [ir.Constant(I32, 0), ir.Constant(I32, i)], source_etype=TASK)
+        fields.append(b.load(pointer, typ=ty))
+    b.call(task_fn, fields)
+    b.ret(ir.Constant(PTR, None))
+    return function
+
+
+def _pthread(module: ir.Module, name: str, ty: ir.FunctionType) -> ir.Function:
+    existing = module.globals.get(name)
+    return existing if existing is not None else ir.Function(module, ty, name)
+
+
+def render_parallel_for(
+    module: ir.Module, task_fn: ir.Function, num_threads: int, suffix: str = ".parallel"
+) -> ir.Function:
+    """Defines ``void <task><suffix>(ptr buffers, i64 n)``: ``task_fn`` over ``0 .. n``
+    in ``num_threads`` chunks on threads created for the call (see the module docstring)."""
+    entry_fn = _thread_entry(module, task_fn)
+    create = _pthread(module, "pthread_create", ir.FunctionType(I32, [PTR, PTR, PTR, PTR]))
+    join = _pthread(module, "pthread_join", ir.FunctionType(I32, [I64, PTR]))
+    function = ir.Function(
+        module, ir.FunctionType(ir.VoidType(), [PTR, I64]), name=f"{task_fn.name}{suffix}"
+    )
+    function.linkage = "internal"
+    buffers, n = function.args
+    b = ir.IRBuilder(function.append_basic_block("entry"))
+    tasks = b.alloca(TASK, size=ir.Constant(I32, num_threads), name="tasks")
+    threads = b.alloca(I64, size=ir.Constant(I32, num_threads), name="threads")
+    tasks.type = threads.type = PTR  # opaque pointers, as LLVM has them
+    task_pointers = []
+    for t in range(num_threads):
+        # chunk t is n * t / T .. n * (t + 1) / T
+        start = b.udiv(b.mul(n, ir.Constant(I64, t)), ir.Constant(I64, num_threads))
+        end = b.udiv(b.mul(n, ir.Constant(I64, t + 1)), ir.Constant(I64, num_threads))
+        task = b.gep(tasks, [ir.Constant(I32, t)], source_etype=TASK)
+        for i, value in enumerate((buffers, start, end)):
+            field = b.gep(task, [ir.Constant(I32, 0), ir.Constant(I32, i)], source_etype=TASK)
+            b.store(value, field)
+        task_pointers.append(task)
+    created = []
+    for t in range(1, num_threads):
+        handle = b.gep(threads, [ir.Constant(I32, t)], source_etype=I64)
+        status = b.call(create, [handle, ir.Constant(PTR, None), entry_fn, task_pointers[t]])
+        failed = b.icmp_signed("!=", status, ir.Constant(I32, 0))
+        with b.if_then(failed):
+            b.call(entry_fn, [task_pointers[t]])  # no thread: run the chunk here
+        created.append((handle, failed))
+    b.call(entry_fn, [task_pointers[0]])
+    for handle, failed in created:
+        with b.if_then(b.not_(failed)):
+            b.call(join, [b.load(handle, typ=I64), ir.Constant(PTR, None)])
+    b.ret_void()
+    return function
+
+
+def render_gomp_parallel(module: ir.Module, task_fn: ir.Function, num_threads: int) -> ir.Function:
+    """Defines ``void <task>.parallel(ptr buffers, i64 n)`` on libgomp's thread pool.
+
+    ``GOMP_parallel(worker, data, num_threads, 0)`` runs ``worker`` on a team
+    whose threads persist between calls (no thread is created per call); each
+    team member runs chunk ``t`` of ``omp_get_num_threads()`` (the team may be
+    smaller than asked for).
+
+    libgomp's pool does not survive ``fork``: a child process that enters it
+    hangs. So the function reads the runtime's flag ``tcomp_use_gomp`` (an
+    external i32 that the runtime clears in a forked child) and otherwise
+    falls back to :func:`render_parallel_for`'s threads.
+    """
+    fallback = render_parallel_for(module, task_fn, num_threads, suffix=".threads")
+    data_type = ir.LiteralStructType([PTR, I64])  # buffers, n
+    worker = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR]), f"{task_fn.name}.omp")
+    worker.linkage = "internal"
+    thread_num = _pthread(module, "omp_get_thread_num", ir.FunctionType(I32, []))
+    num_team = _pthread(module, "omp_get_num_threads", ir.FunctionType(I32, []))
+    b = ir.IRBuilder(worker.append_basic_block("entry"))
+    data = worker.args[0]
+    fields = [
+        b.load(b.gep(data, [ir.Constant(I32, 0), ir.Constant(I32, i)], source_etype=data_type),
+               typ=ty)
+        for i, ty in enumerate((PTR, I64))
+    ]
+    buffers, n = fields
+    t = b.zext(b.call(thread_num, []), I64)
+    team = b.zext(b.call(num_team, []), I64)
+    start = b.udiv(b.mul(n, t), team)
+    end = b.udiv(b.mul(n, b.add(t, ir.Constant(I64, 1))), team)
+    b.call(task_fn, [buffers, start, end])
+    b.ret_void()
+
+    gomp = _pthread(module, "GOMP_parallel", ir.FunctionType(ir.VoidType(), [PTR, PTR, I32, I32]))
+    function = ir.Function(
+        module, ir.FunctionType(ir.VoidType(), [PTR, I64]), name=f"{task_fn.name}.parallel"
+    )
+    function.linkage = "internal"
+    buffers, n = function.args
+    b = ir.IRBuilder(function.append_basic_block("entry"))
+    slot = b.alloca(data_type, name="data")
+    slot.type = PTR
+    flag = module.globals.get(GOMP_FLAG)
+    if flag is None:
+        flag = ir.GlobalVariable(module, I32, name=GOMP_FLAG)
+        flag.linkage = "external"
+    use_gomp = b.icmp_signed("!=", b.load(flag, typ=I32), ir.Constant(I32, 0))
+    with b.if_else(use_gomp) as (pool, threads):
+        with pool:
+            for i, value in enumerate((buffers, n)):
+                field = b.gep(slot, [ir.Constant(I32, 0), ir.Constant(I32, i)], source_etype=data_type)
+                b.store(value, field)
+            b.call(gomp, [worker, slot, ir.Constant(I32, num_threads), ir.Constant(I32, 0)])
+        with threads:
+            b.call(fallback, [buffers, n])
+    b.ret_void()
+    return function
