@@ -25,7 +25,7 @@ After::
       let acc0: f32 = -inf:f32
       for r0 in 0..5 {
         let v0: f32 = %p0[i0 * 5 + r0]
-        acc0 = select((acc0 < v0) || isnan(v0), v0, acc0)
+        acc0 = max(acc0, v0)
       }
       let acc1: f32 = 0.0:f32
       for r1 in 0..5 { acc1 = acc1 + exp(%p0[i0 * 5 + r1] - acc0) }
@@ -309,13 +309,9 @@ class Hoister:
             body = x
         is_float = dtype in FLOATS
         if op in ("max", "min"):
-            if is_float:
-                # NaN propagates as in numpy: a NaN element wins and stays
-                better = binary("lt" if op == "max" else "gt", acc, body)
-                take = binary("or", better, unary("isnan", body))
-                updates.append(Assign(acc, select(take, body, acc)))
-            else:
-                updates.append(Assign(acc, binary(op, acc, body)))
+            # the kernel ops max/min propagate NaN as numpy's maximum/minimum do, and
+            # renderers map them to vectorisable instructions (llvm.maximum)
+            updates.append(Assign(acc, binary(op, acc, body)))
             return (init, updates), acc
         # argmax: the first maximum wins; the first NaN wins over everything
         best = self.names.fresh("acc", dtype)
