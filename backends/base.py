@@ -28,6 +28,11 @@ class Executable(ABC):
         """The backend's own form of the program (LLVM IR, OpenCL C, ...); empty when it has none."""
         return ""
 
+    def compile_info(self) -> dict[str, Any]:
+        """What compiling took, for users and logs: seconds per step (``*_s`` keys) and
+        whether a cache supplied the result (``cache``); empty when the backend keeps none."""
+        return {}
+
 
 class Backend(ABC):
     """A target: compiles graph IR and owns the memory of its results."""

@@ -75,13 +75,23 @@ class DiskCache:
         return self.folder is not None
 
     def path_for(self, key: str) -> Path | None:
+        return self._path(key_digest(key))
+
+    def _path(self, digest: str) -> Path | None:
         if self.folder is None:
             return None
-        return self.folder / self.namespace / (_digest(key.encode()).hex() + ".bin")
+        return self.folder / self.namespace / (digest + ".bin")
 
     def load(self, key: str) -> bytes | None:
         """The payload stored under ``key``, or None (a miss, or a bad entry now removed)."""
-        path = self.path_for(key)
+        return self.load_digest(key_digest(key))
+
+    def load_digest(self, digest: str) -> bytes | None:
+        """Like :meth:`load`, for the key whose :func:`key_digest` is ``digest``
+        (an entry stored under another key is rejected the same way)."""
+        if len(digest) != 64 or digest.strip("0123456789abcdef"):
+            raise ValueError(f"not a key digest: {digest!r}")
+        path = self._path(digest)
         if path is None:
             return None
         try:
@@ -93,7 +103,7 @@ class DiskCache:
             self.stats.errors += 1
             self.stats.misses += 1
             return None
-        payload = _unpack(data, key)
+        payload = _unpack(data, bytes.fromhex(digest))
         if payload is None:
             self.stats.rejected += 1
             self.stats.misses += 1
@@ -126,6 +136,11 @@ class DiskCache:
         self.stats.stores += 1
 
 
+def key_digest(key: str) -> str:
+    """The SHA-256 of a key text, in hex: the entry's file name."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
 def _digest(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
@@ -135,12 +150,12 @@ def _pack(key: str, payload: bytes) -> bytes:
     return header + payload
 
 
-def _unpack(data: bytes, key: str) -> bytes | None:
+def _unpack(data: bytes, expected_key_digest: bytes) -> bytes | None:
     if len(data) < _HEADER.size:
         return None
-    magic, key_digest, length, payload_digest = _HEADER.unpack_from(data)
+    magic, stored_key_digest, length, payload_digest = _HEADER.unpack_from(data)
     payload = data[_HEADER.size :]
-    if magic != MAGIC or key_digest != _digest(key.encode()) or length != len(payload):
+    if magic != MAGIC or stored_key_digest != expected_key_digest or length != len(payload):
         return None
     if _digest(payload) != payload_digest:
         return None

@@ -18,6 +18,7 @@ import functools
 import inspect
 import logging
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -66,11 +67,42 @@ class CompiledProgram:
     backend: Backend
     executable: Executable | None = None
     leaf_paths: list[str] = field(default_factory=list)
+    trace_seconds: float = 0.0
+    passes_seconds: float = 0.0
+    compile_seconds: float | None = None  # backend.compile, once it ran
 
     def compiled(self) -> Executable:
         if self.executable is None:
+            started = time.perf_counter()
             self.executable = self.backend.compile(self.optimized)
+            self.compile_seconds = time.perf_counter() - started
+            if logger.isEnabledFor(logging.INFO):
+                stats = self.stats()
+                details = " ".join(
+                    f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
+                    for k, v in stats.items()
+                    if k not in ("function", "backend_seconds", "trace_seconds", "passes_seconds")
+                )
+                logger.info(
+                    "compiled %s: trace %.4fs, passes %.4fs, backend %s %.4fs (%s)",
+                    stats["function"], self.trace_seconds, self.passes_seconds,
+                    self.signature.backend, self.compile_seconds, details,
+                )
         return self.executable
+
+    def stats(self) -> dict[str, Any]:
+        """Seconds spent tracing, in the graph passes and in ``backend.compile`` (None
+        before the first run), then what the backend reports (``Executable.compile_info``)."""
+        stats: dict[str, Any] = {
+            "function": self.optimized.name,
+            "trace_seconds": self.trace_seconds,
+            "passes_seconds": self.passes_seconds,
+            "backend_seconds": self.compile_seconds,
+        }
+        info = getattr(self.executable, "compile_info", None)
+        if info is not None:
+            stats.update(info())
+        return stats
 
 
 class Lowered:
@@ -102,6 +134,14 @@ class Lowered:
         raise TcompArgumentError(
             f"unknown stage {stage!r}: this build offers {', '.join(self.STAGES)}"
         )
+
+    def compile_info(self) -> dict[str, Any]:
+        """Compiles the program if need be, and says what that took: ``trace_seconds``,
+        ``passes_seconds``, ``backend_seconds`` and the backend's own details (for
+        ``llvm``: ``cache`` -- ``memory``, ``disk``, ``disk-object`` or ``miss`` -- and
+        seconds per step such as ``lower_s``, ``render_s``, ``optimise_s``)."""
+        self._program.compiled()
+        return self._program.stats()
 
     def kernel_program(self) -> KernelProgram:
         """The kernel-IR program the backend compiled (compiles it first if need be)."""
@@ -189,6 +229,12 @@ class JitFunction:
         """How many signatures have a program."""
         return len(self._programs)
 
+    def compile_stats(self) -> list[dict[str, Any]]:
+        """One dict per signature, in the order they were traced: see
+        :meth:`Lowered.compile_info` (a program not run yet has ``backend_seconds`` None).
+        The same numbers are logged at INFO on the ``tcomp.jit`` logger."""
+        return [program.stats() for program in self._programs.values()]
+
     # ---------------------------------------------------------------------------------
 
     def _program_for(
@@ -256,6 +302,7 @@ class JitFunction:
             self.retrace_reasons.append(reason)
             logger.info("retracing %s: %s", self.__name__, reason)
         self.trace_count += 1
+        started = time.perf_counter()
         with new_trace(_ir_name(self.__name__)) as trace:
             tracers = iter(
                 trace.new_param(TensorType(shape, dtype), weak) for shape, dtype, weak in signature.leaves
@@ -268,9 +315,14 @@ class JitFunction:
             out_leaves, out_tree = tree_flatten(result)
             outputs = [_output_tracer(trace, leaf, self.__name__) for leaf in out_leaves]
             traced = trace.finish(outputs)
+        traced_at = time.perf_counter()
         optimized = run_pipeline(traced, DEFAULT_PIPELINE)
+        passes_done = time.perf_counter()
         backend = get_backend(signature.backend)
-        return CompiledProgram(signature, traced, optimized, out_tree, backend, leaf_paths=paths)
+        return CompiledProgram(
+            signature, traced, optimized, out_tree, backend, leaf_paths=paths,
+            trace_seconds=traced_at - started, passes_seconds=passes_done - traced_at,
+        )
 
 
 class BoundJitMethod:

@@ -75,3 +75,17 @@ def test_the_environment_chooses_the_folder(monkeypatch, tmp_path):
     monkeypatch.delenv(CACHE_DIR_ENV)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert default_cache_dir() == tmp_path / "xdg" / "tcomp"
+
+
+def test_load_by_digest_checks_the_entry_like_load(tmp_path):
+    from tcomp.backends.cache import key_digest
+
+    cache = make_cache(tmp_path)
+    cache.store("key", b"payload")
+    assert cache.load_digest(key_digest("key")) == b"payload"
+    assert cache.load_digest(key_digest("other")) is None  # a miss
+    cache.path_for("other").write_bytes(cache.path_for("key").read_bytes())
+    assert cache.load_digest(key_digest("other")) is None  # stored under another key
+    assert cache.stats.rejected == 1
+    with pytest.raises(ValueError):
+        cache.load_digest("../../etc/passwd")

@@ -2,7 +2,10 @@
 
 ``compile`` lowers the graph-IR function to a kernel-IR :class:`Program`,
 renders it (:mod:`tcomp.backends.llvm.render`), and compiles it in-process
-(:mod:`tcomp.backends.llvm.runtime`). Buffers are C-contiguous numpy arrays:
+(:mod:`tcomp.backends.llvm.runtime`); a function compiled before, in this
+process or (through the disk cache) an earlier one, is found by its graph IR
+and skips all three (:mod:`tcomp.backends.llvm.compile_cache`). Buffers are
+C-contiguous numpy arrays:
 ``from_host`` makes a 64-byte aligned read-only copy; each call allocates
 its outputs (and the temp arena) and makes one ctypes call into
 ``tcomp_main``.
@@ -18,19 +21,22 @@ when it is there (see ``runtime.py``).
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import os
+import time
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
 
 from tcomp.backends.base import Backend, Executable
-from tcomp.backends.llvm.render import ALIGNMENT, buffer_layout, render_program
 from tcomp.ir.errors import TcompBackendError
 from tcomp.ir.graph import Function
 from tcomp.ir.kernel.kernel import Program
 from tcomp.ir.types import numpy_dtype
 
 THREADS_ENV = "TCOMP_NUM_THREADS"
+ALIGNMENT = 64  # bytes; equals render.ALIGNMENT (not imported: a cache hit never renders)
 
 
 def default_num_threads() -> int:
@@ -56,62 +62,185 @@ def aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     return raw[start : start + nbytes].view(dtype).reshape(shape)
 
 
-class LLVMExecutable(Executable):
-    """A compiled program: ``program`` (kernel IR), ``llvm_ir`` (as rendered),
-    ``as_text()`` (optimised LLVM IR), ``compile_seconds``."""
+@dataclass(frozen=True)
+class RunPlan:
+    """What a call needs besides the machine code: the pointer array's slots.
 
-    def __init__(self, program: Program, num_threads: int = 1) -> None:
-        from tcomp.backends.llvm.runtime import (
-            compile_module,
-            threading_runtime,
-            vector_functions,
-        )
+    ``params``: (shape, dtype) per parameter; ``allocations``: (shape, dtype,
+    kind) per later slot (``output`` arrays, the ``arena`` and unplanned
+    ``temp`` buffers, allocated each call); ``results``: per output,
+    ``("slot", slot, freeze)`` or ``("constant", index into constants, False)``;
+    ``constants``: (shape, dtype, little-endian bytes) of constant outputs.
+    Dtypes are tcomp names (``float32``). JSON-able, so the graph-level cache
+    stores it (see :mod:`tcomp.backends.llvm.compile_cache`).
+    """
 
-        self.program = program
-        self.num_threads = num_threads
-        threading = threading_runtime() if num_threads > 1 else "pthread"
-        module = render_program(
-            program, num_threads, threading=threading, vector_functions=vector_functions()
-        )
-        self.llvm_ir = str(module)
-        self._compiled = compile_module(self.llvm_ir)  # holds the engine alive
-        self.compile_seconds = self._compiled.compile_seconds
-        self._layout = buffer_layout(program)
+    name: str
+    params: tuple[tuple[tuple[int, ...], str], ...]
+    allocations: tuple[tuple[tuple[int, ...], str, str], ...]
+    results: tuple[tuple[str, int, bool], ...]
+    constants: tuple[tuple[tuple[int, ...], str, bytes], ...] = ()
+
+    @classmethod
+    def of(cls, program: Program) -> "RunPlan":
+        from tcomp.backends.llvm.render import buffer_layout
+
+        layout = buffer_layout(program)
         buffers = program.buffers
-        self._params = [
-            (tuple(buffers[n].type.shape), numpy_dtype(buffers[n].type.dtype))
-            for n in program.params
-        ]
-        # per slot after the params: (shape, dtype, kind) of what each call allocates
-        self._allocations: list[tuple[tuple[int, ...], np.dtype, str]] = []
-        for kind, name in self._layout.slots[len(self._params) :]:
+        params = tuple(
+            (tuple(buffers[n].type.shape), buffers[n].type.dtype) for n in program.params
+        )
+        allocations = []
+        for kind, name in layout.slots[len(params) :]:
             if kind == "arena":
-                self._allocations.append(((program.arena_bytes,), np.dtype(np.uint8), kind))
+                allocations.append(((program.arena_bytes,), "uint8", kind))
             else:
                 buffer = buffers[name]
-                dtype = numpy_dtype(buffer.type.dtype)
-                self._allocations.append((tuple(buffer.type.shape), dtype, kind))
-        self._pointer_array = ctypes.c_void_p * max(len(self._layout.slots), 1)
-        # per output: ("slot", slot number, freeze?) or ("constant", array, False)
-        self._results: list[tuple[str, Any, bool]] = []
-        constants: dict[str, np.ndarray] = {}
+                allocations.append((tuple(buffer.type.shape), buffer.type.dtype, kind))
+        results: list[tuple[str, int, bool]] = []
+        constants: list[tuple[tuple[int, ...], str, bytes]] = []
+        constant_index: dict[str, int] = {}
         for name in program.outputs:
             buffer = buffers[name]
             if buffer.kind == "constant":
-                if name not in constants:
-                    array = np.array(buffer.data, dtype=numpy_dtype(buffer.type.dtype), order="C")
-                    array = array.reshape(buffer.type.shape)
-                    array.setflags(write=False)
-                    constants[name] = array
-                self._results.append(("constant", constants[name], False))
+                if name not in constant_index:
+                    dtype = numpy_dtype(buffer.type.dtype).newbyteorder("<")
+                    data = np.asarray(buffer.data, dtype=dtype).tobytes(order="C")
+                    constant_index[name] = len(constants)
+                    constants.append((tuple(buffer.type.shape), buffer.type.dtype, data))
+                results.append(("constant", constant_index[name], False))
             else:
                 # never freeze the caller's own array (an output that is a parameter)
-                self._results.append(("slot", self._layout.slot(name), buffer.kind != "param"))
+                results.append(("slot", layout.slot(name), buffer.kind != "param"))
+        return cls(program.name, params, tuple(allocations), tuple(results), tuple(constants))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "params": [[list(shape), dtype] for shape, dtype in self.params],
+            "allocations": [[list(shape), dtype, kind] for shape, dtype, kind in self.allocations],
+            "results": [list(result) for result in self.results],
+            "constants": [[list(s), d, data.hex()] for s, d, data in self.constants],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "RunPlan":
+        return cls(
+            str(data["name"]),
+            tuple((tuple(shape), str(dtype)) for shape, dtype in data["params"]),
+            tuple((tuple(s), str(d), str(k)) for s, d, k in data["allocations"]),
+            tuple((str(kind), int(index), bool(freeze)) for kind, index, freeze in data["results"]),
+            tuple((tuple(s), str(d), bytes.fromhex(h)) for s, d, h in data["constants"]),
+        )
+
+
+class LLVMExecutable(Executable):
+    """A compiled program: ``program`` (kernel IR), ``llvm_ir`` (as rendered),
+    ``as_text()`` (optimised LLVM IR), ``compile_seconds``, ``compile_info()``.
+
+    Made from a kernel-IR program (lowered here, rendered and compiled), or by
+    :mod:`tcomp.backends.llvm.compile_cache` from a cache entry (``restore``):
+    then ``program`` is parsed back from its text and ``llvm_ir`` rendered
+    again only when asked for.
+    """
+
+    def __init__(self, program: Program, num_threads: int = 1) -> None:
+        from tcomp.backends.llvm.runtime import compile_module
+
+        started = time.perf_counter()
+        self._program: Program | None = program
+        self._program_text: str | None = None
+        self.num_threads = num_threads
+        text = self._render(program)
+        rendered = time.perf_counter()
+        self._llvm_ir: str | None = text
+        self._compiled = compile_module(text)  # holds the engine alive
+        self._set_plan(RunPlan.of(program))
+        self.info: dict[str, Any] = {"render_s": rendered - started}
+        if self._compiled.created < rendered:  # made before: an in-memory hit by the IR
+            self.info["cache"] = "memory-object"
+        else:
+            self.info["cache"] = "disk-object" if self._compiled.disk_hit else "miss"
+            self.info.update(self._compiled.timings)
+
+    @classmethod
+    def restore(
+        cls,
+        plan: RunPlan,
+        compiled: Any,
+        num_threads: int,
+        program_text: str | None,
+        info: dict[str, Any],
+        program: Program | None = None,
+    ) -> "LLVMExecutable":
+        """An executable for ``plan`` running ``compiled`` (a runtime ``CompiledModule``)
+        without lowering or rendering; ``program_text`` is parsed back when asked for
+        (unless ``program`` is given)."""
+        executable = cls.__new__(cls)
+        executable._program = program
+        executable._program_text = program_text
+        executable._llvm_ir = None
+        executable.num_threads = num_threads
+        executable._compiled = compiled
+        executable._set_plan(plan)
+        executable.info = dict(info)
+        return executable
+
+    def _set_plan(self, plan: RunPlan) -> None:
+        self.plan = plan
+        self.compile_seconds = self._compiled.compile_seconds
+        self._params = [(shape, numpy_dtype(dtype)) for shape, dtype in plan.params]
+        self._allocations = [
+            (shape, np.dtype(np.uint8) if kind == "arena" else numpy_dtype(dtype), kind)
+            for shape, dtype, kind in plan.allocations
+        ]
+        self._pointer_array = ctypes.c_void_p * max(len(plan.params) + len(plan.allocations), 1)
+        constants = []
+        for shape, dtype, data in plan.constants:
+            array = np.frombuffer(data, dtype=numpy_dtype(dtype).newbyteorder("<"))
+            array = array.astype(numpy_dtype(dtype)).reshape(shape)
+            array.setflags(write=False)
+            constants.append(array)
+        # per output: ("slot", slot number, freeze?) or ("constant", array, False)
+        self._results: list[tuple[str, Any, bool]] = [
+            (kind, constants[index] if kind == "constant" else index, freeze)
+            for kind, index, freeze in plan.results
+        ]
+
+    def _render(self, program: Program) -> str:
+        from tcomp.backends.llvm.compile_cache import COUNTERS
+        from tcomp.backends.llvm.render import render_program
+        from tcomp.backends.llvm.runtime import threading_runtime, vector_functions
+
+        COUNTERS.renders += 1
+        threading = threading_runtime() if self.num_threads > 1 else "pthread"
+        module = render_program(
+            program, self.num_threads, threading=threading, vector_functions=vector_functions()
+        )
+        return str(module)
+
+    @property
+    def program(self) -> Program:
+        """The kernel-IR program (parsed back from the cache entry's text after a cache hit)."""
+        if self._program is None:
+            from tcomp.ir.kernel.parser import parse_program
+
+            if self._program_text is None:
+                raise TcompBackendError(f"{self.plan.name}: the kernel program was not kept")
+            self._program = parse_program(self._program_text)
+        return self._program
+
+    @property
+    def llvm_ir(self) -> str:
+        """The LLVM IR as rendered, before optimisation (rendered again after a cache hit)."""
+        if self._llvm_ir is None:
+            self._llvm_ir = self._render(self.program)
+        return self._llvm_ir
 
     def __call__(self, buffers: Sequence[Any]) -> list[Any]:
         if len(buffers) != len(self._params):
             raise ValueError(
-                f"{self.program.name}: expects {len(self._params)} inputs, got {len(buffers)}"
+                f"{self.plan.name}: expects {len(self._params)} inputs, got {len(buffers)}"
             )
         arrays: list[np.ndarray] = []
         for array, (shape, dtype) in zip(buffers, self._params):
@@ -140,6 +269,13 @@ class LLVMExecutable(Executable):
     def as_text(self) -> str:
         return self._compiled.optimized_ir
 
+    def compile_info(self) -> dict[str, Any]:
+        """Seconds per step of this compile and where the result came from: ``cache`` is
+        ``memory`` or ``disk`` (graph-level hit: nothing lowered, rendered or compiled),
+        ``memory-object`` or ``disk-object`` (rendered, then the machine code found by
+        the LLVM IR) or ``miss``."""
+        return dict(self.info)
+
 
 class LLVMBackend(Backend):
     """Compiles each function to native code for this CPU with LLVM (via llvmlite)."""
@@ -153,17 +289,18 @@ class LLVMBackend(Backend):
             raise TcompBackendError(
                 "the llvm backend needs llvmlite: pip install llvmlite"
             ) from error
-        try:
-            from tcomp.ir.kernel.lowering import lower_function  # noqa: F401
-        except ImportError as error:
+        # found, not imported: a compile that the graph-level cache answers never lowers
+        if importlib.util.find_spec("tcomp.ir.kernel.lowering") is None:
             raise TcompBackendError(
                 "the llvm backend needs tcomp.ir.kernel.lowering, not in this build yet"
-            ) from error
+            )
 
     def compile(self, function: Function) -> Executable:
-        from tcomp.ir.kernel.lowering import lower_function
+        """Lowers, renders and compiles ``function``, or takes the result from the
+        graph-level cache (:mod:`tcomp.backends.llvm.compile_cache`)."""
+        from tcomp.backends.llvm.compile_cache import compile_function
 
-        return self.compile_program(lower_function(function))
+        return compile_function(function, default_num_threads())
 
     def compile_program(self, program: Program, num_threads: int | None = None) -> LLVMExecutable:
         """Compiles an already lowered kernel-IR program."""

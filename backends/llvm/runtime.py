@@ -8,6 +8,10 @@
   per process (while an executable holds it: entries nobody uses are freed
   with their machine code), and on disk as object code, so a new process
   skips LLVM's optimisation and code generation.
+- :func:`load_module` finds a compiled module by its ``key_digest`` alone
+  (in memory or on disk, never compiling): the graph-level cache
+  (:mod:`tcomp.backends.llvm.compile_cache`) uses it to skip lowering and
+  rendering too.
 - :func:`run` calls ``tcomp_main`` once with one array of buffer pointers
   (a single ctypes call, which releases the GIL).
 
@@ -18,25 +22,26 @@ Symbols the IR uses from the C library (libm functions, ``pthread_create``,
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import struct
 import threading
 import time
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from tcomp.backends.llvm.threads import GOMP_FLAG
 from tcomp.ir.errors import TcompBackendError
 
 _LOCK = threading.Lock()
 _STATE: dict[str, Any] = {}
-# IR text -> compiled module, while some executable still holds it
+# key digest (of the IR text and target) -> compiled module, while some executable holds it
 _CACHE: "weakref.WeakValueDictionary[str, CompiledModule]" = weakref.WeakValueDictionary()
 LOOP_UNROLLING = False  # full unrolling of constant-trip loops: 2-3x compile time, no gain seen
 _ENTRY_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
-_LIBC_SYMBOLS = ("pthread_create", "pthread_join")
+# the i32 global that threads.py renders (threads.GOMP_FLAG; not imported from there, which
+# would import the renderer into a process that only loads cached code)
+GOMP_FLAG = "tcomp_use_gomp"
+_LIBC_SYMBOLS = ("pthread_create", "pthread_join", "malloc", "free")  # malloc: contraction.py
 _USE_GOMP = ctypes.c_int32(0)  # read by compiled code: 1 = libgomp's pool may be used
 _GOMP_SYMBOLS = ("GOMP_parallel", "omp_get_thread_num", "omp_get_num_threads")
 _LIBM_SYMBOLS = (
@@ -53,6 +58,10 @@ class CompiledModule:
     optimized_ir: str
     compile_seconds: float
     disk_hit: bool = False  # loaded from the disk cache instead of compiled
+    key_digest: str = ""  # names the entry in memory and on disk (see load_module)
+    # seconds of each LLVM step this process ran: parse_s, optimise_s, codegen_s, load_s
+    timings: dict[str, float] = field(default_factory=dict)
+    created: float = field(default_factory=time.perf_counter)  # perf_counter when made
 
 
 def _binding():
@@ -88,9 +97,7 @@ def _load_libmvec(llvm) -> dict[str, list[tuple[int, str]]]:
     """The libmvec variants this machine has (loaded for the JIT), or none."""
     from tcomp.backends.llvm.vecmath import available_variants
 
-    for path in (ctypes.util.find_library("mvec"), "libmvec.so.1"):
-        if not path:
-            continue
+    for path in _library_paths("mvec", "libmvec.so.1"):
         try:
             library = ctypes.CDLL(path)
             llvm.load_library_permanently(path)
@@ -99,6 +106,12 @@ def _load_libmvec(llvm) -> dict[str, list[tuple[int, str]]]:
         features = llvm.get_host_cpu_features()
         return available_variants(features, lambda symbol: hasattr(library, symbol))
     return {}
+
+
+def target_state() -> dict[str, Any]:
+    """LLVM, the host CPU name and features, libgomp and libmvec as loaded (initialises them)."""
+    with _LOCK:
+        return _initialise()
 
 
 def vector_functions() -> dict[str, list[tuple[int, str]]]:
@@ -124,10 +137,7 @@ def _register_gomp(llvm) -> Any:
     """
     os.environ.setdefault("OMP_WAIT_POLICY", "passive")
     llvm.add_symbol(GOMP_FLAG, ctypes.addressof(_USE_GOMP))
-    candidates = [ctypes.util.find_library("gomp"), "libgomp.so.1"]
-    for path in candidates:
-        if not path:
-            continue
+    for path in _library_paths("gomp", "libgomp.so.1"):
         try:
             library = ctypes.CDLL(path)
             addresses = {s: ctypes.cast(getattr(library, s), ctypes.c_void_p).value
@@ -160,22 +170,42 @@ def threading_runtime() -> str:
     return "gomp" if state["gomp"] is not None else "pthread"
 
 
-def _register_c_symbols(llvm) -> None:
-    libraries = [ctypes.CDLL(None)]
-    for name in ("m", "c", "pthread"):
-        path = ctypes.util.find_library(name)
-        if path:
+def _library_paths(name: str, soname: str):
+    """``soname``, then what ``ctypes.util.find_library`` finds (asked only when needed:
+    it runs ``ldconfig``, about 3 ms a library)."""
+    yield soname
+    import ctypes.util
+
+    found = ctypes.util.find_library(name)
+    if found and found != soname:
+        yield found
+
+
+def _c_libraries():
+    """The process itself, then libm, libc and libpthread (each loaded only when needed)."""
+    yield ctypes.CDLL(None)
+    for name, soname in (("m", "libm.so.6"), ("c", "libc.so.6"), ("pthread", "libpthread.so.0")):
+        for path in _library_paths(name, soname):
             try:
-                libraries.append(ctypes.CDLL(path))
+                yield ctypes.CDLL(path)
+                break
             except OSError:
                 continue
-    for symbol in _LIBC_SYMBOLS + _LIBM_SYMBOLS:
-        for library in libraries:
+
+
+def _register_c_symbols(llvm) -> None:
+    pending = list(_LIBC_SYMBOLS + _LIBM_SYMBOLS)
+    for library in _c_libraries():
+        missing = []
+        for symbol in pending:
             try:
                 address = ctypes.cast(getattr(library, symbol), ctypes.c_void_p).value
             except AttributeError:
+                missing.append(symbol)
                 continue
             llvm.add_symbol(symbol, address)
+        pending = missing
+        if not pending:
             break
 
 
@@ -186,47 +216,98 @@ def compile_module(text: str) -> CompiledModule:
     by the text, the host CPU and the tcomp, llvmlite and LLVM versions: a
     disk hit loads the object code and skips optimisation and code generation.
     """
+    from tcomp.backends.cache import key_digest
+
     with _LOCK:
-        found = _CACHE.get(text)
+        state = _initialise()
+        key = _disk_key(state, text)
+        digest = key_digest(key)
+        found = _CACHE.get(digest)
         if found is not None:
             return found
-        state = _initialise()
         started = time.perf_counter()
-        key = _disk_key(state, text)
-        stored = _disk_cache().load(key)
-        if stored is not None:
-            object_code, optimized_ir = _unpack_entry(stored)
-            disk_hit = True
-        else:
-            object_code, optimized_ir = _optimise_and_emit(state, text)
+        compiled = _load_stored(state, digest, started)
+        if compiled is None:
+            object_code, optimized_ir, timings = _optimise_and_emit(state, text)
             _disk_cache().store(key, _pack_entry(object_code, optimized_ir))
-            disk_hit = False
-        engine, address = _load_object(state, object_code)
-        compiled = CompiledModule(
-            engine=engine,
-            entry=_ENTRY_TYPE(address),
-            optimized_ir=optimized_ir,
-            compile_seconds=time.perf_counter() - started,
-            disk_hit=disk_hit,
-        )
-        _CACHE[text] = compiled
+            compiled = _make_module(state, digest, object_code, optimized_ir, started, timings)
+        _CACHE[digest] = compiled
         return compiled
 
 
-def _optimise_and_emit(state: dict[str, Any], text: str) -> tuple[bytes, str]:
-    """Parses, verifies and optimises ``text`` at O3; returns object code and optimised IR."""
+def load_module(digest: str) -> CompiledModule | None:
+    """The module whose :attr:`CompiledModule.key_digest` is ``digest``, from memory or
+    the disk cache; None when neither has it (this never compiles)."""
+    with _LOCK:
+        found = _CACHE.get(digest)
+        if found is not None:
+            return found
+        state = _initialise()
+        compiled = _load_stored(state, digest, time.perf_counter())
+        if compiled is not None:
+            _CACHE[digest] = compiled
+        return compiled
+
+
+def _load_stored(state: dict[str, Any], digest: str, started: float) -> CompiledModule | None:
+    stored = _disk_cache().load_digest(digest)
+    if stored is None:
+        return None
+    unpacked = _unpack_entry(stored)
+    if unpacked is None:
+        return None
+    object_code, optimized_ir = unpacked
+    compiled = _make_module(state, digest, object_code, optimized_ir, started, {})
+    compiled.disk_hit = True
+    return compiled
+
+
+def _make_module(
+    state: dict[str, Any],
+    digest: str,
+    object_code: bytes,
+    optimized_ir: str,
+    started: float,
+    timings: dict[str, float],
+) -> CompiledModule:
+    loading = time.perf_counter()
+    engine, address = _load_object(state, object_code)
+    now = time.perf_counter()
+    return CompiledModule(
+        engine=engine,
+        entry=_ENTRY_TYPE(address),
+        optimized_ir=optimized_ir,
+        compile_seconds=now - started,
+        key_digest=digest,
+        timings={**timings, "load_s": now - loading},
+    )
+
+
+def _optimise_and_emit(state: dict[str, Any], text: str) -> tuple[bytes, str, dict[str, float]]:
+    """Parses, verifies and optimises ``text`` at O3; returns object code, optimised IR
+    and the seconds of each step."""
+    from tcomp.backends.llvm.compile_cache import COUNTERS
+
+    COUNTERS.llvm_compiles += 1
     llvm, machine = state["llvm"], _target_machine(state)
+    started = time.perf_counter()
     module = llvm.parse_assembly(text)
     module.triple = machine.triple
     module.data_layout = str(machine.target_data)
     module.verify()
+    parsed = time.perf_counter()
     options = llvm.create_pipeline_tuning_options(speed_level=3)
     options.loop_vectorization = True
     options.slp_vectorization = True
     options.loop_unrolling = LOOP_UNROLLING
     builder = llvm.create_pass_builder(machine, options)
     builder.getModulePassManager().run(module, builder)
-    return machine.emit_object(module), str(module)
+    optimised = time.perf_counter()
+    object_code = machine.emit_object(module)
+    done = time.perf_counter()
+    timings = {"parse_s": parsed - started, "optimise_s": optimised - parsed,
+               "codegen_s": done - optimised}
+    return object_code, str(module), timings
 
 
 def _load_object(state: dict[str, Any], object_code: bytes) -> tuple[Any, int]:
@@ -287,10 +368,15 @@ def _pack_entry(object_code: bytes, optimized_ir: str) -> bytes:
     return _ENTRY_HEADER.pack(len(object_code)) + object_code + optimized_ir.encode()
 
 
-def _unpack_entry(stored: bytes) -> tuple[bytes, str]:
-    (length,) = _ENTRY_HEADER.unpack_from(stored)
-    start = _ENTRY_HEADER.size
-    return stored[start : start + length], stored[start + length :].decode()
+def _unpack_entry(stored: bytes) -> tuple[bytes, str] | None:
+    try:
+        (length,) = _ENTRY_HEADER.unpack_from(stored)
+        start = _ENTRY_HEADER.size
+        if start + length > len(stored):
+            return None
+        return stored[start : start + length], stored[start + length :].decode()
+    except (struct.error, UnicodeDecodeError):
+        return None
 
 
 def run(compiled: CompiledModule, pointers: Sequence[int]) -> None:

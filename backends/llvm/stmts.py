@@ -76,16 +76,22 @@ def render_kernel(
     aliased: frozenset[str] = frozenset(),
     split: bool = False,
     vector_functions: VariantTable | None = None,
+    body_renderer=None,
 ) -> ir.Function:
     """Defines ``kernel`` as the internal function ``name`` in ``module``.
 
     ``aliased`` names the args that may share memory with another arg (no
     ``noalias`` on them); ``split`` adds ``start``/``end`` for the parallel loop;
-    ``vector_functions`` are the libmvec variants libm calls may name.
+    ``vector_functions`` are the libmvec variants libm calls may name;
+    ``body_renderer`` replaces the statement renderer class (blocked contractions).
     """
     function = ir.Function(module, kernel_signature(kernel, split), name=name)
     function.linkage = "internal"
     function.attributes.add("nounwind")
+    # Never inlined: a kernel runs once per call (or per thread chunk), so inlining gains
+    # nothing, while inlining it into both thread runners and tcomp_main made LLVM
+    # optimise every parallel kernel three times (about 4x the O3 time).
+    function.attributes.add("noinline")
     pointers: dict[str, tuple[ir.Value, str, int]] = {}
     for arg, value in zip(kernel.args, function.args):
         value.name = _llvm_name(arg.name)
@@ -100,7 +106,9 @@ def render_kernel(
         bounds = (start, end)
     entry = function.append_basic_block("entry")
     builder = ir.IRBuilder(entry)
-    renderer = _BodyRenderer(builder, pointers, entry, bounds, kernel.schedule.parallel)
+    renderer = (body_renderer or _BodyRenderer)(
+        builder, pointers, entry, bounds, kernel.schedule.parallel
+    )
     renderer.exprs.vector_functions = vector_functions or {}
     renderer.block(kernel.body, {})
     builder.ret_void()

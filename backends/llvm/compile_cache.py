@@ -1,0 +1,257 @@
+"""Compiled programs found by their graph IR: a cache hit neither lowers, renders nor runs LLVM.
+
+:func:`compile_function` is what ``LLVMBackend.compile`` runs. It keys the
+optimised graph-IR function, before any lowering, by :func:`graph_key`:
+
+- this cache's format, the tcomp, llvmlite and LLVM versions, and a digest
+  of the compiler's own sources (every ``.py`` file of ``tcomp.ir`` and
+  ``tcomp.backends``: lowering or rendering code that changes without a
+  version bump never reuses an old entry);
+- the host CPU name and feature string;
+- the options rendering and LLVM read: threads, threading runtime (libgomp
+  or pthreads), the libmvec variants found, loop unrolling (constants such
+  as ``render.MIN_PARALLEL_WORK`` are covered by the sources digest);
+- the SHA-256 of ``print_function(fn, locations=False)`` (exact: constants
+  are printed bit for bit, value ids included; source locations left out,
+  so moving code in a file does not miss).
+
+Two levels answer it. In memory (per process, while an executable holds the
+entry) a hit shares the compiled module. On disk, in the ``llvm-graph``
+namespace of :class:`tcomp.backends.cache.DiskCache` (same folder, same
+checks: a damaged entry is rejected, deleted and rebuilt, never loaded), an
+entry holds JSON: the :class:`~tcomp.backends.llvm.backend.RunPlan` (what a
+call allocates and returns), the kernel-IR program as text (``.program`` and
+``as_text("kernels")`` parse it back only when asked) and the digest of the
+runtime's object-code entry (:func:`tcomp.backends.llvm.runtime.load_module`),
+which holds the machine code and the optimised LLVM IR once for both levels.
+An entry whose object code is gone or unreadable counts as ``stale`` and is
+compiled again. :data:`COUNTERS` counts hits, misses, lowerings and renders
+(tests use it to check that a warm start does neither).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+import weakref
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from tcomp.backends.cache import DiskCache, default_cache_dir, key_digest
+from tcomp.ir.graph import Function
+from tcomp.ir.kernel.kernel import Program
+
+FORMAT = "tcomp llvm graph cache 1"
+NAMESPACE = "llvm-graph"
+
+
+@dataclass
+class CompileCounters:
+    """What this process's graph-level cache did, and how often the slow steps ran."""
+
+    memory_hits: int = 0
+    disk_hits: int = 0
+    misses: int = 0
+    stale: int = 0  # disk entries that did not decode or whose object code was gone
+    lowerings: int = 0
+    renders: int = 0
+    llvm_compiles: int = 0  # LLVM optimisation and code generation runs
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+COUNTERS = CompileCounters()
+
+
+@dataclass(eq=False)
+class _Entry:
+    """One compiled function, shared by every executable made from it."""
+
+    plan: Any  # RunPlan
+    compiled: Any  # runtime.CompiledModule (holds the machine code alive)
+    program: Program | None = None
+    program_text: str | None = None
+
+
+_LOCK = threading.Lock()
+_MEMORY: "weakref.WeakValueDictionary[str, _Entry]" = weakref.WeakValueDictionary()
+_STATE: dict[str, Any] = {}
+
+
+def compile_function(function: Function, num_threads: int):
+    """The executable of ``function`` (see the module docstring); its ``compile_info()``
+    says which level answered and the seconds of each step that ran."""
+    from tcomp.backends.llvm.backend import LLVMExecutable
+    from tcomp.backends.llvm.runtime import load_module
+
+    started = time.perf_counter()
+    key = graph_key(function, num_threads)
+    digest = key_digest(key)
+    keyed = time.perf_counter()
+    info: dict[str, Any] = {"key_s": keyed - started}
+    with _LOCK:
+        entry = _MEMORY.get(digest)
+        if entry is not None:
+            COUNTERS.memory_hits += 1
+    if entry is not None:
+        return _restore(entry, num_threads, {"cache": "memory", **info})
+    payload = _disk_cache().load_digest(digest)
+    if payload is not None:
+        decoded = _decode(payload)
+        compiled = load_module(decoded[0]) if decoded is not None else None
+        if decoded is not None and compiled is not None:
+            _, plan, program_text = decoded
+            entry = _Entry(plan, compiled, program_text=program_text)
+            with _LOCK:
+                COUNTERS.disk_hits += 1
+                _MEMORY[digest] = entry
+            loaded = time.perf_counter()
+            return _restore(entry, num_threads, {"cache": "disk", **info,
+                                                 "load_s": loaded - keyed})
+        with _LOCK:
+            COUNTERS.stale += 1
+    with _LOCK:
+        COUNTERS.misses += 1
+    from tcomp.ir.kernel.lowering import lower_function
+
+    program = lower_function(function)
+    lowered = time.perf_counter()
+    with _LOCK:
+        COUNTERS.lowerings += 1
+    executable = LLVMExecutable(program, num_threads)
+    entry = _Entry(executable.plan, executable._compiled, program=program)
+    executable._cache_entry = entry  # keeps the memory-level entry alive
+    executable.info = {"cache": executable.info.pop("cache"), **info,
+                       "lower_s": lowered - keyed, **executable.info}
+    with _LOCK:
+        _MEMORY[digest] = entry
+    if _disk_cache().enabled:
+        storing = time.perf_counter()
+        _disk_cache().store(key, _encode(entry))
+        executable.info["store_s"] = time.perf_counter() - storing
+    return executable
+
+
+def _restore(entry: _Entry, num_threads: int, info: dict[str, Any]):
+    from tcomp.backends.llvm.backend import LLVMExecutable
+
+    executable = LLVMExecutable.restore(
+        entry.plan, entry.compiled, num_threads, entry.program_text, info, entry.program
+    )
+    executable._cache_entry = entry
+    return executable
+
+
+def graph_key(function: Function, num_threads: int) -> str:
+    """The key text of ``function`` compiled with ``num_threads`` on this machine."""
+    from tcomp.ir.text import print_function
+
+    graph = print_function(function, locations=False).encode()
+    return "\n".join(
+        [FORMAT, *backend_options(num_threads), "graph " + hashlib.sha256(graph).hexdigest()]
+    )
+
+
+def backend_options(num_threads: int) -> list[str]:
+    """The lines of :func:`graph_key` that describe the compiler and target, not the graph."""
+    import llvmlite
+
+    from tcomp import __version__
+    from tcomp.backends.llvm import runtime
+
+    state = runtime.target_state()
+    threading_name = runtime.threading_runtime() if num_threads > 1 else "pthread"
+    version = ".".join(map(str, state["llvm"].llvm_version_info))
+    variants = sorted((name, sorted(map(tuple, table)))
+                      for name, table in state["vector_functions"].items())
+    return [
+        f"tcomp {__version__}; llvmlite {llvmlite.__version__}; LLVM {version}",
+        f"sources {sources_digest()}",
+        f"cpu {state['cpu']} {state['features']}",
+        f"threads {num_threads}; threading {threading_name}; unroll {runtime.LOOP_UNROLLING}",
+        f"libmvec {variants}",
+    ]
+
+
+def sources_digest() -> str:
+    """SHA-256 of the ``.py`` files of ``tcomp.ir`` and ``tcomp.backends`` (once a process)."""
+    digest = _STATE.get("sources")
+    if digest is None:
+        import tcomp.backends
+        import tcomp.ir
+
+        hasher = hashlib.sha256()
+        for package in (tcomp.ir, tcomp.backends):
+            root = Path(package.__file__).parent
+            for path in sorted(_python_files(root)):
+                hasher.update(f"{package.__name__}/{path.relative_to(root)}\0".encode())
+                hasher.update(path.read_bytes())
+        digest = _STATE["sources"] = hasher.hexdigest()
+    return digest
+
+
+def _python_files(folder: Path) -> list[Path]:
+    found = []
+    for child in folder.iterdir():
+        if child.is_dir():
+            if child.name != "__pycache__":
+                found += _python_files(child)
+        elif child.suffix == ".py":
+            found.append(child)
+    return found
+
+
+def _disk_cache() -> DiskCache:
+    folder = default_cache_dir()
+    if _STATE.get("disk_dir", False) != folder:
+        _STATE["disk"] = DiskCache(folder, NAMESPACE)
+        _STATE["disk_dir"] = folder
+    return _STATE["disk"]
+
+
+def disk_cache_stats():
+    """Hits, misses, stores and rejected entries of the graph-level disk cache."""
+    return _disk_cache().stats
+
+
+def _encode(entry: _Entry) -> bytes:
+    from tcomp.ir.kernel.printer import print_program
+
+    if entry.program_text is None and entry.program is not None:
+        entry.program_text = print_program(entry.program)
+    data = {
+        "format": FORMAT,
+        "object": entry.compiled.key_digest,
+        "plan": entry.plan.to_json(),
+        "program": entry.program_text,
+    }
+    return json.dumps(data, separators=(",", ":")).encode()
+
+
+def _decode(payload: bytes) -> tuple[str, Any, str | None] | None:
+    """(object-code digest, RunPlan, program text), or None for an entry that does not
+    read as this format (never trusted: the caller compiles again)."""
+    try:
+        data = json.loads(payload)
+        if data.get("format") != FORMAT:
+            return None
+        digest, plan, program = data["object"], data["plan"], data["program"]
+        if not isinstance(digest, str) or len(digest) != 64 or digest.strip("0123456789abcdef"):
+            return None
+        if not isinstance(plan, dict) or not (program is None or isinstance(program, str)):
+            return None
+        from tcomp.backends.llvm.backend import RunPlan
+
+        return digest, RunPlan.from_json(plan), program
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def clear_memory() -> None:
+    """Forgets the in-memory level (tests use it to act like a fresh process)."""
+    with _LOCK:
+        _MEMORY.clear()
