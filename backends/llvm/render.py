@@ -22,7 +22,12 @@ from dataclasses import dataclass
 import numpy as np
 from llvmlite import ir
 
-from tcomp.backends.llvm.exprs import I8, I64, PTR
+from tcomp.backends.llvm.contraction import (
+    SHARED_CONTEXT,
+    render_contraction_kernel,
+    shared_scratch_bytes,
+)
+from tcomp.backends.llvm.exprs import I8, I32, I64, PTR
 from tcomp.backends.llvm.stmts import (
     kernel_work,
     parallel_loop,
@@ -31,6 +36,7 @@ from tcomp.backends.llvm.stmts import (
 from tcomp.backends.llvm.threads import TASK_FN, render_gomp_parallel, render_parallel_for
 from tcomp.backends.llvm.vecmath import VariantTable, keep_declarations
 from tcomp.ir.kernel.kernel import Kernel, Program
+from tcomp.ir.kernel.lowering.contraction import blocked_contraction
 from tcomp.ir.types import numpy_dtype
 
 ENTRY = "tcomp_main"
@@ -105,28 +111,41 @@ def render_program(
             and kernel_work(kernel) >= min_parallel_work
         )
         name = f"kernel{number}.{_module_name(kernel.name)}"
-        function = render_kernel(
-            module, kernel, name, _aliased_args(program, kernel), split, vector_functions
-        )
+        aliased = _aliased_args(program, kernel)
+        # hook: a scheduled contraction renders as a packed, register-blocked matmul
+        # (it reads its operands after writing some outputs, so never with aliased args)
+        contraction = None if aliased else blocked_contraction(kernel)
+        # the threads of a split, blocked contraction share its row blocks and packing
+        shared = contraction is not None and split and not contraction.outer
+        if contraction is not None:
+            function = render_contraction_kernel(
+                module, kernel, contraction, name, aliased, split, vector_functions, shared
+            )
+        else:
+            function = render_kernel(module, kernel, name, aliased, split, vector_functions)
         runner = None
         if split:
-            task = _render_task(module, program, layout, constants, kernel, function)
+            task = _render_task(module, program, layout, constants, kernel, function, shared)
             render_runner = render_gomp_parallel if threading == "gomp" else render_parallel_for
             runner = render_runner(module, task, num_threads)
-        kernel_functions.append((kernel, function, runner))
+        scratch = shared_scratch_bytes(kernel, contraction) if shared else 0
+        kernel_functions.append((kernel, function, runner, scratch))
 
     main = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR]), name=ENTRY)
     buffers = main.args[0]
     buffers.name = "buffers"
     b = ir.IRBuilder(main.append_basic_block("entry"))
-    for kernel, function, runner in kernel_functions:
+    for kernel, function, runner, scratch in kernel_functions:
         if runner is None:
             pointers = _kernel_pointers(b, buffers, program, layout, constants, kernel)
             b.call(function, pointers)
         else:
             loop = parallel_loop(kernel)
             assert loop is not None
-            b.call(runner, [buffers, ir.Constant(I64, loop.extent)])
+            context, raw = _shared_context(b, buffers, scratch) if scratch else (buffers, None)
+            b.call(runner, [context, ir.Constant(I64, loop.extent)])
+            if raw is not None:
+                b.call(module.globals["free"], [raw])
     b.ret_void()
     keep_declarations(module)
     return module
@@ -179,13 +198,47 @@ def _kernel_pointers(b, buffers, program, layout, constants, kernel: Kernel) -> 
     ]
 
 
-def _render_task(module, program, layout, constants, kernel: Kernel, function) -> ir.Function:
-    """``void task(ptr buffers, i64 start, i64 end)``: the kernel on one chunk of its loop."""
+def _shared_context(b: ir.IRBuilder, buffers: ir.Value, scratch: int) -> tuple[ir.Value, ir.Value]:
+    """A ``SHARED_CONTEXT`` on the stack (``buffers``, counters at 0, ``scratch`` bytes
+    from ``malloc``, 64-byte aligned): what the tasks of a blocked contraction get in
+    place of ``buffers`` (see ``contraction.py``). Returns it and the pointer to free."""
+    context = b.alloca(SHARED_CONTEXT, name="shared")
+    context.type = PTR
+    zero = ir.Constant(I32, 0)
+
+    def field(number: int) -> ir.Value:
+        return b.gep(context, [zero, ir.Constant(I32, number)], source_etype=SHARED_CONTEXT)
+
+    b.store(buffers, field(0))
+    for number in (1, 2, 3, 4):
+        b.store(ir.Constant(I64, 0), field(number))
+    malloc = b.module.globals.get("malloc") or ir.Function(
+        b.module, ir.FunctionType(PTR, [I64]), name="malloc")
+    raw = b.call(malloc, [ir.Constant(I64, scratch)])
+    address = b.ptrtoint(raw, I64)
+    pad = b.sub(ir.Constant(I64, ALIGNMENT), b.and_(address, ir.Constant(I64, ALIGNMENT - 1)))
+    b.store(b.gep(raw, [pad], source_etype=I8), field(5))
+    return context, raw
+
+
+def _render_task(
+    module, program, layout, constants, kernel: Kernel, function, shared: bool = False
+) -> ir.Function:
+    """``void task(ptr buffers, i64 start, i64 end)``: the kernel on one chunk of its loop
+    (``shared``: the first argument is a :func:`_shared_context`, which the kernel also
+    gets, after its buffers)."""
     task = ir.Function(module, TASK_FN, name=f"{function.name}.task")
     task.linkage = "internal"
     buffers, start, end = task.args
     b = ir.IRBuilder(task.append_basic_block("entry"))
-    pointers = _kernel_pointers(b, buffers, program, layout, constants, kernel)
+    counter = []
+    if shared:
+        zero = ir.Constant(I32, 0)
+        context = buffers
+        slot = b.gep(context, [zero, zero], source_etype=SHARED_CONTEXT)
+        buffers = b.load(slot, typ=PTR)
+        counter = [context]
+    pointers = _kernel_pointers(b, buffers, program, layout, constants, kernel) + counter
     b.call(function, pointers + [start, end])
     b.ret_void()
     return task

@@ -42,6 +42,7 @@ import sys
 from tcomp.ir.graph import Function, Node, Value
 from tcomp.ir.kernel.kernel import Kernel, Program, ProgramBuffer
 from tcomp.ir.kernel.lowering.builder import KernelBuilder, constant_array
+from tcomp.ir.kernel.lowering.contraction import schedule_contractions
 from tcomp.ir.kernel.lowering.fusion import FusionPlan, plan_fusion
 from tcomp.ir.kernel.lowering.hoist import Rematerialize
 from tcomp.ir.kernel.lowering.memory import plan_memory
@@ -152,6 +153,6 @@ def lower_function(fn: Function) -> Program:
                         raise AssertionError(f"lowering {fn.name}: {found}") from None
                     forced.add(found.value)
                 continue
-            return plan_memory(program)
+            return plan_memory(schedule_contractions(program))
     finally:
         sys.setrecursionlimit(limit)

@@ -1,0 +1,430 @@
+"""Blocked contractions: a matched matmul loop nest rendered as packed, register-blocked code.
+
+``ir/kernel/lowering/contraction.py`` recognises the loop nest and records
+the blocking in the kernel's schedule (``unroll={m: MR, n: NR}``,
+``tile={m: MC, k: KC}``, ``vector={n: lanes}``); this module renders it.
+The batch loops and everything the kernel does with the accumulator (bias,
+relu, masks, casts, the store) are rendered by the generic statement
+renderer; only the ``m`` loop is replaced. Before (kernel IR)::
+
+    for i0 in 0..256 {
+      for i1 in 0..512 {
+        let acc0: f32 = 0.0:f32
+        for r0 in 0..784 { acc0 = acc0 + (%x[(i0 * 784) + r0] * %w[(r0 * 512) + i1]) }
+        %out[(i0 * 512) + i1] = acc0 + %b[i1]
+      }
+    }
+
+After (the rendered function, as pseudo-code over this thread's rows lo..hi)::
+
+    Bp = pack(w)          // NR-wide column panels, K deep, zero padded to Npad
+    for ic in lo..hi step MC {
+      Ap = pack(x rows ic..ic+MC)          // MR-tall row panels, zero padded
+      for pc in 0..K step KC, jr in 0..Npad step NR, ir in 0..MC step MR {
+        ukernel(Ap[ir, pc], Bp[jr, pc], C[ir, jr])   // MR x NR accumulators in vector
+      }                                              // registers, one fma per vector
+      for i0 in ic..ic+MC { for i1 in 0..512 {       // the kernel's own epilogue
+        let acc0 = C[i0 - ic, i1]; %out[(i0 * 512) + i1] = acc0 + %b[i1] } }
+    }
+
+Scratch (Ap, C; Bp on one thread) comes from ``malloc`` per call and
+thread (64-byte aligned by hand). When the ``m`` loop is split across
+threads, the caller (``render.py``) gives them one ``SHARED_CONTEXT``: they
+pack Bp's panels together into its scratch, wait for the last one, then
+take MC-row blocks from a shared counter (dynamic scheduling: on a busy
+machine the thread that runs faster does more blocks). Packing reads the
+operands through their affine indices, so any strides (transposed
+operands) cost only the packing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from contextlib import contextmanager
+from typing import Iterator
+
+from llvmlite import ir
+
+from tcomp.backends.llvm.exprs import F32, F64, I1, I8, I32, I64, PTR, intrinsic, memory_type
+from tcomp.backends.llvm.stmts import _BodyRenderer, render_kernel
+from tcomp.backends.llvm.vecmath import VariantTable
+from tcomp.ir.kernel.expr import INDEX, Binary, Load, Var
+from tcomp.ir.kernel.kernel import Kernel, KernelArg, Let, Loop
+from tcomp.ir.kernel.lowering.contraction import Contraction, Operand
+
+# What the threads of a shared contraction see (set up by the caller, see render.py):
+# buffers, next row block, row blocks done, next B panel, B panels packed, B scratch
+# (64-byte aligned). ``_take`` counts done items in the field after its counter.
+SHARED_CONTEXT = ir.LiteralStructType([PTR, I64, I64, I64, I64, PTR])
+C_BUFFER = "tc.cbuf"
+COUNTER = "tc.counter"
+ROW_OFFSET = "tc.row"
+ALIGN = 64
+_WIDE = {"float32": F32, "float64": F64}
+
+
+def render_contraction_kernel(
+    module: ir.Module,
+    kernel: Kernel,
+    match: Contraction,
+    name: str,
+    aliased: frozenset[str] = frozenset(),
+    split: bool = False,
+    vector_functions: VariantTable | None = None,
+    shared: bool = False,
+) -> ir.Function:
+    """Like :func:`~tcomp.backends.llvm.stmts.render_kernel`, with ``match.m_loop`` blocked.
+
+    ``shared`` (the ``m`` loop is the parallel one): the function takes one more pointer,
+    after the buffers: the ``SHARED_CONTEXT`` of the call, the same for all its threads.
+    They pack B's panels together (taking panels from a counter) into the context's
+    scratch and wait until all are packed; then each takes the next MC-row block from
+    another counter until none is left (a thread slowed by other work does less),
+    instead of its own ``start .. end`` chunk."""
+    renderer = functools.partial(_ContractionRenderer, match=match, kernel=kernel)
+    if shared:
+        counter = KernelArg(COUNTER, INDEX, 1, "inout")
+        kernel = dataclasses.replace(kernel, args=kernel.args + (counter,))
+    return render_kernel(module, kernel, name, aliased, split, vector_functions, renderer)
+
+
+def shared_scratch_bytes(kernel: Kernel, match: Contraction) -> int:
+    """Bytes of the packed-B scratch a shared contraction's caller provides (plus alignment)."""
+    nr = kernel.schedule.unroll[match.n_loop.var.name]
+    n_pad = -(-match.n_loop.extent // nr) * nr
+    return match.k_loop.extent * n_pad * (4 if match.acc.dtype == "float32" else 8) + ALIGN
+
+
+@contextmanager
+def _counted(b: ir.IRBuilder, start, end, name: str, step: int = 1) -> Iterator[ir.Value]:
+    """``for index in start ..< end step step`` (signed i64)."""
+    pre = b.block
+    header = b.append_basic_block(f"{name}.header")
+    body = b.append_basic_block(f"{name}.body")
+    exit_block = b.append_basic_block(f"{name}.exit")
+    b.branch(header)
+    b.position_at_end(header)
+    index = b.phi(I64, name=name)
+    index.add_incoming(_i64(start), pre)
+    b.cbranch(b.icmp_signed("<", index, _i64(end)), body, exit_block)
+    b.position_at_end(body)
+    yield index
+    following = b.add(index, _i64(step), flags=("nsw",))
+    index.add_incoming(following, b.block)
+    b.branch(header)
+    b.position_at_end(exit_block)
+
+
+def _i64(value) -> ir.Value:
+    return ir.Constant(I64, value) if isinstance(value, int) else value
+
+
+def _round_up(b: ir.IRBuilder, value: ir.Value, multiple: int) -> ir.Value:
+    added = b.add(value, _i64(multiple - 1))
+    return b.mul(b.sdiv(added, _i64(multiple)), _i64(multiple))
+
+
+def _smin(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
+    return b.select(b.icmp_signed("<", x, y), x, y)
+
+
+class _ContractionRenderer(_BodyRenderer):
+    """The statement renderer with the contraction's ``m`` loop rendered blocked."""
+
+    def __init__(self, *args, match: Contraction, kernel: Kernel, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.match = match
+        schedule = kernel.schedule
+        m, n, k = (loop.var.name for loop in (match.m_loop, match.n_loop, match.k_loop))
+        self.mr, self.nr = schedule.unroll[m], schedule.unroll[n]
+        self.mc, self.kc = schedule.tile[m], schedule.tile[k]
+        self.lanes = schedule.vector.get(n, 16)
+        assert self.nr % self.lanes == 0 and self.mc % self.mr == 0
+        self.wide = match.acc.dtype
+        self.ty = _WIDE[self.wide]
+
+    def loop(self, loop: Loop, scope) -> None:
+        if loop is not self.match.m_loop:
+            super().loop(loop, scope)
+            return
+        if self.bounds is not None and loop.var.name == self.parallel:
+            lo, hi = self.bounds
+            shared = COUNTER in self.pointers
+        else:
+            lo, hi = ir.Constant(I64, 0), ir.Constant(I64, loop.extent)
+            shared = False
+        self._blocked(lo, hi, scope, shared)
+
+    # -- helpers --------------------------------------------------------------
+
+    def _malloc(self, elements: ir.Value) -> tuple[ir.Value, ir.Value]:
+        """(raw, aligned) pointers to room for ``elements`` accumulator values."""
+        b = self.builder
+        malloc = intrinsic(b.module, "malloc", PTR, [I64])
+        size = b.add(b.mul(elements, _i64(4 if self.ty == F32 else 8)), _i64(ALIGN))
+        raw = b.call(malloc, [size])
+        address = b.ptrtoint(raw, I64)
+        pad = b.sub(_i64(ALIGN), b.and_(address, _i64(ALIGN - 1)))
+        return raw, b.gep(raw, [pad], inbounds=True, source_etype=I8)
+
+    def _base(self, operand: Operand, scope) -> ir.Value:
+        """The operand's index with m, n and k at 0 (its batch part)."""
+        b = self.builder
+        value: ir.Value = _i64(operand.offset)
+        inner = {self.match.m_loop.var.name, self.match.n_loop.var.name,
+                 self.match.k_loop.var.name}
+        for name, stride in operand.strides.items():
+            if name not in inner:
+                value = b.add(value, b.mul(scope[name][0], _i64(stride)))
+        return value
+
+    def _read(self, operand: Operand, index: ir.Value) -> ir.Value:
+        b = self.builder
+        pointer = self.pointers[operand.buffer][0]
+        address = b.gep(pointer, [index], inbounds=True, source_etype=memory_type(operand.dtype))
+        value = b.load(address, typ=memory_type(operand.dtype))
+        return b.fpext(value, self.ty) if operand.dtype != self.wide else value
+
+    def _pack(self, dest, operand: Operand, base, lane_var: str, first_lane, limit,
+              lanes_padded, depth: int, width: int, name: str, taker=None) -> None:
+        """``dest[(l // width) * depth * width + k * width + l % width] =
+        operand[base + (first_lane + l) * s_lane + k * s_k]`` for lanes ``l < limit``
+        (zero for ``limit <= l < lanes_padded``), ``k < depth``."""
+        b = self.builder
+        s_lane = operand.strides.get(lane_var, 0)
+        s_k = operand.strides.get(self.match.k_loop.var.name, 0)
+        zero = ir.Constant(self.ty, 0.0)
+        panels = b.sdiv(lanes_padded, _i64(width))
+        lane_inner = abs(s_lane) == 1 or abs(s_k) != 1
+        with (taker or _counted(b, 0, panels, f"{name}.panel")) as panel:
+            panel_dest = b.gep(dest, [b.mul(panel, _i64(depth * width))], source_etype=self.ty)
+            first = b.mul(panel, _i64(width))
+            full = b.icmp_signed("<=", b.add(first, _i64(width)), limit)
+            source = b.add(base, b.mul(b.add(first_lane, first), _i64(s_lane)))
+
+            def element(k, c, guarded: bool):
+                index = b.add(source, b.add(b.mul(k, _i64(s_k)), b.mul(c, _i64(s_lane))))
+                target = b.gep(panel_dest, [b.add(b.mul(k, _i64(width)), c)],
+                               source_etype=self.ty)
+                if guarded:
+                    valid = b.icmp_signed("<", b.add(first, c), limit)
+                    with b.if_else(valid) as (then, otherwise):
+                        with then:
+                            b.store(self._read(operand, index), target)
+                        with otherwise:
+                            b.store(zero, target)
+                else:
+                    b.store(self._read(operand, index), target)
+
+            def nest(guarded: bool, tag: str):
+                if lane_inner:
+                    with _counted(b, 0, depth, f"{name}.{tag}k") as k:
+                        with _counted(b, 0, width, f"{name}.{tag}c") as c:
+                            element(k, c, guarded)
+                else:
+                    with _counted(b, 0, width, f"{name}.{tag}c") as c:
+                        with _counted(b, 0, depth, f"{name}.{tag}k") as k:
+                            element(k, c, guarded)
+
+            with b.if_else(full) as (then, otherwise):
+                with then:
+                    nest(False, "f")
+                with otherwise:
+                    nest(True, "g")
+
+    # -- the blocked loop nest --------------------------------------------------
+
+    def _blocked(self, lo: ir.Value, hi: ir.Value, scope, shared: bool) -> None:
+        b = self.builder
+        match = self.match
+        size_n, size_k = match.n_loop.extent, match.k_loop.extent
+        m, n = match.m_loop.var.name, match.n_loop.var.name
+        mr, nr, mc, kc = self.mr, self.nr, self.mc, self.kc
+        n_pad = -(-size_n // nr) * nr
+        a_raw, packed_a = self._malloc(_i64(mc * size_k))
+        c_raw, c_block = self._malloc(_i64(mc * n_pad))
+        b_base = self._base(match.b, scope)
+        if shared:  # the threads pack B together, into the caller's scratch, then wait
+            context = self.pointers[COUNTER][0]
+            packed_b = b.load(self._field(context, 5), typ=PTR)
+            panels = n_pad // nr
+            taker = self._take(self._field(context, 3), panels, "packb.take")
+            self._pack(packed_b, match.b, b_base, n, _i64(0), _i64(size_n), _i64(n_pad), size_k,
+                       nr, "packb", taker)
+            self._wait(self._field(context, 4), panels)
+            raws = (c_raw, a_raw)
+        else:
+            b_raw, packed_b = self._malloc(_i64(size_k * n_pad))
+            self._pack(packed_b, match.b, b_base, n, _i64(0), _i64(size_n), _i64(n_pad),
+                       size_k, nr, "packb")
+            raws = (c_raw, a_raw, b_raw)
+        a_base = self._base(match.a, scope)
+        ukernel = _micro_kernel(b.module, self.ty, mr, nr, self.lanes)
+        if shared:
+            count = -(-match.m_loop.extent // mc)
+            blocks = self._take(self._field(self.pointers[COUNTER][0], 1), count, "ic.take")
+        else:
+            blocks = _counted(b, lo, hi, "ic", mc)
+        with blocks as ic:
+            if shared:
+                ic = b.mul(ic, _i64(mc), name="ic")
+                hi = _i64(match.m_loop.extent)
+            rows = _smin(b, _i64(mc), b.sub(hi, ic))
+            rows_pad = _round_up(b, rows, mr)
+            self._pack(packed_a, match.a, a_base, m, ic, rows, rows_pad, size_k, mr, "packa")
+            with _counted(b, 0, size_k, "pc", kc) as pc:
+                depth = _smin(b, _i64(kc), b.sub(_i64(size_k), pc))
+                first = b.icmp_signed("==", pc, _i64(0))
+                with _counted(b, 0, n_pad, "jr", nr) as jr:
+                    b_panel = b.gep(packed_b, [b.add(b.mul(jr, _i64(size_k)), b.mul(pc, _i64(nr)))],
+                                    source_etype=self.ty)
+                    with _counted(b, 0, rows_pad, "ir", mr) as row:
+                        a_panel = b.gep(
+                            packed_a, [b.add(b.mul(row, _i64(size_k)), b.mul(pc, _i64(mr)))],
+                            source_etype=self.ty)
+                        c_tile = b.gep(c_block, [b.add(b.mul(row, _i64(n_pad)), jr)],
+                                       source_etype=self.ty)
+                        b.call(ukernel, [a_panel, b_panel, c_tile, depth, _i64(n_pad), first])
+            self._epilogue(ic, rows, n_pad, c_block, scope)
+        free = intrinsic(b.module, "free", ir.VoidType(), [PTR])
+        for raw in raws:
+            b.call(free, [raw])
+
+    def _field(self, context: ir.Value, number: int) -> ir.Value:
+        zero = ir.Constant(I32, 0)
+        return self.builder.gep(context, [zero, ir.Constant(I32, number)],
+                                source_etype=SHARED_CONTEXT)
+
+    @contextmanager
+    def _take(self, counter: ir.Value, count: int, name: str) -> Iterator[ir.Value]:
+        """``while (item = counter++) < count``: items taken from a counter the threads
+        share; after each item, ``counter[1]`` (the next field) counts it done."""
+        b = self.builder
+        header = b.append_basic_block(f"{name}.header")
+        body = b.append_basic_block(f"{name}.body")
+        exit_block = b.append_basic_block(f"{name}.exit")
+        b.branch(header)
+        b.position_at_end(header)
+        item = b.atomic_rmw("add", counter, _i64(1), "seq_cst")
+        b.cbranch(b.icmp_signed("<", item, _i64(count)), body, exit_block)
+        b.position_at_end(body)
+        yield item
+        done = b.gep(counter, [ir.Constant(I32, 1)], source_etype=I64)
+        b.atomic_rmw("add", done, _i64(1), "seq_cst")
+        b.branch(header)
+        b.position_at_end(exit_block)
+
+    def _wait(self, done: ir.Value, count: int) -> None:
+        """Spins until ``*done == count`` (every thread's packed panels are written)."""
+        b = self.builder
+        header = b.append_basic_block("wait.header")
+        exit_block = b.append_basic_block("wait.exit")
+        b.branch(header)
+        b.position_at_end(header)
+        value = b.load_atomic(done, "seq_cst", 8, typ=I64)
+        b.cbranch(b.icmp_signed("<", value, _i64(count)), header, exit_block)
+        b.position_at_end(exit_block)
+
+    def _epilogue(self, ic, rows, n_pad: int, c_block, scope) -> None:
+        """The kernel's own statements after the contraction, for rows ``ic ..< ic + rows``,
+        with ``acc`` read from the C block."""
+        b = self.builder
+        match = self.match
+        acc_index = Binary("add", Var(ROW_OFFSET, INDEX), match.n_loop.var, INDEX)
+        let = Let(match.acc, Load(C_BUFFER, acc_index, match.acc.dtype))
+        n_loop = Loop(match.n_loop.var, match.n_before + (let,) + match.n_after)
+        self.pointers[C_BUFFER] = (c_block, match.acc.dtype, 0)
+        with _counted(b, 0, rows, "ep") as local:
+            row = b.add(ic, local)
+            inner = {**scope, match.m_loop.var.name: (row, False),
+                     ROW_OFFSET: (b.mul(local, _i64(n_pad)), False)}
+            self.block(match.m_prefix + (n_loop,), inner)
+
+
+def _micro_kernel(module: ir.Module, ty: ir.Type, mr: int, nr: int, lanes: int) -> ir.Function:
+    """``void ukernel(ptr a, ptr b, ptr c, i64 depth, i64 ldc, i1 first)``:
+    ``c[r, 0..nr) (+)= sum_p a[p, r] * b[p, 0..nr)`` for ``r < mr`` with ``a`` packed
+    ``[p][mr]``, ``b`` packed ``[p][nr]`` and ``c`` rows ``ldc`` apart (all 64-byte aligned);
+    ``first`` starts from zero instead of ``c``."""
+    suffix = "f32" if ty == F32 else "f64"
+    name = f"tc.ukernel.{suffix}.{mr}x{nr}"
+    existing = module.globals.get(name)
+    if existing is not None:
+        return existing
+    vector = ir.VectorType(ty, lanes)
+    per_row = nr // lanes
+    fma = intrinsic(module, f"llvm.fma.v{lanes}{suffix}", vector, [vector] * 3)
+    function = ir.Function(
+        module, ir.FunctionType(ir.VoidType(), [PTR, PTR, PTR, I64, I64, I1]), name=name
+    )
+    function.linkage = "internal"
+    function.attributes.add("nounwind")
+    a, bp, c, depth, ldc, first = function.args
+    for arg in (a, bp, c):
+        arg.add_attribute("noalias")
+    b = ir.IRBuilder(function.append_basic_block("entry"))
+    zero_block = function.append_basic_block("zero")
+    load_block = function.append_basic_block("load")
+    start = function.append_basic_block("start")
+    b.cbranch(first, zero_block, load_block)
+
+    def c_address(builder, r, v):
+        offset = builder.add(builder.mul(_i64(r), ldc), _i64(v * lanes))
+        return builder.gep(c, [offset], inbounds=True, source_etype=ty)
+
+    b.position_at_end(load_block)
+    loaded = [b.load(c_address(b, r, v), typ=vector, align=ALIGN)
+              for r in range(mr) for v in range(per_row)]
+    b.branch(start)
+    b.position_at_end(zero_block)
+    b.branch(start)
+    b.position_at_end(start)
+    zero = ir.Constant(vector, None)
+    initial = []
+    for value in loaded:
+        phi = b.phi(vector)
+        phi.add_incoming(value, load_block)
+        phi.add_incoming(zero, zero_block)
+        initial.append(phi)
+    header = function.append_basic_block("p.header")
+    body = function.append_basic_block("p.body")
+    done = function.append_basic_block("p.exit")
+    b.branch(header)
+    b.position_at_end(header)
+    p = b.phi(I64, name="p")
+    p.add_incoming(_i64(0), start)
+    accs = []
+    for value in initial:
+        phi = b.phi(vector)
+        phi.add_incoming(value, start)
+        accs.append(phi)
+    b.cbranch(b.icmp_signed("<", p, depth), body, done)
+    b.position_at_end(body)
+    b_row = b.gep(bp, [b.mul(p, _i64(nr))], inbounds=True, source_etype=ty)
+    b_vectors = [
+        b.load(b.gep(b_row, [_i64(v * lanes)], inbounds=True, source_etype=ty), typ=vector,
+               align=ALIGN)
+        for v in range(per_row)
+    ]
+    a_row = b.gep(a, [b.mul(p, _i64(mr))], inbounds=True, source_etype=ty)
+    mask = ir.Constant(ir.VectorType(I32, lanes), None)
+    undefined = ir.Constant(vector, ir.Undefined)
+    updated = []
+    for r in range(mr):
+        scalar = b.load(b.gep(a_row, [_i64(r)], inbounds=True, source_etype=ty), typ=ty)
+        splat = b.shuffle_vector(b.insert_element(undefined, scalar, ir.Constant(I32, 0)),
+                                 undefined, mask)
+        for v in range(per_row):
+            updated.append(b.call(fma, [splat, b_vectors[v], accs[r * per_row + v]]))
+    following = b.add(p, _i64(1), flags=("nuw", "nsw"))
+    p.add_incoming(following, body)
+    for phi, value in zip(accs, updated):
+        phi.add_incoming(value, body)
+    b.branch(header)
+    b.position_at_end(done)
+    for r in range(mr):
+        for v in range(per_row):
+            b.store(accs[r * per_row + v], c_address(b, r, v), align=ALIGN)
+    b.ret_void()
+    return function

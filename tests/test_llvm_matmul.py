@@ -1,0 +1,156 @@
+"""Blocked contractions on the llvm backend: the schedule pass and the packed micro-kernel.
+
+Odd and prime sizes, transposed operands, batches, epilogues and each float
+dtype, compared with numpy (in float64); integer matmuls keep the plain
+loop nest. See ``ir/kernel/lowering/contraction.py`` and
+``backends/llvm/contraction.py``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("llvmlite")
+
+import tcomp  # noqa: E402
+from tcomp import nn  # noqa: E402
+from tcomp.ir.kernel.lowering.contraction import (  # noqa: E402
+    blocked_contraction,
+    match_contraction,
+)
+from tcomp.ir.kernel.parser import parse_program  # noqa: E402
+from tcomp.ir.kernel.printer import print_program  # noqa: E402
+
+RNG = np.random.default_rng(1234)
+SHAPES = [  # (m, k, n): primes, one-off-a-tile, thin and wide
+    (7, 13, 1023),
+    (1023, 33, 17),
+    (65, 300, 129),
+    (100, 37, 96),
+    (13, 1000, 7),
+    (2, 2000, 40),
+    (200, 3, 300),
+]
+TOLERANCE = {"float32": 2e-6, "float64": 1e-14, "float16": 2e-3}
+
+
+def _random(shape, dtype):
+    return RNG.uniform(-1.0, 1.0, size=shape).astype(dtype)
+
+
+def _check(result, expected, k: int, dtype: str) -> None:
+    result = np.asarray(result)
+    assert result.dtype == np.dtype(dtype)
+    assert result.shape == expected.shape
+    bound = TOLERANCE[dtype] * max(k, 1) + (1e-2 * np.abs(expected) if dtype == "float16" else 0)
+    np.testing.assert_array_less(np.abs(result.astype(np.float64) - expected), bound + 1e-30)
+
+
+def _kernels(fn, *args):
+    return fn.lower(*args).kernel_program().kernels
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_odd_shapes(shape, dtype):
+    m, k, n = shape
+    x, y = _random((m, k), dtype), _random((k, n), dtype)
+    matmul = tcomp.jit(lambda a, b: a @ b, backend="llvm")
+    assert any(blocked_contraction(kernel) for kernel in _kernels(matmul, x, y))
+    _check(matmul(x, y), x.astype(np.float64) @ y.astype(np.float64), k, dtype)
+
+
+@pytest.mark.parametrize("which", ["a.T @ b", "a @ b.T", "a.T @ b.T", "(a @ b).T"])
+def test_transposed_operands(which):
+    m, k, n = 45, 70, 83
+    a = _random((k, m) if which.startswith("a.T") else (m, k), "float32")
+    b = _random((n, k) if which.endswith("b.T") else (k, n), "float32")
+    fn = tcomp.jit(lambda a, b: eval(which), backend="llvm")
+    assert any(blocked_contraction(kernel) for kernel in _kernels(fn, a, b))
+    _check(fn(a, b), eval(which, {"a": a.astype(np.float64), "b": b.astype(np.float64)}), k,
+           "float32")
+
+
+def test_same_buffer_twice():
+    x = _random((120, 77), "float32")
+    fn = tcomp.jit(lambda a: a @ a.T, backend="llvm")
+    _check(fn(x), x.astype(np.float64) @ x.T.astype(np.float64), 77, "float32")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_batched(dtype):
+    x, y = _random((3, 2, 41, 50), dtype), _random((3, 2, 50, 66), dtype)
+    fn = tcomp.jit(lambda a, b: a @ b, backend="llvm")
+    assert any(blocked_contraction(kernel) for kernel in _kernels(fn, x, y))
+    _check(fn(x, y), x.astype(np.float64) @ y.astype(np.float64), 50, dtype)
+
+
+def test_epilogue_bias_relu_and_scale():
+    x, w, b = _random((130, 91), "float32"), _random((91, 67), "float32"), _random(67, "float32")
+    fn = tcomp.jit(lambda x, w, b: nn.relu(x @ w + b) * 2.0, backend="llvm")
+    expected = np.maximum(x.astype(np.float64) @ w + b, 0) * 2.0
+    _check(fn(x, w, b), expected, 91, "float32")
+
+
+def test_float16_accumulates_in_float32():
+    x, y = _random((70, 300), "float16"), _random((300, 90), "float16")
+    fn = tcomp.jit(lambda a, b: a @ b, backend="llvm")
+    assert any(blocked_contraction(kernel) for kernel in _kernels(fn, x, y))
+    expected = x.astype(np.float64) @ y.astype(np.float64)
+    _check(fn(x, y), expected, 300, "float16")
+
+
+def test_int32_keeps_the_loop_nest():
+    x = RNG.integers(-50, 50, size=(60, 70)).astype(np.int32)
+    y = RNG.integers(-50, 50, size=(70, 80)).astype(np.int32)
+    fn = tcomp.jit(lambda a, b: a @ b, backend="llvm")
+    assert not any(blocked_contraction(kernel) for kernel in _kernels(fn, x, y))
+    np.testing.assert_array_equal(np.asarray(fn(x, y)), x @ y)
+
+
+@pytest.mark.parametrize("shapes", [((0, 50), (50, 40)), ((40, 0), (0, 50)), ((1, 300), (300, 200)),
+                                    ((300, 200), (200, 1)), ((300, 1), (1, 200))])
+def test_degenerate_axes(shapes):
+    x, y = _random(shapes[0], "float32"), _random(shapes[1], "float32")
+    fn = tcomp.jit(lambda a, b: a @ b, backend="llvm")
+    _check(fn(x, y), x.astype(np.float64) @ y.astype(np.float64), shapes[0][1], "float32")
+
+
+@pytest.mark.parametrize("threads", ["2", "3"])
+def test_threads_share_packing_and_row_blocks(monkeypatch, threads):
+    monkeypatch.setenv("TCOMP_NUM_THREADS", threads)
+    x, y, b = _random((301, 257), "float32"), _random((129, 257), "float32"), _random(129, "f4")
+    fn = tcomp.jit(lambda a, w, b: nn.relu(a @ w.T + b), backend="llvm")
+    expected = np.maximum(x.astype(np.float64) @ y.T.astype(np.float64) + b, 0)
+    for _ in range(3):  # the shared counters start from zero on every call
+        _check(fn(x, y, b), expected, 257, "float32")
+
+
+def test_shared_context_in_the_llvm_ir():
+    from tcomp.backends.llvm.render import render_text
+
+    x, y = _random((301, 257), "float32"), _random((257, 129), "float32")
+    fn = tcomp.jit(lambda a, b: a @ b, backend="llvm")
+    text = render_text(fn.lower(x, y).kernel_program(), num_threads=2)
+    assert "atomicrmw add" in text and "load atomic" in text and "tc.ukernel.f32.12x32" in text
+
+
+def test_schedule_carries_the_tiles():
+    x, y = _random((256, 784), "float32"), _random((784, 512), "float32")
+    fn = tcomp.jit(lambda a, b: a @ b, backend="llvm")
+    (kernel,) = _kernels(fn, x, y)
+    match = match_contraction(kernel)
+    assert match is not None and match.sizes == (256, 512, 784)
+    text = fn.lower(x, y).as_text("kernels")
+    assert "unroll={i0: 12, i1: 32}" in text and "tile={i0: 36, r0: 196}" in text
+    program = fn.lower(x, y).kernel_program()  # the scheduled text parses back
+    assert print_program(parse_program(print_program(program))) == print_program(program)
+
+
+def test_small_matmul_keeps_the_loop_nest():
+    x, y = _random((4, 5), "float32"), _random((5, 6), "float32")
+    fn = tcomp.jit(lambda a, b: a @ b, backend="llvm")
+    (kernel,) = _kernels(fn, x, y)
+    assert blocked_contraction(kernel) is None
+    _check(fn(x, y), x.astype(np.float64) @ y.astype(np.float64), 5, "float32")
