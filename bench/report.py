@@ -98,7 +98,7 @@ def environment_lines(
         f"Python {platform.python_version()}",
         f"tcomp backend: {backend}; numpy {np.__version__}" + (f" ({blas})" if blas else ""),
         "others: " + (", ".join(f"{k} {v}" for k, v in versions.items()) or "none"),
-        f"timing: median of {repeats} calls after {warmup} warmup calls, frameworks interleaved",
+        f"timing: median of {repeats} calls after {warmup} warmup calls, frameworks in alternating blocks with a pause between (a BLAS pool must not spin into the next block)",
     ]
     if hasattr(os, "getloadavg"):
         lines.append(

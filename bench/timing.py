@@ -1,12 +1,16 @@
 """Median timing: warm up, then time each call on its own and keep the median.
 
-The frameworks of one case are timed in rounds (each framework once per
-round), so a burst of other work on the machine hits them alike and the
-ratios stay fair even when the absolute times drift.
+The frameworks of one case are timed in rounds (each framework a block of
+calls per round), so a burst of other work on the machine hits them alike
+and the ratios stay fair even when the absolute times drift. Between blocks
+the runner pauses (``SETTLE_S``): a BLAS thread pool keeps its worker
+threads spinning for a while after a call, and without the pause they would
+take a core from the next framework's calls.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from dataclasses import dataclass
@@ -22,6 +26,10 @@ class Timing:
     runs: int
 
 
+SETTLE_S = 0.2  # pause between blocks: longer than OpenBLAS's spin-wait (~0.1 s)
+MAX_ROUNDS = 3
+
+
 def measure(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> Timing:
     """Times one callable: ``warmup`` untimed calls, then ``repeats`` timed ones."""
     return measure_all({"fn": fn}, repeats, warmup)["fn"]
@@ -30,7 +38,7 @@ def measure(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> Timing:
 def measure_all(
     fns: dict[str, Callable[[], Any]], repeats: int, warmup: int = 1, self_timed: bool = False
 ) -> dict[str, Timing]:
-    """Times each callable ``repeats`` times, interleaved round by round, after ``warmup`` calls.
+    """Times each callable ``repeats`` times, in blocks, framework after framework, over up to three rounds, after ``warmup`` calls.
 
     A callable must return only when its work is done (callables of
     asynchronous frameworks block on their result themselves). With
@@ -43,14 +51,22 @@ def measure_all(
             for _ in range(warmup):
                 fn()
     samples: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(max(repeats, 1)):
-        for name, fn in fns.items():
-            if self_timed:
+    repeats = max(repeats, 1)
+    if self_timed:
+        for _ in range(repeats):
+            for name, fn in fns.items():
                 samples[name].append(fn())
-                continue
-            start = time.perf_counter()
-            fn()
-            samples[name].append(time.perf_counter() - start)
+        return {name: _summary(values) for name, values in samples.items()}
+    rounds = min(repeats, MAX_ROUNDS)
+    block = math.ceil(repeats / rounds)
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            if len(fns) > 1:
+                time.sleep(SETTLE_S)
+            for _ in range(block):
+                start = time.perf_counter()
+                fn()
+                samples[name].append(time.perf_counter() - start)
     return {name: _summary(values) for name, values in samples.items()}
 
 
