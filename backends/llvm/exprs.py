@@ -32,6 +32,7 @@ from typing import Callable
 from llvmlite import ir
 
 from tcomp.backends.llvm.vecmath import VariantTable, declare_variants, variant_attribute
+from tcomp.ir.errors import TcompBackendError
 from tcomp.ir.kernel.expr import (
     INDEX,
     Binary,
@@ -66,6 +67,11 @@ _REGISTER_TYPES: dict[str, ir.Type] = {
 FLOATS = ("float16", "float32", "float64")
 _FLOAT_COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 _INTRINSIC_UNARY = {"exp", "log", "sqrt", "tanh", "sin", "cos"}
+
+
+def _unsupported(what: str) -> TcompBackendError:
+    """An op/type pair the kernel-IR verifier rejects and lowering never emits."""
+    return TcompBackendError(f"llvm backend: no rendering for {what} (a tcomp bug: please report)")
 
 
 def register_type(dtype: str) -> ir.Type:
@@ -272,7 +278,7 @@ class ExprRenderer:
             return b.select(b.fcmp_ordered(">", x, zero), one, inner)
         if op == "logistic":
             return self._logistic(x, dtype)
-        raise NotImplementedError(f"llvm renderer: unary {op} on {dtype}")
+        raise _unsupported(f"unary {op} on {dtype}")
 
     def _logistic(self, x: ir.Value, dtype: str) -> ir.Value:
         # z = exp(-|x|); x >= 0 ? 1 / (1 + z) : z / (1 + z), each step rounded to dtype
@@ -289,7 +295,7 @@ class ExprRenderer:
             if op == "abs":
                 return x
             if op in ("neg", "sign"):
-                raise NotImplementedError(f"llvm renderer: {op} on bool (convert first)")
+                raise _unsupported(f"{op} on bool (convert first)")
         if op == "neg":
             return b.sub(zero, x)  # wraps, as numpy
         if op == "abs":
@@ -298,7 +304,7 @@ class ExprRenderer:
             positive = b.zext(b.icmp_signed(">", x, zero), ty)
             negative = b.zext(b.icmp_signed("<", x, zero), ty)
             return b.sub(positive, negative)
-        raise NotImplementedError(f"llvm renderer: unary {op} on {dtype}")
+        raise _unsupported(f"unary {op} on {dtype}")
 
     # -- binary ---------------------------------------------------------------
 
@@ -340,7 +346,7 @@ class ExprRenderer:
             return self._call("maximum", a.type, [a, c])
         if op == "min":
             return self._call("minimum", a.type, [a, c])
-        raise NotImplementedError(f"llvm renderer: float {op}")
+        raise _unsupported(f"float {op}")
 
     def _int_binary(self, op: str, a: ir.Value, c: ir.Value, dtype: str) -> ir.Value:
         b = self.builder
@@ -349,7 +355,7 @@ class ExprRenderer:
                 return b.or_(a, c)
             if op in ("min", "mul"):
                 return b.and_(a, c)
-            raise NotImplementedError(f"llvm renderer: {op} on bool")
+            raise _unsupported(f"{op} on bool")
         if op == "add":
             return b.add(a, c)
         if op == "sub":
@@ -362,7 +368,7 @@ class ExprRenderer:
             return self._call("smin", a.type, [a, c])
         if op in ("floordiv", "mod", "div"):
             return self._int_division(op, a, c)
-        raise NotImplementedError(f"llvm renderer: {op} on {dtype}")
+        raise _unsupported(f"{op} on {dtype}")
 
     def _int_division(self, op: str, a: ir.Value, c: ir.Value) -> ir.Value:
         # A divisor of 0 or -1 never reaches sdiv/srem (0 traps, INT_MIN / -1 traps):
