@@ -46,6 +46,7 @@ from tcomp.ir.kernel.lowering.contraction import schedule_contractions
 from tcomp.ir.kernel.lowering.fusion import FusionPlan, plan_fusion
 from tcomp.ir.kernel.lowering.hoist import Rematerialize
 from tcomp.ir.kernel.lowering.memory import plan_memory
+from tcomp.ir.kernel.lowering.split_reduction import split_reductions
 
 MIN_RECURSION_LIMIT = 20000  # inlining and hoisting recurse once per fused node and expression
 
@@ -153,6 +154,6 @@ def lower_function(fn: Function) -> Program:
                         raise AssertionError(f"lowering {fn.name}: {found}") from None
                     forced.add(found.value)
                 continue
-            return plan_memory(schedule_contractions(program))
+            return plan_memory(split_reductions(schedule_contractions(program)))
     finally:
         sys.setrecursionlimit(limit)
