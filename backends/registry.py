@@ -68,6 +68,11 @@ def get_backend(name: str | None = None) -> Backend:
     return _INSTANCES[name]
 
 
+def built_backends() -> list[str]:
+    """The names of the backends this build has code for (usable here or not)."""
+    return [name for name in KNOWN_BACKENDS if name in _FACTORIES]
+
+
 def available_backends() -> list[str]:
     """The names of the backends that can run here."""
     available = []

@@ -1,18 +1,26 @@
-"""The ``tcomp`` command line.
+"""The ``tcomp`` command line (also ``python -m tcomp``).
 
 - ``tcomp demo [--backend NAME] [--steps N]``: train the demo classifier;
-- ``tcomp backends``: list the backends and which are available here;
+- ``tcomp backends``: list the backends, which are available, how to install the others;
+- ``tcomp inspect FILE.py:FUNC``: a jitted function's IR at one stage;
+- ``tcomp opt FILE.tir -p simplify,cse,dce``: run graph-IR passes over IR text;
+- ``tcomp cache info|ls|clear``: the on-disk compile cache;
 - ``tcomp bench [OPTIONS]``: the benchmarks of ``bench/`` (``python -m bench``), from a
   source checkout only.
+
+Errors print as one line on stderr (``tcomp CMD: error: ...``) with exit
+status 2; ``--traceback`` shows the Python traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from pathlib import Path
 from typing import Sequence
 
+from tcomp.commands import CliError, subparser
 from tcomp.errors import TcompError
 
 
@@ -20,18 +28,6 @@ def _demo(args: argparse.Namespace) -> int:
     from tcomp.demo import run_demo
 
     run_demo(backend=args.backend, steps=args.steps)
-    return 0
-
-
-def _backends(args: argparse.Namespace) -> int:
-    from tcomp.backends.registry import KNOWN_BACKENDS, available_backends, default_backend_name
-
-    available = set(available_backends())
-    default = default_backend_name()
-    for name in KNOWN_BACKENDS:
-        status = "available" if name in available else "not available"
-        marker = " (default)" if name == default else ""
-        print(f"{name:10s} {status}{marker}")
     return 0
 
 
@@ -58,21 +54,52 @@ def _bench(argv: list[str]) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tcomp", description="tcomp tensor compiler")
-    commands = parser.add_subparsers(dest="command", required=True)
+    from tcomp.commands import backends, cache, inspect_fn, opt
 
-    demo = commands.add_parser("demo", help="train a small classifier and report loss, accuracy, time")
+    # --traceback is accepted before or after the command name.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--traceback", action="store_true", default=argparse.SUPPRESS,
+        help="on an error, show the Python traceback",
+    )
+    parser = argparse.ArgumentParser(
+        prog="tcomp", description="tcomp tensor compiler", parents=[common],
+        epilog="example:\n  tcomp inspect model.py:loss --args model.py:make_args --stage kernels",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = subparser(
+        commands, common, "demo", "train a small classifier and report loss, accuracy, time",
+        "tcomp demo --backend reference --steps 100",
+    )
     demo.add_argument("--backend", default=None, help="backend name (default: TCOMP_BACKEND or tcomp's)")
     demo.add_argument("--steps", type=int, default=300, help="training steps (default 300)")
     demo.set_defaults(run=_demo)
 
-    backends = commands.add_parser("backends", help="list backends and their availability")
-    backends.set_defaults(run=_backends)
+    backends.add_parser(commands, common)
+    inspect_fn.add_parser(commands, common)
+    opt.add_parser(commands, common)
+    cache.add_parser(commands, common)
 
     # Listed for --help; main() hands everything after "bench" to the runner's own parser.
     commands.add_parser("bench", add_help=False, help="benchmarks against numpy, PyTorch, JAX "
                         "(source checkout; tcomp bench --help)")
     return parser
+
+
+def _one_line(error: BaseException) -> str:
+    """The error as one line: a parse error's first line (its caret picture is dropped),
+    other messages with their lines joined (keeping ``at file:line``)."""
+    from tcomp.errors import TcompParseError
+
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    if isinstance(error, TcompParseError):
+        lines = lines[:1]
+    text = " ".join(lines)
+    if isinstance(error, (CliError, TcompError)):
+        return text or type(error).__name__
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -83,8 +110,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except TcompError as error:
-        print(f"tcomp: error: {error}", file=sys.stderr)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as error:
+        if getattr(args, "traceback", False):
+            traceback.print_exc()
+        else:
+            print(f"tcomp {args.command}: error: {_one_line(error)}", file=sys.stderr)
         return 2
 
 

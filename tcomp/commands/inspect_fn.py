@@ -1,0 +1,224 @@
+"""``tcomp inspect FILE.py:FUNC``: print a jitted function's IR at one stage.
+
+Example arguments come from ``--args FILE.py:MAKE_ARGS`` (a function returning
+the arguments as a tuple; pytrees allowed) or from ``--arg NAME=f32[256,784]``
+specs (zeros of that type) for flat arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import inspect
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from tcomp.commands import CliError, subparser
+
+STAGES = ("traced", "optimized", "kernels", "source")
+DTYPES = {"f32": np.float32, "f64": np.float64, "f16": np.float16, "i32": np.int32, "bool": np.bool_}
+_SPEC = re.compile(r"^([A-Za-z_]\w*)=(\w+)\[([0-9,\s]*)\]$")
+
+
+def load_module(path: str) -> Any:
+    """Imports the user's file (its folder on ``sys.path`` while it runs)."""
+    file = Path(path)
+    if not file.is_file():
+        raise CliError(f"{path}: no such file")
+    name = "_tcomp_user_" + re.sub(r"\W", "_", str(file.resolve()))
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, file)
+    if spec is None or spec.loader is None:
+        raise CliError(f"{path}: not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    folder = str(file.resolve().parent)
+    sys.path.insert(0, folder)
+    try:
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    finally:
+        sys.path.remove(folder)
+    return module
+
+
+def load_callable(target: str, what: str) -> Callable[..., Any]:
+    """``FILE.py:NAME`` -> the callable ``NAME`` defined in that file."""
+    path, sep, name = target.rpartition(":")
+    if not sep or not path or not name:
+        raise CliError(f"{what} {target!r}: expected FILE.py:NAME")
+    module = load_module(path)
+    value = getattr(module, name, None)
+    if value is None:
+        raise CliError(f"{path}: no function {name!r}")
+    if not callable(value):
+        raise CliError(f"{path}: {name!r} is not a function (its type: {type(value).__name__})")
+    return value
+
+
+def as_jit(value: Any, name: str, backend: str | None) -> Any:
+    """``value`` as a :class:`JitFunction` on ``backend`` (a plain function is wrapped)."""
+    from tcomp.frontend.jit import JitFunction
+
+    if isinstance(value, JitFunction):
+        if backend is None:
+            return value
+        rebuilt = JitFunction(value._fn, backend)
+        rebuilt._static_names = value._static_names
+        return rebuilt
+    if inspect.isfunction(value):
+        return JitFunction(value, backend)
+    raise CliError(
+        f"{name!r} is not a function or tcomp.jit function (its type: {type(value).__name__})"
+    )
+
+
+def parse_arg_spec(text: str) -> tuple[str, np.ndarray]:
+    """``x=f32[256,784]`` -> ``("x", zeros((256, 784), float32))`` (``f32[]``: a scalar)."""
+    match = _SPEC.match(text.strip())
+    if match is None:
+        raise CliError(f"bad --arg {text!r}: expected NAME=DTYPE[D0,D1,...], e.g. x=f32[256,784]")
+    name, dtype, dims = match.groups()
+    if dtype not in DTYPES:
+        raise CliError(f"bad --arg {text!r}: unknown dtype {dtype!r} (use {', '.join(DTYPES)})")
+    shape = tuple(int(d) for d in dims.replace(" ", "").split(",") if d)
+    return name, np.zeros(shape, DTYPES[dtype])
+
+
+def args_from_specs(fn: Callable[..., Any], specs: list[str]) -> tuple[tuple, dict]:
+    """Positional arguments in the function's parameter order, from ``--arg`` specs."""
+    values: dict[str, np.ndarray] = {}
+    for text in specs:
+        name, value = parse_arg_spec(text)
+        if name in values:
+            raise CliError(f"--arg {name!r} given twice")
+        values[name] = value
+    parameters = inspect.signature(getattr(fn, "_fn", fn)).parameters
+    unknown = [name for name in values if name not in parameters]
+    if unknown:
+        raise CliError(
+            f"--arg {unknown[0]!r}: the function has no such parameter "
+            f"(its parameters: {', '.join(parameters)})"
+        )
+    kwargs: dict[str, Any] = {}
+    for name, parameter in parameters.items():
+        if name in values:
+            kwargs[name] = values[name]
+        elif parameter.default is inspect.Parameter.empty and parameter.kind not in (
+            inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD
+        ):
+            raise CliError(f"missing --arg for parameter {name!r} (e.g. --arg {name}=f32[4])")
+    return (), kwargs
+
+
+def example_args(fn: Any, args: argparse.Namespace) -> tuple[tuple, dict]:
+    if args.args and args.arg:
+        raise CliError("give either --args FILE.py:MAKE_ARGS or --arg specs, not both")
+    if args.args:
+        make_args = load_callable(args.args, "--args")
+        try:
+            made = make_args()
+        except TypeError as error:
+            raise CliError(f"--args {args.args}: {error}") from error
+        if not isinstance(made, tuple):
+            raise CliError(
+                f"--args {args.args}: returned a {type(made).__name__}; return a tuple of arguments"
+            )
+        return made, {}
+    return args_from_specs(fn, args.arg or [])
+
+
+def loop_iterations(body: tuple) -> int:
+    """Iterations of the innermost loop bodies of a statement block (1 for straight code)."""
+    from tcomp.ir.kernel.kernel import Loop
+
+    loops = [stmt for stmt in body if isinstance(stmt, Loop)]
+    if not loops:
+        return 1
+    return sum(loop.extent * loop_iterations(loop.body) for loop in loops)
+
+
+def stats_table(program: Any) -> str:
+    """Per kernel: ops fused, bytes read and written (args' size x itemsize), loop iterations."""
+    header = ("kernel", "ops", "bytes read", "bytes written", "iterations")
+    rows = []
+    totals = [0, 0, 0, 0]
+    for kernel in program.kernels:
+        read = written = 0
+        for arg in kernel.args:
+            nbytes = arg.size * np.dtype(arg.dtype).itemsize
+            read += nbytes if arg.access in ("in", "inout") else 0
+            written += nbytes if arg.access in ("out", "inout") else 0
+        numbers = [len(kernel.origin), read, written, loop_iterations(kernel.body)]
+        totals = [t + n for t, n in zip(totals, numbers)]
+        rows.append((kernel.name, *map(str, numbers)))
+    rows.append(("total", *map(str, totals)))
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = []
+    for row in [header, *rows]:
+        cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]
+        lines.append("  ".join(cells))
+    return "\n".join(lines) + "\n"
+
+
+def _relative_locations(text: str, path: str) -> str:
+    """Shows the user's file as they named it on the command line, not its absolute path."""
+    absolute = json.dumps(str(Path(path).resolve()))
+    return text.replace(f"loc({absolute}:", f"loc({json.dumps(path)}:")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.stage not in STAGES:
+        raise CliError(f"unknown stage {args.stage!r}: use one of {', '.join(STAGES)}")
+    if args.backend is not None:
+        from tcomp.backends.registry import check_backend_name
+
+        check_backend_name(args.backend)
+    path, _, name = args.target.rpartition(":")
+    fn = as_jit(load_callable(args.target, "target"), name, args.backend)
+    positional, keywords = example_args(fn, args)
+    lowered = fn.lower(*positional, **keywords)
+    if args.stage in ("traced", "optimized"):
+        text = lowered.as_text(args.stage, locations=args.loc)
+        sys.stdout.write(_relative_locations(text, path) if args.loc else text)
+    else:
+        text = lowered.as_text(args.stage)
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    if args.stats:
+        print()
+        sys.stdout.write(stats_table(lowered.kernel_program()))
+    return 0
+
+
+def add_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    parser = subparser(
+        commands, common, "inspect",
+        "print the IR of a jitted function at one stage (traced, optimized, kernels, source)",
+        "tcomp inspect model.py:loss --args model.py:make_args --stage kernels --stats\n"
+        "  tcomp inspect model.py:predict --arg x=f32[256,784] --arg w=f32[784,10]",
+    )
+    parser.add_argument("target", metavar="FILE.py:FUNC", help="the function to inspect")
+    parser.add_argument(
+        "--args", metavar="FILE.py:MAKE_ARGS",
+        help="a function returning the example arguments as a tuple (pytrees allowed)",
+    )
+    parser.add_argument(
+        "--arg", action="append", metavar="NAME=DTYPE[SHAPE]",
+        help=f"a flat argument of zeros, e.g. x=f32[256,784] (dtypes: {' '.join(DTYPES)})",
+    )
+    parser.add_argument("--stage", default="traced", help=f"{'|'.join(STAGES)} (default traced)")
+    parser.add_argument("--backend", default=None, help="backend name (default: TCOMP_BACKEND or llvm)")
+    parser.add_argument("--loc", action="store_true", help="show the user's file:line on IR lines")
+    parser.add_argument(
+        "--stats", action="store_true",
+        help="a table per kernel: ops fused, bytes read/written, loop iterations",
+    )
+    parser.set_defaults(run=run)

@@ -1,0 +1,277 @@
+"""The ``tcomp`` command line: inspect, opt, cache, backends, errors, ``python -m tcomp``.
+
+Commands run in-process through ``tcomp.cli.main`` (fast); one test starts
+``python -m tcomp --help`` in a subprocess.
+"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tcomp.backends.cache import DiskCache
+from tcomp.cli import main
+
+FIXTURES = Path(__file__).parent / "cli_fixtures"
+MODEL = "model.py"  # the tests run in FIXTURES, so file:line locations read "model.py":N
+LOSS = ["inspect", "model.py:loss", "--args", "model.py:make_args"]
+PREDICT = ["inspect", "model.py:predict", "--arg", "x=f32[2,3]", "--arg", "w=f32[3,5]"]
+
+PREDICT_TRACED = """\
+func @predict(%0: f32[2,3], %1: f32[3,5]) -> (f32[2,5]) {
+  %2: f32[2,5] = matmul(%0, %1)
+  %3: f32[] = constant() {value=dense<f32[] 0.0>}
+  %4: f32[1,1] = reshape(%3) {shape=(1, 1)}
+  %5: f32[2,5] = broadcast_to(%4) {shape=(2, 5)}
+  %6: f32[2,5] = max(%2, %5)
+  return %6
+}
+"""
+
+SMALL_OPTIMIZED = """\
+func @f(%0: f32[4]) -> (f32[4]) {
+  %4: f32[4] = add(%0, %0)
+  return %4
+}
+"""
+
+
+@pytest.fixture(autouse=True)
+def _in_fixtures(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(FIXTURES)
+
+
+def run(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
+    assert code == 2
+    assert err.endswith("\n") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in err, err
+
+
+# ---------------------------------------------------------------------------- inspect
+
+
+def test_inspect_traced_is_the_default_stage_and_stable(capsys):
+    code, out, err = run(capsys, *PREDICT)
+    assert (code, out, err) == (0, PREDICT_TRACED, "")
+    assert run(capsys, *PREDICT, "--stage", "traced")[1] == PREDICT_TRACED
+
+
+def test_inspect_loc_shows_the_user_file(capsys):
+    code, out, _ = run(capsys, *PREDICT, "--loc")
+    assert code == 0
+    assert '%2: f32[2,5] = matmul(%0, %1)  loc("model.py":27)' in out
+    assert all("loc(" in line for line in out.splitlines() if " = " in line)
+
+
+def test_inspect_stages_of_a_pytree_model(capsys):
+    code, traced, _ = run(capsys, *LOSS, "--stage", "traced")
+    assert code == 0 and traced.startswith("func @loss(") and "loc(" not in traced
+    code, optimized, _ = run(capsys, *LOSS, "--stage", "optimized")
+    assert code == 0 and optimized.startswith("func @loss(") and optimized != traced
+    code, kernels, _ = run(capsys, *LOSS, "--stage", "kernels")
+    assert code == 0 and kernels.startswith("program @loss(") and "kernel k0(" in kernels
+    code, source, _ = run(capsys, *LOSS, "--stage", "source", "--backend", "llvm")
+    assert code == 0 and "define " in source
+
+
+def test_inspect_stats_table(capsys):
+    code, out, _ = run(capsys, *PREDICT, "--stage", "kernels", "--stats")
+    assert code == 0
+    table = out.split("\n\n")[-1]
+    assert table == (
+        "kernel  ops  bytes read  bytes written  iterations\n"
+        "k0        3          84             40          30\n"
+        "total     3          84             40          30\n"
+    )
+
+
+def test_inspect_reference_backend_graph_stages(capsys):
+    code, out, _ = run(capsys, *PREDICT, "--backend", "reference", "--stage", "optimized")
+    assert code == 0 and out.startswith("func @predict(")
+
+
+def test_inspect_scalar_and_dtypes_in_arg_specs(capsys, tmp_path):
+    source = tmp_path / "f.py"
+    source.write_text("def f(a, b, c):\n    return a * 2.0 + b + c\n")
+    code, out, _ = run(
+        capsys, "inspect", f"{source}:f", "--arg", "a=f64[3]", "--arg", "b=f64[]",
+        "--arg", "c=f64[1, 3]",
+    )
+    assert code == 0 and out.startswith("func @f(%0: f64[3], %1: f64[], %2: f64[1,3])")
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragments"),
+    [
+        (["inspect", "nope.py:f", "--arg", "x=f32[1]"], ["nope.py: no such file"]),
+        (["inspect", "model.py:missing"], ["no function 'missing'"]),
+        (["inspect", "model.py:NOT_A_FUNCTION"], ["'NOT_A_FUNCTION' is not a function"]),
+        (["inspect", "model.py"], ["expected FILE.py:NAME"]),
+        (["inspect", "model.py:predict", "--arg", "x=f32[2,3"], ["bad --arg 'x=f32[2,3'"]),
+        (["inspect", "model.py:predict", "--arg", "x=f8[2]"], ["unknown dtype 'f8'"]),
+        (["inspect", "model.py:predict", "--arg", "x=f32[2,3]"], ["missing --arg", "'w'"]),
+        ([*PREDICT, "--arg", "z=f32[1]"], ["no such parameter"]),
+        ([*PREDICT, "--stage", "grad"], ["unknown stage 'grad'"]),
+        ([*PREDICT, "--backend", "metal"], ["unknown backend 'metal'"]),
+        ([*PREDICT, "--backend", "reference", "--stage", "kernels"], ["no kernel stage"]),
+        (["inspect", "model.py:predict", "--arg", "x=f32[2,3]", "--arg", "w=f32[4,5]"],
+         ["matmul", "model.py:27"]),
+        ([*LOSS[:2], "--args", "model.py:predict"], ["--args model.py:predict"]),
+    ],
+)
+def test_inspect_errors_are_one_line(capsys, argv, fragments):
+    code, out, err = run(capsys, *argv)
+    assert out == ""
+    assert_one_line_error(code, err, "tcomp inspect: error: ", *fragments)
+
+
+def test_inspect_errors_in_the_user_file(capsys, tmp_path):
+    source = tmp_path / "user.py"
+    source.write_text("def f(x):\n    return x\n\n\ndef make():\n    return [1]\n")
+    code, _, err = run(capsys, "inspect", f"{source}:f", "--args", f"{source}:make")
+    assert_one_line_error(code, err, "returned a list; return a tuple of arguments")
+    broken = tmp_path / "broken.py"
+    broken.write_text("def f(:\n")
+    code, _, err = run(capsys, "inspect", f"{broken}:f")
+    assert_one_line_error(code, err, "SyntaxError")
+
+
+def test_traceback_flag_shows_the_traceback(capsys):
+    code, _, err = run(capsys, "--traceback", *PREDICT[:-1], "w=f32[4,5]")
+    assert code == 2 and "Traceback" in err and "TcompShapeError" in err
+
+
+# ---------------------------------------------------------------------------- opt
+
+
+def test_opt_file_default_pipeline_and_named_passes(capsys):
+    assert run(capsys, "opt", "small.tir") == (0, SMALL_OPTIMIZED, "")
+    assert run(capsys, "opt", "small.tir", "-p", "simplify,cse,dce")[1] == SMALL_OPTIMIZED
+    code, out, _ = run(capsys, "opt", "small.tir", "-p", "dce")
+    assert code == 0 and "exp" not in out and out.count("mul(") == 2
+    code, out, _ = run(capsys, "opt", "small.tir", "-p", "cse")
+    assert code == 0 and "exp(" in out and out.count("mul(") == 1
+
+
+def test_opt_reads_stdin(capsys, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.StringIO((FIXTURES / "small.tir").read_text()))
+    assert run(capsys, "opt", "-", "-p", "simplify,cse,dce") == (0, SMALL_OPTIMIZED, "")
+
+
+def test_opt_list_passes(capsys):
+    code, out, _ = run(capsys, "opt", "--list-passes")
+    lines = out.splitlines()
+    assert code == 0 and [line.split()[0] for line in lines] == ["simplify", "cse", "dce"]
+    assert lines[1].startswith("cse       Merges identical nodes")
+
+
+def test_opt_parse_error_names_line_and_column(capsys, monkeypatch):
+    text = "func @f(%0: f32[4]) -> (f32[4]) {\n  %1: f32[4] = exp(%0\n  return %1\n}\n"
+    monkeypatch.setattr(sys, "stdin", io.StringIO(text))
+    code, out, err = run(capsys, "opt", "-")
+    assert out == ""
+    assert_one_line_error(code, err, "tcomp opt: error: <stdin>: line 2, column ")
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["opt", "missing.tir"], "missing.tir: no such file"),
+        (["opt", "small.tir", "-p", "simplify,fold"], "unknown pass 'fold'"),
+        (["opt"], "--list-passes"),
+    ],
+)
+def test_opt_errors(capsys, argv, fragment):
+    code, _, err = run(capsys, *argv)
+    assert_one_line_error(code, err, fragment)
+
+
+# ---------------------------------------------------------------------------- cache
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch) -> Path:
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("TCOMP_CACHE_DIR", str(folder))
+    return folder
+
+
+def test_cache_info_ls_clear(capsys, cache_dir):
+    code, out, _ = run(capsys, "cache", "info")
+    assert code == 0 and f"location: {cache_dir}\n" in out and "entries:  0\n" in out
+    assert run(capsys, "cache", "ls")[1] == f"{cache_dir}: empty\n"
+
+    DiskCache(cache_dir, "llvm").store("a", b"x" * 100)
+    DiskCache(cache_dir, "llvm").store("b", b"y" * 100)
+    DiskCache(cache_dir, "llvm-graph").store("c", b"z")
+    header = 80  # magic, key digest, payload length, payload digest
+    entry, small = header + 100, header + 1
+    code, out, _ = run(capsys, "cache", "info")
+    assert code == 0 and "enabled:  yes" in out and "entries:  3\n" in out
+    assert f"size:     {2 * entry + small} B\n" in out
+    code, out, _ = run(capsys, "cache", "ls")
+    assert out == (
+        f"{cache_dir}:\n"
+        f"llvm            2 entries  {2 * entry} B\n"
+        f"llvm-graph        1 entry  {small} B\n"
+    )
+    code, out, _ = run(capsys, "cache", "clear")
+    assert code == 0 and out == (
+        f"removed 2 entries ({2 * entry} B) from {cache_dir / 'llvm'}\n"
+        f"removed 1 entry ({small} B) from {cache_dir / 'llvm-graph'}\n"
+    )
+    assert not list(cache_dir.rglob("*.bin"))
+    assert run(capsys, "cache", "clear")[1] == f"{cache_dir}: nothing to remove\n"
+
+
+def test_cache_off(capsys, monkeypatch):
+    monkeypatch.setenv("TCOMP_CACHE_DIR", "off")
+    code, out, _ = run(capsys, "cache", "info")
+    assert code == 0 and "enabled:  no" in out
+    assert run(capsys, "cache", "clear")[1] == "the disk cache is off: nothing to remove\n"
+
+
+# ---------------------------------------------------------------------------- backends, help
+
+
+def test_backends_lists_install_commands(capsys):
+    code, out, _ = run(capsys, "backends")
+    lines = {line.split()[0]: line for line in out.splitlines()}
+    assert code == 0 and list(lines) == ["reference", "llvm", "opencl", "cuda"]
+    assert lines["reference"].startswith("reference  available")
+    if "not available" in lines["opencl"]:
+        assert 'pip install "tcomp[opencl]"' in lines["opencl"]
+    if "not available" in lines["cuda"]:
+        assert 'pip install "tcomp[cuda]"' in lines["cuda"] and "NVIDIA" in lines["cuda"]
+
+
+@pytest.mark.parametrize(
+    "command", [["demo"], ["backends"], ["inspect"], ["opt"], ["cache"], ["cache", "clear"]]
+)
+def test_every_command_has_help_with_an_example(capsys, command):
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command, "-h"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: tcomp {' '.join(command)}") and "example:\n  " in out
+
+
+def test_python_dash_m_tcomp_help():
+    done = subprocess.run(
+        [sys.executable, "-m", "tcomp", "--help"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0 and done.stdout.startswith("usage: tcomp ")
+    for command in ("inspect", "opt", "cache", "backends", "demo", "bench"):
+        assert command in done.stdout
