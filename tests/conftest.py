@@ -14,7 +14,9 @@ a new backend runs the whole shared suite against the reference executor.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 
 import pytest
@@ -27,6 +29,7 @@ os.environ.setdefault("TCOMP_VERIFY_PASSES", "1")
 # so they neither read a user's cache nor leave entries in it.
 if "TCOMP_CACHE_DIR" not in os.environ:
     os.environ["TCOMP_CACHE_DIR"] = tempfile.mkdtemp(prefix="tcomp-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["TCOMP_CACHE_DIR"], ignore_errors=True)
 
 settings.register_profile(
     "ci",
