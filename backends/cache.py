@@ -18,7 +18,10 @@ miss, so the caller compiles again and stores a good entry. Writes go to a
 temporary file that is renamed into place, so a crash or two processes
 writing at once never leave half an entry behind. A cache folder that
 cannot be created or written makes the cache quietly do nothing (counted in
-``errors``): compiling must never fail because of the cache.
+``errors``): compiling must never fail because of the cache. The folder
+stays under ``TCOMP_CACHE_MAX_MB`` (default 1024 MiB): after each store the
+least recently used entries go (a hit marks an entry used), so entries of
+old tcomp versions, whose keys nobody asks for any more, age out.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 CACHE_DIR_ENV = "TCOMP_CACHE_DIR"
+MAX_MB_ENV = "TCOMP_CACHE_MAX_MB"
+DEFAULT_MAX_MB = 1024
 MAGIC = b"TCOMPC01"
 _HEADER = struct.Struct("<8s32sQ32s")  # magic, key digest, payload length, payload digest
 
@@ -49,13 +54,15 @@ def default_cache_dir() -> Path | None:
 
 @dataclass
 class CacheStats:
-    """What a cache did since it was made: hits, misses, stores, rejected entries, I/O errors."""
+    """What a cache did since it was made: hits, misses, stores, rejected and evicted
+    entries, I/O errors."""
 
     hits: int = 0
     misses: int = 0
     stores: int = 0
     rejected: int = 0
     errors: int = 0
+    evicted: int = 0
 
 
 @dataclass
@@ -113,6 +120,10 @@ class DiskCache:
                 self.stats.errors += 1
             return None
         self.stats.hits += 1
+        try:
+            os.utime(path)  # the entry was used now: eviction removes the least recently used
+        except OSError:
+            pass
         return payload
 
     def store(self, key: str, payload: bytes) -> None:
@@ -134,6 +145,47 @@ class DiskCache:
             self.stats.errors += 1
             return
         self.stats.stores += 1
+        self.evict(keep=path)
+
+    def evict(self, keep: Path | None = None) -> int:
+        """Removes the least recently used entries (of every namespace) until the
+        folder holds at most ``TCOMP_CACHE_MAX_MB`` (default 1024); returns how many."""
+        if self.folder is None:
+            return 0
+        limit = max_cache_bytes()
+        entries = []
+        for path in self.folder.glob("*/*.bin"):
+            try:
+                info = path.stat()
+            except OSError:
+                continue
+            entries.append((info.st_mtime, info.st_size, path))
+        total = sum(size for _, size, _ in entries)
+        removed = 0
+        for _, size, path in sorted(entries, key=lambda entry: entry[0]):
+            if total <= limit:
+                break
+            if path == keep:
+                continue
+            try:
+                path.unlink()
+            except OSError:
+                self.stats.errors += 1
+                continue
+            total -= size
+            removed += 1
+        self.stats.evicted += removed
+        return removed
+
+
+def max_cache_bytes() -> int:
+    """The disk cache's size limit: ``TCOMP_CACHE_MAX_MB`` (MiB), default 1024."""
+    configured = os.environ.get(MAX_MB_ENV, "").strip()
+    try:
+        megabytes = float(configured) if configured else DEFAULT_MAX_MB
+    except ValueError:
+        megabytes = DEFAULT_MAX_MB
+    return int(max(megabytes, 0) * 2**20)
 
 
 def key_digest(key: str) -> str:

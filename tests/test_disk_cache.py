@@ -89,3 +89,21 @@ def test_load_by_digest_checks_the_entry_like_load(tmp_path):
     assert cache.stats.rejected == 1
     with pytest.raises(ValueError):
         cache.load_digest("../../etc/passwd")
+
+
+def test_the_least_recently_used_entries_go_when_the_folder_is_over_its_limit(
+    monkeypatch, tmp_path
+):
+    import os
+
+    monkeypatch.setenv("TCOMP_CACHE_MAX_MB", str(2.5 * 1024 / 2**20))  # room for two entries
+    cache = make_cache(tmp_path)
+    payload = b"x" * 1000
+    for age, key in enumerate(["old", "used", "middle"]):
+        cache.store(key, payload)
+        os.utime(cache.path_for(key), (1000 + age, 1000 + age))
+    assert cache.load("used") == payload  # a hit makes "used" the most recent
+    cache.store("new", payload)
+    assert cache.load("old") is None and cache.load("middle") is None
+    assert cache.load("used") == payload and cache.load("new") == payload
+    assert cache.stats.evicted >= 2
