@@ -72,6 +72,9 @@ class DiskCache:
     folder: Path | None
     namespace: str
     stats: CacheStats = field(default_factory=CacheStats)
+    # the folder's size as last scanned plus what this object stored since: the
+    # folder is scanned again only when this passes the limit, not on every store
+    _estimated_bytes: int | None = field(default=None, repr=False)
 
     @classmethod
     def from_environment(cls, namespace: str) -> "DiskCache":
@@ -145,7 +148,21 @@ class DiskCache:
             self.stats.errors += 1
             return
         self.stats.stores += 1
-        self.evict(keep=path)
+        if self._estimated_bytes is None:
+            self._estimated_bytes = self._folder_bytes()
+        else:
+            self._estimated_bytes += _HEADER.size + len(payload)
+        if self._estimated_bytes > max_cache_bytes():
+            self.evict(keep=path)
+
+    def _folder_bytes(self) -> int:
+        total = 0
+        for path in self.folder.glob("*/*.bin") if self.folder is not None else ():
+            try:
+                total += path.stat().st_size
+            except OSError:
+                continue
+        return total
 
     def evict(self, keep: Path | None = None) -> int:
         """Removes the least recently used entries (of every namespace) until the
@@ -175,6 +192,7 @@ class DiskCache:
             total -= size
             removed += 1
         self.stats.evicted += removed
+        self._estimated_bytes = total
         return removed
 
 
