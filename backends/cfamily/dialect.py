@@ -1,0 +1,92 @@
+"""The two C dialects the C-family renderer writes: every difference between them lives here.
+
+Everything else (statements, expressions, helpers) is shared; a helper or an
+expression asks its :class:`Dialect` for a spelling only where OpenCL C and
+CUDA C differ (qualifiers, the 64-bit index type, the global index, float
+math names, infinity and NaN literals).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tcomp.ir.errors import TcompBackendError
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How one C dialect spells what the renderer needs."""
+
+    name: str
+    header: str  # first lines of every source (pragmas, includes)
+    fp64_header: str  # added when the program uses float64
+    compile_options: tuple[str, ...]  # what the runtime must pass its compiler (nvrtc, clBuild)
+    kernel_prefix: str  # before ``void name(...)``
+    helper_prefix: str  # before a helper's return type
+    pointer_space: str  # address-space qualifier of a buffer pointer ("" for none)
+    index_type: str  # a signed 64-bit integer
+    unsigned_index_type: str  # its unsigned twin (wrapping arithmetic)
+    byte_type: str  # an unsigned byte (bool in memory)
+    global_id: str  # the work-item's global index (a C expression)
+    float_suffix: bool  # math functions on float are spelled expf, fabsf... (CUDA)
+    inf32: str
+    nan32: str
+    inf64: str
+    nan64: str
+
+    def math(self, name: str, dtype: str) -> str:
+        """The name of the libm-style function ``name`` for ``dtype`` (float32/float64)."""
+        if self.float_suffix and dtype == "float32":
+            return name + "f"
+        return name
+
+
+OPENCL = Dialect(
+    name="opencl",
+    header="#pragma OPENCL FP_CONTRACT OFF\n",
+    fp64_header="#pragma OPENCL EXTENSION cl_khr_fp64 : enable\n",
+    compile_options=(),  # and never -cl-fast-relaxed-math / -cl-mad-enable
+    kernel_prefix="__kernel",
+    helper_prefix="static inline",
+    pointer_space="__global ",
+    index_type="long",
+    unsigned_index_type="ulong",
+    byte_type="uchar",
+    global_id="(long)get_global_id(0)",
+    float_suffix=False,
+    inf32="INFINITY",
+    nan32="NAN",
+    inf64="((double)INFINITY)",
+    nan64="((double)NAN)",
+)
+
+CUDA = Dialect(
+    name="cuda",
+    header="// compile with --fmad=false: every operation rounds on its own, as numpy's do\n",
+    fp64_header="",
+    compile_options=("--fmad=false",),
+    kernel_prefix='extern "C" __global__',
+    helper_prefix="static __device__ __forceinline__",
+    pointer_space="",
+    index_type="long long",
+    unsigned_index_type="unsigned long long",
+    byte_type="unsigned char",
+    global_id="((long long)blockIdx.x * blockDim.x + threadIdx.x)",
+    float_suffix=True,
+    inf32="__int_as_float(0x7f800000)",
+    nan32="__int_as_float(0x7fc00000)",
+    inf64="__longlong_as_double(0x7ff0000000000000LL)",
+    nan64="__longlong_as_double(0x7ff8000000000000LL)",
+)
+
+DIALECTS = {"opencl": OPENCL, "cuda": CUDA}
+
+
+def get_dialect(name: str) -> Dialect:
+    """The dialect called ``name`` ("opencl" or "cuda")."""
+    try:
+        return DIALECTS[name]
+    except KeyError:
+        raise TcompBackendError(
+            f"c-family renderer: unknown dialect {name!r} (expected one of {sorted(DIALECTS)})"
+        ) from None

@@ -1,0 +1,182 @@
+"""Kernel-IR scalar expressions rendered as C expressions (OpenCL C and CUDA C alike).
+
+Every operation is fully parenthesised and follows the kernel interpreter
+(numpy) exactly, through the helpers of :mod:`tcomp.backends.cfamily.helpers`
+where C differs: ``max``/``min`` propagate NaN as ``np.maximum``, ``sign``
+keeps NaN and maps -0.0 to 0.0, integer ``floordiv``/``mod`` floor as Python
+and give 0 for a zero divisor, int32 ``add``/``sub``/``mul`` wrap (through
+unsigned arithmetic: signed overflow is undefined in C), float -> int gives
+``INT_MIN`` for NaN and out-of-range values. ``Select`` is C's ``?:`` and
+``and``/``or`` are ``&&``/``||``, so a guarded load is never evaluated.
+Example (float32, OpenCL)::
+
+    select(abs(acc0) < inf:f32, acc0, 0.0:f32)  ->  ((fabs(acc0) < INFINITY) ? acc0 : 0.0f)
+
+``bool`` is ``bool`` in registers and one byte in memory (``uchar`` /
+``unsigned char``). float16 is not supported yet (:class:`TcompBackendError`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tcomp.backends.cfamily.dialect import Dialect
+from tcomp.backends.cfamily.helpers import bare, c_name, c_type, helper_name
+from tcomp.ir.errors import TcompBackendError
+from tcomp.ir.kernel.expr import INDEX, Binary, Cast, Const, Expr, Load, Select, Unary, Var
+
+FLOATS = ("float32", "float64")
+_COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+_ARITH = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
+_MATH_UNARY = {"exp", "log", "sqrt", "tanh", "sin", "cos"}
+
+
+def unsupported(what: str) -> TcompBackendError:
+    return TcompBackendError(f"c-family renderer: {what}")
+
+
+def check_dtype(dtype: str) -> None:
+    """Raises for the types this renderer does not handle yet (float16)."""
+    if dtype == "float16":
+        raise unsupported(
+            "float16 is not supported yet by the OpenCL/CUDA renderers; "
+            "convert to float32 or use the llvm backend"
+        )
+
+
+class ExprRenderer:
+    """Renders expressions to C text; ``used`` collects the helpers they call."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+        self.used: set[tuple[str, str]] = set()
+
+    def helper(self, kind: str, dtype: str, *args: str) -> str:
+        self.used.add((kind, dtype))
+        return f"{helper_name(kind, dtype)}({', '.join(args)})"
+
+    def ctype(self, dtype: str) -> str:
+        check_dtype(dtype)
+        return c_type(dtype, self.dialect)
+
+    # -- entry point ----------------------------------------------------------
+
+    def render(self, expr: Expr) -> str:
+        check_dtype(expr.dtype)
+        if isinstance(expr, Const):
+            return self.constant(expr.value, expr.dtype)
+        if isinstance(expr, Var):
+            return c_name(expr.name)
+        if isinstance(expr, Load):
+            access = f"{c_name(expr.buffer)}[{bare(self.render(expr.index))}]"
+            return f"({access} != 0)" if expr.dtype == "bool" else access
+        if isinstance(expr, Select):
+            cond, a, b = (self.render(e) for e in (expr.cond, expr.a, expr.b))
+            return f"({cond} ? {a} : {b})"
+        if isinstance(expr, Cast):
+            return self.cast(self.render(expr.x), expr.x.dtype, expr.dtype)
+        if isinstance(expr, Unary):
+            return self.unary(expr.op, self.render(expr.x), expr.x.dtype)
+        if isinstance(expr, Binary):
+            return self.binary(expr.op, self.render(expr.a), self.render(expr.b), expr.a.dtype)
+        raise TypeError(f"c-family renderer: cannot render {expr!r} (Reduce must be hoisted)")
+
+    def constant(self, value: object, dtype: str) -> str:
+        d = self.dialect
+        if dtype == "bool":
+            return "true" if value else "false"
+        if dtype in FLOATS:
+            v = float(np.float32(value)) if dtype == "float32" else float(value)
+            # the shortest decimal that reads back as the same float32 / float64
+            if np.isnan(v):
+                return d.nan32 if dtype == "float32" else d.nan64
+            if np.isinf(v):
+                inf = d.inf32 if dtype == "float32" else d.inf64
+                return inf if v > 0 else f"(-{inf})"
+            text = str(np.float32(v)) + "f" if dtype == "float32" else repr(v)
+            return f"({text})" if v < 0 or text.startswith("-") else text
+        v = int(value)
+        if dtype == "int32" and v == -(2**31):
+            return "(-2147483647 - 1)"
+        if dtype == INDEX and v == -(2**63):
+            return f"(-({d.index_type})9223372036854775807 - 1)"
+        return f"({v})" if v < 0 else str(v)
+
+    # -- unary ----------------------------------------------------------------
+
+    def unary(self, op: str, x: str, dtype: str) -> str:
+        d = self.dialect
+        if op == "not":
+            return f"(!{x})"
+        if op == "isnan":
+            return f"(isnan({x}) != 0)" if dtype in FLOATS else "false"
+        if dtype in FLOATS:
+            if op == "neg":
+                return f"(-{x})"
+            if op == "abs":
+                return f"{d.math('fabs', dtype)}({x})"
+            if op in _MATH_UNARY:
+                return f"{d.math(op, dtype)}({x})"
+            if op in ("sign", "logistic"):
+                return self.helper(op, dtype, x)
+            raise unsupported(f"no rendering for unary {op} on {dtype}")
+        if dtype == "bool":
+            if op == "abs":
+                return x
+            raise unsupported(f"no rendering for {op} on bool (convert first)")
+        if op == "neg":
+            return f"(-{x})" if dtype == INDEX else self.helper("neg", dtype, x)
+        if op == "abs":
+            return self.helper("abs", dtype, x)
+        if op == "sign":
+            return f"(({x} > 0) - ({x} < 0))" if dtype == "int32" else self._int_sign(x, dtype)
+        raise unsupported(f"no rendering for unary {op} on {dtype}")
+
+    def _int_sign(self, x: str, dtype: str) -> str:
+        t = self.ctype(dtype)
+        return f"(({t})({x} > 0) - ({t})({x} < 0))"
+
+    # -- binary ---------------------------------------------------------------
+
+    def binary(self, op: str, a: str, b: str, dtype: str) -> str:
+        """``op(a, b)`` where both operands have ``dtype``."""
+        if op in _COMPARE:
+            return f"({a} {_COMPARE[op]} {b})"
+        if op == "and":
+            return f"({a} && {b})"
+        if op == "or":
+            return f"({a} || {b})"
+        if dtype in FLOATS:
+            if op in _ARITH:
+                return f"({a} {_ARITH[op]} {b})"
+            if op == "pow":
+                return f"{self.dialect.math('pow', dtype)}({a}, {b})"
+            if op in ("max", "min"):
+                return self.helper(op, dtype, a, b)
+            raise unsupported(f"no rendering for float {op}")
+        if dtype == "bool":
+            if op in ("max", "add"):
+                return f"({a} | {b})"
+            if op in ("min", "mul"):
+                return f"({a} & {b})"
+            raise unsupported(f"no rendering for {op} on bool")
+        if op in ("max", "min", "floordiv", "mod", "div"):
+            return self.helper(op, dtype, a, b)
+        if op in ("add", "sub", "mul"):
+            if dtype == INDEX:
+                return f"({a} {_ARITH[op]} {b})"
+            # int32 wraps as numpy's does (signed overflow is undefined in C)
+            return f"(int)((unsigned int){a} {_ARITH[op]} (unsigned int){b})"
+        raise unsupported(f"no rendering for {op} on {dtype}")
+
+    # -- casts ----------------------------------------------------------------
+
+    def cast(self, x: str, source: str, target: str) -> str:
+        """``x`` converted from ``source`` to ``target`` as numpy's ``astype`` does."""
+        if source == target:
+            return x
+        if target == "bool":
+            return f"({x} != 0)"  # NaN != 0 is true, as numpy's bool(nan)
+        if source in FLOATS and target in ("int32", INDEX):
+            return self.helper("to_i32" if target == "int32" else "to_i64", source, x)
+        return f"({self.ctype(target)}){x}"

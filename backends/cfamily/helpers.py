@@ -1,0 +1,121 @@
+"""Small inline C helpers that give C the kernel interpreter's (numpy's) semantics.
+
+A program's source starts with the helpers its expressions use, e.g.
+(CUDA, float32)::
+
+    static __device__ __forceinline__ float tc_max_f32(float a, float b) {
+      return (a >= b || isnan(a)) ? a : b;  /* np.maximum */
+    }
+
+Helpers are keyed by ``(kind, dtype)`` and written once per program, in a
+fixed order, so rendered sources are deterministic.
+"""
+
+from __future__ import annotations
+
+from tcomp.backends.cfamily.dialect import Dialect
+
+SUFFIX = {"float32": "f32", "float64": "f64", "int32": "i32", "index": "i64", "bool": "b"}
+
+HELPER_KINDS = (
+    "max", "min", "sign", "logistic", "neg", "abs", "floordiv", "mod", "div", "to_i32", "to_i64",
+)
+
+
+def c_type(dtype: str, dialect: Dialect) -> str:
+    """The C type of a register value of ``dtype``."""
+    types = {"float32": "float", "float64": "double", "int32": "int", "bool": "bool"}
+    return dialect.index_type if dtype == "index" else types[dtype]
+
+
+def c_name(name: str) -> str:
+    """``name`` with every character C does not allow in an identifier replaced by ``_``."""
+    cleaned = "".join(c if c.isalnum() or c == "_" else "_" for c in name) or "program"
+    return cleaned if not cleaned[0].isdigit() else f"_{cleaned}"
+
+
+def bare(text: str) -> str:
+    """``text`` without one pair of parentheses that wraps all of it."""
+    if not (text.startswith("(") and text.endswith(")")):
+        return text
+    depth = 0
+    for position, char in enumerate(text):
+        depth += char == "("
+        depth -= char == ")"
+        if depth == 0 and position < len(text) - 1:
+            return text
+    return text[1:-1]
+
+
+def helper_name(kind: str, dtype: str) -> str:
+    return f"tc_{kind}_{SUFFIX[dtype]}"
+
+
+def _unsigned(dtype: str, dialect: Dialect) -> str:
+    return "unsigned int" if dtype == "int32" else dialect.unsigned_index_type
+
+
+def render_helper(kind: str, dtype: str, dialect: Dialect) -> str:
+    """The C definition of helper ``kind`` on ``dtype`` (see :data:`HELPER_KINDS`)."""
+    t = c_type(dtype, dialect)
+    name = helper_name(kind, dtype)
+    head = f"{dialect.helper_prefix} "
+    if kind in ("to_i32", "to_i64"):
+        # float -> int as numpy on x86: truncate in range, INT_MIN for NaN and out of range
+        target = "int32" if kind == "to_i32" else "index"
+        r = c_type(target, dialect)
+        bits = 31 if target == "int32" else 63
+        lit = "f" if dtype == "float32" else ""
+        limit = f"{float(2 ** bits)!r}{lit}"
+        return (
+            f"{head}{r} {name}({t} x) {{\n"
+            f"  return (x >= -{limit} && x < {limit}) ? ({r})x : (-({r}){2 ** bits - 1} - 1);\n"
+            "}\n"
+        )
+    if kind in ("max", "min") and dtype not in ("float32", "float64"):
+        cmp = ">" if kind == "max" else "<"
+        return f"{head}{t} {name}({t} a, {t} b) {{\n  return a {cmp} b ? a : b;\n}}\n"
+    one = f"({t})1"
+    zero = f"({t})0"
+    body = {
+        "max": f"{t} a, {t} b) {{\n  return (a >= b || isnan(a)) ? a : b;  /* np.maximum */\n",
+        "min": f"{t} a, {t} b) {{\n  return (a <= b || isnan(a)) ? a : b;  /* np.minimum */\n",
+        "sign": (
+            f"{t} x) {{\n  /* NaN stays NaN, -0.0 -> 0.0 */\n"
+            f"  return x > {zero} ? {one} : (x < {zero} ? -{one} : (x == {zero} ? {zero} : x));\n"
+        ),
+        "logistic": (
+            f"{t} x) {{\n  {t} z = {dialect.math('exp', dtype)}(-{dialect.math('fabs', dtype)}(x));\n"
+            f"  return (x >= {zero} ? {one} : z) / ({one} + z);\n"
+        ),
+        "neg": f"{t} x) {{\n  return ({t})(0 - ({_unsigned(dtype, dialect)})x);  /* wraps */\n",
+        "abs": f"{t} x) {{\n  return x < 0 ? ({t})(0 - ({_unsigned(dtype, dialect)})x) : x;\n",
+        "floordiv": (
+            f"{t} a, {t} b) {{\n  /* floors as Python; x // 0 = 0 as numpy; never traps */\n"
+            f"  if (b == 0) return 0;\n"
+            f"  if (b == -1) return ({t})(0 - ({_unsigned(dtype, dialect)})a);\n"
+            f"  {t} q = a / b, r = a % b;\n"
+            "  return (r != 0 && ((r ^ b) < 0)) ? q - 1 : q;\n"
+        ),
+        "mod": (
+            f"{t} a, {t} b) {{\n  /* the sign of b, as Python; x % 0 = 0 as numpy */\n"
+            "  if (b == 0 || b == -1) return 0;\n"
+            f"  {t} r = a % b;\n"
+            "  return (r != 0 && ((r ^ b) < 0)) ? r + b : r;\n"
+        ),
+        "div": (
+            f"{t} a, {t} b) {{\n  /* truncating; x / 0 = 0 */\n"
+            "  if (b == 0) return 0;\n"
+            f"  if (b == -1) return ({t})(0 - ({_unsigned(dtype, dialect)})a);\n"
+            "  return a / b;\n"
+        ),
+    }[kind]
+    return f"{head}{t} {name}({body}}}\n"
+
+
+def render_helpers(used: set[tuple[str, str]], dialect: Dialect) -> str:
+    """The definitions of the ``(kind, dtype)`` helpers in ``used``, in a fixed order."""
+    order = {kind: n for n, kind in enumerate(HELPER_KINDS)}
+    dtypes = list(SUFFIX)
+    ordered = sorted(used, key=lambda kd: (order[kd[0]], dtypes.index(kd[1])))
+    return "".join(render_helper(kind, dtype, dialect) for kind, dtype in ordered)

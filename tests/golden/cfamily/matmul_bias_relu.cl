@@ -1,0 +1,22 @@
+#pragma OPENCL FP_CONTRACT OFF
+/* program matmul_bias_relu: 1 kernel(s) */
+
+static inline float tc_max_f32(float a, float b) {
+  return (a >= b || isnan(a)) ? a : b;  /* np.maximum */
+}
+
+/* k0: %3 matmul, %4 reshape, %5 broadcast_to, %6 add, %8 constant, %9 broadcast_to, %10 max */
+__kernel void matmul_bias_relu_k0(__global const float* restrict p1,
+                                  __global const float* restrict p0,
+                                  __global const float* restrict p2,
+                                  __global float* restrict t10) {
+  const long i0 = (long)get_global_id(0);
+  if (i0 >= 8) return;
+  for (long i1 = 0; i1 < 32; ++i1) {
+    float acc0 = 0.0f;
+    for (long r0 = 0; r0 < 16; ++r0) {
+      acc0 = acc0 + (p0[(i0 * 16) + r0] * p1[(r0 * 32) + i1]);
+    }
+    t10[(i0 * 32) + i1] = tc_max_f32((acc0 + p2[i1]), 0.0f);
+  }
+}

@@ -1,0 +1,22 @@
+// compile with --fmad=false: every operation rounds on its own, as numpy's do
+/* program matmul_bias_relu: 1 kernel(s) */
+
+static __device__ __forceinline__ float tc_max_f32(float a, float b) {
+  return (a >= b || isnan(a)) ? a : b;  /* np.maximum */
+}
+
+/* k0: %3 matmul, %4 reshape, %5 broadcast_to, %6 add, %8 constant, %9 broadcast_to, %10 max */
+extern "C" __global__ void matmul_bias_relu_k0(const float* __restrict__ p1,
+                                               const float* __restrict__ p0,
+                                               const float* __restrict__ p2,
+                                               float* __restrict__ t10) {
+  const long long i0 = ((long long)blockIdx.x * blockDim.x + threadIdx.x);
+  if (i0 >= 8) return;
+  for (long long i1 = 0; i1 < 32; ++i1) {
+    float acc0 = 0.0f;
+    for (long long r0 = 0; r0 < 16; ++r0) {
+      acc0 = acc0 + (p0[(i0 * 16) + r0] * p1[(r0 * 32) + i1]);
+    }
+    t10[(i0 * 32) + i1] = tc_max_f32((acc0 + p2[i1]), 0.0f);
+  }
+}
