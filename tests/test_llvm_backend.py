@@ -525,3 +525,14 @@ def test_parallel_kernels_work_in_a_forked_child():
     os.kill(pid, 9)
     os.waitpid(pid, 0)
     pytest.fail("a parallel kernel hung in a forked child")
+
+
+def test_interpreter_agrees_on_int32_division_edge_cases():
+    from tcomp.ir.kernel.expr import binary as make_binary
+
+    x = np.array([7, -7, -(2**31), 5], np.int32)
+    y = np.array([0, 2, -1, -3], np.int32)
+    for op in ("floordiv", "mod"):
+        program = _elementwise(lambda a, b: make_binary(op, a, b), ["int32", "int32"], 4)
+        got, want = _run(program, [x, y])  # division by 0 gives 0, INT32_MIN // -1 wraps
+        np.testing.assert_array_equal(got[0], want[0])

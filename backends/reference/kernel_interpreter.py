@@ -130,11 +130,20 @@ def evaluate_expr(expr: Expr, env: dict[str, Any], memory: dict[str, np.ndarray]
         if expr.a.dtype == INDEX:
             return _INDEX_OPS[expr.op](a, b)
         if expr.op in ("floordiv", "mod"):
-            return np.int32(_INDEX_OPS[expr.op](int(a), int(b)))
+            return _int32_division(expr.op, int(a), int(b))
         return _primitive(expr.op, [a, b], {})
     if isinstance(expr, Reduce):
         return _reduce(expr, env, memory)
     raise TypeError(f"not an expression: {expr!r}")
+
+
+def _int32_division(op: str, a: int, b: int) -> np.int32:
+    """Floor division or mod of int32 values as the compiled backends define them:
+    a zero divisor gives 0, and INT32_MIN // -1 wraps to INT32_MIN."""
+    if b == 0:
+        return np.int32(0)
+    value = _INDEX_OPS[op](a, b)
+    return np.int32((value + 2**31) % 2**32 - 2**31)
 
 
 def _primitive(op: str, values: list[Any], attrs: dict[str, Any]) -> Any:
