@@ -206,6 +206,20 @@ def max_cache_bytes() -> int:
     return int(max(megabytes, 0) * 2**20)
 
 
+_SHARED: dict[str, DiskCache] = {}
+
+
+def shared_cache(namespace: str) -> DiskCache:
+    """The process's cache object for ``namespace`` in the folder the environment
+    chooses now; a new one when ``TCOMP_CACHE_DIR`` changed since the last call
+    (so its statistics are those of the current folder)."""
+    folder = default_cache_dir()
+    cache = _SHARED.get(namespace)
+    if cache is None or cache.folder != folder:
+        cache = _SHARED[namespace] = DiskCache(folder, namespace)
+    return cache
+
+
 def key_digest(key: str) -> str:
     """The SHA-256 of a key text, in hex: the entry's file name."""
     return hashlib.sha256(key.encode()).hexdigest()

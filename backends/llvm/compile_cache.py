@@ -40,7 +40,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from tcomp.backends.cache import DiskCache, default_cache_dir, key_digest
+from tcomp.backends.cache import DiskCache, key_digest, shared_cache
 from tcomp.ir.graph import Function
 from tcomp.ir.kernel.kernel import Program
 
@@ -206,11 +206,7 @@ def _python_files(folder: Path) -> list[Path]:
 
 
 def _disk_cache() -> DiskCache:
-    folder = default_cache_dir()
-    if _STATE.get("disk_dir", False) != folder:
-        _STATE["disk"] = DiskCache(folder, NAMESPACE)
-        _STATE["disk_dir"] = folder
-    return _STATE["disk"]
+    return shared_cache(NAMESPACE)
 
 
 def disk_cache_stats():

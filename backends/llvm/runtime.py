@@ -324,18 +324,9 @@ def _load_object(state: dict[str, Any], object_code: bytes) -> tuple[Any, int]:
 
 
 def _disk_cache():
-    from tcomp.backends.cache import DiskCache
+    from tcomp.backends.cache import shared_cache
 
-    if "disk" not in _STATE or _STATE["disk_dir"] != _cache_dir():
-        _STATE["disk"] = DiskCache.from_environment("llvm")
-        _STATE["disk_dir"] = _cache_dir()
-    return _STATE["disk"]
-
-
-def _cache_dir():
-    from tcomp.backends.cache import default_cache_dir
-
-    return default_cache_dir()
+    return shared_cache("llvm")
 
 
 def disk_cache_stats():
