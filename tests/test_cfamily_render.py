@@ -1,15 +1,19 @@
 """The C-family renderer (tcomp.backends.cfamily): OpenCL C and CUDA C source from kernel IR.
 
-- golden sources for softmax, layer_norm and matmul+bias+relu
+- golden sources for softmax, layer_norm, matmul+bias+relu, a 2-d elementwise
+  chain (a collapsed nest), softmax over rows of 1000 and a 0-d sum
+  (work-groups), a tiled matmul (local-memory tiles, register tiles) and a
+  big elementwise nest (four indices per work-item)
   (``tests/golden/cfamily/*.cl`` / ``*.cu``; after an intended change,
   regenerate with ``TCOMP_UPDATE_GOLDEN=1 python -m pytest tests/test_cfamily_render.py``
   and review the diff like code);
 - every primitive in float32 lowers and renders in both dialects;
-- the launch plan (function names, buffers in argument order, global size);
+- the launch plan (function names, buffers in argument order, global and local size);
 - CUDA sources compile with ``nvcc --ptx`` (one batched call), OpenCL sources
   pass ``gcc -fsyntax-only`` behind a prelude of #defines for OpenCL's
-  qualifiers and builtins. Both are checks that the text compiles, not of
-  what it computes: running the kernels is the runtimes' test.
+  qualifiers and builtins (work-group ones included). Both are checks that
+  the text compiles, not of what it computes: running the kernels is the
+  runtimes' test (and the mapping's rules are tests/test_cfamily_mapping.py).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, Phase, assume, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from kernel_lowering_helpers import one_op
 from test_primitive_references import REF_CASES
@@ -51,13 +55,32 @@ def _matmul_bias_relu(x, w, b):
     return nn.relu(x @ w + b)
 
 
+def _sum_all(x):
+    return np.sum(x)
+
+
+def _elementwise_chain(x, y):
+    return np.tanh(x) * y + 1.0
+
+
 CASES = {
+    "elementwise_chain": (_elementwise_chain, [np.zeros((64, 100), F32), np.zeros(100, F32)]),
     "softmax": (_softmax, [np.zeros((8, 32), F32)]),
+    "softmax_rows_of_1000": (_softmax, [np.zeros((16, 1000), F32)]),
     "layer_norm": (_layer_norm, [np.zeros((8, 32), F32), np.ones(32, F32), np.zeros(32, F32)]),
     "matmul_bias_relu": (
         _matmul_bias_relu,
         [np.zeros((8, 16), F32), np.zeros((16, 32), F32), np.zeros(32, F32)],
     ),
+    # large enough for the tiled contraction (backends/cfamily/contraction.py)
+    "tiled_matmul_bias_relu": (
+        _matmul_bias_relu,
+        [np.zeros((96, 48), F32), np.zeros((48, 80), F32), np.zeros(80, F32)],
+    ),
+    # a 0-d reduction: one work-group
+    "sum_all": (_sum_all, [np.zeros((3, 100), F32)]),
+    # a big elementwise nest: four indices per work-item
+    "elementwise_coarsened": (_elementwise_chain, [np.zeros((256, 300), F32), np.zeros(300, F32)]),
 }
 FLOAT32_OPS = sorted(op for op, case in REF_CASES.items() if "float32" in case.accepts)
 
@@ -68,10 +91,21 @@ OPENCL_AS_C = """\
 #define __kernel
 #define __global
 #define __constant const
+#include <string.h>
 typedef unsigned char uchar;
+typedef unsigned short ushort;
 typedef unsigned int uint;
+static inline uint as_uint(float f) { uint u; memcpy(&u, &f, 4); return u; }
+static inline float as_float(uint u) { float f; memcpy(&f, &u, 4); return f; }
 typedef unsigned long ulong;
 static inline unsigned long get_global_id(unsigned int d) { (void)d; return 0; }
+static inline unsigned long get_local_id(unsigned int d) { (void)d; return 0; }
+static inline unsigned long get_group_id(unsigned int d) { (void)d; return 0; }
+static inline unsigned long get_local_size(unsigned int d) { (void)d; return 1; }
+#define CLK_LOCAL_MEM_FENCE 1
+static inline void barrier(int flags) { (void)flags; }
+#define __local static
+#define reqd_work_group_size(x, y, z)
 """
 
 
@@ -93,10 +127,7 @@ def primitive_programs(op: str, examples: int = 3, dtype: str = "float32") -> li
     def collect(data):
         rng = np.random.default_rng(0)
         inputs, attrs = REF_CASES[op].make(data.draw, rng, dtype)
-        program = lower_function(one_op(op, inputs, attrs))
-        # convert may draw float16 as its target: not supported by this renderer yet
-        assume(all(b.type.dtype != "float16" for b in program.buffers.values()))
-        programs.append(program)
+        programs.append(lower_function(one_op(op, inputs, attrs)))
 
     collect()
     return programs
@@ -148,10 +179,13 @@ def test_kernel_without_parallel_loop_runs_as_one_work_item():
     assert "get_global_id" not in render_program(program, "opencl")
 
 
-def test_float16_is_a_clear_error():
+@pytest.mark.parametrize("dialect", sorted(EXTENSIONS))
+def test_float16_is_stored_as_bits_and_computed_in_float(dialect):
     program = lower_function(one_op("exp", [np.ones(4, np.float16)]))
-    with pytest.raises(TcompBackendError, match="float16 is not supported"):
-        render_program(program, "cuda")
+    text = render_program(program, dialect)
+    half = "ushort" if dialect == "opencl" else "unsigned short"
+    assert f"const {half}* " in text  # the buffers hold IEEE half bits
+    assert "tc_round_f16(" in text and "tc_from_f16(" in text and "tc_to_f16(" in text
 
 
 def test_unknown_dialect_is_a_clear_error():
@@ -162,7 +196,10 @@ def test_unknown_dialect_is_a_clear_error():
 def _compile_set() -> dict[str, object]:
     """The golden cases, every float32 primitive (two draws) and every primitive in
     int32, bool and float64 (one draw): the programs the compile checks compile."""
-    programs = {case: case_program(case) for case in CASES}
+    programs = {}
+    for case in CASES:
+        program = programs[case] = case_program(case)
+        program.name = case  # unique: CUDA's extern "C" names ignore namespaces
     for op, case in sorted(REF_CASES.items()):
         for dtype in ("float32", "float64", "int32", "bool"):
             if dtype not in case.accepts:
@@ -207,7 +244,7 @@ def test_opencl_sources_pass_a_c_syntax_check(tmp_path):
         path.write_text(OPENCL_AS_C + source + "\n")
         files.append(str(path))
     result = subprocess.run(
-        ["gcc", "-fsyntax-only", "-std=c11", "-Wall", "-Werror", "-Wno-unused-function",
+        ["gcc", "-fsyntax-only", "-std=c11", "-Wall", "-Werror", "-Wno-unused-function", "-Wno-unknown-pragmas",
          "-x", "c", *files],
         capture_output=True, text=True, timeout=300,
     )

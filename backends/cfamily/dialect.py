@@ -2,8 +2,9 @@
 
 Everything else (statements, expressions, helpers) is shared; a helper or an
 expression asks its :class:`Dialect` for a spelling only where OpenCL C and
-CUDA C differ (qualifiers, the 64-bit index type, the global index, float
-math names, infinity and NaN literals).
+CUDA C differ (qualifiers, the 64-bit index type, the global, local and
+group indices, barriers, local memory, the fixed work-group size, float math
+names, infinity and NaN literals).
 """
 
 from __future__ import annotations
@@ -27,7 +28,17 @@ class Dialect:
     index_type: str  # a signed 64-bit integer
     unsigned_index_type: str  # its unsigned twin (wrapping arithmetic)
     byte_type: str  # an unsigned byte (bool in memory)
+    half_type: str  # an unsigned 16-bit integer (float16 in memory, as its IEEE bits)
+    uint_type: str  # an unsigned 32-bit integer
+    float_as_uint: str  # reinterprets a float's bits as uint_type (a function name)
+    uint_as_float: str  # and back
     global_id: str  # the work-item's global index (a C expression)
+    local_id: str  # the work-item's index within its work-group (a C expression)
+    group_id: str  # the work-group's index (a C expression)
+    group_size: str  # the number of work-items in a work-group (a C expression)
+    barrier: str  # a work-group barrier that also orders local-memory accesses (a statement)
+    local_space: str  # declares a work-group-shared (local) array
+    launch_bounds: str  # before ``void``: the fixed work-group size, ``{size}`` filled in
     float_suffix: bool  # math functions on float are spelled expf, fabsf... (CUDA)
     inf32: str
     nan32: str
@@ -52,7 +63,17 @@ OPENCL = Dialect(
     index_type="long",
     unsigned_index_type="ulong",
     byte_type="uchar",
+    half_type="ushort",
+    uint_type="uint",
+    float_as_uint="as_uint",
+    uint_as_float="as_float",
     global_id="(long)get_global_id(0)",
+    local_id="(long)get_local_id(0)",
+    group_id="(long)get_group_id(0)",
+    group_size="(long)get_local_size(0)",
+    barrier="barrier(CLK_LOCAL_MEM_FENCE);",
+    local_space="__local",
+    launch_bounds="__attribute__((reqd_work_group_size({size}, 1, 1))) ",
     float_suffix=False,
     inf32="INFINITY",
     nan32="NAN",
@@ -71,7 +92,17 @@ CUDA = Dialect(
     index_type="long long",
     unsigned_index_type="unsigned long long",
     byte_type="unsigned char",
+    half_type="unsigned short",
+    uint_type="unsigned int",
+    float_as_uint="__float_as_uint",
+    uint_as_float="__uint_as_float",
     global_id="((long long)blockIdx.x * blockDim.x + threadIdx.x)",
+    local_id="(long long)threadIdx.x",
+    group_id="(long long)blockIdx.x",
+    group_size="(long long)blockDim.x",
+    barrier="__syncthreads();",
+    local_space="__shared__",
+    launch_bounds="__launch_bounds__({size}) ",
     float_suffix=True,
     inf32="__int_as_float(0x7f800000)",
     nan32="__int_as_float(0x7fc00000)",

@@ -13,7 +13,11 @@ Example (float32, OpenCL)::
     select(abs(acc0) < inf:f32, acc0, 0.0:f32)  ->  ((fabs(acc0) < INFINITY) ? acc0 : 0.0f)
 
 ``bool`` is ``bool`` in registers and one byte in memory (``uchar`` /
-``unsigned char``). float16 is not supported yet (:class:`TcompBackendError`).
+``unsigned char``). float16 is its IEEE bits in memory (``ushort`` /
+``unsigned short``, converted by integer helpers, so no device needs half
+support) and a ``float`` in registers; every operation that makes a new
+float16 value is rounded to half precision (``tc_round_f16``), which is how
+numpy computes in float16.
 """
 
 from __future__ import annotations
@@ -21,11 +25,21 @@ from __future__ import annotations
 import numpy as np
 
 from tcomp.backends.cfamily.dialect import Dialect
-from tcomp.backends.cfamily.helpers import bare, c_name, c_type, helper_name
+from tcomp.backends.cfamily.helpers import (
+    HALF_HELPERS,
+    bare,
+    c_name,
+    c_type,
+    helper_name,
+    memory_type,
+)
 from tcomp.ir.errors import TcompBackendError
 from tcomp.ir.kernel.expr import INDEX, Binary, Cast, Const, Expr, Load, Select, Unary, Var
 
-FLOATS = ("float32", "float64")
+FLOATS = ("float16", "float32", "float64")
+# float16 results of these are rounded to half precision (the others are exact on halves)
+_ROUNDED_BINARY = {"add", "sub", "mul", "div", "pow"}
+_ROUNDED_UNARY = {"exp", "log", "sqrt", "tanh", "sin", "cos", "logistic"}
 _COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 _ARITH = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
 _MATH_UNARY = {"exp", "log", "sqrt", "tanh", "sin", "cos"}
@@ -36,12 +50,9 @@ def unsupported(what: str) -> TcompBackendError:
 
 
 def check_dtype(dtype: str) -> None:
-    """Raises for the types this renderer does not handle yet (float16)."""
-    if dtype == "float16":
-        raise unsupported(
-            "float16 is not supported yet by the OpenCL/CUDA renderers; "
-            "convert to float32 or use the llvm backend"
-        )
+    """Raises for a type this renderer does not handle."""
+    if dtype not in ("bool", "int32", "index", *FLOATS):
+        raise unsupported(f"no C type for {dtype}")
 
 
 class ExprRenderer:
@@ -52,12 +63,31 @@ class ExprRenderer:
         self.used: set[tuple[str, str]] = set()
 
     def helper(self, kind: str, dtype: str, *args: str) -> str:
+        if dtype == "float16" and kind not in HALF_HELPERS:
+            dtype = "float32"  # halves are floats in registers
         self.used.add((kind, dtype))
         return f"{helper_name(kind, dtype)}({', '.join(args)})"
 
     def ctype(self, dtype: str) -> str:
         check_dtype(dtype)
         return c_type(dtype, self.dialect)
+
+    def memory_type(self, dtype: str) -> str:
+        """The element type of a ``dtype`` buffer."""
+        check_dtype(dtype)
+        return memory_type(dtype, self.dialect)
+
+    def stored(self, value: str, dtype: str) -> str:
+        """The C value to store into a ``dtype`` buffer for the register value ``value``."""
+        if dtype == "bool":
+            return f"({self.dialect.byte_type})({bare(value)})"
+        if dtype == "float16":
+            return self.helper("to_f16", "float16", bare(value))
+        return bare(value)
+
+    def rounded(self, text: str, dtype: str) -> str:
+        """``text`` rounded to half precision when ``dtype`` is float16."""
+        return self.helper("round_f16", "float16", bare(text)) if dtype == "float16" else text
 
     # -- entry point ----------------------------------------------------------
 
@@ -69,22 +99,29 @@ class ExprRenderer:
             return c_name(expr.name)
         if isinstance(expr, Load):
             access = f"{c_name(expr.buffer)}[{bare(self.render(expr.index))}]"
+            if expr.dtype == "float16":
+                return self.helper("from_f16", "float16", access)
             return f"({access} != 0)" if expr.dtype == "bool" else access
         if isinstance(expr, Select):
             cond, a, b = (self.render(e) for e in (expr.cond, expr.a, expr.b))
             return f"({cond} ? {a} : {b})"
         if isinstance(expr, Cast):
-            return self.cast(self.render(expr.x), expr.x.dtype, expr.dtype)
+            text = self.cast(self.render(expr.x), expr.x.dtype, expr.dtype)
+            return self.rounded(text, expr.dtype) if expr.x.dtype != expr.dtype else text
         if isinstance(expr, Unary):
-            return self.unary(expr.op, self.render(expr.x), expr.x.dtype)
+            text = self.unary(expr.op, self.render(expr.x), expr.x.dtype)
+            return self.rounded(text, expr.dtype) if expr.op in _ROUNDED_UNARY else text
         if isinstance(expr, Binary):
-            return self.binary(expr.op, self.render(expr.a), self.render(expr.b), expr.a.dtype)
+            text = self.binary(expr.op, self.render(expr.a), self.render(expr.b), expr.a.dtype)
+            return self.rounded(text, expr.dtype) if expr.op in _ROUNDED_BINARY else text
         raise TypeError(f"c-family renderer: cannot render {expr!r} (Reduce must be hoisted)")
 
     def constant(self, value: object, dtype: str) -> str:
         d = self.dialect
         if dtype == "bool":
             return "true" if value else "false"
+        if dtype == "float16":  # a half's value, written as the float that holds it exactly
+            value, dtype = float(np.float16(value)), "float32"
         if dtype in FLOATS:
             v = float(np.float32(value)) if dtype == "float32" else float(value)
             # the shortest decimal that reads back as the same float32 / float64
@@ -106,6 +143,7 @@ class ExprRenderer:
 
     def unary(self, op: str, x: str, dtype: str) -> str:
         d = self.dialect
+        dtype = "float32" if dtype == "float16" else dtype  # computed in float, then rounded
         if op == "not":
             return f"(!{x})"
         if op == "isnan":
@@ -140,6 +178,7 @@ class ExprRenderer:
 
     def binary(self, op: str, a: str, b: str, dtype: str) -> str:
         """``op(a, b)`` where both operands have ``dtype``."""
+        dtype = "float32" if dtype == "float16" else dtype  # computed in float, then rounded
         if op in _COMPARE:
             return f"({a} {_COMPARE[op]} {b})"
         if op == "and":
@@ -179,4 +218,6 @@ class ExprRenderer:
             return f"({x} != 0)"  # NaN != 0 is true, as numpy's bool(nan)
         if source in FLOATS and target in ("int32", INDEX):
             return self.helper("to_i32" if target == "int32" else "to_i64", source, x)
+        if source == "float16" and target == "float32":
+            return x  # the same float
         return f"({self.ctype(target)}){x}"

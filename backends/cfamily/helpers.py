@@ -15,16 +15,21 @@ from __future__ import annotations
 
 from tcomp.backends.cfamily.dialect import Dialect
 
-SUFFIX = {"float32": "f32", "float64": "f64", "int32": "i32", "index": "i64", "bool": "b"}
+SUFFIX = {
+    "float16": "f16", "float32": "f32", "float64": "f64", "int32": "i32", "index": "i64", "bool": "b",
+}
 
 HELPER_KINDS = (
+    "from_f16", "to_f16", "round_f16",
     "max", "min", "sign", "logistic", "neg", "abs", "floordiv", "mod", "div", "to_i32", "to_i64",
 )
+HALF_HELPERS = ("from_f16", "to_f16", "round_f16")  # keyed with dtype float16
 
 
 def c_type(dtype: str, dialect: Dialect) -> str:
-    """The C type of a register value of ``dtype``."""
-    types = {"float32": "float", "float64": "double", "int32": "int", "bool": "bool"}
+    """The C type of a register value of ``dtype`` (float16 computes in float: each
+    operation's result is rounded to half precision, as numpy's float16 arithmetic is)."""
+    types = {"float16": "float", "float32": "float", "float64": "double", "int32": "int", "bool": "bool"}
     return dialect.index_type if dtype == "index" else types[dtype]
 
 
@@ -48,15 +53,73 @@ def bare(text: str) -> str:
 
 
 def helper_name(kind: str, dtype: str) -> str:
-    return f"tc_{kind}_{SUFFIX[dtype]}"
+    return f"tc_{kind}" if kind in HALF_HELPERS else f"tc_{kind}_{SUFFIX[dtype]}"
 
 
 def _unsigned(dtype: str, dialect: Dialect) -> str:
     return "unsigned int" if dtype == "int32" else dialect.unsigned_index_type
 
 
+def memory_type(dtype: str, dialect: Dialect) -> str:
+    """The C type of one element of a ``dtype`` buffer (bool as a byte, float16 as its bits)."""
+    if dtype == "bool":
+        return dialect.byte_type
+    if dtype == "float16":
+        return dialect.half_type
+    return c_type(dtype, dialect)
+
+
+def render_half_helper(kind: str, dialect: Dialect) -> str:
+    """float16 <-> float conversions in plain integer C (IEEE half, round to nearest even),
+    so no dialect needs a half type or extension."""
+    head = f"{dialect.helper_prefix} "
+    u, h = dialect.uint_type, dialect.half_type
+    bits, real = dialect.float_as_uint, dialect.uint_as_float
+    if kind == "from_f16":
+        return (
+            f"{head}float tc_from_f16({h} v) {{\n"
+            f"  {u} sign = (({u})v & 0x8000u) << 16, exponent = (v >> 10) & 0x1fu, mantissa = v & 0x3ffu;\n"
+            "  if (exponent == 0) {  /* zero and subnormals: mantissa * 2^-24, exact */\n"
+            "    float magnitude = (float)mantissa * 5.9604644775390625e-8f;\n"
+            "    return sign ? -magnitude : magnitude;\n"
+            "  }\n"
+            f"  if (exponent == 31) return {real}(sign | 0x7f800000u | (mantissa << 13));\n"
+            f"  return {real}(sign | ((exponent + 112u) << 23) | (mantissa << 13));\n"
+            "}\n"
+        )
+    if kind == "to_f16":
+        return (
+            f"{head}{h} tc_to_f16(float f) {{\n"
+            f"  {u} x = {bits}(f);\n"
+            f"  {u} sign = (x >> 16) & 0x8000u, mantissa = x & 0x7fffffu;\n"
+            "  int exponent = (int)((x >> 23) & 0xffu) - 112;  /* rebased for half */\n"
+            "  if (exponent == 143) {  /* inf, or NaN keeping its top payload bits (as numpy) */\n"
+            f"    {u} top = mantissa >> 13;\n"
+            f"    return ({h})(sign | 0x7c00u | (mantissa && !top ? 1u : top));\n"
+            "  }\n"
+            f"  if (exponent >= 31) return ({h})(sign | 0x7c00u);  /* overflow: inf */\n"
+            "  if (exponent <= 0) {  /* a half subnormal, or zero */\n"
+            f"    if (exponent < -10) return ({h})sign;\n"
+            "    mantissa |= 0x800000u;\n"
+            f"    {u} shift = (({u})(14 - exponent)), value = mantissa >> shift;\n"
+            f"    {u} rest = mantissa & ((1u << shift) - 1u), tie = 1u << (shift - 1u);\n"
+            "    if (rest > tie || (rest == tie && (value & 1u))) value += 1u;\n"
+            f"    return ({h})(sign | value);\n"
+            "  }\n"
+            f"  {u} result = sign | (({u})exponent << 10) | (mantissa >> 13), rest = mantissa & 0x1fffu;\n"
+            "  if (rest > 0x1000u || (rest == 0x1000u && (result & 1u))) result += 1u;  /* may carry to inf */\n"
+            f"  return ({h})result;\n"
+            "}\n"
+        )
+    return (  # round_f16: a float rounded to the nearest half, kept as a float
+        f"{head}float tc_round_f16(float f) {{\n  return tc_from_f16(tc_to_f16(f));\n}}\n"
+    )
+
+
 def render_helper(kind: str, dtype: str, dialect: Dialect) -> str:
     """The C definition of helper ``kind`` on ``dtype`` (see :data:`HELPER_KINDS`)."""
+    if kind in HALF_HELPERS:
+        return render_half_helper(kind, dialect)
     t = c_type(dtype, dialect)
     name = helper_name(kind, dtype)
     head = f"{dialect.helper_prefix} "
@@ -115,6 +178,9 @@ def render_helper(kind: str, dtype: str, dialect: Dialect) -> str:
 
 def render_helpers(used: set[tuple[str, str]], dialect: Dialect) -> str:
     """The definitions of the ``(kind, dtype)`` helpers in ``used``, in a fixed order."""
+    used = set(used)
+    if ("round_f16", "float16") in used:
+        used |= {("from_f16", "float16"), ("to_f16", "float16")}  # round_f16 calls both
     order = {kind: n for n, kind in enumerate(HELPER_KINDS)}
     dtypes = list(SUFFIX)
     ordered = sorted(used, key=lambda kd: (order[kd[0]], dtypes.index(kd[1])))

@@ -8,28 +8,61 @@ Each buffer is its own argument, constants and arena temps included: the
 runtime uploads constants once and may either allocate each temp on its own
 or pass ``arena + offset`` (CUDA) / a sub-buffer (OpenCL; the offset must
 meet ``CL_DEVICE_MEM_BASE_ADDR_ALIGN``). :func:`launch_plan` lists, per
-kernel, the function name, the buffer names in argument order and the
-global size.
+kernel, the function name, the buffer names in argument order, the global
+size (work-items in all) and the local size (None: any work-group size, the
+kernel checks its own bound; an int: exactly that size, declared by the
+kernel, and the global size is a multiple of it).
 
-The schedule's ``parallel`` loop, when it is the outermost loop after only
-``Let`` statements (pure, so every work-item recomputes them), becomes the
-global index with a bounds check; its extent is the global size. A kernel
-without one runs as a single work-item (global size 1). Other loops are C
-``for`` loops, ``Let`` / ``Assign`` typed locals, loads and stores pointer
-accesses with a 64-bit index. Example (softmax, OpenCL, abridged)::
+Where loops run is :mod:`tcomp.backends.cfamily.mapping`'s decision:
 
-    /* k0: %1 reduce_max, ... */
-    __kernel void softmax_k0(__global const float* restrict p0,
-                             __global float* restrict t18) {
-      const long i0 = (long)get_global_id(0);
-      if (i0 >= 8) return;
-      float acc0 = -INFINITY;
-      for (long r0 = 0; r0 < 32; ++r0) {
-        float v0 = p0[(i0 * 32) + r0];
-        acc0 = tc_max_f32(acc0, v0);
+- the schedule's ``parallel`` loop and the independent loops perfectly
+  nested in it collapse into one global index ``tc_g``, the loop variables
+  recovered by div/mod, innermost fastest (coalesced accesses); ``Let``
+  statements between the levels are recomputed per work-item. A 2-d
+  elementwise kernel (OpenCL)::
+
+      const long tc_g = (long)get_global_id(0);
+      if (tc_g >= 6400) return;
+      const long i0 = tc_g / 100;
+      const long i1 = tc_g % 100;
+      t9[(i0 * 100) + i1] = (tanh(p0[(i0 * 100) + i1]) * p1[i1]) + 1.0f;
+
+- a body with a reduction over at least 64 elements (row softmax,
+  layer_norm, a long sum) runs one work-group of ``L`` work-items per index
+  instead: strided partials, a tree combine in local memory (every work-item
+  reads the result), independent loops strided across the group, top-level
+  stores by work-item 0, and no early return (every work-item reaches every
+  barrier). Row softmax over 1000 columns (OpenCL, abridged)::
+
+      __kernel __attribute__((reqd_work_group_size(256, 1, 1))) void softmax_k0(...) {
+        __local float tc_red_acc0[256];
+        ...
+        const long tc_lid = (long)get_local_id(0);
+        const long i0 = (long)get_group_id(0);
+        float acc0 = -INFINITY;
+        for (long r0 = tc_lid; r0 < 1000; r0 += 256) {
+          float v0 = p0[(i0 * 1000) + r0];
+          acc0 = tc_max_f32(acc0, v0);
+        }
+        tc_red_acc0[tc_lid] = acc0;
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (long tc_s = 128; tc_s > 0; tc_s >>= 1) {
+          if (tc_lid < tc_s) {
+            tc_red_acc0[tc_lid] = tc_max_f32(tc_red_acc0[tc_lid], tc_red_acc0[tc_lid + tc_s]);
+          }
+          barrier(CLK_LOCAL_MEM_FENCE);
+        }
+        acc0 = tc_red_acc0[0];
+        ...
+        for (long i1 = tc_lid; i1 < 1000; i1 += 256) {
+          t18[(i0 * 1000) + i1] = exp((p0[(i0 * 1000) + i1] - v1)) / acc1;
+        }
       }
-      ...
-    }
+
+A kernel without a parallel loop runs as a single work-item (or, holding a
+long reduction, as one work-group). Other loops are C ``for`` loops, ``Let``
+/ ``Assign`` typed locals, loads and stores pointer accesses with a 64-bit
+index.
 
 CUDA sources must be compiled with ``Dialect.compile_options``
 (``--fmad=false``: no contraction into fma, so each operation rounds as
@@ -40,42 +73,70 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tcomp.backends.cfamily.contraction import (
+    GROUP_SIZE,
+    contraction_body,
+    contraction_launch,
+    gpu_contraction,
+)
 from tcomp.backends.cfamily.dialect import Dialect, get_dialect
 from tcomp.backends.cfamily.exprs import ExprRenderer, check_dtype
 from tcomp.backends.cfamily.helpers import bare, c_name, render_helpers
+from tcomp.backends.cfamily.mapping import (
+    GroupStep,
+    KernelMapping,
+    aliased_args,
+    identity,
+    map_kernel,
+    parallel_loop,
+)
 from tcomp.ir.kernel.kernel import Assign, Kernel, Let, Loop, Program, Stmt, Store
-from tcomp.ir.types import numpy_dtype
+
+__all__ = [
+    "KernelLaunch", "aliased_args", "function_name", "kernel_mapping", "launch_plan",
+    "parallel_loop", "render_program",
+]
 
 INDENT = "  "
+LOCAL_ID = "tc_lid"  # the work-item's index in its group (work-group kernels)
+GROUP_ID = "tc_grp"  # the group's index (work-group kernels with a parallel nest)
+GLOBAL_ID = "tc_g"  # the collapsed global index (a nest of two loops or more)
 
 
 @dataclass(frozen=True)
 class KernelLaunch:
-    """How a runtime launches one rendered kernel: ``function(*buffers)`` over
-    ``global_size`` work-items (a 1-d range; the kernel checks its own bound)."""
+    """How a runtime launches one rendered kernel: ``function(*buffers)`` over a 1-d
+    range of ``global_size`` work-items. ``local_size`` None: any work-group size (the
+    kernel checks its own bound); an int: work-groups of exactly that size (the kernel
+    declares it), ``global_size`` being a multiple of it."""
 
     kernel: str  # the kernel-IR name (k0, k1...)
     function: str  # the C function name
     buffers: tuple[str, ...]  # program buffer names, in argument order
     global_size: int
+    local_size: int | None = None
+
+
+COARSEN = 4  # indices per work-item of a big collapsed nest (several loads in flight)
+COARSEN_MIN = 1 << 16  # from this many indices on
+
+
+def coarsening(mapping: KernelMapping) -> int:
+    """How many indices of the parallel nest each work-item takes: :data:`COARSEN` for a
+    big nest run one work-item per index (its loads then overlap: a GPU needs several
+    memory requests in flight per thread to reach its bandwidth), else 1."""
+    if mapping.local_size is None and mapping.nest and mapping.outer >= COARSEN_MIN:
+        return COARSEN
+    return 1
 
 
 def function_name(program: Program, kernel: Kernel) -> str:
     return f"{c_name(program.name)}_{c_name(kernel.name)}"
 
 
-def parallel_loop(kernel: Kernel) -> Loop | None:
-    """The loop ``kernel.schedule.parallel`` names, when the body is that loop after
-    nothing but ``Let`` statements; else None (the kernel runs as one work-item)."""
-    name = kernel.schedule.parallel
-    if name is None or not kernel.body:
-        return None
-    *prefix, loop = kernel.body
-    if not all(isinstance(stmt, Let) for stmt in prefix):
-        return None
-    if isinstance(loop, Loop) and loop.var.name == name and loop.extent >= 1:
-        return loop
-    return None
+def kernel_mapping(program: Program, kernel: Kernel) -> KernelMapping:
+    """Where ``kernel``'s loops run (:func:`tcomp.backends.cfamily.mapping.map_kernel`)."""
+    return map_kernel(kernel, aliased_args(program, kernel))
 
 
 def launch_plan(program: Program) -> list[KernelLaunch]:
@@ -83,13 +144,21 @@ def launch_plan(program: Program) -> list[KernelLaunch]:
     docstring)."""
     plan = []
     for kernel in program.kernels:
-        loop = parallel_loop(kernel)
+        contraction = gpu_contraction(kernel)
+        if contraction is not None:
+            global_size, local_size = contraction_launch(contraction)
+        else:
+            mapping = kernel_mapping(program, kernel)
+            per_item = coarsening(mapping)
+            global_size = -(-mapping.global_size // per_item)
+            local_size = mapping.local_size
         plan.append(
             KernelLaunch(
                 kernel=kernel.name,
                 function=function_name(program, kernel),
                 buffers=tuple(arg.name for arg in kernel.args),
-                global_size=loop.extent if loop is not None else 1,
+                global_size=global_size,
+                local_size=local_size,
             )
         )
     return plan
@@ -115,38 +184,222 @@ def render_program(program: Program, dialect: str | Dialect) -> str:
 def _render_kernel(program: Program, kernel: Kernel, exprs: ExprRenderer) -> str:
     d = exprs.dialect
     aliased = aliased_args(program, kernel)
+    contraction = gpu_contraction(kernel)
+    mapping = map_kernel(kernel, aliased)
     params = []
     for arg in kernel.args:
         check_dtype(arg.dtype)
-        elem = d.byte_type if arg.dtype == "bool" else exprs.ctype(arg.dtype)
+        elem = exprs.memory_type(arg.dtype)
         const = "const " if arg.access == "in" else ""
         restrict = "" if arg.name in aliased else " restrict"
         if d.name == "cuda" and restrict:
             restrict = " __restrict__"
         params.append(f"{d.pointer_space}{const}{elem}*{restrict} {c_name(arg.name)}")
     name = function_name(program, kernel)
-    head = f"{d.kernel_prefix} void {name}("
+    size = GROUP_SIZE if contraction is not None else mapping.local_size
+    bounds = d.launch_bounds.format(size=size) if size is not None else ""
+    head = f"{d.kernel_prefix} {bounds}void {name}("
     separator = ",\n" + " " * len(head)
     lines = [f"/* {kernel.name}: {', '.join(kernel.origin)} */"] if kernel.origin else []
     lines.append(f"{head}{separator.join(params)}) {{")
-    loop = parallel_loop(kernel)
     writer = _BodyWriter(exprs, lines)
-    if loop is None:
-        writer.block(kernel.body, 1)
+    if contraction is not None:
+        acc_type = exprs.ctype(contraction.acc.dtype)
+        body = contraction_body(
+            kernel, contraction, d.index_type, acc_type, d.math("fma", contraction.acc.dtype),
+            d.barrier, d.local_space, d.group_id, d.local_id,
+            lambda stmts, depth, out: _BodyWriter(exprs, out).block(stmts, depth),
+        )
+        lines += [INDENT + line for line in body]
+    elif size is None and coarsening(mapping) > 1:
+        writer.block(mapping.prefix, 1)
+        writer.coarsened_nest(mapping, coarsening(mapping))
+    elif size is None:
+        writer.block(mapping.prefix, 1)
+        if mapping.nest:
+            writer.nest(mapping.nest, d.global_id, bound=True)
+        writer.block(mapping.body, 1)
     else:
-        writer.block(kernel.body[:-1], 1)
-        index = loop.var.name
-        lines.append(f"{INDENT}const {d.index_type} {index} = {d.global_id};")
-        lines.append(f"{INDENT}if ({index} >= {loop.extent}) return;")
-        writer.block(loop.body, 1)
+        writer.group_arrays(mapping.steps, size)
+        lines.append(f"{INDENT}const {d.index_type} {LOCAL_ID} = {d.local_id};")
+        writer.block(mapping.prefix, 1)
+        if mapping.nest:
+            writer.nest(mapping.nest, d.group_id, bound=False)
+        for step in mapping.steps:
+            writer.group_step(step, size)
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _level_index(source: str, levels: tuple[Loop, ...], depth: int) -> str:
+    """Loop ``levels[depth]``'s variable from the flattened index ``source`` (innermost
+    fastest; ``source`` is below the product of the extents)."""
+    if len(levels) == 1:
+        return source
+    stride = 1
+    for loop in levels[depth + 1 :]:
+        stride *= loop.extent
+    if depth == 0:
+        return f"{source} / {stride}"
+    if depth == len(levels) - 1:
+        return f"{source} % {levels[depth].extent}"
+    return f"({source} / {stride}) % {levels[depth].extent}"
 
 
 class _BodyWriter:
     def __init__(self, exprs: ExprRenderer, lines: list[str]) -> None:
         self.exprs = exprs
         self.lines = lines
+
+    # -- the index space ------------------------------------------------------
+
+    def unflatten(self, source: str, levels: tuple[Loop, ...], depth: int) -> None:
+        """Declares the variables of the flattened ``levels`` from ``source``, each
+        followed by the ``Let`` statements before the next level (not the innermost
+        body)."""
+        pad = INDENT * depth
+        t = self.exprs.dialect.index_type
+        for number, loop in enumerate(levels):
+            value = _level_index(source, levels, number)
+            self.lines.append(f"{pad}const {t} {loop.var.name} = {value};")
+            if number < len(levels) - 1:
+                self.block(loop.body[:-1], depth)
+
+    def nest(self, nest: tuple[Loop, ...], source: str, bound: bool) -> None:
+        """The parallel nest's variables from the global (``bound``: with a bounds
+        check) or group index ``source``."""
+        t = self.exprs.dialect.index_type
+        total = 1
+        for loop in nest:
+            total *= loop.extent
+        if len(nest) == 1:
+            index = nest[0].var.name
+            self.lines.append(f"{INDENT}const {t} {index} = {source};")
+            if bound:
+                self.lines.append(f"{INDENT}if ({index} >= {total}) return;")
+            return
+        name = GLOBAL_ID if bound else GROUP_ID
+        self.lines.append(f"{INDENT}const {t} {name} = {source};")
+        if bound:
+            self.lines.append(f"{INDENT}if ({name} >= {total}) return;")
+        self.unflatten(name, nest, 1)
+
+    def coarsened_nest(self, mapping: KernelMapping, per_item: int) -> None:
+        """The nest with ``per_item`` indices per work-item: a work-group takes
+        ``per_item * group size`` consecutive indices, work-item ``l`` the ones at
+        ``l, l + group size, ...`` (coalesced, and the loads of the unrolled copies
+        overlap)."""
+        d = self.exprs.dialect
+        t = d.index_type
+        total = mapping.outer
+        self.lines.append(f"{INDENT}const {t} tc_base = {d.group_id} * {d.group_size} * {per_item} + {d.local_id};")
+        self.lines.append(f"{INDENT}#pragma unroll")
+        self.lines.append(f"{INDENT}for (int tc_u = 0; tc_u < {per_item}; ++tc_u) {{")
+        self.lines.append(f"{INDENT * 2}const {t} {GLOBAL_ID} = tc_base + tc_u * {d.group_size};")
+        self.lines.append(f"{INDENT * 2}if ({GLOBAL_ID} < {total}) {{")
+        if len(mapping.nest) == 1:
+            self.lines.append(f"{INDENT * 3}const {t} {mapping.nest[0].var.name} = {GLOBAL_ID};")
+        else:
+            self.unflatten(GLOBAL_ID, mapping.nest, 3)
+        self.block(mapping.body, 3)
+        self.lines.append(f"{INDENT * 2}}}")
+        self.lines.append(f"{INDENT}}}")
+
+    # -- work-groups ------------------------------------------------------------
+
+    def local_type(self, dtype: str) -> str:
+        d = self.exprs.dialect
+        return d.byte_type if dtype == "bool" else self.exprs.ctype(dtype)
+
+    def group_arrays(self, steps: tuple[GroupStep, ...], size: int) -> None:
+        """Declares one local array of ``size`` per accumulator (at function scope, as
+        OpenCL C requires)."""
+        space = self.exprs.dialect.local_space
+        for step in steps:
+            if step.kind != "reduce":
+                continue
+            for acc in step.accumulators:
+                t = self.local_type(acc.var.dtype)
+                self.lines.append(f"{INDENT}{space} {t} tc_red_{c_name(acc.var.name)}[{size}];")
+
+    def strided(self, levels: tuple[Loop, ...], size: int, depth: int) -> None:
+        """``levels`` (a flattened perfect nest) strided across the work-group."""
+        pad = INDENT * depth
+        t = self.exprs.dialect.index_type
+        total = 1
+        for loop in levels:
+            total *= loop.extent
+        v = levels[0].var.name if len(levels) == 1 else f"tc_{levels[0].var.name}"
+        self.lines.append(f"{pad}for ({t} {v} = {LOCAL_ID}; {v} < {total}; {v} += {size}) {{")
+        if len(levels) > 1:
+            self.unflatten(v, levels, depth + 1)
+        self.block(levels[-1].body, depth + 1)
+        self.lines.append(f"{pad}}}")
+
+    def group_step(self, step: GroupStep, size: int) -> None:
+        """One top-level statement of a work-group body (see :class:`GroupStep`)."""
+        pad = INDENT
+        r = self.exprs.render
+        stmt = step.stmt
+        if step.kind == "all":
+            self.block((stmt,), 1)
+        elif step.kind == "once":
+            self.lines.append(f"{pad}if ({LOCAL_ID} == 0) {{")
+            self.block((stmt,), 2)
+            self.lines.append(f"{pad}}}")
+        elif step.kind == "partial":
+            assert isinstance(stmt, Let)
+            (acc,) = step.accumulators
+            start = identity(acc.op, acc.var.dtype)
+            t = self.exprs.ctype(acc.var.dtype)
+            value = bare(r(stmt.value))
+            if stmt.value != start:
+                value = f"({LOCAL_ID} == 0) ? {r(stmt.value)} : {r(start)}"
+            self.lines.append(f"{pad}{t} {stmt.var.name} = {value};")
+        elif step.kind == "strided":
+            self.strided(step.levels, size, 1)
+        elif step.kind == "reduce":
+            self.strided(step.levels, size, 1)
+            self.combine(step, size)
+        else:
+            raise ValueError(f"c-family renderer: unknown group step {step.kind!r}")
+
+    def combine(self, step: GroupStep, size: int) -> None:
+        """The tree combine of ``step``'s partials in local memory; every work-item then
+        holds each accumulator's value."""
+        d = self.exprs.dialect
+        t = d.index_type
+        for acc in step.accumulators:
+            array = f"tc_red_{c_name(acc.var.name)}"
+            value = acc.var.name
+            if acc.var.dtype == "bool":
+                value = f"({d.byte_type}){value}"
+            self.lines.append(f"{INDENT}{array}[{LOCAL_ID}] = {value};")
+        self.lines.append(f"{INDENT}{d.barrier}")
+        self.lines.append(f"{INDENT}for ({t} tc_s = {size // 2}; tc_s > 0; tc_s >>= 1) {{")
+        self.lines.append(f"{INDENT * 2}if ({LOCAL_ID} < tc_s) {{")
+        for acc in step.accumulators:
+            array = f"tc_red_{c_name(acc.var.name)}"
+            mine, other = self.read(array, LOCAL_ID, acc.var.dtype), self.read(
+                array, f"{LOCAL_ID} + tc_s", acc.var.dtype
+            )
+            value = bare(self.exprs.rounded(self.exprs.binary(acc.op, mine, other, acc.var.dtype), acc.var.dtype) if acc.op in ("add", "mul") else self.exprs.binary(acc.op, mine, other, acc.var.dtype))
+            if acc.var.dtype == "bool":
+                value = f"({d.byte_type})({value})"
+            self.lines.append(f"{INDENT * 3}{array}[{LOCAL_ID}] = {value};")
+        self.lines.append(f"{INDENT * 2}}}")
+        self.lines.append(f"{INDENT * 2}{d.barrier}")
+        self.lines.append(f"{INDENT}}}")
+        for acc in step.accumulators:
+            array = f"tc_red_{c_name(acc.var.name)}"
+            self.lines.append(f"{INDENT}{acc.var.name} = {self.read(array, '0', acc.var.dtype)};")
+
+    @staticmethod
+    def read(array: str, index: str, dtype: str) -> str:
+        access = f"{array}[{index}]"
+        return f"({access} != 0)" if dtype == "bool" else access
+
+    # -- statements -------------------------------------------------------------
 
     def block(self, body: tuple[Stmt, ...], depth: int) -> None:
         pad = INDENT * depth
@@ -165,30 +418,8 @@ class _BodyWriter:
             elif isinstance(stmt, Assign):
                 self.lines.append(f"{pad}{stmt.var.name} = {bare(r(stmt.value))};")
             elif isinstance(stmt, Store):
-                value = bare(r(stmt.value))
-                if stmt.value.dtype == "bool":
-                    value = f"({self.exprs.dialect.byte_type})({value})"
+                value = self.exprs.stored(r(stmt.value), stmt.value.dtype)
                 target = f"{c_name(stmt.buffer)}[{bare(r(stmt.index))}]"
                 self.lines.append(f"{pad}{target} = {value};")
             else:
                 raise TypeError(f"c-family renderer: not a statement: {stmt!r}")
-
-
-def aliased_args(program: Program, kernel: Kernel) -> frozenset[str]:
-    """Args of ``kernel`` that are arena temps whose byte ranges overlap another arg's
-    (no ``restrict`` on them, in case the runtime passes ``arena + offset``)."""
-    ranges = []
-    for arg in kernel.args:
-        buffer = program.buffers.get(arg.name)
-        if buffer is None or buffer.kind != "temp" or buffer.offset is None:
-            continue
-        if program.arena_bytes <= 0:
-            continue
-        size = buffer.size * numpy_dtype(buffer.type.dtype).itemsize
-        ranges.append((arg.name, buffer.offset, buffer.offset + size))
-    aliased: set[str] = set()
-    for i, (name_a, lo_a, hi_a) in enumerate(ranges):
-        for name_b, lo_b, hi_b in ranges[i + 1 :]:
-            if lo_a < hi_b and lo_b < hi_a:
-                aliased.update((name_a, name_b))
-    return frozenset(aliased)

@@ -10,13 +10,13 @@ __kernel void matmul_bias_relu_k0(__global const float* restrict p1,
                                   __global const float* restrict p0,
                                   __global const float* restrict p2,
                                   __global float* restrict t10) {
-  const long i0 = (long)get_global_id(0);
-  if (i0 >= 8) return;
-  for (long i1 = 0; i1 < 32; ++i1) {
-    float acc0 = 0.0f;
-    for (long r0 = 0; r0 < 16; ++r0) {
-      acc0 = acc0 + (p0[(i0 * 16) + r0] * p1[(r0 * 32) + i1]);
-    }
-    t10[(i0 * 32) + i1] = tc_max_f32((acc0 + p2[i1]), 0.0f);
+  const long tc_g = (long)get_global_id(0);
+  if (tc_g >= 256) return;
+  const long i0 = tc_g / 32;
+  const long i1 = tc_g % 32;
+  float acc0 = 0.0f;
+  for (long r0 = 0; r0 < 16; ++r0) {
+    acc0 = acc0 + (p0[(i0 * 16) + r0] * p1[(r0 * 32) + i1]);
   }
+  t10[(i0 * 32) + i1] = tc_max_f32((acc0 + p2[i1]), 0.0f);
 }

@@ -10,13 +10,13 @@ extern "C" __global__ void matmul_bias_relu_k0(const float* __restrict__ p1,
                                                const float* __restrict__ p0,
                                                const float* __restrict__ p2,
                                                float* __restrict__ t10) {
-  const long long i0 = ((long long)blockIdx.x * blockDim.x + threadIdx.x);
-  if (i0 >= 8) return;
-  for (long long i1 = 0; i1 < 32; ++i1) {
-    float acc0 = 0.0f;
-    for (long long r0 = 0; r0 < 16; ++r0) {
-      acc0 = acc0 + (p0[(i0 * 16) + r0] * p1[(r0 * 32) + i1]);
-    }
-    t10[(i0 * 32) + i1] = tc_max_f32((acc0 + p2[i1]), 0.0f);
+  const long long tc_g = ((long long)blockIdx.x * blockDim.x + threadIdx.x);
+  if (tc_g >= 256) return;
+  const long long i0 = tc_g / 32;
+  const long long i1 = tc_g % 32;
+  float acc0 = 0.0f;
+  for (long long r0 = 0; r0 < 16; ++r0) {
+    acc0 = acc0 + (p0[(i0 * 16) + r0] * p1[(r0 * 32) + i1]);
   }
+  t10[(i0 * 32) + i1] = tc_max_f32((acc0 + p2[i1]), 0.0f);
 }

@@ -1,0 +1,18 @@
+#pragma OPENCL FP_CONTRACT OFF
+/* program elementwise_chain: 1 kernel(s) */
+
+/* k0: %2 tanh, %3 reshape, %4 broadcast_to, %5 mul, %7 constant, %8 broadcast_to, %9 add */
+__kernel void elementwise_chain_k0(__global const float* restrict p1,
+                                   __global const float* restrict p0,
+                                   __global float* restrict t9) {
+  const long tc_base = (long)get_group_id(0) * (long)get_local_size(0) * 4 + (long)get_local_id(0);
+  #pragma unroll
+  for (int tc_u = 0; tc_u < 4; ++tc_u) {
+    const long tc_g = tc_base + tc_u * (long)get_local_size(0);
+    if (tc_g < 76800) {
+      const long i0 = tc_g / 300;
+      const long i1 = tc_g % 300;
+      t9[(i0 * 300) + i1] = (tanh(p0[(i0 * 300) + i1]) * p1[i1]) + 1.0f;
+    }
+  }
+}
