@@ -46,7 +46,7 @@ from tcomp.ir.kernel.lowering.contraction import schedule_contractions
 from tcomp.ir.kernel.lowering.fusion import FusionPlan, plan_fusion
 from tcomp.ir.kernel.lowering.hoist import Rematerialize
 from tcomp.ir.kernel.lowering.memory import plan_memory
-from tcomp.ir.kernel.lowering.split_reduction import split_reductions
+from tcomp.ir.kernel.lowering.split_reduction import PARTS, split_reductions
 
 MIN_RECURSION_LIMIT = 20000  # inlining and hoisting recurse once per fused node and expression
 
@@ -137,9 +137,10 @@ class ProgramState:
         return self.buffer_name(value)
 
 
-def lower_function(fn: Function) -> Program:
+def lower_function(fn: Function, reduction_parts: int = PARTS) -> Program:
     """Lowers a graph-IR function to a kernel-IR program with a planned arena
-    (see the module docstring)."""
+    (see the module docstring); a big reduction to one element is split into
+    ``reduction_parts`` parallel chunks (see ``split_reduction.py``)."""
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, MIN_RECURSION_LIMIT))
     try:
@@ -154,6 +155,7 @@ def lower_function(fn: Function) -> Program:
                         raise AssertionError(f"lowering {fn.name}: {found}") from None
                     forced.add(found.value)
                 continue
-            return plan_memory(split_reductions(schedule_contractions(program)))
+            program = schedule_contractions(program)
+            return plan_memory(split_reductions(program, reduction_parts))
     finally:
         sys.setrecursionlimit(limit)

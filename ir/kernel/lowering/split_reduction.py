@@ -87,16 +87,18 @@ from tcomp.ir.kernel.lowering.builder import kernel_args
 from tcomp.ir.types import TensorType
 
 PARTS = 16  # chunks of a split reduction (fixed: the kernel text stays deterministic)
+GPU_PARTS = 1024  # chunks for GPU backends: a work-group each, thousands of threads in all
 MIN_SPLIT_ELEMENTS = 2**16  # iterations of the reduction body below which no split pays
 SPLIT_OPS = ("add", "max", "min")
 
 
-def split_reductions(program: Program) -> Program:
-    """The pass: splits every eligible kernel (see the module docstring) and renumbers
-    the kernels ``k0, k1, ...``."""
+def split_reductions(program: Program, parts: int = PARTS) -> Program:
+    """The pass: splits every eligible kernel (see the module docstring) into ``parts``
+    chunks and renumbers the kernels ``k0, k1, ...``. ``PARTS`` (16) suits CPU threads; a
+    GPU backend asks for more (``GPU_PARTS``), so the chunks fill its multiprocessors."""
     kernels: list[Kernel] = []
     for kernel in program.kernels:
-        split = _split(program, kernel)
+        split = _split(program, kernel, parts)
         kernels.extend(split if split is not None else [kernel])
     if len(kernels) != len(program.kernels):
         for i, kernel in enumerate(kernels):
@@ -105,7 +107,7 @@ def split_reductions(program: Program) -> Program:
     return program
 
 
-def _split(program: Program, kernel: Kernel) -> list[Kernel] | None:
+def _split(program: Program, kernel: Kernel, parts: int) -> list[Kernel] | None:
     if kernel.schedule.parallel is not None or not kernel.schedule.is_default():
         return None
     body = kernel.body
@@ -115,18 +117,18 @@ def _split(program: Program, kernel: Kernel) -> list[Kernel] | None:
     init, loop = body[at - 1], body[at]
     assert isinstance(init, Let) and isinstance(loop, Loop)
     acc = init.var
-    if not isinstance(init.value, Const) or loop.extent < PARTS:
+    if not isinstance(init.value, Const) or loop.extent < parts:
         return None
     op = _accumulator_op(loop, acc)
     if op is None or _trips(loop.body, loop.extent, acc) < MIN_SPLIT_ELEMENTS:
         return None
 
-    chunk, done = loop.extent // PARTS, (loop.extent // PARTS) * PARTS
-    part = Var("s0", INDEX, PARTS)
+    chunk, done = loop.extent // parts, (loop.extent // parts) * parts
+    part = Var("s0", INDEX, parts)
     if any(_binds(s, part.name) for s in walk_statements(body)):
         return None
     name = _fresh_buffer(program)
-    program.buffers[name] = ProgramBuffer(name, TensorType((PARTS,), acc.dtype), "temp")
+    program.buffers[name] = ProgramBuffer(name, TensorType((parts,), acc.dtype), "temp")
     sizes = _sizes(program)
 
     inner = Var(loop.var.name, INDEX, chunk)
