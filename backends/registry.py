@@ -18,22 +18,39 @@ KNOWN_BACKENDS: tuple[str, ...] = ("reference", "llvm", "opencl", "cuda")
 DEFAULT_BACKEND = "llvm"
 
 
-def _make_reference() -> Backend:
+def _make_reference(spec: str | None) -> Backend:
     from tcomp.backends.reference.backend import ReferenceBackend
 
     return ReferenceBackend()
 
 
-def _make_llvm() -> Backend:
+def _make_llvm(spec: str | None) -> Backend:
     from tcomp.backends.llvm.backend import LLVMBackend
 
     return LLVMBackend()
 
 
-# name -> factory; a backend whose module is not in this tree yet has no entry.
-_FACTORIES: dict[str, Callable[[], Backend]] = {
+def _make_opencl(spec: str | None) -> Backend:
+    from tcomp.backends.gpu.backend import GPUBackend
+    from tcomp.backends.opencl.driver import OpenCLDriver
+
+    return GPUBackend("opencl", "opencl", lambda: OpenCLDriver(spec))
+
+
+def _make_cuda(spec: str | None) -> Backend:
+    from tcomp.backends.cuda.driver import open_cuda_driver
+    from tcomp.backends.gpu.backend import GPUBackend
+
+    return GPUBackend("cuda", "cuda", lambda: open_cuda_driver(spec))
+
+
+# name -> factory(device spec after "name:", or None); a backend whose module is
+# not in this tree yet has no entry.
+_FACTORIES: dict[str, Callable[[str | None], Backend]] = {
     "reference": _make_reference,
     "llvm": _make_llvm,
+    "opencl": _make_opencl,
+    "cuda": _make_cuda,
 }
 _INSTANCES: dict[str, Backend] = {}
 
@@ -58,13 +75,14 @@ def get_backend(name: str | None = None) -> Backend:
     name = name or default_backend_name()
     check_backend_name(name)
     if name not in _INSTANCES:
-        factory = _FACTORIES.get(name.split(":", 1)[0])
+        kind, _, spec = name.partition(":")
+        factory = _FACTORIES.get(kind)
         if factory is None:
             raise TcompBackendError(
                 f"backend {name!r} is not part of this tcomp build yet; "
                 f"available: {', '.join(available_backends())}"
             )
-        _INSTANCES[name] = factory()
+        _INSTANCES[name] = factory(spec or None)
     return _INSTANCES[name]
 
 
@@ -80,7 +98,10 @@ def available_backends() -> list[str]:
         if name not in _FACTORIES:
             continue
         try:
-            get_backend(name)
+            backend = get_backend(name)
+            check = getattr(backend, "check_available", None)
+            if check is not None:
+                check()  # a GPU backend renders without a device; running needs one
         except TcompBackendError:
             continue
         available.append(name)

@@ -31,6 +31,13 @@ if "TCOMP_CACHE_DIR" not in os.environ:
     os.environ["TCOMP_CACHE_DIR"] = tempfile.mkdtemp(prefix="tcomp-test-cache-")
     atexit.register(shutil.rmtree, os.environ["TCOMP_CACHE_DIR"], ignore_errors=True)
 
+# TCOMP_RECORD_KERNELS=FILE: every lowered program goes to FILE for the CUDA
+# compile check (tests/compile_recorded_cuda.py; see tests/kernel_recorder.py).
+if os.environ.get("TCOMP_RECORD_KERNELS"):
+    from kernel_recorder import install_kernel_recorder
+
+    install_kernel_recorder(os.environ["TCOMP_RECORD_KERNELS"])
+
 settings.register_profile(
     "ci",
     max_examples=15,
@@ -54,7 +61,8 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
-def _test_backends() -> list[str]:
+def backends_under_test() -> list[str]:
+    """The backends the shared suite runs on: ``TCOMP_TEST_BACKENDS`` or every available one."""
     from tcomp.backends.registry import available_backends
 
     requested = os.environ.get("TCOMP_TEST_BACKENDS")
@@ -63,7 +71,7 @@ def _test_backends() -> list[str]:
     return available_backends()
 
 
-@pytest.fixture(params=_test_backends())
+@pytest.fixture(params=backends_under_test())
 def backend(request: pytest.FixtureRequest) -> str:
     """The name of a backend to run the test on (each available one in turn)."""
     return request.param

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import backends_under_test
 from hypothesis import given
 from ir_strategies import functions_with_inputs
 
 from tcomp.backends.reference.executor import evaluate
-from tcomp.backends.registry import available_backends, get_backend
+from tcomp.backends.registry import get_backend
 from tcomp.ir.passes import run_pipeline
 from tcomp.ir.text import print_function
 
-COMPILED = [name for name in available_backends() if name != "reference"]
+COMPILED = [name for name in backends_under_test() if name != "reference"]
 TOLERANCE = {"float16": 2e-2, "float32": 2e-4, "float64": 1e-9}
 
 

@@ -248,13 +248,18 @@ def test_cache_off(capsys, monkeypatch):
 
 def test_backends_lists_install_commands(capsys):
     code, out, _ = run(capsys, "backends")
-    lines = {line.split()[0]: line for line in out.splitlines()}
+    # one line per backend; indented lines under it name devices or why it is missing
+    lines = {line.split()[0]: line for line in out.splitlines() if not line.startswith(" ")}
     assert code == 0 and list(lines) == ["reference", "llvm", "opencl", "cuda"]
     assert lines["reference"].startswith("reference  available")
     if "not available" in lines["opencl"]:
         assert 'pip install "tcomp[opencl]"' in lines["opencl"]
     if "not available" in lines["cuda"]:
         assert 'pip install "tcomp[cuda]"' in lines["cuda"] and "NVIDIA" in lines["cuda"]
+    else:
+        assert "uses cuda device" in out
+    if "not available" not in lines["opencl"]:
+        assert "uses opencl device" in out and "opencl:0 = " in out
 
 
 @pytest.mark.parametrize(

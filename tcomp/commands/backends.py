@@ -12,6 +12,39 @@ INSTALL_HINTS = {
 }
 
 
+def device_lines(name: str) -> list[str]:
+    """The device a GPU backend runs on and, for opencl, every device with its number
+    (``opencl:N``); nothing for the CPU backends."""
+    from tcomp.backends.registry import get_backend
+
+    driver = getattr(get_backend(name), "driver", None)
+    if driver is None:
+        return []
+    lines = [f"uses {driver.info.describe()}"]
+    if name == "opencl":
+        from tcomp.backends.opencl.driver import list_devices
+
+        for index, device in enumerate(list_devices()):
+            platform = device.platform.name.strip()
+            lines.append(f"opencl:{index} = {device.name.strip()} ({platform})")
+    return lines
+
+
+def unavailable_reason(name: str) -> str:
+    """The first line of the error that keeps a built backend from running here."""
+    from tcomp.backends.registry import get_backend
+    from tcomp.ir.errors import TcompBackendError
+
+    try:
+        backend = get_backend(name)
+        check = getattr(backend, "check_available", None)
+        if check is not None:
+            check()
+    except TcompBackendError as error:
+        return str(error).splitlines()[0]
+    return ""
+
+
 def run(args: argparse.Namespace) -> int:
     from tcomp.backends.registry import (
         KNOWN_BACKENDS,
@@ -24,15 +57,22 @@ def run(args: argparse.Namespace) -> int:
     built = set(built_backends())
     default = default_backend_name()
     for name in KNOWN_BACKENDS:
+        details: list[str] = []
         if name in available:
             line = "available" + (" (default)" if name == default else "")
+            details = device_lines(name)
         else:
             line = "not available"
             if name not in built:
                 line += " (not in this build yet)"
             if name in INSTALL_HINTS:
                 line += f"; install: {INSTALL_HINTS[name]}"
+            reason = unavailable_reason(name) if name in built else ""
+            if reason:
+                details = [f"why: {reason}"]
         print(f"{name:10s} {line}")
+        for detail in details:
+            print(f"{'':10s}   {detail}")
     return 0
 
 

@@ -1,0 +1,161 @@
+"""The backend shared by ``opencl`` and ``cuda``: graph IR to kernels to a device binary.
+
+``compile`` lowers the graph-IR function to a kernel-IR program (the same
+lowering and fusion as the ``llvm`` backend), renders it in the driver's C
+dialect, and builds it; see :mod:`tcomp.backends.gpu.executable` for a call.
+Buffers are :class:`~tcomp.backends.gpu.memory.DeviceBuffer`: ``tcomp.Array``
+results stay on the device between calls and go back to the pool when
+dropped.
+
+The driver opens on first need, not when the backend is made: a machine
+with no device (or no driver package) still lowers and renders, so
+``tcomp.jit(f, backend="cuda").lower(x).as_text("source")`` works anywhere;
+running raises the driver's clear error ("no NVIDIA driver ...").
+
+Binaries are cached in memory by source text and, unless the driver keeps
+its own cache of builds from source (PoCL and NVIDIA's OpenCL do), on disk (``TCOMP_CACHE_DIR``,
+namespace ``<backend>-binaries``) under a key that holds the source, the
+device, the driver and compiler versions and the tcomp version: a new driver
+or device compiles afresh, and a damaged entry is rebuilt, never loaded.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+from tcomp.backends.base import Backend, Executable
+from tcomp.backends.cache import shared_cache
+from tcomp.backends.gpu.driver import Driver
+from tcomp.backends.gpu.memory import BufferPool, DeviceBuffer
+from tcomp.ir.errors import TcompBackendError
+from tcomp.ir.graph import Function
+from tcomp.ir.kernel.kernel import Program
+
+
+class GPUBackend(Backend):
+    """A GPU backend over one :class:`Driver` (see the module docstring)."""
+
+    def __init__(self, name: str, dialect: str, open_driver: Callable[[], Driver]) -> None:
+        self.name = name
+        self.dialect = dialect
+        self._open_driver = open_driver
+        self._driver: Driver | None = None
+        self._driver_error: TcompBackendError | None = None
+        self._pool: BufferPool | None = None
+        self._modules: dict[str, Any] = {}  # source text -> loaded module
+
+    @property
+    def driver(self) -> Driver:
+        """The device's driver, opened on first use (raises its error when it cannot open)."""
+        if self._driver is None:
+            if self._driver_error is not None:
+                raise self._driver_error
+            try:
+                self._driver = self._open_driver()
+            except TcompBackendError as error:
+                self._driver_error = error
+                raise
+        return self._driver
+
+    @property
+    def pool(self) -> BufferPool:
+        if self._pool is None:
+            self._pool = BufferPool(self.driver)
+        return self._pool
+
+    def check_available(self) -> None:
+        """Raises the driver's TcompBackendError when nothing can run here."""
+        self.driver  # noqa: B018 - opening it is the check
+
+    def compile(self, function: Function) -> Executable:
+        """Lowers, renders and builds ``function`` for this device."""
+        from tcomp.backends.gpu.executable import GPUExecutable
+        from tcomp.ir.kernel.lowering import lower_function
+        from tcomp.ir.kernel.lowering.split_reduction import GPU_PARTS
+
+        started = time.perf_counter()
+        program = lower_function(function, reduction_parts=GPU_PARTS)
+        self.check_dtypes(program)
+        return GPUExecutable(self, program, time.perf_counter() - started)
+
+    def compile_program(self, program: Program) -> Executable:
+        """Builds an already lowered kernel-IR program."""
+        from tcomp.backends.gpu.executable import GPUExecutable
+
+        self.check_dtypes(program)
+        return GPUExecutable(self, program, 0.0)
+
+    def check_dtypes(self, program: Program) -> None:
+        """A clear error for a dtype the device cannot compute in (no check before the
+        driver has opened: rendering needs no device)."""
+        if self._driver is None:
+            return
+        info = self._driver.info
+        for buffer in program.buffers.values():
+            dtype = buffer.type.dtype
+            if dtype == "float64" and not info.float64:
+                raise TcompBackendError(
+                    f"{info.describe()} has no float64 support (the buffer {buffer.name} of "
+                    f"{program.name} is float64): use float32 inputs, or another backend"
+                )
+
+    def build(self, source: str, name: str) -> tuple[Any, dict[str, Any]]:
+        """The loaded module of ``source`` and where it came from (``cache``: ``memory``,
+        ``disk``, ``miss``, or ``driver`` when the driver keeps its own binary cache)."""
+        module = self._modules.get(source)
+        if module is not None:
+            return module, {"cache": "memory"}
+        if self.driver.keeps_binary_cache:
+            module = self._modules[source] = self.driver.build_source(source, name)
+            return module, {"cache": "driver"}
+        cache = shared_cache(f"{self.name}-binaries")
+        key = self._cache_key(source)
+        binary = cache.load(key)
+        origin = "disk"
+        if binary is not None:
+            try:
+                module = self.driver.load(binary)
+            except TcompBackendError:
+                module = None  # a binary the driver no longer takes: build afresh
+        if module is None:
+            origin = "miss"
+            binary = self.driver.compile(source, name)
+            cache.store(key, binary)
+            module = self.driver.load(binary)
+        self._modules[source] = module
+        return module, {"cache": origin}
+
+    def _cache_key(self, source: str) -> str:
+        from tcomp import __version__
+
+        return f"tcomp {__version__}\n{self.driver.compiler_identity()}\n{source}"
+
+    def from_host(self, array: np.ndarray) -> DeviceBuffer:
+        host = np.asarray(array, order="C")  # ascontiguousarray would make 0-d arrays 1-d
+        buffer = DeviceBuffer(self.pool, host.shape, host.dtype)
+        if buffer.nbytes:
+            self.driver.upload(buffer.handle, host)
+        return buffer
+
+    def to_host(self, buffer: Any) -> np.ndarray:
+        if not isinstance(buffer, DeviceBuffer):
+            return np.array(buffer, copy=True)
+        host = np.empty(buffer.shape, buffer.dtype)
+        if buffer.nbytes:
+            self.driver.download(buffer.handle, host)
+        return host
+
+    def synchronize(self) -> None:
+        """Waits for every copy and kernel enqueued so far (for timing)."""
+        self.driver.synchronize()
+
+    def memory_stats(self) -> dict[str, int]:
+        """The buffer pool's counters (driver allocations, reuses, bytes in use and
+        cached, peak) and the device's free and total bytes."""
+        free, total = self.driver.memory_info()
+        stats = dict(vars(self.pool.stats))
+        stats.update(device_free_bytes=free, device_total_bytes=total)
+        return stats

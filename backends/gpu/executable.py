@@ -1,0 +1,137 @@
+"""A compiled kernel-IR program on a GPU driver: one module, one launch per kernel.
+
+Made once per signature by :class:`tcomp.backends.gpu.backend.GPUBackend`:
+the program is rendered in the driver's C dialect
+(:mod:`tcomp.backends.cfamily`), built into a module (the driver caches
+binaries on disk), and its :func:`~tcomp.backends.cfamily.launch_plan`
+turned into (function, buffer slots, sizes) triples. Constant buffers are
+uploaded once, on the first call. Each call then:
+
+1. takes the parameters' device buffers (host arrays are uploaded first);
+2. takes each output and each temp from the buffer pool (temps get their own
+   blocks rather than one arena: the pool makes that cheap, and no kernel
+   argument then aliases another);
+3. enqueues every kernel in program order on the driver's one queue and
+   returns at once: the outputs are device buffers that later calls consume
+   without a host round trip; reading one on the host waits for the queue.
+
+Temps go back to the pool when the call returns; the queue orders their
+next use after this call's kernels.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+
+from tcomp.backends.base import Executable
+from tcomp.backends.gpu.memory import DeviceBuffer
+from tcomp.ir.errors import TcompArgumentError, TcompBackendError
+from tcomp.ir.kernel.kernel import Program
+from tcomp.ir.types import numpy_dtype
+
+if TYPE_CHECKING:
+    from tcomp.backends.gpu.backend import GPUBackend
+
+
+class GPUExecutable(Executable):
+    """``program`` (kernel IR), ``source`` (the rendered C), ``compile_info()``."""
+
+    def __init__(self, backend: "GPUBackend", program: Program, lower_seconds: float) -> None:
+        from tcomp.backends.cfamily import launch_plan, render_program
+
+        self.backend = backend
+        self.program = program
+        started = time.perf_counter()
+        self.source = render_program(program, backend.dialect)
+        self.info: dict[str, Any] = {
+            "lower_s": lower_seconds,
+            "render_s": time.perf_counter() - started,
+        }
+        self._slots = {name: slot for slot, name in enumerate(program.buffers)}
+        self._params = [self._slots[name] for name in program.params]
+        self._param_types = [
+            (tuple(program.buffers[name].type.shape), numpy_dtype(program.buffers[name].type.dtype))
+            for name in program.params
+        ]
+        self._fresh = [  # (slot, shape, dtype) of each output and temp, made per call
+            (self._slots[b.name], tuple(b.type.shape), numpy_dtype(b.type.dtype))
+            for b in program.buffers.values()
+            if b.kind in ("output", "temp")
+        ]
+        self._constant_arrays = [
+            (self._slots[b.name], np.asarray(b.data, dtype=numpy_dtype(b.type.dtype), order="C"))
+            for b in program.buffers.values()
+            if b.kind == "constant"
+        ]
+        self._constants: list[tuple[int, DeviceBuffer]] | None = None
+        self._plan = launch_plan(program)
+        self._launches: list[tuple[Any, tuple[int, ...], int, int | None]] | None = None
+        self._results = [self._slots[name] for name in program.outputs]
+        try:
+            self.build()
+        except TcompBackendError as error:
+            if backend._driver is not None:
+                raise  # the device compiler rejected the source: a real error, now
+            self.info["build"] = f"not built: {error}"  # no device here; rendering still works
+
+    def build(self) -> None:
+        """Compiles (or finds in the cache) and loads the module; opens the driver."""
+        if self._launches is not None:
+            return
+        started = time.perf_counter()
+        module, build_info = self.backend.build(self.source, self.program.name)
+        driver = self.backend.driver
+        self._launches = [
+            (
+                driver.function(module, launch.function),
+                tuple(self._slots[name] for name in launch.buffers),
+                launch.global_size,
+                getattr(launch, "local_size", None),
+            )
+            for launch in self._plan
+        ]
+        self.info["build_s"] = time.perf_counter() - started
+        self.info.update(build_info)
+        self.info.pop("build", None)
+
+    def __call__(self, buffers: Sequence[Any]) -> list[Any]:
+        if self._launches is None:
+            self.build()
+        if len(buffers) != len(self._params):
+            raise TcompArgumentError(
+                f"{self.program.name}: expects {len(self._params)} inputs, got {len(buffers)}"
+            )
+        slots: list[Any] = [None] * len(self._slots)
+        for slot, buffer, (shape, dtype) in zip(self._params, buffers, self._param_types):
+            if not isinstance(buffer, DeviceBuffer) or buffer._pool is not self.backend.pool:
+                buffer = self.backend.from_host(np.asarray(buffer, dtype=dtype, order="C"))
+            if buffer.dtype != dtype or buffer.nbytes != int(np.prod(shape)) * dtype.itemsize:
+                raise TcompArgumentError(
+                    f"{self.program.name}: an input of shape {buffer.shape} {buffer.dtype} "
+                    f"where {shape} {dtype} was compiled for"
+                )
+            slots[slot] = buffer
+        if self._constants is None:
+            self._constants = [
+                (slot, self.backend.from_host(array)) for slot, array in self._constant_arrays
+            ]
+        for slot, buffer in self._constants:
+            slots[slot] = buffer
+        pool = self.backend.pool
+        for slot, shape, dtype in self._fresh:
+            slots[slot] = DeviceBuffer(pool, shape, dtype)
+        launch = self.backend.driver.launch
+        for function, arg_slots, global_size, local_size in self._launches or ():
+            launch(function, global_size, local_size, [slots[s].handle for s in arg_slots])
+        return [slots[slot] for slot in self._results]
+
+    def as_text(self) -> str:
+        return self.source
+
+    def compile_info(self) -> dict[str, Any]:
+        """Seconds per step (``lower_s``, ``render_s``, ``build_s``) and where the device
+        binary came from: ``cache`` is ``memory``, ``disk`` or ``miss``."""
+        return dict(self.info)

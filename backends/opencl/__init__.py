@@ -1,0 +1,1 @@
+"""The ``opencl`` backend: the shared GPU runtime over pyopencl (see :mod:`.driver`)."""

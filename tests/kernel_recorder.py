@@ -1,0 +1,49 @@
+"""Records every kernel-IR program the test session lowers, for the CUDA compile check.
+
+With ``TCOMP_RECORD_KERNELS=FILE`` set, ``tests/conftest.py`` wraps the
+lowering entry point (``tcomp.ir.kernel.lowering.lower_function``, which
+the compiled backends import when they compile) so that each distinct
+program's text is appended to FILE, separated by blank-line-free
+``# ---`` lines. ``python tests/compile_recorded_cuda.py FILE`` then
+renders every one as CUDA and compiles it with nvcc for sm_80 and sm_90
+(CI runs both steps), so a generated kernel that nvcc rejects fails CI even
+though CI has no GPU.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+SEPARATOR = "# ---\n"
+
+
+def install_kernel_recorder(path: str) -> None:
+    """Wraps the lowering entry point so that it appends each new program to ``path``."""
+    import tcomp.ir.kernel.lowering as lowering
+    from tcomp.ir.kernel.printer import print_program
+
+    original = lowering.lower_function
+    seen: set[str] = set()
+    target = Path(path)
+
+    def recording_lower_function(function, *args, **kwargs):
+        program = original(function, *args, **kwargs)
+        try:
+            text = print_program(program)
+        except Exception:  # noqa: BLE001 - a program that cannot print is the tests' to report
+            return program
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        if digest not in seen:
+            seen.add(digest)
+            with target.open("a") as out:
+                out.write(SEPARATOR + text)
+        return program
+
+    lowering.lower_function = recording_lower_function
+
+
+def read_recorded(path: str) -> list[str]:
+    """The distinct program texts recorded in ``path`` (by any number of processes)."""
+    texts = Path(path).read_text().split(SEPARATOR)
+    return list(dict.fromkeys(text for text in texts if text.strip()))
