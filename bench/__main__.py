@@ -104,6 +104,13 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m bench") -> in
     return run_and_print(args)
 
 
+def kept_sections(text: str) -> str:
+    """The ``## `` sections of an existing RESULTS.md (recorded elsewhere, such as the GPU
+    table from ``python -m bench.gpu``): ``--write`` keeps them after the new table."""
+    at = text.find("\n## ")
+    return "" if at < 0 else "\n" + text[at + 1 :]
+
+
 def run_and_print(args: argparse.Namespace) -> int:
     """Runs, prints the report, and writes it with ``--write``; returns the exit status."""
     from tcomp.errors import TcompError
@@ -117,7 +124,9 @@ def run_and_print(args: argparse.Namespace) -> int:
     print(text)
     if args.write:
         args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "RESULTS.md").write_text(text)
+        path = args.out / "RESULTS.md"
+        kept = kept_sections(path.read_text()) if path.exists() else ""
+        path.write_text(text + kept)
         print(f"bench: table written to {args.out / 'RESULTS.md'}", file=sys.stderr)
         print("bench: " + write_chart(report, args.out / "speedups.png"), file=sys.stderr)
     return 0
