@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # The GPU check: one call on an NVIDIA machine with no network (the lent device machine).
 #
-# Run from the repository root with the folder .whl carried beside it, holding
-# what the machine lacks (see bench/GPU.md): the pycuda source distribution and
-# the pure-Python wheels it needs, and a pyopencl wheel for the machine's Python.
+# Run from the repository root with a folder .whl beside it holding what the
+# machine lacks, for its Python (3.12 on the lent machine), made where pip works:
 #
-#   bash bench/gpu_check.sh            # everything, at most about 7 minutes
-#   GPU_CHECK_QUICK=1 bash bench/gpu_check.sh   # a short smoke run
+#   curl -sO <pycuda-2026.1.tar.gz from PyPI's JSON API>; mv pycuda-*.tar.gz .whl/
+#   pip download --no-deps -d .whl pytools platformdirs mako
+#   pip download --no-deps --only-binary=:all: --python-version 3.12 \
+#     --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 -d .whl siphash24 pyopencl
+#
+#   bash bench/gpu_check.sh                    # everything: about 3 minutes on an H100
+#   GPU_CHECK_QUICK=1 bash bench/gpu_check.sh  # a short smoke run
 #
 # Steps (each time-boxed; logs under $OUT, at most six files):
 #   1. install tcomp (editable, no dependencies fetched) and the carried wheels;
