@@ -3,8 +3,8 @@
 With ``TCOMP_RECORD_KERNELS=FILE`` set, ``tests/conftest.py`` wraps the
 lowering entry point (``tcomp.ir.kernel.lowering.lower_function``, which
 the compiled backends import when they compile) so that each distinct
-program's text is appended to FILE, separated by blank-line-free
-``# ---`` lines. ``python tests/compile_recorded_cuda.py FILE`` then
+program's text is appended to ``FILE.<process id>`` (one file per test
+process: pytest-xdist runs several), separated by ``# ---`` lines. ``python tests/compile_recorded_cuda.py FILE`` then
 renders every one as CUDA and compiles it with nvcc for sm_80 and sm_90
 (CI runs both steps), so a generated kernel that nvcc rejects fails CI even
 though CI has no GPU.
@@ -13,6 +13,7 @@ though CI has no GPU.
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 SEPARATOR = "# ---\n"
@@ -25,7 +26,7 @@ def install_kernel_recorder(path: str) -> None:
 
     original = lowering.lower_function
     seen: set[str] = set()
-    target = Path(path)
+    target = Path(f"{path}.{os.getpid()}")
 
     def recording_lower_function(function, *args, **kwargs):
         program = original(function, *args, **kwargs)
@@ -44,6 +45,9 @@ def install_kernel_recorder(path: str) -> None:
 
 
 def read_recorded(path: str) -> list[str]:
-    """The distinct program texts recorded in ``path`` (by any number of processes)."""
-    texts = Path(path).read_text().split(SEPARATOR)
+    """The distinct program texts recorded under ``path`` by any number of processes."""
+    base = Path(path)
+    texts: list[str] = []
+    for part in sorted(base.parent.glob(base.name + ".*")):
+        texts += part.read_text().split(SEPARATOR)
     return list(dict.fromkeys(text for text in texts if text.strip()))
