@@ -49,13 +49,11 @@ from tcomp.ir.kernel.kernel import (
     Kernel,
     Let,
     Loop,
-    Program,
     Stmt,
     Store,
     statement_exprs,
     walk_statements,
 )
-from tcomp.ir.types import numpy_dtype
 
 MIN_GROUP_REDUCTION = 64  # reduced extents from which a reduction gets a work-group
 MAX_GROUP_SIZE = 256  # the largest work-group the renderer asks for
@@ -185,26 +183,6 @@ def buffers_loaded(body: tuple[Stmt, ...]) -> set[str]:
 
 def buffers_stored(body: tuple[Stmt, ...]) -> set[str]:
     return {stmt.buffer for stmt in walk_statements(body) if isinstance(stmt, Store)}
-
-
-def aliased_args(program: Program, kernel: Kernel) -> frozenset[str]:
-    """Args of ``kernel`` that are arena temps whose byte ranges overlap another arg's
-    (no ``restrict`` on them, in case the runtime passes ``arena + offset``)."""
-    ranges = []
-    for arg in kernel.args:
-        buffer = program.buffers.get(arg.name)
-        if buffer is None or buffer.kind != "temp" or buffer.offset is None:
-            continue
-        if program.arena_bytes <= 0:
-            continue
-        size = buffer.size * numpy_dtype(buffer.type.dtype).itemsize
-        ranges.append((arg.name, buffer.offset, buffer.offset + size))
-    aliased: set[str] = set()
-    for i, (name_a, lo_a, hi_a) in enumerate(ranges):
-        for name_b, lo_b, hi_b in ranges[i + 1 :]:
-            if lo_a < hi_b and lo_b < hi_a:
-                aliased.update((name_a, name_b))
-    return frozenset(aliased)
 
 
 def reads_what_it_writes(kernel: Kernel, aliased: frozenset[str] = frozenset()) -> bool:
@@ -369,7 +347,7 @@ def group_size(extent: int) -> int:
 
 def map_kernel(kernel: Kernel, aliased: frozenset[str] = frozenset()) -> KernelMapping:
     """Where ``kernel``'s statements run (see the module docstring); ``aliased``: its
-    args that may share memory (:func:`aliased_args`)."""
+    args that may share memory (:func:`tcomp.ir.kernel.lowering.memory.overlapping_temps`)."""
     conservative = reads_what_it_writes(kernel, aliased)
     loop = parallel_loop(kernel)
     if loop is None:

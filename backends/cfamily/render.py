@@ -85,12 +85,12 @@ from tcomp.backends.cfamily.helpers import bare, c_name, render_helpers
 from tcomp.backends.cfamily.mapping import (
     GroupStep,
     KernelMapping,
-    aliased_args,
     identity,
     map_kernel,
     parallel_loop,
 )
 from tcomp.ir.kernel.kernel import Assign, Kernel, Let, Loop, Program, Stmt, Store
+from tcomp.ir.kernel.lowering.memory import overlapping_temps as aliased_args
 
 __all__ = [
     "KernelLaunch", "aliased_args", "function_name", "kernel_mapping", "launch_plan",

@@ -37,6 +37,7 @@ from tcomp.backends.llvm.threads import TASK_FN, render_gomp_parallel, render_pa
 from tcomp.backends.llvm.vecmath import VariantTable, keep_declarations
 from tcomp.ir.kernel.kernel import Kernel, Program
 from tcomp.ir.kernel.lowering.contraction import blocked_contraction
+from tcomp.ir.kernel.lowering.memory import overlapping_temps
 from tcomp.ir.types import numpy_dtype
 
 ENTRY = "tcomp_main"
@@ -111,7 +112,7 @@ def render_program(
             and kernel_work(kernel) >= min_parallel_work
         )
         name = f"kernel{number}.{_module_name(kernel.name)}"
-        aliased = _aliased_args(program, kernel)
+        aliased = overlapping_temps(program, kernel)
         # hook: a scheduled contraction renders as a packed, register-blocked matmul
         # (it reads its operands after writing some outputs, so never with aliased args)
         contraction = None if aliased else blocked_contraction(kernel)
@@ -242,25 +243,6 @@ def _render_task(
     b.call(function, pointers + [start, end])
     b.ret_void()
     return task
-
-
-def _aliased_args(program: Program, kernel: Kernel) -> frozenset[str]:
-    """Args of ``kernel`` that are arena temps whose byte ranges overlap another arg's."""
-    ranges = []
-    for arg in kernel.args:
-        buffer = program.buffers.get(arg.name)
-        if buffer is None or buffer.kind != "temp" or buffer.offset is None:
-            continue
-        if program.arena_bytes <= 0:
-            continue
-        size = buffer.size * numpy_dtype(buffer.type.dtype).itemsize
-        ranges.append((arg.name, buffer.offset, buffer.offset + size))
-    aliased = set()
-    for i, (name_a, lo_a, hi_a) in enumerate(ranges):
-        for name_b, lo_b, hi_b in ranges[i + 1 :]:
-            if lo_a < hi_b and lo_b < hi_a:
-                aliased.update((name_a, name_b))
-    return frozenset(aliased)
 
 
 def render_text(
