@@ -301,3 +301,32 @@ def test_float16_arithmetic_rounds_each_operation_as_numpy(gpu):
     f = tcomp.jit(lambda x, y: (x * y + x) / (y - 3.0), backend=gpu.name)
     expected = (a * b + a) / (b - np.float16(3.0))
     np.testing.assert_array_equal(np.asarray(f(a, b)).view(np.uint16), expected.view(np.uint16))
+
+
+def test_pycuda_driver_prepares_every_function_it_launches():
+    """A prepared pycuda function was once remembered by id(): a new function that reused a
+    dead one's id was launched unprepared (seen on the H100). Checked here with stand-ins."""
+    from tcomp.backends.cuda.pycuda_driver import PyCudaDriver
+
+    class Function:
+        def prepare(self, formats):
+            self.formats = formats
+
+        def prepared_async_call(self, grid, block, stream, *args):
+            assert self.formats == "P" * len(args), "launched before prepare()"
+
+    driver = PyCudaDriver.__new__(PyCudaDriver)  # no device: only the launch bookkeeping
+    driver._prepared, driver.stream = {}, None
+    for _ in range(50):  # fresh objects, whose ids CPython reuses
+        driver.launch(Function(), 1000, None, [1, 2, 3])
+
+
+def test_work_groups_above_the_device_limit_are_a_clear_error():
+    driver = FakeDriver(1 << 30)
+    driver.info = DeviceInfo("opencl", "tiny", "fake 1.0", "OpenCL 1.2", 64, 1 << 15, 1 << 30, True, False)
+    backend = GPUBackend("opencl", "opencl", lambda: driver)
+    function = tcomp.jit(lambda x: nn.softmax(x, axis=-1), backend="reference").lower(
+        np.zeros((4, 1000), F32)
+    ).function("optimized")
+    with pytest.raises(TcompBackendError, match="needs work-groups of 256, above the device's limit of 64"):
+        backend.compile(function)

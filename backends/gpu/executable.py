@@ -82,14 +82,22 @@ class GPUExecutable(Executable):
         if self._launches is not None:
             return
         started = time.perf_counter()
-        module, build_info = self.backend.build(self.source, self.program.name)
         driver = self.backend.driver
+        limit = driver.info.max_work_group_size
+        for launch in self._plan:
+            if launch.local_size is not None and launch.local_size > limit:
+                raise TcompBackendError(
+                    f"{driver.info.describe()}: kernel {launch.kernel} of {self.program.name} "
+                    f"needs work-groups of {launch.local_size}, above the device's limit of "
+                    f"{limit}"
+                )
+        module, build_info = self.backend.build(self.source, self.program.name)
         self._launches = [
             (
                 driver.function(module, launch.function),
                 tuple(self._slots[name] for name in launch.buffers),
                 launch.global_size,
-                getattr(launch, "local_size", None),
+                launch.local_size,
             )
             for launch in self._plan
         ]

@@ -10,6 +10,7 @@ One context and one in-order queue per device.
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any, Sequence
 
 import numpy as np
@@ -94,6 +95,7 @@ class OpenCLDriver(Driver):
         from pyopencl.characterize import has_src_build_cache
 
         self.keeps_binary_cache = bool(has_src_build_cache(device))
+        self._launched: dict[tuple[int, int], Any] = {}  # (kernel id, local size) -> kernel
 
     def alloc(self, nbytes: int) -> Any:
         cl = self.cl
@@ -121,7 +123,12 @@ class OpenCLDriver(Driver):
         cl = self.cl
         program = cl.Program(self.context, source)
         try:
-            return program.build(options=["-cl-std=CL1.2"], cache_dir=False)
+            with warnings.catch_warnings():
+                if not os.environ.get("PYOPENCL_COMPILER_OUTPUT"):
+                    # NVIDIA's compiler reports informational output for most programs;
+                    # PYOPENCL_COMPILER_OUTPUT=1 shows it, as pyopencl documents
+                    warnings.simplefilter("ignore", cl.CompilerWarning)
+                return program.build(options=["-cl-std=CL1.2"], cache_dir=False)
         except cl.Error as error:
             try:
                 log = program.get_build_info(self.device, cl.program_build_info.LOG)
@@ -156,6 +163,13 @@ class OpenCLDriver(Driver):
             global_size = -(-global_size // local_size) * local_size
         kernel.set_args(*args)
         self.cl.enqueue_nd_range_kernel(self.queue, kernel, (global_size,), (local_size,))
+        key = (id(kernel), local_size)
+        if key not in self._launched:
+            # PoCL finishes compiling a kernel for a work-group size at its first launch, on
+            # its own threads, spawning a linker; a Python thread that changes os.environ
+            # meanwhile can crash that spawn. The first launch of each waits until done.
+            self._launched[key] = kernel
+            self.queue.finish()
 
     def synchronize(self) -> None:
         try:
