@@ -2,7 +2,10 @@
 
 - ``tcomp demo [--backend NAME] [--steps N]``: train the demo classifier;
 - ``tcomp backends``: list the backends, which are available, how to install the others;
-- ``tcomp inspect FILE.py:FUNC``: a jitted function's IR at one stage;
+- ``tcomp inspect FILE.py:FUNC``: a jitted function's IR at one stage (``--stage grad``:
+  the traced forward and backward program of ``tcomp.grad(FUNC)``);
+- ``tcomp check FILE.py:FUNC``: run it on every backend and compare with the reference
+  backend (``--grad``: its gradient too); exit status 1 when a backend differs;
 - ``tcomp opt FILE.tir -p simplify,cse,dce``: run graph-IR passes over IR text;
 - ``tcomp cache info|ls|clear``: the on-disk compile cache;
 - ``tcomp bench [OPTIONS]``: the benchmarks of ``bench/`` (``python -m bench``), from a
@@ -54,7 +57,7 @@ def _bench(argv: list[str]) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from tcomp.commands import backends, cache, inspect_fn, opt
+    from tcomp.commands import backends, cache, check, inspect_fn, opt
 
     # --traceback is accepted before or after the command name.
     common = argparse.ArgumentParser(add_help=False)
@@ -79,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     backends.add_parser(commands, common)
     inspect_fn.add_parser(commands, common)
+    check.add_parser(commands, common)
     opt.add_parser(commands, common)
     cache.add_parser(commands, common)
 

@@ -1,4 +1,4 @@
-"""The ``tcomp`` command line: inspect, opt, cache, backends, errors, ``python -m tcomp``.
+"""The ``tcomp`` command line: inspect, check, opt, cache, backends, errors, ``python -m tcomp``.
 
 Commands run in-process through ``tcomp.cli.main`` (fast); one test starts
 ``python -m tcomp --help`` in a subprocess.
@@ -7,14 +7,20 @@ Commands run in-process through ``tcomp.cli.main`` (fast); one test starts
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from tcomp.backends import registry
+from tcomp.backends.base import Backend, Executable
 from tcomp.backends.cache import DiskCache
 from tcomp.cli import main
+from tcomp.commands.check import HEADER, compare_leaf, tolerance_for
+from tcomp.ir.text import parse_function
 
 FIXTURES = Path(__file__).parent / "cli_fixtures"
 MODEL = "model.py"  # the tests run in FIXTURES, so file:line locations read "model.py":N
@@ -123,7 +129,8 @@ def test_inspect_scalar_and_dtypes_in_arg_specs(capsys, tmp_path):
         (["inspect", "model.py:predict", "--arg", "x=f8[2]"], ["unknown dtype 'f8'"]),
         (["inspect", "model.py:predict", "--arg", "x=f32[2,3]"], ["missing --arg", "'w'"]),
         ([*PREDICT, "--arg", "z=f32[1]"], ["no such parameter"]),
-        ([*PREDICT, "--stage", "grad"], ["unknown stage 'grad'"]),
+        ([*PREDICT, "--stage", "bogus"], ["unknown stage 'bogus'"]),
+        ([*PREDICT, "--stage", "grad"], ["--stage grad: 'predict' returns f32[2,5]", "float scalar"]),
         ([*PREDICT, "--backend", "metal"], ["unknown backend 'metal'"]),
         ([*PREDICT, "--backend", "reference", "--stage", "kernels"], ["no kernel stage"]),
         (["inspect", "model.py:predict", "--arg", "x=f32[2,3]", "--arg", "w=f32[4,5]"],
@@ -135,6 +142,19 @@ def test_inspect_errors_are_one_line(capsys, argv, fragments):
     code, out, err = run(capsys, *argv)
     assert out == ""
     assert_one_line_error(code, err, "tcomp inspect: error: ", *fragments)
+
+
+def test_inspect_stage_grad_is_the_traced_backward_program(capsys):
+    code, out, err = run(capsys, *LOSS, "--stage", "grad")
+    assert code == 0 and err == ""
+    function = parse_function(out)
+    assert function.name == "grad_loss"
+    # gradients w.r.t. params (a dict: b1, b2, w1, w2): one output per leaf, their shapes
+    assert [str(v.type) for v in function.outputs] == ["f32[8]", "f32[3]", "f32[4,8]", "f32[8,3]"]
+    ops = [line.split(" = ")[1].split("(")[0] for line in out.splitlines() if " = " in line]
+    forward_ops = run(capsys, *LOSS)[1].count(" = ")
+    assert len(ops) > forward_ops and "transpose" in ops  # matmul's backward
+    assert "select" in ops and "stop_gradient" in ops  # relu's and log-softmax's
 
 
 def test_inspect_errors_in_the_user_file(capsys, tmp_path):
@@ -151,6 +171,167 @@ def test_inspect_errors_in_the_user_file(capsys, tmp_path):
 def test_traceback_flag_shows_the_traceback(capsys):
     code, _, err = run(capsys, "--traceback", *PREDICT[:-1], "w=f32[4,5]")
     assert code == 2 and "Traceback" in err and "TcompShapeError" in err
+
+
+# ---------------------------------------------------------------------------- check
+
+CHECK_LOSS = ["check", "model.py:loss", "--args", "model.py:make_args"]
+CHECK_HEADER = "backend  outputs  max abs err  max rel err  tolerance                  result"
+
+
+class _ShiftedExecutable(Executable):
+    """The reference backend's program, with 1.0 added to every float output."""
+
+    def __init__(self, inner: Executable, backend: Backend) -> None:
+        self._inner, self._backend = inner, backend
+
+    def __call__(self, buffers):
+        hosts = [self._backend.to_host(b) for b in self._inner(buffers)]
+        shifted = [h + np.ones((), h.dtype) if h.dtype.kind == "f" else h for h in hosts]
+        return [self._backend.from_host(h) for h in shifted]
+
+
+class _FakeBackend(Backend):
+    """``wrong``: the reference backend off by 1.0; ``broken``: fails to compile."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._reference = registry.get_backend("reference")
+
+    def compile(self, function):
+        if self.name == "broken":
+            raise RuntimeError("no code generator for this device\nsecond line, not shown")
+        return _ShiftedExecutable(self._reference.compile(function), self._reference)
+
+    def from_host(self, array):
+        return self._reference.from_host(array)
+
+    def to_host(self, buffer):
+        return self._reference.to_host(buffer)
+
+
+@pytest.fixture
+def fake_backends(monkeypatch):
+    """Registers the backends ``wrong`` and ``broken`` for one test."""
+    monkeypatch.setattr(registry, "KNOWN_BACKENDS", (*registry.KNOWN_BACKENDS, "wrong", "broken"))
+    for name in ("wrong", "broken"):
+        monkeypatch.setitem(registry._FACTORIES, name, lambda spec, name=name: _FakeBackend(name))
+    yield
+    for name in ("wrong", "broken"):
+        registry._INSTANCES.pop(name, None)
+
+
+def table_rows(out: str, section: str) -> dict[str, list[str]]:
+    """The rows of one section's table: backend -> cells (split on runs of 2+ spaces)."""
+    block = out.split(f"{section}: against the reference backend")[1].split("\n\n")[0]
+    lines = block.splitlines()[2:]
+    return {line.split()[0]: re.split(r"\s{2,}", line) for line in lines}
+
+
+def test_check_passes_on_every_available_backend(capsys):
+    others = [b for b in registry.available_backends() if b != "reference"]
+    code, out, err = run(capsys, *CHECK_LOSS, "--grad")
+    assert (code, err) == (0, ""), out + err
+    assert out.startswith("forward: against the reference backend (1 output)\n" + CHECK_HEADER + "\n")
+    assert "\n\ngrad: against the reference backend (4 outputs)\n" + CHECK_HEADER + "\n" in out
+    for section, count in (("forward", "1"), ("grad", "4")):
+        rows = table_rows(out, section)
+        assert list(rows) == others
+        for cells in rows.values():
+            assert cells[1] == count and cells[4] == "f32 rtol=1e-04 atol=1e-05"
+            assert cells[5] == "PASS" and float(cells[2]) <= 1e-5
+    assert out.endswith(f"\nPASS: {', '.join(others)} match the reference\n")
+    assert run(capsys, *CHECK_LOSS, "--grad")[1] == out  # deterministic
+
+
+def test_check_table_columns_and_dtypes(capsys):
+    code, out, _ = run(
+        capsys, "check", "check_model.py:mixed", "--args", "check_model.py:make_args",
+        "--seed", "3", "--backends", "llvm",
+    )
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == "forward: against the reference backend (3 outputs)"
+    assert [c.strip() for c in lines[1].split("  ") if c.strip()] == list(HEADER)
+    assert lines[1] == (
+        "backend  outputs  max abs err  max rel err  "
+        "tolerance                                         result"
+    )
+    cells = table_rows(out, "forward")["llvm"]
+    assert cells[:2] == ["llvm", "3"]
+    assert cells[4:] == ["bool exact, f32 rtol=1e-04 atol=1e-05, i32 exact", "PASS"]
+    assert "grad:" not in out
+
+
+def test_check_arg_specs_are_seeded_random(capsys):
+    argv = ["check", "model.py:predict", "--arg", "x=f32[2,3]", "--arg", "w=f32[3,5]",
+            "--backends", "llvm"]
+    code, out, _ = run(capsys, *argv)
+    assert code == 0 and float(table_rows(out, "forward")["llvm"][2]) >= 0.0
+    assert run(capsys, *argv, "--seed", "0")[1] == out
+
+
+def test_check_fails_a_wrong_backend_and_reports_a_broken_one(capsys, fake_backends):
+    code, out, err = run(capsys, *CHECK_LOSS, "--grad", "--backends", "broken,wrong,llvm")
+    assert code == 1 and err == ""
+    for section in ("forward", "grad"):
+        rows = table_rows(out, section)
+        assert list(rows) == ["broken", "wrong", "llvm"]
+        assert rows["broken"] == [
+            "broken", "-", "-", "-", "-",
+            "FAIL", "RuntimeError: no code generator for this device",
+        ]
+        assert rows["wrong"][5].startswith("FAIL") and float(rows["wrong"][2]) == pytest.approx(1.0)
+        assert rows["llvm"][5] == "PASS"
+    assert "second line" not in out
+    assert "out: 1 of 1 values outside tolerance" in out
+    assert "out['w2']: 24 of 24 values outside tolerance" in out
+    assert out.endswith(
+        "\nFAIL: broken (forward), wrong (forward), broken (grad), wrong (grad)\n"
+    )
+
+
+def test_check_non_scalar_loss_with_grad_is_a_usage_error(capsys):
+    code, out, err = run(
+        capsys, "check", "model.py:predict", "--arg", "x=f32[2,3]", "--arg", "w=f32[3,5]", "--grad"
+    )
+    assert out == ""
+    assert_one_line_error(
+        code, err, "tcomp check: error: --grad: 'predict' returns f32[2,5]", "float scalar"
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["check", "model.py:predict"], "give the example arguments"),
+        ([*CHECK_LOSS, "--backends", "metal"], "unknown backend 'metal'"),
+        ([*CHECK_LOSS, "--backends", "llvm,llvm"], "named twice"),
+        ([*CHECK_LOSS, "--backends", ","], "no backend to compare"),
+        (["check", "model.py:missing", "--arg", "x=f32[1]"], "no function 'missing'"),
+    ],
+)
+def test_check_usage_errors(capsys, argv, fragment):
+    code, out, err = run(capsys, *argv)
+    assert out == ""
+    assert_one_line_error(code, err, "tcomp check: error: ", fragment)
+
+
+def test_check_compare_leaf_tolerances_and_nans():
+    f32 = np.array([1.0, np.nan, 0.0], np.float32)
+    assert compare_leaf(f32, f32.copy(), "out").failure is None
+    close = f32 + np.array([5e-5, 0, 5e-6], np.float32)
+    assert compare_leaf(close, f32, "out").failure is None
+    nan_for_number = np.array([np.nan, np.nan, 0.0], np.float32)
+    assert "NaN positions differ at 1 of 3" in compare_leaf(nan_for_number, f32, "out").failure
+    number_for_nan = np.array([1.0, 2.0, 0.0], np.float32)
+    assert "NaN positions" in compare_leaf(number_for_nan, f32, "out").failure
+    assert "2 of 2" in compare_leaf(np.array([1, 3]), np.array([2, 4]), "out").failure
+    assert "dtype" in compare_leaf(f32.astype(np.float64), f32, "out").failure
+    f16 = np.array([100.0], np.float16)
+    assert compare_leaf(f16 + np.float16(0.5), f16, "out").failure is None
+    assert tolerance_for(np.dtype(np.float64)).rtol == 1e-9
+    assert tolerance_for(np.dtype(np.int32)).exact
 
 
 # ---------------------------------------------------------------------------- opt
@@ -263,7 +444,8 @@ def test_backends_lists_install_commands(capsys):
 
 
 @pytest.mark.parametrize(
-    "command", [["demo"], ["backends"], ["inspect"], ["opt"], ["cache"], ["cache", "clear"]]
+    "command",
+    [["demo"], ["backends"], ["inspect"], ["check"], ["opt"], ["cache"], ["cache", "clear"]],
 )
 def test_every_command_has_help_with_an_example(capsys, command):
     with pytest.raises(SystemExit) as exit_info:
@@ -278,5 +460,5 @@ def test_python_dash_m_tcomp_help():
         [sys.executable, "-m", "tcomp", "--help"], capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0 and done.stdout.startswith("usage: tcomp ")
-    for command in ("inspect", "opt", "cache", "backends", "demo", "bench"):
+    for command in ("inspect", "check", "opt", "cache", "backends", "demo", "bench"):
         assert command in done.stdout

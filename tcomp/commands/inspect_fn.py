@@ -3,6 +3,10 @@
 Example arguments come from ``--args FILE.py:MAKE_ARGS`` (a function returning
 the arguments as a tuple; pytrees allowed) or from ``--arg NAME=f32[256,784]``
 specs (zeros of that type) for flat arguments.
+
+Stage ``grad`` is the traced IR of ``tcomp.grad(FUNC)`` (the gradient with
+respect to the first argument; FUNC must return a float scalar): the forward
+and backward passes as one program.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import numpy as np
 
 from tcomp.commands import CliError, subparser
 
-STAGES = ("traced", "optimized", "kernels", "source")
+STAGES = ("traced", "optimized", "kernels", "source", "grad")
 DTYPES = {"f32": np.float32, "f64": np.float64, "f16": np.float16, "i32": np.int32, "bool": np.bool_}
 _SPEC = re.compile(r"^([A-Za-z_]\w*)=(\w+)\[([0-9,\s]*)\]$")
 
@@ -81,6 +85,33 @@ def as_jit(value: Any, name: str, backend: str | None) -> Any:
     )
 
 
+def grad_jit(value: Any, name: str, backend: str | None) -> Any:
+    """A :class:`JitFunction` of ``tcomp.grad`` of ``value``'s Python function (w.r.t. its
+    first argument), named ``grad_NAME`` in the IR; ``value`` may be a tcomp.jit function."""
+    from tcomp.frontend.jit import JitFunction
+    from tcomp.frontend.transforms import grad
+
+    forward = as_jit(value, name, backend)
+    jitted = JitFunction(grad(forward._fn), backend)
+    jitted._static_names = forward._static_names
+    jitted.__name__ = f"grad_{forward.__name__}"
+    return jitted
+
+
+def require_scalar_loss(fn: Any, positional: tuple, keywords: dict, what: str) -> None:
+    """Raises a :class:`CliError` unless ``fn`` traces to a single float scalar (a loss)."""
+    from tcomp.ir.types import is_float
+
+    outputs = fn.lower(*positional, **keywords).function("traced").outputs
+    if len(outputs) == 1 and outputs[0].type.shape == () and is_float(outputs[0].dtype):
+        return
+    shown = ", ".join(str(output.type) for output in outputs) or "nothing"
+    raise CliError(
+        f"{what}: {fn.__name__!r} returns {shown}; a gradient needs a function returning "
+        f"one float scalar (a loss, e.g. the mean of its result)"
+    )
+
+
 def parse_arg_spec(text: str) -> tuple[str, np.ndarray]:
     """``x=f32[256,784]`` -> ``("x", zeros((256, 784), float32))`` (``f32[]``: a scalar)."""
     match = _SPEC.match(text.strip())
@@ -119,13 +150,25 @@ def args_from_specs(fn: Callable[..., Any], specs: list[str]) -> tuple[tuple, di
     return (), kwargs
 
 
-def example_args(fn: Any, args: argparse.Namespace) -> tuple[tuple, dict]:
+def _accepts_seed(make_args: Callable[..., Any]) -> bool:
+    try:
+        return "seed" in inspect.signature(make_args).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def example_args(
+    fn: Any, args: argparse.Namespace, seed: int | None = None
+) -> tuple[tuple, dict]:
+    """The example arguments of ``--args`` or ``--arg`` (``seed`` goes to a MAKE_ARGS
+    that has a ``seed`` parameter; a MAKE_ARGS without one ignores it)."""
     if args.args and args.arg:
         raise CliError("give either --args FILE.py:MAKE_ARGS or --arg specs, not both")
     if args.args:
         make_args = load_callable(args.args, "--args")
+        extra = {"seed": seed} if seed is not None and _accepts_seed(make_args) else {}
         try:
-            made = make_args()
+            made = make_args(**extra)
         except TypeError as error:
             raise CliError(f"--args {args.args}: {error}") from error
         if not isinstance(made, tuple):
@@ -183,14 +226,19 @@ def run(args: argparse.Namespace) -> int:
 
         check_backend_name(args.backend)
     path, _, name = args.target.rpartition(":")
-    fn = as_jit(load_callable(args.target, "target"), name, args.backend)
+    value = load_callable(args.target, "target")
+    fn = as_jit(value, name, args.backend)
     positional, keywords = example_args(fn, args)
+    stage = args.stage
+    if stage == "grad":
+        require_scalar_loss(fn, positional, keywords, "--stage grad")
+        fn, stage = grad_jit(value, name, args.backend), "traced"
     lowered = fn.lower(*positional, **keywords)
-    if args.stage in ("traced", "optimized"):
-        text = lowered.as_text(args.stage, locations=args.loc)
+    if stage in ("traced", "optimized"):
+        text = lowered.as_text(stage, locations=args.loc)
         sys.stdout.write(_relative_locations(text, path) if args.loc else text)
     else:
-        text = lowered.as_text(args.stage)
+        text = lowered.as_text(stage)
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     if args.stats:
         print()
@@ -201,8 +249,9 @@ def run(args: argparse.Namespace) -> int:
 def add_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     parser = subparser(
         commands, common, "inspect",
-        "print the IR of a jitted function at one stage (traced, optimized, kernels, source)",
+        "print the IR of a jitted function at one stage (traced, optimized, kernels, source, grad)",
         "tcomp inspect model.py:loss --args model.py:make_args --stage kernels --stats\n"
+        "  tcomp inspect model.py:loss --args model.py:make_args --stage grad\n"
         "  tcomp inspect model.py:predict --arg x=f32[256,784] --arg w=f32[784,10]",
     )
     parser.add_argument("target", metavar="FILE.py:FUNC", help="the function to inspect")
@@ -214,7 +263,12 @@ def add_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentPa
         "--arg", action="append", metavar="NAME=DTYPE[SHAPE]",
         help=f"a flat argument of zeros, e.g. x=f32[256,784] (dtypes: {' '.join(DTYPES)})",
     )
-    parser.add_argument("--stage", default="traced", help=f"{'|'.join(STAGES)} (default traced)")
+    parser.add_argument(
+        "--stage", default="traced",
+        help=f"{'|'.join(STAGES)} (default traced); grad: the traced IR of tcomp.grad(FUNC), "
+        "the gradient w.r.t. the first argument, forward and backward (FUNC must return "
+        "a float scalar)",
+    )
     parser.add_argument("--backend", default=None, help="backend name (default: TCOMP_BACKEND or llvm)")
     parser.add_argument("--loc", action="store_true", help="show the user's file:line on IR lines")
     parser.add_argument(
