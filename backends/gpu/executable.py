@@ -52,8 +52,12 @@ class GPUExecutable(Executable):
         }
         self._slots = {name: slot for slot, name in enumerate(program.buffers)}
         self._params = [self._slots[name] for name in program.params]
-        self._param_types = [
-            (tuple(program.buffers[name].type.shape), numpy_dtype(program.buffers[name].type.dtype))
+        self._param_types = [  # (shape, dtype, bytes) of each parameter
+            (
+                tuple(program.buffers[name].type.shape),
+                numpy_dtype(program.buffers[name].type.dtype),
+                program.buffers[name].size * numpy_dtype(program.buffers[name].type.dtype).itemsize,
+            )
             for name in program.params
         ]
         self._fresh = [  # (slot, shape, dtype) of each output and temp, made per call
@@ -113,10 +117,10 @@ class GPUExecutable(Executable):
                 f"{self.program.name}: expects {len(self._params)} inputs, got {len(buffers)}"
             )
         slots: list[Any] = [None] * len(self._slots)
-        for slot, buffer, (shape, dtype) in zip(self._params, buffers, self._param_types):
+        for slot, buffer, (shape, dtype, nbytes) in zip(self._params, buffers, self._param_types):
             if not isinstance(buffer, DeviceBuffer) or buffer._pool is not self.backend.pool:
                 buffer = self.backend.from_host(np.asarray(buffer, dtype=dtype, order="C"))
-            if buffer.dtype != dtype or buffer.nbytes != int(np.prod(shape)) * dtype.itemsize:
+            if buffer.dtype != dtype or buffer.nbytes != nbytes:
                 raise TcompArgumentError(
                     f"{self.program.name}: an input of shape {buffer.shape} {buffer.dtype} "
                     f"where {shape} {dtype} was compiled for"
