@@ -7,7 +7,10 @@ Commands run in-process through ``tcomp.cli.main`` (fast); one test starts
 from __future__ import annotations
 
 import io
+import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -171,6 +174,170 @@ def test_inspect_errors_in_the_user_file(capsys, tmp_path):
 def test_traceback_flag_shows_the_traceback(capsys):
     code, _, err = run(capsys, "--traceback", *PREDICT[:-1], "w=f32[4,5]")
     assert code == 2 and "Traceback" in err and "TcompShapeError" in err
+
+
+# ---------------------------------------------------------------------------- inspect --format
+
+UPDATE_GOLDEN = os.environ.get("TCOMP_UPDATE_GOLDEN") == "1"
+LOSS_DOT_GOLDEN = FIXTURES / "loss_kernels.dot"
+
+
+def graph_op_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if " = " in line]
+
+
+def test_inspect_json_graph_stages(capsys):
+    for stage in ("traced", "optimized"):
+        code, out, err = run(capsys, *LOSS, "--stage", stage, "--format", "json", "--loc")
+        assert (code, err) == (0, "")
+        data = json.loads(out)
+        assert list(data) == ["function", "params", "nodes", "outputs"]
+        assert data["function"] == "loss" and len(data["params"]) == 6
+        assert data["params"][2] == {"name": "%2", "type": "f32[4,8]"}
+        text = run(capsys, *LOSS, "--stage", stage)[1]
+        assert len(data["nodes"]) == len(graph_op_lines(text))
+        for node in data["nodes"]:
+            assert list(node) == ["id", "op", "inputs", "attrs", "type", "loc"]
+            assert node["loc"] in ("model.py:11", "model.py:12")
+        assert data["outputs"] == [text.splitlines()[-2].split()[-1]]
+        assert run(capsys, *LOSS, "--stage", stage, "--format", "json", "--loc")[1] == out
+
+
+def test_inspect_json_nodes_match_the_text_ir(capsys):
+    code, out, _ = run(capsys, *PREDICT, "--format", "json")
+    assert code == 0
+    nodes = json.loads(out)["nodes"]
+    assert nodes[0] == {
+        "id": "%2", "op": "matmul", "inputs": ["%0", "%1"], "attrs": {}, "type": "f32[2,5]",
+        "loc": "model.py:27",
+    }
+    assert nodes[1]["attrs"] == {"value": "dense<f32[] 0.0>"}
+    assert nodes[2]["attrs"] == {"shape": [1, 1]}
+    assert [n["op"] for n in nodes] == [line.split(" = ")[1].split("(")[0]
+                                        for line in graph_op_lines(PREDICT_TRACED)]
+
+
+def test_inspect_json_kernels_and_source(capsys):
+    code, out, _ = run(capsys, *LOSS, "--stage", "kernels", "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    assert {"program", "buffers", "kernels"} <= set(data) and data["program"] == "loss"
+    kernels_text = run(capsys, *LOSS, "--stage", "kernels")[1]
+    assert [k["name"] for k in data["kernels"]] == re.findall(r"kernel (k\d+)\(", kernels_text)
+    k0 = data["kernels"][0]
+    assert list(k0) == ["name", "ops", "args", "schedule"]
+    assert k0["ops"][0] == "%6 matmul" and k0["args"][-1] == {
+        "name": "%t13", "access": "out", "type": "f32[128]"
+    }
+    assert {"name": "%t13", "kind": "temp", "type": "f32[16,8]"} in data["buffers"]
+    assert list(k0["schedule"]) == ["parallel", "vector", "unroll", "tile"]
+    code, out, _ = run(capsys, *PREDICT, "--stage", "source", "--format", "json")
+    data = json.loads(out)
+    assert list(data) == ["backend", "source"] and data["backend"] == "llvm"
+    assert "define " in data["source"]
+
+
+def dot_clusters(out: str) -> dict[str, list[str]]:
+    """cluster name -> the node ids (n6, ...) declared inside it."""
+    clusters = {}
+    for match in re.finditer(r"subgraph cluster_(k\d+) \{(.*?)\n  \}", out, re.S):
+        clusters[match.group(1)] = re.findall(r"^\s+(n\d+) \[", match.group(2), re.M)
+    return clusters
+
+
+def test_inspect_dot_kernels_clusters_and_golden(capsys):
+    code, out, err = run(capsys, *LOSS, "--stage", "kernels", "--format", "dot")
+    assert (code, err) == (0, "") and out.startswith('digraph "loss" {\n')
+    program = json.loads(run(capsys, *LOSS, "--stage", "kernels", "--format", "json")[1])
+    clusters = dot_clusters(out)
+    assert list(clusters) == [k["name"] for k in program["kernels"]]
+    for kernel in program["kernels"]:
+        ids = ["n" + op.split()[0][1:] for op in kernel["ops"]]
+        assert clusters[kernel["name"]] == ids
+        assert f'label="{kernel["name"]}";' in out
+    assert 'n4 -> n6 [label="f32[16,4]"];' in out and 'n51 -> return [label="f32[]"];' in out
+    colours = re.findall(r'fillcolor="(#[0-9a-f]{6})"', out)
+    assert len(set(colours)) == len(colours) == 3
+    assert run(capsys, *LOSS, "--format", "dot")[1] == out  # kernels: the default for dot
+    if UPDATE_GOLDEN:
+        LOSS_DOT_GOLDEN.write_text(out)
+    assert LOSS_DOT_GOLDEN.exists(), "no golden file: run with TCOMP_UPDATE_GOLDEN=1 once"
+    assert out == LOSS_DOT_GOLDEN.read_text(), (
+        "the DOT of loss changed; if intended, regenerate with TCOMP_UPDATE_GOLDEN=1"
+    )
+
+
+def test_inspect_dot_graph_stages_have_no_clusters(capsys):
+    code, out, _ = run(capsys, *PREDICT, "--stage", "traced", "--format", "dot")
+    assert code == 0 and out.startswith('digraph "predict" {') and "subgraph" not in out
+    assert out.count("shape=box") == len(graph_op_lines(PREDICT_TRACED))
+    assert 'n0 -> n2 [label="f32[2,3]"];' in out and 'n4 -> n5 [label="f32[1,1]"];' in out
+    code, out, _ = run(capsys, *PREDICT, "--backend", "reference", "--format", "dot")
+    assert code == 0 and "subgraph" not in out  # no kernels: the optimized graph
+    code, out, _ = run(capsys, *LOSS, "--stage", "grad", "--format", "dot")
+    assert code == 0 and out.startswith('digraph "grad_loss" {') and "subgraph" not in out
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not on PATH")
+def test_inspect_svg(capsys):
+    code, out, _ = run(capsys, *LOSS, "--format", "svg")
+    assert code == 0 and "<svg" in out and "cluster_k0" in out
+
+
+def test_inspect_svg_without_graphviz_says_how_to_install_it(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    code, out, err = run(capsys, *PREDICT, "--format", "svg")
+    assert out == ""
+    assert_one_line_error(
+        code, err, "tcomp inspect: error: ", "apt install graphviz", "brew install graphviz",
+        "conda install graphviz", "--format dot",
+    )
+
+
+def time_table(out: str) -> list[list[str]]:
+    lines = out.split("\n\n")[-1].splitlines()
+    assert lines[0].split("  ")[-1].strip() == "time (us)"
+    return [re.split(r"\s{2,}", line.strip()) for line in lines[1:-1]]
+
+
+def test_inspect_time_llvm_is_the_whole_program(capsys):
+    code, out, _ = run(capsys, *LOSS, "--stage", "kernels", "--stats", "--time",
+                       "--backend", "llvm", "--repeats", "3")
+    assert code == 0
+    rows = time_table(out)
+    assert [row[0] for row in rows] == ["k0", "k1", "k2", "total", "whole program"]
+    assert all(row[-1] == "-" for row in rows[:-1])
+    assert float(rows[-1][-1]) > 0
+    assert "llvm runs the whole program as one native call" in out.splitlines()[-1]
+
+
+def test_inspect_time_opencl_per_kernel(capsys):
+    if "opencl" not in registry.available_backends():
+        pytest.skip("no OpenCL device here")
+    code, out, _ = run(capsys, *LOSS, "--stats", "--time", "--backend", "opencl",
+                       "--repeats", "3", "--format", "text")
+    assert code == 0
+    rows = time_table(out)
+    assert [row[0] for row in rows] == ["k0", "k1", "k2", "total"]
+    assert all(float(row[-1]) > 0 for row in rows)
+    assert "median of 3 launches per kernel" in out.splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragments"),
+    [
+        ([*PREDICT, "--format", "xml"], ["unknown format 'xml'", "text, json, dot, svg"]),
+        ([*PREDICT, "--format", "dot", "--stage", "source"], ["--format dot draws graphs"]),
+        ([*PREDICT, "--format", "json", "--stats"], ["--stats prints a table"]),
+        ([*PREDICT, "--time"], ["--time adds a column", "--stats"]),
+        ([*PREDICT, "--stats", "--time", "--repeats", "0"], ["--repeats 0"]),
+        ([*PREDICT, "--backend", "reference", "--stats", "--time"], ["no kernel stage"]),
+    ],
+)
+def test_inspect_format_and_time_errors(capsys, argv, fragments):
+    code, out, err = run(capsys, *argv)
+    assert out == ""
+    assert_one_line_error(code, err, "tcomp inspect: error: ", *fragments)
 
 
 # ---------------------------------------------------------------------------- check

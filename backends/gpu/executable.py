@@ -22,7 +22,7 @@ next use after this call's kernels.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
@@ -110,6 +110,16 @@ class GPUExecutable(Executable):
         self.info.pop("build", None)
 
     def __call__(self, buffers: Sequence[Any]) -> list[Any]:
+        return self.run(buffers)
+
+    def run(
+        self,
+        buffers: Sequence[Any],
+        around: Callable[[int, Callable[[], None]], None] | None = None,
+    ) -> list[Any]:
+        """A call (see the module docstring); ``around(index, launch)``, when given, is
+        called for each kernel in place of enqueueing it and must call ``launch()`` once:
+        ``tcomp inspect --stats --time`` times each kernel this way."""
         if self._launches is None:
             self.build()
         if len(buffers) != len(self._params):
@@ -136,8 +146,12 @@ class GPUExecutable(Executable):
         for slot, shape, dtype in self._fresh:
             slots[slot] = DeviceBuffer(pool, shape, dtype)
         launch = self.backend.driver.launch
-        for function, arg_slots, global_size, local_size in self._launches or ():
-            launch(function, global_size, local_size, [slots[s].handle for s in arg_slots])
+        for index, (function, arg_slots, global_size, local_size) in enumerate(self._launches or ()):
+            handles = [slots[s].handle for s in arg_slots]
+            if around is None:
+                launch(function, global_size, local_size, handles)
+            else:
+                around(index, lambda: launch(function, global_size, local_size, handles))
         return [slots[slot] for slot in self._results]
 
     def as_text(self) -> str:

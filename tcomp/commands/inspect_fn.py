@@ -7,6 +7,10 @@ specs (zeros of that type) for flat arguments.
 Stage ``grad`` is the traced IR of ``tcomp.grad(FUNC)`` (the gradient with
 respect to the first argument; FUNC must return a float scalar): the forward
 and backward passes as one program.
+
+``--format json|dot|svg`` prints the stage as data or as a Graphviz drawing
+(see :mod:`tcomp.commands.graph_formats`); ``--stats --time`` adds measured
+times to the kernel table (see :mod:`tcomp.commands.kernel_timing`).
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from tcomp.commands import CliError, subparser
+from tcomp.commands import CliError, graph_formats, kernel_timing, subparser
+from tcomp.commands.graph_formats import FORMATS
 
 STAGES = ("traced", "optimized", "kernels", "source", "grad")
 DTYPES = {"f32": np.float32, "f64": np.float64, "f16": np.float16, "i32": np.int32, "bool": np.bool_}
@@ -179,70 +184,108 @@ def example_args(
     return args_from_specs(fn, args.arg or [])
 
 
-def loop_iterations(body: tuple) -> int:
-    """Iterations of the innermost loop bodies of a statement block (1 for straight code)."""
-    from tcomp.ir.kernel.kernel import Loop
-
-    loops = [stmt for stmt in body if isinstance(stmt, Loop)]
-    if not loops:
-        return 1
-    return sum(loop.extent * loop_iterations(loop.body) for loop in loops)
-
-
-def stats_table(program: Any) -> str:
-    """Per kernel: ops fused, bytes read and written (args' size x itemsize), loop iterations."""
-    header = ("kernel", "ops", "bytes read", "bytes written", "iterations")
-    rows = []
-    totals = [0, 0, 0, 0]
-    for kernel in program.kernels:
-        read = written = 0
-        for arg in kernel.args:
-            nbytes = arg.size * np.dtype(arg.dtype).itemsize
-            read += nbytes if arg.access in ("in", "inout") else 0
-            written += nbytes if arg.access in ("out", "inout") else 0
-        numbers = [len(kernel.origin), read, written, loop_iterations(kernel.body)]
-        totals = [t + n for t, n in zip(totals, numbers)]
-        rows.append((kernel.name, *map(str, numbers)))
-    rows.append(("total", *map(str, totals)))
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    lines = []
-    for row in [header, *rows]:
-        cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]
-        lines.append("  ".join(cells))
-    return "\n".join(lines) + "\n"
-
-
 def _relative_locations(text: str, path: str) -> str:
     """Shows the user's file as they named it on the command line, not its absolute path."""
     absolute = json.dumps(str(Path(path).resolve()))
     return text.replace(f"loc({absolute}:", f"loc({json.dumps(path)}:")
 
 
-def run(args: argparse.Namespace) -> int:
-    if args.stage not in STAGES:
+def check_options(args: argparse.Namespace) -> None:
+    """One-line errors for a stage, format or option combination that cannot work."""
+    if args.stage is not None and args.stage not in STAGES:
         raise CliError(f"unknown stage {args.stage!r}: use one of {', '.join(STAGES)}")
+    if args.format not in FORMATS:
+        raise CliError(f"unknown format {args.format!r}: use one of {', '.join(FORMATS)}")
+    if args.format in ("dot", "svg") and args.stage == "source":
+        raise CliError(
+            f"--format {args.format} draws graphs: use --stage traced, optimized, grad or "
+            "kernels (source is text: --format text or json)"
+        )
+    if args.stats and args.format != "text":
+        raise CliError("--stats prints a table: use it with --format text (the default)")
+    if args.time and not args.stats:
+        raise CliError("--time adds a column to the --stats table: give --stats too")
+    if args.repeats < 1:
+        raise CliError(f"--repeats {args.repeats}: give at least 1")
     if args.backend is not None:
         from tcomp.backends.registry import check_backend_name
 
         check_backend_name(args.backend)
+
+
+def has_kernels(lowered: Any) -> bool:
+    """True when the backend compiles the function to kernels (not ``reference``)."""
+    from tcomp.ir.errors import TcompArgumentError
+
+    try:
+        lowered.kernel_program()
+    except TcompArgumentError:
+        return False
+    return True
+
+
+def text_output(lowered: Any, stage: str, args: argparse.Namespace, path: str) -> str:
+    """The IR of ``stage`` as text (``--format text``)."""
+    if stage in ("traced", "optimized"):
+        text = lowered.as_text(stage, locations=args.loc)
+        return _relative_locations(text, path) if args.loc else text
+    text = lowered.as_text(stage)
+    return text if text.endswith("\n") else text + "\n"
+
+
+def json_output(lowered: Any, stage: str, path: str) -> str:
+    """The IR of ``stage`` as JSON (``--format json``)."""
+    if stage in ("traced", "optimized"):
+        return graph_formats.to_json(graph_formats.function_json(lowered.function(stage), path))
+    if stage == "kernels":
+        return graph_formats.to_json(graph_formats.program_json(lowered.kernel_program()))
+    source = lowered.as_text("source")
+    backend = lowered._program.signature.backend
+    return graph_formats.to_json(graph_formats.source_json(backend, source))
+
+
+def dot_output(lowered: Any, stage: str | None, graph_stage: str) -> str:
+    """The DOT text: ``kernels`` (the default where the backend compiles to kernels)
+    clusters the optimized graph's ops by kernel; graph stages draw the graph alone."""
+    if stage == "kernels" or (stage is None and has_kernels(lowered)):
+        return graph_formats.function_dot(lowered.function("optimized"), lowered.kernel_program())
+    return graph_formats.function_dot(lowered.function(graph_stage))
+
+
+def stats_output(
+    fn: Any, lowered: Any, positional: tuple, keywords: dict, args: argparse.Namespace
+) -> str:
+    """The ``--stats`` table (with ``--time``, timed on the example arguments); computed
+    before any output, so that a backend without kernels fails with nothing printed."""
+    program = lowered.kernel_program()
+    timing = None
+    if args.time:
+        _, leaves = fn._program_for(positional, keywords, frozenset())
+        timing = kernel_timing.time_program(lowered, leaves, args.repeats)
+    return kernel_timing.stats_table(program, timing)
+
+
+def run(args: argparse.Namespace) -> int:
+    check_options(args)
     path, _, name = args.target.rpartition(":")
     value = load_callable(args.target, "target")
     fn = as_jit(value, name, args.backend)
     positional, keywords = example_args(fn, args)
-    stage = args.stage
+    stage = args.stage or "traced"
     if stage == "grad":
         require_scalar_loss(fn, positional, keywords, "--stage grad")
         fn, stage = grad_jit(value, name, args.backend), "traced"
     lowered = fn.lower(*positional, **keywords)
-    if stage in ("traced", "optimized"):
-        text = lowered.as_text(stage, locations=args.loc)
-        sys.stdout.write(_relative_locations(text, path) if args.loc else text)
+    table = stats_output(fn, lowered, positional, keywords, args) if args.stats else ""
+    if args.format == "text":
+        sys.stdout.write(text_output(lowered, stage, args, path))
+    elif args.format == "json":
+        sys.stdout.write(json_output(lowered, stage, path))
     else:
-        text = lowered.as_text(stage)
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
-    if args.stats:
-        print()
-        sys.stdout.write(stats_table(lowered.kernel_program()))
+        dot = dot_output(lowered, args.stage if args.stage != "grad" else stage, stage)
+        sys.stdout.write(dot if args.format == "dot" else graph_formats.render_svg(dot))
+    if table:
+        sys.stdout.write("\n" + table)
     return 0
 
 
@@ -251,6 +294,8 @@ def add_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentPa
         commands, common, "inspect",
         "print the IR of a jitted function at one stage (traced, optimized, kernels, source, grad)",
         "tcomp inspect model.py:loss --args model.py:make_args --stage kernels --stats\n"
+        "  tcomp inspect model.py:loss --args model.py:make_args --stats --time --backend opencl\n"
+        "  tcomp inspect model.py:loss --args model.py:make_args --format dot > loss.dot\n"
         "  tcomp inspect model.py:loss --args model.py:make_args --stage grad\n"
         "  tcomp inspect model.py:predict --arg x=f32[256,784] --arg w=f32[784,10]",
     )
@@ -264,15 +309,33 @@ def add_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentPa
         help=f"a flat argument of zeros, e.g. x=f32[256,784] (dtypes: {' '.join(DTYPES)})",
     )
     parser.add_argument(
-        "--stage", default="traced",
-        help=f"{'|'.join(STAGES)} (default traced); grad: the traced IR of tcomp.grad(FUNC), "
+        "--stage", default=None,
+        help=f"{'|'.join(STAGES)} (default traced; for --format dot/svg, kernels where the "
+        "backend compiles to kernels, else optimized); grad: the traced IR of tcomp.grad(FUNC), "
         "the gradient w.r.t. the first argument, forward and backward (FUNC must return "
         "a float scalar)",
+    )
+    parser.add_argument(
+        "--format", default="text",
+        help="text (default) | json (the IR as data: nodes, or buffers and kernels) | dot "
+        "(Graphviz: one node per op, edges labelled with types, a cluster per kernel) | svg "
+        "(the dot drawing; needs Graphviz's 'dot' program)",
     )
     parser.add_argument("--backend", default=None, help="backend name (default: TCOMP_BACKEND or llvm)")
     parser.add_argument("--loc", action="store_true", help="show the user's file:line on IR lines")
     parser.add_argument(
         "--stats", action="store_true",
         help="a table per kernel: ops fused, bytes read/written, loop iterations",
+    )
+    parser.add_argument(
+        "--time", action="store_true",
+        help="with --stats: a 'time (us)' column, the median of --repeats runs. GPU backends "
+        "(opencl, cuda): each kernel's launch, synchronized before and after it. llvm runs "
+        "the whole program as one native call, so its kernels are not timed apart: one "
+        "'whole program' row gives the time of the call",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=10, metavar="N",
+        help="runs to take the median of, for --time (default 10)",
     )
     parser.set_defaults(run=run)
