@@ -117,8 +117,9 @@ def compile_function(function: Function, num_threads: int):
     with _LOCK:
         COUNTERS.misses += 1
     from tcomp.ir.kernel.lowering import lower_function
+    from tcomp.ir.kernel.lowering.reuse_terms import reuse_reduction_terms
 
-    program = lower_function(function)
+    program = reuse_reduction_terms(lower_function(function))
     lowered = time.perf_counter()
     with _LOCK:
         COUNTERS.lowerings += 1
