@@ -383,7 +383,10 @@ class _BodyWriter:
             mine, other = self.read(array, LOCAL_ID, acc.var.dtype), self.read(
                 array, f"{LOCAL_ID} + tc_s", acc.var.dtype
             )
-            value = bare(self.exprs.rounded(self.exprs.binary(acc.op, mine, other, acc.var.dtype), acc.var.dtype) if acc.op in ("add", "mul") else self.exprs.binary(acc.op, mine, other, acc.var.dtype))
+            combined = self.exprs.binary(acc.op, mine, other, acc.var.dtype)
+            if acc.op in ("add", "mul"):  # a float16 sum or product rounds as numpy's
+                combined = self.exprs.rounded(combined, acc.var.dtype)
+            value = bare(combined)
             if acc.var.dtype == "bool":
                 value = f"({d.byte_type})({value})"
             self.lines.append(f"{INDENT * 3}{array}[{LOCAL_ID}] = {value};")

@@ -55,7 +55,7 @@ from tcomp.ir.kernel.kernel import (
     statement_exprs,
     walk_statements,
 )
-from tcomp.ir.kernel.lowering.split_reduction import _subst
+from tcomp.ir.kernel.lowering.split_reduction import substitute
 
 FLOAT_TERMS = ("float32", "float64")
 
@@ -103,11 +103,11 @@ def _rewrite_block(
         (store,) = store_loop.body
         assert isinstance(store, Store)
         value = Var(_fresh(names), term.dtype)
-        index_r = _subst(store.index, store_loop.var, reduce_loop.var, {})
+        index_r = substitute(store.index, store_loop.var, reduce_loop.var, {})
         update = Binary("add", acc, value, acc.dtype) if op_first else Binary("add", value, acc, acc.dtype)
         stmts[at] = Loop(reduce_loop.var, (Let(value, term), Store(store.buffer, index_r, value),
                                            Assign(acc, update)))
-        term_i = _subst(term, reduce_loop.var, store_loop.var, {})
+        term_i = substitute(term, reduce_loop.var, store_loop.var, {})
         reread = Load(store.buffer, store.index, term.dtype)
         stmts[later] = Loop(store_loop.var, (Store(store.buffer, store.index,
                                                    _replace(store.value, term_i, reread)),))
@@ -143,7 +143,7 @@ def _match(
         if len(candidate.body) != 1 or not isinstance(candidate.body[0], Store):
             continue
         store = candidate.body[0]
-        term_i = _subst(term, loop.var, candidate.var, {})
+        term_i = substitute(term, loop.var, candidate.var, {})
         if term_i not in set(walk(store.value)) or store.buffer in stored:
             continue
         if _buffer_dtype(kernel, store.buffer) != term.dtype or acc in free_vars(store.index):

@@ -203,33 +203,34 @@ def _subst_body(body: tuple[Stmt, ...], var: Var, by: Expr) -> tuple[Stmt, ...]:
         if isinstance(stmt, Loop):
             out.append(Loop(stmt.var, _subst_body(stmt.body, var, by)))
         elif isinstance(stmt, Let):
-            out.append(Let(stmt.var, _subst(stmt.value, var, by, memo)))
+            out.append(Let(stmt.var, substitute(stmt.value, var, by, memo)))
         elif isinstance(stmt, Assign):
-            out.append(Assign(stmt.var, _subst(stmt.value, var, by, memo)))
+            out.append(Assign(stmt.var, substitute(stmt.value, var, by, memo)))
         else:
-            out.append(Store(stmt.buffer, _subst(stmt.index, var, by, memo),
-                             _subst(stmt.value, var, by, memo)))
+            out.append(Store(stmt.buffer, substitute(stmt.index, var, by, memo),
+                             substitute(stmt.value, var, by, memo)))
     return tuple(out)
 
 
-def _subst(expr: Expr, var: Var, by: Expr, memo: dict[Expr, Expr]) -> Expr:
-    """``expr`` with ``var`` replaced by ``by`` (index arithmetic re-simplified)."""
+def substitute(expr: Expr, var: Var, by: Expr, memo: dict[Expr, Expr]) -> Expr:
+    """``expr`` with ``var`` replaced by ``by`` (index arithmetic re-simplified; ``memo``
+    shares the work between calls on one body)."""
     found = memo.get(expr)
     if found is not None:
         return found
     if expr == var:
         result = by
     elif isinstance(expr, Load):
-        result = Load(expr.buffer, _subst(expr.index, var, by, memo), expr.dtype)
+        result = Load(expr.buffer, substitute(expr.index, var, by, memo), expr.dtype)
     elif isinstance(expr, Unary):
-        result = unary(expr.op, _subst(expr.x, var, by, memo))
+        result = unary(expr.op, substitute(expr.x, var, by, memo))
     elif isinstance(expr, Binary):
-        result = binary(expr.op, _subst(expr.a, var, by, memo), _subst(expr.b, var, by, memo))
+        result = binary(expr.op, substitute(expr.a, var, by, memo), substitute(expr.b, var, by, memo))
     elif isinstance(expr, Select):
-        result = select(_subst(expr.cond, var, by, memo), _subst(expr.a, var, by, memo),
-                        _subst(expr.b, var, by, memo))
+        result = select(substitute(expr.cond, var, by, memo), substitute(expr.a, var, by, memo),
+                        substitute(expr.b, var, by, memo))
     elif isinstance(expr, Cast):
-        result = cast(_subst(expr.x, var, by, memo), expr.dtype)
+        result = cast(substitute(expr.x, var, by, memo), expr.dtype)
     else:
         result = expr  # constants and other variables
     memo[expr] = result
