@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from tcomp.backends.cuda.compiler import compile_cuda, compiler_version
-from tcomp.backends.gpu.driver import DeviceInfo, DeviceOutOfMemory, Driver
+from tcomp.backends.gpu.driver import DeviceInfo, DeviceOutOfMemory, Driver, launch_shape
 from tcomp.ir.errors import TcompBackendError
 
 CUDA_ERROR_OUT_OF_MEMORY = 2
@@ -164,8 +164,7 @@ class LibCudaDriver(Driver):
     def launch(
         self, function: Any, global_size: int, local_size: int | None, args: Sequence[Any]
     ) -> None:
-        block = local_size or min(DEFAULT_BLOCK, max(global_size, 1))
-        grid = max(-(-global_size // block), 1)
+        grid, block = launch_shape(global_size, local_size, DEFAULT_BLOCK)
         count = len(args)
         values = (ctypes.c_uint64 * max(count, 1))(*args)
         base = ctypes.addressof(values)

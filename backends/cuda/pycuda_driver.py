@@ -14,7 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from tcomp.backends.cuda.compiler import compile_cuda, compiler_version
-from tcomp.backends.gpu.driver import DeviceInfo, DeviceOutOfMemory, Driver
+from tcomp.backends.gpu.driver import DeviceInfo, DeviceOutOfMemory, Driver, launch_shape
 from tcomp.ir.errors import TcompBackendError
 
 DEFAULT_BLOCK = 256
@@ -98,8 +98,7 @@ class PyCudaDriver(Driver):
         if id(function) not in self._prepared:
             function.prepare("P" * len(args))
             self._prepared[id(function)] = function
-        block = local_size or min(DEFAULT_BLOCK, max(global_size, 1))
-        grid = max(-(-global_size // block), 1)
+        grid, block = launch_shape(global_size, local_size, DEFAULT_BLOCK)
         function.prepared_async_call(
             (grid, 1), (block, 1, 1), self.stream, *[int(arg) for arg in args]
         )

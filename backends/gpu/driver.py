@@ -114,6 +114,14 @@ class Driver(ABC):
         (free is 0 when the driver cannot say)."""
 
 
+def launch_shape(global_size: int, local_size: int | None, default_group: int) -> tuple[int, int]:
+    """(work-groups, work-items per group) for a 1-d launch of ``global_size`` work-items:
+    ``local_size`` when the kernel fixed it, else ``default_group`` (no more than the
+    range); at least one group, so a kernel over nothing still runs its own bound check."""
+    group = local_size or min(default_group, max(global_size, 1))
+    return max(-(-global_size // group), 1), group
+
+
 def numbered_source(source: str) -> str:
     """The source with 1-based line numbers, for build-error messages."""
     lines = source.splitlines()

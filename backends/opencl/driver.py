@@ -20,6 +20,7 @@ from tcomp.backends.gpu.driver import (
     DeviceOutOfMemory,
     Driver,
     build_error_message,
+    launch_shape,
 )
 from tcomp.ir.errors import TcompBackendError
 
@@ -158,9 +159,8 @@ class OpenCLDriver(Driver):
         self, function: Any, global_size: int, local_size: int | None, args: Sequence[Any]
     ) -> None:
         kernel, default_local = function
-        if local_size is None:
-            local_size = min(default_local, global_size)
-            global_size = -(-global_size // local_size) * local_size
+        groups, local_size = launch_shape(global_size, local_size, default_local)
+        global_size = groups * local_size
         kernel.set_args(*args)
         self.cl.enqueue_nd_range_kernel(self.queue, kernel, (global_size,), (local_size,))
         key = (id(kernel), local_size)
