@@ -33,6 +33,12 @@ class Executable(ABC):
         whether a cache supplied the result (``cache``); empty when the backend keeps none."""
         return {}
 
+    def cache_key_parts(self) -> dict[str, str] | None:
+        """The parts of the cache key this program was looked up by, by name (what the
+        compile log compares to say why a call missed); None for a backend with no
+        cache. Call it after the first run: some backends build lazily."""
+        return None
+
 
 class Backend(ABC):
     """A target: compiles graph IR and owns the memory of its results."""

@@ -15,6 +15,7 @@ inlined into that trace.
 from __future__ import annotations
 
 import functools
+import hashlib
 import inspect
 import logging
 import re
@@ -70,6 +71,7 @@ class CompiledProgram:
     trace_seconds: float = 0.0
     passes_seconds: float = 0.0
     compile_seconds: float | None = None  # backend.compile, once it ran
+    logged: bool = False  # the first call is in the compile log
 
     def compiled(self) -> Executable:
         if self.executable is None:
@@ -213,6 +215,9 @@ class JitFunction:
         backend = program.backend
         buffers = [to_backend(_as_backend_input(leaf), backend) for leaf in leaves]
         outputs = program.compiled()(buffers)
+        if not program.logged:
+            program.logged = True
+            _log_first_call(self._fn, program)
         arrays = [
             Array(buffer, backend, value.type)
             for buffer, value in zip(outputs, program.optimized.outputs)
@@ -460,6 +465,45 @@ def _output_tracer(trace: Any, leaf: Any, fn_name: str) -> Tracer:
 def _ir_name(name: str) -> str:
     cleaned = re.sub(r"\W", "_", name).strip("_")
     return cleaned or "fn"
+
+
+def _log_first_call(fn: Callable[..., Any], program: CompiledProgram) -> None:
+    """Adds the first call of a signature to the compile log (where the program came
+    from and, for a miss, why: :mod:`tcomp.backends.compile_log`) and logs a miss's
+    reasons at INFO on ``tcomp.jit``."""
+    from tcomp.backends.cache import default_cache_dir
+    from tcomp.backends.compile_log import CompileRecord, function_identity, record_call
+
+    executable = program.executable
+    parts = executable.cache_key_parts() if executable is not None else None
+    if parts is None or default_cache_dir() is None:
+        return
+    graph = print_function(program.optimized, locations=False)
+    if "graph" not in parts:
+        parts = {"graph": "graph " + hashlib.sha256(graph.encode()).hexdigest(), **parts}
+    info = executable.compile_info()
+    outcome = "stale" if info.get("stale") else str(info.get("cache", "miss"))
+    record = record_call(function_identity(fn), CompileRecord(
+        backend=program.signature.backend,
+        arguments=arguments_text(program.signature, program.leaf_paths),
+        outcome=outcome,
+        key_parts=parts,
+        graph=graph,
+        seconds=(program.compile_seconds or 0.0) + float(info.get("build_s", 0.0)),
+    ))
+    if record.why and logger.isEnabledFor(logging.INFO):
+        logger.info("%s missed the compile cache: %s", program.optimized.name,
+                    "; ".join(line.strip() for line in record.why))
+
+
+def arguments_text(signature: Signature, paths: list[str]) -> str:
+    """``x: float32[256,784], lr: float32[] (Python scalar), n=3``: a signature as text."""
+    shown = [
+        f"{path}: {dtype}[{','.join(map(str, shape))}]" + (" (Python scalar)" if weak else "")
+        for path, (shape, dtype, weak) in zip(paths, signature.leaves)
+    ]
+    shown += [f"{name}={value!r}" for name, _, value in signature.statics]
+    return ", ".join(shown)
 
 
 def _explain_retrace(old: Signature, new: Signature, paths: list[str]) -> str:

@@ -18,6 +18,7 @@ status 2; ``--traceback`` shows the Python traceback instead.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -116,6 +117,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.run(args)
     except (KeyboardInterrupt, SystemExit):
         raise
+    except BrokenPipeError:
+        # the reader went away (`tcomp ... | head`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as error:
         if getattr(args, "traceback", False):
             traceback.print_exc()

@@ -21,6 +21,7 @@ next use after this call's kernels.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
@@ -159,5 +160,18 @@ class GPUExecutable(Executable):
 
     def compile_info(self) -> dict[str, Any]:
         """Seconds per step (``lower_s``, ``render_s``, ``build_s``) and where the device
-        binary came from: ``cache`` is ``memory``, ``disk`` or ``miss``."""
+        binary came from: ``cache`` is ``memory``, ``disk``, ``miss`` or ``driver``."""
         return dict(self.info)
+
+    def cache_key_parts(self) -> dict[str, str] | None:
+        """What the binary cache keys this program by (the tcomp version, the device,
+        driver and compiler, the source's digest); None before it was built."""
+        if "cache" not in self.info:
+            return None
+        from tcomp import __version__
+
+        return {
+            "tcomp": f"tcomp {__version__}",
+            "compiler": self.backend.driver.compiler_identity(),
+            "kernel source": "source " + hashlib.sha256(self.source.encode()).hexdigest(),
+        }

@@ -273,8 +273,14 @@ class LLVMExecutable(Executable):
         """Seconds per step of this compile and where the result came from: ``cache`` is
         ``memory`` or ``disk`` (graph-level hit: nothing lowered, rendered or compiled),
         ``memory-object`` or ``disk-object`` (rendered, then the machine code found by
-        the LLVM IR) or ``miss``."""
+        the LLVM IR) or ``miss``; ``stale`` is set when a damaged disk entry was
+        replaced."""
         return dict(self.info)
+
+    def cache_key_parts(self) -> dict[str, str] | None:
+        """The graph-level key by part (set by :mod:`tcomp.backends.llvm.compile_cache`;
+        None for a program compiled without it, such as ``compile_program``)."""
+        return getattr(self, "key_parts", None)
 
 
 class LLVMBackend(Backend):

@@ -89,7 +89,8 @@ def compile_function(function: Function, num_threads: int):
     from tcomp.backends.llvm.runtime import load_module
 
     started = time.perf_counter()
-    key = graph_key(function, num_threads)
+    parts = graph_key_parts(function, num_threads)
+    key = "\n".join(parts.values())
     digest = key_digest(key)
     keyed = time.perf_counter()
     info: dict[str, Any] = {"key_s": keyed - started}
@@ -98,8 +99,10 @@ def compile_function(function: Function, num_threads: int):
         if entry is not None:
             COUNTERS.memory_hits += 1
     if entry is not None:
-        return _restore(entry, num_threads, {"cache": "memory", **info})
+        return _with_key(_restore(entry, num_threads, {"cache": "memory", **info}), parts)
+    rejected = _disk_cache().stats.rejected
     payload = _disk_cache().load_digest(digest)
+    stale = _disk_cache().stats.rejected > rejected
     if payload is not None:
         decoded = _decode(payload)
         compiled = load_module(decoded[0]) if decoded is not None else None
@@ -110,8 +113,11 @@ def compile_function(function: Function, num_threads: int):
                 COUNTERS.disk_hits += 1
                 _MEMORY[digest] = entry
             loaded = time.perf_counter()
-            return _restore(entry, num_threads, {"cache": "disk", **info,
-                                                 "load_s": loaded - keyed})
+            restored = _restore(entry, num_threads, {"cache": "disk", **info,
+                                                     "load_s": loaded - keyed})
+            return _with_key(restored, parts)
+        stale = True
+    if stale:
         with _LOCK:
             COUNTERS.stale += 1
     with _LOCK:
@@ -128,12 +134,19 @@ def compile_function(function: Function, num_threads: int):
     executable._cache_entry = entry  # keeps the memory-level entry alive
     executable.info = {"cache": executable.info.pop("cache"), **info,
                        "lower_s": lowered - keyed, **executable.info}
+    if stale:
+        executable.info["stale"] = True  # the disk entry was damaged or incomplete
     with _LOCK:
         _MEMORY[digest] = entry
     if _disk_cache().enabled:
         storing = time.perf_counter()
         _disk_cache().store(key, _encode(entry))
         executable.info["store_s"] = time.perf_counter() - storing
+    return _with_key(executable, parts)
+
+
+def _with_key(executable, parts: dict[str, str]):
+    executable.key_parts = parts  # read by cache_key_parts() for the compile log
     return executable
 
 
@@ -149,16 +162,25 @@ def _restore(entry: _Entry, num_threads: int, info: dict[str, Any]):
 
 def graph_key(function: Function, num_threads: int) -> str:
     """The key text of ``function`` compiled with ``num_threads`` on this machine."""
+    return "\n".join(graph_key_parts(function, num_threads).values())
+
+
+def graph_key_parts(function: Function, num_threads: int) -> dict[str, str]:
+    """The lines of :func:`graph_key` by name (``format``, ``versions``, ``sources``,
+    ``cpu``, ``options``, ``libmvec``, ``graph``), so that the compile log
+    (:mod:`tcomp.backends.compile_log`) can say which one changed."""
     from tcomp.ir.text import print_function
 
     graph = print_function(function, locations=False).encode()
-    return "\n".join(
-        [FORMAT, *backend_options(num_threads), "graph " + hashlib.sha256(graph).hexdigest()]
-    )
+    return {
+        "format": FORMAT,
+        **backend_options(num_threads),
+        "graph": "graph " + hashlib.sha256(graph).hexdigest(),
+    }
 
 
-def backend_options(num_threads: int) -> list[str]:
-    """The lines of :func:`graph_key` that describe the compiler and target, not the graph."""
+def backend_options(num_threads: int) -> dict[str, str]:
+    """The parts of :func:`graph_key` that describe the compiler and target, not the graph."""
     import llvmlite
 
     from tcomp import __version__
@@ -169,13 +191,14 @@ def backend_options(num_threads: int) -> list[str]:
     version = ".".join(map(str, state["llvm"].llvm_version_info))
     variants = sorted((name, sorted(map(tuple, table)))
                       for name, table in state["vector_functions"].items())
-    return [
-        f"tcomp {__version__}; llvmlite {llvmlite.__version__}; LLVM {version}",
-        f"sources {sources_digest()}",
-        f"cpu {state['cpu']} {state['features']}",
-        f"threads {num_threads}; threading {threading_name}; unroll {runtime.LOOP_UNROLLING}",
-        f"libmvec {variants}",
-    ]
+    return {
+        "versions": f"tcomp {__version__}; llvmlite {llvmlite.__version__}; LLVM {version}",
+        "sources": f"sources {sources_digest()}",
+        "cpu": f"cpu {state['cpu']} {state['features']}",
+        "options": f"threads {num_threads}; threading {threading_name}; "
+                   f"unroll {runtime.LOOP_UNROLLING}",
+        "libmvec": f"libmvec {variants}",
+    }
 
 
 def sources_digest() -> str:

@@ -1,7 +1,11 @@
 """``tcomp cache ls|clear|info``: the on-disk compile cache of the compiled backends.
 
 Entries live in ``<cache folder>/<namespace>/<sha256>.bin``, one namespace per
-backend store (``llvm``, ``llvm-graph``); see :mod:`tcomp.backends.cache`.
+backend store (``llvm``, ``llvm-graph``, ``cuda-binaries``); see
+:mod:`tcomp.backends.cache`. The compile log (``<cache folder>/calls``, see
+:mod:`tcomp.backends.compile_log`) records what each jitted function's first
+call per signature found; ``tcomp cache info FILE.py:FUNC`` prints it: whether
+the last call hit, and for a miss which part of the key changed.
 """
 
 from __future__ import annotations
@@ -9,7 +13,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tcomp.commands import subparser
+from tcomp.backends.compile_log import LOG_FOLDER
+from tcomp.commands import CliError, subparser
 
 
 def _entries(folder: Path) -> dict[str, list[Path]]:
@@ -17,7 +22,7 @@ def _entries(folder: Path) -> dict[str, list[Path]]:
     found: dict[str, list[Path]] = {}
     if not folder.is_dir():
         return found
-    for namespace in sorted(p for p in folder.iterdir() if p.is_dir()):
+    for namespace in sorted(p for p in folder.iterdir() if p.is_dir() and p.name != LOG_FOLDER):
         files = sorted(
             p for p in namespace.iterdir()
             if p.is_file() and (p.suffix == ".bin" or p.name.startswith(".tmp-"))
@@ -56,9 +61,16 @@ def _folder_or_none() -> Path | None:
     return default_cache_dir()
 
 
+def _logged_functions(folder: Path) -> list[Path]:
+    log = folder / LOG_FOLDER
+    return sorted(log.glob("*.json")) if log.is_dir() else []
+
+
 def info(args: argparse.Namespace) -> int:
     from tcomp.backends.cache import CACHE_DIR_ENV
 
+    if args.target:
+        return function_info(args.target)
     folder = _folder_or_none()
     if folder is None:
         print(f"location: none (the disk cache is off: {CACHE_DIR_ENV}=off)")
@@ -72,7 +84,52 @@ def info(args: argparse.Namespace) -> int:
     print(f"entries:  {len(files)}")
     for namespace, group in entries.items():
         print(f"  {namespace:12s} {_entries_text(len(group)):>12s}  {human_bytes(_size(group))}")
+    logged = _logged_functions(folder)
+    print(f"compile log: {len(logged)} function{'s' if len(logged) != 1 else ''} "
+          "(tcomp cache info FILE.py:FUNC says why its last call missed)")
     return 0
+
+
+def function_info(target: str) -> int:
+    """Prints the compile log of one function: its last call first, then earlier ones."""
+    import inspect
+
+    from tcomp.backends.compile_log import describe_outcome, function_identity, load_records
+    from tcomp.commands.inspect_fn import load_callable
+
+    value = load_callable(target, "FUNC")
+    function = inspect.unwrap(getattr(value, "_fn", value))
+    if getattr(function, "__code__", None) is None:
+        raise CliError(f"{target}: not a Python function")
+    folder = _folder_or_none()
+    if folder is None:
+        print("the disk cache is off (TCOMP_CACHE_DIR=off): no compile log is kept")
+        return 0
+    identity = function_identity(function)
+    records = load_records(identity, folder)
+    print(f"function: {identity}")
+    print(f"log:      {folder / LOG_FOLDER}")
+    if not records:
+        print("no call of this function is on record here (it has not run with this cache "
+              "folder, or the cache was cleared)")
+        return 0
+    for index, record in enumerate(reversed(records)):
+        title = "last call" if index == 0 else "earlier"
+        print()
+        print(f"{title}: {_when(record.when)}  backend {record.backend}  ({record.arguments})")
+        took = f", {record.seconds:.3f} s" if record.seconds is not None else ""
+        print(f"  {record.outcome}: {describe_outcome(record.outcome)}{took}")
+        if record.why:
+            print("  why:" if record.missed else "  tcomp's key changed since the call before:")
+            for line in record.why:
+                print(f"    {line}")
+    return 0
+
+
+def _when(seconds: float) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds))
 
 
 def ls(args: argparse.Namespace) -> int:
@@ -81,12 +138,16 @@ def ls(args: argparse.Namespace) -> int:
         print("the disk cache is off")
         return 0
     entries = _entries(folder)
-    if not any(entries.values()):
+    logged = _logged_functions(folder)
+    if not any(entries.values()) and not logged:
         print(f"{folder}: empty")
         return 0
     print(f"{folder}:")
     for namespace, group in entries.items():
         print(f"{namespace:12s} {_entries_text(len(group)):>12s}  {human_bytes(_size(group))}")
+    if logged:
+        print(f"{LOG_FOLDER:12s} {len(logged):>4d} function{'s' if len(logged) != 1 else ' '}"
+              f"  {human_bytes(_size(logged))}")
     return 0
 
 
@@ -113,6 +174,16 @@ def clear(args: argparse.Namespace) -> int:
         if count:
             removed_any = True
             print(f"removed {_entries_text(count)} ({human_bytes(size)}) from {folder / namespace}")
+    logged = _logged_functions(folder)
+    for path in logged:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+    if logged:
+        removed_any = True
+        print(f"removed the compile log of {len(logged)} function"
+              f"{'s' if len(logged) != 1 else ''} from {folder / LOG_FOLDER}")
     if not removed_any:
         print(f"{folder}: nothing to remove")
     return 0
@@ -126,7 +197,8 @@ def add_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentPa
     )
     actions = parser.add_subparsers(dest="action", required=True, metavar="{info,ls,clear}")
     for name, run, text in (
-        ("info", info, "location, whether the cache is on, size, entries per namespace"),
+        ("info", info, "location, whether the cache is on, size, entries per namespace; "
+                       "with FILE.py:FUNC, why that function's last call missed"),
         ("ls", ls, "entries and bytes per namespace (backend store)"),
         ("clear", clear, "remove every entry (asks nothing) and say what was removed"),
     ):
@@ -136,3 +208,10 @@ def add_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentPa
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         action.set_defaults(run=run)
+        if name == "info":
+            action.add_argument(
+                "target", nargs="?", metavar="FILE.py:FUNC",
+                help="a jitted function: where its calls found their programs, and why "
+                     "the last one missed (which part of the cache key changed)",
+            )
+            action.epilog += "\n  tcomp cache info model.py:train_step"
