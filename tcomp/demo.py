@@ -48,6 +48,17 @@ def loss_fn(params: dict[str, Any], x: Any, labels: Any) -> Any:
     return nn.cross_entropy(logits_fn(params, x), labels)
 
 
+def example_args(seed: int = 0) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """``(params, x, labels)`` for :func:`loss_fn` as the demo trains it (hidden 64, 3 classes,
+    100 points per class; data from ``seed``, weights from ``seed + 1``), for the command line::
+
+        tcomp inspect tcomp/demo.py:loss_fn --args tcomp/demo.py:example_args --stage kernels
+        tcomp check tcomp/demo.py:loss_fn --args tcomp/demo.py:example_args --grad
+    """
+    x, labels = make_spirals(points_per_class=100, classes=3, seed=seed)
+    return init_params(64, classes=3, seed=seed + 1), x, labels
+
+
 def run_demo(
     backend: str | None = None,
     steps: int = 300,

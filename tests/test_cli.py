@@ -521,7 +521,7 @@ def test_opt_reads_stdin(capsys, monkeypatch):
 def test_opt_list_passes(capsys):
     code, out, _ = run(capsys, "opt", "--list-passes")
     lines = out.splitlines()
-    assert code == 0 and [line.split()[0] for line in lines] == ["simplify", "cse", "dce"]
+    assert code == 0 and [line.split()[0] for line in lines] == ["simplify", "cse", "dce", "fuse"]
     assert lines[1].startswith("cse       Merges identical nodes")
 
 
