@@ -12,7 +12,9 @@ and prints one markdown table last:
   copy bandwidth (the issue's target: 80%);
 - ``softmax`` rows and ``sum``: memory-bound, GB/s against PyTorch's;
 - ``matmul N`` (float32, 4096 and 8192 cubed): GFLOP/s against PyTorch's
-  float32 with TF32 off (target: 50%);
+  float32 with TF32 off (target: 50%); ``matmul N bf16``: bfloat16 inputs
+  and output, float32 accumulation (tcomp's tensor-core kernel) against
+  PyTorch's bfloat16 matmul (target: 30%);
 - ``mlp step``: the 784-512-512-10 SGD step (batch 256) against PyTorch eager
   (target: faster) and, with ``--compile``, torch.compile.
 
@@ -28,6 +30,7 @@ import sys
 import time
 from typing import Any, Callable
 
+import ml_dtypes
 import numpy as np
 
 import tcomp
@@ -79,7 +82,7 @@ class Bench:
         rtol: float,
     ) -> tuple[float, float]:
         """Checks ``ours`` against ``theirs``, times both, and records a row."""
-        mine, base = np.asarray(ours()), _host(theirs())
+        mine, base = np.asarray(ours()).astype(np.float64), _host(theirs())
         scale = float(np.max(np.abs(base))) or 1.0
         error = float(np.max(np.abs(mine.astype(np.float64) - base))) / scale if base.size else 0.0
         ok = np.all(np.isfinite(mine) == np.isfinite(base)) and error <= rtol
@@ -155,6 +158,15 @@ class Bench:
             ab, bb = self.baseline_array(a), self.baseline_array(b)
             theirs = (lambda: torch.matmul(ab, bb)) if torch is not None else (lambda: a @ b)
             self.time_pair(f"matmul {n} f32", lambda: f(aa, ba), theirs, 2.0 * n**3, "GFLOP/s", 1e-4)
+            a16, b16 = a.astype(ml_dtypes.bfloat16), b.astype(ml_dtypes.bfloat16)
+            a16a, b16a = self.put(a16), self.put(b16)
+            if torch is not None:
+                a16b, b16b = ab.to(torch.bfloat16), bb.to(torch.bfloat16)
+                theirs16 = lambda: torch.matmul(a16b, b16b)  # noqa: E731
+            else:
+                theirs16 = lambda: (a16.astype(np.float32) @ b16.astype(np.float32))  # noqa: E731
+            self.time_pair(f"matmul {n} bf16", lambda: f(a16a, b16a), theirs16, 2.0 * n**3,
+                           "GFLOP/s", 2e-2)
 
     def mlp_step(self, compile_torch: bool) -> None:
         sizes, batch = (mlp.QUICK_SIZES, mlp.QUICK_BATCH) if self.quick else (mlp.FULL_SIZES, 256)

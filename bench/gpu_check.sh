@@ -7,7 +7,8 @@
 #   curl -sO <pycuda-2026.1.tar.gz from PyPI's JSON API>; mv pycuda-*.tar.gz .whl/
 #   pip download --no-deps -d .whl pytools platformdirs mako
 #   pip download --no-deps --only-binary=:all: --python-version 3.12 \
-#     --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 -d .whl siphash24 pyopencl
+#     --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 -d .whl siphash24 pyopencl \
+#     ml_dtypes   # tcomp's bfloat16 dtype, in case the machine's Python lacks it
 #
 #   bash bench/gpu_check.sh                    # everything: about 3 minutes on an H100
 #   GPU_CHECK_QUICK=1 bash bench/gpu_check.sh  # a short smoke run

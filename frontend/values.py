@@ -1,10 +1,10 @@
 """What counts as an array for tcomp, and how host data is brought to tcomp's dtypes.
 
-tcomp's dtypes are float32, float64, float16, int32 and bool. Host data is
-converted on the way in, the same way for jit arguments, closed-over
-constants and eager calls:
+tcomp's dtypes are float32, float64, float16, bfloat16 (ml_dtypes.bfloat16),
+int32 and bool. Host data is converted on the way in, the same way for jit
+arguments, closed-over constants and eager calls:
 
-- float32, float64, float16 and bool arrays keep their dtype;
+- float32, float64, float16, bfloat16 and bool arrays keep their dtype;
 - any integer array (int64, int8, uint8 ...) becomes int32 when every value
   fits, and raises :class:`TcompTypeError` naming the range otherwise;
 - Python ``bool``/``int``/``float`` become 0-d bool/int32/float32 arrays
@@ -20,7 +20,9 @@ from typing import Any
 import numpy as np
 
 from tcomp.ir.errors import TcompTypeError
-from tcomp.ir.types import DTYPE_NAMES, canonical_dtype
+from tcomp.ir.types import DTYPE_NAMES, canonical_dtype, numpy_dtype
+
+BFLOAT16 = numpy_dtype("bfloat16")
 
 _INT32 = np.iinfo(np.int32)
 
@@ -70,7 +72,7 @@ def canonical_host_array(array: np.ndarray, what: str = "value") -> np.ndarray:
                 "in int32, tcomp's integer type"
             )
         return array.astype(np.int32)
-    if kind not in "iufb":
+    if kind not in "iufb" and array.dtype != BFLOAT16:
         raise TcompTypeError(
             f"{what}: dtype {array.dtype} is not supported; tcomp supports {', '.join(DTYPE_NAMES)}"
         )

@@ -1,17 +1,25 @@
 """Element types and tensor types of the graph IR.
 
-tcomp knows five element types. Each has a short name used in the IR text
+tcomp knows six element types. Each has a short name used in the IR text
 (``f32[4,3]``) and a numpy dtype used by the reference executor.
 
-========  =====  ============
+========  =====  ===================
 dtype     text   numpy
-========  =====  ============
+========  =====  ===================
 float32   f32    np.float32
 float64   f64    np.float64
 float16   f16    np.float16
+bfloat16  bf16   ml_dtypes.bfloat16
 int32     i32    np.int32
 bool      bool   np.bool_
-========  =====  ============
+========  =====  ===================
+
+bfloat16 (8 exponent bits like float32, 8 significant bits) is numpy's
+through ml_dtypes, the package JAX and TensorFlow use for it. Every backend
+computes it in float32 and rounds each result to bfloat16 (nearest, ties to
+even; a NaN becomes the quiet NaN of its sign), as ml_dtypes does; sums and
+matmuls accumulate in float32 and round once. Conversions from float64 and
+int32 go through float32, again as ml_dtypes does.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+import ml_dtypes
 import numpy as np
 
 from tcomp.ir.errors import TcompTypeError
@@ -28,19 +37,22 @@ _DTYPES: dict[str, tuple[str, np.dtype]] = {
     "float32": ("f32", np.dtype(np.float32)),
     "float64": ("f64", np.dtype(np.float64)),
     "float16": ("f16", np.dtype(np.float16)),
+    "bfloat16": ("bf16", np.dtype(ml_dtypes.bfloat16)),
     "int32": ("i32", np.dtype(np.int32)),
     "bool": ("bool", np.dtype(np.bool_)),
 }
 _SHORT_TO_NAME = {short: name for name, (short, _) in _DTYPES.items()}
 
 DTYPE_NAMES: tuple[str, ...] = tuple(_DTYPES)
-FLOAT_DTYPES: frozenset[str] = frozenset({"float16", "float32", "float64"})
+FLOAT_DTYPES: frozenset[str] = frozenset({"float16", "bfloat16", "float32", "float64"})
+# The 16-bit floats: stored in 16 bits, computed in float32 by the compiled backends.
+HALF_DTYPES: frozenset[str] = frozenset({"float16", "bfloat16"})
 DEFAULT_FLOAT = "float32"
 DEFAULT_INT = "int32"
 
 
 def is_float(dtype: str) -> bool:
-    """True for float16, float32 and float64."""
+    """True for float16, bfloat16, float32 and float64."""
     return dtype in FLOAT_DTYPES
 
 
@@ -96,7 +108,14 @@ def promote_dtypes(a: str, b: str) -> str:
 
     This is numpy's own table restricted to tcomp's dtypes, for example
     int32 with float32 gives float64 and int32 with float16 gives float64.
+    Where numpy has no rule, bfloat16 follows float16's: with float16 it gives
+    float32 (the smallest float holding both), with int32 float64.
     """
+    pair = frozenset((a, b))
+    if pair == frozenset(("bfloat16", "float16")):
+        return "float32"
+    if pair == frozenset(("bfloat16", "int32")):
+        return "float64"
     return canonical_dtype(np.result_type(numpy_dtype(a), numpy_dtype(b)))
 
 

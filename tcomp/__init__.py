@@ -75,6 +75,7 @@ __version__ = "0.1.0"
 float32 = "float32"
 float64 = "float64"
 float16 = "float16"
+bfloat16 = "bfloat16"  # host arrays: ml_dtypes.bfloat16
 int32 = "int32"
 bool_ = "bool"
 

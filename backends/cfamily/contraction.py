@@ -58,6 +58,7 @@ PAD = 4
 MIN_GROUPS = 264  # two work-groups per multiprocessor of a 132-SM H100
 MAX_REGISTER_TILE = 8
 VECTOR_RUN = 4  # consecutive tile rows (columns) per work-item: one 16-byte local load
+WIDE_OPERANDS = frozenset({"float32", "float64"})  # operand dtypes the tiled kernel loads
 
 # the renderer's statement writer: appends ``statements`` rendered at ``depth`` to ``lines``
 BlockWriter = Callable[[tuple[Stmt, ...], int, list[str]], None]
@@ -104,9 +105,10 @@ def choose_tile(m: int, n: int, batch: int, dtype: str = "float32") -> TileShape
 def gpu_contraction(kernel: Kernel) -> Contraction | None:
     """The contraction of ``kernel`` when it gets the tiled GPU kernel: the lowering
     scheduled it as blocked (big enough) and both operands are float32 or float64 in
-    memory (float16 operands, stored as bits, take the generic path)."""
+    memory. float16 and bfloat16 operands, stored as bits, take the generic path for
+    now: a kernel for them (tensor cores) would be chosen here, beside this one."""
     match = blocked_contraction(kernel)
-    if match is None or "float16" in (match.a.dtype, match.b.dtype):
+    if match is None or not {match.a.dtype, match.b.dtype} <= WIDE_OPERANDS:
         return None
     return match
 

@@ -17,7 +17,12 @@ Example (float32, OpenCL)::
 ``unsigned short``, converted by integer helpers, so no device needs half
 support) and a ``float`` in registers; every operation that makes a new
 float16 value is rounded to half precision (``tc_round_f16``), which is how
-numpy computes in float16.
+numpy computes in float16. bfloat16 is the same with its own helpers: the
+upper 16 bits of a float32 in memory (``tc_from_bf16`` shifts them back),
+a ``float`` in registers, each new value rounded to nearest even
+(``tc_round_bf16``), as ml_dtypes computes. A bfloat16 ``tanh``, OpenCL::
+
+    tanh(p0[i0]):bf16  ->  tc_round_bf16(tanh(tc_from_bf16(p0[i0])))
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ import numpy as np
 
 from tcomp.backends.cfamily.dialect import Dialect
 from tcomp.backends.cfamily.helpers import (
-    HALF_HELPERS,
+    CONVERSIONS,
+    HALF_TYPES,
     bare,
     c_name,
     c_type,
@@ -35,9 +41,10 @@ from tcomp.backends.cfamily.helpers import (
 )
 from tcomp.ir.errors import TcompBackendError
 from tcomp.ir.kernel.expr import INDEX, Binary, Cast, Const, Expr, Load, Select, Unary, Var
+from tcomp.ir.types import numpy_dtype
 
-FLOATS = ("float16", "float32", "float64")
-# float16 results of these are rounded to half precision (the others are exact on halves)
+FLOATS = ("float16", "bfloat16", "float32", "float64")
+# float16 / bfloat16 results of these are rounded to 16 bits (the others are exact on them)
 _ROUNDED_BINARY = {"add", "sub", "mul", "div", "pow"}
 _ROUNDED_UNARY = {"exp", "log", "sqrt", "tanh", "sin", "cos", "logistic"}
 _COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
@@ -63,8 +70,8 @@ class ExprRenderer:
         self.used: set[tuple[str, str]] = set()
 
     def helper(self, kind: str, dtype: str, *args: str) -> str:
-        if dtype == "float16" and kind not in HALF_HELPERS:
-            dtype = "float32"  # halves are floats in registers
+        if dtype in HALF_TYPES and kind not in CONVERSIONS[dtype]:
+            dtype = "float32"  # 16-bit floats are floats in registers
         self.used.add((kind, dtype))
         return f"{helper_name(kind, dtype)}({', '.join(args)})"
 
@@ -81,13 +88,15 @@ class ExprRenderer:
         """The C value to store into a ``dtype`` buffer for the register value ``value``."""
         if dtype == "bool":
             return f"({self.dialect.byte_type})({bare(value)})"
-        if dtype == "float16":
-            return self.helper("to_f16", "float16", bare(value))
+        if dtype in HALF_TYPES:
+            return self.helper(CONVERSIONS[dtype][1], dtype, bare(value))
         return bare(value)
 
     def rounded(self, text: str, dtype: str) -> str:
-        """``text`` rounded to half precision when ``dtype`` is float16."""
-        return self.helper("round_f16", "float16", bare(text)) if dtype == "float16" else text
+        """``text`` rounded to 16 bits when ``dtype`` is float16 or bfloat16."""
+        if dtype in HALF_TYPES:
+            return self.helper(CONVERSIONS[dtype][2], dtype, bare(text))
+        return text
 
     # -- entry point ----------------------------------------------------------
 
@@ -99,8 +108,8 @@ class ExprRenderer:
             return c_name(expr.name)
         if isinstance(expr, Load):
             access = f"{c_name(expr.buffer)}[{bare(self.render(expr.index))}]"
-            if expr.dtype == "float16":
-                return self.helper("from_f16", "float16", access)
+            if expr.dtype in HALF_TYPES:
+                return self.helper(CONVERSIONS[expr.dtype][0], expr.dtype, access)
             return f"({access} != 0)" if expr.dtype == "bool" else access
         if isinstance(expr, Select):
             cond, a, b = (self.render(e) for e in (expr.cond, expr.a, expr.b))
@@ -120,8 +129,8 @@ class ExprRenderer:
         d = self.dialect
         if dtype == "bool":
             return "true" if value else "false"
-        if dtype == "float16":  # a half's value, written as the float that holds it exactly
-            value, dtype = float(np.float16(value)), "float32"
+        if dtype in HALF_TYPES:  # a 16-bit float's value, as the float that holds it exactly
+            value, dtype = float(numpy_dtype(dtype).type(value)), "float32"
         if dtype in FLOATS:
             v = float(np.float32(value)) if dtype == "float32" else float(value)
             # the shortest decimal that reads back as the same float32 / float64
@@ -143,7 +152,7 @@ class ExprRenderer:
 
     def unary(self, op: str, x: str, dtype: str) -> str:
         d = self.dialect
-        dtype = "float32" if dtype == "float16" else dtype  # computed in float, then rounded
+        dtype = "float32" if dtype in HALF_TYPES else dtype  # computed in float, then rounded
         if op == "not":
             return f"(!{x})"
         if op == "isnan":
@@ -178,7 +187,7 @@ class ExprRenderer:
 
     def binary(self, op: str, a: str, b: str, dtype: str) -> str:
         """``op(a, b)`` where both operands have ``dtype``."""
-        dtype = "float32" if dtype == "float16" else dtype  # computed in float, then rounded
+        dtype = "float32" if dtype in HALF_TYPES else dtype  # computed in float, then rounded
         if op in _COMPARE:
             return f"({a} {_COMPARE[op]} {b})"
         if op == "and":
@@ -211,13 +220,15 @@ class ExprRenderer:
     # -- casts ----------------------------------------------------------------
 
     def cast(self, x: str, source: str, target: str) -> str:
-        """``x`` converted from ``source`` to ``target`` as numpy's ``astype`` does."""
+        """``x`` converted from ``source`` to ``target`` as numpy's ``astype`` does (before
+        the rounding to a 16-bit ``target``, :meth:`render` adds: float64 -> bfloat16 is
+        (float)x then rounded, twice rounded as ml_dtypes does)."""
         if source == target:
             return x
         if target == "bool":
             return f"({x} != 0)"  # NaN != 0 is true, as numpy's bool(nan)
         if source in FLOATS and target in ("int32", INDEX):
             return self.helper("to_i32" if target == "int32" else "to_i64", source, x)
-        if source == "float16" and target == "float32":
+        if source in HALF_TYPES and target == "float32":
             return x  # the same float
         return f"({self.ctype(target)}){x}"

@@ -16,20 +16,26 @@ from __future__ import annotations
 from tcomp.backends.cfamily.dialect import Dialect
 
 SUFFIX = {
-    "float16": "f16", "float32": "f32", "float64": "f64", "int32": "i32", "index": "i64", "bool": "b",
+    "float16": "f16", "bfloat16": "bf16", "float32": "f32", "float64": "f64", "int32": "i32",
+    "index": "i64", "bool": "b",
 }
 
 HELPER_KINDS = (
-    "from_f16", "to_f16", "round_f16",
+    "from_f16", "to_f16", "round_f16", "from_bf16", "to_bf16", "round_bf16",
     "max", "min", "sign", "logistic", "neg", "abs", "floordiv", "mod", "div", "to_i32", "to_i64",
 )
 HALF_HELPERS = ("from_f16", "to_f16", "round_f16")  # keyed with dtype float16
+BF16_HELPERS = ("from_bf16", "to_bf16", "round_bf16")  # keyed with dtype bfloat16
+HALF_TYPES = ("float16", "bfloat16")  # 16 bits in memory, float in registers
+# per 16-bit float: its (from bits, to bits, round) helpers
+CONVERSIONS = {"float16": HALF_HELPERS, "bfloat16": BF16_HELPERS}
 
 
 def c_type(dtype: str, dialect: Dialect) -> str:
-    """The C type of a register value of ``dtype`` (float16 computes in float: each
-    operation's result is rounded to half precision, as numpy's float16 arithmetic is)."""
-    types = {"float16": "float", "float32": "float", "float64": "double", "int32": "int", "bool": "bool"}
+    """The C type of a register value of ``dtype`` (float16 and bfloat16 compute in
+    float: each operation's result is rounded to the 16-bit format, as numpy's float16
+    arithmetic and ml_dtypes' bfloat16 arithmetic are)."""
+    types = {"float16": "float", "bfloat16": "float", "float32": "float", "float64": "double", "int32": "int", "bool": "bool"}
     return dialect.index_type if dtype == "index" else types[dtype]
 
 
@@ -53,7 +59,7 @@ def bare(text: str) -> str:
 
 
 def helper_name(kind: str, dtype: str) -> str:
-    return f"tc_{kind}" if kind in HALF_HELPERS else f"tc_{kind}_{SUFFIX[dtype]}"
+    return f"tc_{kind}" if kind in HALF_HELPERS + BF16_HELPERS else f"tc_{kind}_{SUFFIX[dtype]}"
 
 
 def _unsigned(dtype: str, dialect: Dialect) -> str:
@@ -61,10 +67,11 @@ def _unsigned(dtype: str, dialect: Dialect) -> str:
 
 
 def memory_type(dtype: str, dialect: Dialect) -> str:
-    """The C type of one element of a ``dtype`` buffer (bool as a byte, float16 as its bits)."""
+    """The C type of one element of a ``dtype`` buffer (bool as a byte, float16 and
+    bfloat16 as their bits)."""
     if dtype == "bool":
         return dialect.byte_type
-    if dtype == "float16":
+    if dtype in HALF_TYPES:
         return dialect.half_type
     return c_type(dtype, dialect)
 
@@ -116,10 +123,34 @@ def render_half_helper(kind: str, dialect: Dialect) -> str:
     )
 
 
+def render_bf16_helper(kind: str, dialect: Dialect) -> str:
+    """bfloat16 <-> float conversions in integer C: a bfloat16 is the upper half of a
+    float's bits; rounding is to nearest, ties to even (carrying into inf on overflow),
+    and a NaN becomes the quiet NaN of its sign, as ml_dtypes rounds."""
+    head = f"{dialect.helper_prefix} "
+    u, h = dialect.uint_type, dialect.half_type
+    bits, real = dialect.float_as_uint, dialect.uint_as_float
+    if kind == "from_bf16":
+        return f"{head}float tc_from_bf16({h} v) {{\n  return {real}(({u})v << 16);  /* exact */\n}}\n"
+    if kind == "to_bf16":
+        return (
+            f"{head}{h} tc_to_bf16(float f) {{\n"
+            f"  {u} x = {bits}(f);\n"
+            f"  if ((x & 0x7fffffffu) > 0x7f800000u) return ({h})(((x >> 16) & 0x8000u) | 0x7fc0u);  /* NaN */\n"
+            f"  return ({h})((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);  /* nearest even; may carry to inf */\n"
+            "}\n"
+        )
+    return (  # round_bf16: a float rounded to the nearest bfloat16, kept as a float
+        f"{head}float tc_round_bf16(float f) {{\n  return tc_from_bf16(tc_to_bf16(f));\n}}\n"
+    )
+
+
 def render_helper(kind: str, dtype: str, dialect: Dialect) -> str:
     """The C definition of helper ``kind`` on ``dtype`` (see :data:`HELPER_KINDS`)."""
     if kind in HALF_HELPERS:
         return render_half_helper(kind, dialect)
+    if kind in BF16_HELPERS:
+        return render_bf16_helper(kind, dialect)
     t = c_type(dtype, dialect)
     name = helper_name(kind, dtype)
     head = f"{dialect.helper_prefix} "
@@ -179,8 +210,9 @@ def render_helper(kind: str, dtype: str, dialect: Dialect) -> str:
 def render_helpers(used: set[tuple[str, str]], dialect: Dialect) -> str:
     """The definitions of the ``(kind, dtype)`` helpers in ``used``, in a fixed order."""
     used = set(used)
-    if ("round_f16", "float16") in used:
-        used |= {("from_f16", "float16"), ("to_f16", "float16")}  # round_f16 calls both
+    for dtype, (from_bits, to_bits, rounding) in CONVERSIONS.items():
+        if (rounding, dtype) in used:
+            used |= {(from_bits, dtype), (to_bits, dtype)}  # the rounding calls both
     order = {kind: n for n, kind in enumerate(HELPER_KINDS)}
     dtypes = list(SUFFIX)
     ordered = sorted(used, key=lambda kd: (order[kd[0]], dtypes.index(kd[1])))

@@ -376,7 +376,7 @@ def identity(op: str, dtype: str) -> Const:
     """The identity element of combine ``op`` on ``dtype`` (a partial's start value)."""
     if dtype == "bool":
         return Const(op in ("mul", "min", "and"), "bool")
-    if dtype in ("float32", "float64", "float16"):
+    if dtype in ("float32", "float64", "float16", "bfloat16"):
         values = {"add": 0.0, "mul": 1.0, "max": float("-inf"), "min": float("inf")}
         return Const(values[op], dtype)
     bits = 31 if dtype == "int32" else 63

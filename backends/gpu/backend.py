@@ -21,8 +21,9 @@ or device compiles afresh, and a damaged entry is rebuilt, never loaded.
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -35,12 +36,29 @@ from tcomp.ir.graph import Function
 from tcomp.ir.kernel.kernel import Program
 
 
+def transfer_view(host: np.ndarray) -> np.ndarray:
+    """``host`` as the drivers can copy it: a bfloat16 array (ml_dtypes' dtype, which
+    numpy's buffer protocol refuses: pyopencl and pycuda copy through it) viewed as its
+    uint16 bits, the same memory; any other array as it is."""
+    if host.dtype.kind == "V" and host.dtype.itemsize == 2:
+        return host.view(np.uint16)
+    return host
+
+
+if TYPE_CHECKING:
+    from tcomp.backends.cfamily.dialect import Dialect
+
+
 class GPUBackend(Backend):
     """A GPU backend over one :class:`Driver` (see the module docstring)."""
 
-    def __init__(self, name: str, dialect: str, open_driver: Callable[[], Driver]) -> None:
+    def __init__(
+        self, name: str, dialect: "str | Dialect", open_driver: Callable[[], Driver]
+    ) -> None:
+        from tcomp.backends.cfamily.dialect import get_dialect
+
         self.name = name
-        self.dialect = dialect
+        self._dialect = get_dialect(dialect) if isinstance(dialect, str) else dialect
         self._open_driver = open_driver
         self._driver: Driver | None = None
         self._driver_error: TcompBackendError | None = None
@@ -59,6 +77,21 @@ class GPUBackend(Backend):
                 self._driver_error = error
                 raise
         return self._driver
+
+    @property
+    def dialect(self) -> "Dialect":
+        """The C dialect sources are rendered in. A CUDA device older than sm_80 (no
+        ``mma.sync`` for 16-bit floats) gets half matmuls without tensor cores; where no
+        device opens (rendering on a machine with no GPU) the dialect's choice stands."""
+        if self._dialect.tensor_cores != "mma":
+            return self._dialect
+        try:
+            arch = self.driver.info.arch
+        except TcompBackendError:
+            return self._dialect
+        if arch.startswith("sm_") and arch[3:].isdigit() and int(arch[3:]) < 80:
+            return dataclasses.replace(self._dialect, tensor_cores="none")
+        return self._dialect
 
     @property
     def pool(self) -> BufferPool:
@@ -137,7 +170,7 @@ class GPUBackend(Backend):
         host = np.asarray(array, order="C")  # ascontiguousarray would make 0-d arrays 1-d
         buffer = DeviceBuffer(self.pool, host.shape, host.dtype)
         if buffer.nbytes:
-            self.driver.upload(buffer.handle, host)
+            self.driver.upload(buffer.handle, transfer_view(host))
         return buffer
 
     def to_host(self, buffer: Any) -> np.ndarray:
@@ -145,7 +178,7 @@ class GPUBackend(Backend):
             return np.array(buffer, copy=True)
         host = np.empty(buffer.shape, buffer.dtype)
         if buffer.nbytes:
-            self.driver.download(buffer.handle, host)
+            self.driver.download(buffer.handle, transfer_view(host))
         return host
 
     def synchronize(self) -> None:

@@ -46,7 +46,18 @@ from typing import Iterator
 
 from llvmlite import ir
 
-from tcomp.backends.llvm.exprs import F32, F64, I1, I8, I32, I64, PTR, intrinsic, memory_type
+from tcomp.backends.llvm.exprs import (
+    F32,
+    F64,
+    I1,
+    I8,
+    I32,
+    I64,
+    PTR,
+    from_memory,
+    intrinsic,
+    memory_type,
+)
 from tcomp.backends.llvm.stmts import _BodyRenderer, render_kernel
 from tcomp.backends.llvm.vecmath import VariantTable
 from tcomp.ir.kernel.expr import INDEX, Binary, Load, Var
@@ -183,8 +194,9 @@ class _ContractionRenderer(_BodyRenderer):
         b = self.builder
         pointer = self.pointers[operand.buffer][0]
         address = b.gep(pointer, [index], inbounds=True, source_etype=memory_type(operand.dtype))
-        value = b.load(address, typ=memory_type(operand.dtype))
-        return b.fpext(value, self.ty) if operand.dtype != self.wide else value
+        value = from_memory(b, b.load(address, typ=memory_type(operand.dtype)), operand.dtype)
+        # float16 widens with fpext; a bfloat16 register value is a float already
+        return b.fpext(value, self.ty) if value.type != self.ty else value
 
     def _pack(self, dest, operand: Operand, base, lane_var: str, first_lane, limit,
               lanes_padded, depth: int, width: int, name: str, taker=None) -> None:

@@ -1,12 +1,24 @@
 """Kernel-IR scalar expressions rendered as LLVM IR (llvmlite.ir only).
 
 Types: ``float16/32/64`` are ``half/float/double``, ``int32`` is ``i32``,
-``index`` is ``i64``, ``bool`` is ``i1`` in registers and ``i8`` in memory.
+``index`` is ``i64``, ``bool`` is ``i1`` in registers and ``i8`` in memory,
+``bfloat16`` is ``float`` in registers (always a value bfloat16 can hold) and
+``i16`` in memory (the upper half of the float bits; see
+:mod:`tcomp.backends.llvm.halves`).
 
 Semantics follow the numpy references that the kernel interpreter uses:
 
 - float16 arithmetic is computed in float and rounded back to half after
   every elementary operation (numpy's half loops do the same);
+- bfloat16 arithmetic likewise: computed in float, rounded to bfloat16
+  (nearest, ties to even, NaN to the quiet NaN of its sign) after every
+  elementary operation, as ``ml_dtypes`` and the reference executor do;
+  ``Select`` and comparisons are exact on the float values;
+- bfloat16 casts: to float32 exact, to float64 ``fpext``, to float16 one
+  ``fptrunc``; from float32 one rounding; from float64 ``fptrunc`` to float
+  then a rounding to bfloat16 (double rounding, as ``ml_dtypes`` does); from
+  float16, int32 and bool through float; to int32 as from float; to bool
+  ``!= 0`` (NaN is true);
 - ``max``/``min`` are ``llvm.maximum``/``llvm.minimum`` (NaN propagates as in
   ``np.maximum``); ``sign`` keeps NaN and maps -0.0 to 0.0;
 - integer ``floordiv``/``mod`` floor as Python does, give 0 for a zero
@@ -31,6 +43,13 @@ from typing import Callable
 
 from llvmlite import ir
 
+from tcomp.backends.llvm.halves import (
+    I16,
+    bfloat16_constant,
+    load_bfloat16,
+    round_to_bfloat16,
+    store_bfloat16,
+)
 from tcomp.backends.llvm.vecmath import VariantTable, declare_variants, variant_attribute
 from tcomp.ir.errors import TcompBackendError
 from tcomp.ir.kernel.expr import (
@@ -60,11 +79,13 @@ _REGISTER_TYPES: dict[str, ir.Type] = {
     "float16": F16,
     "float32": F32,
     "float64": F64,
+    "bfloat16": F32,  # a bfloat16 value in a float (i16 in memory)
     "int32": I32,
     "bool": I1,
     INDEX: I64,
 }
-FLOATS = ("float16", "float32", "float64")
+FLOATS = ("float16", "bfloat16", "float32", "float64")
+_MEMORY_TYPES: dict[str, ir.Type] = {"bool": I8, "bfloat16": I16}
 _FLOAT_COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 _INTRINSIC_UNARY = {"exp", "log", "sqrt", "tanh", "sin", "cos"}
 
@@ -80,14 +101,17 @@ def register_type(dtype: str) -> ir.Type:
 
 
 def memory_type(dtype: str) -> ir.Type:
-    """The LLVM type of an element of ``dtype`` in a buffer (bool is one byte)."""
-    return I8 if dtype == "bool" else _REGISTER_TYPES[dtype]
+    """The LLVM type of an element of ``dtype`` in a buffer (bool is one byte,
+    bfloat16 an ``i16``)."""
+    return _MEMORY_TYPES.get(dtype) or _REGISTER_TYPES[dtype]
 
 
 def constant(value: object, dtype: str) -> ir.Constant:
     """An LLVM constant of ``dtype`` (floats rounded to the type, as numpy does)."""
     if dtype == "bool":
         return ir.Constant(I1, int(bool(value)))
+    if dtype == "bfloat16":
+        return bfloat16_constant(value)
     if dtype in FLOATS:
         return ir.Constant(register_type(dtype), float(value))  # llvmlite rounds to the type
     bits = register_type(dtype).width
@@ -175,15 +199,11 @@ class ExprRenderer:
     def load(self, buffer: str, index: ir.Value, dtype: str) -> ir.Value:
         """Element ``index`` of ``buffer`` as a register value."""
         value = self.builder.load(self.address(buffer, index), typ=memory_type(dtype))
-        if dtype == "bool":
-            return self.builder.icmp_unsigned("!=", value, ir.Constant(I8, 0))
-        return value
+        return from_memory(self.builder, value, dtype)
 
     def store(self, buffer: str, index: ir.Value, value: ir.Value, dtype: str) -> None:
         """Writes a register value to element ``index`` of ``buffer``."""
-        if dtype == "bool":
-            value = self.builder.zext(value, I8)
-        self.builder.store(value, self.address(buffer, index))
+        self.builder.store(to_memory(self.builder, value, dtype), self.address(buffer, index))
 
     # -- speculation ----------------------------------------------------------
 
@@ -231,10 +251,13 @@ class ExprRenderer:
             return self._branch(a, lambda: self.render(expr.b), lambda: false)
         return self._branch(a, lambda: true, lambda: self.render(expr.b))
 
-    # -- float16 helper -------------------------------------------------------
+    # -- float16/bfloat16 helper ----------------------------------------------
 
     def _in_float(self, dtype: str, values: list[ir.Value], fn) -> ir.Value:
-        """``fn`` on ``values``, computed in float and rounded back for float16."""
+        """``fn`` on ``values``, computed in float and rounded back for float16 and
+        bfloat16 (whose register values are floats already)."""
+        if dtype == "bfloat16":
+            return round_to_bfloat16(self.builder, fn(values, "float32"))
         if dtype != "float16":
             return fn(values, dtype)
         wide = [self.builder.fpext(v, F32) for v in values]
@@ -409,6 +432,8 @@ class ExprRenderer:
             if source in FLOATS:
                 return b.fcmp_unordered("!=", x, ir.Constant(x.type, 0.0))  # NaN -> True
             return b.icmp_signed("!=", x, ir.Constant(x.type, 0))
+        if "bfloat16" in (source, target):
+            return self._bfloat16_cast(x, source, target)
         if source in FLOATS and target in FLOATS:
             if source == "float64" and target == "float16":
                 return b.fptrunc(self._round_to_odd_float(x), F16)
@@ -428,6 +453,27 @@ class ExprRenderer:
         if ty.width > x.type.width:
             return b.sext(x, ty)
         return b.trunc(x, ty)
+
+    def _bfloat16_cast(self, x: ir.Value, source: str, target: str) -> ir.Value:
+        """Casts from or to bfloat16 (not to bool), as ``ml_dtypes`` converts."""
+        b = self.builder
+        if source == "bfloat16":
+            if target == "float32":
+                return x  # exact: the register holds the float already
+            if target == "float64":
+                return b.fpext(x, F64)
+            if target == "float16":
+                return b.fptrunc(x, F16)  # one rounding of an exact float
+            return self._float_to_int(x, "float32", target)
+        if source == "float64":
+            x = b.fptrunc(x, F32)  # then rounded again: ml_dtypes rounds via float too
+        elif source == "float16":
+            x = b.fpext(x, F32)
+        elif source == "bool":
+            x = b.uitofp(x, F32)
+        elif source != "float32":
+            x = b.sitofp(x, F32)
+        return round_to_bfloat16(b, x)
 
     def _float_to_int(self, x: ir.Value, source: str, target: str) -> ir.Value:
         b = self.builder
@@ -459,3 +505,21 @@ class ExprRenderer:
         bits = b.sub(bits, b.zext(away, I32))
         odd = b.bitcast(b.or_(bits, ir.Constant(I32, 1)), F32)
         return b.select(inexact, odd, t)
+
+
+def from_memory(builder: ir.IRBuilder, value: ir.Value, dtype: str) -> ir.Value:
+    """A value loaded from a buffer of ``dtype`` as its register value."""
+    if dtype == "bool":
+        return builder.icmp_unsigned("!=", value, ir.Constant(I8, 0))
+    if dtype == "bfloat16":
+        return load_bfloat16(builder, value)
+    return value
+
+
+def to_memory(builder: ir.IRBuilder, value: ir.Value, dtype: str) -> ir.Value:
+    """A register value of ``dtype`` as the value a buffer of ``dtype`` holds."""
+    if dtype == "bool":
+        return builder.zext(value, I8)
+    if dtype == "bfloat16":
+        return store_bfloat16(builder, value)
+    return value

@@ -35,8 +35,6 @@ def evaluate(function: Function, inputs: Sequence[np.ndarray]) -> list[np.ndarra
         env[param] = array
     for node in function.nodes:
         primitive = get_primitive(node.op)
-        result = primitive.reference([env[v] for v in node.inputs], node.attrs)
-        env[node.output] = np.asarray(result, dtype=numpy_dtype(node.output.dtype)).reshape(
-            node.output.shape
-        )
+        result = primitive.evaluate([env[v] for v in node.inputs], node.attrs, node.output.dtype)
+        env[node.output] = result.reshape(node.output.shape)
     return [env[v] for v in function.outputs]

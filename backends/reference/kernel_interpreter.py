@@ -110,14 +110,14 @@ def evaluate_expr(expr: Expr, env: dict[str, Any], memory: dict[str, np.ndarray]
         value = evaluate_expr(expr.x, env, memory)
         if expr.dtype == INDEX:
             return int(value)
-        return _primitive("convert", [value], {"dtype": expr.dtype})
+        return _primitive("convert", [value], {"dtype": expr.dtype}, expr.dtype)
     if isinstance(expr, Unary):
         value = evaluate_expr(expr.x, env, memory)
         if expr.op == "not":
             return np.bool_(not value)
         if expr.op == "isnan":
             return np.bool_(np.isnan(value))
-        return _primitive(expr.op, [value], {})
+        return _primitive(expr.op, [value], {}, expr.dtype)
     if isinstance(expr, Binary):
         a = evaluate_expr(expr.a, env, memory)
         if expr.op == "and" and not a:
@@ -131,7 +131,7 @@ def evaluate_expr(expr: Expr, env: dict[str, Any], memory: dict[str, np.ndarray]
             return _INDEX_OPS[expr.op](a, b)
         if expr.op in ("floordiv", "mod"):
             return _int32_division(expr.op, int(a), int(b))
-        return _primitive(expr.op, [a, b], {})
+        return _primitive(expr.op, [a, b], {}, expr.dtype)
     if isinstance(expr, Reduce):
         return _reduce(expr, env, memory)
     raise TypeError(f"not an expression: {expr!r}")
@@ -146,9 +146,9 @@ def _int32_division(op: str, a: int, b: int) -> np.int32:
     return np.int32((value + 2**31) % 2**32 - 2**31)
 
 
-def _primitive(op: str, values: list[Any], attrs: dict[str, Any]) -> Any:
+def _primitive(op: str, values: list[Any], attrs: dict[str, Any], dtype: str) -> Any:
     arrays = [np.asarray(v) for v in values]
-    return PRIMITIVES[op].reference(arrays, attrs)[()]
+    return PRIMITIVES[op].evaluate(arrays, attrs, dtype)[()]
 
 
 def _reduce(expr: Reduce, env: dict[str, Any], memory: dict[str, np.ndarray]) -> Any:
@@ -162,4 +162,4 @@ def _reduce(expr: Reduce, env: dict[str, Any], memory: dict[str, np.ndarray]) ->
     if expr.op == "argmax":
         return np.int32(np.argmax(array))
     op = {"add": "reduce_sum", "max": "reduce_max", "min": "reduce_min"}[expr.op]
-    return PRIMITIVES[op].reference([array], {"axes": (0,)})[()]
+    return PRIMITIVES[op].evaluate([array], {"axes": (0,)}, expr.dtype)[()]

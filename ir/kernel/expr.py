@@ -17,7 +17,7 @@ trees (equal trees are equal values, so a dict finds repeated work):
   renderers hold none.
 
 Scalar types are the graph IR's dtypes (``float32``, ``float64``,
-``float16``, ``int32``, ``bool``) plus ``index``, a signed 64-bit integer
+``float16``, ``bfloat16``, ``int32``, ``bool``) plus ``index``, a signed 64-bit integer
 for loop variables and buffer offsets.
 
 Build expressions with the functions below (:func:`add`, :func:`mul`,
@@ -38,8 +38,9 @@ from dataclasses import dataclass, field
 from typing import Iterator, Union
 
 INDEX = "index"
-SCALAR_TYPES = ("float32", "float64", "float16", "int32", "bool", INDEX)
-FLOAT_TYPES = frozenset({"float16", "float32", "float64"})
+SCALAR_TYPES = ("float32", "float64", "float16", "bfloat16", "int32", "bool", INDEX)
+FLOAT_TYPES = frozenset({"float16", "bfloat16", "float32", "float64"})
+HALF_TYPES = frozenset({"float16", "bfloat16"})  # stored in 16 bits, computed in float32
 INTEGER_TYPES = frozenset({"int32", INDEX})
 
 UNARY_OPS = frozenset(

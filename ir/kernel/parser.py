@@ -24,6 +24,7 @@ import re
 from tcomp.ir.kernel.expr import (
     BINARY_OPS,
     COMPARISON_OPS,
+    FLOAT_TYPES,
     INDEX,
     LOGICAL_OPS,
     REDUCE_OPS,
@@ -112,7 +113,7 @@ class _Parser(LineParser):
         return self.expect_kind("ident", what)
 
     def scalar_type(self) -> str:
-        token = self.name("a scalar type (f32, f64, f16, i32, bool, index)")
+        token = self.name("a scalar type (f32, f64, f16, bf16, i32, bool, index)")
         if token.text not in _TYPE_NAMES:
             raise self.error(f"unknown scalar type {token.text!r}", token)
         return _TYPE_NAMES[token.text]
@@ -166,7 +167,7 @@ class _Parser(LineParser):
         dtype = self.scalar_type()
         if re.fullmatch(r"[-+]?\d+", token.text):
             return const(int(token.text), dtype)
-        if dtype not in ("float16", "float32", "float64"):
+        if dtype not in FLOAT_TYPES:
             raise self.error(f"{token.text} is not a {type_name(dtype)} constant", token)
         return Const(float(token.text), dtype)
 

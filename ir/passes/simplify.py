@@ -60,7 +60,7 @@ import numpy as np
 from tcomp.ir.builder import FunctionBuilder
 from tcomp.ir.graph import Function, Location, Node, Value
 from tcomp.ir.primitives import get_primitive
-from tcomp.ir.types import TensorType, canonical_dtype, numpy_dtype
+from tcomp.ir.types import TensorType, canonical_dtype
 
 MAX_ROUNDS = 8  # forward walks before giving up on a fixed point
 FOLD_LIMIT = 64  # largest result (in elements) that constant folding creates
@@ -187,8 +187,8 @@ def _fold(
         return None
     arrays = [p.attrs["value"] for p in producers if p is not None]
     with np.errstate(all="ignore"):
-        result = get_primitive(op).reference(arrays, attrs)
-        array = np.asarray(result, dtype=numpy_dtype(out_type.dtype)).reshape(out_type.shape)
+        result = get_primitive(op).evaluate(arrays, attrs, out_type.dtype)
+        array = result.reshape(out_type.shape)
     return context.emit("constant", (), {"value": array})
 
 

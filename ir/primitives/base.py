@@ -5,7 +5,9 @@ A :class:`Primitive` bundles everything tcomp knows about one op:
 - ``infer``: the shape/dtype rule, ``(input types, attrs) -> output type``;
   it raises :class:`TcompShapeError` / :class:`TcompTypeError` naming the op;
 - ``reference``: the numpy implementation, the specification every backend
-  is checked against;
+  is checked against (run it through :meth:`Primitive.evaluate`, which
+  gives bfloat16 its meaning: inputs widened to float32, the result rounded
+  to the output dtype);
 - ``vjp``: the reverse-mode gradient rule, ``(emitter, node, cotangent) ->
   one cotangent (or None for "no contribution") per input``, written with
   the :class:`tcomp.ir.builder.Emitter` so that gradients are graph IR;
@@ -23,11 +25,13 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 import numpy as np
 
 from tcomp.ir.errors import TcompShapeError, TcompTypeError
-from tcomp.ir.types import TensorType
+from tcomp.ir.types import TensorType, numpy_dtype
 
 if TYPE_CHECKING:
     from tcomp.ir.builder import Emitter
     from tcomp.ir.graph import Node, Value
+
+_BFLOAT16 = numpy_dtype("bfloat16")
 
 InferRule = Callable[[Sequence[TensorType], Mapping[str, Any]], TensorType]
 ReferenceRule = Callable[[Sequence[np.ndarray], Mapping[str, Any]], np.ndarray]
@@ -59,6 +63,20 @@ class Primitive:
                 f"{self.name}: attributes must be {sorted(self.attr_names)}, got {sorted(attrs)}"
             )
         return self.infer(input_types, attrs)
+
+    def evaluate(
+        self, inputs: Sequence[np.ndarray], attrs: Mapping[str, Any], out_dtype: str
+    ) -> np.ndarray:
+        """The reference result as an array of ``out_dtype``: what every executor of
+        graph or kernel IR calls. bfloat16 inputs are widened to float32 first, so a
+        bfloat16 op is computed in float32 and rounded once to the output dtype (a sum
+        or matmul accumulates in float32), as the compiled backends do; ml_dtypes' own
+        bfloat16 loops would round at every step of a sum."""
+        widened = [
+            array.astype(np.float32) if array.dtype == _BFLOAT16 else array for array in inputs
+        ]
+        result = self.reference(widened, attrs)
+        return np.asarray(result, dtype=numpy_dtype(out_dtype))
 
 
 PRIMITIVES: dict[str, Primitive] = {}

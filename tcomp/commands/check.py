@@ -19,6 +19,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import ml_dtypes
 import numpy as np
 
 from tcomp.commands import CliError, subparser
@@ -34,6 +35,7 @@ from tcomp.commands.inspect_fn import (
 REFERENCE = "reference"
 HEADER = ("backend", "outputs", "max abs err", "max rel err", "tolerance", "result")
 _SHORT_DTYPES = {np.dtype(dtype).name: short for short, dtype in DTYPES.items()}
+BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
 
 
 @dataclass(frozen=True)
@@ -85,8 +87,16 @@ class Row:
 # ---------------------------------------------------------------------------- tolerances
 
 
+def is_float_dtype(dtype: np.dtype) -> bool:
+    """numpy's floats and ml_dtypes' bfloat16 (whose kind is ``V``)."""
+    return dtype.kind == "f" or dtype == BFLOAT16
+
+
 def tolerance_for(dtype: np.dtype) -> Tolerance:
-    """float64: rtol 1e-9 atol 1e-12; float32: 1e-4, 1e-5; float16: 1e-2, 1e-3; else exact."""
+    """float64: rtol 1e-9 atol 1e-12; float32: 1e-4, 1e-5; float16: 1e-2, 1e-3;
+    bfloat16 (8 significant bits): 2e-2, 1e-2; else exact."""
+    if dtype == BFLOAT16:
+        return Tolerance(2e-2, 1e-2)
     if dtype.kind != "f":
         return EXACT
     if dtype.itemsize >= 8:
@@ -146,8 +156,9 @@ def compare_leaf(out: np.ndarray, ref: np.ndarray, path: str) -> LeafResult:
     max_abs = float(diff.max(initial=0.0))
     max_rel = float(rel.max(initial=0.0))
     tol = tolerance_for(ref.dtype)
-    if ref.dtype.kind == "f":
-        nan_mismatch = int(np.count_nonzero(np.isnan(out) != np.isnan(ref)))
+    if is_float_dtype(ref.dtype):
+        nan_mismatch = int(np.count_nonzero(np.isnan(out.astype(np.float32))
+                                            != np.isnan(ref.astype(np.float32))))
         if nan_mismatch:
             return LeafResult(max_abs, max_rel, f"{path}: NaN positions differ at {nan_mismatch} of {ref.size}")
         bad = diff > tol.atol + tol.rtol * np.abs(ref.astype(np.float64))
@@ -265,7 +276,7 @@ def select_backends(text: str | None) -> list[str]:
 
 def random_like(value: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Seeded values of ``value``'s shape and dtype: floats ~ N(0, 1), ints in [0, 8), bools."""
-    if value.dtype.kind == "f":
+    if is_float_dtype(value.dtype):
         return rng.standard_normal(value.shape).astype(value.dtype)
     if value.dtype.kind == "b":
         return rng.random(value.shape) < 0.5

@@ -24,13 +24,17 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
+import ml_dtypes
 import numpy as np
 
 from tcomp.commands import CliError, graph_formats, kernel_timing, subparser
 from tcomp.commands.graph_formats import FORMATS
 
 STAGES = ("traced", "optimized", "kernels", "source", "grad")
-DTYPES = {"f32": np.float32, "f64": np.float64, "f16": np.float16, "i32": np.int32, "bool": np.bool_}
+DTYPES = {
+    "f32": np.float32, "f64": np.float64, "f16": np.float16, "bf16": ml_dtypes.bfloat16,
+    "i32": np.int32, "bool": np.bool_,
+}
 _SPEC = re.compile(r"^([A-Za-z_]\w*)=(\w+)\[([0-9,\s]*)\]$")
 
 

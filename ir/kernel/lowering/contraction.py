@@ -35,7 +35,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from tcomp.ir.kernel.expr import Binary, Cast, Const, Expr, Load, Var
+from tcomp.ir.kernel.expr import FLOAT_TYPES, HALF_TYPES, Binary, Cast, Const, Expr, Load, Var
 from tcomp.ir.kernel.kernel import Assign, Kernel, Let, Loop, Program, Schedule, Stmt
 
 FLOAT_ACCUMULATORS = ("float32", "float64")
@@ -116,9 +116,9 @@ def affine_terms(expr: Expr) -> tuple[dict[str, int], int] | None:
 def _operand(expr: Expr, wide: str) -> Operand | None:
     if isinstance(expr, Cast) and expr.dtype == wide:
         expr = expr.x
-    if not isinstance(expr, Load) or expr.dtype not in ("float16", "float32", "float64"):
+    if not isinstance(expr, Load) or expr.dtype not in FLOAT_TYPES:
         return None
-    if expr.dtype != wide and not (expr.dtype == "float16" and wide == "float32"):
+    if expr.dtype != wide and not (expr.dtype in HALF_TYPES and wide == "float32"):
         return None
     affine = affine_terms(expr.index)
     if affine is None:

@@ -45,6 +45,7 @@ import math
 from typing import Any, Callable, Sequence
 
 from tcomp.ir.kernel.expr import (
+    HALF_TYPES,
     INDEX,
     Binary,
     Cast,
@@ -64,7 +65,7 @@ from tcomp.ir.kernel.expr import (
 from tcomp.ir.kernel.kernel import Assign, Let, Loop, Stmt, Store
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
-FLOATS = ("float16", "float32", "float64")
+FLOATS = ("float16", "bfloat16", "float32", "float64")
 
 
 class Rematerialize(Exception):
@@ -291,7 +292,7 @@ class Hoister:
         """(init statements, update statements in the innermost loop), and the result."""
         op, dtype = expr.op, body.dtype
         updates: list[Stmt] = []
-        if op == "add" and dtype == "float16":
+        if op == "add" and dtype in HALF_TYPES:
             # half-precision sums accumulate in float32 (as GPUs and numpy's pairwise sums
             # keep more digits than a running float16 total would), rounded once at the end
             wide = self.names.fresh("acc", "float32")

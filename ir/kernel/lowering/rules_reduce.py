@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from tcomp.ir.kernel.expr import (
+    HALF_TYPES,
     INDEX,
     Expr,
     Reduce,
@@ -95,8 +96,9 @@ def lower_matmul(ctx, inputs, attrs, out_type) -> Accessor:
     """x[..., m, k] @ y[..., k, n]: a sum over k of the products."""
     x, y = inputs
     k_extent = ctx.input_types[0].shape[-1]
-    # float16 products and sums are taken in float32 and rounded once, as numpy does
-    wide = "float32" if out_type.dtype == "float16" else out_type.dtype
+    # float16/bfloat16 products and sums are taken in float32 and rounded once, as
+    # numpy does for float16
+    wide = "float32" if out_type.dtype in HALF_TYPES else out_type.dtype
 
     def access(idx):
         batch, m, n = list(idx[:-2]), idx[-2], idx[-1]
