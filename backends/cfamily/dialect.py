@@ -28,7 +28,7 @@ class Dialect:
     index_type: str  # a signed 64-bit integer
     unsigned_index_type: str  # its unsigned twin (wrapping arithmetic)
     byte_type: str  # an unsigned byte (bool in memory)
-    half_type: str  # an unsigned 16-bit integer (float16 in memory, as its IEEE bits)
+    half_type: str  # an unsigned 16-bit integer (float16 and bfloat16 in memory, as bits)
     uint_type: str  # an unsigned 32-bit integer
     float_as_uint: str  # reinterprets a float's bits as uint_type (a function name)
     uint_as_float: str  # and back
@@ -44,6 +44,14 @@ class Dialect:
     nan32: str
     inf64: str
     nan64: str
+    # float16/bfloat16 matmuls: "mma" (PTX mma.sync, sm_80 and later), "emulated" (the
+    # same kernel with the products in plain C, for tests) or "none" (the generic path);
+    # see tcomp.backends.cfamily.tensor_core
+    tensor_cores: str = "none"
+    # a work-group reduction finishes its last 32 values within one warp with
+    # __shfl_down_sync instead of local memory and barriers (CUDA); see
+    # tcomp.backends.cfamily.render's _BodyWriter.warp_combine
+    warp_shuffle: bool = False
 
     def math(self, name: str, dtype: str) -> str:
         """The name of the libm-style function ``name`` for ``dtype`` (float32/float64)."""
@@ -108,6 +116,8 @@ CUDA = Dialect(
     nan32="__int_as_float(0x7fc00000)",
     inf64="__longlong_as_double(0x7ff0000000000000LL)",
     nan64="__longlong_as_double(0x7ff8000000000000LL)",
+    tensor_cores="mma",
+    warp_shuffle=True,
 )
 
 DIALECTS = {"opencl": OPENCL, "cuda": CUDA}

@@ -59,6 +59,11 @@ Where loops run is :mod:`tcomp.backends.cfamily.mapping`'s decision:
         }
       }
 
+In CUDA (``Dialect.warp_shuffle``) the tree stops at ``tc_s >= 32``; warp 0
+then finishes the last 32 values in registers with ``__shfl_down_sync`` (the
+same pairs in the same order, so the same result) and a group of at most 32
+never touches local memory (see :meth:`_BodyWriter.warp_combine`).
+
 A kernel without a parallel loop runs as a single work-item (or, holding a
 long reduction, as one work-group). Other loops are C ``for`` loops, ``Let``
 / ``Assign`` typed locals, loads and stores pointer accesses with a 64-bit
@@ -83,11 +88,18 @@ from tcomp.backends.cfamily.dialect import Dialect, get_dialect
 from tcomp.backends.cfamily.exprs import ExprRenderer, check_dtype
 from tcomp.backends.cfamily.helpers import bare, c_name, render_helpers
 from tcomp.backends.cfamily.mapping import (
+    Accumulator,
     GroupStep,
     KernelMapping,
     identity,
     map_kernel,
     parallel_loop,
+)
+from tcomp.backends.cfamily.tensor_core import GROUP_SIZE as TENSOR_CORE_GROUP
+from tcomp.backends.cfamily.tensor_core import (
+    tensor_core_body,
+    tensor_core_contraction,
+    tensor_core_launch,
 )
 from tcomp.ir.kernel.kernel import Assign, Kernel, Let, Loop, Program, Stmt, Store
 from tcomp.ir.kernel.lowering.memory import overlapping_temps as aliased_args
@@ -101,6 +113,7 @@ INDENT = "  "
 LOCAL_ID = "tc_lid"  # the work-item's index in its group (work-group kernels)
 GROUP_ID = "tc_grp"  # the group's index (work-group kernels with a parallel nest)
 GLOBAL_ID = "tc_g"  # the collapsed global index (a nest of two loops or more)
+WARP = 32  # lanes of a CUDA warp (Dialect.warp_shuffle)
 
 
 @dataclass(frozen=True)
@@ -139,13 +152,17 @@ def kernel_mapping(program: Program, kernel: Kernel) -> KernelMapping:
     return map_kernel(kernel, aliased_args(program, kernel))
 
 
-def launch_plan(program: Program) -> list[KernelLaunch]:
+def launch_plan(program: Program, dialect: str | Dialect = "opencl") -> list[KernelLaunch]:
     """Per kernel, in program order: what a runtime needs to launch it (see the module
-    docstring)."""
+    docstring); the dialect decides whether half matmuls run on tensor cores."""
+    d = get_dialect(dialect) if isinstance(dialect, str) else dialect
     plan = []
     for kernel in program.kernels:
         contraction = gpu_contraction(kernel)
-        if contraction is not None:
+        tensor = tensor_core_contraction(kernel, d.tensor_cores)
+        if tensor is not None:
+            global_size, local_size = tensor_core_launch(tensor)
+        elif contraction is not None:
             global_size, local_size = contraction_launch(contraction)
         else:
             mapping = kernel_mapping(program, kernel)
@@ -181,10 +198,17 @@ def render_program(program: Program, dialect: str | Dialect) -> str:
     return "".join(parts)
 
 
+def _half_to_float(exprs: ExprRenderer, dtype: str, bits: str) -> str:
+    """The float value of the 16-bit ``dtype`` value whose bits are ``bits``."""
+    kind = "from_bf16" if dtype == "bfloat16" else "from_f16"
+    return exprs.helper(kind, dtype, f"({exprs.dialect.half_type})({bits})")
+
+
 def _render_kernel(program: Program, kernel: Kernel, exprs: ExprRenderer) -> str:
     d = exprs.dialect
     aliased = aliased_args(program, kernel)
     contraction = gpu_contraction(kernel)
+    tensor = tensor_core_contraction(kernel, d.tensor_cores)
     mapping = map_kernel(kernel, aliased)
     params = []
     for arg in kernel.args:
@@ -196,14 +220,25 @@ def _render_kernel(program: Program, kernel: Kernel, exprs: ExprRenderer) -> str
             restrict = " __restrict__"
         params.append(f"{d.pointer_space}{const}{elem}*{restrict} {c_name(arg.name)}")
     name = function_name(program, kernel)
-    size = GROUP_SIZE if contraction is not None else mapping.local_size
+    if tensor is not None:
+        size = TENSOR_CORE_GROUP
+    else:
+        size = GROUP_SIZE if contraction is not None else mapping.local_size
     bounds = d.launch_bounds.format(size=size) if size is not None else ""
     head = f"{d.kernel_prefix} {bounds}void {name}("
     separator = ",\n" + " " * len(head)
     lines = [f"/* {kernel.name}: {', '.join(kernel.origin)} */"] if kernel.origin else []
     lines.append(f"{head}{separator.join(params)}) {{")
     writer = _BodyWriter(exprs, lines)
-    if contraction is not None:
+    if tensor is not None:
+        body = tensor_core_body(
+            kernel, tensor, d.tensor_cores, d.name, d.index_type, d.half_type, d.barrier,
+            d.local_space, d.group_id, d.local_id,
+            lambda bits: _half_to_float(exprs, tensor.a.dtype, bits),
+            lambda stmts, depth, out: _BodyWriter(exprs, out).block(stmts, depth),
+        )
+        lines += [INDENT + line for line in body]
+    elif contraction is not None:
         acc_type = exprs.ctype(contraction.acc.dtype)
         body = contraction_body(
             kernel, contraction, d.index_type, acc_type, d.math("fma", contraction.acc.dtype),
@@ -315,6 +350,8 @@ class _BodyWriter:
         """Declares one local array of ``size`` per accumulator (at function scope, as
         OpenCL C requires)."""
         space = self.exprs.dialect.local_space
+        if self.exprs.dialect.warp_shuffle and size <= WARP:
+            return  # the combine stays in registers (warp_combine)
         for step in steps:
             if step.kind != "reduce":
                 continue
@@ -366,9 +403,21 @@ class _BodyWriter:
 
     def combine(self, step: GroupStep, size: int) -> None:
         """The tree combine of ``step``'s partials in local memory; every work-item then
-        holds each accumulator's value."""
+        holds each accumulator's value. A dialect with ``warp_shuffle`` finishes the
+        last :data:`WARP` values within one warp (:meth:`warp_combine`)."""
         d = self.exprs.dialect
-        t = d.index_type
+        if d.warp_shuffle:
+            self.warp_combine(step, size)
+            return
+        self.to_local(step)
+        self.tree_steps(step, size, "tc_s > 0")
+        for acc in step.accumulators:
+            array = f"tc_red_{c_name(acc.var.name)}"
+            self.lines.append(f"{INDENT}{acc.var.name} = {self.read(array, '0', acc.var.dtype)};")
+
+    def to_local(self, step: GroupStep) -> None:
+        """Each work-item's partials into the local arrays, then a barrier."""
+        d = self.exprs.dialect
         for acc in step.accumulators:
             array = f"tc_red_{c_name(acc.var.name)}"
             value = acc.var.name
@@ -376,26 +425,118 @@ class _BodyWriter:
                 value = f"({d.byte_type}){value}"
             self.lines.append(f"{INDENT}{array}[{LOCAL_ID}] = {value};")
         self.lines.append(f"{INDENT}{d.barrier}")
-        self.lines.append(f"{INDENT}for ({t} tc_s = {size // 2}; tc_s > 0; tc_s >>= 1) {{")
+
+    def combined(self, acc: Accumulator, mine: str, other: str) -> str:
+        """``acc.op(mine, other)`` as a C value of the accumulator's register type (a
+        float16 or bfloat16 sum or product rounded, as numpy's)."""
+        value = self.exprs.binary(acc.op, mine, other, acc.var.dtype)
+        if acc.op in ("add", "mul"):
+            value = self.exprs.rounded(value, acc.var.dtype)
+        return bare(value)
+
+    def tree_steps(self, step: GroupStep, size: int, condition: str) -> None:
+        """The halving steps ``s = size / 2, size / 4, ...`` while ``condition`` holds:
+        ``s[lid] = op(s[lid], s[lid + s])`` for ``lid < s``, a barrier after each."""
+        d = self.exprs.dialect
+        t = d.index_type
+        self.lines.append(f"{INDENT}for ({t} tc_s = {size // 2}; {condition}; tc_s >>= 1) {{")
         self.lines.append(f"{INDENT * 2}if ({LOCAL_ID} < tc_s) {{")
         for acc in step.accumulators:
             array = f"tc_red_{c_name(acc.var.name)}"
             mine, other = self.read(array, LOCAL_ID, acc.var.dtype), self.read(
                 array, f"{LOCAL_ID} + tc_s", acc.var.dtype
             )
-            combined = self.exprs.binary(acc.op, mine, other, acc.var.dtype)
-            if acc.op in ("add", "mul"):  # a float16 sum or product rounds as numpy's
-                combined = self.exprs.rounded(combined, acc.var.dtype)
-            value = bare(combined)
+            value = self.combined(acc, mine, other)
             if acc.var.dtype == "bool":
                 value = f"({d.byte_type})({value})"
             self.lines.append(f"{INDENT * 3}{array}[{LOCAL_ID}] = {value};")
         self.lines.append(f"{INDENT * 2}}}")
         self.lines.append(f"{INDENT * 2}{d.barrier}")
         self.lines.append(f"{INDENT}}}")
+
+    def warp_combine(self, step: GroupStep, size: int) -> None:
+        """The combine of ``step``'s partials, finished within warp 0 (CUDA).
+
+        A group of more than :data:`WARP` work-items runs the local-memory steps down
+        to ``s = 32`` (after them, ``s[0..31]`` hold the tree's partial results), then
+        work-items 0..31 (exactly warp 0: a 1-d block's warps are its consecutive runs
+        of 32 threads, so all 32 lanes take the branch) load them into registers and
+        run the steps ``16, 8, 4, 2, 1`` as ``v = op(v, __shfl_down_sync(full, v, w))``.
+        Every lane runs every shuffle (no condition inside; the shuffled value goes
+        into its own variable first, so no ``&&`` / ``||`` skips it), and lane ``l < w``
+        reads lane ``l + w < 2w``, which holds its correct value of the previous step:
+        lane 0 ends with exactly the local-memory tree's value (same pairs, same
+        operand order). It writes it to ``s[0]``; a barrier; every work-item reads it.
+        A group of at most 32 (one partial warp) shuffles its partials directly, the
+        mask naming its ``size`` lanes and ``width`` = ``size``, then broadcasts lane
+        0's value with ``__shfl_sync``: no local memory, no barrier. Sum, float32::
+
+            if (tc_lid < 32) {
+              acc0 = tc_red_acc0[tc_lid];
+              for (int tc_w = 16; tc_w > 0; tc_w >>= 1) {
+                const float tc_o_acc0 = __shfl_down_sync(0xffffffffu, acc0, tc_w);
+                acc0 = acc0 + tc_o_acc0;
+              }
+              if (tc_lid == 0) {
+                tc_red_acc0[0] = acc0;
+              }
+            }
+            __syncthreads();
+            acc0 = tc_red_acc0[0];
+        """
+        d = self.exprs.dialect
+        if size <= 1:
+            return  # the one work-item already holds the value
+        if size <= WARP:
+            mask = "0xffffffffu" if size == WARP else f"{hex((1 << size) - 1)}u"
+            width = "" if size == WARP else f", {size}"
+            self.shuffles(step, size, mask, width, 1)
+            for acc in step.accumulators:
+                name = acc.var.name
+                self.lines.append(f"{INDENT}{name} = {self.shuffled('__shfl_sync', acc, mask, '0', width)};")
+            return
+        self.to_local(step)
+        self.tree_steps(step, size, f"tc_s >= {WARP}")
+        self.lines.append(f"{INDENT}if ({LOCAL_ID} < {WARP}) {{")
+        for acc in step.accumulators:
+            array = f"tc_red_{c_name(acc.var.name)}"
+            self.lines.append(f"{INDENT * 2}{acc.var.name} = {self.read(array, LOCAL_ID, acc.var.dtype)};")
+        self.shuffles(step, WARP, "0xffffffffu", "", 2)
+        self.lines.append(f"{INDENT * 2}if ({LOCAL_ID} == 0) {{")
+        for acc in step.accumulators:
+            array = f"tc_red_{c_name(acc.var.name)}"
+            value = acc.var.name
+            if acc.var.dtype == "bool":
+                value = f"({d.byte_type}){value}"
+            self.lines.append(f"{INDENT * 3}{array}[0] = {value};")
+        self.lines.append(f"{INDENT * 2}}}")
+        self.lines.append(f"{INDENT}}}")
+        self.lines.append(f"{INDENT}{d.barrier}")
         for acc in step.accumulators:
             array = f"tc_red_{c_name(acc.var.name)}"
             self.lines.append(f"{INDENT}{acc.var.name} = {self.read(array, '0', acc.var.dtype)};")
+
+    def shuffled(self, function: str, acc: Accumulator, mask: str, lane: str, width: str) -> str:
+        """``function(mask, acc, lane[, width])`` as a value of the accumulator's
+        register type (a bool travels as an int: no bool overload)."""
+        name = acc.var.name
+        if acc.var.dtype == "bool":
+            return f"({function}({mask}, (int){name}, {lane}{width}) != 0)"
+        return f"{function}({mask}, {name}, {lane}{width})"
+
+    def shuffles(self, step: GroupStep, lanes: int, mask: str, width: str, depth: int) -> None:
+        """The in-register tree steps ``lanes / 2, ..., 1`` of every accumulator (all
+        the ``mask`` lanes run them)."""
+        pad = INDENT * depth
+        self.lines.append(f"{pad}for (int tc_w = {lanes // 2}; tc_w > 0; tc_w >>= 1) {{")
+        for acc in step.accumulators:
+            name = acc.var.name
+            other = f"tc_o_{c_name(name)}"
+            t = self.exprs.ctype(acc.var.dtype)
+            shuffled = self.shuffled("__shfl_down_sync", acc, mask, "tc_w", width)
+            self.lines.append(f"{pad}{INDENT}const {t} {other} = {shuffled};")
+            self.lines.append(f"{pad}{INDENT}{name} = {self.combined(acc, name, other)};")
+        self.lines.append(f"{pad}}}")
 
     @staticmethod
     def read(array: str, index: str, dtype: str) -> str:

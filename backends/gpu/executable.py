@@ -46,7 +46,8 @@ class GPUExecutable(Executable):
         self.backend = backend
         self.program = program
         started = time.perf_counter()
-        self.source = render_program(program, backend.dialect)
+        dialect = backend.dialect
+        self.source = render_program(program, dialect)
         self.info: dict[str, Any] = {
             "lower_s": lower_seconds,
             "render_s": time.perf_counter() - started,
@@ -72,7 +73,7 @@ class GPUExecutable(Executable):
             if b.kind == "constant"
         ]
         self._constants: list[tuple[int, DeviceBuffer]] | None = None
-        self._plan = launch_plan(program)
+        self._plan = launch_plan(program, dialect)
         self._launches: list[tuple[Any, tuple[int, ...], int, int | None]] | None = None
         self._results = [self._slots[name] for name in program.outputs]
         try:

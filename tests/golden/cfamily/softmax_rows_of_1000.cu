@@ -19,12 +19,23 @@ extern "C" __global__ __launch_bounds__(256) void softmax_k0(const float* __rest
   }
   tc_red_acc0[tc_lid] = acc0;
   __syncthreads();
-  for (long long tc_s = 128; tc_s > 0; tc_s >>= 1) {
+  for (long long tc_s = 128; tc_s >= 32; tc_s >>= 1) {
     if (tc_lid < tc_s) {
       tc_red_acc0[tc_lid] = tc_max_f32(tc_red_acc0[tc_lid], tc_red_acc0[tc_lid + tc_s]);
     }
     __syncthreads();
   }
+  if (tc_lid < 32) {
+    acc0 = tc_red_acc0[tc_lid];
+    for (int tc_w = 16; tc_w > 0; tc_w >>= 1) {
+      const float tc_o_acc0 = __shfl_down_sync(0xffffffffu, acc0, tc_w);
+      acc0 = tc_max_f32(acc0, tc_o_acc0);
+    }
+    if (tc_lid == 0) {
+      tc_red_acc0[0] = acc0;
+    }
+  }
+  __syncthreads();
   acc0 = tc_red_acc0[0];
   float v1 = (fabsf(acc0) < __int_as_float(0x7f800000)) ? acc0 : 0.0f;
   float acc1 = 0.0f;
@@ -33,12 +44,23 @@ extern "C" __global__ __launch_bounds__(256) void softmax_k0(const float* __rest
   }
   tc_red_acc1[tc_lid] = acc1;
   __syncthreads();
-  for (long long tc_s = 128; tc_s > 0; tc_s >>= 1) {
+  for (long long tc_s = 128; tc_s >= 32; tc_s >>= 1) {
     if (tc_lid < tc_s) {
       tc_red_acc1[tc_lid] = tc_red_acc1[tc_lid] + tc_red_acc1[tc_lid + tc_s];
     }
     __syncthreads();
   }
+  if (tc_lid < 32) {
+    acc1 = tc_red_acc1[tc_lid];
+    for (int tc_w = 16; tc_w > 0; tc_w >>= 1) {
+      const float tc_o_acc1 = __shfl_down_sync(0xffffffffu, acc1, tc_w);
+      acc1 = acc1 + tc_o_acc1;
+    }
+    if (tc_lid == 0) {
+      tc_red_acc1[0] = acc1;
+    }
+  }
+  __syncthreads();
   acc1 = tc_red_acc1[0];
   for (long long i1 = tc_lid; i1 < 1000; i1 += 256) {
     t18[(i0 * 1000) + i1] = expf((p0[(i0 * 1000) + i1] - v1)) / acc1;
