@@ -6,6 +6,19 @@ driver. This module calls the dozen driver-API functions the runtime needs
 directly, so ``backend="cuda"`` works on any machine with a driver and no
 Python package beyond numpy. Every call's status is checked and a failure
 becomes a TcompBackendError with the driver's own error name.
+
+Transfers of 64 KiB and more stage through page-locked host buffers
+(:mod:`tcomp.backends.cuda.staging`): ``cuMemHostAlloc`` buffers by size
+class (at most 256 MiB in all, none above 64 MiB), ``cuMemcpyHtoDAsync`` /
+``cuMemcpyDtoHAsync`` on the driver's stream, and one event per buffer
+(``cuEventCreate`` without timing, ``cuEventRecord`` after the copy,
+``cuEventQuery`` / ``cuEventSynchronize`` before the buffer is reused). An
+upload copies the array into a buffer and returns without waiting for the
+GPU (the copy overlaps kernels already enqueued); a download copies into a
+buffer, synchronises the stream and copies out. Smaller and larger
+transfers, and every transfer once a pinned allocation has failed, copy
+straight from / to the numpy array as before. :meth:`LibCudaDriver.close`
+frees the buffers and events (``cuMemFreeHost``, ``cuEventDestroy``).
 """
 
 from __future__ import annotations
@@ -17,10 +30,13 @@ from typing import Any, Sequence
 import numpy as np
 
 from tcomp.backends.cuda.compiler import compile_cuda, compiler_version
+from tcomp.backends.cuda.staging import StagingPool
 from tcomp.backends.gpu.driver import DeviceInfo, DeviceOutOfMemory, Driver, launch_shape
 from tcomp.ir.errors import TcompBackendError
 
 CUDA_ERROR_OUT_OF_MEMORY = 2
+CUDA_ERROR_NOT_READY = 600
+CU_EVENT_DISABLE_TIMING = 2
 ATTRIBUTE_MAX_THREADS_PER_BLOCK = 1
 ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK = 8
 ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75
@@ -60,6 +76,13 @@ class LibCudaDriver(Driver):
         lib.cuModuleLoadData.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
         lib.cuStreamSynchronize.argtypes = [ctypes.c_void_p]
         lib.cuCtxSetCurrent.argtypes = [ctypes.c_void_p]
+        lib.cuMemHostAlloc.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_size_t, ctypes.c_uint]
+        lib.cuMemFreeHost.argtypes = [ctypes.c_void_p]
+        lib.cuEventCreate.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_uint]
+        lib.cuEventRecord.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+        lib.cuEventQuery.argtypes = [ctypes.c_void_p]
+        lib.cuEventSynchronize.argtypes = [ctypes.c_void_p]
+        lib.cuEventDestroy_v2.argtypes = [ctypes.c_void_p]
         self.check(lib.cuInit(0), "cuInit")
         count = ctypes.c_int()
         self.check(lib.cuDeviceGetCount(ctypes.byref(count)), "cuDeviceGetCount")
@@ -76,6 +99,7 @@ class LibCudaDriver(Driver):
         self.stream = ctypes.c_void_p()
         self.check(lib.cuStreamCreate(ctypes.byref(self.stream), 0), "cuStreamCreate")
         self.info = self._device_info()
+        self.staging = StagingPool(_LibCudaPinned(self))
 
     def _device_info(self) -> DeviceInfo:
         lib = self.lib
@@ -132,20 +156,50 @@ class LibCudaDriver(Driver):
         self.check(self.lib.cuMemFree_v2(handle), "cuMemFree")
 
     def upload(self, handle: int, host: np.ndarray) -> None:
-        # from pageable memory the driver stages the bytes before it returns
         self._current()
-        self.check(
-            self.lib.cuMemcpyHtoDAsync_v2(handle, host.ctypes.data, host.nbytes, self.stream),
-            "cuMemcpyHtoDAsync",
-        )
+        staging = self.staging.acquire(host.nbytes)
+        if staging is None:  # from pageable memory the driver stages the bytes itself
+            self.check(
+                self.lib.cuMemcpyHtoDAsync_v2(handle, host.ctypes.data, host.nbytes, self.stream),
+                "cuMemcpyHtoDAsync",
+            )
+            return
+        try:
+            ctypes.memmove(staging.address, host.ctypes.data, host.nbytes)
+            self.check(
+                self.lib.cuMemcpyHtoDAsync_v2(handle, staging.address, host.nbytes, self.stream),
+                "cuMemcpyHtoDAsync",
+            )
+        except BaseException:
+            self.staging.release(staging)
+            raise
+        self.staging.in_flight(staging)  # reused once the copy has completed
 
     def download(self, handle: int, host: np.ndarray) -> None:
         self._current()
-        self.check(
-            self.lib.cuMemcpyDtoHAsync_v2(host.ctypes.data, handle, host.nbytes, self.stream),
-            "cuMemcpyDtoHAsync",
-        )
-        self.synchronize()
+        staging = self.staging.acquire(host.nbytes, download=True)
+        if staging is None:
+            self.check(
+                self.lib.cuMemcpyDtoHAsync_v2(host.ctypes.data, handle, host.nbytes, self.stream),
+                "cuMemcpyDtoHAsync",
+            )
+            self.synchronize()
+            return
+        try:
+            self.check(
+                self.lib.cuMemcpyDtoHAsync_v2(staging.address, handle, host.nbytes, self.stream),
+                "cuMemcpyDtoHAsync",
+            )
+            self.synchronize()
+            ctypes.memmove(host.ctypes.data, staging.address, host.nbytes)
+        finally:
+            self.staging.release(staging)
+
+    def close(self) -> None:
+        """Frees the pinned staging buffers and their events (waiting for their copies)."""
+        if self.staging.enabled or self.staging.classes:
+            self._current()
+            self.staging.close()
 
     def compile(self, source: str, name: str) -> bytes:
         return compile_cuda(source, name, self.info.arch)
@@ -180,6 +234,7 @@ class LibCudaDriver(Driver):
         status = self.lib.cuStreamSynchronize(self.stream)
         if status != 0:
             self.check(status, "a kernel (reported at cuStreamSynchronize)")
+        self.staging.synchronized()
 
     def memory_info(self) -> tuple[int, int]:
         free, total = ctypes.c_size_t(), ctypes.c_size_t()
@@ -188,3 +243,39 @@ class LibCudaDriver(Driver):
 
     def compiler_identity(self) -> str:
         return f"cuda|{self.info.name}|{self.info.arch}|{self.info.platform}"
+
+
+class _LibCudaPinned:
+    """Pinned host memory and events for :class:`StagingPool`, through ``libcuda``."""
+
+    def __init__(self, driver: LibCudaDriver) -> None:
+        self.driver = driver
+
+    def host_alloc(self, nbytes: int) -> tuple[int, Any]:
+        pointer = ctypes.c_void_p()
+        self.driver.check(self.driver.lib.cuMemHostAlloc(ctypes.byref(pointer), nbytes, 0), "cuMemHostAlloc")
+        return int(pointer.value or 0), pointer.value
+
+    def host_free(self, handle: Any) -> None:
+        self.driver.check(self.driver.lib.cuMemFreeHost(handle), "cuMemFreeHost")
+
+    def event_create(self) -> Any:
+        event = ctypes.c_void_p()
+        self.driver.check(self.driver.lib.cuEventCreate(ctypes.byref(event), CU_EVENT_DISABLE_TIMING), "cuEventCreate")
+        return event
+
+    def event_record(self, event: Any) -> None:
+        self.driver.check(self.driver.lib.cuEventRecord(event, self.driver.stream), "cuEventRecord")
+
+    def event_done(self, event: Any) -> bool:
+        status = self.driver.lib.cuEventQuery(event)
+        if status == CUDA_ERROR_NOT_READY:
+            return False
+        self.driver.check(status, "cuEventQuery")
+        return True
+
+    def event_wait(self, event: Any) -> None:
+        self.driver.check(self.driver.lib.cuEventSynchronize(event), "cuEventSynchronize")
+
+    def event_destroy(self, event: Any) -> None:
+        self.driver.check(self.driver.lib.cuEventDestroy_v2(event), "cuEventDestroy")

@@ -113,6 +113,11 @@ class Driver(ABC):
         """(free bytes, total bytes) of device memory, as the driver reports them
         (free is 0 when the driver cannot say)."""
 
+    def close(self) -> None:
+        """Frees what the driver holds besides device allocations (the CUDA drivers'
+        pinned staging buffers); the driver may still be used after it, without them.
+        Nothing by default."""
+
 
 def launch_shape(global_size: int, local_size: int | None, default_group: int) -> tuple[int, int]:
     """(work-groups, work-items per group) for a 1-d launch of ``global_size`` work-items:
