@@ -18,7 +18,8 @@ from tcomp.ir.kernel.verifier import verify_program
 from tcomp.ir.types import TensorType, canonical_dtype, is_float
 
 # (rtol, atol) per float dtype: sums run in another order than numpy's pairwise ones
-TOLERANCES = {"float16": (1e-2, 1e-2), "float32": (2e-5, 2e-6), "float64": (1e-10, 1e-12)}
+TOLERANCES = {"bfloat16": (2e-2, 2e-2), "float16": (1e-2, 1e-2), "float32": (2e-5, 2e-6),
+              "float64": (1e-10, 1e-12)}
 
 
 def one_op(op: str, inputs: Sequence[np.ndarray], attrs: dict | None = None) -> Function:
@@ -47,7 +48,7 @@ def check_program(program: Program) -> None:
 def loosest_float(fn: Function) -> str | None:
     """The least precise float dtype any value of ``fn`` has (its rounding reaches the outputs)."""
     floats = {v.dtype for v in fn.all_values() if is_float(v.dtype)}
-    for dtype in ("float16", "float32", "float64"):
+    for dtype in ("bfloat16", "float16", "float32", "float64"):
         if dtype in floats:
             return dtype
     return None
