@@ -4,7 +4,7 @@ Everything else (statements, expressions, helpers) is shared; a helper or an
 expression asks its :class:`Dialect` for a spelling only where OpenCL C and
 CUDA C differ (qualifiers, the 64-bit index type, the global, local and
 group indices, barriers, local memory, the fixed work-group size, float math
-names, infinity and NaN literals).
+names, infinity and NaN literals, 16-byte vector loads and stores).
 """
 
 from __future__ import annotations
@@ -52,6 +52,12 @@ class Dialect:
     # __shfl_down_sync instead of local memory and barriers (CUDA); see
     # tcomp.backends.cfamily.render's _BodyWriter.warp_combine
     warp_shuffle: bool = False
+    # 16-byte accesses of four consecutive 32-bit elements (see
+    # tcomp.backends.cfamily.vector_nest): ``{type}`` is the four-lane vector type
+    # (float4, int4), ``{pointer}`` the address of the first element, ``{value}`` the
+    # vector to store; empty: the dialect has none (the scalar path is used)
+    vector_load: str = ""
+    vector_store: str = ""
 
     def math(self, name: str, dtype: str) -> str:
         """The name of the libm-style function ``name`` for ``dtype`` (float32/float64)."""
@@ -87,6 +93,8 @@ OPENCL = Dialect(
     nan32="NAN",
     inf64="((double)INFINITY)",
     nan64="((double)NAN)",
+    vector_load="vload4(0, {pointer})",  # needs only element alignment
+    vector_store="vstore4({value}, 0, {pointer});",
 )
 
 CUDA = Dialect(
@@ -118,6 +126,9 @@ CUDA = Dialect(
     nan64="__longlong_as_double(0x7ff8000000000000LL)",
     tensor_cores="mma",
     warp_shuffle=True,
+    # one ld.global.v4 / st.global.v4: the address must be a multiple of 16 bytes
+    vector_load="*reinterpret_cast<const {type}*>({pointer})",
+    vector_store="*reinterpret_cast<{type}*>({pointer}) = {value};",
 )
 
 DIALECTS = {"opencl": OPENCL, "cuda": CUDA}

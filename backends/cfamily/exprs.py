@@ -68,6 +68,9 @@ class ExprRenderer:
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
         self.used: set[tuple[str, str]] = set()
+        # buffer name -> the C value that stands for every Load of that buffer (the
+        # lane of a vector already loaded: tcomp.backends.cfamily.vector_nest)
+        self.load_overrides: dict[str, str] = {}
 
     def helper(self, kind: str, dtype: str, *args: str) -> str:
         if dtype in HALF_TYPES and kind not in CONVERSIONS[dtype]:
@@ -107,6 +110,8 @@ class ExprRenderer:
         if isinstance(expr, Var):
             return c_name(expr.name)
         if isinstance(expr, Load):
+            if expr.buffer in self.load_overrides:
+                return self.load_overrides[expr.buffer]
             access = f"{c_name(expr.buffer)}[{bare(self.render(expr.index))}]"
             if expr.dtype in HALF_TYPES:
                 return self.helper(CONVERSIONS[expr.dtype][0], expr.dtype, access)

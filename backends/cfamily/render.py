@@ -64,6 +64,14 @@ then finishes the last 32 values in registers with ``__shfl_down_sync`` (the
 same pairs in the same order, so the same result) and a group of at most 32
 never touches local memory (see :meth:`_BodyWriter.warp_combine`).
 
+A collapsed nest of at least ``COARSEN_MIN`` indices gives each work-item
+four (:func:`coarsening`; same launch, ``ceil(total / 4)`` work-items):
+strided by the group size (``tc_g = tc_base + tc_u * group size``), or, when
+every access is the flat index or free of the nest and the buffers are
+32-bit, the four consecutive indices ``4w .. 4w+3`` as one 16-byte vector
+load per input and one vector store per output
+(:mod:`tcomp.backends.cfamily.vector_nest`, ``Dialect.vector_load``).
+
 A kernel without a parallel loop runs as a single work-item (or, holding a
 long reduction, as one work-group). Other loops are C ``for`` loops, ``Let``
 / ``Assign`` typed locals, loads and stores pointer accesses with a 64-bit
@@ -101,6 +109,7 @@ from tcomp.backends.cfamily.tensor_core import (
     tensor_core_contraction,
     tensor_core_launch,
 )
+from tcomp.backends.cfamily.vector_nest import LANES, vector_nest, vector_plan
 from tcomp.ir.kernel.kernel import Assign, Kernel, Let, Loop, Program, Stmt, Store
 from tcomp.ir.kernel.lowering.memory import overlapping_temps as aliased_args
 
@@ -248,7 +257,11 @@ def _render_kernel(program: Program, kernel: Kernel, exprs: ExprRenderer) -> str
         lines += [INDENT + line for line in body]
     elif size is None and coarsening(mapping) > 1:
         writer.block(mapping.prefix, 1)
-        writer.coarsened_nest(mapping, coarsening(mapping))
+        plan = vector_plan(kernel, mapping, aliased) if d.vector_load else None
+        if plan is not None and coarsening(mapping) == len(LANES):
+            vector_nest(writer, mapping, plan, lambda source, depth: writer.flat_index(mapping, source, depth))
+        else:
+            writer.coarsened_nest(mapping, coarsening(mapping))
     elif size is None:
         writer.block(mapping.prefix, 1)
         if mapping.nest:
@@ -323,7 +336,8 @@ class _BodyWriter:
         """The nest with ``per_item`` indices per work-item: a work-group takes
         ``per_item * group size`` consecutive indices, work-item ``l`` the ones at
         ``l, l + group size, ...`` (coalesced, and the loads of the unrolled copies
-        overlap)."""
+        overlap). A nest :func:`~tcomp.backends.cfamily.vector_nest.vector_plan`
+        accepts takes :func:`~tcomp.backends.cfamily.vector_nest.vector_nest` instead."""
         d = self.exprs.dialect
         t = d.index_type
         total = mapping.outer
@@ -332,13 +346,19 @@ class _BodyWriter:
         self.lines.append(f"{INDENT}for (int tc_u = 0; tc_u < {per_item}; ++tc_u) {{")
         self.lines.append(f"{INDENT * 2}const {t} {GLOBAL_ID} = tc_base + tc_u * {d.group_size};")
         self.lines.append(f"{INDENT * 2}if ({GLOBAL_ID} < {total}) {{")
-        if len(mapping.nest) == 1:
-            self.lines.append(f"{INDENT * 3}const {t} {mapping.nest[0].var.name} = {GLOBAL_ID};")
-        else:
-            self.unflatten(GLOBAL_ID, mapping.nest, 3)
-        self.block(mapping.body, 3)
+        self.flat_index(mapping, GLOBAL_ID, 3)
         self.lines.append(f"{INDENT * 2}}}")
         self.lines.append(f"{INDENT}}}")
+
+    def flat_index(self, mapping: KernelMapping, source: str, depth: int) -> None:
+        """The nest's body for the flat index ``source`` (below the nest's size): its
+        variables recovered from it, then the statements."""
+        t = self.exprs.dialect.index_type
+        if len(mapping.nest) == 1:
+            self.lines.append(f"{INDENT * depth}const {t} {mapping.nest[0].var.name} = {source};")
+        else:
+            self.unflatten(source, mapping.nest, depth)
+        self.block(mapping.body, depth)
 
     # -- work-groups ------------------------------------------------------------
 
