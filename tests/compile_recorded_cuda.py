@@ -2,8 +2,9 @@
 
 Usage: ``python tests/compile_recorded_cuda.py FILE`` after a test run with
 ``TCOMP_RECORD_KERNELS=FILE`` (see ``tests/kernel_recorder.py``). Programs
-are parsed back, renamed so that their functions are unique, rendered as
-CUDA, each wrapped in its own namespace (their static helpers repeat), and
+are parsed back; those that render to the same CUDA under one name (the
+same kernels recorded from differently named functions) are compiled once;
+the rest are renamed so that their functions are unique, rendered as CUDA, each wrapped in its own namespace (their static helpers repeat), and
 compiled in batches (``nvcc -c`` with machine code for both architectures:
 the PTX passes ``ptxas`` too). A batch that fails is compiled again program
 by program so the report names the programs nvcc rejects, with its errors;
@@ -64,10 +65,15 @@ def main(argv: list[str]) -> int:
     texts = read_recorded(argv[0])
     units: list[tuple[str, str]] = []  # (program text, namespaced CUDA source)
     failures: list[tuple[str, str]] = []  # (program text, what went wrong)
+    seen: set[str] = set()
     for index, text in enumerate(texts):
         program = parse_program(text)
-        program = dataclasses.replace(program, name=f"{program.name}_{index}")
         try:
+            anonymous = render_program(dataclasses.replace(program, name="tc_program"), "cuda")
+            if anonymous in seen:
+                continue
+            seen.add(anonymous)
+            program = dataclasses.replace(program, name=f"{program.name}_{index}")
             source = render_program(program, "cuda")
         except TcompBackendError as error:
             failures.append((text, f"the renderer refused it: {error}"))
@@ -87,7 +93,7 @@ def main(argv: list[str]) -> int:
                     failures.append((text, single))
     seconds = time.perf_counter() - started
     print(
-        f"CUDA compile check: {len(units)} programs compiled for "
+        f"CUDA compile check: {len(texts)} programs recorded, {len(units)} distinct compiled for "
         f"{', '.join('sm_' + a for a in ARCHES)} in {len(batches)} batches, {seconds:.1f} s; "
         f"{len(failures)} rejected"
     )
