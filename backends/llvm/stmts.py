@@ -15,8 +15,11 @@ that sum reductions vectorise; no other fast-math flag is ever set.
 
 from __future__ import annotations
 
+from typing import Callable
+
 from llvmlite import ir
 
+from tcomp.backends.llvm.column_reduce import column_plan, render_columns
 from tcomp.backends.llvm.exprs import (
     FLOATS,
     I64,
@@ -110,6 +113,7 @@ def render_kernel(
         builder, pointers, entry, bounds, kernel.schedule.parallel
     )
     renderer.exprs.vector_functions = vector_functions or {}
+    renderer.vector_loops = frozenset(kernel.schedule.vector)
     renderer.block(kernel.body, {})
     builder.ret_void()
     return function
@@ -134,6 +138,7 @@ class _BodyRenderer:
         self.bounds = bounds
         self.parallel = parallel
         self.exprs = ExprRenderer(builder, pointers, {})
+        self.vector_loops: frozenset[str] = frozenset()  # the schedule's vector loops
 
     def block(self, body: tuple[Stmt, ...], scope: dict[str, tuple[ir.Value, bool]]) -> None:
         scope = dict(scope)  # a Let is visible to the end of its block only
@@ -182,6 +187,40 @@ class _BodyRenderer:
             return self.exprs.binary_flags(value.op, current, rest, var.dtype, ACCUMULATOR_FLAGS)
         return self.exprs.render(value)
 
+    def lets(self, stmts: tuple[Let, ...], scope: dict[str, tuple[ir.Value, bool]]
+             ) -> dict[str, tuple[ir.Value, bool]]:
+        """Renders ``Let`` statements; returns ``scope`` with them added."""
+        scope = dict(scope)
+        for stmt in stmts:
+            self.exprs.scope = scope
+            self.exprs.fresh()
+            slot = self._alloca(register_type(stmt.var.dtype), stmt.var.name)
+            self.builder.store(self.exprs.render(stmt.value), slot)
+            scope[stmt.var.name] = (slot, True)
+        return scope
+
+    def counted_loop(self, name: str, start: ir.Value, end: ir.Value,
+                     body: Callable[[ir.Value], None], step: int = 1) -> None:
+        """``for (i = start; i < end; i += step) body(i)``, ``body`` rendering at the
+        builder's position."""
+        b = self.builder
+        preheader = b.block
+        label = _llvm_name(name)
+        header = b.append_basic_block(f"{label}.header")
+        inside = b.append_basic_block(f"{label}.body")
+        exit_block = b.append_basic_block(f"{label}.exit")
+        b.branch(header)
+        b.position_at_end(header)
+        index = b.phi(I64, name=label)
+        index.add_incoming(start, preheader)
+        b.cbranch(b.icmp_signed("<", index, end), inside, exit_block)
+        b.position_at_end(inside)
+        body(index)
+        following = b.add(index, ir.Constant(I64, step), name=f"{label}.next", flags=("nsw",))
+        index.add_incoming(following, b.block)
+        b.branch(header)
+        b.position_at_end(exit_block)
+
     def loop(self, loop: Loop, scope: dict[str, tuple[ir.Value, bool]]) -> None:
         if loop.extent == 0:
             return
@@ -190,6 +229,11 @@ class _BodyRenderer:
             start, end = self.bounds
         else:
             start, end = ir.Constant(I64, 0), ir.Constant(I64, loop.extent)
+        if loop.var.name in self.vector_loops:
+            plan = column_plan(loop)
+            if plan is not None:
+                render_columns(self, loop, plan, scope, (start, end))
+                return
         if loop.extent == 1 and self.bounds is None:
             self.block(loop.body, {**scope, loop.var.name: (ir.Constant(I64, 0), False)})
             return

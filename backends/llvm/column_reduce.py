@@ -1,0 +1,169 @@
+"""Reductions down columns, rendered row by row: accumulators in a block array.
+
+A reduction over a leading axis (``x.sum(axis=0)``, a bias gradient, the
+mean over a batch) lowers to one accumulator per output element, each
+summing a strided column::
+
+    for i0 in 0..512 {                          // vector={i0: 16}
+      let acc0: f32 = 0.0:f32
+      for r0 in 0..256 { acc0 = acc0 + %x[(r0 * 512) + i0] }
+      %out[i0] = %p[i0] - (0.01:f32 * acc0)
+    }
+
+Rendered as written, every load jumps a whole row ahead and nothing
+vectorises: 1 GB/s on 4096 x 4096 where numpy streams. When the schedule's
+vector loop holds such a reduction (:func:`column_plan`), the loop is
+rendered in blocks of columns instead, the accumulators of a block in an
+array (``BLOCK_BYTES`` each, in L1)::
+
+    for lo in start..end step B {               // the thread's columns, B at a time
+      for ii in lo..hi: arr[ii - lo] = init                     (prelude, per column)
+      for r0 in 0..256 { for ii in lo..hi: arr[ii - lo] = arr[ii - lo] + x[r0 * 512 + ii] }
+      for ii in lo..hi: acc0 = arr[ii - lo]; the rest of the body with i0 = ii
+    }
+
+The innermost loop now reads a contiguous run of each row, and LLVM
+vectorises it. Each column still sums its rows in order, one by one, so
+results are the same bits as the loop as written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from llvmlite import ir
+
+from tcomp.backends.llvm.exprs import I64, register_type
+from tcomp.ir.kernel.expr import Load, walk
+from tcomp.ir.kernel.kernel import Assign, Let, Loop, Stmt, statement_exprs
+from tcomp.ir.kernel.lowering.contraction import affine_terms
+
+BLOCK_BYTES = 4096  # accumulator bytes per block and accumulator: a page of each row
+
+Scope = dict[str, tuple[ir.Value, bool]]
+
+
+@dataclass(frozen=True)
+class ColumnPlan:
+    """``loop``'s body split as ``prelude`` (Lets), ``accumulators`` (their Lets), the
+    reduction loop, and ``rest`` (what runs per column after it)."""
+
+    prelude: tuple[Let, ...]
+    accumulators: tuple[Let, ...]
+    reduction: Loop
+    rest: tuple[Stmt, ...]
+
+
+def column_plan(loop: Loop) -> ColumnPlan | None:
+    """The plan for ``loop`` (a vector loop) when its body is Lets, one reduction loop
+    whose body only updates locals declared before it, then anything; and the reduction
+    reads a column: some load steps by 1 along ``loop`` and by more along the reduction,
+    and none is contiguous along the reduction (a row sum stays as it is)."""
+    body = loop.body
+    first = next((k for k, stmt in enumerate(body) if not isinstance(stmt, Let)), None)
+    if first is None or not isinstance(body[first], Loop):
+        return None
+    reduction = body[first]
+    if not reduction.body or not all(isinstance(s, (Let, Assign)) for s in reduction.body):
+        return None
+    assigned = {s.var.name for s in reduction.body if isinstance(s, Assign)}
+    lets = body[:first]
+    accumulators = tuple(s for s in lets if s.var.name in assigned)
+    if not assigned or len(accumulators) != len(assigned):
+        return None
+    rest = body[first + 1:]
+    if any(_assigns(stmt, assigned) for stmt in rest):
+        return None
+    if not _reads_columns(reduction, loop.var.name):
+        return None
+    prelude = tuple(s for s in lets if s.var.name not in assigned)
+    return ColumnPlan(prelude, accumulators, reduction, rest)
+
+
+def _assigns(stmt: Stmt, names: set[str]) -> bool:
+    if isinstance(stmt, Assign):
+        return stmt.var.name in names
+    if isinstance(stmt, Loop):
+        return any(_assigns(s, names) for s in stmt.body)
+    return False
+
+
+def _reads_columns(reduction: Loop, column: str) -> bool:
+    strided = False
+    for stmt in reduction.body:
+        for expr in statement_exprs(stmt):
+            for node in walk(expr):
+                if not isinstance(node, Load):
+                    continue
+                affine = affine_terms(node.index)
+                if affine is None:
+                    continue
+                coefficients = affine[0]
+                step = abs(coefficients.get(reduction.var.name, 0))
+                if step == 1:
+                    return False  # contiguous along the reduction: a row reduction
+                if coefficients.get(column, 0) == 1 and step > 1:
+                    strided = True
+    return strided
+
+
+def render_columns(renderer, loop: Loop, plan: ColumnPlan, scope: Scope,
+                   bounds: tuple[ir.Value, ir.Value]) -> None:
+    """Renders ``loop`` as in the module docstring. ``renderer`` is the statement
+    renderer (:class:`tcomp.backends.llvm.stmts._BodyRenderer`): its builder, expression
+    renderer, ``block``, ``_alloca`` and ``counted_loop``; ``bounds`` the columns this
+    call owns (the thread's share of the parallel loop, or all)."""
+    b = renderer.builder
+    column = loop.var.name
+    types = [register_type(acc.var.dtype) for acc in plan.accumulators]
+    width = max(16, BLOCK_BYTES // max(_bytes(ty) for ty in types))
+    arrays = [renderer._alloca(ir.ArrayType(ty, width), f"{acc.var.name}.block")
+              for ty, acc in zip(types, plan.accumulators)]
+    start, end = bounds
+    block_size = ir.Constant(I64, width)
+
+    def per_block(lo: ir.Value) -> None:
+        after = b.add(lo, block_size, flags=("nuw", "nsw"))
+        hi = b.select(b.icmp_signed("<", after, end), after, end)
+
+        def slots(ii: ir.Value) -> Scope:
+            offset = b.sub(ii, lo, flags=("nuw", "nsw"))
+            return {
+                acc.var.name: (b.gep(array, [ir.Constant(I64, 0), offset], inbounds=True,
+                                     source_etype=ir.ArrayType(ty, width)), True)
+                for acc, array, ty in zip(plan.accumulators, arrays, types)
+            }
+
+        def initialise(ii: ir.Value) -> None:
+            inner = renderer.lets(plan.prelude, {**scope, column: (ii, False)})
+            for acc, (slot, _) in zip(plan.accumulators, slots(ii).values()):
+                renderer.exprs.scope = inner
+                renderer.exprs.fresh()
+                b.store(renderer.exprs.render(acc.value), slot)
+
+        def accumulate(r: ir.Value) -> None:
+            def one_column(ii: ir.Value) -> None:
+                inner = renderer.lets(plan.prelude, {**scope, column: (ii, False),
+                                                     plan.reduction.var.name: (r, False)})
+                renderer.block(plan.reduction.body, {**inner, **slots(ii)})
+
+            renderer.counted_loop(f"{column}.col", lo, hi, one_column)
+
+        def finish(ii: ir.Value) -> None:
+            inner = renderer.lets(plan.prelude, {**scope, column: (ii, False)})
+            renderer.block(plan.rest, {**inner, **slots(ii)})
+
+        renderer.counted_loop(f"{column}.init", lo, hi, initialise)
+        renderer.counted_loop(plan.reduction.var.name, ir.Constant(I64, 0),
+                              ir.Constant(I64, plan.reduction.extent), accumulate)
+        renderer.counted_loop(f"{column}.rest", lo, hi, finish)
+
+    renderer.counted_loop(f"{column}.blocks", start, end, per_block, step=width)
+
+
+def _bytes(ty: ir.Type) -> int:
+    width = getattr(ty, "width", None)
+    if width is not None:
+        return max(1, width // 8)
+    return {"float": 4, "double": 8, "half": 2}.get(str(ty), 8)
+

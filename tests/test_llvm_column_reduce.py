@@ -1,0 +1,101 @@
+"""Reductions down columns on the llvm backend (backends/llvm/column_reduce.py).
+
+Which kernels take the block-of-columns rendering, and that it changes no bit:
+each column still sums its rows in order, which is also what numpy's
+``add.reduce`` over a leading axis does, so float32 column sums equal numpy's
+exactly.
+"""
+
+from __future__ import annotations
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+import tcomp
+from tcomp.backends.llvm.column_reduce import column_plan
+from tcomp.ir.kernel.kernel import Loop
+
+
+def _kernel_loops(fn, *args) -> list[Loop]:
+    program = tcomp.jit(fn, backend="llvm").lower(*args).kernel_program()
+    return [k.body[-1] for k in program.kernels if k.body and isinstance(k.body[-1], Loop)]
+
+
+def _planned(fn, *args) -> list[bool]:
+    return [column_plan(loop) is not None for loop in _kernel_loops(fn, *args)]
+
+
+def test_column_reductions_take_the_block_path_and_row_reductions_do_not():
+    x = np.zeros((64, 48), np.float32)
+    assert _planned(lambda v: v.sum(axis=0), x) == [True]
+    assert _planned(lambda v: v.max(axis=0), x) == [True]
+    assert _planned(lambda v: v.sum(axis=1), x) == [False]
+    assert _planned(lambda v: v * 2.0, x) == [False]
+    p = np.zeros(48, np.float32)
+    assert _planned(lambda v, p: p - 0.01 * v.sum(axis=0), x, p) == [True]
+
+
+# (one column is contiguous: numpy sums it pairwise and tcomp splits it, neither in order)
+@pytest.mark.parametrize("shape", [(7, 13), (256, 512), (1023, 2), (3, 5000), (2, 4097), (1, 9)])
+def test_float32_column_sums_equal_numpy_bit_for_bit(shape):
+    x = np.random.default_rng(sum(shape)).standard_normal(shape).astype(np.float32) * 100
+    got = np.asarray(tcomp.jit(lambda v: v.sum(axis=0), backend="llvm")(x))
+    want = np.add.reduce(x, axis=0)
+    assert got.view(np.uint32).tolist() == want.view(np.uint32).tolist()
+
+
+def test_empty_axes():
+    for shape in [(0, 5), (5, 0)]:
+        x = np.zeros(shape, np.float32)
+        got = np.asarray(tcomp.jit(lambda v: v.sum(axis=0), backend="llvm")(x))
+        np.testing.assert_array_equal(got, x.sum(axis=0))
+
+
+def test_epilogues_other_accumulators_and_dtypes_match_the_reference():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((300, 70)).astype(np.float32)
+    x[5, 3] = np.nan
+    p = rng.standard_normal(70).astype(np.float32)
+    cases = [
+        (lambda v, p: p - 0.01 * v.sum(axis=0), (x, p)),
+        (lambda v: (v.max(axis=0), v.min(axis=0), v.mean(axis=0)), (x,)),
+        (lambda v: tcomp.argmax(v, axis=0), (np.nan_to_num(x),)),
+        (lambda v: v.sum(axis=0), (x.astype(np.float64),)),
+        (lambda v: v.sum(axis=0), ((np.nan_to_num(x) * 10).astype(np.int32),)),
+        (lambda v: v.sum(axis=0), (x.astype(ml_dtypes.bfloat16),)),
+        (lambda v: (v * v).sum(axis=(0, 1)), (x,)),
+        (lambda v: v.reshape(30, 10, 70).sum(axis=1), (x,)),
+    ]
+    for fn, args in cases:
+        got = tcomp.jit(fn, backend="llvm")(*args)
+        want = tcomp.jit(fn, backend="reference")(*args)
+        for g, w in zip(tcomp.tree_flatten(got)[0], tcomp.tree_flatten(want)[0]):
+            g, w = np.asarray(g), np.asarray(w)
+            assert g.dtype == w.dtype
+            np.testing.assert_allclose(g.astype(np.float64), w.astype(np.float64),
+                                       rtol=1e-5, atol=1e-5, equal_nan=True)
+
+
+def test_a_training_step_with_bias_gradients_matches_the_reference():
+    rng = np.random.default_rng(4)
+    w = rng.standard_normal((20, 33)).astype(np.float32) * 0.1
+    b = np.zeros(33, np.float32)
+    x = rng.standard_normal((257, 20)).astype(np.float32)
+
+    def loss(w, b, x):
+        return (tcomp.tanh(x @ w + b) ** 2).mean()
+
+    grad = tcomp.grad(loss, argnums=(0, 1)) if _takes_argnums() else tcomp.grad(
+        lambda params, x: loss(params[0], params[1], x))
+    args = (w, b, x) if _takes_argnums() else ((w, b), x)
+    got = tcomp.jit(grad, backend="llvm")(*args)
+    want = tcomp.jit(grad, backend="reference")(*args)
+    for g, v in zip(tcomp.tree_flatten(got)[0], tcomp.tree_flatten(want)[0]):
+        np.testing.assert_allclose(np.asarray(g), np.asarray(v), rtol=1e-4, atol=1e-6)
+
+
+def _takes_argnums() -> bool:
+    import inspect
+
+    return "argnums" in inspect.signature(tcomp.grad).parameters
