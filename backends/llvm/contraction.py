@@ -372,6 +372,9 @@ def _micro_kernel(module: ir.Module, ty: ir.Type, mr: int, nr: int, lanes: int) 
     )
     function.linkage = "internal"
     function.attributes.add("nounwind")
+    # One copy for every kernel of the module: inlined, each matmul kernel carried (and
+    # LLVM optimised and compiled) its own copy of the biggest function of the program.
+    function.attributes.add("noinline")
     a, bp, c, depth, ldc, first = function.args
     for arg in (a, bp, c):
         arg.add_attribute("noalias")
