@@ -61,7 +61,6 @@ from tcomp.backends.cfamily.mapping import KernelMapping, reads_what_it_writes
 from tcomp.ir.kernel.expr import (
     Binary,
     Cast,
-    Const,
     Expr,
     Load,
     Select,
@@ -71,6 +70,7 @@ from tcomp.ir.kernel.expr import (
     walk,
 )
 from tcomp.ir.kernel.kernel import Kernel, Let, Loop, Stmt, Store, statement_exprs
+from tcomp.ir.kernel.lowering.contraction import affine_terms
 
 LANES = ("x", "y", "z", "w")
 VECTOR_TYPES = {"float32": "float4", "int32": "int4"}  # 16 bytes, in both dialects
@@ -96,36 +96,9 @@ def _nest_statements(mapping: KernelMapping) -> tuple[Stmt, ...]:
     return (*lets, *mapping.body)
 
 
-def _linear(expr: Expr) -> tuple[dict[str, int], int] | None:
-    """``expr`` as ``sum(coefficient * variable) + constant`` over index variables, or
-    None when it is not of that form."""
-    if isinstance(expr, Const) and expr.dtype == "index":
-        return {}, int(expr.value)
-    if isinstance(expr, Var) and expr.dtype == "index":
-        return {expr.name: 1}, 0
-    if isinstance(expr, Binary) and expr.op in ("add", "sub"):
-        a, b = _linear(expr.a), _linear(expr.b)
-        if a is None or b is None:
-            return None
-        sign = 1 if expr.op == "add" else -1
-        terms = dict(a[0])
-        for name, k in b[0].items():
-            terms[name] = terms.get(name, 0) + sign * k
-        return {n: k for n, k in terms.items() if k}, a[1] + sign * b[1]
-    if isinstance(expr, Binary) and expr.op == "mul":
-        for x, y in ((expr.a, expr.b), (expr.b, expr.a)):
-            if isinstance(y, Const) and y.dtype == "index":
-                inner = _linear(x)
-                if inner is None:
-                    return None
-                k = int(y.value)
-                return {n: v * k for n, v in inner[0].items() if v * k}, inner[1] * k
-    return None
-
-
 def is_flat_index(index: Expr, nest: tuple[Loop, ...]) -> bool:
     """Whether ``index`` is the flat row-major index of ``nest`` (innermost fastest)."""
-    linear = _linear(index)
+    linear = affine_terms(index)
     if linear is None:
         return False
     terms, constant = linear

@@ -216,7 +216,7 @@ class _BodyRenderer:
         b.cbranch(b.icmp_signed("<", index, end), inside, exit_block)
         b.position_at_end(inside)
         body(index)
-        following = b.add(index, ir.Constant(I64, step), name=f"{label}.next", flags=("nsw",))
+        following = b.add(index, ir.Constant(I64, step), name=f"{label}.next", flags=("nuw", "nsw"))
         index.add_incoming(following, b.block)
         b.branch(header)
         b.position_at_end(exit_block)
@@ -224,7 +224,6 @@ class _BodyRenderer:
     def loop(self, loop: Loop, scope: dict[str, tuple[ir.Value, bool]]) -> None:
         if loop.extent == 0:
             return
-        b = self.builder
         if self.bounds is not None and loop.var.name == self.parallel:
             start, end = self.bounds
         else:
@@ -237,22 +236,10 @@ class _BodyRenderer:
         if loop.extent == 1 and self.bounds is None:
             self.block(loop.body, {**scope, loop.var.name: (ir.Constant(I64, 0), False)})
             return
-        preheader = b.block
-        name = _llvm_name(loop.var.name)
-        header = b.append_basic_block(f"{name}.header")
-        body = b.append_basic_block(f"{name}.body")
-        exit_block = b.append_basic_block(f"{name}.exit")
-        b.branch(header)
-        b.position_at_end(header)
-        index = b.phi(I64, name=name)
-        index.add_incoming(start, preheader)
-        b.cbranch(b.icmp_signed("<", index, end), body, exit_block)
-        b.position_at_end(body)
-        self.block(loop.body, {**scope, loop.var.name: (index, False)})
-        following = b.add(index, ir.Constant(I64, 1), name=f"{name}.next", flags=("nuw", "nsw"))
-        index.add_incoming(following, b.block)
-        b.branch(header)
-        b.position_at_end(exit_block)
+        self.counted_loop(
+            loop.var.name, start, end,
+            lambda index: self.block(loop.body, {**scope, loop.var.name: (index, False)}),
+        )
 
 
 def _is_var(expr: Expr, var: Var) -> bool:
