@@ -174,23 +174,30 @@ def staging_loop(
     origin: str,
     value_type: str,
     index_type: str,
+    depth: int = BK,
+    group_size: int = GROUP_SIZE,
+    k_major: bool = True,
 ) -> list[str]:
-    """C lines that copy a ``BK x width`` tile of one operand into local memory, zero past the
-    edges; consecutive work-items take consecutive addresses of the operand's unit-stride
-    axis."""
+    """C lines that copy a ``depth x width`` tile of one operand into local memory, zero
+    past the edges; consecutive work-items take consecutive addresses of the operand's
+    unit-stride axis. The tile is ``tile[kk][e]`` (``k_major``) or ``tile[e][kk]``;
+    values are cast to ``value_type`` (empty: stored as they are)."""
     k_fast = abs(operand.strides.get(k_var, 0)) == 1 and abs(operand.strides.get(own_var, 0)) != 1
     if k_fast:
-        split = [f"const int kk = l % {BK};", f"const int e = l / {BK};"]
+        split = [f"const int kk = l % {depth};", f"const int e = l / {depth};"]
     else:
         split = [f"const int e = l % {width};", f"const int kk = l / {width};"]
     own = f"({origin} + e)"
     index = operand_index(operand, own, own_var, k_var, index_type)
+    cast = f"({value_type})" if value_type else ""
+    zero = f"({value_type})0" if value_type else "0"
+    place = "[kk][e]" if k_major else "[e][kk]"
     return [
-        f"for (int l = lid; l < {BK * width}; l += {GROUP_SIZE}) {{",
+        f"for (int l = lid; l < {depth * width}; l += {group_size}) {{",
         *("  " + line for line in split),
         f"  const {index_type} gk = k0 + kk;",
-        f"  {tile_name}[kk][e] = ({own} < {own_extent} && gk < {k_extent})",
-        f"      ? ({value_type}){buffer}[{index}] : ({value_type})0;",
+        f"  {tile_name}{place} = ({own} < {own_extent} && gk < {k_extent})",
+        f"      ? {cast}{buffer}[{index}] : {zero};",
         "}",
     ]
 

@@ -36,10 +36,10 @@ from __future__ import annotations
 
 from typing import Callable
 
-from tcomp.backends.cfamily.contraction import BlockWriter, batch_size, operand_index, outer_lets
+from tcomp.backends.cfamily.contraction import BlockWriter, batch_size, outer_lets, staging_loop
 from tcomp.ir.kernel.expr import HALF_TYPES
 from tcomp.ir.kernel.kernel import Kernel
-from tcomp.ir.kernel.lowering.contraction import Contraction, Operand, blocked_contraction
+from tcomp.ir.kernel.lowering.contraction import Contraction, blocked_contraction
 
 WARP = 32
 WARPS_M, WARPS_N = 2, 2
@@ -73,27 +73,6 @@ def tensor_core_launch(match: Contraction) -> tuple[int, int]:
     """(global size, local size) of the tensor-core kernel of ``match``."""
     m, n, _ = match.sizes
     return -(-m // BM) * -(-n // BN) * batch_size(match) * GROUP_SIZE, GROUP_SIZE
-
-
-def _staging(tile: str, buffer: str, operand: Operand, own_var: str, own_extent: int,
-             k_var: str, k_extent: int, origin: str, zero: str, index_type: str) -> list[str]:
-    """C lines copying a ``64 x BK`` tile of one operand's 16-bit values into
-    ``tile[own][k]``; consecutive work-items take consecutive addresses of the operand's
-    unit-stride axis (coalesced loads)."""
-    k_fast = abs(operand.strides.get(k_var, 0)) == 1 and abs(operand.strides.get(own_var, 0)) != 1
-    if k_fast:
-        split = [f"const int kk = l % {BK};", f"const int e = l / {BK};"]
-    else:
-        split = [f"const int e = l % {BM};", f"const int kk = l / {BM};"]
-    own = f"({origin} + e)"
-    index = operand_index(operand, own, own_var, k_var, index_type)
-    return [
-        f"for (int l = lid; l < {BM * BK}; l += {GROUP_SIZE}) {{",
-        *("  " + line for line in split),
-        f"  const {index_type} gk = k0 + kk;",
-        f"  {tile}[e][kk] = ({own} < {own_extent} && gk < {k_extent}) ? {buffer}[{index}] : {zero};",
-        "}",
-    ]
 
 
 def _fragment_loads(word: Callable[[str, str, str], str]) -> list[str]:
@@ -223,7 +202,6 @@ def tensor_core_body(
             lines.append(f"const {t} {loop.var.name} = (group / {stride}) % {loop.extent};")
             stride *= loop.extent
         write_block(lets, 1, lines)
-    zero = f"({half_type})0"
     lines += [
         f"float tc_acc[{TILES_M}][{TILES_N}][4];",
         f"for (int mi = 0; mi < {TILES_M}; ++mi)",
@@ -231,8 +209,12 @@ def tensor_core_body(
         "    for (int q = 0; q < 4; ++q) tc_acc[mi][ni][q] = 0.0f;",
         f"for ({t} k0 = 0; k0 < {k}; k0 += {BK}) {{",
     ]
-    stage_a = _staging("As", match.a.buffer, match.a, m_var, m, k_var, k, "m0", zero, t)
-    stage_b = _staging("Bs", match.b.buffer, match.b, n_var, n, k_var, k, "n0", zero, t)
+    # raw 16-bit values, the contracted axis contiguous: As[m][k], Bs[n][k]
+    staged = {"depth": BK, "group_size": GROUP_SIZE, "k_major": False}
+    stage_a = staging_loop("As", match.a.buffer, match.a, m_var, m, k_var, k, BM, "m0", "", t,
+                           **staged)
+    stage_b = staging_loop("Bs", match.b.buffer, match.b, n_var, n, k_var, k, BN, "n0", "", t,
+                           **staged)
     lines += ["  " + line for line in stage_a + stage_b]
     step = _fragment_loads(word)
     if mode == "mma":
