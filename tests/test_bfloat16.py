@@ -172,3 +172,17 @@ def test_odd_shapes_softmax_and_sums(backend, shape):
     got = tcomp.jit(f, backend=backend)(x)
     for g, w in zip(got, want):
         _close(g, w)
+
+
+def test_tcomp_check_compares_bfloat16_outputs_at_their_tolerance(tmp_path, capsys, monkeypatch):
+    from tcomp.cli import main
+
+    (tmp_path / "model.py").write_text(
+        "import tcomp\n\n\ndef f(x):\n    return tcomp.tanh(x) * 2.0 + x.sum()\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    code = main(["check", "model.py:f", "--arg", "x=bf16[5,7]", "--backends", "llvm"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "bf16 rtol=2e-02 atol=1e-02" in out, out
+    assert "PASS" in out
