@@ -30,6 +30,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from tcomp.backends.base import Backend, Executable
+from tcomp.backends.llvm.host_pool import output_array
 from tcomp.ir.errors import TcompBackendError
 from tcomp.ir.graph import Function
 from tcomp.ir.kernel.kernel import Program
@@ -252,7 +253,7 @@ class LLVMExecutable(Executable):
                 array = array.reshape(shape)
             arrays.append(array)
         for shape, dtype, kind in self._allocations:
-            arrays.append(np.empty(shape, dtype) if kind == "output" else aligned_empty(shape, dtype))
+            arrays.append(output_array(shape, dtype) if kind == "output" else aligned_empty(shape, dtype))
         pointers = self._pointer_array(*[a.ctypes.data for a in arrays])
         self._compiled.entry(pointers)  # the one call into compiled code
         results = []
