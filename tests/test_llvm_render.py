@@ -32,7 +32,7 @@ from tcomp.ir.types import TensorType  # noqa: E402
 
 def _program(parallel: bool = False, rows: int = 4, cols: int = 3, overlap: bool = False) -> Program:
     """k0: t[i] = sum_r log(p0[i, r]); k1: out[i] = t[i] * c[i] + s[i] (t and s arena temps).
-    (log: a libm call; float32 exp is inline IR, see tests/test_llvm_fast_exp.py)"""
+    (log: a libm call; float32 exp is inline IR, see tests/test_llvm_inline_math.py)"""
     i, r = Var("i0", INDEX, rows), Var("r0", INDEX, cols)
     acc = Var("acc0", "float32")
     k0 = Kernel(

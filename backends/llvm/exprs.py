@@ -32,8 +32,8 @@ Semantics follow the numpy references that the kernel interpreter uses:
 
 Calls to libm intrinsics carry their libmvec vector variants when the
 runtime found any (see :mod:`tcomp.backends.llvm.vecmath`); float32 ``exp``
-(and so ``logistic``) is inline IR instead, at most 1.9 ulp from the exact
-result (:mod:`tcomp.backends.llvm.fast_exp`).
+(and so ``logistic``) and ``tanh`` are inline IR instead
+(:mod:`tcomp.backends.llvm.inline_math`).
 
 No fast-math flags are used here except ``reassoc`` on accumulator updates
 (see :mod:`tcomp.backends.llvm.stmts`); NaN and infinity behave as in IEEE.
@@ -45,7 +45,6 @@ from typing import Callable
 
 from llvmlite import ir
 
-from tcomp.backends.llvm.fast_exp import exp_f32
 from tcomp.backends.llvm.halves import (
     I16,
     bfloat16_constant,
@@ -53,6 +52,7 @@ from tcomp.backends.llvm.halves import (
     round_to_bfloat16,
     store_bfloat16,
 )
+from tcomp.backends.llvm.inline_math import exp_f32, tanh_f32
 from tcomp.backends.llvm.vecmath import VariantTable, declare_variants, variant_attribute
 from tcomp.ir.errors import TcompBackendError
 from tcomp.ir.kernel.expr import (
@@ -296,6 +296,13 @@ class ExprRenderer:
             return self._call("fabs", ty, [x])
         if op == "exp":
             return self._exp(x)
+        if op == "tanh" and ty == F32:
+            return tanh_f32(
+                b, lambda p, q, r: self._call("fma", ty, [p, q, r]),
+                lambda p, q: self._call("minnum", ty, [p, q]),
+                lambda p: self._call("fabs", ty, [p]),
+                lambda p, q: self._call("copysign", ty, [p, q]), x,
+            )
         if op in _INTRINSIC_UNARY:
             return self._call(op, ty, [x])
         if op == "sign":
@@ -309,7 +316,7 @@ class ExprRenderer:
         raise _unsupported(f"unary {op} on {dtype}")
 
     def _exp(self, x: ir.Value) -> ir.Value:
-        """exp: inline IR for float (:mod:`tcomp.backends.llvm.fast_exp`), libm for double."""
+        """exp: inline IR for float (:mod:`tcomp.backends.llvm.inline_math`), libm for double."""
         ty = x.type
         if ty != F32:
             return self._call("exp", ty, [x])
