@@ -15,8 +15,10 @@ Three checks, none needing a GPU:
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import ml_dtypes
 import numpy as np
@@ -159,3 +161,20 @@ def test_emulated_epilogue_transposes_and_batches(emulated, dtype):
     _check(emulated, lambda xt, w: xt.T @ w, xt, w)
     p, q = _arrays(dtype, (3, 40, 48), (3, 48, 36), seed=2)
     _check(emulated, lambda p, q: p @ q, p, q)
+
+
+# ------------------------------------------------------------------------ golden
+
+
+GOLDEN = Path(__file__).parent / "golden" / "cfamily" / "tensor_core_matmul_bias_relu.cu"
+
+
+def test_the_tensor_core_kernel_matches_its_golden_text():
+    """A bfloat16 dense layer on tensor cores, as CUDA C: a change to the kernel shows as a
+    diff here (regenerate with TCOMP_UPDATE_GOLDEN=1 after an intended change)."""
+    x, w, b = _arrays(BF16, (128, 96), (96, 80), (80,))
+    source = tcomp.jit(_dense, backend="cuda").lower(x, w, b).as_text("source")
+    if os.environ.get("TCOMP_UPDATE_GOLDEN") == "1":
+        GOLDEN.write_text(source)
+    assert GOLDEN.exists(), f"no golden file {GOLDEN}: run with TCOMP_UPDATE_GOLDEN=1 once"
+    assert source == GOLDEN.read_text(), "the tensor-core kernel changed: review the diff"
