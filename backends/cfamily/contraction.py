@@ -148,6 +148,25 @@ def outer_lets(kernel: Kernel, match: Contraction) -> list[tuple[Loop | None, tu
     return levels
 
 
+def batch_variables(
+    kernel: Kernel,
+    match: Contraction,
+    tiles: int,
+    index_type: str,
+    write_block: BlockWriter,
+    lines: list[str],
+) -> None:
+    """Appends the batch loop variables, taken from the work-group number ``group`` above
+    its ``tiles`` output tiles (outermost-last), each level's pure lets after its
+    variable."""
+    stride = tiles
+    for loop, lets in outer_lets(kernel, match):
+        if loop is not None:
+            lines.append(f"const {index_type} {loop.var.name} = (group / {stride}) % {loop.extent};")
+            stride *= loop.extent
+        write_block(lets, 1, lines)
+
+
 def operand_index(operand: Operand, rows: str, row_var: str, k_var: str, index_type: str) -> str:
     """``base + stride_row * rows + stride_k * gk`` as C text: ``rows`` is the C expression
     of the operand's own (m or n) index; batch variables appear by name."""
@@ -238,13 +257,7 @@ def contraction_body(
         f"const {t} m0 = ((group / {tiles_n}) % {tiles_m}) * {tile.bm};",
         f"const {t} n0 = (group % {tiles_n}) * {tile.bn};",
     ]
-    stride = tiles_m * tiles_n
-    for loop, lets in outer_lets(kernel, match):
-        if loop is not None:
-            lines.append(f"const {t} {loop.var.name} = (group / {stride}) % {loop.extent};")
-            stride *= loop.extent
-        write_block(lets, 1, lines)
-    del stride  # the batch variables are outermost-last in the group number
+    batch_variables(kernel, match, tiles_m * tiles_n, t, write_block, lines)
     lines += [
         f"{acc_type} tile_acc[{tile.tm}][{tile.tn}];",
         f"for (int i = 0; i < {tile.tm}; ++i)",

@@ -36,7 +36,12 @@ from __future__ import annotations
 
 from typing import Callable
 
-from tcomp.backends.cfamily.contraction import BlockWriter, batch_size, outer_lets, staging_loop
+from tcomp.backends.cfamily.contraction import (
+    BlockWriter,
+    batch_size,
+    batch_variables,
+    staging_loop,
+)
 from tcomp.ir.kernel.expr import HALF_TYPES
 from tcomp.ir.kernel.kernel import Kernel
 from tcomp.ir.kernel.lowering.contraction import Contraction, blocked_contraction
@@ -196,12 +201,7 @@ def tensor_core_body(
         f"const {t} m0 = ((group / {tiles_n}) % {tiles_m}) * {BM};",
         f"const {t} n0 = (group % {tiles_n}) * {BN};",
     ]
-    stride = tiles_m * tiles_n
-    for loop, lets in outer_lets(kernel, match):
-        if loop is not None:
-            lines.append(f"const {t} {loop.var.name} = (group / {stride}) % {loop.extent};")
-            stride *= loop.extent
-        write_block(lets, 1, lines)
+    batch_variables(kernel, match, tiles_m * tiles_n, t, write_block, lines)
     lines += [
         f"float tc_acc[{TILES_M}][{TILES_N}][4];",
         f"for (int mi = 0; mi < {TILES_M}; ++mi)",

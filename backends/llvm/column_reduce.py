@@ -37,6 +37,7 @@ from tcomp.backends.llvm.exprs import I64, register_type
 from tcomp.ir.kernel.expr import Load, walk
 from tcomp.ir.kernel.kernel import Assign, Let, Loop, Stmt, statement_exprs
 from tcomp.ir.kernel.lowering.contraction import affine_terms
+from tcomp.ir.types import numpy_dtype
 
 BLOCK_BYTES = 4096  # accumulator bytes per block and accumulator: a page of each row
 
@@ -116,7 +117,7 @@ def render_columns(renderer, loop: Loop, plan: ColumnPlan, scope: Scope,
     b = renderer.builder
     column = loop.var.name
     types = [register_type(acc.var.dtype) for acc in plan.accumulators]
-    width = max(16, BLOCK_BYTES // max(_bytes(ty) for ty in types))
+    width = max(16, BLOCK_BYTES // max(numpy_dtype(a.var.dtype).itemsize for a in plan.accumulators))
     arrays = [renderer._alloca(ir.ArrayType(ty, width), f"{acc.var.name}.block")
               for ty, acc in zip(types, plan.accumulators)]
     start, end = bounds
@@ -159,11 +160,3 @@ def render_columns(renderer, loop: Loop, plan: ColumnPlan, scope: Scope,
         renderer.counted_loop(f"{column}.rest", lo, hi, finish)
 
     renderer.counted_loop(f"{column}.blocks", start, end, per_block, step=width)
-
-
-def _bytes(ty: ir.Type) -> int:
-    width = getattr(ty, "width", None)
-    if width is not None:
-        return max(1, width // 8)
-    return {"float": 4, "double": 8, "half": 2}.get(str(ty), 8)
-
