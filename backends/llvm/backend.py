@@ -30,6 +30,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from tcomp.backends.base import Backend, Executable
+from tcomp.backends.llvm import interrupt
 from tcomp.backends.llvm.host_pool import output_array
 from tcomp.ir.errors import TcompBackendError
 from tcomp.ir.graph import Function
@@ -81,10 +82,12 @@ class RunPlan:
     allocations: tuple[tuple[tuple[int, ...], str, str], ...]
     results: tuple[tuple[str, int, bool], ...]
     constants: tuple[tuple[tuple[int, ...], str, bytes], ...] = ()
+    work: int = 0  # scalar operations per call, roughly: a long call is interruptible
 
     @classmethod
     def of(cls, program: Program) -> "RunPlan":
         from tcomp.backends.llvm.render import buffer_layout
+        from tcomp.backends.llvm.stmts import kernel_work
 
         layout = buffer_layout(program)
         buffers = program.buffers
@@ -113,7 +116,10 @@ class RunPlan:
             else:
                 # never freeze the caller's own array (an output that is a parameter)
                 results.append(("slot", layout.slot(name), buffer.kind != "param"))
-        return cls(program.name, params, tuple(allocations), tuple(results), tuple(constants))
+        work = sum(kernel_work(kernel) for kernel in program.kernels)
+        return cls(
+            program.name, params, tuple(allocations), tuple(results), tuple(constants), work
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -122,6 +128,7 @@ class RunPlan:
             "allocations": [[list(shape), dtype, kind] for shape, dtype, kind in self.allocations],
             "results": [list(result) for result in self.results],
             "constants": [[list(s), d, data.hex()] for s, d, data in self.constants],
+            "work": self.work,
         }
 
     @classmethod
@@ -132,6 +139,7 @@ class RunPlan:
             tuple((tuple(s), str(d), str(k)) for s, d, k in data["allocations"]),
             tuple((str(kind), int(index), bool(freeze)) for kind, index, freeze in data["results"]),
             tuple((tuple(s), str(d), bytes.fromhex(h)) for s, d, h in data["constants"]),
+            int(data.get("work", 0)),
         )
 
 
@@ -255,7 +263,9 @@ class LLVMExecutable(Executable):
         for shape, dtype, kind in self._allocations:
             arrays.append(output_array(shape, dtype) if kind == "output" else aligned_empty(shape, dtype))
         pointers = self._pointer_array(*[a.ctypes.data for a in arrays])
-        self._compiled.entry(pointers)  # the one call into compiled code
+        # the one call into compiled code (a long one on a worker thread, so that Ctrl-C
+        # stops it: see tcomp.backends.llvm.interrupt)
+        interrupt.call(self._compiled.entry, pointers, self.plan.work)
         results = []
         for kind, what, freeze in self._results:
             if kind == "constant":

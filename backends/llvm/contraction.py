@@ -58,7 +58,7 @@ from tcomp.backends.llvm.exprs import (
     intrinsic,
     memory_type,
 )
-from tcomp.backends.llvm.stmts import _BodyRenderer, render_kernel
+from tcomp.backends.llvm.stmts import _BodyRenderer, check_interrupt, render_kernel
 from tcomp.backends.llvm.vecmath import VariantTable
 from tcomp.ir.kernel.expr import INDEX, Binary, Load, Var
 from tcomp.ir.kernel.kernel import Kernel, KernelArg, Let, Loop
@@ -108,8 +108,10 @@ def shared_scratch_bytes(kernel: Kernel, match: Contraction) -> int:
 
 
 @contextmanager
-def _counted(b: ir.IRBuilder, start, end, name: str, step: int = 1) -> Iterator[ir.Value]:
-    """``for index in start ..< end step step`` (signed i64)."""
+def _counted(b: ir.IRBuilder, start, end, name: str, step: int = 1,
+             interruptible: bool = False) -> Iterator[ir.Value]:
+    """``for index in start ..< end step step`` (signed i64); ``interruptible``: each
+    iteration first polls the interrupt flag (see ``stmts.check_interrupt``)."""
     pre = b.block
     header = b.append_basic_block(f"{name}.header")
     body = b.append_basic_block(f"{name}.body")
@@ -120,6 +122,8 @@ def _counted(b: ir.IRBuilder, start, end, name: str, step: int = 1) -> Iterator[
     index.add_incoming(_i64(start), pre)
     b.cbranch(b.icmp_signed("<", index, _i64(end)), body, exit_block)
     b.position_at_end(body)
+    if interruptible:
+        check_interrupt(b, exit_block)
     yield index
     following = b.add(index, _i64(step), flags=("nsw",))
     index.add_incoming(following, b.block)
@@ -275,9 +279,10 @@ class _ContractionRenderer(_BodyRenderer):
         ukernel = _micro_kernel(b.module, self.ty, mr, nr, self.lanes)
         if shared:
             count = -(-match.m_loop.extent // mc)
-            blocks = self._take(self._field(self.pointers[COUNTER][0], 1), count, "ic.take")
+            blocks = self._take(self._field(self.pointers[COUNTER][0], 1), count, "ic.take",
+                                interruptible=True)
         else:
-            blocks = _counted(b, lo, hi, "ic", mc)
+            blocks = _counted(b, lo, hi, "ic", mc, interruptible=True)
         with blocks as ic:
             if shared:
                 ic = b.mul(ic, _i64(mc), name="ic")
@@ -285,7 +290,9 @@ class _ContractionRenderer(_BodyRenderer):
             rows = _smin(b, _i64(mc), b.sub(hi, ic))
             rows_pad = _round_up(b, rows, mr)
             self._pack(packed_a, match.a, a_base, m, ic, rows, rows_pad, size_k, mr, "packa")
-            with _counted(b, 0, size_k, "pc", kc) as pc:
+            # polled per row block and per depth block, never while packing B (whose
+            # threads wait for each other: leaving it early would leave them waiting)
+            with _counted(b, 0, size_k, "pc", kc, interruptible=True) as pc:
                 depth = _smin(b, _i64(kc), b.sub(_i64(size_k), pc))
                 first = b.icmp_signed("==", pc, _i64(0))
                 with _counted(b, 0, n_pad, "jr", nr) as jr:
@@ -309,9 +316,12 @@ class _ContractionRenderer(_BodyRenderer):
                                 source_etype=SHARED_CONTEXT)
 
     @contextmanager
-    def _take(self, counter: ir.Value, count: int, name: str) -> Iterator[ir.Value]:
+    def _take(self, counter: ir.Value, count: int, name: str,
+              interruptible: bool = False) -> Iterator[ir.Value]:
         """``while (item = counter++) < count``: items taken from a counter the threads
-        share; after each item, ``counter[1]`` (the next field) counts it done."""
+        share; after each item, ``counter[1]`` (the next field) counts it done.
+        ``interruptible``: each item first polls the interrupt flag (and leaves, its item
+        not counted done: only items that nobody waits for may be interruptible)."""
         b = self.builder
         header = b.append_basic_block(f"{name}.header")
         body = b.append_basic_block(f"{name}.body")
@@ -321,6 +331,8 @@ class _ContractionRenderer(_BodyRenderer):
         item = b.atomic_rmw("add", counter, _i64(1), "seq_cst")
         b.cbranch(b.icmp_signed("<", item, _i64(count)), body, exit_block)
         b.position_at_end(body)
+        if interruptible:
+            check_interrupt(b, exit_block)
         yield item
         done = b.gep(counter, [ir.Constant(I32, 1)], source_etype=I64)
         b.atomic_rmw("add", done, _i64(1), "seq_cst")

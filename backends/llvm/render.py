@@ -1,7 +1,8 @@
 """Kernel-IR programs rendered as one LLVM module (llvmlite.ir only: pure, no driver).
 
 The module exports one function, ``void tcomp_main(ptr buffers)``, that runs
-the kernels in order. ``buffers`` is an array of pointers, in the order
+the kernels in order (returning early once the runtime's interrupt flag is
+set: see :mod:`tcomp.backends.llvm.interrupt`). ``buffers`` is an array of pointers, in the order
 :func:`buffer_layout` gives: the parameters (``program.params``), then the
 output buffers (in order of first appearance in ``program.outputs``), then
 the arena (when ``arena_bytes > 0``; planned temps live at their byte
@@ -29,6 +30,7 @@ from tcomp.backends.llvm.contraction import (
 )
 from tcomp.backends.llvm.exprs import I8, I32, I64, PTR
 from tcomp.backends.llvm.stmts import (
+    check_interrupt,
     kernel_work,
     parallel_loop,
     render_kernel,
@@ -136,7 +138,10 @@ def render_program(
     buffers = main.args[0]
     buffers.name = "buffers"
     b = ir.IRBuilder(main.append_basic_block("entry"))
-    for kernel, function, runner, scratch in kernel_functions:
+    stop = main.append_basic_block("interrupted")
+    for number, (kernel, function, runner, scratch) in enumerate(kernel_functions):
+        if number > 0:
+            check_interrupt(b, stop)  # Ctrl-C: the rest of the kernels need not run
         if runner is None:
             pointers = _kernel_pointers(b, buffers, program, layout, constants, kernel)
             b.call(function, pointers)
@@ -147,6 +152,8 @@ def render_program(
             b.call(runner, [context, ir.Constant(I64, loop.extent)])
             if raw is not None:
                 b.call(module.globals["free"], [raw])
+    b.ret_void()
+    b.position_at_end(stop)
     b.ret_void()
     keep_declarations(module)
     return module

@@ -24,15 +24,19 @@ from __future__ import annotations
 import ctypes
 import os
 import struct
+import sys
 import threading
 import time
 import weakref
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from tcomp.backends.llvm import interrupt
 from tcomp.ir.errors import TcompBackendError
 
-_LOCK = threading.Lock()
+# held by every use of LLVM here, and across os.fork (see _before_fork); reentrant, so
+# that a fork from inside a compile (a callback) cannot deadlock on it
+_LOCK = threading.RLock()
 _STATE: dict[str, Any] = {}
 # key digest (of the IR text and target) -> compiled module, while some executable holds it
 _CACHE: "weakref.WeakValueDictionary[str, CompiledModule]" = weakref.WeakValueDictionary()
@@ -137,6 +141,7 @@ def _register_gomp(llvm) -> Any:
     """
     os.environ.setdefault("OMP_WAIT_POLICY", "passive")
     llvm.add_symbol(GOMP_FLAG, ctypes.addressof(_USE_GOMP))
+    llvm.add_symbol(interrupt.FLAG_SYMBOL, ctypes.addressof(interrupt.FLAG))
     for path in _library_paths("gomp", "libgomp.so.1"):
         try:
             library = ctypes.CDLL(path)
@@ -151,16 +156,47 @@ def _register_gomp(llvm) -> Any:
     return None
 
 
+def _llvmlite_lock() -> Any:
+    """llvmlite's own lock around every call into LLVM (an RLock), if llvmlite is loaded."""
+    ffi = sys.modules.get("llvmlite.binding.ffi")
+    lock = getattr(getattr(getattr(ffi, "lib", None), "_lock", None), "_lock", None)
+    return lock if hasattr(lock, "acquire") and hasattr(lock, "release") else None
+
+
+def _before_fork() -> None:
+    # Fork only while no thread is inside LLVM: a child would inherit llvmlite's lock
+    # (and LLVM's own state) held by a thread it does not have, and hang at its first
+    # compile. Holding tcomp's lock waits for a compile in progress to finish; llvmlite's
+    # covers LLVM calls outside it (an engine freed by the garbage collector).
+    _LOCK.acquire()
+    llvmlite_lock = _llvmlite_lock()
+    if llvmlite_lock is not None:
+        llvmlite_lock.acquire()
+    _FORK_HELD.append(llvmlite_lock)
+
+
+def _release_after_fork() -> None:
+    llvmlite_lock = _FORK_HELD.pop() if _FORK_HELD else None
+    if llvmlite_lock is not None:
+        llvmlite_lock.release()
+    _LOCK.release()
+
+
 def _after_fork_in_child() -> None:
     # libgomp's thread pool is gone in a forked child and entering it hangs:
     # compiled code reads this flag and creates its own threads instead
-    global _LOCK
     _USE_GOMP.value = 0
-    _LOCK = threading.Lock()  # a parent thread may have held it while forking
+    _release_after_fork()  # the forking thread, which holds both locks, lives on here
 
+
+_FORK_HELD: list[Any] = []  # llvmlite's lock while a fork is under way
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(
+        before=_before_fork,
+        after_in_parent=_release_after_fork,
+        after_in_child=_after_fork_in_child,
+    )
 
 
 def threading_runtime() -> str:
@@ -370,10 +406,12 @@ def _unpack_entry(stored: bytes) -> tuple[bytes, str] | None:
         return None
 
 
-def run(compiled: CompiledModule, pointers: Sequence[int]) -> None:
-    """Calls ``tcomp_main`` with one array of raw buffer addresses."""
+def run(compiled: CompiledModule, pointers: Sequence[int], work: int = 0) -> None:
+    """Calls ``tcomp_main`` with one array of raw buffer addresses (interruptibly when
+    ``work``, its scalar operations, makes it a long call: see
+    :mod:`tcomp.backends.llvm.interrupt`)."""
     array = (ctypes.c_void_p * max(len(pointers), 1))(*pointers)
-    compiled.entry(array)
+    interrupt.call(compiled.entry, array, work)
 
 
 def clear_cache() -> None:

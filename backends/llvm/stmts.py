@@ -22,11 +22,13 @@ from llvmlite import ir
 from tcomp.backends.llvm.column_reduce import column_plan, render_columns
 from tcomp.backends.llvm.exprs import (
     FLOATS,
+    I32,
     I64,
     PTR,
     ExprRenderer,
     register_type,
 )
+from tcomp.backends.llvm.interrupt import FLAG_SYMBOL
 from tcomp.backends.llvm.vecmath import VariantTable
 from tcomp.ir.kernel.expr import Binary, Expr, Var, walk
 from tcomp.ir.kernel.kernel import Assign, Kernel, Let, Loop, Stmt, Store, statement_exprs
@@ -139,6 +141,7 @@ class _BodyRenderer:
         self.parallel = parallel
         self.exprs = ExprRenderer(builder, pointers, {})
         self.vector_loops: frozenset[str] = frozenset()  # the schedule's vector loops
+        self.loop_depth = 0  # loops around the statement being rendered
 
     def block(self, body: tuple[Stmt, ...], scope: dict[str, tuple[ir.Value, bool]]) -> None:
         scope = dict(scope)  # a Let is visible to the end of its block only
@@ -200,9 +203,11 @@ class _BodyRenderer:
         return scope
 
     def counted_loop(self, name: str, start: ir.Value, end: ir.Value,
-                     body: Callable[[ir.Value], None], step: int = 1) -> None:
+                     body: Callable[[ir.Value], None], step: int = 1,
+                     interruptible: bool = False) -> None:
         """``for (i = start; i < end; i += step) body(i)``, ``body`` rendering at the
-        builder's position."""
+        builder's position; ``interruptible``: each iteration first polls the interrupt
+        flag and leaves the loop once it is set (see :func:`check_interrupt`)."""
         b = self.builder
         preheader = b.block
         label = _llvm_name(name)
@@ -215,6 +220,8 @@ class _BodyRenderer:
         index.add_incoming(start, preheader)
         b.cbranch(b.icmp_signed("<", index, end), inside, exit_block)
         b.position_at_end(inside)
+        if interruptible:
+            check_interrupt(b, exit_block)
         body(index)
         following = b.add(index, ir.Constant(I64, step), name=f"{label}.next", flags=("nuw", "nsw"))
         index.add_incoming(following, b.block)
@@ -236,10 +243,39 @@ class _BodyRenderer:
         if loop.extent == 1 and self.bounds is None:
             self.block(loop.body, {**scope, loop.var.name: (ir.Constant(I64, 0), False)})
             return
+        outermost = self.loop_depth == 0
+        self.loop_depth += 1
         self.counted_loop(
             loop.var.name, start, end,
             lambda index: self.block(loop.body, {**scope, loop.var.name: (index, False)}),
+            interruptible=outermost and _holds_loop(loop),
         )
+        self.loop_depth -= 1
+
+
+def _holds_loop(loop: Loop) -> bool:
+    """Whether ``loop`` has another loop in its body (so is not the vectorised one)."""
+    return any(
+        isinstance(stmt, Loop) and (stmt.extent > 1 or _holds_loop(stmt)) for stmt in loop.body
+    )
+
+
+def check_interrupt(b: ir.IRBuilder, leave: ir.Block) -> None:
+    """Branches to ``leave`` when the runtime's interrupt flag is set (Ctrl-C during a
+    long call, see :mod:`tcomp.backends.llvm.interrupt`); goes on at a new block.
+
+    The flag is read with a monotonic atomic load, which LLVM neither hoists out of the
+    loop nor merges with the previous iteration's read.
+    """
+    flag = b.module.globals.get(FLAG_SYMBOL)
+    if flag is None:
+        flag = ir.GlobalVariable(b.module, I32, name=FLAG_SYMBOL)
+        flag.linkage = "external"
+    value = b.load_atomic(flag, "monotonic", 4, typ=I32)
+    go_on = b.append_basic_block(f"{b.block.name}.running")
+    stop = b.icmp_signed("!=", value, ir.Constant(I32, 0))
+    b.cbranch(stop, leave, go_on)
+    b.position_at_end(go_on)
 
 
 def _is_var(expr: Expr, var: Var) -> bool:

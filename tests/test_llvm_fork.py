@@ -1,0 +1,78 @@
+"""os.fork while another thread compiles leaves children that compile and run.
+
+Before tcomp held llvmlite's lock across fork, a child forked while another
+thread was inside LLVM inherited that lock held by a thread it does not
+have, and hung at its first compile (15 of 20 children in the audit). The
+scenario runs in a child process of its own, so the test runner is never
+forked with threads running.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+pytest.importorskip("llvmlite")
+
+if not hasattr(os, "fork"):  # pragma: no cover - POSIX only
+    pytest.skip("os.fork is POSIX only", allow_module_level=True)
+
+_SCENARIO = textwrap.dedent(
+    """
+    import os, threading, time
+    import numpy as np
+    import tcomp
+
+    stop = threading.Event()
+
+    def compile_forever():
+        n = 1
+        while not stop.is_set():
+            n += 1
+            f = tcomp.jit(lambda x, n=n: tcomp.tanh(x * float(n)) @ x.T)
+            f(np.ones((n % 7 + 2, 3), np.float32))
+
+    threading.Thread(target=compile_forever, daemon=True).start()
+    time.sleep(0.3)
+    children = []
+    for i in range(12):
+        time.sleep(0.03)
+        pid = os.fork()
+        if pid == 0:
+            x = np.arange(6, dtype=np.float32).reshape(2, 3)
+            got = np.asarray(tcomp.jit(lambda x: tcomp.exp(x) + float(i))(x))
+            os._exit(0 if np.allclose(got, np.exp(x) + i) else 3)
+        children.append(pid)
+    deadline = time.time() + 60
+    results = {}
+    while children and time.time() < deadline:
+        for pid in list(children):
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                results[pid] = os.waitstatus_to_exitcode(status)
+                children.remove(pid)
+        time.sleep(0.02)
+    for pid in children:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        results[pid] = "hung"
+    stop.set()
+    print(" ".join(str(code) for code in results.values()))
+    """
+)
+
+
+def test_children_forked_while_another_thread_compiles_all_finish():
+    env = {**os.environ, "TCOMP_CACHE_DIR": "off"}
+    result = subprocess.run(
+        [sys.executable, "-c", _SCENARIO], capture_output=True, text=True, env=env, timeout=240
+    )
+    assert result.returncode == 0, result.stderr
+    codes = result.stdout.split()
+    assert len(codes) == 12 and all(code == "0" for code in codes), (
+        f"child exit codes (0 = ran correctly, hung = killed after 60 s): {codes}"
+    )

@@ -1,0 +1,130 @@
+"""Ctrl-C during a long llvm call stops it early, and the process stays usable.
+
+Two levels: compiled code leaves its loops once the interrupt flag is set
+(checked here directly, with buffers of the test's own), and a real SIGINT
+during a long call on the main thread raises ``KeyboardInterrupt`` well
+before the call would have finished (checked in a child process, so the
+signal never reaches the test runner).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+pytest.importorskip("llvmlite")
+
+import tcomp  # noqa: E402
+from tcomp.backends.llvm import interrupt  # noqa: E402
+from tcomp.backends.llvm.render import buffer_layout, render_text  # noqa: E402
+from tcomp.backends.llvm.runtime import compile_module, run  # noqa: E402
+
+
+def _compiled(fn, *args):
+    program = tcomp.jit(fn, backend="llvm").lower(*args).kernel_program()
+    kinds = [kind for kind, _ in buffer_layout(program).slots]
+    assert kinds == ["param"] * len(args) + ["output"], kinds  # no temps: our buffers suffice
+    return compile_module(render_text(program))
+
+
+def _run_with_flag(compiled, inputs, out, flag: int) -> None:
+    interrupt.FLAG.value = flag
+    try:
+        run(compiled, [a.ctypes.data for a in inputs] + [out.ctypes.data])
+    finally:
+        interrupt.FLAG.value = 0
+
+
+@pytest.mark.parametrize(
+    "fn, shapes",
+    [
+        (lambda x: tcomp.sum(tcomp.exp(x), axis=1), [(64, 96)]),  # rows of a reduction
+        (lambda a, b: a @ b, [(64, 80), (80, 48)]),  # the blocked matmul's depth loop
+    ],
+    ids=["row-reduction", "matmul"],
+)
+def test_a_set_flag_stops_the_kernels_and_a_clear_one_does_not(fn, shapes):
+    rng = np.random.default_rng(0)
+    inputs = [rng.normal(size=shape).astype(np.float32) for shape in shapes]
+    compiled = _compiled(fn, *inputs)
+    want = np.asarray(tcomp.jit(fn, backend="reference")(*inputs))
+    out = np.full(want.shape, np.nan, np.float32)
+    _run_with_flag(compiled, inputs, out, flag=1)
+    assert np.isnan(out).all(), "an interrupted call must not run its loops"
+    _run_with_flag(compiled, inputs, out, flag=0)
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
+
+
+_CHILD = textwrap.dedent(
+    """
+    import os, signal, threading, time
+    import numpy as np
+    import tcomp
+
+    @tcomp.jit
+    def heavy(a, b):
+        x = a
+        for _ in range(40):
+            x = tcomp.tanh(x @ b)
+        return x
+
+    n = 512
+    rng = np.random.default_rng(1)
+    a = rng.random((n, n), dtype=np.float32) / n
+    b = rng.random((n, n), dtype=np.float32)
+    want = np.asarray(heavy(a, b))  # compiles; one full call
+    started = time.perf_counter()
+    heavy(a, b)
+    full = time.perf_counter() - started
+    threading.Timer(full / 10, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+    started = time.perf_counter()
+    try:
+        heavy(a, b)
+        print("NOT INTERRUPTED")
+    except KeyboardInterrupt:
+        stopped = time.perf_counter() - started
+        again = np.asarray(heavy(a, b))
+        print(f"interrupted {stopped:.3f} {full:.3f} {np.array_equal(again, want)}")
+    """
+)
+
+
+def test_ctrl_c_stops_a_long_call_early_and_the_process_goes_on():
+    env = {**os.environ, "TCOMP_CACHE_DIR": "off", "TCOMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", _CHILD], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    words = result.stdout.split()
+    assert words[0] == "interrupted", result.stdout
+    stopped, full, same = float(words[1]), float(words[2]), words[3]
+    # the signal came at a tenth of the call: stopping takes at most one poll interval more
+    assert stopped < 0.6 * full, (stopped, full)
+    assert same == "True", "a call after the interrupt must give the same result"
+
+
+def test_short_calls_stay_on_the_calling_thread(monkeypatch):
+    seen = []
+    monkeypatch.setattr(interrupt, "_call_on_worker", lambda *a: seen.append(a))
+    interrupt.call(lambda pointers: None, None, interrupt.INTERRUPTIBLE_WORK - 1)
+    assert seen == []
+    interrupt.call(lambda pointers: None, None, interrupt.INTERRUPTIBLE_WORK)
+    assert len(seen) == 1
+
+
+def test_a_call_overlapping_another_threads_interrupt_runs_again(monkeypatch):
+    calls = []
+
+    def entry(pointers):
+        calls.append(pointers)
+        if len(calls) == 1:  # as if another thread's interrupt began and ended meanwhile
+            interrupt._sequence += 2
+
+    monkeypatch.setattr(interrupt, "_sequence", 0)
+    interrupt.call(entry, "p", 0)
+    assert calls == ["p", "p"]
