@@ -7,37 +7,73 @@ Entries live in one folder:
 
 - ``TCOMP_CACHE_DIR`` when set (``TCOMP_CACHE_DIR=off`` turns the disk
   cache off), else ``$XDG_CACHE_HOME/tcomp``, else ``~/.cache/tcomp``;
-- one file per entry, named by the SHA-256 of its key, holding a header
-  (magic, format version, the key's digest, the payload's length and
-  SHA-256) and then the payload.
+- one file per entry, ``<namespace>/<SHA-256 of its key>.bin``, holding an
+  80-byte header (magic ``TCOMPC02``, the key's SHA-256, the payload's
+  length, and an HMAC-SHA256 under this user's cache key of the magic, the
+  namespace, the key's digest, the length and the payload) and then the
+  payload.
 
-A file that is truncated, corrupt, written by another format version or
-stored under another key (a hash collision, a copied file) is never loaded:
-:meth:`DiskCache.load` counts it as ``rejected``, deletes it, and reports a
-miss, so the caller compiles again and stores a good entry. Writes go to a
-temporary file that is renamed into place, so a crash or two processes
-writing at once never leave half an entry behind. A cache folder that
-cannot be created or written makes the cache quietly do nothing (counted in
-``errors``): compiling must never fail because of the cache. The folder
-stays under ``TCOMP_CACHE_MAX_MB`` (default 1024 MiB): after each store the
-least recently used entries go (a hit marks an entry used), so entries of
-old tcomp versions, whose keys nobody asks for any more, age out.
+Only what this user's tcomp wrote is loaded (:mod:`tcomp.backends.cache_trust`
+has the rules): the folder and the namespace folder must be this user's and
+not writable by group or others, else the cache is not used (one
+:class:`TcompCacheWarning` per folder and process, counted in
+``untrusted``); an entry must be a regular file of this user, opened without
+following links and read up to a size limit; and its HMAC must verify under
+the key in ``<cache folder>/key`` (32 random bytes, mode 0600), which
+someone who cannot read that file cannot compute. An entry that fails --
+truncated, corrupt, of another format version (older versions' entries
+included), stored under another key (a hash collision, a copied file),
+planted or copied from another user or machine, a link, a FIFO, too
+large -- is never loaded: :meth:`DiskCache.load` counts it as ``rejected``,
+deletes it, and reports a miss, so the caller compiles again and stores a
+good entry. This does not protect against someone who runs as you or can
+read your key file: they can already run code as you.
+
+Writes go to a temporary file (mode 0600) that is renamed into place, so a
+crash or two processes writing at once never leave half an entry behind,
+and a failed write (a full disk) leaves no temporary file. Folders tcomp
+makes are mode 0700. A cache folder that cannot be created or written makes
+the cache quietly do nothing (counted in ``errors``): compiling must never
+fail because of the cache. The folder stays under ``TCOMP_CACHE_MAX_MB``
+(default 1024 MiB): after each store the least recently used entries go (a
+hit marks an entry used), so entries of old tcomp versions, whose keys
+nobody asks for any more, age out.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import struct
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Collection
 
-CACHE_DIR_ENV = "TCOMP_CACHE_DIR"
+from tcomp.backends.cache_trust import (
+    CACHE_DIR_ENV,
+    MAX_ENTRY_BYTES,
+    CacheFolder,
+    TcompCacheWarning,
+    UntrustedEntry,
+    UntrustedFolder,
+    Verdict,
+    open_cache_folder,
+    read_file,
+    user_key,
+    warn_untrusted,
+    write_file,
+)
+
+__all__ = [
+    "CACHE_DIR_ENV", "CacheStats", "DiskCache", "TcompCacheWarning", "default_cache_dir",
+    "key_digest", "max_cache_bytes", "shared_cache",
+]
+
 MAX_MB_ENV = "TCOMP_CACHE_MAX_MB"
 DEFAULT_MAX_MB = 1024
-MAGIC = b"TCOMPC01"
-_HEADER = struct.Struct("<8s32sQ32s")  # magic, key digest, payload length, payload digest
+MAGIC = b"TCOMPC02"  # 01: a plain SHA-256 of the payload, which anyone can recompute
+_HEADER = struct.Struct("<8s32sQ32s")  # magic, key digest, payload length, HMAC
 
 
 def default_cache_dir() -> Path | None:
@@ -55,7 +91,8 @@ def default_cache_dir() -> Path | None:
 @dataclass
 class CacheStats:
     """What a cache did since it was made: hits, misses, stores, rejected and evicted
-    entries, I/O errors."""
+    entries, I/O errors, and loads and stores skipped because the folder is not
+    trusted (``untrusted``)."""
 
     hits: int = 0
     misses: int = 0
@@ -63,6 +100,7 @@ class CacheStats:
     rejected: int = 0
     errors: int = 0
     evicted: int = 0
+    untrusted: int = 0
 
 
 @dataclass
@@ -85,9 +123,11 @@ class DiskCache:
         return self.folder is not None
 
     def path_for(self, key: str) -> Path | None:
-        return self._path(key_digest(key))
+        """The entry file of ``key`` (None when the cache is off)."""
+        return self.path_for_digest(key_digest(key))
 
-    def _path(self, digest: str) -> Path | None:
+    def path_for_digest(self, digest: str) -> Path | None:
+        """The entry file of the key whose :func:`key_digest` is ``digest``."""
         if self.folder is None:
             return None
         return self.folder / self.namespace / (digest + ".bin")
@@ -101,59 +141,100 @@ class DiskCache:
         (an entry stored under another key is rejected the same way)."""
         if len(digest) != 64 or digest.strip("0123456789abcdef"):
             raise ValueError(f"not a key digest: {digest!r}")
-        path = self._path(digest)
-        if path is None:
+        if self.folder is None:
             return None
+        payload = None
         try:
-            data = path.read_bytes()
+            with open_cache_folder(self.folder, self.namespace) as folder:
+                payload = self._load_from(folder, digest)
         except FileNotFoundError:
-            self.stats.misses += 1
-            return None
+            pass  # no folder, no entry: a miss
+        except UntrustedFolder as error:
+            self._untrusted(error.verdict)
         except OSError:
             self.stats.errors += 1
-            self.stats.misses += 1
-            return None
-        payload = _unpack(data, bytes.fromhex(digest))
         if payload is None:
-            self.stats.rejected += 1
             self.stats.misses += 1
-            try:
-                path.unlink()
-            except OSError:
-                self.stats.errors += 1
-            return None
-        self.stats.hits += 1
+        else:
+            self.stats.hits += 1
+        return payload
+
+    def _load_from(self, folder: CacheFolder, digest: str) -> bytes | None:
+        name = digest + ".bin"
         try:
-            os.utime(path)  # the entry was used now: eviction removes the least recently used
+            data = read_file(folder.fd, name, MAX_ENTRY_BYTES + _HEADER.size)
+        except UntrustedEntry:
+            self._reject(folder, name)
+            return None
+        payload = _unpack(data, user_key(folder), self.namespace, bytes.fromhex(digest))
+        if payload is None:
+            self._reject(folder, name)
+            return None
+        try:
+            # the entry was used now: eviction removes the least recently used
+            os.utime(name, dir_fd=folder.fd, follow_symlinks=False)
         except OSError:
             pass
         return payload
 
-    def store(self, key: str, payload: bytes) -> None:
-        """Writes ``payload`` under ``key`` atomically (errors are counted, never raised)."""
-        path = self.path_for(key)
-        if path is None:
-            return
+    def _reject(self, folder: CacheFolder, name: str) -> None:
+        self.stats.rejected += 1
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-            try:
-                with os.fdopen(handle, "wb") as stream:
-                    stream.write(_pack(key, payload))
-                os.replace(temporary, path)
-            except BaseException:
-                Path(temporary).unlink(missing_ok=True)
-                raise
+            os.unlink(name, dir_fd=folder.fd)
         except OSError:
             self.stats.errors += 1
+
+    def _untrusted(self, verdict: Verdict) -> None:
+        self.stats.untrusted += 1
+        warn_untrusted(verdict)
+
+    def contains_digest(self, digest: str) -> bool:
+        """Whether an entry file for ``digest`` is there (not checked: :meth:`load_digest`
+        checks it)."""
+        path = self.path_for_digest(digest)
+        return path is not None and path.is_file()
+
+    def discard_digest(self, digest: str) -> None:
+        """Removes the entry of ``digest``, if any (an entry that is of no use any more;
+        counted nowhere)."""
+        if self.folder is None:
             return
+        try:
+            with open_cache_folder(self.folder, self.namespace) as folder:
+                os.unlink(digest + ".bin", dir_fd=folder.fd)
+        except UntrustedFolder as error:
+            self._untrusted(error.verdict)
+        except OSError:
+            pass
+
+    def store(self, key: str, payload: bytes, keep: Collection[Path] = ()) -> bool:
+        """Writes ``payload`` under ``key`` atomically; True when it was written (errors
+        are counted, never raised). ``keep``: entries this one needs, which the
+        eviction that may follow keeps with it."""
+        path = self.path_for(key)
+        if path is None:
+            return False
+        if len(payload) > MAX_ENTRY_BYTES:
+            self.stats.errors += 1  # never written: it would not be read back
+            return False
+        try:
+            with open_cache_folder(self.folder, self.namespace, create=True) as folder:
+                data = _pack(user_key(folder), self.namespace, key, payload)
+                write_file(folder.fd, path.name, data)
+        except UntrustedFolder as error:
+            self._untrusted(error.verdict)
+            return False
+        except OSError:
+            self.stats.errors += 1
+            return False
         self.stats.stores += 1
         if self._estimated_bytes is None:
             self._estimated_bytes = self._folder_bytes()
         else:
             self._estimated_bytes += _HEADER.size + len(payload)
         if self._estimated_bytes > max_cache_bytes():
-            self.evict(keep=path)
+            self.evict(keep=(path, *keep))
+        return True
 
     def _folder_bytes(self) -> int:
         total = 0
@@ -164,10 +245,18 @@ class DiskCache:
                 continue
         return total
 
-    def evict(self, keep: Path | None = None) -> int:
-        """Removes the least recently used entries (of every namespace) until the
-        folder holds at most ``TCOMP_CACHE_MAX_MB`` (default 1024); returns how many."""
+    def evict(self, keep: Collection[Path] = ()) -> int:
+        """Removes the least recently used entries (of every namespace) but those in
+        ``keep`` until the folder holds at most ``TCOMP_CACHE_MAX_MB`` (default 1024);
+        returns how many."""
         if self.folder is None:
+            return 0
+        try:
+            open_cache_folder(self.folder).close()
+        except UntrustedFolder as error:
+            self._untrusted(error.verdict)
+            return 0
+        except OSError:
             return 0
         limit = max_cache_bytes()
         entries = []
@@ -182,7 +271,7 @@ class DiskCache:
         for _, size, path in sorted(entries, key=lambda entry: entry[0]):
             if total <= limit:
                 break
-            if path == keep:
+            if path in keep:
                 continue
             try:
                 path.unlink()
@@ -225,22 +314,27 @@ def key_digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def _digest(data: bytes) -> bytes:
-    return hashlib.sha256(data).digest()
+def _mac(secret: bytes, namespace: str, key_hash: bytes, payload: bytes) -> bytes:
+    """HMAC-SHA256 under the user's cache key of what an entry's header and payload say."""
+    mac = hmac.new(secret, digestmod=hashlib.sha256)
+    mac.update(MAGIC + namespace.encode() + b"\0" + key_hash + struct.pack("<Q", len(payload)))
+    mac.update(payload)
+    return mac.digest()
 
 
-def _pack(key: str, payload: bytes) -> bytes:
-    header = _HEADER.pack(MAGIC, _digest(key.encode()), len(payload), _digest(payload))
-    return header + payload
+def _pack(secret: bytes, namespace: str, key: str, payload: bytes) -> bytes:
+    key_hash = hashlib.sha256(key.encode()).digest()
+    mac = _mac(secret, namespace, key_hash, payload)
+    return _HEADER.pack(MAGIC, key_hash, len(payload), mac) + payload
 
 
-def _unpack(data: bytes, expected_key_digest: bytes) -> bytes | None:
+def _unpack(data: bytes, secret: bytes, namespace: str, expected_key_hash: bytes) -> bytes | None:
     if len(data) < _HEADER.size:
         return None
-    magic, stored_key_digest, length, payload_digest = _HEADER.unpack_from(data)
+    magic, key_hash, length, mac = _HEADER.unpack_from(data)
     payload = data[_HEADER.size :]
-    if magic != MAGIC or stored_key_digest != expected_key_digest or length != len(payload):
+    if magic != MAGIC or key_hash != expected_key_hash or length != len(payload):
         return None
-    if _digest(payload) != payload_digest:
+    if not hmac.compare_digest(mac, _mac(secret, namespace, key_hash, payload)):
         return None
     return payload

@@ -21,8 +21,15 @@ Records live in ``<cache folder>/calls/<sha256 of the function's identity>.json`
 (identity: the absolute path of the file that defines the function and its
 qualified name), the newest :data:`RECORDS_PER_FUNCTION` per function, the
 graph text only up to :data:`MAX_GRAPH_CHARS`. With the disk cache off
-nothing is logged. Writing never fails a call: an unwritable folder or a
-damaged log file is ignored (a damaged file is replaced).
+nothing is logged. The folder rules are the disk cache's
+(:mod:`tcomp.backends.cache_trust`): the cache folder and ``calls`` must be
+this user's and not writable by group or others (else nothing is read or
+written, and a :class:`~tcomp.backends.cache_trust.TcompCacheWarning` says
+why), a log file must be a regular file of this user of at most
+:data:`MAX_LOG_BYTES`; ``calls`` is made mode 0700 and log files 0600.
+Writing never fails a call: an unwritable folder or a damaged log file is
+ignored (a damaged file is replaced), and a failed write (a full disk)
+leaves no temporary file behind.
 """
 
 from __future__ import annotations
@@ -31,19 +38,28 @@ import difflib
 import hashlib
 import json
 import os
-import tempfile
+import stat
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from tcomp.backends.cache import default_cache_dir
+from tcomp.backends.cache_trust import (
+    UntrustedEntry,
+    UntrustedFolder,
+    open_cache_folder,
+    read_file,
+    warn_untrusted,
+    write_file,
+)
 
 LOG_FOLDER = "calls"
 FORMAT = "tcomp compile log 1"
 RECORDS_PER_FUNCTION = 16
 MAX_GRAPH_CHARS = 200_000
 MAX_FUNCTIONS = 512  # log files kept; the least recently written go first
+MAX_LOG_BYTES = 64 * 2**20  # a larger log file is not read (nor is anything but a file)
 DIFF_LINES = 12
 
 # Outcomes that lowered and compiled nothing: the whole program came from a cache.
@@ -132,16 +148,22 @@ def log_path(identity: str, folder: Path | None = None) -> Path | None:
 
 
 def load_records(identity: str, folder: Path | None = None) -> list[CompileRecord]:
-    """The records of a function, oldest first (empty when none or unreadable)."""
+    """The records of a function, oldest first (empty when none, unreadable, or in a
+    folder that is not trusted)."""
     path = log_path(identity, folder)
     if path is None:
         return []
     try:
-        data = json.loads(path.read_text())
+        with open_cache_folder(path.parent.parent, LOG_FOLDER) as opened:
+            text = read_file(opened.fd, path.name, MAX_LOG_BYTES)
+        data = json.loads(text)
         if data.get("format") != FORMAT or data.get("function") != identity:
             return []
         return [CompileRecord.from_json(item) for item in data["records"]]
-    except (OSError, ValueError, KeyError, TypeError):
+    except UntrustedFolder as error:
+        warn_untrusted(error.verdict)
+        return []
+    except (OSError, UntrustedEntry, ValueError, KeyError, TypeError, AttributeError):
         return []
 
 
@@ -168,27 +190,32 @@ def record_call(identity: str, record: CompileRecord) -> CompileRecord:
     data = {"format": FORMAT, "function": identity,
             "records": [item.to_json() for item in records]}
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        with os.fdopen(descriptor, "w") as stream:
-            json.dump(data, stream)
-        os.replace(temporary, path)
-        _limit_functions(path.parent)
+        with open_cache_folder(path.parent.parent, LOG_FOLDER, create=True) as opened:
+            write_file(opened.fd, path.name, json.dumps(data).encode())
+            _limit_functions(opened.fd)
+    except UntrustedFolder as error:
+        warn_untrusted(error.verdict)
     except OSError:
         pass
     return record
 
 
-def _limit_functions(folder: Path) -> None:
+def _limit_functions(folder_fd: int) -> None:
+    """Removes the least recently written log files beyond :data:`MAX_FUNCTIONS`."""
     files = []
-    for path in folder.glob("*.json"):
+    with os.scandir(folder_fd) as entries:
+        for entry in entries:
+            if not entry.name.endswith(".json"):
+                continue
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if stat.S_ISREG(info.st_mode):
+                files.append((info.st_mtime, entry.name))
+    for _, name in sorted(files)[: max(len(files) - MAX_FUNCTIONS, 0)]:
         try:
-            files.append((path.stat().st_mtime, path))
-        except OSError:
-            continue
-    for _, path in sorted(files)[: max(len(files) - MAX_FUNCTIONS, 0)]:
-        try:
-            path.unlink()
+            os.unlink(name, dir_fd=folder_fd)
         except OSError:
             pass
 

@@ -21,7 +21,8 @@ def _ops():
 
 _UFUNC_NAMES = {  # numpy ufunc name -> tcomp.frontend.ops function name
     "add": "add", "subtract": "subtract", "multiply": "multiply", "divide": "divide",
-    "true_divide": "divide", "power": "power", "negative": "negative", "absolute": "abs",
+    "true_divide": "divide", "floor_divide": "floor_divide", "remainder": "remainder",
+    "divmod": "divmod", "power": "power", "negative": "negative", "absolute": "abs",
     "sign": "sign", "exp": "exp", "log": "log", "sqrt": "sqrt", "tanh": "tanh", "sin": "sin",
     "cos": "cos", "square": "square", "maximum": "maximum", "minimum": "minimum",
     "equal": "equal", "not_equal": "not_equal", "less": "less", "less_equal": "less_equal",
@@ -75,6 +76,12 @@ class ArrayMethods:
     def __rmul__(self, other: Any): return _ops().multiply(other, self)
     def __truediv__(self, other: Any): return _ops().divide(self, other)
     def __rtruediv__(self, other: Any): return _ops().divide(other, self)
+    def __floordiv__(self, other: Any): return _ops().floor_divide(self, other)
+    def __rfloordiv__(self, other: Any): return _ops().floor_divide(other, self)
+    def __mod__(self, other: Any): return _ops().remainder(self, other)
+    def __rmod__(self, other: Any): return _ops().remainder(other, self)
+    def __divmod__(self, other: Any): return _ops().divmod(self, other)
+    def __rdivmod__(self, other: Any): return _ops().divmod(other, self)
     def __pow__(self, other: Any): return _ops().power(self, other)
     def __rpow__(self, other: Any): return _ops().power(other, self)
     def __matmul__(self, other: Any): return _ops().matmul(self, other)

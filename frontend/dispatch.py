@@ -22,8 +22,9 @@ from tcomp.frontend.array import Array
 from tcomp.frontend.location import user_location
 from tcomp.frontend.trace import Tracer, current_trace
 from tcomp.frontend.values import host_array, is_python_scalar, python_scalar_dtype
+from tcomp.ir.bfloat16 import convert_array
 from tcomp.ir.errors import TcompError, TcompShapeError, with_location
-from tcomp.ir.types import canonical_dtype, is_float, numpy_dtype, promote_dtypes
+from tcomp.ir.types import canonical_dtype, is_float, promote_dtypes
 
 
 @dataclass(frozen=True)
@@ -102,12 +103,12 @@ def result_dtype(*operands: Operand) -> str:
 def cast(x: Operand, dtype: str) -> Operand:
     """``x`` converted to ``dtype`` (a convert node for traced or device data)."""
     if isinstance(x, Weak):
-        return np.asarray(x.value, dtype=numpy_dtype(dtype))
+        return convert_array(x.value, dtype)  # bfloat16: tcomp's rounding
     if dtype_of(x) == dtype:
         return x
     if isinstance(x, np.ndarray):
         with np.errstate(all="ignore"):
-            return x.astype(numpy_dtype(dtype))
+            return convert_array(x, dtype)
     return bind("convert", [x], dtype=dtype)
 
 

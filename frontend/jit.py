@@ -8,6 +8,17 @@ Calling it again with the same signature runs the compiled program without
 touching the Python function; a new signature traces again and records why
 in :attr:`JitFunction.retrace_reasons`.
 
+Memory stays bounded: a jitted function keeps the programs of its
+``TCOMP_JIT_CACHE_SIZE`` most recently used signatures (64 by default, see
+:func:`jit_cache_size`) and forgets the least recently used beyond that; its
+programs (and their machine code) go with it when it is collected. The
+:data:`RETRACE_WARNING_AT`-th trace of one function, and each doubling of
+that count, warns with :class:`~tcomp.ir.errors.TcompRetraceWarning`
+naming the argument that keeps changing.
+
+Threads may share a jitted function: each signature is traced and compiled
+by one thread while the others that need it wait (see :class:`JitFunction`).
+
 Called while another function is being traced, a jitted function is simply
 inlined into that trace.
 """
@@ -17,9 +28,15 @@ from __future__ import annotations
 import functools
 import hashlib
 import inspect
+import itertools
 import logging
+import os
 import re
+import sys
+import threading
 import time
+import warnings
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -29,10 +46,16 @@ from tcomp.backends.base import Backend, Executable
 from tcomp.backends.registry import KNOWN_BACKENDS, check_backend_name, get_backend
 from tcomp.frontend.array import Array
 from tcomp.frontend.eager import to_backend
+from tcomp.frontend.fork_safe import ForkSafeLock
 from tcomp.frontend.pytree import TreeDef, leaf_paths, tree_flatten, tree_unflatten
 from tcomp.frontend.trace import Tracer, current_trace, new_trace
 from tcomp.frontend.values import host_array, is_python_scalar, python_scalar_dtype
-from tcomp.ir.errors import TcompArgumentError, TcompTypeError
+from tcomp.ir.errors import (
+    TcompArgumentError,
+    TcompCallError,
+    TcompRetraceWarning,
+    TcompTypeError,
+)
 from tcomp.ir.graph import Function
 from tcomp.ir.kernel.kernel import Program as KernelProgram
 from tcomp.ir.kernel.printer import print_program
@@ -41,6 +64,11 @@ from tcomp.ir.text import print_function
 from tcomp.ir.types import TensorType, canonical_dtype
 
 logger = logging.getLogger("tcomp.jit")
+
+CACHE_SIZE_ENV = "TCOMP_JIT_CACHE_SIZE"
+DEFAULT_CACHE_SIZE = 64  # signatures kept per jitted function (see jit_cache_size)
+RETRACE_WARNING_AT = 8  # the trace count that first warns; then 16, 32 ...
+RETRACE_REASONS_KEPT = 100  # JitFunction.retrace_reasons keeps the newest ones
 
 # Leaf signature: shape, dtype name, weakly typed (a Python scalar).
 LeafSpec = tuple[tuple[int, ...], str, bool]
@@ -59,7 +87,8 @@ class Signature:
 
 @dataclass
 class CompiledProgram:
-    """The stages of one signature's program, compiled on first run."""
+    """The stages of one signature's program, compiled on first run (by one thread:
+    others that need it meanwhile wait for that compile)."""
 
     signature: Signature
     traced: Function
@@ -72,25 +101,44 @@ class CompiledProgram:
     passes_seconds: float = 0.0
     compile_seconds: float | None = None  # backend.compile, once it ran
     logged: bool = False  # the first call is in the compile log
+    last_used: int = 0  # when its function last ran it (a count of calls): the LRU order
+    _lock: ForkSafeLock = field(default_factory=ForkSafeLock, repr=False, compare=False)
 
     def compiled(self) -> Executable:
-        if self.executable is None:
-            started = time.perf_counter()
-            self.executable = self.backend.compile(self.optimized)
-            self.compile_seconds = time.perf_counter() - started
-            if logger.isEnabledFor(logging.INFO):
-                stats = self.stats()
-                details = " ".join(
-                    f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
-                    for k, v in stats.items()
-                    if k not in ("function", "backend_seconds", "trace_seconds", "passes_seconds")
-                )
-                logger.info(
-                    "compiled %s: trace %.4fs, passes %.4fs, backend %s %.4fs (%s)",
-                    stats["function"], self.trace_seconds, self.passes_seconds,
-                    self.signature.backend, self.compile_seconds, details,
-                )
-        return self.executable
+        """The executable, compiled on the first call. Threads that ask while another
+        compiles wait for it; when the compile raises, the next caller tries again."""
+        executable = self.executable
+        if executable is None:
+            with self._lock:
+                if self.executable is None:
+                    self._compile()
+                executable = self.executable
+        return executable
+
+    def claim_first_call(self) -> bool:
+        """True exactly once: for the call that adds this program to the compile log."""
+        if self.logged:
+            return False
+        with self._lock:
+            first, self.logged = not self.logged, True
+        return first
+
+    def _compile(self) -> None:
+        started = time.perf_counter()
+        self.executable = self.backend.compile(self.optimized)
+        self.compile_seconds = time.perf_counter() - started
+        if logger.isEnabledFor(logging.INFO):
+            stats = self.stats()
+            details = " ".join(
+                f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
+                for k, v in stats.items()
+                if k not in ("function", "backend_seconds", "trace_seconds", "passes_seconds")
+            )
+            logger.info(
+                "compiled %s: trace %.4fs, passes %.4fs, backend %s %.4fs (%s)",
+                stats["function"], self.trace_seconds, self.passes_seconds,
+                self.signature.backend, self.compile_seconds, details,
+            )
 
     def stats(self) -> dict[str, Any]:
         """Seconds spent tracing, in the graph passes and in ``backend.compile`` (None
@@ -178,7 +226,19 @@ class Lowered:
 
 
 class JitFunction:
-    """A function compiled per signature; see :func:`tcomp.jit`."""
+    """A function compiled per signature; see :func:`tcomp.jit`.
+
+    It keeps the programs of the most recently used signatures, up to
+    :func:`jit_cache_size`. ``trace_count`` counts traces (a signature forgotten
+    and met again traces again) and ``retrace_reasons`` holds the newest
+    :data:`RETRACE_REASONS_KEPT` reasons.
+
+    Threads: the first call of a signature traces and compiles it on the thread
+    that made it; other threads calling with that signature meanwhile wait, then
+    run the same program. If the trace (or compile) raises, the error goes to the
+    thread that ran it, and each waiting thread then tries again itself, getting
+    its own error with its own traceback. Different signatures trace in parallel.
+    """
 
     def __init__(
         self,
@@ -197,7 +257,12 @@ class JitFunction:
         self._signature = _signature_of(fn)
         self._static_names = _static_names(self._signature, static_argnums, static_argnames)
         self._programs: dict[Signature, CompiledProgram] = {}
+        self._uses = itertools.count(1)  # stamps CompiledProgram.last_used
+        self._tracing: dict[Signature, _PendingTrace] = {}
+        self._lock = ForkSafeLock()  # guards the fields above and below
         self._last_signature: Signature | None = None
+        self._recent: deque[tuple[Signature, list[str]]] = deque(maxlen=RETRACE_WARNING_AT)
+        self._next_warning = RETRACE_WARNING_AT
         self.trace_count = 0
         self.retrace_reasons: list[str] = []
 
@@ -215,8 +280,7 @@ class JitFunction:
         backend = program.backend
         buffers = [to_backend(_as_backend_input(leaf), backend) for leaf in leaves]
         outputs = program.compiled()(buffers)
-        if not program.logged:
-            program.logged = True
+        if not program.logged and program.claim_first_call():
             _log_first_call(self._fn, program)
         arrays = [
             Array(buffer, backend, value.type)
@@ -231,14 +295,16 @@ class JitFunction:
 
     @property
     def cache_size(self) -> int:
-        """How many signatures have a program."""
+        """How many signatures have a program now (at most :func:`jit_cache_size`)."""
         return len(self._programs)
 
     def compile_stats(self) -> list[dict[str, Any]]:
-        """One dict per signature, in the order they were traced: see
+        """One dict per signature kept, in the order they were traced: see
         :meth:`Lowered.compile_info` (a program not run yet has ``backend_seconds`` None).
         The same numbers are logged at INFO on the ``tcomp.jit`` logger."""
-        return [program.stats() for program in self._programs.values()]
+        with self._lock:
+            programs = list(self._programs.values())
+        return [program.stats() for program in programs]
 
     # ---------------------------------------------------------------------------------
 
@@ -275,22 +341,97 @@ class JitFunction:
             statics,
             backend_name,
         )
-        program = self._programs.get(signature)
+        program = self._programs.get(signature)  # the common case needs no lock
         if program is None:
-            program = self._trace(bound, signature, dynamic, paths)
-            self._programs[signature] = program
+            program = self._trace_once(signature, bound, dynamic, paths)
+        program.last_used = next(self._uses)
         self._last_signature = signature
         return program, leaves
+
+    def _trace_once(
+        self,
+        signature: Signature,
+        bound: inspect.BoundArguments,
+        dynamic: list[tuple[str, Any]],
+        paths: list[str],
+    ) -> CompiledProgram:
+        """Traces ``signature`` on this thread, unless another thread is tracing it:
+        then waits for that one and takes its program (or, when it raised, tries)."""
+        me = threading.get_ident()
+        while True:
+            with self._lock:
+                program = self._programs.get(signature)
+                if program is not None:
+                    return program
+                pending = self._tracing.get(signature)
+                if pending is None or pending.abandoned():
+                    pending = self._tracing[signature] = _PendingTrace(me)
+                    break
+            if pending.owner == me:
+                raise TcompArgumentError(
+                    f"{self.__name__}: called (or lowered) with the signature it is tracing, "
+                    "from inside that trace"
+                )
+            pending.done.wait()  # then look again: the program, or trace it ourselves
+        # Whatever happens below (user code, warnings turned into errors), the finally
+        # clause lets the waiting threads go: under the lock there are only dict updates.
+        program, limit = None, None
+        try:
+            warning = self._count_trace(signature, paths)
+            if warning is not None:
+                warnings.warn(warning, TcompRetraceWarning, stacklevel=_user_stacklevel())
+            traced = self._trace(bound, signature, dynamic, paths)
+            limit = jit_cache_size()
+            program = traced
+        finally:
+            with self._lock:
+                del self._tracing[signature]
+                if program is not None:
+                    self._keep(signature, program, limit)
+            pending.done.set()
+        return program
+
+    def _count_trace(self, signature: Signature, paths: list[str]) -> str | None:
+        """Records a trace of ``signature`` (count, reason, recent history); returns the
+        retrace warning's text when this count warns (each doubling from
+        :data:`RETRACE_WARNING_AT`)."""
+        with self._lock:
+            reason = None
+            if self._last_signature is not None:
+                reason = _explain_retrace(self._last_signature, signature, paths)
+                self.retrace_reasons.append(reason)
+                del self.retrace_reasons[:-RETRACE_REASONS_KEPT]
+            self._last_signature = signature
+            self.trace_count += 1
+            self._recent.append((signature, paths))
+            count, recent = self.trace_count, list(self._recent)
+            warns = count >= self._next_warning
+            if warns:
+                self._next_warning *= 2
+        if reason is not None:
+            logger.info("retracing %s: %s", self.__name__, reason)
+        if not warns:
+            return None
+        return retrace_warning_text(self.__name__, count, recent, [reason] if reason else [])
+
+    def _keep(self, signature: Signature, program: CompiledProgram, limit: int | None) -> None:
+        """Caches ``program``, forgetting the least recently used beyond ``limit`` (None:
+        no bound). The caller holds the lock; a new signature is rare, so a scan is cheap."""
+        program.last_used = next(self._uses)
+        self._programs[signature] = program
+        while limit is not None and len(self._programs) > limit:
+            oldest = min(self._programs, key=lambda s: self._programs[s].last_used)
+            del self._programs[oldest]
 
     def _bind(self, args: tuple, kwargs: dict) -> inspect.BoundArguments:
         if self._signature is None:
             if kwargs:
-                raise TcompArgumentError(f"{self.__name__}: keyword arguments need a Python signature")
+                raise TcompCallError(f"{self.__name__}: keyword arguments need a Python signature")
             return _PositionalArguments(args)  # type: ignore[return-value]
         try:
             bound = self._signature.bind(*args, **kwargs)
         except TypeError as error:
-            raise TcompArgumentError(f"{self.__name__}: {error}") from None
+            raise TcompCallError(f"{self.__name__}: {error}") from None
         # Defaults are not applied: a parameter the caller leaves out keeps its default
         # inside the function, as a constant of the trace (so `mode="sum"` needs no static).
         return bound
@@ -302,11 +443,6 @@ class JitFunction:
         dynamic: list[tuple[str, Any]],
         paths: list[str],
     ) -> CompiledProgram:
-        if self._last_signature is not None:
-            reason = _explain_retrace(self._last_signature, signature, paths)
-            self.retrace_reasons.append(reason)
-            logger.info("retracing %s: %s", self.__name__, reason)
-        self.trace_count += 1
         started = time.perf_counter()
         with new_trace(_ir_name(self.__name__)) as trace:
             tracers = iter(
@@ -366,6 +502,63 @@ def _first_parameter(jitted: JitFunction) -> frozenset[str]:
         return frozenset({"args[0]"})
     names = list(signature.parameters)
     return frozenset(names[:1])
+
+
+class _PendingTrace:
+    """A signature being traced: the tracing thread, and an event set when it is done.
+
+    ``process``: the process it was made in. A forked child inherits the pending traces
+    of its parent's other threads, which it does not have: nobody would ever set them.
+    """
+
+    def __init__(self, owner: int) -> None:
+        self.owner = owner
+        self.process = os.getpid()
+        self.done = threading.Event()
+
+    def abandoned(self) -> bool:
+        """Whether the tracing thread is in another process (we are a forked child)."""
+        return self.process != os.getpid()
+
+
+def jit_cache_size() -> int | None:
+    """How many signatures each jitted function keeps programs for; None: no bound.
+
+    ``TCOMP_JIT_CACHE_SIZE`` (read each time a new signature is cached, never at
+    import): a whole number N >= 1 keeps N, ``0`` keeps every signature (no bound),
+    unset or empty keeps :data:`DEFAULT_CACHE_SIZE`. Any other value warns
+    (``RuntimeWarning``) and counts as the default.
+    """
+    text = os.environ.get(CACHE_SIZE_ENV, "").strip()
+    if not text:
+        return DEFAULT_CACHE_SIZE
+    try:
+        size = int(text)
+    except ValueError:
+        size = -1
+    if size < 0:
+        warnings.warn(
+            f"{CACHE_SIZE_ENV}={text!r} is not a whole number >= 0 (0: no bound); "
+            f"using the default, {DEFAULT_CACHE_SIZE}",
+            RuntimeWarning,
+            stacklevel=_user_stacklevel(),
+        )
+        return DEFAULT_CACHE_SIZE
+    return size if size > 0 else None
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` that makes a warning issued by our caller name the user's
+    line: the first frame up the stack that is not tcomp's own code."""
+    level, frame = 1, sys._getframe(1)
+    while frame is not None and _is_tcomp_module(frame.f_globals.get("__name__", "")):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
+def _is_tcomp_module(name: str) -> bool:
+    return name == "tcomp" or name.startswith("tcomp.")
 
 
 class _PositionalArguments:
@@ -508,6 +701,8 @@ def arguments_text(signature: Signature, paths: list[str]) -> str:
 
 def _explain_retrace(old: Signature, new: Signature, paths: list[str]) -> str:
     """One line saying what differs between two signatures."""
+    if old == new:
+        return "the same signature again: its last trace raised, or its program was dropped"
     if old.backend != new.backend:
         return f"backend changed: {old.backend} -> {new.backend}"
     if old.names != new.names:
@@ -533,6 +728,79 @@ def _explain_retrace(old: Signature, new: Signature, paths: list[str]) -> str:
             weak = lambda w: " (Python scalar)" if w else ""
             changes.append(f"{path}: {d1}{list(s1)}{weak(w1)} -> {d2}{list(s2)}{weak(w2)}")
     return "argument types changed: " + "; ".join(changes)
+
+
+def retrace_warning_text(
+    name: str, count: int, recent: Sequence[tuple[Signature, list[str]]], reasons: list[str]
+) -> str | None:
+    """The :class:`TcompRetraceWarning` message: ``count`` traces of ``name``, which
+    part of the signature changed most often over the ``recent`` ones (signature,
+    leaf paths), its values, and the newest of ``reasons``. None when no part
+    changed (the same signature traced again after its traces raised): no warning."""
+    changing = _most_changed(recent)
+    if changing is None:
+        return None
+    message = f"{name} has been traced {count} times; the argument that keeps changing: {changing}"
+    if reasons:
+        message += f" (last retrace: {reasons[-1]})"
+    limit = jit_cache_size()
+    kept = "every signature" if limit is None else f"the {limit} most recent signatures"
+    return message + (
+        f". Each new signature traces and compiles {name} again (it keeps the programs of "
+        f"{kept}: {CACHE_SIZE_ENV}); pad or bucket shapes to a few sizes, and make an "
+        "argument static only when it takes few values"
+    )
+
+
+# (kind, text) of each part of a signature, by name; kinds name the history:
+# "shapes", "types", "values", "structures", "backends", "arguments passed"
+SignatureParts = dict[str, tuple[str, str]]
+
+
+def _signature_parts(signature: Signature, paths: list[str]) -> SignatureParts:
+    """Each part of ``signature`` as text: leaves by path (``float32[3]``), static
+    arguments (``3``), pytree structures, the backend and which arguments were passed."""
+    parts: SignatureParts = {
+        "the backend": ("backends", signature.backend),
+        "the arguments passed": ("arguments passed", str(list(signature.names))),
+    }
+    for name, treedef in zip(signature.names, signature.treedefs):
+        parts[f"the structure of {name}"] = ("structures", str(treedef))
+    for path, (shape, dtype, weak) in zip(paths, signature.leaves):
+        parts[path] = ("types", f"{dtype}{list(shape)}" + (" (Python scalar)" if weak else ""))
+    for name, _, value in signature.statics:
+        parts[name] = ("values", repr(value))
+    return parts
+
+
+def _most_changed(recent: Sequence[tuple[Signature, list[str]]]) -> str | None:
+    """``x (shapes float32[3] -> float32[4] -> ...)``: the part of the signature that
+    differs most often between consecutive ``recent`` signatures, and its values."""
+    described = [_signature_parts(signature, paths) for signature, paths in recent]
+    changes: dict[str, int] = {}
+    for old, new in zip(described, described[1:]):
+        for name in {**old, **new}:
+            if old.get(name) != new.get(name):
+                changes[name] = changes.get(name, 0) + 1
+    if not changes:
+        return None
+    name = max(changes, key=changes.__getitem__)  # the first one on a tie
+    values = [parts[name] for parts in described if name in parts]
+    kinds = {kind for kind, _ in values}
+    kind = kinds.pop() if len(kinds) == 1 else "values"
+    texts = [text for _, text in values]
+    if kind == "types" and len({text.split("[")[0] for text in texts}) == 1:
+        kind = "shapes"  # one dtype, the shape changes
+    return f"{name} ({kind} {_history(texts)})"
+
+
+def _history(texts: list[str], shown: int = 3) -> str:
+    """``a -> b -> c -> ... -> z``: values in order, repeats in a row dropped, the
+    first ``shown`` and the last one kept."""
+    distinct = [text for i, text in enumerate(texts) if i == 0 or text != texts[i - 1]]
+    if len(distinct) > shown + 1:
+        distinct = distinct[:shown] + ["...", distinct[-1]]
+    return " -> ".join(distinct)
 
 
 def jit(

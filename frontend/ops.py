@@ -33,6 +33,7 @@ from tcomp.frontend.dispatch import (
     to_float,
     user_error,
 )
+from tcomp.ir.bfloat16 import convert_array
 from tcomp.ir.errors import TcompShapeError, TcompTypeError
 from tcomp.ir.types import canonical_dtype, is_float, numpy_dtype
 
@@ -48,6 +49,12 @@ def _elementwise(op: str, *args: Any, float_inputs: bool = False, public: str | 
         dtype = "float32"
     shape = broadcast_shapes(name, *(shape_of(x) for x in operands))
     weak = all(is_weak(x) for x in operands)
+    if dtype == "bool" and op in _NOT_ON_BOOL:
+        raise user_error(
+            TcompTypeError,
+            f"{name}: not defined on bool arrays (numpy computes it in int8, which tcomp "
+            "lacks); convert first, e.g. x.astype('int32')",
+        )
     if dtype == "bool" and op in _BOOL_VIA_INT32:
         # bool + bool is "or", bool * bool "and" (as numpy): computed on 0/1 ints.
         if op == "sub":
@@ -59,6 +66,7 @@ def _elementwise(op: str, *args: Any, float_inputs: bool = False, public: str | 
 
 
 _BOOL_VIA_INT32 = frozenset({"add", "sub", "mul", "max", "min"})
+_NOT_ON_BOOL = frozenset({"floor_divide", "remainder"})
 
 
 def add(x: Any, y: Any):
@@ -84,6 +92,34 @@ def divide(x: Any, y: Any):
 def power(x: Any, y: Any):
     """Elementwise ``x ** y`` on floats (integer inputs give float32)."""
     return _elementwise("pow", x, y, float_inputs=True, public="power")
+
+
+def floor_divide(x: Any, y: Any):
+    """Elementwise ``x // y``, numpy's floor division: ``floor(x / y)``.
+
+    Integers: a zero divisor gives 0 and ``INT_MIN // -1`` wraps to ``INT_MIN``
+    (numpy's results, without its warnings). Floats: numpy's algorithm exactly
+    (``(x - fmod(x, y)) / y`` corrected and snapped to an integer; ``x / y`` for a
+    zero ``y``), so results equal numpy's bit for bit. No gradient (piecewise
+    constant). bool inputs are refused.
+    """
+    return _elementwise("floor_divide", x, y)
+
+
+def remainder(x: Any, y: Any):
+    """Elementwise ``x % y``, numpy's remainder: ``x - y * floor_divide(x, y)``,
+    with the sign of ``y``.
+
+    Integers: a zero divisor gives 0. Floats: numpy's algorithm exactly (``fmod``
+    moved to ``y``'s sign; NaN for a zero ``y``). Gradient ``(1, -floor_divide(x, y))``.
+    bool inputs are refused.
+    """
+    return _elementwise("remainder", x, y)
+
+
+def divmod(x: Any, y: Any):
+    """``(floor_divide(x, y), remainder(x, y))``, as numpy's and Python's ``divmod``."""
+    return floor_divide(x, y), remainder(x, y)
 
 
 def maximum(x: Any, y: Any):
@@ -587,7 +623,7 @@ def arange(start: Any, stop: Any = None, step: Any = 1, dtype: Any = None):
         return materialize(np.zeros(0, numpy_dtype(dtype)))
     ramp = bind("iota", [], shape=(count,), axis=0, dtype=dtype)
     if step != 1:
-        ramp = multiply(ramp, np.asarray(step, numpy_dtype(dtype)))
+        ramp = multiply(ramp, convert_array(step, dtype))
     if start != 0:
-        ramp = add(ramp, np.asarray(start, numpy_dtype(dtype)))
+        ramp = add(ramp, convert_array(start, dtype))
     return ramp

@@ -24,7 +24,7 @@ from tcomp.frontend.jit import JitFunction
 from tcomp.frontend.pytree import tree_flatten, tree_unflatten
 from tcomp.frontend.trace import Tracer, current_trace, inline, new_trace
 from tcomp.ir.autodiff import vjp_function
-from tcomp.ir.errors import TcompArgumentError, TcompTypeError
+from tcomp.ir.errors import TcompArgumentError, TcompCallError, TcompTypeError
 from tcomp.ir.graph import Function
 from tcomp.ir.types import is_float
 
@@ -149,15 +149,14 @@ class _GradTransform:
         self._argnums = argnums
         self._has_aux = has_aux
         self._with_value = with_value
-        self._eager: JitFunction | None = None
+        # Called eagerly: one cached jit, made here so that threads share it
+        self._eager = JitFunction(self._eager_call, static_argnums=0)
+        self._eager.__name__ = getattr(fn, "__name__", "fn")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if current_trace() is None:
-            # Eagerly: one cached jit. Leaves that are not numbers or arrays (a string
-            # option, a function) are static values of it, as they would be in Python.
-            if self._eager is None:
-                self._eager = JitFunction(self._eager_call, static_argnums=0)
-                self._eager.__name__ = getattr(self._fn, "__name__", "fn")
+            # Leaves that are not numbers or arrays (a string option, a function) are
+            # static values of the eager jit, as they would be in Python.
             leaves, tree = tree_flatten((args, kwargs))
             statics = tuple((i, leaf) for i, leaf in enumerate(leaves) if not _is_data(leaf))
             static_positions = {i for i, _ in statics}
@@ -181,7 +180,7 @@ class _GradTransform:
         for n in argnums:
             if not -len(args) <= n < len(args):
                 raise user_error(
-                    TcompArgumentError,
+                    TcompCallError,
                     f"argnums {self._argnums!r}: the function got {len(args)} positional arguments",
                 )
         argnums = tuple(n % len(args) for n in argnums)

@@ -5,6 +5,8 @@ int32 and bool. Host data is converted on the way in, the same way for jit
 arguments, closed-over constants and eager calls:
 
 - float32, float64, float16, bfloat16 and bool arrays keep their dtype;
+- arrays in the other byte order (``>f4`` on a little-endian machine, as
+  read from some files) are converted to this machine's order first;
 - any integer array (int64, int8, uint8 ...) becomes int32 when every value
   fits, and raises :class:`TcompTypeError` naming the range otherwise;
 - Python ``bool``/``int``/``float`` become 0-d bool/int32/float32 arrays
@@ -64,6 +66,7 @@ def host_array(x: Any, what: str = "value") -> np.ndarray:
 
 def canonical_host_array(array: np.ndarray, what: str = "value") -> np.ndarray:
     """Converts a numpy array to tcomp's dtype for it (ints to int32 with a range check)."""
+    array = native_byte_order(array)
     kind = array.dtype.kind
     if kind in "iu" and array.dtype != np.int32:
         if array.size and (array.min() < _INT32.min or array.max() > _INT32.max):
@@ -74,7 +77,25 @@ def canonical_host_array(array: np.ndarray, what: str = "value") -> np.ndarray:
         return array.astype(np.int32)
     if kind not in "iufb" and array.dtype != BFLOAT16:
         raise TcompTypeError(
-            f"{what}: dtype {array.dtype} is not supported; tcomp supports {', '.join(DTYPE_NAMES)}"
+            f"{what}: dtype {_dtype_text(array.dtype)} is not supported; "
+            f"tcomp supports {', '.join(DTYPE_NAMES)}"
         )
     canonical_dtype(array.dtype)  # raises for float128 and the like
     return array
+
+
+def native_byte_order(array: np.ndarray) -> np.ndarray:
+    """``array`` itself, or a copy in this machine's byte order when it is a number
+    (or bool) array stored in the other one (``>f4`` on a little-endian machine)."""
+    dtype = array.dtype
+    if dtype.isnative or dtype.kind not in "iufb":
+        return array
+    return array.astype(dtype.newbyteorder("="))
+
+
+def _dtype_text(dtype: np.dtype) -> str:
+    """``complex64``, or ``complex64 (big-endian, >c8)`` for a non-native byte order."""
+    if dtype.isnative:
+        return str(dtype)
+    order = "big-endian" if dtype.byteorder == ">" else "little-endian"
+    return f"{dtype.name} ({order}, {dtype.str})"

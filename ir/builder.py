@@ -17,10 +17,11 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from tcomp.ir.bfloat16 import convert_array
 from tcomp.ir.errors import TcompError, with_location
 from tcomp.ir.graph import Function, Location, Node, Value
 from tcomp.ir.primitives import get_primitive
-from tcomp.ir.types import TensorType, canonical_dtype, numpy_dtype
+from tcomp.ir.types import TensorType, canonical_dtype
 
 
 def normalize_attr(value: Any) -> Any:
@@ -113,7 +114,7 @@ class Emitter:
 
     def full(self, fill: float | int | bool, type: TensorType) -> Value:
         """``fill`` broadcast to ``type``: a scalar constant and a broadcast (no big constant)."""
-        scalar = self.constant(np.asarray(fill, dtype=numpy_dtype(type.dtype)))
+        scalar = self.constant(convert_array(fill, type.dtype))
         if type.ndim == 0:
             return scalar
         ones_shape = (1,) * type.ndim

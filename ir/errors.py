@@ -29,6 +29,15 @@ class TcompArgumentError(TcompError, ValueError):
     """Arguments that do not match what the function or its compiled version expects."""
 
 
+class TcompCallError(TcompArgumentError, TypeError):
+    """A call whose arguments do not fit the function's parameters: too many or too few,
+    an unknown keyword, ``argnums`` beyond the arguments passed.
+
+    A ``TypeError``, as Python, numpy and JAX raise for a call that does not bind, and
+    still a :class:`TcompArgumentError` (a ``ValueError``) for code written before.
+    """
+
+
 class TcompBackendError(TcompError, RuntimeError):
     """An unknown, unavailable or failing backend."""
 
@@ -43,6 +52,38 @@ class TcompParseError(TcompError, ValueError):
 
 class TcompNonFiniteError(TcompError, FloatingPointError):
     """A NaN or infinity where the caller asked tcomp to check for them."""
+
+
+class TcompMemoryError(TcompError, MemoryError):
+    """Memory for an array could not be allocated; the message says how much, and for what.
+
+    Make one with :meth:`allocating`.
+    """
+
+    @classmethod
+    def allocating(cls, nbytes: int, what: str) -> "TcompMemoryError":
+        """The error for a failed allocation of ``nbytes`` bytes for ``what``."""
+        return cls(
+            f"out of memory: cannot allocate {format_bytes(nbytes)} ({nbytes} bytes) for {what}"
+        )
+
+
+class TcompRetraceWarning(UserWarning):
+    """A jitted function was traced again and again (each new signature compiles anew).
+
+    Not an error: silence it with ``warnings.filterwarnings("ignore",
+    category=TcompRetraceWarning)``.
+    """
+
+
+def format_bytes(nbytes: int) -> str:
+    """``nbytes`` for people: ``512 B``, ``1.5 KiB``, ``4.0 TiB``."""
+    units = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
+    size, unit = float(nbytes), 0
+    while size >= 1024 and unit < len(units) - 1:
+        size /= 1024
+        unit += 1
+    return f"{nbytes} B" if unit == 0 else f"{size:.1f} {units[unit]}"
 
 
 def with_location(message: str, location: object | None) -> str:

@@ -47,12 +47,22 @@ from typing import Any
 
 import numpy as np
 
+from tcomp.ir.bfloat16 import convert_array
 from tcomp.ir.builder import FunctionBuilder
 from tcomp.ir.errors import TcompError, TcompParseError
 from tcomp.ir.graph import Function, Location, Node, Value
-from tcomp.ir.types import TensorType, canonical_dtype, dtype_from_short, numpy_dtype
+from tcomp.ir.types import (
+    TensorType,
+    canonical_dtype,
+    dtype_from_short,
+    numpy_dtype,
+    shape_problem,
+)
 
 READABLE_ELEMENTS = 16  # arrays up to this many elements print their values
+MAX_NESTING = 100  # brackets nested deeper than this in one line are a parse error
+
+_INTEGER = re.compile(r"[-+]?\d+")
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*\Z")
 _KEYWORDS = frozenset({"true", "false", "none", "nan", "inf", "dense", "hex"})
@@ -175,7 +185,7 @@ def _elements_to_array(elements: list[str], dtype: str, shape: tuple[int, ...]) 
     # Floats go through float64; the printer falls back to hex where that is not bit-exact.
     with np.errstate(all="ignore"):
         floats = np.array([float(e) for e in elements], dtype=np.float64)
-        return floats.astype(numpy_dtype(dtype)).reshape(shape)
+        return convert_array(floats, dtype).reshape(shape)  # bfloat16: tcomp's rounding
 
 
 # ---------------------------------------------------------------------------
@@ -193,7 +203,7 @@ _TOKEN = re.compile(
   | (?P<ident>[A-Za-z_][A-Za-z0-9_.]*)
   | (?P<punct>[()\[\]{}<>,:=])
     """,
-    re.VERBOSE,
+    re.VERBOSE | re.ASCII,
 )
 
 
@@ -225,6 +235,7 @@ class _LineParser:
         self.line_no = line_no
         self.tokens = self._tokenize()
         self.index = 0
+        self.depth = 0  # brackets open around the current token (see nest)
 
     def _tokenize(self) -> list[_Token]:
         tokens: list[_Token] = []
@@ -306,16 +317,33 @@ class _LineParser:
             raise self.error(f"unknown element type {token.text!r}", token) from None
         self.expect("[")
         dims = self.comma_list("]", self.parse_int)
-        if any(d < 0 for d in dims):
-            raise self.error("dimensions must be >= 0", token)
+        problem = shape_problem(dims)
+        if problem:
+            raise self.error(f"invalid shape [{','.join(map(str, dims))}]: {problem}", token)
         return TensorType(tuple(dims), dtype)
 
     def parse_int(self) -> int:
         token = self.expect_kind("number", "an integer")
+        if not _INTEGER.fullmatch(token.text):
+            raise self.error(f"expected an integer, found {token.text!r}", token)
+        return self.int_literal(token)
+
+    def int_literal(self, token: _Token) -> int:
+        """The value of an integer token (one with more digits than Python converts is an error)."""
         try:
             return int(token.text)
         except ValueError:
-            raise self.error(f"expected an integer, found {token.text!r}", token) from None
+            raise self.error(f"the integer {token.text[:20]}... is too long", token) from None
+
+    def nest(self, token: _Token) -> None:
+        """Enters one level of brackets; text nested deeper than ``MAX_NESTING`` is an error
+        (instead of exhausting Python's stack). Pair with :meth:`unnest`."""
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise self.error(f"nested more than {MAX_NESTING} levels deep", token)
+
+    def unnest(self) -> None:
+        self.depth -= 1
 
     def parse_string(self) -> str:
         token = self.expect_kind("string", "a quoted string")
@@ -354,8 +382,8 @@ class _LineParser:
         token = self.peek()
         if token.kind == "number":
             self.next()
-            if re.fullmatch(r"[-+]?\d+", token.text):
-                return int(token.text)
+            if _INTEGER.fullmatch(token.text):
+                return self.int_literal(token)
             return float(token.text)
         if token.kind == "string":
             return self.decode_string(self.next())
@@ -369,6 +397,14 @@ class _LineParser:
                 return float(token.text)
             if token.text == "dense":
                 return self.parse_dense()
+        self.nest(token)
+        try:
+            return self.parse_bracketed(token)
+        finally:
+            self.unnest()
+
+    def parse_bracketed(self, token: _Token) -> Any:
+        """A tuple, list or dict attribute value (``token`` is its opening bracket)."""
         if self.accept("("):
             items = []
             trailing_comma = False
@@ -486,11 +522,15 @@ def parse_function(text: str) -> Function:
 def _keep_numeric_names(names: dict[str, Value]) -> None:
     """Gives values named ``%<n>`` the id ``n``, so printing a parsed function
     reproduces its text exactly (optimised IR keeps its gaps in numbering).
-    Names are kept only when all of them are numbers; otherwise the builder's
-    fresh ids stand, as they cannot collide."""
-    if all(name[1:].isdecimal() for name in names):
+    Names are kept only when all of them are distinct numbers of at most 18
+    digits (``%7`` and ``%007`` would collide); otherwise the builder's fresh
+    ids stand, as they cannot collide."""
+    if not all(name[1:].isdigit() and name[1:].isascii() and len(name) <= 19 for name in names):
+        return
+    ids = {name: int(name[1:]) for name in names}
+    if len(set(ids.values())) == len(ids):
         for name, value in names.items():
-            value.id = int(name[1:])
+            value.id = ids[name]
 
 
 def _parse_header(
@@ -541,6 +581,9 @@ def _parse_node(parser: _LineParser, builder: FunctionBuilder, names: dict[str, 
         output = builder.emit(op_token.text, inputs, attrs, location)
     except TcompError as error:
         raise parser.error(str(error), op_token) from None
+    except Exception as error:  # the last line of defence: a shape rule that crashed
+        message = f"internal error: the rule of {op_token.text} raised {type(error).__name__}: {error}"
+        raise parser.error(message, op_token) from None
     if output.type != declared:
         raise parser.error(
             f"{target.text} is declared {declared} but {op_token.text} gives {output.type}", target

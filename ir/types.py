@@ -16,14 +16,16 @@ bool      bool   np.bool_
 
 bfloat16 (8 exponent bits like float32, 8 significant bits) is numpy's
 through ml_dtypes, the package JAX and TensorFlow use for it. Every backend
-computes it in float32 and rounds each result to bfloat16 (nearest, ties to
-even; a NaN becomes the quiet NaN of its sign), as ml_dtypes does; sums and
-matmuls accumulate in float32 and round once. Conversions from float64 and
-int32 go through float32, again as ml_dtypes does.
+computes it in float32 and rounds each result to bfloat16; sums and matmuls
+accumulate in float32 and round once. Every conversion to bfloat16 (float64
+and int32 included) rounds once, from the exact value, to nearest, ties to
+even (a NaN becomes the quiet NaN of its sign): tcomp's rule, computed by
+:mod:`tcomp.ir.bfloat16`, not by ml_dtypes.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -49,6 +51,32 @@ FLOAT_DTYPES: frozenset[str] = frozenset({"float16", "bfloat16", "float32", "flo
 HALF_DTYPES: frozenset[str] = frozenset({"float16", "bfloat16"})
 DEFAULT_FLOAT = "float32"
 DEFAULT_INT = "int32"
+# The largest dimension and the largest element count of a tensor: int64's maximum, the
+# range of the compiled backends' index arithmetic.
+MAX_ELEMENTS = 2**63 - 1
+
+
+def is_int(value: object) -> bool:
+    """True for a Python int that is not a bool (True is not a dimension or an axis)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def shape_problem(shape: object) -> str | None:
+    """Why ``shape`` is not a valid tensor shape, or None when it is.
+
+    A shape is a tuple (or list) of ints (not bools) in ``0 .. MAX_ELEMENTS``
+    whose product, the element count, is at most ``MAX_ELEMENTS`` too.
+    """
+    if not isinstance(shape, (tuple, list)):
+        return f"a shape is a tuple of ints, found {shape!r} ({type(shape).__name__})"
+    for dim in shape:
+        if not is_int(dim):
+            return f"dimension {dim!r} is a {type(dim).__name__}, not an int"
+        if not 0 <= dim <= MAX_ELEMENTS:
+            return f"dimension {dim} lies outside 0..{MAX_ELEMENTS} (int64)"
+    if math.prod(shape) > MAX_ELEMENTS:
+        return f"{math.prod(shape)} elements do not fit int64 (at most {MAX_ELEMENTS})"
+    return None
 
 
 def is_float(dtype: str) -> bool:
@@ -121,7 +149,11 @@ def promote_dtypes(a: str, b: str) -> str:
 
 @dataclass(frozen=True)
 class TensorType:
-    """The static type of an IR value: a shape (tuple of non-negative ints) and a dtype name."""
+    """The static type of an IR value: a shape (tuple of non-negative ints) and a dtype name.
+
+    The shape is checked by :func:`shape_problem` (ints, not bools, and at most
+    ``MAX_ELEMENTS`` elements); a bad shape or dtype raises :class:`TcompTypeError`.
+    """
 
     shape: tuple[int, ...]
     dtype: str
@@ -129,8 +161,9 @@ class TensorType:
     def __post_init__(self) -> None:
         if self.dtype not in _DTYPES:
             raise TcompTypeError(f"unknown dtype {self.dtype!r}")
-        if not all(isinstance(d, int) and d >= 0 for d in self.shape):
-            raise TcompTypeError(f"invalid shape {self.shape!r}: dimensions must be ints >= 0")
+        problem = shape_problem(self.shape)
+        if problem:
+            raise TcompTypeError(f"invalid shape {self.shape!r}: {problem}")
 
     @property
     def ndim(self) -> int:
@@ -138,7 +171,7 @@ class TensorType:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
+        return math.prod(self.shape)  # exact: the shape's check bounds it by MAX_ELEMENTS
 
     def with_shape(self, shape: Sequence[int]) -> "TensorType":
         return TensorType(tuple(int(d) for d in shape), self.dtype)

@@ -5,10 +5,15 @@
 - a parameter appears twice or two values share an id;
 - a node reads a value that is defined later, or nowhere in the function;
 - a node defines a value that is already defined;
+- a value's type is not a valid :class:`TensorType` (dimensions are ints,
+  not bools or floats, and the element count fits int64);
 - a node's op is not a registered primitive;
-- a node's attributes or input types break the primitive's rule, or its
-  output type is not the one the rule gives;
-- an attribute is not plain data (see ``tcomp.ir.text``);
+- an attribute is not plain data (see ``tcomp.ir.text``), or not of the
+  kind the primitive declares (``Primitive.attrs``, see
+  ``tcomp.ir.primitives.attrs``: ``slice {start=(0.5,)}`` is rejected, a
+  float is not an int, ``true`` is not an axis, axes lie within the rank);
+- a node's input types break the primitive's rule, or its output type is
+  not the one the rule gives;
 - a function output is not defined.
 
 The message names the op, the pass that broke the IR (when given) and
@@ -31,9 +36,10 @@ from typing import Any, Callable
 import numpy as np
 
 from tcomp.ir.errors import TcompError, TcompVerifyError
-from tcomp.ir.graph import Function, Value
-from tcomp.ir.primitives import get_primitive
+from tcomp.ir.graph import Function, Node, Value
+from tcomp.ir.primitives import Primitive, get_primitive
 from tcomp.ir.text import format_attr, format_header, format_node, format_return
+from tcomp.ir.types import TensorType, shape_problem
 
 CONTEXT_LINES = 3  # lines of IR shown before and after the faulty one
 
@@ -70,6 +76,9 @@ def _check(fn: Function) -> None:
     def define(value: Any, line: int, what: str) -> None:
         if not isinstance(value, Value):
             raise _Fault(line, what, f"defines {value!r}, which is not a Value")
+        problem = _type_problem(value.type)
+        if problem:
+            raise _Fault(line, what, f"value %{value.id} has an invalid type: {problem}")
         if value in defined:
             raise _Fault(line, what, f"value %{value.id} is defined twice")
         if value.id in ids:
@@ -98,10 +107,7 @@ def _check(fn: Function) -> None:
             problem = _attr_problem(attr)
             if problem:
                 raise _Fault(line, what, f"attribute {key!r}: {problem}")
-        try:
-            expected = primitive.check_call([v.type for v in node.inputs], node.attrs)
-        except TcompError as error:
-            raise _Fault(line, what, str(error)) from None
+        expected = _apply_rule(primitive, node, line, what)
         define(node.output, line, what)
         if node.output.type != expected:
             raise _Fault(
@@ -112,6 +118,28 @@ def _check(fn: Function) -> None:
         if value not in defined:
             name = f"%{value.id}" if isinstance(value, Value) else repr(value)
             raise _Fault(len(fn.nodes) + 1, f"output {index}", f"{name} is not defined")
+
+
+def _apply_rule(primitive: Primitive, node: Node, line: int, what: str) -> TensorType:
+    """The output type the primitive's rule gives for ``node`` (attribute kinds checked first).
+
+    A rule that fails with anything but a tcomp error is a bug in the rule; it is
+    still reported as a fault at this node (as an internal error), never let through.
+    """
+    try:
+        return primitive.check_call([v.type for v in node.inputs], node.attrs)
+    except TcompError as error:
+        raise _Fault(line, what, str(error)) from None
+    except Exception as error:  # the last line of defence: a rule that crashed
+        message = f"internal error: the rule of {node.op} raised {type(error).__name__}: {error}"
+        raise _Fault(line, what, message) from None
+
+
+def _type_problem(value_type: Any) -> str | None:
+    """Why ``value_type`` is not a valid tensor type, or None when it is."""
+    if not isinstance(value_type, TensorType):
+        return f"{value_type!r} is not a TensorType"
+    return shape_problem(value_type.shape)
 
 
 def _attr_problem(value: Any) -> str | None:

@@ -1,16 +1,21 @@
-"""The errors tcomp raises, for ``except`` clauses in user code.
+"""The errors tcomp raises, for ``except`` clauses in user code, and its warnings.
 
-Each derives from :class:`TcompError` and from the built-in exception of
-the same meaning, so ``except ValueError`` catches a shape mismatch too.
+Each error derives from :class:`TcompError` and from the built-in exception
+of the same meaning, so ``except ValueError`` catches a shape mismatch too
+(and ``except TypeError`` a call with the wrong arguments:
+:class:`TcompCallError`). :class:`TcompRetraceWarning` is a ``UserWarning``.
 """
 
 from tcomp.ir.errors import (
     TcompArgumentError,
     TcompBackendError,
+    TcompCallError,
     TcompError,
     TcompIndexError,
+    TcompMemoryError,
     TcompNonFiniteError,
     TcompParseError,
+    TcompRetraceWarning,
     TcompShapeError,
     TcompTracerError,
     TcompTypeError,
@@ -20,10 +25,13 @@ from tcomp.ir.errors import (
 __all__ = [
     "TcompArgumentError",
     "TcompBackendError",
+    "TcompCallError",
     "TcompError",
     "TcompIndexError",
+    "TcompMemoryError",
     "TcompNonFiniteError",
     "TcompParseError",
+    "TcompRetraceWarning",
     "TcompShapeError",
     "TcompTracerError",
     "TcompTypeError",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from typing import Any, Callable, Iterator, Sequence
 
 import hypothesis.extra.numpy as hnp
@@ -89,7 +90,10 @@ def to_array(x: np.ndarray, backend: str) -> tcomp.Array:
     """``x`` as a ``tcomp.Array`` held by ``backend``."""
     if backend not in _IDENTITY:
         _IDENTITY[backend] = tcomp.jit(lambda value: value, backend=backend)
-    result = _IDENTITY[backend](x)
+    with warnings.catch_warnings():
+        # one identity for every shape the tests draw: its retraces are on purpose
+        warnings.simplefilter("ignore", tcomp.errors.TcompRetraceWarning)
+        result = _IDENTITY[backend](x)
     assert isinstance(result, tcomp.Array) and result.backend == backend
     return result
 

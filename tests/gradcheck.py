@@ -313,6 +313,17 @@ def _same_shape(make: Callable) -> Callable:
     return lambda rng, x: make(rng, x.shape)
 
 
+def _dividend(rng, shape):
+    return away_from_zero(rng, shape, low=0.5, high=3)
+
+
+def _divisor_off_the_jumps(rng, x):
+    """A divisor y with x / y = k + f, k in -3..2 and f in [0.25, 0.75]: floor_divide and
+    remainder are smooth there (no jump within a finite-difference step)."""
+    quotient = rng.integers(-3, 3, np.shape(x)) + rng.uniform(0.25, 0.75, np.shape(x))
+    return np.asarray(x / quotient)
+
+
 # op -> (make_x(rng, shape), make_y(rng, x)): positive bases for pow, no zero divisors
 _BINARY_INPUTS: dict[str, tuple[Callable, Callable]] = {
     "add": (_uniform(-3, 3), _same_shape(_uniform(-3, 3))),
@@ -322,6 +333,8 @@ _BINARY_INPUTS: dict[str, tuple[Callable, Callable]] = {
     "pow": (_uniform(0.5, 2), _same_shape(_uniform(-2, 2))),
     "max": (_uniform(-3, 3), _minmax_second),
     "min": (_uniform(-3, 3), _minmax_second),
+    "floor_divide": (_dividend, _divisor_off_the_jumps),
+    "remainder": (_dividend, _divisor_off_the_jumps),
 }
 
 

@@ -237,7 +237,7 @@ def _binary_ops(dtype: str) -> list[str]:
         return ["and", "or"]
     ops = ["add", "sub", "mul", "max", "min"]
     if dtype in FLOAT_TYPES:
-        return ops + ["div", "pow"]
+        return ops + ["div", "pow", "floordiv", "mod"]  # floordiv/mod: numpy's, on floats too
     return ops + ["floordiv", "mod"]
 
 

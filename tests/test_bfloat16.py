@@ -1,5 +1,7 @@
 """bfloat16 from the user's side: host arrays, promotion, the IR text, the reference's
-meaning, and a model trained in bfloat16 on every backend.
+meaning, tcomp's rounding to bfloat16 (``tcomp.ir.bfloat16`` against an exact
+Fraction oracle, ``tests/bfloat16_oracle.py``; conversions and Python-float
+constants on every backend), and a model trained in bfloat16 on every backend.
 
 Backend-specific bit-level checks (every bf16 pattern, float32 rounding ties,
 NaN payloads) live beside each backend: tests/test_llvm_bfloat16.py and
@@ -8,12 +10,18 @@ tests/test_cfamily_bfloat16.py.
 
 from __future__ import annotations
 
+import math
+
 import ml_dtypes
 import numpy as np
 import pytest
+from bfloat16_oracle import INFINITY, midpoint, oracle_bits
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 import tcomp
 from tcomp import nn
+from tcomp.ir.bfloat16 import bfloat16_bits, to_bfloat16
 from tcomp.ir.errors import TcompTypeError
 from tcomp.ir.text import parse_function, print_function
 from tcomp.ir.types import promote_dtypes
@@ -107,6 +115,90 @@ def test_elementwise_ops_compute_in_float32_and_round_once():
     got = np.asarray(tcomp.jit(lambda x: tcomp.tanh(x), backend="reference")(x))
     want = np.tanh(x.astype(np.float32)).astype(BF16)
     assert got.view(np.uint16).tolist() == want.view(np.uint16).tolist()
+
+
+# ------------------------------------------------------------------ tcomp's rounding
+
+
+def _bits(values) -> list[int]:
+    return bfloat16_bits(np.asarray(values)).astype(int).tolist()
+
+
+@st.composite
+def near_midpoints(draw) -> float:
+    """A float64 at, or a few ulps around, the midpoint of two neighbouring bfloat16
+    magnitudes (subnormal ones, and the last: the overflow threshold, included)."""
+    pattern = draw(st.one_of(st.integers(0, 0x100), st.integers(0x7F00, INFINITY - 1),
+                             st.integers(0, INFINITY - 1)))
+    exact = midpoint(pattern)
+    x = float(exact)
+    assert x == exact  # 9 significant bits: a float64 holds it
+    steps = draw(st.integers(-3, 3))
+    for _ in range(abs(steps)):
+        x = math.nextafter(x, math.inf if steps > 0 else 0.0)
+    return -x if draw(st.booleans()) else x
+
+
+@given(st.lists(st.floats(width=64), min_size=1, max_size=40))
+@example([1 + 2**-8 + 2**-40, 1 + 2**-8, 1 + 3 * 2**-8, 2**-134, 2**-134 * (1 + 2**-52)])
+@example([3.3961e38, float(midpoint(INFINITY - 1)), 1e300, 5e-324, -0.0, math.inf, -math.nan])
+def test_float64_rounds_once_to_the_nearest_bfloat16(values):
+    assert _bits(values) == [oracle_bits(x) for x in values]
+
+
+@given(st.lists(near_midpoints(), min_size=1, max_size=40))
+def test_values_at_and_around_midpoints_round_to_nearest_even(values):
+    assert _bits(values) == [oracle_bits(x) for x in values]
+
+
+@given(st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=40))
+def test_float32_rounds_once_to_the_nearest_bfloat16(patterns):
+    values = np.array(patterns, np.uint32).view(np.float32)
+    assert _bits(values) == [oracle_bits(float(x)) for x in values]
+
+
+@given(st.lists(st.integers(-(2**31), 2**31 - 1), min_size=1, max_size=40))
+@example([2**24 + 2**16 + 1, -(2**24 + 2**16 + 1), 2**31 - 1, -(2**31), 2**24 + 1, 257])
+def test_int32_rounds_once_to_the_nearest_bfloat16(ints):
+    assert _bits(np.array(ints, np.int32)) == [oracle_bits(i) for i in ints]
+
+
+def test_every_float16_rounds_once_to_the_nearest_bfloat16():
+    halves = np.arange(1 << 16, dtype=np.uint16).view(np.float16)
+    assert _bits(halves) == [oracle_bits(float(h)) for h in halves]
+
+
+def test_double_rounding_cases_round_once():
+    # through float32, 1 + 2**-8 + 2**-40 would lose the 2**-40 and tie to even (1.0)
+    assert _bits([1 + 2**-8 + 2**-40]) == [0x3F81]
+    # and 2**24 + 2**16 + 1 would become 2**24 + 2**16 (float32 ties to even), then 2**24
+    assert float(to_bfloat16(np.int32(2**24 + 2**16 + 1)).astype(np.float64)) == 2**24 + 2**17
+    assert to_bfloat16(np.float64([1.0, 2.0])).dtype == BF16
+
+
+def _conversions(d, i):
+    return d.astype(tcomp.bfloat16), i.astype(tcomp.bfloat16)
+
+
+def test_conversions_to_bfloat16_round_once_on_every_backend(backend):
+    rng = np.random.default_rng(3)
+    halfway = np.array([float(midpoint(p)) for p in range(0, INFINITY, 97)])
+    d = np.concatenate([halfway, np.nextafter(halfway, 0), np.nextafter(halfway, np.inf),
+                        -halfway, [1 + 2**-8 + 2**-40, np.nan, -np.inf, 1e300, 1e-300]])
+    i = np.concatenate([rng.integers(-(2**31), 2**31, 500), [2**24 + 2**16 + 1, 2**31 - 1]])
+    i = i.astype(np.int32)
+    with np.errstate(all="ignore"):
+        got = tcomp.jit(_conversions, backend=backend)(d, i)
+    for result, source in zip(got, (d, i)):
+        assert np.asarray(result).dtype == BF16
+        assert np.asarray(result).view(np.uint16).tolist() == _bits(source)
+
+
+def test_python_float_constants_round_once_on_every_backend(backend):
+    # the weak scalar becomes a bfloat16 constant: 1 + 2**-7, not 1.0 (float32's tie)
+    ones = np.ones(8, BF16)
+    got = tcomp.jit(lambda x: x * (1 + 2**-8 + 2**-40), backend=backend)(ones)
+    assert np.asarray(got).view(np.uint16).tolist() == [0x3F81] * 8
 
 
 # ------------------------------------------------------------------ every backend

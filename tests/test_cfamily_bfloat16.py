@@ -2,15 +2,20 @@
 
 bfloat16 is its 16 bits in memory (the upper half of a float32's bits) and a
 ``float`` in registers, like float16: ``tc_from_bf16`` shifts the bits back,
-``tc_to_bf16`` rounds to nearest even (NaN -> the quiet NaN of its sign, as
-ml_dtypes), and each operation's result is rounded (``tc_round_bf16``).
+``tc_to_bf16`` rounds to nearest even (NaN -> the quiet NaN of its sign,
+tcomp's rule: ``tcomp.ir.bfloat16``), and each operation's result is rounded
+(``tc_round_bf16``); doubles and integers round once through
+``tc_round_bf16_f64`` and ``tc_round_bf16_int``.
 
 - on ``opencl`` (PoCL in CI): every bf16 bit pattern through float32 and
   back, float32 -> bf16 rounding on random bit patterns, NaN payloads,
-  infinities, denormals, ties and overflow (bit-exact against ml_dtypes),
-  float64 / float16 / int32 / bool conversions both ways (bit-exact against
-  the reference backend), elementwise ops (within one bf16 ulp, nearly all
-  bit-exact), sums, softmax, matmuls and a gradient (to bf16 rounding);
+  infinities, denormals, ties and overflow (bit-exact against tcomp's
+  rounding), float64 / float16 / int32 / bool conversions both ways
+  (bit-exact against the reference backend and tcomp's rounding; float64
+  ties and their neighbours), ``tc_round_bf16_int`` on 64-bit integers
+  (against the exact oracle of ``tests/bfloat16_oracle.py``), elementwise
+  ops (within one bf16 ulp, nearly all bit-exact), sums, softmax, matmuls
+  and a gradient (to bf16 rounding);
 - golden OpenCL C and CUDA C sources of a bf16 elementwise chain
   (``tests/golden/cfamily/bf16_*``; regenerate with ``TCOMP_UPDATE_GOLDEN=1``);
 - bf16 contractions take the generic path, not the tiled float32 kernel;
@@ -28,12 +33,16 @@ from typing import Any, Callable
 import ml_dtypes
 import numpy as np
 import pytest
+from bfloat16_oracle import INFINITY, midpoint, oracle_bits
 
 import tcomp
 from tcomp import nn
 from tcomp.backends.cfamily import CUDA, render_program
 from tcomp.backends.cfamily.contraction import gpu_contraction
+from tcomp.backends.cfamily.dialect import OPENCL
+from tcomp.backends.cfamily.helpers import render_helpers
 from tcomp.backends.registry import available_backends
+from tcomp.ir.bfloat16 import to_bfloat16
 from tcomp.ir.kernel.lowering import lower_function
 
 BF16 = np.dtype(ml_dtypes.bfloat16)
@@ -124,10 +133,10 @@ def _float32_patterns() -> np.ndarray:
 
 
 @needs_opencl
-def test_float32_rounds_to_bfloat16_exactly_as_ml_dtypes():
+def test_float32_rounds_to_bfloat16_exactly_by_tcomps_rule():
     x = _float32_patterns()
     (got,) = _run(lambda x: x.astype(tcomp.bfloat16), x)
-    want = x.astype(BF16)
+    want = to_bfloat16(x)
     np.testing.assert_array_equal(got.view(np.uint16), want.view(np.uint16))  # NaNs too
     assert got[0].view(np.uint16) == 0x3F80 and got[1].view(np.uint16) == 0x3F82  # ties to even
     assert got[5].view(np.uint16) == 0x7F80  # 0x7f7fffff carries into inf
@@ -136,8 +145,10 @@ def test_float32_rounds_to_bfloat16_exactly_as_ml_dtypes():
 @needs_opencl
 def test_other_dtypes_convert_to_bfloat16_as_the_reference():
     rng = np.random.default_rng(1)
+    halfway = np.array([float(midpoint(p)) for p in range(0, INFINITY, 7)])
     wide = np.concatenate([
         rng.standard_normal(20_000) * 10.0 ** rng.integers(-40, 40, 20_000),
+        halfway, np.nextafter(halfway, 0), np.nextafter(halfway, np.inf), -halfway,
         [1 + 2**-8 + 2**-30, 1 + 2**-8, 3.5e38, -3.5e38, 1e-50, np.inf, -np.inf, np.nan, -np.nan],
     ])
     halves = np.arange(1 << 16, dtype=np.uint16).view(np.float16)
@@ -149,9 +160,51 @@ def test_other_dtypes_convert_to_bfloat16_as_the_reference():
     for x in (wide, halves, ints, flags):
         for got, want in _both(lambda x: x.astype(tcomp.bfloat16), x):
             _assert_same(got, want)
-    # float64 -> bfloat16 rounds twice (through float32), as ml_dtypes does
+            _assert_same(got, to_bfloat16(x))
+    # one rounding from the exact value: float32 would drop the 2**-30 (2**-8 + 1 bits) and
+    # tie to even (0x3f80), and turn 2**24 + 2**16 + 1 into a tie that goes to 2**24
     (got,) = _run(lambda x: x.astype(tcomp.bfloat16), np.array([1 + 2**-8 + 2**-30]))
-    assert got.view(np.uint16)[0] == 0x3F80
+    assert got.view(np.uint16)[0] == 0x3F81
+    (got,) = _run(lambda x: x.astype(tcomp.bfloat16), np.array([2**24 + 2**16 + 1], np.int32))
+    assert float(got.astype(np.float64)[0]) == 2**24 + 2**17
+
+
+def _run_opencl_c(source: str, kernel: str, x: np.ndarray, out_dtype: type) -> np.ndarray:
+    """``kernel(x, out)`` of the OpenCL C ``source``, one work-item per element."""
+    cl = pytest.importorskip("pyopencl")
+    context = cl.create_some_context(interactive=False)
+    queue = cl.CommandQueue(context)
+    program = cl.Program(context, source).build()
+    flags = cl.mem_flags
+    source_buffer = cl.Buffer(context, flags.READ_ONLY | flags.COPY_HOST_PTR, hostbuf=x)
+    out = np.empty(x.shape, out_dtype)
+    out_buffer = cl.Buffer(context, flags.WRITE_ONLY, out.nbytes)
+    getattr(program, kernel)(queue, x.shape, None, source_buffer, out_buffer)
+    cl.enqueue_copy(queue, out, out_buffer)
+    queue.finish()
+    return out
+
+
+@needs_opencl
+def test_64_bit_integers_round_once_to_bfloat16_in_c():
+    """``tc_round_bf16_int`` (int32 and index sources) on the whole int64 range: its
+    sticky bit must sit below bf16's rounding bit wherever the leading bit is."""
+    rng = np.random.default_rng(6)
+    magnitudes = rng.integers(0, 64, 4_000)
+    x = np.concatenate([
+        (rng.integers(0, 2**62, 4_000, dtype=np.int64) >> (62 - magnitudes).clip(0)),
+        -rng.integers(0, 2**62, 1_000, dtype=np.int64),
+        np.array([0, 1, -1, 2**24 + 2**16 + 1, 2**53 + 1, 2**63 - 1, -(2**63),
+                  2**40 + 2**32, 2**40 + 2**32 + 1, 3 * 2**32 - 1], np.int64),
+    ])
+    source = render_helpers({("round_bf16_int", "bfloat16")}, OPENCL) + (
+        "__kernel void convert(__global const long* x, __global ushort* out) {\n"
+        "  size_t i = get_global_id(0);\n"
+        "  out[i] = tc_to_bf16(tc_round_bf16_int(x[i]));\n"
+        "}\n"
+    )
+    got = _run_opencl_c(source, "convert", x, np.uint16)
+    assert got.tolist() == [oracle_bits(int(v)) for v in x]
 
 
 @needs_opencl

@@ -17,7 +17,9 @@ from frontend_helpers import to_array
 import tcomp
 from tcomp.errors import (
     TcompArgumentError,
+    TcompCallError,
     TcompError,
+    TcompMemoryError,
     TcompShapeError,
     TcompTracerError,
     TcompTypeError,
@@ -189,6 +191,14 @@ def test_wrong_number_of_arguments(backend):
     with pytest.raises(TcompArgumentError, match="too many positional arguments") as info:
         jitted(np.ones(2), np.ones(2), np.ones(2))
     assert isinstance(info.value, ValueError) and isinstance(info.value, TcompError)
+    assert isinstance(info.value, TypeError)  # as Python itself says for a call that does not bind
+
+
+def test_grad_argnums_beyond_the_arguments_is_a_type_error(monkeypatch, backend):
+    monkeypatch.setenv("TCOMP_BACKEND", backend)
+    with pytest.raises(TypeError, match="argnums 2: the function got 1 positional") as info:
+        tcomp.grad(lambda x: (x * x).sum(), argnums=2)(np.ones(2, np.float32))
+    assert isinstance(info.value, TcompCallError) and isinstance(info.value, ValueError)
 
 
 @pytest.mark.parametrize(
@@ -200,8 +210,11 @@ def test_wrong_number_of_arguments(backend):
         (np.array(["a", "b"]), "<U1"),
         (np.array([b"a"]), "S1"),
         (np.array(["2020-01-01"], dtype="datetime64[D]"), "datetime64"),
+        (np.ones(2, ">c8"), "complex64 (big-endian, >c8)"),
+        (np.ones(2, ">c16"), "complex128 (big-endian, >c16)"),
     ],
-    ids=["complex-array", "complex-scalar", "object", "unicode", "bytes", "datetime"],
+    ids=["complex-array", "complex-scalar", "object", "unicode", "bytes", "datetime",
+         "big-endian-complex64", "big-endian-complex128"],
 )
 def test_unsupported_dtypes(backend, value, needle):
     with pytest.raises(TcompTypeError, match=re.escape(needle)) as info:
@@ -241,8 +254,71 @@ def test_every_error_class_is_a_tcomp_error_and_a_builtin():
 
     for name in errors.__all__:
         cls = getattr(errors, name)
+        if issubclass(cls, Warning):
+            assert issubclass(cls, UserWarning) and not issubclass(cls, TcompError), name
+            continue
         assert issubclass(cls, TcompError)
         if cls is not TcompError:
             builtin = [b for b in cls.__mro__ if b.__module__ == "builtins" and b not in (object, BaseException, Exception)]
             assert builtin, f"{name} derives from no built-in exception"
     assert tcomp.TcompError is TcompError
+
+
+# ---------------------------------------------------------------------------
+# Out of memory: how much, and for what
+
+
+def _llvm_backend_module():
+    if "llvm" not in tcomp.available_backends():
+        pytest.skip("the llvm backend is not available here")
+    from tcomp.backends.llvm import backend as llvm_backend
+
+    return llvm_backend
+
+
+def test_an_output_that_cannot_be_allocated_says_its_size(monkeypatch):
+    llvm_backend = _llvm_backend_module()
+
+    def no_memory(shape, dtype):
+        raise MemoryError()
+
+    monkeypatch.setattr(llvm_backend, "output_array", no_memory)
+    with pytest.raises(TcompMemoryError) as info:
+        tcomp.jit(lambda x: x * 2, backend="llvm")(np.ones((4, 256), np.float32))
+    message = str(info.value)
+    assert "out of memory: cannot allocate 4.0 KiB (4096 bytes)" in message, message
+    assert "for an output float32[4, 256] of lambda (llvm backend)" in message, message
+    assert isinstance(info.value, MemoryError) and isinstance(info.value, TcompError)
+
+
+def test_an_impossible_host_array_says_its_size():
+    llvm_backend = _llvm_backend_module()
+    # 2**62 bytes: malloc refuses at once, nothing is touched
+    with pytest.raises(TcompMemoryError, match=r"4\.0 EiB \(4611686018427387904 bytes\) for an "
+                       r"input copied to the llvm backend \(float32\[1152921504606846976\]\)"):
+        llvm_backend.aligned_empty((2**60,), np.float32, "an input copied to the llvm backend")
+
+
+def test_an_impossible_pooled_block_says_its_size():
+    _llvm_backend_module()
+    from tcomp.backends.llvm.host_pool import HostPool
+
+    with pytest.raises(TcompMemoryError, match=r"cannot allocate 4\.0 EiB .* output block"):
+        HostPool().array((2**60,), np.dtype(np.float32))
+
+
+def test_the_reference_backend_says_which_op_ran_out_of_memory(monkeypatch):
+    from tcomp.backends.reference import executor
+
+    real = executor.get_primitive
+
+    class Exhausted:
+        def evaluate(self, *args):
+            raise MemoryError()
+
+    monkeypatch.setattr(
+        executor, "get_primitive", lambda op: Exhausted() if op == "exp" else real(op)
+    )
+    with pytest.raises(TcompMemoryError, match=r"4\.0 KiB \(4096 bytes\) for the result "
+                       r"f32\[1024\] of exp in .*reference backend"):
+        tcomp.jit(lambda x: tcomp.exp(x) + 1, backend="reference")(np.ones(1024, np.float32))

@@ -274,3 +274,93 @@ def test_parse_error_on_bad_header_and_empty_text() -> None:
         parse_function("func @f() -> () {\n  return\n")
     with pytest.raises(TcompParseError, match="line 2, column 22: missing 'return'"):
         parse_function("func @f(%0: f32[]) -> () {\n  %1: f32[] = neg(%0)\n")
+
+
+# ---------------------------------------------------------------------------
+# Attributes and types of the wrong kind: a parse error at the op, naming the attribute
+
+
+@pytest.mark.parametrize(
+    "param, node, column, words",
+    [
+        # integers where ints are required: floats, bools, inf, huge values
+        ("f32[4]", "slice(%0) {start=(0.5,), stop=(4,), step=(1,)}",
+         16, "slice: attribute 'start' = (0.5,): expected a tuple of non-negative ints, "
+             "but item 0 is 0.5 (float)"),
+        ("f32[4,3]", "pad(%0) {low=(1, 0.5), high=(0, 0), interior=(0, 0), value=0.0}",
+         16, "pad: attribute 'low' = (1, 0.5)"),
+        ("f32[4]", "reshape(%0) {shape=(-inf,)}", 16, "attribute 'shape' = (-inf,)"),
+        ("f32[4]", "reshape(%0) {shape=(99999999999999999999,)}", 16,
+         "dimension 99999999999999999999 lies outside 0..9223372036854775807"),
+        ("f32[4,3]", "reduce_sum(%0) {axes=(0.0,)}", 16,
+         "reduce_sum: attribute 'axes' = (0.0,): expected a tuple of axes (ints), but item 0 "
+         "is 0.0 (float)"),
+        ("f32[4,3]", "reduce_max(%0) {axes=(true,)}", 16, "item 0 is true (bool)"),
+        ("f32[4,3]", "argmax(%0) {axis=false}", 16, "argmax: attribute 'axis' = false"),
+        ("f32[4,3]", "transpose(%0) {perm=(1.0, 0.0)}", 16, "attribute 'perm' = (1.0, 0.0)"),
+        ("f32[4,3]", "transpose(%0) {perm=(1, 1)}", 16, "not a permutation of the 2 axes"),
+        ("f32[4,3]", "rev(%0) {axes=(2,)}", 16, "axis 2 is out of range for rank 2"),
+        ("f32[1]", "broadcast_to(%0) {shape=(nan,)}", 16, "attribute 'shape' = (nan,)"),
+        ("f32[1]", "concatenate(%0) {axis=0.5}", 16, "attribute 'axis' = 0.5"),
+        ("f32[1]", "iota() {shape=(3,), axis=true, dtype=\"int32\"}", 16,
+         "iota: attribute 'axis' = true"),
+        ("f32[1]", "iota() {shape=(3,), axis=0, dtype=\"i32\"}", 16,
+         "iota: attribute 'dtype' = \"i32\": expected a dtype name"),
+        ("f32[4]", "convert(%0) {dtype=\"f64\"}", 16, "convert: attribute 'dtype' = \"f64\""),
+        ("i32[4]", "pad(%0) {low=(1,), high=(0,), interior=(0,), value=nan}", 16,
+         "pad: value nan does not fit int32"),
+        ("f32[4]", "pad(%0) {low=(1,), high=(0,), interior=(0,), value=99999999999999999999}",
+         16, "an int attribute must fit int64"),
+        ("f32[4]", "constant() {value=1.0}", 16, "constant: attribute 'value' = 1.0"),
+        # types: dimensions are ints within int64, element counts fit int64
+        ("f32[4]", "reshape(%0) {shape=(4,)}\n  %2: f32[99999999999999999999,8] = neg(%0)",
+         7, "invalid shape [99999999999999999999,8]"),
+    ],
+)
+def test_attributes_and_types_of_the_wrong_kind_are_parse_errors(
+    param: str, node: str, column: int, words: str
+) -> None:
+    text = f"func @f(%0: {param}) -> () {{\n  %1: f32[4] = {node}\n  return\n}}\n"
+    with pytest.raises(TcompParseError) as info:
+        parse_function(text)
+    message = str(info.value)
+    assert words in message
+    assert f", column {column}:" in message
+
+
+@pytest.mark.parametrize(
+    "header, words",
+    [
+        ("func @f(%0: f32[99999999999999999999,8]) -> () {",
+         "line 1, column 13: invalid shape [99999999999999999999,8]: dimension "
+         "99999999999999999999 lies outside 0..9223372036854775807 (int64)"),
+        ("func @f(%0: f32[4611686018427387904,2]) -> () {",
+         "9223372036854775808 elements do not fit int64"),
+        ("func @f() -> (f32[-1]) {", "line 1, column 15: invalid shape [-1]"),
+        ("func @f(%0: f32[1" + "0" * 5000 + "]) -> () {", "is too long"),
+    ],
+)
+def test_types_out_of_int64_are_parse_errors(header: str, words: str) -> None:
+    with pytest.raises(TcompParseError) as info:
+        parse_function(f"{header}\n  return\n}}\n")
+    assert words in str(info.value)
+
+
+def test_the_largest_int64_shape_parses() -> None:
+    fn = parse_function("func @f(%0: f32[9223372036854775807,1,0]) -> () {\n  return\n}\n")
+    assert fn.params[0].type.shape == (2**63 - 1, 1, 0)
+    verify(fn)
+
+
+def test_deeply_nested_attributes_are_a_parse_error_not_a_recursion_error() -> None:
+    deep = "(" * 5000 + ")" * 5000
+    text = f"func @f() -> () attributes {{x={deep}}} {{\n  return\n}}\n"
+    with pytest.raises(TcompParseError, match="line 1, column .*: nested more than 100"):
+        parse_function(text)
+
+
+def test_numeric_names_that_collide_get_fresh_ids() -> None:
+    fn = parse_function("func @f(%7: f32[3]) -> (f32[3]) {\n  %007: f32[3] = neg(%7)\n"
+                        "  return %007\n}\n")
+    verify(fn)  # %7 and %007 would share the id 7
+    assert len({v.id for v in fn.all_values()}) == 2

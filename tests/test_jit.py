@@ -1,12 +1,14 @@
 """``tcomp.jit``: one trace per signature, retrace reasons, static arguments,
 inlining, constants, ``lower().as_text()``, ``tcomp.Array`` results, input
-dtypes, pytree arguments and outputs, methods, and backend selection.
+dtypes, pytree arguments and outputs, methods, and backend selection; the
+bounded signature cache and the retrace warning.
 """
 
 from __future__ import annotations
 
 import inspect
 import re
+import warnings
 from collections import namedtuple
 
 import numpy as np
@@ -14,7 +16,14 @@ import pytest
 from frontend_helpers import check, to_array
 
 import tcomp
-from tcomp.errors import TcompArgumentError, TcompBackendError, TcompTypeError
+from tcomp.errors import (
+    TcompArgumentError,
+    TcompBackendError,
+    TcompCallError,
+    TcompRetraceWarning,
+    TcompTypeError,
+)
+from tcomp.frontend import jit as jit_module
 
 
 def _counting(fn):
@@ -265,6 +274,22 @@ def test_float_and_bool_inputs_keep_their_dtype(backend, dtype):
     check(jitted(x), x, dtype, backend)
 
 
+@pytest.mark.parametrize(
+    "stored, native",
+    [(">f4", np.float32), (">f8", np.float64), (">f2", np.float16), (">i4", np.int32),
+     (">i8", np.int32), (">u2", np.int32), ("?", np.bool_)],
+)
+def test_big_endian_inputs_are_converted_to_native_order(monkeypatch, backend, stored, native):
+    # as read from a big-endian file: the values count, not the byte order
+    monkeypatch.setenv("TCOMP_BACKEND", backend)
+    x = np.array([0, 1, 2, 5], dtype=native).astype(stored)
+    jitted = tcomp.jit(lambda v: v, backend=backend)
+    check(jitted(x), x.astype(native), native, backend)
+    jitted(x.astype(native))
+    assert jitted.trace_count == 1  # the same signature as the native array
+    check(tcomp.reshape(x, (2, 2)), x.astype(native).reshape(2, 2), native, backend)  # eagerly
+
+
 # ---------------------------------------------------------------------------
 # Pytrees and calling conventions
 
@@ -314,6 +339,41 @@ def test_wrong_number_of_arguments(backend):
         jitted(_f32(2), _f32(2), _f32(2))
     with pytest.raises(TcompArgumentError, match="unexpected keyword argument 'z'"):
         jitted(_f32(2), _f32(2), z=1)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda f: f(_f32(2)),
+        lambda f: f(_f32(2), _f32(2), _f32(2)),
+        lambda f: f(_f32(2), _f32(2), z=1),
+        lambda f: f.lower(_f32(2)),
+    ],
+    ids=["too-few", "too-many", "unknown-keyword", "lower"],
+)
+def test_calls_that_do_not_bind_are_type_errors(call):
+    # Python, numpy and JAX raise TypeError for these; `except ValueError` still works
+    jitted = tcomp.jit(lambda x, y: x + y, backend="reference")
+    with pytest.raises(TypeError) as info:
+        call(jitted)
+    assert isinstance(info.value, TcompCallError)
+    assert isinstance(info.value, TcompArgumentError) and isinstance(info.value, ValueError)
+
+
+def test_keywords_to_a_function_without_a_signature_are_type_errors():
+    jitted = tcomp.jit(max, backend="reference")  # a builtin without a Python signature
+    with pytest.raises(TypeError, match="keyword arguments need a Python signature"):
+        jitted(_f32(2), default=None)
+
+
+def test_a_jitted_method_called_with_too_many_arguments_is_a_type_error():
+    class Model:
+        @tcomp.jit(backend="reference")
+        def apply(self, x):
+            return x * 2
+
+    with pytest.raises(TypeError, match="too many positional arguments"):
+        Model().apply(_f32(2), _f32(2))
 
 
 def test_methods_decorated_with_jit(monkeypatch, backend):
@@ -404,3 +464,160 @@ def test_a_new_backend_retraces_with_a_reason(monkeypatch):
     monkeypatch.setenv("TCOMP_BACKEND", available[0])
     jitted(_f32(2))
     assert jitted.retrace_reasons == [f"backend changed: reference -> {available[0]}"]
+
+
+# ---------------------------------------------------------------------------
+# The bounded signature cache
+
+
+def test_the_signature_cache_keeps_the_most_recently_used(monkeypatch):
+    monkeypatch.setenv("TCOMP_JIT_CACHE_SIZE", "3")
+    fn, calls = _counting(lambda x: x * 2)
+    jitted = tcomp.jit(fn, backend="reference")
+    for n in (1, 2, 3, 4):  # 1 is forgotten
+        jitted(_f32(n))
+    assert jitted.cache_size == 3 and len(calls) == 4
+    jitted(_f32(2))  # kept, and now the most recently used
+    assert len(calls) == 4
+    jitted(_f32(5))  # forgets 3, the least recently used
+    check(jitted(_f32(2)), _f32(2) * 2, np.float32, "reference")
+    assert len(calls) == 5
+    check(jitted(_f32(3)), _f32(3) * 2, np.float32, "reference")  # traced again
+    assert len(calls) == 6 and jitted.trace_count == 6 and jitted.cache_size == 3
+    assert jitted.retrace_reasons[-1] == "argument types changed: x: float32[2] -> float32[3]"
+    assert len(jitted.compile_stats()) == 3
+
+
+@pytest.mark.parametrize(
+    "value, size",
+    [(None, 64), ("", 64), ("5", 5), (" 1 ", 1), ("0", None)],
+    ids=["unset", "empty", "five", "spaces", "zero-is-no-bound"],
+)
+def test_jit_cache_size_reads_the_environment_when_asked(monkeypatch, value, size):
+    if value is None:
+        monkeypatch.delenv("TCOMP_JIT_CACHE_SIZE", raising=False)
+    else:
+        monkeypatch.setenv("TCOMP_JIT_CACHE_SIZE", value)
+    assert jit_module.jit_cache_size() == size
+
+
+@pytest.mark.parametrize("value", ["-1", "lots", "2.5"])
+def test_an_invalid_jit_cache_size_warns_and_keeps_the_default(monkeypatch, value):
+    monkeypatch.setenv("TCOMP_JIT_CACHE_SIZE", value)
+    with pytest.warns(RuntimeWarning, match=f"TCOMP_JIT_CACHE_SIZE='{re.escape(value)}'.*default, 64"):
+        assert jit_module.jit_cache_size() == 64
+
+
+def test_zero_keeps_every_signature(monkeypatch):
+    monkeypatch.setenv("TCOMP_JIT_CACHE_SIZE", "0")
+    monkeypatch.setattr(jit_module, "DEFAULT_CACHE_SIZE", 2)  # 0 must not mean the default
+    jitted = tcomp.jit(lambda x: x + 1, backend="reference")
+    for n in range(1, 6):
+        jitted(_f32(n))
+    assert jitted.cache_size == 5
+
+
+def test_retrace_reasons_keep_the_newest(monkeypatch):
+    monkeypatch.setattr(jit_module, "RETRACE_REASONS_KEPT", 3)
+    jitted = tcomp.jit(lambda x: x + 1, backend="reference")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TcompRetraceWarning)
+        for n in range(1, 8):
+            jitted(_f32(n))
+    assert jitted.trace_count == 7
+    assert [r.split(" -> ")[-1] for r in jitted.retrace_reasons] == [
+        "float32[5]", "float32[6]", "float32[7]"
+    ]
+
+
+# ---------------------------------------------------------------------------
+# The retrace warning
+
+
+def _traced_with_warnings(jitted, arguments):
+    """Calls ``jitted`` on each tuple of ``arguments``; returns the retrace warnings."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for args in arguments:
+            jitted(*args)
+    return [w for w in caught if issubclass(w.category, TcompRetraceWarning)]
+
+
+def test_the_eighth_trace_warns_naming_the_changing_argument():
+    def scaled(x, scale):
+        return x * scale
+
+    jitted = tcomp.jit(scaled, backend="reference")
+    caught = _traced_with_warnings(jitted, [(_f32(n), 2.0) for n in range(1, 9)])
+    assert len(caught) == 1
+    message = str(caught[0].message)
+    assert message.startswith(
+        "scaled has been traced 8 times; the argument that keeps changing: x (shapes "
+        "float32[1] -> float32[2] -> float32[3] -> ... -> float32[8])"
+    ), message
+    assert "last retrace: argument types changed: x: float32[7] -> float32[8]" in message
+    assert "TCOMP_JIT_CACHE_SIZE" in message
+    assert caught[0].filename == __file__  # the user's call, not tcomp's code
+
+
+def test_the_retrace_warning_repeats_only_when_the_count_doubles():
+    jitted = tcomp.jit(lambda x: -x, backend="reference")
+    caught = _traced_with_warnings(jitted, [(_f32(n),) for n in range(1, 33)])
+    assert [str(w.message).split(";")[0] for w in caught] == [
+        "<lambda> has been traced 8 times",
+        "<lambda> has been traced 16 times",
+        "<lambda> has been traced 32 times",
+    ]
+    assert not _traced_with_warnings(jitted, [(_f32(n),) for n in range(30, 33)])  # cached
+
+
+def test_the_retrace_warning_names_a_changing_static_argument():
+    jitted = tcomp.jit(lambda x, n: x * n, static_argnames="n", backend="reference")
+    caught = _traced_with_warnings(jitted, [(_f32(3), n) for n in range(8)])
+    assert len(caught) == 1
+    assert "the argument that keeps changing: n (values 0 -> 1 -> 2 -> ... -> 7)" in str(
+        caught[0].message
+    )
+
+
+def test_the_retrace_warning_names_a_changing_dtype():
+    jitted = tcomp.jit(lambda x: x, backend="reference")
+    dtypes = [np.float32, np.float64] * 4
+    arguments = [(np.zeros(n + 1, dtype),) for n, dtype in enumerate(dtypes)]
+    message = str(_traced_with_warnings(jitted, arguments)[0].message)
+    assert "x (types float32[1] -> float64[2] -> float32[3] -> ... -> float64[8])" in message
+
+
+def test_a_signature_whose_trace_raised_traces_again_without_a_warning():
+    def fragile(x):
+        raise ValueError("not today")
+
+    jitted = tcomp.jit(fragile, backend="reference")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TcompRetraceWarning)
+        for _ in range(9):
+            with pytest.raises(ValueError, match="not today"):
+                jitted(_f32(2))
+    assert jitted.trace_count == 9 and jitted.cache_size == 0
+    assert jitted.retrace_reasons[-1] == (
+        "the same signature again: its last trace raised, or its program was dropped"
+    )
+
+
+def test_a_retrace_warning_turned_into_an_error_leaves_the_function_usable():
+    jitted = tcomp.jit(lambda x: x + 1, backend="reference")
+    for n in range(1, 8):
+        jitted(_f32(n))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TcompRetraceWarning)
+        with pytest.raises(TcompRetraceWarning, match="traced 8 times"):
+            jitted(_f32(8))
+    check(jitted(_f32(8)), _f32(8) + 1, np.float32, "reference")  # no thread left waiting
+    assert not jitted._tracing and jitted.trace_count == 9
+
+
+def test_the_retrace_warning_names_a_changing_structure():
+    jitted = tcomp.jit(lambda xs: xs, backend="reference")
+    arguments = [([_f32(2)] * (n + 1),) for n in range(8)]
+    message = str(_traced_with_warnings(jitted, arguments)[0].message)
+    assert "keeps changing: the structure of xs (structures [*] -> [*, *] -> " in message, message

@@ -222,3 +222,52 @@ def test_program_parse_errors(text: str, words: str) -> None:
     with pytest.raises(TcompParseError, match="line \\d+, column \\d+") as info:
         parse_program(text)
     assert words in str(info.value)
+
+
+# ---------------------------------------------------------------------------
+# Numbers out of range, bad literals and deep nesting: parse errors, never Python's errors
+
+_DEEP = "(" * 3000 + "1.0:f32" + ")" * 3000
+_NESTED_LOOPS = "".join(f"for i{n} in 0..1 {{\n" for n in range(150)) + "}\n" * 150
+
+
+@pytest.mark.parametrize(
+    "text, line, column, words",
+    [
+        (_KERNEL + "  %b[0] = 1:bool\n}\n", 2, 11, "1 is not a bool constant"),
+        (_KERNEL + "  %b[0] = 1.5:i32\n}\n", 2, 11, "1.5 is not a i32 constant"),
+        (_KERNEL + "  %b[0] = 1" + "0" * 400 + ":f32\n}\n", 2, 11, "too large for a float"),
+        (_KERNEL + "  %b[1" + "0" * 5000 + "] = 1.0:f32\n}\n", 2, 6, "is too long"),
+        (_KERNEL + f"  %b[0] = {_DEEP}\n}}\n", 2, 111, "nested more than 100 levels deep"),
+        (_KERNEL + _NESTED_LOOPS + "}\n", 102, 1, "loops nested deeper than 100"),
+        ("kernel k(in %a: f32[1" + "0" * 5000 + "]) {\n}\n", 1, 21, "is too long"),
+    ],
+)
+def test_numbers_and_nesting_out_of_range_are_parse_errors(
+    text: str, line: int, column: int, words: str
+) -> None:
+    with pytest.raises(TcompParseError) as info:
+        parse_kernel(text)
+    message = str(info.value)
+    assert message.startswith(f"line {line}, column {column}:"), message[:200]
+    assert words in message
+
+
+def test_buffer_types_out_of_int64_are_parse_errors() -> None:
+    text = "program @f(%p: f32[99999999999999999999,8]) -> (%p) {\n}\n"
+    with pytest.raises(TcompParseError) as info:
+        parse_program(text)
+    message = str(info.value)
+    assert message.startswith("line 1, column 16: invalid shape [99999999999999999999,8]")
+    assert "outside 0..9223372036854775807 (int64)" in message
+
+
+def test_a_parser_crash_is_still_a_parse_error(monkeypatch) -> None:
+    from tcomp.ir.kernel import parser
+
+    def broken(self):
+        raise KeyError("oops")
+
+    monkeypatch.setattr(parser._Parser, "statement", broken)
+    with pytest.raises(TcompParseError, match="line 2, column 1: internal error: KeyError"):
+        parse_kernel(_KERNEL + "  %b[0] = 1.0:f32\n}\n")

@@ -189,3 +189,58 @@ def test_an_out_of_range_index_fails(program: Program) -> None:
     assert mutated is not None
     broken, buffer = mutated
     _fails(broken, f"outside %{buffer}'s")
+
+
+# ---------------------------------------------------------------------------
+# Integers leave int64, or are bools: what a mutated text or a careless pass could make
+
+_HUGE = 99999999999999999999
+
+
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        ((Loop(Var("j", INDEX, _HUGE), ()),), "index-typed with extent >= 0 (and within int64)"),
+        ((Loop(Var("j", INDEX, True), ()),), "found index 0..True"),
+        ((Store("y", I0, Load("x", Binary("add", I0, Const(_HUGE, INDEX), INDEX), F32)),),
+         f"constant {_HUGE} does not fit its type index"),
+        ((Store("y", I0, Cast(Const(True, "int32"), F32)),), "constant True does not fit its type int32"),
+    ],
+)
+def test_integers_outside_int64_or_bools_fail(body: tuple, words: str) -> None:
+    _fails(_program(*body, Store("y", I0, _ONE)), words, "kernel k0")
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        (dict(args=(KernelArg("x", F32, _HUGE, "in"), KernelArg("y", F32, 4, "out"))),
+         f"argument %x: bad dtype 'float32' or size {_HUGE}"),
+        (dict(args=(KernelArg("x", F32, True, "in"), KernelArg("y", F32, 4, "out"))),
+         "bad dtype 'float32' or size True"),
+        (dict(schedule=Schedule(vector={"i0": _HUGE})), f"vector[i0] = {_HUGE}, not >= 1"),
+        (dict(buffers={"t": ProgramBuffer("t", TensorType((4,), F32), "temp", offset=_HUGE)}),
+         f"offset {_HUGE} is not an int in 0..9223372036854775807"),
+        (dict(buffers={"t": ProgramBuffer("t", TensorType((4,), F32), "temp", offset=0.5)}),
+         "offset 0.5 is not an int"),
+    ],
+)
+def test_program_integers_outside_int64_fail(change: dict, words: str) -> None:
+    _fails(_program(**change), words)
+
+
+def test_arena_bytes_and_buffer_shapes_outside_int64_fail() -> None:
+    program = _program()
+    program.arena_bytes = _HUGE
+    _fails(program, f"arena_bytes is {_HUGE}")
+    program = _program()
+    shape = TensorType((4,), F32)
+    object.__setattr__(shape, "shape", (_HUGE,))  # what the parser refuses
+    program.buffers["x"].type = shape
+    _fails(program, "buffer %x: invalid shape: dimension 99999999999999999999 lies outside")
+
+
+def test_a_lone_kernel_with_a_size_outside_int64_fails() -> None:
+    kernel = Kernel("k", (KernelArg("x", F32, 99999999999999999999, "in"),), ())
+    with pytest.raises(TcompVerifyError, match="argument %x: bad dtype 'float32' or size 9999"):
+        verify_kernel(kernel)

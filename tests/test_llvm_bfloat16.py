@@ -1,11 +1,13 @@
-"""bfloat16 on the llvm backend, bit by bit, against ml_dtypes and the reference backend.
+"""bfloat16 on the llvm backend, bit by bit, against tcomp's rounding and the reference.
 
 The llvm backend keeps a bfloat16 in a ``float`` register and in 16 bits of
 memory, and rounds with integer operations (see ``backends/llvm/halves.py``),
 so these tests check the bits: every bf16 pattern through loads, stores and
 conversions, float32 -> bf16 rounding on ties, NaN payloads, infinities and
-denormals, the double rounding from float64 that ml_dtypes does, and the
-elementwise ops to within one bf16 ulp (almost all exactly). Reductions,
+denormals, float64 and int32 -> bf16 rounded once (tcomp's rule,
+``tcomp.ir.bfloat16``, itself checked against an exact oracle in
+``tests/test_bfloat16.py``), and the elementwise ops to within one bf16 ulp
+(almost all exactly). Reductions,
 matmuls (the packed micro-kernel), softmax and a gradient are compared at
 bfloat16's precision.
 """
@@ -20,6 +22,7 @@ pytest.importorskip("llvmlite")
 
 import tcomp  # noqa: E402
 from tcomp import nn  # noqa: E402
+from tcomp.ir.bfloat16 import to_bfloat16  # noqa: E402
 
 BF16 = np.dtype(ml_dtypes.bfloat16)
 ALL_BF16 = np.arange(1 << 16, dtype=np.uint16).view(BF16)
@@ -103,9 +106,7 @@ def test_every_float16_pattern_to_bfloat16_and_back():
     with np.errstate(invalid="ignore"):
         got, want = _both(lambda h: h.astype(tcomp.bfloat16), ALL_F16)
     _assert_same_bits(got[0], want[0])
-    with np.errstate(invalid="ignore"):
-        expected = ALL_F16.astype(BF16)
-    _assert_same_bits(got[0], expected)
+    _assert_same_bits(got[0], to_bfloat16(ALL_F16))
 
 
 # ------------------------------------------------------------------ rounding to bf16
@@ -132,37 +133,38 @@ def _float32_patterns() -> np.ndarray:
     return patterns.view(np.float32)
 
 
-def test_float32_to_bfloat16_rounds_as_ml_dtypes():
+def test_float32_to_bfloat16_rounds_to_nearest_even():
     x = _float32_patterns()
     with np.errstate(invalid="ignore"):
         got, want = _both(lambda v: v.astype(tcomp.bfloat16), x)
-        expected = x.astype(BF16)
-    # bit-exact, NaNs included: ml_dtypes gives the quiet NaN of the sign (0x7fc0 | sign)
+    expected = to_bfloat16(x)
+    # bit-exact, NaNs included: tcomp gives the quiet NaN of the sign (0x7fc0 | sign)
     np.testing.assert_array_equal(got[0].view(np.uint16), expected.view(np.uint16))
     _assert_same_bits(want[0], expected)
     nan = np.isnan(x)
     assert set(got[0].view(np.uint16)[nan].tolist()) == {0x7FC0, 0xFFC0}
 
 
-def test_float64_to_bfloat16_rounds_through_float32():
+def test_float64_to_bfloat16_rounds_once_to_nearest_even():
     rng = np.random.default_rng(1)
     steps = ALL_BF16[np.isfinite(ALL_BF16.astype(np.float32))].astype(np.float64)
     steps = np.sort(steps)
     halfway = (steps[:-1] + steps[1:]) / 2
     x = np.concatenate([
-        halfway, halfway * (1 + 2**-40), halfway * (1 - 2**-40),  # double rounding lands here
+        halfway, np.nextafter(halfway, 0), np.nextafter(halfway, np.inf),  # ties and beside
+        halfway * (1 + 2**-40), halfway * (1 - 2**-40),  # where float32 would tie
         rng.standard_normal(20_000) * 10.0 ** rng.integers(-45, 40, 20_000),
         [np.nan, -np.nan, np.inf, -np.inf, 1e300, -1e300, 1e-300, 3.4e38, 3.3961e38, 0.0, -0.0],
     ])
     with np.errstate(over="ignore", invalid="ignore"):
         got, want = _both(lambda v: v.astype(tcomp.bfloat16), x)
-        expected = x.astype(BF16)
     _assert_same_bits(got[0], want[0])
-    _assert_same_bits(got[0], expected)
-    # the double rounding is ml_dtypes': 1 + 2**-8 + 2**-40 is above the bf16 halfway
-    # point 1 + 2**-8, but float32 drops the 2**-40 and the tie goes to even, 1.0
-    one = _both(lambda v: v.astype(tcomp.bfloat16), np.array([1 + 2**-8 + 2**-40]))[0][0]
-    assert float(one.astype(np.float32)[0]) == 1.0
+    _assert_same_bits(got[0], to_bfloat16(x))
+    # one rounding: 1 + 2**-8 + 2**-40 is above the bf16 halfway point 1 + 2**-8, so it
+    # goes up (float32 would drop the 2**-40 and tie to even, 1.0); exact ties go to even
+    ties = np.array([1 + 2**-8 + 2**-40, 1 + 2**-8, 1 + 3 * 2**-8, 1 + 2**-8 - 2**-40])
+    got = _both(lambda v: v.astype(tcomp.bfloat16), ties)[0][0]
+    assert got.astype(np.float64).tolist() == [1 + 2**-7, 1.0, 1 + 2**-6, 1.0]
 
 
 def test_int32_to_bfloat16_and_back():
@@ -174,7 +176,9 @@ def test_int32_to_bfloat16_and_back():
                         rng.integers(-4096, 4096, 5_000)]).astype(np.int32)
     got, want = _both(lambda v: v.astype(tcomp.bfloat16), x)
     _assert_same_bits(got[0], want[0])
-    _assert_same_bits(got[0], x.astype(BF16))
+    _assert_same_bits(got[0], to_bfloat16(x))
+    # one rounding from the exact int: float32 would give 2**24 + 2**16, then tie to 2**24
+    assert float(got[0][6].astype(np.float64)) == 2**24 + 2**17
     with np.errstate(invalid="ignore"):
         got, want = _both(lambda v: (v.astype(tcomp.int32), v.astype(tcomp.bool_)),
                           _bf16(rng.standard_normal(5_000) * 1e5))

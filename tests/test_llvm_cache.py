@@ -298,3 +298,193 @@ def test_a_warm_start_does_not_import_the_lowering_or_the_renderer(tmp_path):
     done = subprocess.run([sys.executable, "-c", probe], env=environment, capture_output=True,
                           text=True, timeout=300, cwd=ROOT)
     assert done.returncode == 0, done.stderr
+
+
+# ------------------------------------------------- only what this user's tcomp wrote is run
+
+FORGED_IR = r"""
+define void @tcomp_main(i8** %args) {
+  %slot = getelementptr i8*, i8** %args, i64 2
+  %out = load i8*, i8** %slot
+  %first = bitcast i8* %out to float*
+  store float 42.0, float* %first
+  ret void
+}
+"""
+
+
+def _forged_object_code() -> bytes:
+    """Object code whose ``tcomp_main`` writes 42.0 into the first output and nothing else."""
+    state = runtime.target_state()
+    llvm = state["llvm"]
+    machine = state["target"].create_target_machine(cpu=state["cpu"],
+                                                    features=state["features"], jit=True)
+    module = llvm.parse_assembly(FORGED_IR)
+    module.triple = machine.triple
+    return machine.emit_object(module)
+
+
+def _forge_with_recomputed_digests(path: Path, payload: bytes) -> None:
+    """The old attack: keep the header's magic and key digest, put in another payload and
+    recompute its length and SHA-256 (no secret needed)."""
+    import hashlib
+    import struct
+
+    data = path.read_bytes()
+    magic, key_hash = data[:8], data[8:40]
+    path.write_bytes(struct.pack("<8s32sQ32s", magic, key_hash, len(payload),
+                                 hashlib.sha256(payload).digest()) + payload)
+
+
+def test_object_code_planted_with_recomputed_digests_never_runs(cache_dir):
+    expected = _run(_function())
+    (entry,) = _entries(cache_dir, "llvm")
+    _forge_with_recomputed_digests(entry, runtime._pack_entry(_forged_object_code(), "; forged"))
+    _fresh_state()
+    rejected = runtime.disk_cache_stats().rejected
+    got = _run(_function())
+    np.testing.assert_array_equal(got[0], expected[0])  # the forged code would write 42.0
+    assert runtime.disk_cache_stats().rejected == rejected + 1
+
+
+def _expected_outputs():
+    x, y = _inputs()
+    return np.exp(x.astype(np.float64)) @ y + 1.0
+
+
+def test_a_world_writable_cache_folder_is_not_used(tmp_path, monkeypatch):
+    from tcomp.backends import cache_trust
+
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    folder.chmod(0o777)
+    monkeypatch.setenv("TCOMP_CACHE_DIR", str(folder))
+    cache_trust.forget_warnings()
+    _fresh_state()
+    with pytest.warns(cache_trust.TcompCacheWarning) as caught:
+        f = _function()
+        got = _run(f)
+        again = _function()  # the warning comes once per process and folder
+        _run(again)
+    assert len(caught) == 1
+    assert str(caught[0].message).startswith(f"tcomp: not using the compile cache {folder}: "
+                                             "it is writable by group/others (mode 0777)")
+    np.testing.assert_allclose(got[0], _expected_outputs(), rtol=1e-5)
+    assert f.compile_stats()[0]["cache"] == "miss"
+    assert list(folder.iterdir()) == []  # no entries, no key, no compile log
+    _fresh_state()
+    cache_trust.forget_warnings()
+
+
+def _forge_plan(plan: dict, how: str) -> None:
+    if how == "a bigger output":
+        plan["allocations"][0][0] = [8, 3]
+    elif how == "an output of another dtype":
+        plan["allocations"][0][1] = "float64"
+    elif how == "a negative size":
+        plan["allocations"][0][0] = [-4, 3]
+    elif how == "a size of another type":
+        plan["allocations"][0][0] = "12"
+    elif how == "a parameter of another shape":
+        plan["params"][0][0] = [4, 7]
+    elif how == "a result slot out of range":
+        plan["results"][0][1] = 99
+    elif how == "a parameter returned as the result":
+        plan["results"][0] = ["slot", 0, False]
+    elif how == "truncated constant data":
+        plan["constants"][0][2] = plan["constants"][0][2][:-2]
+    else:
+        raise AssertionError(how)
+
+
+@pytest.mark.parametrize("how", [
+    "a bigger output", "an output of another dtype", "a negative size", "a size of another type",
+    "a parameter of another shape", "a result slot out of range",
+    "a parameter returned as the result", "truncated constant data",
+])
+def test_a_forged_run_plan_is_a_miss_never_a_wrong_run(cache_dir, how):
+    f = _function()
+    expected = _run(f)
+    key = graph_key(f.lower(*_inputs()).function("optimized"), _threads())
+    cache = compile_cache._disk_cache()
+    data = json.loads(cache.load(key))
+    assert data["plan"]["allocations"][0][:2] == [[4, 3], "float32"]  # what is forged
+    _forge_plan(data["plan"], how)
+    # stored as tcomp stores (authenticated): what a bug or a key reader could write
+    cache.store(key, json.dumps(data).encode())
+    _fresh_state()
+    stale = COUNTERS.stale
+    again = _function()
+    got = _run(again)
+    assert again.compile_stats()[0]["cache"] != "disk"
+    assert COUNTERS.stale == stale + 1
+    for value, reference in zip(got, expected):
+        assert value.shape == reference.shape and value.dtype == reference.dtype
+        np.testing.assert_array_equal(value, reference)
+    _fresh_state()  # and the entry stored again is good
+    warm = _function()
+    np.testing.assert_array_equal(_run(warm)[0], expected[0])
+    assert warm.compile_stats()[0]["cache"] == "disk"
+
+
+def test_the_size_limit_keeps_the_object_code_of_a_graph_entry(cache_dir, monkeypatch):
+    """A limit the graph entry fits but not with its object code: the store used to
+    evict the object code it had just stored, and every later run compiled again."""
+    expected = _run(_function())
+    sizes = {namespace: sum(p.stat().st_size for p in _entries(cache_dir, namespace))
+             for namespace in ("llvm", "llvm-graph")}
+    for entry in cache_dir.rglob("*.bin"):
+        entry.unlink()
+    _fresh_state()
+    limit = sizes["llvm"] + sizes["llvm-graph"] - 1
+    monkeypatch.setenv("TCOMP_CACHE_MAX_MB", str(limit / 2**20))
+    _run(_function())
+    assert _entries(cache_dir, "llvm") and _entries(cache_dir, "llvm-graph")
+    _fresh_state()
+    warm = _function()
+    np.testing.assert_array_equal(_run(warm)[0], expected[0])
+    assert warm.compile_stats()[0]["cache"] == "disk"
+
+
+SMALL = r"""
+import json, resource, signal, sys
+import numpy as np
+import tcomp
+
+limit = int(sys.argv[1])
+if limit:  # files capped: a write past it fails (EFBIG), as on a full disk (ENOSPC)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+
+@tcomp.jit(backend="llvm")
+def f(x):
+    return tcomp.exp(x) * 2.0
+
+print(json.dumps({"out": np.asarray(f(np.ones(4, np.float32))).tolist(),
+                  "cache": f.compile_stats()[0]["cache"]}))
+"""
+
+
+def _small_process(cache: Path, limit: int = 0) -> dict:
+    environment = {**os.environ, "TCOMP_CACHE_DIR": str(cache), "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", SMALL, str(limit)], env=environment,
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_a_full_disk_that_takes_the_graph_entry_but_not_its_object_code(tmp_path):
+    sizing = tmp_path / "sizing"
+    _small_process(sizing)
+    (graph,) = _entries(sizing, "llvm-graph")
+    (code,) = _entries(sizing, "llvm")
+    assert graph.stat().st_size < code.stat().st_size
+    cache = tmp_path / "cache"
+    first = _small_process(cache, limit=graph.stat().st_size + 16)
+    assert first["cache"] == "miss"
+    assert not _entries(cache, "llvm")
+    assert not _entries(cache, "llvm-graph")  # no graph entry without its machine code
+    assert not list(cache.rglob(".tmp-*"))
+    second = _small_process(cache)  # room again: a plain miss that stores both
+    assert second["cache"] == "miss" and second["out"] == first["out"]
+    assert _small_process(cache)["cache"] == "disk"

@@ -1,4 +1,4 @@
-"""os.fork while another thread compiles leaves children that compile and run.
+"""os.fork while another thread compiles or traces leaves children that compile and run.
 
 Before tcomp held llvmlite's lock across fork, a child forked while another
 thread was inside LLVM inherited that lock held by a thread it does not
@@ -76,3 +76,47 @@ def test_children_forked_while_another_thread_compiles_all_finish():
     assert len(codes) == 12 and all(code == "0" for code in codes), (
         f"child exit codes (0 = ran correctly, hung = killed after 60 s): {codes}"
     )
+
+
+_SAME_SIGNATURE = textwrap.dedent(
+    """
+    import os, threading, time
+    import numpy as np
+    import tcomp
+
+    tracing = threading.Event()
+
+    @tcomp.jit
+    def slow(x):
+        tracing.set()
+        time.sleep(1.0)  # the trace (and the jit's locks) last a while
+        return x * 2
+
+    x = np.ones(3, np.float32)
+    threading.Thread(target=slow, args=(x,), daemon=True).start()
+    tracing.wait()
+    pid = os.fork()
+    if pid == 0:  # the other thread, mid-trace of this signature, is not here
+        os._exit(0 if np.array_equal(np.asarray(slow(x)), x * 2) else 3)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            print(os.waitstatus_to_exitcode(status))
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, 9)
+        print("hung")
+    """
+)
+
+
+def test_a_child_forked_mid_trace_traces_that_signature_itself():
+    env = {**os.environ, "TCOMP_CACHE_DIR": "off"}
+    result = subprocess.run(
+        [sys.executable, "-c", _SAME_SIGNATURE], capture_output=True, text=True, env=env,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["0"], result.stdout

@@ -481,6 +481,7 @@ COVERED = (
     | {"broadcast_to", "expand_dims", "squeeze", "concatenate", "stack", "pad", "take"}
     | {"take_along_axis", "one_hot", "zeros", "ones", "full", "arange", "zeros_like", "ones_like"}
     | {"full_like"}
+    | {"floor_divide", "remainder", "divmod"}  # bit for bit in tests/test_floor_divide.py
 )
 
 

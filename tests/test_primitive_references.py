@@ -4,7 +4,9 @@ against the inferred one."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Callable
 
 import numpy as np
@@ -72,6 +74,33 @@ def _binary_make(x_range=(-3, 3), y_range=(-3, 3), y_away_from_zero=False):
     return make
 
 
+def _make_division(draw, rng, dtype):
+    """x in [-10, 10] and a divisor at least 0.5 away from zero (ints: nonzero); the zero
+    divisors and other edges are tests/test_floor_divide.py's."""
+    shape = draw(shapes(min_dims=0))
+    x = values(rng, shape, dtype, -10, 10)
+    if is_float(dtype):
+        return [x, away_from_zero(rng, shape, dtype, 0.5, 3)], {}
+    y = values(rng, shape, dtype, -3, 3)
+    return [x, np.where(y == 0, np.int32(2), y).astype(np.int32)], {}
+
+
+def _exact_division(part: str):
+    """floor(x / y) (``part="quotient"``) or x - y * floor(x / y) in exact rational
+    arithmetic, for nonzero y: what numpy's algorithm computes (then rounded)."""
+
+    def expect(inputs, attrs):
+        x, y = (_f64(v) for v in inputs)
+        out = np.zeros(x.shape, dtype=x.dtype)
+        for index in np.ndindex(*x.shape):
+            a, b = Fraction(x[index].item()), Fraction(y[index].item())
+            quotient = math.floor(a / b)
+            out[index] = quotient if part == "quotient" else a - b * quotient
+        return out
+
+    return expect
+
+
 def _logistic_expect(inputs, attrs):
     return 1 / (1 + np.exp(-_f64(inputs[0])))
 
@@ -101,6 +130,8 @@ REF_CASES: dict[str, RefCase] = {
     ),
     "max": RefCase(NUMERIC, _binary_make(), lambda i, a: np.maximum(i[0], i[1])),
     "min": RefCase(NUMERIC, _binary_make(), lambda i, a: np.minimum(i[0], i[1])),
+    "floor_divide": RefCase(NUMERIC, _make_division, _exact_division("quotient")),
+    "remainder": RefCase(NUMERIC, _make_division, _exact_division("remainder")),
 }
 
 for _name, _fn in [

@@ -10,6 +10,7 @@ from ir_strategies import random_functions
 from tcomp.ir.builder import Emitter, FunctionBuilder
 from tcomp.ir.errors import TcompVerifyError
 from tcomp.ir.graph import Function, Node, Value
+from tcomp.ir.primitives import PRIMITIVES
 from tcomp.ir.types import TensorType
 from tcomp.ir.verifier import verify
 
@@ -175,3 +176,125 @@ def test_verify_accepts_constants_of_every_dtype() -> None:
         for dtype in (np.float32, np.float64, np.float16, np.int32, np.bool_)
     ]
     verify(b.finish(outs))
+
+
+# ---------------------------------------------------------------------------
+# Attribute kinds (Primitive.attrs): wrong types and ranges fail by op, attribute and value
+
+# One valid node per primitive with attributes: (input types, attributes).
+VALID_ATTRS = {
+    "convert": ([T3], {"dtype": "float64"}),
+    "constant": ([], {"value": np.zeros(3, np.float32)}),
+    "iota": ([], {"shape": (2, 3), "axis": 1, "dtype": "int32"}),
+    "reduce_sum": ([TensorType((2, 3), "float32")], {"axes": (0, 1)}),
+    "reduce_max": ([TensorType((2, 3), "float32")], {"axes": (1,)}),
+    "reduce_min": ([TensorType((2, 3), "float32")], {"axes": (0,)}),
+    "argmax": ([TensorType((2, 3), "float32")], {"axis": 1}),
+    "reshape": ([TensorType((2, 3), "float32")], {"shape": (3, 2)}),
+    "transpose": ([TensorType((2, 3), "float32")], {"perm": (1, 0)}),
+    "broadcast_to": ([TensorType((1, 3), "float32")], {"shape": (2, 3)}),
+    "slice": ([T4], {"start": (1,), "stop": (4,), "step": (2,)}),
+    "rev": ([TensorType((2, 3), "float32")], {"axes": (1,)}),
+    "pad": ([T3], {"low": (1,), "high": (2,), "interior": (1,), "value": 0.5}),
+    "concatenate": ([T3, T4], {"axis": 0}),
+    "gather": ([T4, TensorType((2,), "int32")], {"axis": 0}),
+    "scatter_add": ([T3, TensorType((3,), "int32")], {"axis": 0, "size": 5}),
+}
+_INTEGER_KINDS = {"INDEX", "INDICES", "SHAPE", "AXIS", "AXES", "PERM"}
+
+
+def _one_node(op: str, input_types, attrs) -> Function:
+    """``op`` applied to parameters of ``input_types``, built and checked by the builder."""
+    b = FunctionBuilder(op)
+    params = [b.add_param(t) for t in input_types]
+    return b.finish([b.emit(op, params, attrs)])
+
+
+def _replace_ints(value, replacement):
+    """``value`` with its (first) int replaced: 3 -> r, (1, 0) -> (r, 0)."""
+    if isinstance(value, tuple):
+        return (replacement, *value[1:]) if value else (replacement,)
+    return replacement
+
+
+def test_every_primitive_with_attributes_has_a_valid_case() -> None:
+    assert set(VALID_ATTRS) == {name for name, p in PRIMITIVES.items() if p.attrs}
+    for op, (types, attrs) in VALID_ATTRS.items():
+        verify(_one_node(op, types, attrs))
+
+
+_BAD_INTS = [0.5, float("inf"), float("-inf"), float("nan"), True, "1", None, 99999999999999999999]
+_INT_ATTRS = [
+    (op, name)
+    for op, (_, attrs) in VALID_ATTRS.items()
+    for name in attrs
+    if PRIMITIVES[op].attrs[name].name in _INTEGER_KINDS
+]
+
+
+@pytest.mark.parametrize("op, name", _INT_ATTRS)
+@pytest.mark.parametrize("bad", _BAD_INTS, ids=repr)
+def test_integer_attributes_reject_floats_bools_and_huge_values(op: str, name: str, bad) -> None:
+    types, attrs = VALID_ATTRS[op]
+    fn = _one_node(op, types, attrs)
+    fn.nodes[0].attrs = {**attrs, name: _replace_ints(attrs[name], bad)}
+    message = _fails(fn, f"{op} (node 0): {op}: attribute {name!r} = ")
+    assert _marked_line(message).startswith(f"  %{fn.nodes[0].output.id}: ")
+    if not isinstance(bad, int) or isinstance(bad, bool):
+        assert f"({type(bad).__name__})" in message  # the offending value's Python type
+
+
+M43 = TensorType((4, 3), "float32")
+
+
+@pytest.mark.parametrize(
+    "op, input_type, valid, bad, words",
+    [
+        # the audit's cases: the llvm backend ran them as start 0 and low 0
+        ("slice", T4, {"start": (0,), "stop": (4,), "step": (1,)},
+         {"start": (0.5,), "stop": (4,), "step": (1,)},
+         "slice: attribute 'start' = (0.5,): expected a tuple of non-negative ints, "
+         "but item 0 is 0.5 (float)"),
+        ("pad", M43, {"low": (1, 0), "high": (0, 0), "interior": (0, 0), "value": 0.0},
+         {"low": (1, 0.5), "high": (0, 0), "interior": (0, 0), "value": 0.0},
+         "pad: attribute 'low' = (1, 0.5): expected a tuple of non-negative ints, "
+         "but item 1 is 0.5 (float)"),
+        ("reshape", T4, {"shape": (4,)}, {"shape": (float("-inf"),)},
+         "attribute 'shape' = (-inf,)"),
+        ("reshape", T4, {"shape": (4,)}, {"shape": (2**62, 4)}, "elements do not fit int64"),
+        ("reduce_sum", M43, {"axes": (0,)}, {"axes": (0.0,)}, "attribute 'axes' = (0.0,)"),
+        ("reduce_sum", M43, {"axes": (0,)}, {"axes": (True,)}, "attribute 'axes' = (true,)"),
+        ("transpose", M43, {"perm": (1, 0)}, {"perm": (0, 0)}, "not a permutation of the 2 axes"),
+        ("convert", T4, {"dtype": "float64"}, {"dtype": "f64"},
+         "attribute 'dtype' = \"f64\": expected a dtype name"),
+        ("pad", T4, {"low": (0,), "high": (0,), "interior": (0,), "value": 0.0},
+         {"low": (0,), "high": (0,), "interior": (0,), "value": "zero"},
+         "attribute 'value' = \"zero\": expected a number or bool"),
+    ],
+)
+def test_attribute_kinds_fail_by_op_attribute_and_value(
+    op: str, input_type: TensorType, valid: dict, bad: dict, words: str
+) -> None:
+    fn = _one_node(op, [input_type], valid)
+    fn.nodes[0].attrs = bad
+    _fails(fn, f"{op} (node 0)", words)
+
+
+def test_value_types_outside_int64_fail() -> None:
+    fn = _chain()
+    bad = TensorType((3,), "float32")
+    object.__setattr__(bad, "shape", (99999999999999999999, 8))  # what the parser refuses
+    fn.params[0].type = bad
+    message = _fails(fn, "parameter 0", "value %0 has an invalid type",
+                     "dimension 99999999999999999999 lies outside")
+    assert _marked_line(message).startswith("func @f(")
+
+
+def test_a_rule_that_crashes_is_still_a_verify_error(monkeypatch) -> None:
+    fn = _chain()
+
+    def broken_rule(types, attrs):
+        raise ZeroDivisionError("oops")
+
+    monkeypatch.setattr(PRIMITIVES["exp"], "infer", broken_rule)
+    _fails(fn, "exp (node 1)", "internal error: the rule of exp raised ZeroDivisionError: oops")

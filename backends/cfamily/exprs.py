@@ -4,9 +4,11 @@ Every operation is fully parenthesised and follows the kernel interpreter
 (numpy) exactly, through the helpers of :mod:`tcomp.backends.cfamily.helpers`
 where C differs: ``max``/``min`` propagate NaN as ``np.maximum``, ``sign``
 keeps NaN and maps -0.0 to 0.0, integer ``floordiv``/``mod`` floor as Python
-and give 0 for a zero divisor, int32 ``add``/``sub``/``mul`` wrap (through
-unsigned arithmetic: signed overflow is undefined in C), float -> int gives
-``INT_MIN`` for NaN and out-of-range values. ``Select`` is C's ``?:`` and
+and give 0 for a zero divisor, float ``floordiv``/``mod`` are numpy's
+``npy_divmod`` (fmod, then corrected: see ``ir/primitives/elementwise.py``),
+int32 ``add``/``sub``/``mul`` wrap (through unsigned arithmetic: signed
+overflow is undefined in C), float -> int gives ``INT_MIN`` for NaN and
+out-of-range values. ``Select`` is C's ``?:`` and
 ``and``/``or`` are ``&&``/``||``, so a guarded load is never evaluated.
 Example (float32, OpenCL)::
 
@@ -17,10 +19,13 @@ Example (float32, OpenCL)::
 ``unsigned short``, converted by integer helpers, so no device needs half
 support) and a ``float`` in registers; every operation that makes a new
 float16 value is rounded to half precision (``tc_round_f16``), which is how
-numpy computes in float16. bfloat16 is the same with its own helpers: the
-upper 16 bits of a float32 in memory (``tc_from_bf16`` shifts them back),
-a ``float`` in registers, each new value rounded to nearest even
-(``tc_round_bf16``), as ml_dtypes computes. A bfloat16 ``tanh``, OpenCL::
+numpy computes in float16; a float64 converts with one rounding
+(``tc_round_f16_f64``: ``(float)x`` first would round twice). bfloat16 is
+the same with its own helpers: the upper 16 bits of a float32 in memory
+(``tc_from_bf16`` shifts them back), a ``float`` in registers, each new value rounded to nearest even
+(``tc_round_bf16``), by tcomp's rule (:mod:`tcomp.ir.bfloat16`); float64,
+int32 and index values convert to bfloat16 with one rounding too
+(``tc_round_bf16_f64``, ``tc_round_bf16_int``). A bfloat16 ``tanh``, OpenCL::
 
     tanh(p0[i0]):bf16  ->  tc_round_bf16(tanh(tc_from_bf16(p0[i0])))
 """
@@ -31,7 +36,9 @@ import numpy as np
 
 from tcomp.backends.cfamily.dialect import Dialect
 from tcomp.backends.cfamily.helpers import (
+    BF16_ROUNDINGS,
     CONVERSIONS,
+    F16_ROUNDINGS,
     HALF_TYPES,
     bare,
     c_name,
@@ -39,17 +46,20 @@ from tcomp.backends.cfamily.helpers import (
     helper_name,
     memory_type,
 )
+from tcomp.ir.bfloat16 import bfloat16_value
 from tcomp.ir.errors import TcompBackendError
 from tcomp.ir.kernel.expr import INDEX, Binary, Cast, Const, Expr, Load, Select, Unary, Var
 from tcomp.ir.types import numpy_dtype
 
 FLOATS = ("float16", "bfloat16", "float32", "float64")
 # float16 / bfloat16 results of these are rounded to 16 bits (the others are exact on them)
-_ROUNDED_BINARY = {"add", "sub", "mul", "div", "pow"}
+_ROUNDED_BINARY = {"add", "sub", "mul", "div", "pow", "floordiv", "mod"}
 _ROUNDED_UNARY = {"exp", "log", "sqrt", "tanh", "sin", "cos", "logistic"}
 _COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 _ARITH = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
 _MATH_UNARY = {"exp", "log", "sqrt", "tanh", "sin", "cos"}
+# sources that a float cannot hold exactly: their bfloat16 conversion is one helper
+_ONCE_TO_BF16 = {"float64": "round_bf16_f64", "int32": "round_bf16_int", INDEX: "round_bf16_int"}
 
 
 def unsupported(what: str) -> TcompBackendError:
@@ -73,7 +83,7 @@ class ExprRenderer:
         self.load_overrides: dict[str, str] = {}
 
     def helper(self, kind: str, dtype: str, *args: str) -> str:
-        if dtype in HALF_TYPES and kind not in CONVERSIONS[dtype]:
+        if dtype in HALF_TYPES and kind not in CONVERSIONS[dtype] + BF16_ROUNDINGS + F16_ROUNDINGS:
             dtype = "float32"  # 16-bit floats are floats in registers
         self.used.add((kind, dtype))
         return f"{helper_name(kind, dtype)}({', '.join(args)})"
@@ -120,6 +130,14 @@ class ExprRenderer:
             cond, a, b = (self.render(e) for e in (expr.cond, expr.a, expr.b))
             return f"({cond} ? {a} : {b})"
         if isinstance(expr, Cast):
+            if expr.dtype == "bfloat16" and expr.x.dtype in _ONCE_TO_BF16:
+                # one rounding from the exact value (float's would be a second one)
+                kind = _ONCE_TO_BF16[expr.x.dtype]
+                return self.helper(kind, "bfloat16", bare(self.render(expr.x)))
+            if expr.dtype == "float16" and expr.x.dtype == "float64":
+                # one rounding too; int32 and index need none: (float)i is exact below
+                # 2**24 and stays >= 65520 (float16 inf either way) above it
+                return self.helper("round_f16_f64", "float16", bare(self.render(expr.x)))
             text = self.cast(self.render(expr.x), expr.x.dtype, expr.dtype)
             return self.rounded(text, expr.dtype) if expr.x.dtype != expr.dtype else text
         if isinstance(expr, Unary):
@@ -134,7 +152,9 @@ class ExprRenderer:
         d = self.dialect
         if dtype == "bool":
             return "true" if value else "false"
-        if dtype in HALF_TYPES:  # a 16-bit float's value, as the float that holds it exactly
+        if dtype == "bfloat16":  # its value (tcomp's rounding), as the float that holds it
+            value, dtype = bfloat16_value(value), "float32"
+        elif dtype in HALF_TYPES:  # a 16-bit float's value, as the float that holds it exactly
             value, dtype = float(numpy_dtype(dtype).type(value)), "float32"
         if dtype in FLOATS:
             v = float(np.float32(value)) if dtype == "float32" else float(value)
@@ -204,7 +224,7 @@ class ExprRenderer:
                 return f"({a} {_ARITH[op]} {b})"
             if op == "pow":
                 return f"{self.dialect.math('pow', dtype)}({a}, {b})"
-            if op in ("max", "min"):
+            if op in ("max", "min", "floordiv", "mod"):
                 return self.helper(op, dtype, a, b)
             raise unsupported(f"no rendering for float {op}")
         if dtype == "bool":
@@ -226,8 +246,8 @@ class ExprRenderer:
 
     def cast(self, x: str, source: str, target: str) -> str:
         """``x`` converted from ``source`` to ``target`` as numpy's ``astype`` does (before
-        the rounding to a 16-bit ``target``, :meth:`render` adds: float64 -> bfloat16 is
-        (float)x then rounded, twice rounded as ml_dtypes does)."""
+        the rounding to a 16-bit ``target``, :meth:`render` adds; float64, int32 and index
+        -> bfloat16 and float64 -> float16 are one helper each, rounding once)."""
         if source == target:
             return x
         if target == "bool":

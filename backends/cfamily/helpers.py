@@ -21,11 +21,18 @@ SUFFIX = {
 }
 
 HELPER_KINDS = (
-    "from_f16", "to_f16", "round_f16", "from_bf16", "to_bf16", "round_bf16",
+    "from_f16", "to_f16", "round_f16", "round_f16_f64", "from_bf16", "to_bf16", "round_bf16",
+    "round_bf16_f64", "round_bf16_int",
     "max", "min", "sign", "logistic", "neg", "abs", "floordiv", "mod", "div", "to_i32", "to_i64",
 )
 HALF_HELPERS = ("from_f16", "to_f16", "round_f16")  # keyed with dtype float16
 BF16_HELPERS = ("from_bf16", "to_bf16", "round_bf16")  # keyed with dtype bfloat16
+# double and integer (int32, index) values rounded once to bfloat16; keyed with bfloat16
+BF16_ROUNDINGS = ("round_bf16_f64", "round_bf16_int")
+# double values rounded once to float16; keyed with float16. (Integers need no helper:
+# (float)i is exact below 2**24 and rounds i >= 2**24 to a float >= 2**24, and every
+# value from 65520 on is float16 inf, so (float)i then tc_round_f16 rounds once.)
+F16_ROUNDINGS = ("round_f16_f64",)
 HALF_TYPES = ("float16", "bfloat16")  # 16 bits in memory, float in registers
 # per 16-bit float: its (from bits, to bits, round) helpers
 CONVERSIONS = {"float16": HALF_HELPERS, "bfloat16": BF16_HELPERS}
@@ -59,7 +66,8 @@ def bare(text: str) -> str:
 
 
 def helper_name(kind: str, dtype: str) -> str:
-    return f"tc_{kind}" if kind in HALF_HELPERS + BF16_HELPERS else f"tc_{kind}_{SUFFIX[dtype]}"
+    named = HALF_HELPERS + F16_ROUNDINGS + BF16_HELPERS + BF16_ROUNDINGS  # no dtype suffix
+    return f"tc_{kind}" if kind in named else f"tc_{kind}_{SUFFIX[dtype]}"
 
 
 def _unsigned(dtype: str, dialect: Dialect) -> str:
@@ -126,7 +134,10 @@ def render_half_helper(kind: str, dialect: Dialect) -> str:
 def render_bf16_helper(kind: str, dialect: Dialect) -> str:
     """bfloat16 <-> float conversions in integer C: a bfloat16 is the upper half of a
     float's bits; rounding is to nearest, ties to even (carrying into inf on overflow),
-    and a NaN becomes the quiet NaN of its sign, as ml_dtypes rounds."""
+    and a NaN becomes the quiet NaN of its sign, tcomp's rule (:mod:`tcomp.ir.bfloat16`).
+    Doubles and integers are rounded once too (:data:`BF16_ROUNDINGS`)."""
+    if kind in BF16_ROUNDINGS:
+        return _render_bf16_rounding(kind, dialect)
     head = f"{dialect.helper_prefix} "
     u, h = dialect.uint_type, dialect.half_type
     bits, real = dialect.float_as_uint, dialect.uint_as_float
@@ -145,11 +156,69 @@ def render_bf16_helper(kind: str, dialect: Dialect) -> str:
     )
 
 
+def _render_bf16_rounding(kind: str, dialect: Dialect) -> str:
+    """A double (``round_bf16_f64``) or a 64-bit integer (``round_bf16_int``) rounded once
+    to the nearest bfloat16, as a float (through ``tc_round_bf16``).
+
+    A double goes to float with round-to-odd: toward zero, the last bit set when
+    inexact. float's 24 bits keep bfloat16's 8, its rounding bit and a sticky bit, so
+    the float's rounding to bfloat16 is the double's. An integer of 2**24 or more has
+    its bits below bit ``k`` (the float's exponent - 23) ORed into bit ``k``: the sticky
+    bit stays below bfloat16's rounding bit and the float conversion is exact (no double
+    needed, so no fp64 extension)."""
+    if kind == "round_bf16_f64":
+        return _render_f64_rounding("bf16", dialect)
+    head = f"{dialect.helper_prefix} "
+    u, bits = dialect.uint_type, dialect.float_as_uint
+    ul, il = dialect.unsigned_index_type, dialect.index_type
+    return (
+        f"{head}float tc_round_bf16_int({il} v) {{\n"
+        f"  {ul} u = v < 0 ? ({ul})0 - ({ul})v : ({ul})v;\n"
+        f"  if (u >= ({ul})0x1000000) {{  /* fold the bits below k into bit k (sticky) */\n"
+        f"    {u} k = (({bits}((float)u) >> 23) & 0xffu) - 150u;  /* exponent - 23 */\n"
+        f"    {ul} low = u & ((({ul})1 << k) - ({ul})1);\n"
+        f"    u = (u - low) | (({ul})(low != 0) << k);\n"
+        "  }\n"
+        "  float f = (float)u;  /* exact: at most 24 significant bits */\n"
+        "  return tc_round_bf16(v < 0 ? -f : f);\n"
+        "}\n"
+    )
+
+
+def _render_f64_rounding(suffix: str, dialect: Dialect) -> str:
+    """``tc_round_<suffix>_f64``: a double rounded once to the nearest float16 (``f16``)
+    or bfloat16 (``bf16``), as a float (through ``tc_round_<suffix>``).
+
+    The double goes to float with round-to-odd: toward zero, the last bit set when
+    inexact. float's 24 bits keep the 11 (float16) or 8 (bfloat16) significant bits,
+    the rounding bit and a sticky bit, and its exponent range covers float16's
+    subnormals (2**-24) and bfloat16's, so the float's rounding is the double's
+    (``(float)d`` alone would round twice: 1 + 2**-11 + 2**-40 would tie to 1.0).
+    Beyond float's range the toward-zero step gives the largest float, which both
+    formats round to inf, as the double does."""
+    head = f"{dialect.helper_prefix} "
+    u, bits, real = dialect.uint_type, dialect.float_as_uint, dialect.uint_as_float
+    fabs = dialect.math("fabs", "float64")
+    return (
+        f"{head}float tc_round_{suffix}_f64(double d) {{\n"
+        "  float f = (float)d;  /* nearest; then round-to-odd, NaN and exact values kept */\n"
+        "  if (d == d && (double)f != d) {\n"
+        f"    {u} x = {bits}(f);\n"
+        f"    if ({fabs}((double)f) > {fabs}(d)) x -= 1u;  /* toward zero (inf -> max float) */\n"
+        f"    f = {real}(x | 1u);  /* the sticky bit */\n"
+        "  }\n"
+        f"  return tc_round_{suffix}(f);\n"
+        "}\n"
+    )
+
+
 def render_helper(kind: str, dtype: str, dialect: Dialect) -> str:
     """The C definition of helper ``kind`` on ``dtype`` (see :data:`HELPER_KINDS`)."""
     if kind in HALF_HELPERS:
         return render_half_helper(kind, dialect)
-    if kind in BF16_HELPERS:
+    if kind in F16_ROUNDINGS:
+        return _render_f64_rounding("f16", dialect)
+    if kind in BF16_HELPERS + BF16_ROUNDINGS:
         return render_bf16_helper(kind, dialect)
     t = c_type(dtype, dialect)
     name = helper_name(kind, dtype)
@@ -166,6 +235,8 @@ def render_helper(kind: str, dtype: str, dialect: Dialect) -> str:
             f"  return (x >= -{limit} && x < {limit}) ? ({r})x : (-({r}){2 ** bits - 1} - 1);\n"
             "}\n"
         )
+    if kind in ("floordiv", "mod") and dtype in ("float32", "float64"):
+        return f"{head}{t} {name}({_float_division_body(kind, dtype, dialect)}}}\n"
     if kind in ("max", "min") and dtype not in ("float32", "float64"):
         cmp = ">" if kind == "max" else "<"
         return f"{head}{t} {name}({t} a, {t} b) {{\n  return a {cmp} b ? a : b;\n}}\n"
@@ -207,9 +278,39 @@ def render_helper(kind: str, dtype: str, dialect: Dialect) -> str:
     return f"{head}{t} {name}({body}}}\n"
 
 
+def _float_division_body(kind: str, dtype: str, dialect: Dialect) -> str:
+    """numpy's floor_divide (``floordiv``) or remainder (``mod``) of floats: its
+    ``npy_divmod`` as ``ir/primitives/elementwise.py`` states it (``!=`` is true for
+    NaN, ``<`` and ``>`` false, as there)."""
+    t = c_type(dtype, dialect)
+    fmod, floor, copysign = (dialect.math(f, dtype) for f in ("fmod", "floor", "copysign"))
+    zero, one, half = f"({t})0", f"({t})1", "0.5f" if dtype == "float32" else "0.5"
+    if kind == "mod":
+        return (
+            f"{t} a, {t} b) {{\n  /* numpy's remainder: fmod moved to b's sign */\n"
+            f"  {t} mod = {fmod}(a, b);  /* NaN for b == 0, kept */\n"
+            f"  if (mod == {zero}) return {copysign}({zero}, b);\n"
+            f"  return ((b < {zero}) != (mod < {zero})) ? mod + b : mod;\n"
+        )
+    return (
+        f"{t} a, {t} b) {{\n  /* numpy's floor_divide: (a - fmod(a, b)) / b, corrected */\n"
+        f"  {t} mod = {fmod}(a, b), div, floored;\n"
+        f"  if (b == {zero}) return a / b;\n"
+        f"  div = (a - mod) / b;\n"
+        f"  if (mod != {zero} && ((b < {zero}) != (mod < {zero}))) div -= {one};\n"
+        f"  if (div == {zero}) return {copysign}({zero}, a / b);\n"
+        f"  floored = {floor}(div);  /* snapped to the nearest integer */\n"
+        f"  return (div - floored > {half}) ? floored + {one} : floored;\n"
+    )
+
+
 def render_helpers(used: set[tuple[str, str]], dialect: Dialect) -> str:
     """The definitions of the ``(kind, dtype)`` helpers in ``used``, in a fixed order."""
     used = set(used)
+    if any((kind, "bfloat16") in used for kind in BF16_ROUNDINGS):
+        used.add(("round_bf16", "bfloat16"))  # they finish with it
+    if ("round_f16_f64", "float16") in used:
+        used.add(("round_f16", "float16"))  # it finishes with it
     for dtype, (from_bits, to_bits, rounding) in CONVERSIONS.items():
         if (rounding, dtype) in used:
             used |= {(from_bits, dtype), (to_bits, dtype)}  # the rounding calls both

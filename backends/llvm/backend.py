@@ -32,7 +32,7 @@ import numpy as np
 from tcomp.backends.base import Backend, Executable
 from tcomp.backends.llvm import interrupt
 from tcomp.backends.llvm.host_pool import output_array
-from tcomp.ir.errors import TcompBackendError
+from tcomp.ir.errors import TcompBackendError, TcompMemoryError
 from tcomp.ir.graph import Function
 from tcomp.ir.kernel.kernel import Program
 from tcomp.ir.types import numpy_dtype
@@ -55,13 +55,27 @@ def default_num_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """An uninitialised C-contiguous array whose data is ``ALIGNMENT``-byte aligned."""
+def aligned_empty(
+    shape: tuple[int, ...], dtype: np.dtype, what: str = "an array"
+) -> np.ndarray:
+    """An uninitialised C-contiguous array whose data is ``ALIGNMENT``-byte aligned.
+
+    When memory runs out: :class:`TcompMemoryError` saying how many bytes, for
+    ``what`` (with the shape and dtype).
+    """
     dtype = np.dtype(dtype)
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    raw = np.empty(nbytes + ALIGNMENT, dtype=np.uint8)
+    try:
+        raw = np.empty(nbytes + ALIGNMENT, dtype=np.uint8)
+    except MemoryError as error:
+        raise TcompMemoryError.allocating(nbytes, f"{what} ({array_text(shape, dtype)})") from error
     start = (-raw.ctypes.data) % ALIGNMENT
     return raw[start : start + nbytes].view(dtype).reshape(shape)
+
+
+def array_text(shape: Sequence[int], dtype: np.dtype) -> str:
+    """``float32[1024, 8]``: a shape and dtype as error messages show them."""
+    return f"{np.dtype(dtype).name}[{', '.join(map(str, shape))}]"
 
 
 @dataclass(frozen=True)
@@ -133,14 +147,18 @@ class RunPlan:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "RunPlan":
-        return cls(
-            str(data["name"]),
-            tuple((tuple(shape), str(dtype)) for shape, dtype in data["params"]),
-            tuple((tuple(s), str(d), str(k)) for s, d, k in data["allocations"]),
-            tuple((str(kind), int(index), bool(freeze)) for kind, index, freeze in data["results"]),
-            tuple((tuple(s), str(d), bytes.fromhex(h)) for s, d, h in data["constants"]),
-            int(data.get("work", 0)),
-        )
+        """The plan :meth:`to_json` gave; ``ValueError`` for anything that is not exactly
+        such a plan (checked field by field: :mod:`tcomp.backends.llvm.plan_check`)."""
+        from tcomp.backends.llvm.plan_check import plan_from_json
+
+        return plan_from_json(data)
+
+    def problem_with(self, function: Function) -> str | None:
+        """Why this plan cannot run ``function`` (None when its parameters and results
+        have the function's types): a plan from the cache is checked before use."""
+        from tcomp.backends.llvm.plan_check import plan_problem
+
+        return plan_problem(self, function)
 
 
 class LLVMExecutable(Executable):
@@ -261,7 +279,12 @@ class LLVMExecutable(Executable):
                 array = array.reshape(shape)
             arrays.append(array)
         for shape, dtype, kind in self._allocations:
-            arrays.append(output_array(shape, dtype) if kind == "output" else aligned_empty(shape, dtype))
+            try:
+                arrays.append(
+                    output_array(shape, dtype) if kind == "output" else aligned_empty(shape, dtype)
+                )
+            except MemoryError as error:
+                raise self._out_of_memory(shape, dtype, kind) from error
         pointers = self._pointer_array(*[a.ctypes.data for a in arrays])
         # the one call into compiled code (a long one on a worker thread, so that Ctrl-C
         # stops it: see tcomp.backends.llvm.interrupt)
@@ -276,6 +299,15 @@ class LLVMExecutable(Executable):
                 array.setflags(write=False)
             results.append(array)
         return results
+
+    def _out_of_memory(self, shape: tuple[int, ...], dtype: np.dtype, kind: str) -> TcompMemoryError:
+        """The error for a call's ``kind`` buffer (``output``, ``arena``, ``temp``) that
+        could not be allocated: its bytes, shape and dtype, and this program's name."""
+        nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+        what = {"output": "an output", "arena": "the temporary arena"}.get(kind, "a temporary")
+        if kind != "arena":
+            what += f" {array_text(shape, dtype)}"
+        return TcompMemoryError.allocating(nbytes, f"{what} of {self.plan.name} (llvm backend)")
 
     def as_text(self) -> str:
         return self._compiled.optimized_ir
@@ -326,7 +358,7 @@ class LLVMBackend(Backend):
         return LLVMExecutable(program, num_threads)
 
     def from_host(self, array: np.ndarray) -> Any:
-        copy = aligned_empty(array.shape, array.dtype)
+        copy = aligned_empty(array.shape, array.dtype, "an input copied to the llvm backend")
         copy[...] = array
         copy.setflags(write=False)
         return copy

@@ -24,9 +24,14 @@ call allocates and returns), the kernel-IR program as text (``.program`` and
 ``as_text("kernels")`` parse it back only when asked) and the digest of the
 runtime's object-code entry (:func:`tcomp.backends.llvm.runtime.load_module`),
 which holds the machine code and the optimised LLVM IR once for both levels.
-An entry whose object code is gone or unreadable counts as ``stale`` and is
-compiled again. :data:`COUNTERS` counts hits, misses, lowerings and renders
-(tests use it to check that a warm start does neither).
+A graph entry is stored only once its object-code entry is on disk, and
+eviction keeps the object entry with it; an entry whose object code is gone
+anyway (evicted later, removed) or whose run plan does not fit the function
+(checked field by field and against the function's parameter and result
+types: :mod:`tcomp.backends.llvm.plan_check`) counts as ``stale``, is
+removed and compiled again, and both entries are stored afresh.
+:data:`COUNTERS` counts hits, misses, lowerings and renders (tests use it to
+check that a warm start does neither).
 """
 
 from __future__ import annotations
@@ -104,7 +109,7 @@ def compile_function(function: Function, num_threads: int):
     payload = _disk_cache().load_digest(digest)
     stale = _disk_cache().stats.rejected > rejected
     if payload is not None:
-        decoded = _decode(payload)
+        decoded = _decode(payload, function)
         compiled = load_module(decoded[0]) if decoded is not None else None
         if decoded is not None and compiled is not None:
             _, plan, program_text = decoded
@@ -116,6 +121,9 @@ def compile_function(function: Function, num_threads: int):
             restored = _restore(entry, num_threads, {"cache": "disk", **info,
                                                      "load_s": loaded - keyed})
             return _with_key(restored, parts)
+        # a plan that does not fit the function, or object code gone (evicted, never
+        # stored): of no use, so removed; stored again below with its object code
+        _disk_cache().discard_digest(digest)
         stale = True
     if stale:
         with _LOCK:
@@ -140,9 +148,22 @@ def compile_function(function: Function, num_threads: int):
         _MEMORY[digest] = entry
     if _disk_cache().enabled:
         storing = time.perf_counter()
-        _disk_cache().store(key, _encode(entry))
+        _store(key, entry, function)
         executable.info["store_s"] = time.perf_counter() - storing
     return _with_key(executable, parts)
+
+
+def _store(key: str, entry: _Entry, function: Function) -> bool:
+    """Stores the graph entry of ``entry`` only when its object-code entry is on disk (a
+    full disk or the size limit may have kept it out), and keeps that one with it when
+    the store evicts: a graph entry never outlives its machine code by this store.
+    A plan that would not pass the load-time check is not stored either."""
+    from tcomp.backends.llvm.runtime import object_entry_path
+
+    object_path = object_entry_path(entry.compiled.key_digest)
+    if object_path is None or entry.plan.problem_with(function) is not None:
+        return False
+    return _disk_cache().store(key, _encode(entry), keep=(object_path,))
 
 
 def _with_key(executable, parts: dict[str, str]):
@@ -252,12 +273,14 @@ def _encode(entry: _Entry) -> bytes:
     return json.dumps(data, separators=(",", ":")).encode()
 
 
-def _decode(payload: bytes) -> tuple[str, Any, str | None] | None:
+def _decode(payload: bytes, function: Function) -> tuple[str, Any, str | None] | None:
     """(object-code digest, RunPlan, program text), or None for an entry that does not
-    read as this format (never trusted: the caller compiles again)."""
+    read as this format or whose plan does not run ``function`` (its parameters and
+    results of other types: :meth:`RunPlan.problem_with`). Never trusted: for None the
+    caller compiles again."""
     try:
         data = json.loads(payload)
-        if data.get("format") != FORMAT:
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
             return None
         digest, plan, program = data["object"], data["plan"], data["program"]
         if not isinstance(digest, str) or len(digest) != 64 or digest.strip("0123456789abcdef"):
@@ -266,8 +289,11 @@ def _decode(payload: bytes) -> tuple[str, Any, str | None] | None:
             return None
         from tcomp.backends.llvm.backend import RunPlan
 
-        return digest, RunPlan.from_json(plan), program
-    except (ValueError, KeyError, TypeError, AttributeError):
+        run_plan = RunPlan.from_json(plan)
+        if run_plan.problem_with(function) is not None:
+            return None
+        return digest, run_plan, program
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return None
 
 

@@ -12,17 +12,21 @@ Semantics follow the numpy references that the kernel interpreter uses:
   every elementary operation (numpy's half loops do the same);
 - bfloat16 arithmetic likewise: computed in float, rounded to bfloat16
   (nearest, ties to even, NaN to the quiet NaN of its sign) after every
-  elementary operation, as ``ml_dtypes`` and the reference executor do;
+  elementary operation, as the reference executor does;
   ``Select`` and comparisons are exact on the float values;
 - bfloat16 casts: to float32 exact, to float64 ``fpext``, to float16 one
-  ``fptrunc``; from float32 one rounding; from float64 ``fptrunc`` to float
-  then a rounding to bfloat16 (double rounding, as ``ml_dtypes`` does); from
-  float16, int32 and bool through float; to int32 as from float; to bool
-  ``!= 0`` (NaN is true);
+  ``fptrunc``; to bfloat16 one rounding from the exact value (tcomp's rule,
+  :mod:`tcomp.ir.bfloat16`): from float32 directly, from float16 and bool
+  through float (exact), from float64 through a round-to-odd float (see
+  :mod:`tcomp.backends.llvm.halves`), from int32 and index through float64
+  (exact) likewise; to int32 as from float; to bool ``!= 0`` (NaN is true);
 - ``max``/``min`` are ``llvm.maximum``/``llvm.minimum`` (NaN propagates as in
   ``np.maximum``); ``sign`` keeps NaN and maps -0.0 to 0.0;
 - integer ``floordiv``/``mod`` floor as Python does, give 0 for a zero
   divisor (as numpy does) and never trap on ``INT_MIN // -1`` (it wraps);
+  float ``floordiv``/``mod`` are numpy's ``npy_divmod`` step by step
+  (``frem`` for fmod, ``llvm.floor``, ``llvm.copysign``; see
+  ``ir/primitives/elementwise.py``), so they equal numpy's bit for bit;
 - float -> int32 gives numpy's x86 result: truncation in range, ``INT_MIN``
   for NaN and out-of-range values (``llvm.fptosi.sat`` plus a select, so
   never poison);
@@ -392,7 +396,34 @@ class ExprRenderer:
             return self._call("maximum", a.type, [a, c])
         if op == "min":
             return self._call("minimum", a.type, [a, c])
+        if op in ("floordiv", "mod"):
+            return self._float_division(op, a, c)
         raise _unsupported(f"float {op}")
+
+    def _float_division(self, op: str, a: ir.Value, c: ir.Value) -> ir.Value:
+        """numpy's floor_divide (``floordiv``) or remainder (``mod``) of floats: its
+        ``npy_divmod``, as ``ir/primitives/elementwise.py`` states it, with selects."""
+        b, ty = self.builder, a.type
+        zero, one, half = ir.Constant(ty, 0.0), ir.Constant(ty, 1.0), ir.Constant(ty, 0.5)
+        mod = b.frem(a, c)  # fmod(a, c): exact, a's sign; NaN for c == 0
+        nonzero_mod = b.fcmp_unordered("!=", mod, zero)  # C's `if (mod)`: NaN counts
+        signs_differ = b.xor(b.fcmp_ordered("<", c, zero), b.fcmp_ordered("<", mod, zero))
+        flip = b.and_(nonzero_mod, signs_differ)  # mod += c; div -= 1
+        if op == "mod":
+            # a zero remainder takes c's sign; c == 0 leaves fmod's NaN as it is
+            kept = b.select(nonzero_mod, mod, self._call("copysign", ty, [zero, c]))
+            return b.select(flip, b.fadd(mod, c), kept)
+        div = b.fdiv(b.fsub(a, mod), c)  # nearly an integer
+        div = b.select(flip, b.fsub(div, one), div)
+        floored = self._call("floor", ty, [div])
+        # snapped to the nearest integer: floor(div) + 1 when div - floor(div) > 0.5
+        snapped = b.select(
+            b.fcmp_ordered(">", b.fsub(div, floored), half), b.fadd(floored, one), floored
+        )
+        quotient = b.fdiv(a, c)
+        zero_div = self._call("copysign", ty, [zero, quotient])  # div == 0: the sign of a / c
+        result = b.select(b.fcmp_unordered("!=", div, zero), snapped, zero_div)
+        return b.select(b.fcmp_ordered("==", c, zero), quotient, result)  # c == 0: a / c
 
     def _int_binary(self, op: str, a: ir.Value, c: ir.Value, dtype: str) -> ir.Value:
         b = self.builder
@@ -478,7 +509,8 @@ class ExprRenderer:
         return b.trunc(x, ty)
 
     def _bfloat16_cast(self, x: ir.Value, source: str, target: str) -> ir.Value:
-        """Casts from or to bfloat16 (not to bool), as ``ml_dtypes`` converts."""
+        """Casts from or to bfloat16 (not to bool); to bfloat16 one rounding of the exact
+        value (tcomp's rule, :mod:`tcomp.ir.bfloat16`)."""
         b = self.builder
         if source == "bfloat16":
             if target == "float32":
@@ -488,14 +520,15 @@ class ExprRenderer:
             if target == "float16":
                 return b.fptrunc(x, F16)  # one rounding of an exact float
             return self._float_to_int(x, "float32", target)
-        if source == "float64":
-            x = b.fptrunc(x, F32)  # then rounded again: ml_dtypes rounds via float too
-        elif source == "float16":
-            x = b.fpext(x, F32)
+        if source == "float16":
+            x = b.fpext(x, F32)  # exact
         elif source == "bool":
-            x = b.uitofp(x, F32)
+            x = b.uitofp(x, F32)  # exact
         elif source != "float32":
-            x = b.sitofp(x, F32)
+            if source != "float64":
+                x = b.sitofp(x, F64)  # int32 exact; index exact below 2**53
+            # round-to-odd to float keeps the bits bf16's rounding needs: one rounding in all
+            x = self._round_to_odd_float(x)
         return round_to_bfloat16(b, x)
 
     def _float_to_int(self, x: ir.Value, source: str, target: str) -> ir.Value:
@@ -517,7 +550,9 @@ class ExprRenderer:
 
     def _round_to_odd_float(self, x: ir.Value) -> ir.Value:
         """``x`` (double) rounded to float with round-to-odd, so that a second rounding
-        to half is the correctly rounded double -> half (no ``__truncdfhf2`` needed)."""
+        to half or bfloat16 is the correctly rounded double -> half (no ``__truncdfhf2``
+        needed) or double -> bfloat16: float's 24 bits hold their 11 or 8, a rounding
+        bit and more, and the odd last bit stands for everything dropped."""
         b = self.builder
         t = b.fptrunc(x, F32)
         back = b.fpext(t, F64)

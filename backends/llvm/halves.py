@@ -14,9 +14,14 @@ float32 bit pattern, which every target vectorises:
 - rounding float32 to bfloat16 is round to nearest, ties to even, the
   carry of the rounding running into the exponent (the largest floats
   round to infinity), and any NaN becomes the quiet NaN of its sign
-  (``0x7fc0`` with the sign bit), as ``ml_dtypes`` does::
+  (``0x7fc0`` with the sign bit), tcomp's rule (:mod:`tcomp.ir.bfloat16`)::
 
       bits16 = isnan(x) ? sign | 0x7fc0 : (bits + 0x7fff + ((bits >> 16) & 1)) >> 16
+
+- float64 (and integers, through float64) round once too: first to float
+  with round-to-odd (the nearest float toward zero, its last bit set when
+  inexact: 24 bits that keep bfloat16's 8, its rounding bit and a sticky
+  bit), then as above, which gives the correctly rounded bfloat16.
 
 Before: ``%out[i] = %x[i] + %y[i]`` on ``bf16``. After (per element)::
 
@@ -29,8 +34,9 @@ Before: ``%out[i] = %x[i] + %y[i]`` on ``bf16``. After (per element)::
 
 from __future__ import annotations
 
-import ml_dtypes
 from llvmlite import ir
+
+from tcomp.ir.bfloat16 import bfloat16_value
 
 I16 = ir.IntType(16)
 I32 = ir.IntType(32)
@@ -43,8 +49,8 @@ _UPPER = 0xFFFF_0000
 
 def bfloat16_constant(value: object) -> ir.Constant:
     """The ``float`` register constant of ``value`` rounded to bfloat16 (as the
-    reference executor rounds a constant: ``ml_dtypes.bfloat16(value)``)."""
-    return ir.Constant(F32, float(ml_dtypes.bfloat16(value)))
+    reference executor rounds a constant: :func:`tcomp.ir.bfloat16.bfloat16_value`)."""
+    return ir.Constant(F32, bfloat16_value(value))
 
 
 def load_bfloat16(builder: ir.IRBuilder, bits: ir.Value) -> ir.Value:

@@ -15,6 +15,10 @@ from :class:`HostPool` instead:
   caller keeps, or a slice of it, is never reused under it);
 - given-back blocks wait in the cache for the next call of that size, up to
   ``CACHE_BYTES`` in all; beyond that they are freed.
+
+:attr:`HostPool.stats` counts what happened (blocks allocated, reused, given
+back, freed; bytes cached now); :meth:`HostPool.snapshot` copies it, so a
+test compares two moments instead of addresses.
 """
 
 from __future__ import annotations
@@ -22,11 +26,12 @@ from __future__ import annotations
 import ctypes
 import threading
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from tcomp.backends.gpu.memory import size_class
+from tcomp.ir.errors import TcompMemoryError
 
 MIN_BYTES = 1 << 20  # smaller arrays: glibc's heap already reuses them
 CACHE_BYTES = 256 << 20
@@ -70,6 +75,11 @@ class HostPool:
         flat = np.frombuffer(holder, dtype=np.uint8, count=nbytes)
         return flat.view(dtype).reshape(shape)
 
+    def snapshot(self) -> HostPoolStats:
+        """A copy of :attr:`stats` as it is now (the live one keeps counting)."""
+        with self._lock:
+            return replace(self.stats)
+
     def _take(self, block: int) -> int:
         with self._lock:
             cached = self._free.get(block)
@@ -80,7 +90,7 @@ class HostPool:
             self.stats.allocations += 1
         address = self._alloc(ALIGNMENT, block)
         if not address:
-            raise MemoryError(f"llvm backend: cannot allocate {block} bytes for an output")
+            raise TcompMemoryError.allocating(block, "an output block of the llvm host pool")
         return address
 
     def _give_back(self, address: int, block: int) -> None:

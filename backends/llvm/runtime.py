@@ -365,6 +365,15 @@ def _disk_cache():
     return shared_cache("llvm")
 
 
+def object_entry_path(digest: str) -> Any:
+    """The disk cache's file holding the object code of :attr:`CompiledModule.key_digest`
+    ``digest`` when there is one (a ``Path``), else None: never stored, not storable
+    (a full disk, an untrusted folder, the cache off), or evicted. The graph-level
+    cache stores an entry naming this one only while it is there."""
+    cache = _disk_cache()
+    return cache.path_for_digest(digest) if cache.contains_digest(digest) else None
+
+
 def disk_cache_stats():
     """Hits, misses, stores and rejected entries of the llvm disk cache in this process."""
     with _LOCK:

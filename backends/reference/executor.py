@@ -11,7 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
-from tcomp.ir.errors import TcompArgumentError
+from tcomp.ir.errors import TcompArgumentError, TcompMemoryError
 from tcomp.ir.graph import Function, Value
 from tcomp.ir.primitives import get_primitive
 from tcomp.ir.types import numpy_dtype
@@ -35,6 +35,19 @@ def evaluate(function: Function, inputs: Sequence[np.ndarray]) -> list[np.ndarra
         env[param] = array
     for node in function.nodes:
         primitive = get_primitive(node.op)
-        result = primitive.evaluate([env[v] for v in node.inputs], node.attrs, node.output.dtype)
+        try:
+            result = primitive.evaluate([env[v] for v in node.inputs], node.attrs, node.output.dtype)
+        except MemoryError as error:
+            raise _out_of_memory(function, node.op, node.output) from error
         env[node.output] = result.reshape(node.output.shape)
     return [env[v] for v in function.outputs]
+
+
+def _out_of_memory(function: Function, op: str, output: Value) -> TcompMemoryError:
+    """The error for a node whose numpy evaluation ran out of memory: the bytes of its
+    result (numpy may have wanted a temporary of another size), op and function."""
+    itemsize = numpy_dtype(output.dtype).itemsize
+    nbytes = int(np.prod(output.shape, dtype=np.int64)) * itemsize
+    return TcompMemoryError.allocating(
+        nbytes, f"the result {output.type} of {op} in {function.name} (reference backend)"
+    )

@@ -6,8 +6,10 @@ be checked without any compiled backend, and a compiled backend that
 disagrees with it has a rendering bug, not a lowering bug.
 
 Element arithmetic uses the graph primitives' numpy references on 0-d
-arrays, so rounding is the reference executor's; ``index`` values are
-Python ints.
+arrays, so rounding is the reference executor's (``floordiv`` and ``mod``
+on ``int32`` and floats are the ``floor_divide`` and ``remainder``
+primitives: numpy's, a zero divisor giving 0 on ints); ``index`` values
+are Python ints.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from tcomp.ir.bfloat16 import to_bfloat16
 from tcomp.ir.kernel.expr import (
     INDEX,
     Binary,
@@ -47,6 +50,10 @@ _INDEX_OPS = {
     "gt": lambda a, b: a > b,
     "ge": lambda a, b: a >= b,
 }
+
+
+# kernel-IR ops computed by a graph primitive of another name
+_PRIMITIVE_OF = {"floordiv": "floor_divide", "mod": "remainder"}
 
 
 def run_program(program: Program, params: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -94,6 +101,8 @@ def _run_block(body: tuple[Stmt, ...], env: dict[str, Any], memory: dict[str, np
 def evaluate_expr(expr: Expr, env: dict[str, Any], memory: dict[str, np.ndarray]) -> Any:
     """The value of ``expr``: a Python int for ``index``, a numpy scalar otherwise."""
     if isinstance(expr, Const):
+        if expr.dtype == "bfloat16":
+            return to_bfloat16(expr.value)[()]  # tcomp's rounding, not ml_dtypes'
         return expr.value if expr.dtype == INDEX else numpy_dtype(expr.dtype).type(expr.value)
     if isinstance(expr, Var):
         return env[expr.name]
@@ -129,21 +138,10 @@ def evaluate_expr(expr: Expr, env: dict[str, Any], memory: dict[str, np.ndarray]
             return np.bool_(bool(b))
         if expr.a.dtype == INDEX:
             return _INDEX_OPS[expr.op](a, b)
-        if expr.op in ("floordiv", "mod"):
-            return _int32_division(expr.op, int(a), int(b))
-        return _primitive(expr.op, [a, b], {}, expr.dtype)
+        return _primitive(_PRIMITIVE_OF.get(expr.op, expr.op), [a, b], {}, expr.dtype)
     if isinstance(expr, Reduce):
         return _reduce(expr, env, memory)
     raise TypeError(f"not an expression: {expr!r}")
-
-
-def _int32_division(op: str, a: int, b: int) -> np.int32:
-    """Floor division or mod of int32 values as the compiled backends define them:
-    a zero divisor gives 0, and INT32_MIN // -1 wraps to INT32_MIN."""
-    if b == 0:
-        return np.int32(0)
-    value = _INDEX_OPS[op](a, b)
-    return np.int32((value + 2**31) % 2**32 - 2**31)
 
 
 def _primitive(op: str, values: list[Any], attrs: dict[str, Any], dtype: str) -> Any:

@@ -16,6 +16,11 @@ trees (equal trees are equal values, so a dict finds repeated work):
   one into statements (a local accumulator and a loop), so kernels handed to
   renderers hold none.
 
+``floordiv`` and ``mod`` are numpy's ``floor_divide`` and ``remainder``: on
+``index`` they are Python's ``//`` and ``%``; on ``int32`` the same, with 0 for
+a zero divisor and ``INT_MIN // -1`` wrapping; on floats numpy's ``npy_divmod``
+algorithm (fmod, then corrected; see ``ir/primitives/elementwise.py``).
+
 Scalar types are the graph IR's dtypes (``float32``, ``float64``,
 ``float16``, ``bfloat16``, ``int32``, ``bool``) plus ``index``, a signed 64-bit integer
 for loop variables and buffer offsets.

@@ -20,7 +20,11 @@ enclosing 'for' or earlier 'let' declares it``.
 from __future__ import annotations
 
 import re
+from typing import Callable, TypeVar
 
+import numpy as np
+
+from tcomp.ir.errors import TcompError
 from tcomp.ir.kernel.expr import (
     BINARY_OPS,
     COMPARISON_OPS,
@@ -74,9 +78,13 @@ _KERNEL_TOKEN = re.compile(
   | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
   | (?P<punct>\.\.|//|==|!=|<=|>=|&&|\|\||[-+*/%<>()\[\]{},:=])
     """,
-    re.VERBOSE,
+    re.VERBOSE | re.ASCII,
 )
+_INTEGER = re.compile(r"[-+]?\d+")
+_FLOAT_MAX = float(np.finfo(np.float64).max)
+MAX_LOOP_NESTING = 100  # loops nested deeper than this are a parse error, not a RecursionError
 
+T = TypeVar("T")
 _INFIX_OPS = {text: op for op, text in INFIX.items()}
 _TYPE_NAMES = {type_name(t): t for t in SCALAR_TYPES}
 _ACCESS = ("in", "out", "inout")
@@ -130,6 +138,15 @@ class _Parser(LineParser):
 
     def expr(self) -> Expr:
         """``operand [infix operand]``: infix operations do not chain unparenthesised."""
+        token = self.peek()
+        self.nest(token)  # an expression nested too deep is a parse error, not a RecursionError
+        try:
+            return self.infix()
+        finally:
+            self.unnest()
+
+    def infix(self) -> Expr:
+        """The body of :meth:`expr`."""
         a = self.operand()
         token = self.peek()
         if token.kind == "punct" and token.text in _INFIX_OPS:
@@ -156,20 +173,25 @@ class _Parser(LineParser):
     def number(self) -> Const:
         token = self.next()
         if not self.accept(":"):
-            if re.fullmatch(r"[-+]?\d+", token.text):
-                return Const(int(token.text), INDEX)
+            if _INTEGER.fullmatch(token.text):
+                return Const(self.int_literal(token), INDEX)
             raise self.error(
                 f"a constant other than an index needs its type, as in {token.text}:f32", token
             )
         return self.typed_const(token)
 
     def typed_const(self, token: Token) -> Const:
+        """``text:type``: an integer or float literal of a scalar type (bools are true/false)."""
         dtype = self.scalar_type()
-        if re.fullmatch(r"[-+]?\d+", token.text):
-            return const(int(token.text), dtype)
-        if dtype not in FLOAT_TYPES:
+        integer = _INTEGER.fullmatch(token.text)
+        if dtype in FLOAT_TYPES and not integer:
+            return Const(float(token.text), dtype)
+        if dtype == "bool" or not integer:
             raise self.error(f"{token.text} is not a {type_name(dtype)} constant", token)
-        return Const(float(token.text), dtype)
+        value = self.int_literal(token)
+        if dtype in FLOAT_TYPES and abs(value) > _FLOAT_MAX:
+            raise self.error(f"{token.text} is too large for a float constant", token)
+        return const(value, dtype)
 
     def load(self) -> Load:
         arg = self.arg(self.next())
@@ -310,17 +332,20 @@ class _Reader:
         return line is not None and line[1].strip() == "}"
 
 
-def _block(reader: _Reader, scope: _Scope, opened: str) -> tuple[Stmt, ...]:
-    """Statements up to the ``}`` that closes ``opened``."""
+def _block(reader: _Reader, scope: _Scope, opened: str, depth: int = 0) -> tuple[Stmt, ...]:
+    """Statements up to the ``}`` that closes ``opened`` (``depth`` loops deep)."""
     body: list[Stmt] = []
     scope.blocks.append({})
     while not reader.closes():
         number, line = reader.next(f"'}}' closing {opened}")
         stmt = _Parser(line, number, scope).statement()
         if isinstance(stmt, tuple):
+            if depth >= MAX_LOOP_NESTING:
+                column = len(line) - len(line.lstrip()) + 1
+                raise parse_error(number, column, line, f"loops nested deeper than {depth}")
             var = stmt[1]
             scope.blocks.append({var.name: var})
-            stmt = Loop(var, _block(reader, scope, f"the loop on line {number}"))
+            stmt = Loop(var, _block(reader, scope, f"the loop on line {number}", depth + 1))
             scope.blocks.pop()
         elif isinstance(stmt, Let):
             scope.blocks[-1][stmt.var.name] = stmt.var
@@ -413,10 +438,27 @@ def _schedule(parser: _Parser) -> Schedule:
 def parse_kernel(text: str) -> Kernel:
     """Parses the text of one kernel (:func:`print_kernel`); raises :class:`TcompParseError`."""
     reader = _Reader(text)
+    return _guarded(reader, lambda: _parse_kernel(reader))
+
+
+def _parse_kernel(reader: _Reader) -> Kernel:
     number, line = reader.next("'kernel name(...) {'")
     kernel = _kernel(reader, number, line)
     _expect_end(reader)
     return kernel
+
+
+def _guarded(reader: _Reader, parse: Callable[[], T]) -> T:
+    """``parse()``, where any error that is not a tcomp error (a bug of the parser) still
+    becomes a :class:`TcompParseError` at the line being read, saying it is internal."""
+    try:
+        return parse()
+    except TcompError:
+        raise
+    except Exception as error:  # the last line of defence
+        number, line = reader.lines[reader.position - 1] if reader.position else reader.last
+        message = f"internal error: {type(error).__name__}: {error}"
+        raise parse_error(number, 1, line, message) from None
 
 
 def _expect_end(reader: _Reader) -> None:
@@ -428,6 +470,10 @@ def _expect_end(reader: _Reader) -> None:
 def parse_program(text: str) -> Program:
     """Parses the text of a program (:func:`print_program`); raises :class:`TcompParseError`."""
     reader = _Reader(text)
+    return _guarded(reader, lambda: _parse_program(reader))
+
+
+def _parse_program(reader: _Reader) -> Program:
     number, line = reader.next("'program @name(...) -> (...) {'")
     parser = _Parser(line, number)
     parser.expect("program")

@@ -17,10 +17,13 @@
   assignment targets a loop variable or an undeclared local;
 - types: a ``Reduce`` remains; binary operands differ in type, or an op
   does not take that type (``div``/``pow`` and the float functions want
-  floats, ``floordiv``/``mod`` integers, ``&&``/``||``/``not`` bools); a
+  floats, ``floordiv``/``mod`` numbers, ``&&``/``||``/``not`` bools); a
   node's type is not the one its operands give; a ``select`` condition is not
   bool; an index is not ``index``-typed; a constant's value does not fit its
   type; a loop extent is negative;
+- an integer leaves int64, the index type of the compiled backends (sizes,
+  loop extents, index constants, offsets, arena bytes, schedule factors),
+  or is a bool;
 - the schedule names a variable that is no loop of the kernel, or a factor < 1;
 - bounds: an index whose :func:`value_range` is finite reaches outside its
   buffer (loads in both arms of a ``select`` count: renderers may evaluate
@@ -84,7 +87,7 @@ from tcomp.ir.kernel.printer import (
     keyed_kernel_lines,
     keyed_program_lines,
 )
-from tcomp.ir.types import TensorType, numpy_dtype
+from tcomp.ir.types import MAX_ELEMENTS, TensorType, is_int, numpy_dtype, shape_problem
 
 CONTEXT_LINES = 3  # lines of IR shown before and after the faulty one
 
@@ -93,6 +96,7 @@ _BUFFER_NAME = re.compile(r"[A-Za-z0-9_.]+\Z")
 _RESERVED = frozenset({"for", "let", "in", "true", "false", "nan", "inf", "schedule", "kernel"})
 _FLOAT_UNARY = frozenset({"exp", "log", "sqrt", "tanh", "sin", "cos", "logistic", "isnan"})
 _INT32 = np.iinfo(np.int32)
+_INT64 = np.iinfo(np.int64)
 
 Key = tuple  # what a printed line shows: ("buffer", name), ("stmt", kernel, path) ...
 
@@ -137,8 +141,8 @@ def _raise(fault: _Fault, pass_name: str | None, lines: list[Line]) -> None:
 
 def _check_program(program: Program) -> None:
     header: Key = ("header",)
-    if program.arena_bytes < 0:
-        raise _Fault(header, "program", f"arena_bytes is {program.arena_bytes}")
+    if not _is_count(program.arena_bytes):
+        raise _Fault(header, "program", f"arena_bytes is {program.arena_bytes!r}")
     for key, buffer in program.buffers.items():
         _check_buffer(key, buffer, program.arena_bytes)
     if len(set(program.params)) != len(program.params):
@@ -185,6 +189,9 @@ def _check_buffer(key: str, buffer, arena_bytes: int) -> None:
         raise _Fault(line, what, f"unknown kind {buffer.kind!r} (kinds: {BUFFER_KINDS})")
     if not isinstance(buffer.type, TensorType):
         raise _Fault(line, what, f"type {buffer.type!r} is not a TensorType")
+    problem = shape_problem(buffer.type.shape)
+    if problem:
+        raise _Fault(line, what, f"invalid shape: {problem}")
     if buffer.kind == "constant":
         data = buffer.data
         if not isinstance(data, np.ndarray):
@@ -197,11 +204,18 @@ def _check_buffer(key: str, buffer, arena_bytes: int) -> None:
     if buffer.offset is not None:
         if buffer.kind != "temp":
             raise _Fault(line, what, f"only temps have arena offsets, this is a {buffer.kind}")
+        if not is_int(buffer.offset) or buffer.offset > MAX_ELEMENTS:
+            raise _Fault(line, what, f"offset {buffer.offset!r} is not an int in 0..{MAX_ELEMENTS}")
         end = buffer.offset + buffer.size * numpy_dtype(buffer.type.dtype).itemsize
         if buffer.offset < 0 or (arena_bytes and end > arena_bytes):
             raise _Fault(
                 line, what, f"bytes {buffer.offset}..{end} lie outside the {arena_bytes}-byte arena"
             )
+
+
+def _is_count(value: object) -> bool:
+    """An int (not a bool) in ``0 .. MAX_ELEMENTS``: a size, extent, offset or factor."""
+    return is_int(value) and 0 <= value <= MAX_ELEMENTS  # type: ignore[operator]
 
 
 def _walk(body: tuple[Stmt, ...]):
@@ -242,7 +256,7 @@ class _KernelChecker:
         self.args[arg.name] = arg
         if arg.access not in ("in", "out", "inout"):
             raise self.fault(f"argument %{arg.name} has access {arg.access!r} (in, out, inout)")
-        if arg.dtype not in SCALAR_TYPES or not isinstance(arg.size, int) or arg.size < 0:
+        if arg.dtype not in SCALAR_TYPES or not _is_count(arg.size):
             raise self.fault(f"argument %{arg.name}: bad dtype {arg.dtype!r} or size {arg.size!r}")
         if self.program is None:
             return
@@ -268,7 +282,7 @@ class _KernelChecker:
             for name, factor in getattr(schedule, field_name).items():
                 if name not in self.loop_names:
                     raise self.fault(f"schedule: {field_name} names {name!r}, not a loop")
-                if not isinstance(factor, int) or factor < 1:
+                if not _is_count(factor) or factor < 1:
                     raise self.fault(f"schedule: {field_name}[{name}] = {factor!r}, not >= 1")
 
     # -- statements ------------------------------------------------------
@@ -281,8 +295,11 @@ class _KernelChecker:
         if any(var.name in scope for scope in scopes):
             raise self.fault(f"{var.name} is already bound in an enclosing scope")
         if loop:
-            if var.dtype != INDEX or not isinstance(var.extent, int) or var.extent < 0:
-                raise self.fault(f"loop variable {var.name} must be index-typed with extent >= 0")
+            if var.dtype != INDEX or not _is_count(var.extent):
+                raise self.fault(
+                    f"loop variable {var.name} must be index-typed with extent >= 0 "
+                    f"(and within int64), found {var.dtype} 0..{var.extent!r}"
+                )
         elif var.extent is not None or var.dtype not in SCALAR_TYPES:
             raise self.fault(f"local {var.name} must have a scalar type and no extent")
         scopes[-1][var.name] = var
@@ -394,7 +411,8 @@ class _KernelChecker:
         if dtype == "bool":
             ok = isinstance(value, (bool, np.bool_))
         elif dtype in INTEGER_TYPES:
-            ok = isinstance(value, int) and (dtype == INDEX or _INT32.min <= value <= _INT32.max)
+            bounds = _INT64 if dtype == INDEX else _INT32
+            ok = is_int(value) and bounds.min <= value <= bounds.max
         else:
             ok = isinstance(value, float)
         if not ok:
@@ -425,7 +443,7 @@ class _KernelChecker:
         elif op in ("div", "pow"):
             wanted = a in FLOAT_TYPES
         elif op in ("floordiv", "mod"):
-            wanted = a in INTEGER_TYPES
+            wanted = a in INTEGER_TYPES or a in FLOAT_TYPES  # numpy's floor_divide / remainder
         elif op in COMPARISON_OPS:
             wanted = True
         else:

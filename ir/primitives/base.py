@@ -7,24 +7,30 @@ A :class:`Primitive` bundles everything tcomp knows about one op:
 - ``reference``: the numpy implementation, the specification every backend
   is checked against (run it through :meth:`Primitive.evaluate`, which
   gives bfloat16 its meaning: inputs widened to float32, the result rounded
-  to the output dtype);
+  to the output dtype, to bfloat16 by :mod:`tcomp.ir.bfloat16`);
 - ``vjp``: the reverse-mode gradient rule, ``(emitter, node, cotangent) ->
   one cotangent (or None for "no contribution") per input``, written with
   the :class:`tcomp.ir.builder.Emitter` so that gradients are graph IR;
 - ``lowering``: the kernel-IR lowering, attached by the kernel lowering
-  module of the compiled backends (None until then).
+  module of the compiled backends (None until then);
+- ``attrs``: the attribute schema, each attribute's name and
+  :class:`~tcomp.ir.primitives.attrs.AttrKind` (``{"axes": AttrKind.AXES}``).
+  :meth:`Primitive.check_call` checks a node's attributes against it before
+  the shape rule runs, so rules see only values of the declared kinds.
 
 Files in this package define primitives by calling :func:`register`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from tcomp.ir.bfloat16 import convert_array
 from tcomp.ir.errors import TcompShapeError, TcompTypeError
+from tcomp.ir.primitives.attrs import AttrKind, AttrSchema, check_attrs
 from tcomp.ir.types import TensorType, numpy_dtype
 
 if TYPE_CHECKING:
@@ -46,12 +52,29 @@ class Primitive:
     infer: InferRule
     reference: ReferenceRule
     vjp: VjpRule | None
-    attr_names: tuple[str, ...] = ()
+    attrs: AttrSchema = field(default_factory=dict)
     num_inputs: int | None = None  # None: variadic
     lowering: Callable[..., Any] | None = None
 
+    def __post_init__(self) -> None:
+        if not self.attrs:
+            self.attrs = {}  # () for "no attributes" reads as the empty schema
+        declared = isinstance(self.attrs, Mapping) and all(
+            isinstance(kind, AttrKind) for kind in self.attrs.values()
+        )
+        if not declared:
+            raise TypeError(
+                f"primitive {self.name!r}: attrs must map each name to an AttrKind, "
+                f"got {self.attrs!r}"
+            )
+
+    @property
+    def attr_names(self) -> tuple[str, ...]:
+        """The names of the attributes, in declaration order."""
+        return tuple(self.attrs)
+
     def check_call(self, input_types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
-        """Checks arity and attribute names, then applies the shape/dtype rule."""
+        """Checks arity, attribute names and kinds, then applies the shape/dtype rule."""
         if self.num_inputs is not None and len(input_types) != self.num_inputs:
             raise TcompTypeError(
                 f"{self.name}: expects {self.num_inputs} inputs, got {len(input_types)}"
@@ -62,6 +85,7 @@ class Primitive:
             raise TcompTypeError(
                 f"{self.name}: attributes must be {sorted(self.attr_names)}, got {sorted(attrs)}"
             )
+        check_attrs(self.name, self.attrs, input_types, attrs)
         return self.infer(input_types, attrs)
 
     def evaluate(
@@ -71,12 +95,13 @@ class Primitive:
         graph or kernel IR calls. bfloat16 inputs are widened to float32 first, so a
         bfloat16 op is computed in float32 and rounded once to the output dtype (a sum
         or matmul accumulates in float32), as the compiled backends do; ml_dtypes' own
-        bfloat16 loops would round at every step of a sum."""
+        bfloat16 loops would round at every step of a sum. The rounding to bfloat16 is
+        tcomp's (:func:`tcomp.ir.bfloat16.to_bfloat16`), not ml_dtypes'."""
         widened = [
             array.astype(np.float32) if array.dtype == _BFLOAT16 else array for array in inputs
         ]
         result = self.reference(widened, attrs)
-        return np.asarray(result, dtype=numpy_dtype(out_dtype))
+        return convert_array(result, out_dtype)
 
 
 PRIMITIVES: dict[str, Primitive] = {}

@@ -12,7 +12,9 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from tcomp.ir.bfloat16 import to_bfloat16
 from tcomp.ir.errors import TcompTypeError
+from tcomp.ir.primitives.attrs import AttrKind
 from tcomp.ir.primitives.base import Primitive, register, shape_error, type_error
 from tcomp.ir.types import TensorType, canonical_dtype, is_float, numpy_dtype
 
@@ -165,6 +167,40 @@ _define_binary("max", np.maximum, _minmax_vjp("gt"))
 _define_binary("min", np.minimum, _minmax_vjp("lt"))
 
 # ---------------------------------------------------------------------------
+# Floor division and remainder: numpy's floor_divide, remainder (and so divmod)
+#
+# Integers (int32), as Python and numpy:
+#     floor_divide(x, y) = floor(x / y),  remainder(x, y) = x - y * floor_divide(x, y)
+#     (the remainder has y's sign); y == 0 gives 0 for both (numpy's result, without its
+#     warning); INT_MIN // -1 wraps to INT_MIN and INT_MIN % -1 is 0. Compiled code
+#     guards the divisor, so neither traps nor is undefined behaviour.
+#
+# Floats: numpy's npy_divmod, step by step in the dtype (float16 and bfloat16 in float32,
+# the result rounded once), which every backend renders as written, so results equal
+# numpy's bit for bit (NaN as NaN). `!= 0` is true for NaN, `<` and `>` false:
+#     mod = fmod(x, y)                          # exact, with x's sign
+#     if y == 0: floor_divide = x / y (inf or nan), remainder = mod (nan); done
+#     div = (x - mod) / y                       # nearly an integer
+#     if mod != 0:
+#         if (y < 0) != (mod < 0): mod += y; div -= 1   # the remainder takes y's sign
+#     else: mod = copysign(0, y)
+#     if div != 0:
+#         q = floor(div); if div - q > 0.5: q += 1      # snapped to the nearest integer
+#     else: q = copysign(0, x / y)
+#     floor_divide = q, remainder = mod
+#
+# bool is refused (numpy computes these in int8, which tcomp lacks).
+# Gradients: floor_divide is piecewise constant (no gradient);
+# d remainder(x, y) = (1, -floor_divide(x, y)), as remainder = x - y * floor_divide(x, y).
+
+_define_binary("floor_divide", np.floor_divide, lambda b, n, ct: [None, None])
+_define_binary(
+    "remainder",
+    np.remainder,
+    lambda b, n, ct: [ct, b.neg(b.mul(ct, b.floor_divide(*n.inputs)))],
+)
+
+# ---------------------------------------------------------------------------
 # Comparisons: bool results, no gradient
 
 for _name, _fn in [
@@ -218,7 +254,8 @@ register(
 )
 
 # ---------------------------------------------------------------------------
-# convert(x) {dtype}: numpy's astype (float -> int truncates toward zero)
+# convert(x) {dtype}: numpy's astype (float -> int truncates toward zero); to bfloat16
+# tcomp's rounding (tcomp.ir.bfloat16: once, from the exact value), not ml_dtypes'
 
 
 def _dtype_attr(op: str, dtype: object) -> str:
@@ -235,6 +272,8 @@ def _convert_infer(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> Ten
 
 def _convert_reference(inputs: Sequence[np.ndarray], attrs: Mapping[str, Any]) -> np.ndarray:
     with np.errstate(all="ignore"):
+        if attrs["dtype"] == "bfloat16":
+            return to_bfloat16(inputs[0])  # tcomp's rounding: once, from the exact value
         return inputs[0].astype(numpy_dtype(attrs["dtype"]))
 
 
@@ -248,7 +287,8 @@ def _convert_vjp(b, n, ct):
 
 register(
     Primitive(
-        "convert", _convert_infer, _convert_reference, _convert_vjp, ("dtype",), num_inputs=1
+        "convert", _convert_infer, _convert_reference, _convert_vjp, {"dtype": AttrKind.DTYPE},
+        num_inputs=1,
     )
 )
 
@@ -269,7 +309,7 @@ register(
         _constant_infer,
         lambda inputs, attrs: attrs["value"],
         None,
-        ("value",),
+        {"value": AttrKind.DENSE},
         num_inputs=0,
     )
 )
@@ -290,13 +330,22 @@ def _iota_infer(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> Tensor
 def _iota_reference(inputs: Sequence[np.ndarray], attrs: Mapping[str, Any]) -> np.ndarray:
     """iota {shape, axis, dtype}: each element is its index along ``axis``."""
     shape, axis = tuple(attrs["shape"]), attrs["axis"]
-    ramp = np.arange(shape[axis], dtype=numpy_dtype(attrs["dtype"]))
+    if attrs["dtype"] == "bfloat16":
+        ramp = to_bfloat16(np.arange(shape[axis]))  # each index rounded once, by tcomp's rule
+    else:
+        ramp = np.arange(shape[axis], dtype=numpy_dtype(attrs["dtype"]))
     ramp = ramp.reshape([-1 if i == axis else 1 for i in range(len(shape))])
     return np.ascontiguousarray(np.broadcast_to(ramp, shape))
 
 
 register(
     Primitive(
-        "iota", _iota_infer, _iota_reference, None, ("shape", "axis", "dtype"), num_inputs=0
+        "iota",
+        _iota_infer,
+        _iota_reference,
+        None,
+        # the axis is checked against the shape attribute by the rule (iota has no input)
+        {"shape": AttrKind.SHAPE, "axis": AttrKind.INDEX, "dtype": AttrKind.DTYPE},
+        num_inputs=0,
     )
 )

@@ -20,6 +20,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from tcomp.ir.primitives.attrs import AttrKind
 from tcomp.ir.primitives.base import Primitive, register, shape_error, type_error
 from tcomp.ir.types import TensorType
 
@@ -57,7 +58,10 @@ def _gather_vjp(b, n, ct):
 
 
 register(
-    Primitive("gather", _gather_infer, _gather_reference, _gather_vjp, ("axis",), num_inputs=2)
+    Primitive(
+        "gather", _gather_infer, _gather_reference, _gather_vjp, {"axis": AttrKind.AXIS},
+        num_inputs=2,
+    )
 )
 
 
@@ -97,7 +101,12 @@ def _scatter_vjp(b, n, ct):
 
 register(
     Primitive(
-        "scatter_add", _scatter_infer, _scatter_reference, _scatter_vjp, ("axis", "size"),
+        "scatter_add",
+        _scatter_infer,
+        _scatter_reference,
+        _scatter_vjp,
+        # the axis may equal the rank of updates (a scalar index): the rule checks its range
+        {"axis": AttrKind.INDEX, "size": AttrKind.INDEX},
         num_inputs=2,
     )
 )

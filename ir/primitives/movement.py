@@ -22,6 +22,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from tcomp.ir.primitives.attrs import AttrKind
 from tcomp.ir.primitives.base import Primitive, register, shape_error, type_error
 from tcomp.ir.types import TensorType, canonical_dtype
 
@@ -46,7 +47,7 @@ register(
         lambda inputs, attrs: inputs[0].reshape(attrs["shape"]),
         # d reshape(x) = reshape back
         lambda b, n, ct: [b.reshape_to(ct, n.inputs[0].shape)],
-        ("shape",),
+        {"shape": AttrKind.SHAPE},
         num_inputs=1,
     )
 )
@@ -77,7 +78,7 @@ register(
         lambda inputs, attrs: np.transpose(inputs[0], attrs["perm"]),
         # d transpose(x, p) = transpose(ct, inverse(p))
         lambda b, n, ct: [b.transpose(ct, perm=_inverse_permutation(n.attrs["perm"]))],
-        ("perm",),
+        {"perm": AttrKind.PERM},
         num_inputs=1,
     )
 )
@@ -112,7 +113,7 @@ register(
         # a copy, not np.ascontiguousarray, which turns a 0-d result into shape (1,)
         lambda inputs, attrs: np.broadcast_to(inputs[0], attrs["shape"]).copy(),
         _broadcast_vjp,
-        ("shape",),
+        {"shape": AttrKind.SHAPE},
         num_inputs=1,
     )
 )
@@ -163,7 +164,7 @@ register(
             ]
         ),
         _slice_vjp,
-        ("start", "stop", "step"),
+        {"start": AttrKind.INDICES, "stop": AttrKind.INDICES, "step": AttrKind.INDICES},
         num_inputs=1,
     )
 )
@@ -187,7 +188,7 @@ register(
         lambda inputs, attrs: np.asarray(np.flip(inputs[0], tuple(attrs["axes"]))),
         # d rev(x) = rev(ct)
         lambda b, n, ct: [b.rev(ct, axes=n.attrs["axes"])],
-        ("axes",),
+        {"axes": AttrKind.AXES},
         num_inputs=1,
     )
 )
@@ -203,11 +204,21 @@ def _pad_infer(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorT
         raise shape_error("pad", "low, high and interior need one entry per axis", t)
     if min(low + high + interior, default=0) < 0:
         raise shape_error("pad", "padding must be non-negative", t)
-    if not isinstance(attrs["value"], (int, float, bool)):
-        raise type_error("pad", "value must be a Python scalar", t)
+    if not _fits(attrs["value"], t.dtype):
+        message = f"value {attrs['value']!r} does not fit {t.dtype} (a bool or an int in range)"
+        raise type_error("pad", message, t)
     return t.with_shape(
         [lo + _padded_core(d, i) + hi for d, lo, hi, i in zip(t.shape, low, high, interior)]
     )
+
+
+def _fits(value: Any, dtype: str) -> bool:
+    """Whether the pad value ``value`` (a number or bool) has one meaning in ``dtype``:
+    any value for floats and bool (nonzero is true), a bool or an int in range for int32."""
+    if dtype != "int32":
+        return True
+    info = np.iinfo(np.int32)
+    return isinstance(value, int) and info.min <= value <= info.max
 
 
 def _pad_reference(inputs: Sequence[np.ndarray], attrs: Mapping[str, Any]) -> np.ndarray:
@@ -233,7 +244,16 @@ def _pad_vjp(b, n, ct):
 
 register(
     Primitive(
-        "pad", _pad_infer, _pad_reference, _pad_vjp, ("low", "high", "interior", "value"),
+        "pad",
+        _pad_infer,
+        _pad_reference,
+        _pad_vjp,
+        {
+            "low": AttrKind.INDICES,
+            "high": AttrKind.INDICES,
+            "interior": AttrKind.INDICES,
+            "value": AttrKind.SCALAR,
+        },
         num_inputs=1,
     )
 )
@@ -279,7 +299,7 @@ register(
         _concatenate_infer,
         lambda inputs, attrs: np.concatenate(inputs, axis=attrs["axis"]),
         _concatenate_vjp,
-        ("axis",),
+        {"axis": AttrKind.AXIS},
         num_inputs=None,
     )
 )

@@ -12,6 +12,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from tcomp.ir.primitives.attrs import AttrKind
 from tcomp.ir.primitives.base import Primitive, register, shape_error, type_error
 from tcomp.ir.types import TensorType
 
@@ -68,19 +69,19 @@ def _reference(fn):
 register(
     Primitive(
         "reduce_sum", _reduce_rule("reduce_sum", True), _reference(np.sum), _reduce_sum_vjp,
-        ("axes",), num_inputs=1,
+        {"axes": AttrKind.AXES}, num_inputs=1,
     )
 )
 register(
     Primitive(
         "reduce_max", _reduce_rule("reduce_max", False), _reference(np.max), _reduce_extreme_vjp,
-        ("axes",), num_inputs=1,
+        {"axes": AttrKind.AXES}, num_inputs=1,
     )
 )
 register(
     Primitive(
         "reduce_min", _reduce_rule("reduce_min", False), _reference(np.min), _reduce_extreme_vjp,
-        ("axes",), num_inputs=1,
+        {"axes": AttrKind.AXES}, num_inputs=1,
     )
 )
 
@@ -102,7 +103,7 @@ register(
         # numpy's rule: the first maximum wins; NaN counts as the maximum.
         lambda inputs, attrs: np.asarray(np.argmax(inputs[0], axis=attrs["axis"]), dtype=np.int32),
         None,
-        ("axis",),
+        {"axis": AttrKind.AXIS},
         num_inputs=1,
     )
 )

@@ -6,11 +6,18 @@ backend store (``llvm``, ``llvm-graph``, ``cuda-binaries``); see
 :mod:`tcomp.backends.compile_log`) records what each jitted function's first
 call per signature found; ``tcomp cache info FILE.py:FUNC`` prints it: whether
 the last call hit, and for a miss which part of the key changed.
+
+``info`` says whether tcomp trusts the folder (owned by you, not writable by
+group or others: :mod:`tcomp.backends.cache_trust`) and, when not, why and
+how to fix it; ``clear`` refuses a folder it does not trust (it would delete
+through links others may have planted) and reports a folder it cannot
+change (read-only, no permission) as one line with exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 from pathlib import Path
 
 from tcomp.backends.compile_log import LOG_FOLDER
@@ -22,7 +29,9 @@ def _entries(folder: Path) -> dict[str, list[Path]]:
     found: dict[str, list[Path]] = {}
     if not folder.is_dir():
         return found
-    for namespace in sorted(p for p in folder.iterdir() if p.is_dir() and p.name != LOG_FOLDER):
+    namespaces = (p for p in folder.iterdir()
+                  if p.is_dir() and not p.is_symlink() and p.name != LOG_FOLDER)
+    for namespace in sorted(namespaces):
         files = sorted(
             p for p in namespace.iterdir()
             if p.is_file() and (p.suffix == ".bin" or p.name.startswith(".tmp-"))
@@ -61,6 +70,13 @@ def _folder_or_none() -> Path | None:
     return default_cache_dir()
 
 
+def _verdict(folder: Path):
+    """Whether tcomp uses ``folder`` (owner and mode): a ``cache_trust.Verdict``."""
+    from tcomp.backends.cache_trust import check_cache
+
+    return check_cache(folder)
+
+
 def _logged_functions(folder: Path) -> list[Path]:
     log = folder / LOG_FOLDER
     return sorted(log.glob("*.json")) if log.is_dir() else []
@@ -80,6 +96,7 @@ def info(args: argparse.Namespace) -> int:
     files = [f for group in entries.values() for f in group]
     print(f"location: {folder}")
     print(f"enabled:  yes (set {CACHE_DIR_ENV} to move it, {CACHE_DIR_ENV}=off to turn it off)")
+    print(f"trust:    {_verdict(folder).summary()}")
     print(f"size:     {human_bytes(_size(files))}")
     print(f"entries:  {len(files)}")
     for namespace, group in entries.items():
@@ -106,6 +123,10 @@ def function_info(target: str) -> int:
         print("the disk cache is off (TCOMP_CACHE_DIR=off): no compile log is kept")
         return 0
     identity = function_identity(function)
+    verdict = _verdict(folder)
+    if not verdict.ok:
+        print(f"the compile log is not read: {verdict.path}: {verdict.reason}; {verdict.fix}")
+        return 0
     records = load_records(identity, folder)
     print(f"function: {identity}")
     print(f"log:      {folder / LOG_FOLDER}")
@@ -156,17 +177,12 @@ def clear(args: argparse.Namespace) -> int:
     if folder is None:
         print("the disk cache is off: nothing to remove")
         return 0
+    _check_owned(folder)
     entries = _entries(folder)
     removed_any = False
     for namespace, group in entries.items():
         size = _size(group)
-        count = 0
-        for path in group:
-            try:
-                path.unlink()
-                count += 1
-            except FileNotFoundError:
-                pass
+        count = _remove(group, folder / namespace)
         try:
             (folder / namespace).rmdir()  # only when empty: foreign files stay
         except OSError:
@@ -175,11 +191,7 @@ def clear(args: argparse.Namespace) -> int:
             removed_any = True
             print(f"removed {_entries_text(count)} ({human_bytes(size)}) from {folder / namespace}")
     logged = _logged_functions(folder)
-    for path in logged:
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            pass
+    _remove(logged, folder / LOG_FOLDER)
     if logged:
         removed_any = True
         print(f"removed the compile log of {len(logged)} function"
@@ -187,6 +199,37 @@ def clear(args: argparse.Namespace) -> int:
     if not removed_any:
         print(f"{folder}: nothing to remove")
     return 0
+
+
+def _check_owned(folder: Path) -> None:
+    """A :class:`CliError` when ``folder`` is not yours or is writable by others."""
+    from tcomp.backends.cache_trust import UntrustedFolder, open_cache_folder
+
+    try:
+        open_cache_folder(folder).close()
+    except UntrustedFolder as error:
+        verdict = error.verdict
+        raise CliError(f"not clearing {folder}: {verdict.reason}; {verdict.fix}") from None
+    except OSError:
+        pass  # missing (nothing to remove) or unreadable (said when removing)
+
+
+def _remove(files: list[Path], where: Path) -> int:
+    """Removes ``files`` (in ``where``); how many. A folder that cannot be changed
+    (read-only file system, no permission) is a :class:`CliError`."""
+    count = 0
+    for path in files:
+        try:
+            path.unlink()
+            count += 1
+        except FileNotFoundError:
+            pass
+        except OSError as error:
+            reason = error.strerror or errno.errorcode.get(error.errno or 0, "failed")
+            raise CliError(
+                f"cannot remove entries in {where}: {reason[:1].lower()}{reason[1:]}"
+            ) from error
+    return count
 
 
 def add_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:

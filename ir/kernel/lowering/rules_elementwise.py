@@ -17,6 +17,9 @@ from tcomp.ir.types import TensorType
 
 UNARY = ("neg", "abs", "sign", "exp", "log", "sqrt", "tanh", "sin", "cos", "logistic")
 BINARY = ("add", "sub", "mul", "div", "pow", "max", "min", "eq", "ne", "lt", "le", "gt", "ge")
+# graph primitive -> the kernel-IR op of another name that computes it
+# (numpy's floor_divide / remainder on ints and floats: see ir/primitives/elementwise.py)
+RENAMED_BINARY = {"floor_divide": "floordiv", "remainder": "mod"}
 
 
 def _unary(op: str):
@@ -66,6 +69,7 @@ def lower_iota(ctx, inputs, attrs, out_type) -> Accessor:
 LOWERINGS = {
     **{op: _unary(op) for op in UNARY},
     **{op: _binary(op) for op in BINARY},
+    **{op: _binary(kernel_op) for op, kernel_op in RENAMED_BINARY.items()},
     "stop_gradient": lower_identity,
     "select": lower_select,
     "convert": lower_convert,
