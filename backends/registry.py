@@ -44,8 +44,9 @@ def _make_cuda(spec: str | None) -> Backend:
     return GPUBackend("cuda", "cuda", lambda: open_cuda_driver(spec))
 
 
-# name -> factory(device spec after "name:", or None); a backend whose module is
-# not in this tree yet has no entry.
+# name -> factory(device spec after "name:", or None): one per name in KNOWN_BACKENDS.
+# A factory imports its backend's modules only when called; a missing driver package
+# or device shows later, as the TcompBackendError of check_available() or of a run.
 _FACTORIES: dict[str, Callable[[str | None], Backend]] = {
     "reference": _make_reference,
     "llvm": _make_llvm,
@@ -76,27 +77,14 @@ def get_backend(name: str | None = None) -> Backend:
     check_backend_name(name)
     if name not in _INSTANCES:
         kind, _, spec = name.partition(":")
-        factory = _FACTORIES.get(kind)
-        if factory is None:
-            raise TcompBackendError(
-                f"backend {name!r} is not part of this tcomp build yet; "
-                f"available: {', '.join(available_backends())}"
-            )
-        _INSTANCES[name] = factory(spec or None)
+        _INSTANCES[name] = _FACTORIES[kind](spec or None)  # every known name has one
     return _INSTANCES[name]
-
-
-def built_backends() -> list[str]:
-    """The names of the backends this build has code for (usable here or not)."""
-    return [name for name in KNOWN_BACKENDS if name in _FACTORIES]
 
 
 def available_backends() -> list[str]:
     """The names of the backends that can run here."""
     available = []
     for name in KNOWN_BACKENDS:
-        if name not in _FACTORIES:
-            continue
         try:
             backend = get_backend(name)
             check = getattr(backend, "check_available", None)

@@ -13,9 +13,15 @@ from tcomp.ir.types import TensorType, numpy_dtype
 class Array(ArrayMethods):
     """An array owned by a backend (device memory for GPU backends).
 
-    ``np.asarray(a)`` and ``a.numpy()`` copy it to the host; passing it
-    back into a function compiled for the same backend hands the buffer
-    over without a host round trip. Arrays are immutable.
+    Arrays are immutable. ``np.asarray(a)`` on a backend whose buffers are
+    host memory (``llvm``) is a read-only view of ``a``'s memory, no copy,
+    that keeps it alive (writes raise ``ValueError``); on the others
+    (``reference``, ``opencl``, ``cuda``) it is a host copy. ``a.numpy()``
+    and ``np.array(a)`` (numpy's ``copy=True``) are always a writable copy;
+    ``np.asarray(a, copy=False)`` raises ``ValueError`` where a copy is
+    needed (device memory, another dtype). Passing ``a`` back into a
+    function compiled for the same backend hands the buffer over without a
+    host round trip.
 
     An array made from host data by an eager operation (``x + 1.0`` turns
     ``1.0`` into an array, ``tcomp.zeros(3)``) is *uncommitted*: it lives on
@@ -48,19 +54,45 @@ class Array(ArrayMethods):
         return self._backend.name
 
     def numpy(self) -> np.ndarray:
-        """A host copy as a writable numpy array."""
+        """A host copy as a writable numpy array (``np.asarray(a)`` may be a read-only view)."""
         return np.array(self._host_view(), copy=True)
 
     def _host_view(self) -> np.ndarray:
-        if self._host is None:
-            host = self._backend.to_host(self._buffer)
-            host.setflags(write=False)
+        """The array on the host, read-only: a view of the buffer where the backend has
+        one (``host_view``: ``llvm``), else a copy made once (``to_host``)."""
+        host = self._host
+        if host is None:
+            view = getattr(self._backend, "host_view", None)
+            if view is not None:
+                host = view(self._buffer)
+            else:
+                host = self._backend.to_host(self._buffer)
+                host.setflags(write=False)
             self._host = host
-        return self._host
+        return host
 
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """numpy's conversion protocol (numpy 2: ``copy`` True, False or None)."""
         host = self._host_view()
-        return host.astype(dtype) if dtype is not None else np.array(host, copy=True)
+        if dtype is not None and np.dtype(dtype) != host.dtype:
+            if copy is False:
+                raise ValueError(
+                    f"np.asarray(..., copy=False): a {host.dtype} tcomp.Array as "
+                    f"{np.dtype(dtype)} needs a copy"
+                )
+            return host.astype(dtype)
+        if copy:
+            return np.array(host, copy=True)
+        if getattr(self._backend, "host_view", None) is not None:
+            # a read-only view of the buffer; a fresh one each time, so that setting
+            # .shape on it cannot reshape what the next caller gets
+            return host.view()
+        if copy is False:
+            raise ValueError(
+                f"np.asarray(..., copy=False): this tcomp.Array is in {self.backend} device "
+                "memory; on the host it is a copy (np.asarray(a) or a.numpy())"
+            )
+        return np.array(host, copy=True)
 
     def __repr__(self) -> str:
         body = np.array2string(self._host_view(), separator=", ", prefix="Array(")

@@ -44,7 +44,8 @@ def execute(op: str, attrs: dict[str, Any], inputs: Sequence[Array | np.ndarray]
     executable, out_type = entry
     buffers = [to_backend(x, backend) for x in inputs]
     committed = any(isinstance(x, Array) and x.committed for x in inputs)
-    return Array(executable(buffers)[0], backend, out_type, committed)
+    (output,) = own_results(executable(buffers), inputs, buffers, backend)
+    return Array(output, backend, out_type, committed)
 
 
 def from_host(array: np.ndarray) -> Array:
@@ -65,12 +66,40 @@ def like(result: Array, model: Any) -> Array:
 
 
 def to_backend(x: Array | np.ndarray, backend: Backend) -> Any:
-    """A buffer of ``backend`` holding ``x``; an Array already there is passed as it is."""
+    """A buffer of ``backend`` holding ``x`` for one call: an Array already there is
+    passed as it is; a numpy array is lent as it is to a backend that reads host memory
+    (``borrow``: ``llvm`` reads it in place), else copied (``from_host``)."""
     if isinstance(x, Array):
         if x._backend is backend:
             return x._buffer
         return backend.from_host(x._host_view())
+    borrow = getattr(backend, "borrow", None)
+    if borrow is not None:
+        return borrow(x)
     return backend.from_host(np.asarray(x, order="C"))
+
+
+def own_results(
+    outputs: Sequence[Any], inputs: Sequence[Any], buffers: Sequence[Any], backend: Backend
+) -> list[Any]:
+    """``outputs`` of a call made with ``buffers`` (from :func:`to_backend` of
+    ``inputs``), each safe to hold in an Array: an output that is a numpy input lent to
+    the backend (a function that returns its argument) is copied, so that the caller's
+    later writes to that array cannot change the Array. An output that is an input
+    Array's buffer is passed on as it is (both are immutable)."""
+    if getattr(backend, "borrow", None) is None:
+        return list(outputs)
+    lent = {id(_memory_owner(b)) for x, b in zip(inputs, buffers) if not isinstance(x, Array)}
+    if not lent:
+        return list(outputs)
+    return [backend.from_host(out) if id(_memory_owner(out)) in lent else out for out in outputs]
+
+
+def _memory_owner(array: Any) -> Any:
+    """What holds ``array``'s memory: its ``base`` (numpy points a view's base at the
+    array that owns the memory, or at the foreign object under it), else itself."""
+    base = getattr(array, "base", None)
+    return array if base is None else base
 
 
 def _backend_of(inputs: Sequence[Array | np.ndarray]) -> Backend:

@@ -10,7 +10,7 @@ in :attr:`JitFunction.retrace_reasons`.
 
 Memory stays bounded: a jitted function keeps the programs of its
 ``TCOMP_JIT_CACHE_SIZE`` most recently used signatures (64 by default, see
-:func:`jit_cache_size`) and forgets the least recently used beyond that; its
+:func:`tcomp.frontend.retrace.jit_cache_size`) and forgets the least recently used beyond that; its
 programs (and their machine code) go with it when it is collected. The
 :data:`RETRACE_WARNING_AT`-th trace of one function, and each doubling of
 that count, warns with :class:`~tcomp.ir.errors.TcompRetraceWarning`
@@ -26,13 +26,11 @@ inlined into that trace.
 from __future__ import annotations
 
 import functools
-import hashlib
 import inspect
 import itertools
 import logging
 import os
 import re
-import sys
 import threading
 import time
 import warnings
@@ -43,11 +41,19 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from tcomp.backends.base import Backend, Executable
-from tcomp.backends.registry import KNOWN_BACKENDS, check_backend_name, get_backend
+from tcomp.backends.registry import check_backend_name, get_backend
 from tcomp.frontend.array import Array
-from tcomp.frontend.eager import to_backend
+from tcomp.frontend.eager import own_results, to_backend
+from tcomp.frontend.first_call_log import log_first_call
 from tcomp.frontend.fork_safe import ForkSafeLock
+from tcomp.frontend.lowered import Lowered
 from tcomp.frontend.pytree import TreeDef, leaf_paths, tree_flatten, tree_unflatten
+from tcomp.frontend.retrace import (
+    explain_retrace,
+    jit_cache_size,
+    retrace_warning_text,
+    user_stacklevel,
+)
 from tcomp.frontend.trace import Tracer, current_trace, new_trace
 from tcomp.frontend.values import host_array, is_python_scalar, python_scalar_dtype
 from tcomp.ir.errors import (
@@ -57,16 +63,11 @@ from tcomp.ir.errors import (
     TcompTypeError,
 )
 from tcomp.ir.graph import Function
-from tcomp.ir.kernel.kernel import Program as KernelProgram
-from tcomp.ir.kernel.printer import print_program
 from tcomp.ir.passes import DEFAULT_PIPELINE, run_pipeline
-from tcomp.ir.text import print_function
 from tcomp.ir.types import TensorType, canonical_dtype
 
 logger = logging.getLogger("tcomp.jit")
 
-CACHE_SIZE_ENV = "TCOMP_JIT_CACHE_SIZE"
-DEFAULT_CACHE_SIZE = 64  # signatures kept per jitted function (see jit_cache_size)
 RETRACE_WARNING_AT = 8  # the trace count that first warns; then 16, 32 ...
 RETRACE_REASONS_KEPT = 100  # JitFunction.retrace_reasons keeps the newest ones
 
@@ -155,76 +156,6 @@ class CompiledProgram:
         return stats
 
 
-class Lowered:
-    """A traced and optimised program, for reading its IR at each stage.
-
-    Stages, in pipeline order: ``traced`` and ``optimized`` (graph IR, see
-    :meth:`function`), ``kernels`` (the kernel-IR program a compiling backend
-    lowered it to, see :meth:`kernel_program`) and ``source`` (the backend's
-    own text: LLVM IR, OpenCL C, CUDA C). The last two compile the program.
-    """
-
-    GRAPH_STAGES = ("traced", "optimized")
-    STAGES = GRAPH_STAGES + ("kernels", "source")
-
-    def __init__(self, program: CompiledProgram) -> None:
-        self._program = program
-
-    def function(self, stage: str = "traced") -> Function:
-        """The graph-IR function of ``stage`` (``"traced"`` or ``"optimized"``)."""
-        if stage == "traced":
-            return self._program.traced
-        if stage == "optimized":
-            return self._program.optimized
-        if stage in self.STAGES:
-            raise TcompArgumentError(
-                f"stage {stage!r} is not graph IR: read it with as_text({stage!r}); "
-                f"the graph-IR stages are {', '.join(self.GRAPH_STAGES)}"
-            )
-        raise TcompArgumentError(
-            f"unknown stage {stage!r}: this build offers {', '.join(self.STAGES)}"
-        )
-
-    def compile_info(self) -> dict[str, Any]:
-        """Compiles the program if need be, and says what that took: ``trace_seconds``,
-        ``passes_seconds``, ``backend_seconds`` and the backend's own details (for
-        ``llvm``: ``cache`` -- ``memory``, ``disk``, ``disk-object`` or ``miss`` -- and
-        seconds per step such as ``lower_s``, ``render_s``, ``optimise_s``)."""
-        self._program.compiled()
-        return self._program.stats()
-
-    def kernel_program(self) -> KernelProgram:
-        """The kernel-IR program the backend compiled (compiles it first if need be)."""
-        executable = self._program.compiled()
-        program = getattr(executable, "program", None)
-        if not isinstance(program, KernelProgram):
-            raise TcompArgumentError(self._no_stage("kernel"))
-        return program
-
-    def as_text(self, stage: str = "traced", locations: bool = True) -> str:
-        """The IR of ``stage`` as text (``locations`` adds each graph node's file:line)."""
-        if stage == "kernels":
-            return print_program(self.kernel_program())
-        if stage == "source":
-            text = self._program.compiled().as_text()
-            if not text:
-                raise TcompArgumentError(self._no_stage("source"))
-            return text
-        return print_function(self.function(stage), locations=locations)
-
-    def _no_stage(self, what: str) -> str:
-        name = getattr(self._program.backend, "name", self._program.signature.backend)
-        compiling = ", ".join(b for b in KNOWN_BACKENDS if b != "reference")
-        return (
-            f"the backend {name!r} has no {what} stage: it runs graph IR directly; "
-            f"the backends with kernels and source are {compiling} "
-            f"(tcomp.jit(f, backend='llvm'))"
-        )
-
-    def __str__(self) -> str:
-        return self.as_text()
-
-
 class JitFunction:
     """A function compiled per signature; see :func:`tcomp.jit`.
 
@@ -279,9 +210,9 @@ class JitFunction:
         program, leaves = self._program_for(args, kwargs, extra_static)
         backend = program.backend
         buffers = [to_backend(_as_backend_input(leaf), backend) for leaf in leaves]
-        outputs = program.compiled()(buffers)
+        outputs = own_results(program.compiled()(buffers), leaves, buffers, backend)
         if not program.logged and program.claim_first_call():
-            _log_first_call(self._fn, program)
+            log_first_call(self._fn, program)
         arrays = [
             Array(buffer, backend, value.type)
             for buffer, value in zip(outputs, program.optimized.outputs)
@@ -290,8 +221,7 @@ class JitFunction:
 
     def lower(self, *args: Any, **kwargs: Any) -> Lowered:
         """Traces (or reuses the trace) for these arguments without running anything."""
-        program, _ = self._program_for(args, kwargs, frozenset())
-        return Lowered(program)
+        return Lowered(self._program_for(args, kwargs, frozenset())[0], self)
 
     @property
     def cache_size(self) -> int:
@@ -379,7 +309,7 @@ class JitFunction:
         try:
             warning = self._count_trace(signature, paths)
             if warning is not None:
-                warnings.warn(warning, TcompRetraceWarning, stacklevel=_user_stacklevel())
+                warnings.warn(warning, TcompRetraceWarning, stacklevel=user_stacklevel())
             traced = self._trace(bound, signature, dynamic, paths)
             limit = jit_cache_size()
             program = traced
@@ -398,7 +328,7 @@ class JitFunction:
         with self._lock:
             reason = None
             if self._last_signature is not None:
-                reason = _explain_retrace(self._last_signature, signature, paths)
+                reason = explain_retrace(self._last_signature, signature, paths)
                 self.retrace_reasons.append(reason)
                 del self.retrace_reasons[:-RETRACE_REASONS_KEPT]
             self._last_signature = signature
@@ -488,7 +418,7 @@ class BoundJitMethod:
     def lower(self, *args: Any, **kwargs: Any) -> Lowered:
         """Like :meth:`JitFunction.lower`, with the instance bound."""
         program, _ = self._jitted._program_for((self._instance,) + args, kwargs, self._extra_static)
-        return Lowered(program)
+        return Lowered(program, self)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__") or name == "_jitted":
@@ -519,46 +449,6 @@ class _PendingTrace:
     def abandoned(self) -> bool:
         """Whether the tracing thread is in another process (we are a forked child)."""
         return self.process != os.getpid()
-
-
-def jit_cache_size() -> int | None:
-    """How many signatures each jitted function keeps programs for; None: no bound.
-
-    ``TCOMP_JIT_CACHE_SIZE`` (read each time a new signature is cached, never at
-    import): a whole number N >= 1 keeps N, ``0`` keeps every signature (no bound),
-    unset or empty keeps :data:`DEFAULT_CACHE_SIZE`. Any other value warns
-    (``RuntimeWarning``) and counts as the default.
-    """
-    text = os.environ.get(CACHE_SIZE_ENV, "").strip()
-    if not text:
-        return DEFAULT_CACHE_SIZE
-    try:
-        size = int(text)
-    except ValueError:
-        size = -1
-    if size < 0:
-        warnings.warn(
-            f"{CACHE_SIZE_ENV}={text!r} is not a whole number >= 0 (0: no bound); "
-            f"using the default, {DEFAULT_CACHE_SIZE}",
-            RuntimeWarning,
-            stacklevel=_user_stacklevel(),
-        )
-        return DEFAULT_CACHE_SIZE
-    return size if size > 0 else None
-
-
-def _user_stacklevel() -> int:
-    """The ``stacklevel`` that makes a warning issued by our caller name the user's
-    line: the first frame up the stack that is not tcomp's own code."""
-    level, frame = 1, sys._getframe(1)
-    while frame is not None and _is_tcomp_module(frame.f_globals.get("__name__", "")):
-        frame = frame.f_back
-        level += 1
-    return level
-
-
-def _is_tcomp_module(name: str) -> bool:
-    return name == "tcomp" or name.startswith("tcomp.")
 
 
 class _PositionalArguments:
@@ -658,149 +548,6 @@ def _output_tracer(trace: Any, leaf: Any, fn_name: str) -> Tracer:
 def _ir_name(name: str) -> str:
     cleaned = re.sub(r"\W", "_", name).strip("_")
     return cleaned or "fn"
-
-
-def _log_first_call(fn: Callable[..., Any], program: CompiledProgram) -> None:
-    """Adds the first call of a signature to the compile log (where the program came
-    from and, for a miss, why: :mod:`tcomp.backends.compile_log`) and logs a miss's
-    reasons at INFO on ``tcomp.jit``."""
-    from tcomp.backends.cache import default_cache_dir
-    from tcomp.backends.compile_log import CompileRecord, function_identity, record_call
-
-    executable = program.executable
-    parts = executable.cache_key_parts() if executable is not None else None
-    if parts is None or default_cache_dir() is None:
-        return
-    graph = print_function(program.optimized, locations=False)
-    if "graph" not in parts:
-        parts = {"graph": "graph " + hashlib.sha256(graph.encode()).hexdigest(), **parts}
-    info = executable.compile_info()
-    outcome = "stale" if info.get("stale") else str(info.get("cache", "miss"))
-    record = record_call(function_identity(fn), CompileRecord(
-        backend=program.signature.backend,
-        arguments=arguments_text(program.signature, program.leaf_paths),
-        outcome=outcome,
-        key_parts=parts,
-        graph=graph,
-        seconds=(program.compile_seconds or 0.0) + float(info.get("build_s", 0.0)),
-    ))
-    if record.why and logger.isEnabledFor(logging.INFO):
-        logger.info("%s missed the compile cache: %s", program.optimized.name,
-                    "; ".join(line.strip() for line in record.why))
-
-
-def arguments_text(signature: Signature, paths: list[str]) -> str:
-    """``x: float32[256,784], lr: float32[] (Python scalar), n=3``: a signature as text."""
-    shown = [
-        f"{path}: {dtype}[{','.join(map(str, shape))}]" + (" (Python scalar)" if weak else "")
-        for path, (shape, dtype, weak) in zip(paths, signature.leaves)
-    ]
-    shown += [f"{name}={value!r}" for name, _, value in signature.statics]
-    return ", ".join(shown)
-
-
-def _explain_retrace(old: Signature, new: Signature, paths: list[str]) -> str:
-    """One line saying what differs between two signatures."""
-    if old == new:
-        return "the same signature again: its last trace raised, or its program was dropped"
-    if old.backend != new.backend:
-        return f"backend changed: {old.backend} -> {new.backend}"
-    if old.names != new.names:
-        return f"arguments passed changed: {list(old.names)} -> {list(new.names)}"
-    if old.treedefs != new.treedefs:
-        shown_old = ", ".join(str(t) for t in old.treedefs)
-        shown_new = ", ".join(str(t) for t in new.treedefs)
-        return f"argument structure changed: ({shown_old}) -> ({shown_new})"
-    if old.statics != new.statics:
-        old_names = [name for name, _, _ in old.statics]
-        new_names = [name for name, _, _ in new.statics]
-        if old_names != new_names:
-            return f"static arguments passed changed: {old_names} -> {new_names}"
-        changes = [
-            f"{name}={a!r} -> {b!r}"
-            for (name, ta, a), (_, tb, b) in zip(old.statics, new.statics)
-            if (ta, a) != (tb, b)
-        ]
-        return "static argument changed: " + ", ".join(changes)
-    changes = []
-    for path, (s1, d1, w1), (s2, d2, w2) in zip(paths, old.leaves, new.leaves):
-        if (s1, d1, w1) != (s2, d2, w2):
-            weak = lambda w: " (Python scalar)" if w else ""
-            changes.append(f"{path}: {d1}{list(s1)}{weak(w1)} -> {d2}{list(s2)}{weak(w2)}")
-    return "argument types changed: " + "; ".join(changes)
-
-
-def retrace_warning_text(
-    name: str, count: int, recent: Sequence[tuple[Signature, list[str]]], reasons: list[str]
-) -> str | None:
-    """The :class:`TcompRetraceWarning` message: ``count`` traces of ``name``, which
-    part of the signature changed most often over the ``recent`` ones (signature,
-    leaf paths), its values, and the newest of ``reasons``. None when no part
-    changed (the same signature traced again after its traces raised): no warning."""
-    changing = _most_changed(recent)
-    if changing is None:
-        return None
-    message = f"{name} has been traced {count} times; the argument that keeps changing: {changing}"
-    if reasons:
-        message += f" (last retrace: {reasons[-1]})"
-    limit = jit_cache_size()
-    kept = "every signature" if limit is None else f"the {limit} most recent signatures"
-    return message + (
-        f". Each new signature traces and compiles {name} again (it keeps the programs of "
-        f"{kept}: {CACHE_SIZE_ENV}); pad or bucket shapes to a few sizes, and make an "
-        "argument static only when it takes few values"
-    )
-
-
-# (kind, text) of each part of a signature, by name; kinds name the history:
-# "shapes", "types", "values", "structures", "backends", "arguments passed"
-SignatureParts = dict[str, tuple[str, str]]
-
-
-def _signature_parts(signature: Signature, paths: list[str]) -> SignatureParts:
-    """Each part of ``signature`` as text: leaves by path (``float32[3]``), static
-    arguments (``3``), pytree structures, the backend and which arguments were passed."""
-    parts: SignatureParts = {
-        "the backend": ("backends", signature.backend),
-        "the arguments passed": ("arguments passed", str(list(signature.names))),
-    }
-    for name, treedef in zip(signature.names, signature.treedefs):
-        parts[f"the structure of {name}"] = ("structures", str(treedef))
-    for path, (shape, dtype, weak) in zip(paths, signature.leaves):
-        parts[path] = ("types", f"{dtype}{list(shape)}" + (" (Python scalar)" if weak else ""))
-    for name, _, value in signature.statics:
-        parts[name] = ("values", repr(value))
-    return parts
-
-
-def _most_changed(recent: Sequence[tuple[Signature, list[str]]]) -> str | None:
-    """``x (shapes float32[3] -> float32[4] -> ...)``: the part of the signature that
-    differs most often between consecutive ``recent`` signatures, and its values."""
-    described = [_signature_parts(signature, paths) for signature, paths in recent]
-    changes: dict[str, int] = {}
-    for old, new in zip(described, described[1:]):
-        for name in {**old, **new}:
-            if old.get(name) != new.get(name):
-                changes[name] = changes.get(name, 0) + 1
-    if not changes:
-        return None
-    name = max(changes, key=changes.__getitem__)  # the first one on a tie
-    values = [parts[name] for parts in described if name in parts]
-    kinds = {kind for kind, _ in values}
-    kind = kinds.pop() if len(kinds) == 1 else "values"
-    texts = [text for _, text in values]
-    if kind == "types" and len({text.split("[")[0] for text in texts}) == 1:
-        kind = "shapes"  # one dtype, the shape changes
-    return f"{name} ({kind} {_history(texts)})"
-
-
-def _history(texts: list[str], shown: int = 3) -> str:
-    """``a -> b -> c -> ... -> z``: values in order, repeats in a row dropped, the
-    first ``shown`` and the last one kept."""
-    distinct = [text for i, text in enumerate(texts) if i == 0 or text != texts[i - 1]]
-    if len(distinct) > shown + 1:
-        distinct = distinct[:shown] + ["...", distinct[-1]]
-    return " -> ".join(distinct)
 
 
 def jit(

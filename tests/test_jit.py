@@ -24,6 +24,7 @@ from tcomp.errors import (
     TcompTypeError,
 )
 from tcomp.frontend import jit as jit_module
+from tcomp.frontend import retrace as retrace_module
 
 
 def _counting(fn):
@@ -498,19 +499,19 @@ def test_jit_cache_size_reads_the_environment_when_asked(monkeypatch, value, siz
         monkeypatch.delenv("TCOMP_JIT_CACHE_SIZE", raising=False)
     else:
         monkeypatch.setenv("TCOMP_JIT_CACHE_SIZE", value)
-    assert jit_module.jit_cache_size() == size
+    assert retrace_module.jit_cache_size() == size
 
 
 @pytest.mark.parametrize("value", ["-1", "lots", "2.5"])
 def test_an_invalid_jit_cache_size_warns_and_keeps_the_default(monkeypatch, value):
     monkeypatch.setenv("TCOMP_JIT_CACHE_SIZE", value)
     with pytest.warns(RuntimeWarning, match=f"TCOMP_JIT_CACHE_SIZE='{re.escape(value)}'.*default, 64"):
-        assert jit_module.jit_cache_size() == 64
+        assert retrace_module.jit_cache_size() == 64
 
 
 def test_zero_keeps_every_signature(monkeypatch):
     monkeypatch.setenv("TCOMP_JIT_CACHE_SIZE", "0")
-    monkeypatch.setattr(jit_module, "DEFAULT_CACHE_SIZE", 2)  # 0 must not mean the default
+    monkeypatch.setattr(retrace_module, "DEFAULT_CACHE_SIZE", 2)  # 0 must not mean the default
     jitted = tcomp.jit(lambda x: x + 1, backend="reference")
     for n in range(1, 6):
         jitted(_f32(n))

@@ -2,7 +2,8 @@
 
 Odd and prime sizes, transposed operands, batches, epilogues and each float
 dtype, compared with numpy (in float64); integer matmuls keep the plain
-loop nest. See ``ir/kernel/lowering/contraction.py`` and
+loop nest. See ``ir/kernel/analysis/contraction.py`` (the matching),
+``ir/kernel/lowering/contraction.py`` (the schedule) and
 ``backends/llvm/contraction.py``.
 """
 
@@ -15,10 +16,7 @@ pytest.importorskip("llvmlite")
 
 import tcomp  # noqa: E402
 from tcomp import nn  # noqa: E402
-from tcomp.ir.kernel.lowering.contraction import (  # noqa: E402
-    blocked_contraction,
-    match_contraction,
-)
+from tcomp.ir.kernel.analysis import blocked_contraction, match_contraction  # noqa: E402
 from tcomp.ir.kernel.parser import parse_program  # noqa: E402
 from tcomp.ir.kernel.printer import print_program  # noqa: E402
 

@@ -1,7 +1,7 @@
 """Contractions (matmul-like kernels) on a GPU: work-group tiles in local memory, a register
 tile per work-item.
 
-A kernel that :func:`~tcomp.ir.kernel.lowering.contraction.blocked_contraction`
+A kernel that :func:`~tcomp.ir.kernel.analysis.contraction.blocked_contraction`
 recognises (``C[b, i, j] = epilogue(sum_r A[b, i, r] * B[b, r, j])``, any
 strides, any epilogue: bias, relu, masks, casts) is rendered as a tiled
 kernel instead of its loop nest. One work-group of 256 work-items (16 x 16)
@@ -48,8 +48,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from tcomp.ir.kernel.analysis import Contraction, Operand, blocked_contraction
 from tcomp.ir.kernel.kernel import Kernel, Let, Loop, Stmt
-from tcomp.ir.kernel.lowering.contraction import Contraction, Operand, blocked_contraction
 
 THREADS_PER_SIDE = 16
 GROUP_SIZE = THREADS_PER_SIDE * THREADS_PER_SIDE

@@ -347,7 +347,7 @@ def group_size(extent: int) -> int:
 
 def map_kernel(kernel: Kernel, aliased: frozenset[str] = frozenset()) -> KernelMapping:
     """Where ``kernel``'s statements run (see the module docstring); ``aliased``: its
-    args that may share memory (:func:`tcomp.ir.kernel.lowering.memory.overlapping_temps`)."""
+    args that may share memory (:func:`tcomp.ir.kernel.analysis.overlap.overlapping_temps`)."""
     conservative = reads_what_it_writes(kernel, aliased)
     loop = parallel_loop(kernel)
     if loop is None:

@@ -110,8 +110,8 @@ from tcomp.backends.cfamily.tensor_core import (
     tensor_core_launch,
 )
 from tcomp.backends.cfamily.vector_nest import LANES, vector_nest, vector_plan
+from tcomp.ir.kernel.analysis import overlapping_temps as aliased_args
 from tcomp.ir.kernel.kernel import Assign, Kernel, Let, Loop, Program, Stmt, Store
-from tcomp.ir.kernel.lowering.memory import overlapping_temps as aliased_args
 
 __all__ = [
     "KernelLaunch", "aliased_args", "function_name", "kernel_mapping", "launch_plan",

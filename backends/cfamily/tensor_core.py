@@ -42,9 +42,9 @@ from tcomp.backends.cfamily.contraction import (
     batch_variables,
     staging_loop,
 )
+from tcomp.ir.kernel.analysis import Contraction, blocked_contraction
 from tcomp.ir.kernel.expr import HALF_TYPES
 from tcomp.ir.kernel.kernel import Kernel
-from tcomp.ir.kernel.lowering.contraction import Contraction, blocked_contraction
 
 WARP = 32
 WARPS_M, WARPS_N = 2, 2

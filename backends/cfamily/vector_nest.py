@@ -58,6 +58,7 @@ from typing import Callable, Protocol
 from tcomp.backends.cfamily.exprs import ExprRenderer
 from tcomp.backends.cfamily.helpers import bare, c_name
 from tcomp.backends.cfamily.mapping import KernelMapping, reads_what_it_writes
+from tcomp.ir.kernel.analysis import affine_terms
 from tcomp.ir.kernel.expr import (
     Binary,
     Cast,
@@ -70,7 +71,6 @@ from tcomp.ir.kernel.expr import (
     walk,
 )
 from tcomp.ir.kernel.kernel import Kernel, Let, Loop, Stmt, Store, statement_exprs
-from tcomp.ir.kernel.lowering.contraction import affine_terms
 
 LANES = ("x", "y", "z", "w")
 VECTOR_TYPES = {"float32": "float4", "int32": "int4"}  # 16 bytes, in both dialects

@@ -6,9 +6,16 @@ renders it (:mod:`tcomp.backends.llvm.render`), and compiles it in-process
 process or (through the disk cache) an earlier one, is found by its graph IR
 and skips all three (:mod:`tcomp.backends.llvm.compile_cache`). Buffers are
 C-contiguous numpy arrays:
-``from_host`` makes a 64-byte aligned read-only copy; each call allocates
-its outputs (and the temp arena) and makes one ctypes call into
-``tcomp_main``.
+a call reads a numpy input in place (``borrow``; copied only when it is of
+another dtype, not C-contiguous or not aligned to its element size, which
+``compile_info()["input_copies"]`` reports), ``from_host`` makes a 64-byte
+aligned read-only copy (host data that becomes an Array), ``host_view``
+shows a result's memory read-only without a copy; each call allocates its
+outputs (and the temp arena) and makes one ctypes call into ``tcomp_main``.
+
+``compile_profiled`` compiles a function with a timestamp around each kernel
+(a separate cache entry); ``LLVMExecutable.profile_calls`` runs it and reads
+each call's nanoseconds per kernel back (see ``render.py``).
 
 ``TCOMP_NUM_THREADS`` (read when a function is compiled) caps the threads a
 parallel kernel uses; ``TCOMP_NUM_THREADS=1`` turns threading off. By
@@ -21,8 +28,9 @@ when it is there (see ``runtime.py``).
 from __future__ import annotations
 
 import ctypes
-import importlib.util
+import logging
 import os
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -37,8 +45,20 @@ from tcomp.ir.graph import Function
 from tcomp.ir.kernel.kernel import Program
 from tcomp.ir.types import numpy_dtype
 
+logger = logging.getLogger("tcomp.llvm")
+
 THREADS_ENV = "TCOMP_NUM_THREADS"
 ALIGNMENT = 64  # bytes; equals render.ALIGNMENT (not imported: a cache hit never renders)
+_PROFILE_LOCK = threading.Lock()  # held while profile_calls reads a module's counters
+
+
+def _new_profile_lock() -> None:  # a forked child: the thread holding it is not there
+    global _PROFILE_LOCK
+    _PROFILE_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_profile_lock)
 
 
 def default_num_threads() -> int:
@@ -171,10 +191,14 @@ class LLVMExecutable(Executable):
     again only when asked for.
     """
 
-    def __init__(self, program: Program, num_threads: int = 1) -> None:
+    profiled = False  # rendered with a timestamp around each kernel (profile_calls)
+    _input_copies: dict[int, str] | None = None  # input number -> why a call copied it
+
+    def __init__(self, program: Program, num_threads: int = 1, profiled: bool = False) -> None:
         from tcomp.backends.llvm.runtime import compile_module
 
         started = time.perf_counter()
+        self.profiled = profiled
         self._program: Program | None = program
         self._program_text: str | None = None
         self.num_threads = num_threads
@@ -199,11 +223,13 @@ class LLVMExecutable(Executable):
         program_text: str | None,
         info: dict[str, Any],
         program: Program | None = None,
+        profiled: bool = False,
     ) -> "LLVMExecutable":
         """An executable for ``plan`` running ``compiled`` (a runtime ``CompiledModule``)
         without lowering or rendering; ``program_text`` is parsed back when asked for
         (unless ``program`` is given)."""
         executable = cls.__new__(cls)
+        executable.profiled = profiled
         executable._program = program
         executable._program_text = program_text
         executable._llvm_ir = None
@@ -242,7 +268,8 @@ class LLVMExecutable(Executable):
         COUNTERS.renders += 1
         threading = threading_runtime() if self.num_threads > 1 else "pthread"
         module = render_program(
-            program, self.num_threads, threading=threading, vector_functions=vector_functions()
+            program, self.num_threads, threading=threading, vector_functions=vector_functions(),
+            profile=self.profiled,
         )
         return str(module)
 
@@ -270,11 +297,17 @@ class LLVMExecutable(Executable):
                 f"{self.plan.name}: expects {len(self._params)} inputs, got {len(buffers)}"
             )
         arrays: list[np.ndarray] = []
-        for array, (shape, dtype) in zip(buffers, self._params):
-            if type(array) is not np.ndarray or array.dtype is not dtype:
+        for index, (array, (shape, dtype)) in enumerate(zip(buffers, self._params)):
+            if type(array) is not np.ndarray:
                 array = np.asarray(array)
-            if array.dtype != dtype or not array.flags.c_contiguous:
-                array = np.ascontiguousarray(array, dtype=dtype)
+            # read in place (compiled code never writes a parameter), unless the kernels
+            # cannot address it: another dtype, not C-contiguous, or not aligned to its
+            # element size (loads assume no more than that: any other address is fine)
+            flags = array.flags
+            if (array.dtype is not dtype and array.dtype != dtype) or not (
+                flags.c_contiguous and flags.aligned
+            ):
+                array = self._copied_input(index, array, dtype)
             if array.shape != shape:
                 array = array.reshape(shape)
             arrays.append(array)
@@ -295,10 +328,66 @@ class LLVMExecutable(Executable):
                 results.append(what)
                 continue
             array = arrays[what]
-            if freeze:
+            # a parameter returned as it is stays the caller's own buffer (not frozen here;
+            # see tcomp.frontend.eager.own_results), unless this call copied it
+            if freeze or array is not buffers[what]:
                 array.setflags(write=False)
             results.append(array)
         return results
+
+    def _copied_input(self, index: int, array: np.ndarray, dtype: np.dtype) -> np.ndarray:
+        """A C-contiguous, aligned copy of input ``index`` in ``dtype``; says why in
+        ``compile_info()["input_copies"]`` and on the ``tcomp.llvm`` logger (DEBUG)."""
+        if array.dtype != dtype:
+            why = f"dtype {array.dtype.str} ({array.dtype.name}), not {dtype.name}"
+        elif not array.flags.c_contiguous:
+            why = f"not C-contiguous (strides {array.strides})"
+        else:
+            why = (f"data at an address {array.ctypes.data % dtype.alignment} bytes past a "
+                   f"multiple of {dtype.alignment}, its element alignment")
+        why = f"{array_text(array.shape, array.dtype)}: {why}"
+        if self._input_copies is None:
+            self._input_copies = {}
+        self._input_copies[index] = why
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("%s: input %d copied before the call: %s", self.plan.name, index, why)
+        return np.array(array, dtype=dtype, order="C", copy=True)  # aligned by numpy
+
+    def profile_calls(
+        self, buffers: Sequence[Any], repeats: int
+    ) -> list[tuple[list[float], float]]:
+        """Runs a profiled program (``compile_profiled``) once to warm up, then ``repeats``
+        times; per timed call: the seconds of each kernel, measured inside the native call
+        (``clock_gettime`` around each), and the call's wall time as this caller sees it
+        (allocations and the ctypes call included), in program order."""
+        from tcomp.backends.llvm.runtime import PROFILE_HEADER, profile_counters
+
+        if not self.profiled:
+            raise TcompBackendError(
+                f"{self.plan.name}: compiled without profiling (use compile_profiled)"
+            )
+        kernels = len(self.program.kernels)
+        counters = profile_counters(self._compiled, PROFILE_HEADER + kernels)
+        samples: list[tuple[list[float], float]] = []
+        with _PROFILE_LOCK:  # one profile at a time reads the module's counters
+            self(buffers)
+            while len(samples) < repeats:
+                before = counters[:]
+                started = time.perf_counter()
+                self(buffers)
+                wall = time.perf_counter() - started
+                after = counters[:]
+                # calls: 1, or 2 when an interrupt meant for another thread made the
+                # runtime run it again (see interrupt.call)
+                calls = after[0] - before[0]
+                if calls < 1:  # pragma: no cover - a call always completes once
+                    continue
+                per_kernel = [
+                    (after[slot] - before[slot]) / calls * 1e-9
+                    for slot in range(PROFILE_HEADER, PROFILE_HEADER + kernels)
+                ]
+                samples.append((per_kernel, wall / calls))
+        return samples
 
     def _out_of_memory(self, shape: tuple[int, ...], dtype: np.dtype, kind: str) -> TcompMemoryError:
         """The error for a call's ``kind`` buffer (``output``, ``arena``, ``temp``) that
@@ -317,8 +406,13 @@ class LLVMExecutable(Executable):
         ``memory`` or ``disk`` (graph-level hit: nothing lowered, rendered or compiled),
         ``memory-object`` or ``disk-object`` (rendered, then the machine code found by
         the LLVM IR) or ``miss``; ``stale`` is set when a damaged disk entry was
-        replaced."""
-        return dict(self.info)
+        replaced. ``input_copies`` (only once a call copied one): per input number, why
+        the latest copy was made (see :meth:`__call__`: a numpy input is read in place
+        when it is C-contiguous, of the parameter's dtype and aligned to its element)."""
+        info = dict(self.info)
+        if self._input_copies:
+            info["input_copies"] = dict(self._input_copies)
+        return info
 
     def cache_key_parts(self) -> dict[str, str] | None:
         """The graph-level key by part (set by :mod:`tcomp.backends.llvm.compile_cache`;
@@ -332,17 +426,15 @@ class LLVMBackend(Backend):
     name = "llvm"
 
     def __init__(self) -> None:
+        # llvmlite is a dependency of tcomp, so this fails only in an environment that
+        # lost it (installed with --no-deps, uninstalled later, a broken wheel)
         try:
             import llvmlite.binding  # noqa: F401
         except ImportError as error:
             raise TcompBackendError(
-                "the llvm backend needs llvmlite: pip install llvmlite"
+                f"the llvm backend cannot import llvmlite ({error}); llvmlite is a "
+                "dependency of tcomp: reinstall tcomp, or pip install llvmlite"
             ) from error
-        # found, not imported: a compile that the graph-level cache answers never lowers
-        if importlib.util.find_spec("tcomp.ir.kernel.lowering") is None:
-            raise TcompBackendError(
-                "the llvm backend needs tcomp.ir.kernel.lowering, not in this build yet"
-            )
 
     def compile(self, function: Function) -> Executable:
         """Lowers, renders and compiles ``function``, or takes the result from the
@@ -351,6 +443,13 @@ class LLVMBackend(Backend):
 
         return compile_function(function, default_num_threads())
 
+    def compile_profiled(self, function: Function) -> "LLVMExecutable":
+        """``function`` compiled with a timestamp around each kernel (its own cache entry,
+        in memory and on disk): :meth:`LLVMExecutable.profile_calls` runs it."""
+        from tcomp.backends.llvm.compile_cache import compile_function
+
+        return compile_function(function, default_num_threads(), profile=True)
+
     def compile_program(self, program: Program, num_threads: int | None = None) -> LLVMExecutable:
         """Compiles an already lowered kernel-IR program."""
         if num_threads is None:
@@ -358,10 +457,32 @@ class LLVMBackend(Backend):
         return LLVMExecutable(program, num_threads)
 
     def from_host(self, array: np.ndarray) -> Any:
+        """A 64-byte aligned read-only copy: for host data that becomes an Array (which
+        must not change when the caller's array does); a call's numpy inputs are
+        :meth:`borrow`-ed instead."""
         copy = aligned_empty(array.shape, array.dtype, "an input copied to the llvm backend")
         copy[...] = array
         copy.setflags(write=False)
         return copy
+
+    def borrow(self, array: Any) -> np.ndarray:
+        """What passes the numpy input ``array`` to one call: the array itself, read in
+        place (compiled code never writes a parameter; :meth:`LLVMExecutable.__call__`
+        copies only an input it cannot address, and says why in ``compile_info()``)."""
+        return np.asarray(array)
+
+    def host_view(self, buffer: Any) -> np.ndarray:
+        """``buffer``'s memory as a read-only numpy array that keeps it alive, without a
+        copy: ``np.asarray(Array)``. Its base is a read-only memoryview, so numpy cannot
+        make it writable again (``setflags(write=True)`` raises ValueError)."""
+        if not buffer.flags.c_contiguous:  # pragma: no cover - buffers are C-contiguous
+            buffer = np.ascontiguousarray(buffer)
+        raw = buffer.reshape(-1).view(np.uint8)
+        raw.setflags(write=False)
+        # frombuffer keeps the read-only memoryview as the base (np.ndarray(buffer=...)
+        # would look through it to a writable array under a pooled block)
+        view = np.frombuffer(memoryview(raw), dtype=np.uint8)
+        return view.view(buffer.dtype).reshape(buffer.shape)
 
     def to_host(self, buffer: Any) -> np.ndarray:
         return np.array(buffer, copy=True)

@@ -34,9 +34,9 @@ from dataclasses import dataclass
 from llvmlite import ir
 
 from tcomp.backends.llvm.exprs import I64, register_type
+from tcomp.ir.kernel.analysis import affine_terms
 from tcomp.ir.kernel.expr import Load, walk
 from tcomp.ir.kernel.kernel import Assign, Let, Loop, Stmt, statement_exprs
-from tcomp.ir.kernel.lowering.contraction import affine_terms
 from tcomp.ir.types import numpy_dtype
 
 BLOCK_BYTES = 4096  # accumulator bytes per block and accumulator: a page of each row

@@ -9,8 +9,11 @@ optimised graph-IR function, before any lowering, by :func:`graph_key`:
   version bump never reuses an old entry);
 - the host CPU name and feature string;
 - the options rendering and LLVM read: threads, threading runtime (libgomp
-  or pthreads), the libmvec variants found, loop unrolling (constants such
-  as ``render.MIN_PARALLEL_WORK`` are covered by the sources digest);
+  or pthreads), the libmvec variants found, loop unrolling, and for a
+  profiled compile (``profile=True``: a timestamp around each kernel) the
+  word ``profile``, so that it never shares an entry with the plain one
+  (constants such as ``render.MIN_PARALLEL_WORK`` are covered by the
+  sources digest);
 - the SHA-256 of ``print_function(fn, locations=False)`` (exact: constants
   are printed bit for bit, value ids included; source locations left out,
   so moving code in a file does not miss).
@@ -87,14 +90,15 @@ _MEMORY: "weakref.WeakValueDictionary[str, _Entry]" = weakref.WeakValueDictionar
 _STATE: dict[str, Any] = {}
 
 
-def compile_function(function: Function, num_threads: int):
+def compile_function(function: Function, num_threads: int, profile: bool = False):
     """The executable of ``function`` (see the module docstring); its ``compile_info()``
-    says which level answered and the seconds of each step that ran."""
+    says which level answered and the seconds of each step that ran. ``profile``: the
+    program rendered with a timestamp around each kernel (a separate entry)."""
     from tcomp.backends.llvm.backend import LLVMExecutable
     from tcomp.backends.llvm.runtime import load_module
 
     started = time.perf_counter()
-    parts = graph_key_parts(function, num_threads)
+    parts = graph_key_parts(function, num_threads, profile)
     key = "\n".join(parts.values())
     digest = key_digest(key)
     keyed = time.perf_counter()
@@ -104,7 +108,8 @@ def compile_function(function: Function, num_threads: int):
         if entry is not None:
             COUNTERS.memory_hits += 1
     if entry is not None:
-        return _with_key(_restore(entry, num_threads, {"cache": "memory", **info}), parts)
+        restored = _restore(entry, num_threads, {"cache": "memory", **info}, profile)
+        return _with_key(restored, parts)
     rejected = _disk_cache().stats.rejected
     payload = _disk_cache().load_digest(digest)
     stale = _disk_cache().stats.rejected > rejected
@@ -119,7 +124,7 @@ def compile_function(function: Function, num_threads: int):
                 _MEMORY[digest] = entry
             loaded = time.perf_counter()
             restored = _restore(entry, num_threads, {"cache": "disk", **info,
-                                                     "load_s": loaded - keyed})
+                                                     "load_s": loaded - keyed}, profile)
             return _with_key(restored, parts)
         # a plan that does not fit the function, or object code gone (evicted, never
         # stored): of no use, so removed; stored again below with its object code
@@ -137,7 +142,7 @@ def compile_function(function: Function, num_threads: int):
     lowered = time.perf_counter()
     with _LOCK:
         COUNTERS.lowerings += 1
-    executable = LLVMExecutable(program, num_threads)
+    executable = LLVMExecutable(program, num_threads, profiled=profile)
     entry = _Entry(executable.plan, executable._compiled, program=program)
     executable._cache_entry = entry  # keeps the memory-level entry alive
     executable.info = {"cache": executable.info.pop("cache"), **info,
@@ -171,22 +176,26 @@ def _with_key(executable, parts: dict[str, str]):
     return executable
 
 
-def _restore(entry: _Entry, num_threads: int, info: dict[str, Any]):
+def _restore(entry: _Entry, num_threads: int, info: dict[str, Any], profile: bool = False):
     from tcomp.backends.llvm.backend import LLVMExecutable
 
     executable = LLVMExecutable.restore(
-        entry.plan, entry.compiled, num_threads, entry.program_text, info, entry.program
+        entry.plan, entry.compiled, num_threads, entry.program_text, info, entry.program,
+        profiled=profile,
     )
     executable._cache_entry = entry
     return executable
 
 
-def graph_key(function: Function, num_threads: int) -> str:
-    """The key text of ``function`` compiled with ``num_threads`` on this machine."""
-    return "\n".join(graph_key_parts(function, num_threads).values())
+def graph_key(function: Function, num_threads: int, profile: bool = False) -> str:
+    """The key text of ``function`` compiled with ``num_threads`` on this machine
+    (``profile``: the profiled compile's, see :func:`compile_function`)."""
+    return "\n".join(graph_key_parts(function, num_threads, profile).values())
 
 
-def graph_key_parts(function: Function, num_threads: int) -> dict[str, str]:
+def graph_key_parts(
+    function: Function, num_threads: int, profile: bool = False
+) -> dict[str, str]:
     """The lines of :func:`graph_key` by name (``format``, ``versions``, ``sources``,
     ``cpu``, ``options``, ``libmvec``, ``graph``), so that the compile log
     (:mod:`tcomp.backends.compile_log`) can say which one changed."""
@@ -195,13 +204,14 @@ def graph_key_parts(function: Function, num_threads: int) -> dict[str, str]:
     graph = print_function(function, locations=False).encode()
     return {
         "format": FORMAT,
-        **backend_options(num_threads),
+        **backend_options(num_threads, profile),
         "graph": "graph " + hashlib.sha256(graph).hexdigest(),
     }
 
 
-def backend_options(num_threads: int) -> dict[str, str]:
-    """The parts of :func:`graph_key` that describe the compiler and target, not the graph."""
+def backend_options(num_threads: int, profile: bool = False) -> dict[str, str]:
+    """The parts of :func:`graph_key` that describe the compiler and target, not the graph
+    (a profiled compile's ``options`` end in ``; profile``)."""
     import llvmlite
 
     from tcomp import __version__
@@ -217,7 +227,7 @@ def backend_options(num_threads: int) -> dict[str, str]:
         "sources": f"sources {sources_digest()}",
         "cpu": f"cpu {state['cpu']} {state['features']}",
         "options": f"threads {num_threads}; threading {threading_name}; "
-                   f"unroll {runtime.LOOP_UNROLLING}",
+                   f"unroll {runtime.LOOP_UNROLLING}" + ("; profile" if profile else ""),
         "libmvec": f"libmvec {variants}",
     }
 

@@ -1,7 +1,7 @@
 """Blocked contractions: a matched matmul loop nest rendered as packed, register-blocked code.
 
-``ir/kernel/lowering/contraction.py`` recognises the loop nest and records
-the blocking in the kernel's schedule (``unroll={m: MR, n: NR}``,
+``ir/kernel/analysis/contraction.py`` recognises the loop nest, and
+``ir/kernel/lowering/contraction.py`` records the blocking in the kernel's schedule (``unroll={m: MR, n: NR}``,
 ``tile={m: MC, k: KC}``, ``vector={n: lanes}``); this module renders it.
 The batch loops and everything the kernel does with the accumulator (bias,
 relu, masks, casts, the store) are rendered by the generic statement
@@ -60,9 +60,9 @@ from tcomp.backends.llvm.exprs import (
 )
 from tcomp.backends.llvm.stmts import _BodyRenderer, check_interrupt, render_kernel
 from tcomp.backends.llvm.vecmath import VariantTable
+from tcomp.ir.kernel.analysis import Contraction, Operand
 from tcomp.ir.kernel.expr import INDEX, Binary, Load, Var
 from tcomp.ir.kernel.kernel import Kernel, KernelArg, Let, Loop
-from tcomp.ir.kernel.lowering.contraction import Contraction, Operand
 
 # What the threads of a shared contraction see (set up by the caller, see render.py):
 # buffers, next row block, row blocks done, next B panel, B panels packed, B scratch

@@ -7,8 +7,14 @@ about half the time of a ``x * 2`` over 2**24 floats on this 2-core
 machine). :func:`output_array` hands out blocks of at least ``MIN_BYTES``
 from :class:`HostPool` instead:
 
-- a block is 64-byte aligned memory from ``aligned_alloc``, in the size
-  classes of the GPU buffer pool (:func:`tcomp.backends.gpu.memory.size_class`);
+- a block is page-aligned memory from ``aligned_alloc``, in the size
+  classes of the GPU buffer pool (:func:`tcomp.backends.gpu.memory.size_class`).
+  Page-aligned, not just 64-byte aligned: a big numpy array (``malloc``'s
+  ``mmap``) starts 16 bytes into a page, and an output starting 48 bytes
+  after an input modulo 4 KiB makes each load of the input wait for the
+  store just issued to the output (4K aliasing: GELU over 2**24 floats read
+  in place took 15% longer with the 64-byte aligned outputs ``aligned_alloc``
+  placed 64 bytes into a page);
 - the array handed out is a numpy view of a small ctypes object over the
   block; numpy's views of it keep that object alive, and when the last one
   dies a ``weakref.finalize`` on it gives the block back (so an output the
@@ -35,7 +41,7 @@ from tcomp.ir.errors import TcompMemoryError
 
 MIN_BYTES = 1 << 20  # smaller arrays: glibc's heap already reuses them
 CACHE_BYTES = 256 << 20
-ALIGNMENT = 64
+ALIGNMENT = 4096  # a page: see the module docstring
 
 
 @dataclass

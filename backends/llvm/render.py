@@ -9,6 +9,14 @@ the arena (when ``arena_bytes > 0``; planned temps live at their byte
 ``offset`` in it), then one slot per temp without an offset. Constants are
 internal global constants of the module.
 
+With ``profile=True`` (a separate compile: see ``LLVMBackend.compile_profiled``)
+the module also defines the i64 array :data:`PROFILE_SYMBOL` (external, so
+that the runtime finds its address): ``[calls, ns of whole calls, ns of k0,
+ns of k1, ...]``. ``tcomp_main`` reads ``clock_gettime(CLOCK_MONOTONIC)``
+before and after each kernel, sums the nanoseconds in locals and adds them
+(atomically) to the array only when the call ran to the end: a call stopped
+by the interrupt flag adds nothing.
+
 Each kernel is an internal function (see :mod:`tcomp.backends.llvm.stmts`).
 A kernel whose schedule names its outermost loop ``parallel`` and that does
 at least ``min_parallel_work`` scalar operations is split into
@@ -18,6 +26,7 @@ at least ``min_parallel_work`` scalar operations is split into
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,12 +46,16 @@ from tcomp.backends.llvm.stmts import (
 )
 from tcomp.backends.llvm.threads import TASK_FN, render_gomp_parallel, render_parallel_for
 from tcomp.backends.llvm.vecmath import VariantTable, keep_declarations
+from tcomp.ir.kernel.analysis import blocked_contraction, overlapping_temps
 from tcomp.ir.kernel.kernel import Kernel, Program
-from tcomp.ir.kernel.lowering.contraction import blocked_contraction
-from tcomp.ir.kernel.lowering.memory import overlapping_temps
 from tcomp.ir.types import numpy_dtype
 
 ENTRY = "tcomp_main"
+# the profile counters of a profiled module: [calls, ns of whole calls, ns per kernel...]
+PROFILE_SYMBOL = "tcomp_profile"
+PROFILE_HEADER = 2  # slots before the first kernel's
+CLOCK_MONOTONIC = getattr(time, "CLOCK_MONOTONIC", 1)  # the C constant (1 on Linux)
+TIMESPEC = ir.LiteralStructType([ir.IntType(64), ir.IntType(64)])  # tv_sec, tv_nsec (LP64)
 MIN_PARALLEL_WORK = 2**20  # below this, waking threads costs about what it saves
 ALIGNMENT = 64
 
@@ -92,13 +105,15 @@ def render_program(
     min_parallel_work: int = MIN_PARALLEL_WORK,
     threading: str = "pthread",
     vector_functions: VariantTable | None = None,
+    profile: bool = False,
 ) -> ir.Module:
     """The LLVM module of ``program`` (``str()`` of it is the LLVM IR text).
 
     ``threading`` picks how parallel kernels run: ``pthread`` (threads created
     per call) or ``gomp`` (libgomp's pool; the runtime must provide it).
     ``vector_functions``: the libmvec variants the runtime found (see
-    :mod:`tcomp.backends.llvm.vecmath`); none by default.
+    :mod:`tcomp.backends.llvm.vecmath`); none by default. ``profile``: time
+    each kernel into :data:`PROFILE_SYMBOL` (see the module docstring).
     """
     module = ir.Module(name=_module_name(program.name))
     layout = buffer_layout(program)
@@ -139,9 +154,11 @@ def render_program(
     buffers.name = "buffers"
     b = ir.IRBuilder(main.append_basic_block("entry"))
     stop = main.append_basic_block("interrupted")
+    clock = _ProfileClock(b, len(kernel_functions)) if profile else None
     for number, (kernel, function, runner, scratch) in enumerate(kernel_functions):
         if number > 0:
             check_interrupt(b, stop)  # Ctrl-C: the rest of the kernels need not run
+        started = clock.now() if clock is not None else None
         if runner is None:
             pointers = _kernel_pointers(b, buffers, program, layout, constants, kernel)
             b.call(function, pointers)
@@ -152,11 +169,67 @@ def render_program(
             b.call(runner, [context, ir.Constant(I64, loop.extent)])
             if raw is not None:
                 b.call(module.globals["free"], [raw])
+        if clock is not None:
+            clock.add(number, clock.now(), started)
+    if clock is not None:
+        check_interrupt(b, stop)  # the last kernel may have stopped early: keep no times
+        clock.commit()
     b.ret_void()
     b.position_at_end(stop)
     b.ret_void()
     keep_declarations(module)
     return module
+
+
+class _ProfileClock:
+    """The timestamps of a profiled ``tcomp_main`` (see the module docstring): one
+    ``timespec`` and one i64 sum per kernel on the stack, the start of the call, and
+    :meth:`commit`, which adds them to :data:`PROFILE_SYMBOL`."""
+
+    def __init__(self, b: ir.IRBuilder, kernels: int) -> None:
+        module = b.module
+        self.b = b
+        ty = ir.ArrayType(I64, PROFILE_HEADER + kernels)
+        counters = ir.GlobalVariable(module, ty, name=PROFILE_SYMBOL)
+        counters.initializer = ir.Constant(ty, None)  # zeros
+        counters.align = ALIGNMENT
+        self.counters, self.type = counters, ty
+        self.clock_gettime = module.globals.get("clock_gettime") or ir.Function(
+            module, ir.FunctionType(I32, [I32, PTR]), name="clock_gettime")
+        self.timespec = b.alloca(TIMESPEC, name="now")
+        self.sums = [b.alloca(I64, name=f"ns.k{number}") for number in range(kernels)]
+        for pointer in (self.timespec, *self.sums):
+            pointer.type = PTR  # opaque, as LLVM has them
+        for total in self.sums:
+            b.store(ir.Constant(I64, 0), total)
+        self.started = self.now()
+
+    def now(self) -> ir.Value:
+        """Nanoseconds of ``CLOCK_MONOTONIC``, read here."""
+        b, zero = self.b, ir.Constant(I32, 0)
+        b.call(self.clock_gettime, [ir.Constant(I32, CLOCK_MONOTONIC), self.timespec])
+        fields = [b.gep(self.timespec, [zero, ir.Constant(I32, n)], source_etype=TIMESPEC)
+                  for n in (0, 1)]
+        for field in fields:
+            field.type = PTR
+        seconds, nanoseconds = (b.load(field, typ=I64) for field in fields)
+        return b.add(b.mul(seconds, ir.Constant(I64, 1_000_000_000)), nanoseconds)
+
+    def add(self, number: int, end: ir.Value, start: ir.Value) -> None:
+        """Kernel ``number`` ran from ``start`` to ``end``."""
+        b, total = self.b, self.sums[number]
+        b.store(b.add(b.load(total, typ=I64), b.sub(end, start)), total)
+
+    def commit(self) -> None:
+        """Adds this call (one call, its nanoseconds, each kernel's) to the counters."""
+        b = self.b
+        values = [ir.Constant(I64, 1), b.sub(self.now(), self.started)]
+        values += [b.load(total, typ=I64) for total in self.sums]
+        for slot, value in enumerate(values):
+            address = b.gep(self.counters, [ir.Constant(I64, 0), ir.Constant(I64, slot)],
+                            inbounds=True, source_etype=self.type)
+            address.type = PTR
+            b.atomic_rmw("add", address, value, "monotonic")
 
 
 def _module_name(name: str) -> str:
@@ -257,10 +330,12 @@ def render_text(
     num_threads: int = 1,
     threading: str = "pthread",
     vector_functions: VariantTable | None = None,
+    profile: bool = False,
 ) -> str:
     """The LLVM IR text of ``program`` (what the runtime compiles)."""
     return str(
         render_program(
-            program, num_threads, threading=threading, vector_functions=vector_functions
+            program, num_threads, threading=threading, vector_functions=vector_functions,
+            profile=profile,
         )
     )

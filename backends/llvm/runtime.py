@@ -31,7 +31,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from tcomp.backends.llvm import interrupt
+from tcomp.backends.llvm import compile_worker, interrupt
 from tcomp.ir.errors import TcompBackendError
 
 # held by every use of LLVM here, and across os.fork (see _before_fork); reentrant, so
@@ -45,7 +45,12 @@ _ENTRY_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 # the i32 global that threads.py renders (threads.GOMP_FLAG; not imported from there, which
 # would import the renderer into a process that only loads cached code)
 GOMP_FLAG = "tcomp_use_gomp"
-_LIBC_SYMBOLS = ("pthread_create", "pthread_join", "malloc", "free")  # malloc: contraction.py
+# malloc: contraction.py; clock_gettime: a profiled tcomp_main (render.py)
+_LIBC_SYMBOLS = ("pthread_create", "pthread_join", "malloc", "free", "clock_gettime")
+# the counters of a profiled module (render.PROFILE_SYMBOL; not imported from there, which
+# would import the renderer into a process that only loads cached code)
+PROFILE_SYMBOL = "tcomp_profile"
+PROFILE_HEADER = 2  # render.PROFILE_HEADER: the slots before the kernels' (calls, ns of calls)
 _USE_GOMP = ctypes.c_int32(0)  # read by compiled code: 1 = libgomp's pool may be used
 _GOMP_SYMBOLS = ("GOMP_parallel", "omp_get_thread_num", "omp_get_num_threads")
 _LIBM_SYMBOLS = (
@@ -264,7 +269,12 @@ def compile_module(text: str) -> CompiledModule:
         started = time.perf_counter()
         compiled = _load_stored(state, digest, started)
         if compiled is None:
-            object_code, optimized_ir, timings = _optimise_and_emit(state, text)
+            from tcomp.backends.llvm.compile_cache import COUNTERS
+
+            COUNTERS.llvm_compiles += 1
+            object_code, optimized_ir, timings = compile_worker.optimise(
+                text, lambda text: optimise_and_emit(state, text)
+            )
             _disk_cache().store(key, _pack_entry(object_code, optimized_ir))
             compiled = _make_module(state, digest, object_code, optimized_ir, started, timings)
         _CACHE[digest] = compiled
@@ -319,12 +329,10 @@ def _make_module(
     )
 
 
-def _optimise_and_emit(state: dict[str, Any], text: str) -> tuple[bytes, str, dict[str, float]]:
+def optimise_and_emit(state: dict[str, Any], text: str) -> tuple[bytes, str, dict[str, float]]:
     """Parses, verifies and optimises ``text`` at O3; returns object code, optimised IR
-    and the seconds of each step."""
-    from tcomp.backends.llvm.compile_cache import COUNTERS
-
-    COUNTERS.llvm_compiles += 1
+    and the seconds of each step (in this process; :mod:`compile_worker` runs it in a
+    helper process once this one has run it many times)."""
     llvm, machine = state["llvm"], _target_machine(state)
     started = time.perf_counter()
     module = llvm.parse_assembly(text)
@@ -421,6 +429,17 @@ def run(compiled: CompiledModule, pointers: Sequence[int], work: int = 0) -> Non
     :mod:`tcomp.backends.llvm.interrupt`)."""
     array = (ctypes.c_void_p * max(len(pointers), 1))(*pointers)
     interrupt.call(compiled.entry, array, work)
+
+
+def profile_counters(compiled: CompiledModule, slots: int) -> Any:
+    """The ``slots`` i64 counters of a module rendered with ``profile=True`` (a ctypes
+    array over the module's own memory: ``[calls, ns of whole calls, ns per kernel...]``,
+    see :mod:`tcomp.backends.llvm.render`); valid while ``compiled`` lives."""
+    with _LOCK:
+        address = compiled.engine.get_global_value_address(PROFILE_SYMBOL)
+    if not address:
+        raise TcompBackendError("llvm backend: this module was not compiled with profiling")
+    return (ctypes.c_int64 * slots).from_address(address)
 
 
 def clear_cache() -> None:

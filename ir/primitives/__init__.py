@@ -1,7 +1,7 @@
 """All primitives of the graph IR, registered on import.
 
 ``PRIMITIVES`` maps each name to its :class:`Primitive` (shape rule, numpy
-reference, gradient rule, lowering). The definitions are grouped by kind:
+reference, gradient rule). The definitions are grouped by kind:
 elementwise, reductions, movement (layout) ops, contraction and indexing.
 """
 

@@ -11,14 +11,14 @@ A :class:`Primitive` bundles everything tcomp knows about one op:
 - ``vjp``: the reverse-mode gradient rule, ``(emitter, node, cotangent) ->
   one cotangent (or None for "no contribution") per input``, written with
   the :class:`tcomp.ir.builder.Emitter` so that gradients are graph IR;
-- ``lowering``: the kernel-IR lowering, attached by the kernel lowering
-  module of the compiled backends (None until then);
 - ``attrs``: the attribute schema, each attribute's name and
   :class:`~tcomp.ir.primitives.attrs.AttrKind` (``{"axes": AttrKind.AXES}``).
   :meth:`Primitive.check_call` checks a node's attributes against it before
   the shape rule runs, so rules see only values of the declared kinds.
 
-Files in this package define primitives by calling :func:`register`.
+Files in this package define primitives by calling :func:`register`. A
+primitive's kernel-IR lowering is not part of it: the compiled backends look
+it up by name in the lowering table (:mod:`tcomp.ir.kernel.lowering.table`).
 """
 
 from __future__ import annotations
@@ -54,7 +54,6 @@ class Primitive:
     vjp: VjpRule | None
     attrs: AttrSchema = field(default_factory=dict)
     num_inputs: int | None = None  # None: variadic
-    lowering: Callable[..., Any] | None = None
 
     def __post_init__(self) -> None:
         if not self.attrs:

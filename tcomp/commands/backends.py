@@ -31,7 +31,7 @@ def device_lines(name: str) -> list[str]:
 
 
 def unavailable_reason(name: str) -> str:
-    """The first line of the error that keeps a built backend from running here."""
+    """The first line of the error that keeps a backend from running here."""
     from tcomp.backends.registry import get_backend
     from tcomp.ir.errors import TcompBackendError
 
@@ -46,15 +46,9 @@ def unavailable_reason(name: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tcomp.backends.registry import (
-        KNOWN_BACKENDS,
-        available_backends,
-        built_backends,
-        default_backend_name,
-    )
+    from tcomp.backends.registry import KNOWN_BACKENDS, available_backends, default_backend_name
 
     available = set(available_backends())
-    built = set(built_backends())
     default = default_backend_name()
     for name in KNOWN_BACKENDS:
         details: list[str] = []
@@ -63,11 +57,9 @@ def run(args: argparse.Namespace) -> int:
             details = device_lines(name)
         else:
             line = "not available"
-            if name not in built:
-                line += " (not in this build yet)"
             if name in INSTALL_HINTS:
                 line += f"; install: {INSTALL_HINTS[name]}"
-            reason = unavailable_reason(name) if name in built else ""
+            reason = unavailable_reason(name)
             if reason:
                 details = [f"why: {reason}"]
         print(f"{name:10s} {line}")

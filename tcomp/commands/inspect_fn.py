@@ -334,9 +334,9 @@ def add_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentPa
     parser.add_argument(
         "--time", action="store_true",
         help="with --stats: a 'time (us)' column, the median of --repeats runs. GPU backends "
-        "(opencl, cuda): each kernel's launch, synchronized before and after it. llvm runs "
-        "the whole program as one native call, so its kernels are not timed apart: one "
-        "'whole program' row gives the time of the call",
+        "(opencl, cuda): each kernel's launch, synchronized before and after it. llvm: a "
+        "profiled build of the program (a separate compile and cache entry) reads a clock "
+        "around each kernel inside the native call",
     )
     parser.add_argument(
         "--repeats", type=int, default=10, metavar="N",

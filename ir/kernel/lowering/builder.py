@@ -14,6 +14,7 @@ expression then goes through :class:`~.hoist.Hoister`::
 
 from __future__ import annotations
 
+import typing
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
@@ -43,7 +44,12 @@ from tcomp.ir.kernel.kernel import (
 )
 from tcomp.ir.kernel.lowering.context import Accessor, Index, LoweringContext, uniform_const
 from tcomp.ir.kernel.lowering.hoist import Hoister, NameGen, Rematerialize
-from tcomp.ir.primitives import PRIMITIVES
+from tcomp.ir.kernel.lowering.table import (
+    ExpressionLowering,
+    KernelLowering,
+    builds_kernel,
+    lowering_for,
+)
 
 if TYPE_CHECKING:
     from tcomp.ir.kernel.lowering.program import ProgramState
@@ -88,11 +94,12 @@ class KernelBuilder:
         found = self.accessors.get(value)
         if found is None:
             node = self.state.producers[value]
-            lowering = PRIMITIVES[node.op].lowering
-            if lowering is None or getattr(lowering, "builds_kernel", False):
+            lowering = lowering_for(node.op)
+            if builds_kernel(lowering):
                 raise TypeError(f"{node.op} cannot be inlined into an expression")
             inputs = [self._reader(v) for v in node.inputs]
-            found = lowering(LoweringContext(self, node), inputs, node.attrs, node.output.type)
+            rule = typing.cast(ExpressionLowering, lowering)
+            found = rule(LoweringContext(self, node), inputs, node.attrs, node.output.type)
             self.accessors[value] = found
             self.fused.append(node)
         return found
@@ -164,10 +171,10 @@ class KernelBuilder:
             var = Var("i0", INDEX, 0)
             store = Store(self.state.buffer_name(root), var, const(0, root.dtype))
             return self.finish((Loop(var, (store,)),), parallel=None)
-        lowering = PRIMITIVES[self.state.producers[root].op].lowering
-        if getattr(lowering, "builds_kernel", False):
+        lowering = lowering_for(self.state.producers[root].op)
+        if builds_kernel(lowering):
             self.fused.append(self.state.producers[root])
-            body = lowering(self, self.state.producers[root])
+            body = typing.cast(KernelLowering, lowering)(self, self.state.producers[root])
             return self.finish(body, parallel=None)
         loops, idx = self.output_loops(root.shape)
         value = self.compute(root, idx)

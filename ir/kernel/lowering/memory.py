@@ -10,13 +10,16 @@ outputs, parameters and constants are not in the arena.
 Example: k0 writes %t1 (400 B), k1 reads %t1 and writes %t2 (400 B), k2
 reads %t2 and writes %t3 (400 B): %t1 at 0, %t2 at 448 (alive with %t1 in
 k1), %t3 at 0 again (%t1 died after k1); ``arena_bytes`` = 896.
+
+Which temps of one kernel may share bytes under a plan is an analysis
+renderers need: :func:`tcomp.ir.kernel.analysis.overlap.overlapping_temps`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from tcomp.ir.kernel.kernel import Kernel, Program
+from tcomp.ir.kernel.kernel import Program
 from tcomp.ir.types import numpy_dtype
 
 ALIGNMENT = 64
@@ -101,24 +104,3 @@ def plan_memory(program: Program) -> Program:
         for name, buffer in program.buffers.items()
     }
     return dataclasses.replace(program, buffers=buffers, arena_bytes=free.end)
-
-
-def overlapping_temps(program: Program, kernel: Kernel) -> frozenset[str]:
-    """Args of ``kernel`` that are arena temps whose byte ranges overlap another arg's: a
-    renderer must not promise the compiler that they do not alias (no ``noalias`` /
-    ``restrict``), since a runtime may pass ``arena + offset`` for each."""
-    ranges = []
-    for arg in kernel.args:
-        buffer = program.buffers.get(arg.name)
-        if buffer is None or buffer.kind != "temp" or buffer.offset is None:
-            continue
-        if program.arena_bytes <= 0:
-            continue
-        size = buffer.size * numpy_dtype(buffer.type.dtype).itemsize
-        ranges.append((arg.name, buffer.offset, buffer.offset + size))
-    aliased: set[str] = set()
-    for i, (name_a, lo_a, hi_a) in enumerate(ranges):
-        for name_b, lo_b, hi_b in ranges[i + 1 :]:
-            if lo_a < hi_b and lo_b < hi_a:
-                aliased.update((name_a, name_b))
-    return frozenset(aliased)

@@ -1,0 +1,60 @@
+"""The compile log's record of a jitted signature's first call.
+
+:func:`log_first_call` adds where the program came from (this process's
+memory, the disk cache, a compile) and the cache key by part to the log
+that ``tcomp cache info FILE.py:FUNC`` reads
+(:mod:`tcomp.backends.compile_log`), and logs a miss's reasons at INFO on
+the ``tcomp.jit`` logger.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import TYPE_CHECKING, Any, Callable
+
+from tcomp.ir.text import print_function
+
+if TYPE_CHECKING:
+    from tcomp.frontend.jit import CompiledProgram, Signature
+
+logger = logging.getLogger("tcomp.jit")
+
+
+def log_first_call(fn: Callable[..., Any], program: CompiledProgram) -> None:
+    """Adds the first call of a signature to the compile log (where the program came
+    from and, for a miss, why: :mod:`tcomp.backends.compile_log`) and logs a miss's
+    reasons at INFO on ``tcomp.jit``."""
+    from tcomp.backends.cache import default_cache_dir
+    from tcomp.backends.compile_log import CompileRecord, function_identity, record_call
+
+    executable = program.executable
+    parts = executable.cache_key_parts() if executable is not None else None
+    if parts is None or default_cache_dir() is None:
+        return
+    graph = print_function(program.optimized, locations=False)
+    if "graph" not in parts:
+        parts = {"graph": "graph " + hashlib.sha256(graph.encode()).hexdigest(), **parts}
+    info = executable.compile_info()
+    outcome = "stale" if info.get("stale") else str(info.get("cache", "miss"))
+    record = record_call(function_identity(fn), CompileRecord(
+        backend=program.signature.backend,
+        arguments=arguments_text(program.signature, program.leaf_paths),
+        outcome=outcome,
+        key_parts=parts,
+        graph=graph,
+        seconds=(program.compile_seconds or 0.0) + float(info.get("build_s", 0.0)),
+    ))
+    if record.why and logger.isEnabledFor(logging.INFO):
+        logger.info("%s missed the compile cache: %s", program.optimized.name,
+                    "; ".join(line.strip() for line in record.why))
+
+
+def arguments_text(signature: Signature, paths: list[str]) -> str:
+    """``x: float32[256,784], lr: float32[] (Python scalar), n=3``: a signature as text."""
+    shown = [
+        f"{path}: {dtype}[{','.join(map(str, shape))}]" + (" (Python scalar)" if weak else "")
+        for path, (shape, dtype, weak) in zip(paths, signature.leaves)
+    ]
+    shown += [f"{name}={value!r}" for name, _, value in signature.statics]
+    return ", ".join(shown)

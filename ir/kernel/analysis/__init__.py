@@ -1,0 +1,37 @@
+"""Pure analyses over kernel IR, shared by the lowering and the renderers.
+
+Nothing here builds or rewrites kernels, and nothing here imports
+:mod:`tcomp.ir.kernel.lowering`: a renderer imports these analyses to read
+what a lowered program means, without pulling the graph-to-kernel lowering
+into its process. Modules:
+
+- :mod:`.affine`: an index expression as coefficients of loop variables
+  (:func:`affine_terms`);
+- :mod:`.contraction`: recognising matmul-like loop nests
+  (:func:`match_contraction`, :func:`blocked_contraction`, with
+  :class:`Contraction` and :class:`Operand`);
+- :mod:`.overlap`: arena temporaries whose byte ranges overlap
+  (:func:`overlapping_temps`), which a renderer must not mark as non-aliasing.
+"""
+
+from __future__ import annotations
+
+from tcomp.ir.kernel.analysis.affine import affine_terms
+from tcomp.ir.kernel.analysis.contraction import (
+    FLOAT_ACCUMULATORS,
+    Contraction,
+    Operand,
+    blocked_contraction,
+    match_contraction,
+)
+from tcomp.ir.kernel.analysis.overlap import overlapping_temps
+
+__all__ = [
+    "FLOAT_ACCUMULATORS",
+    "Contraction",
+    "Operand",
+    "affine_terms",
+    "blocked_contraction",
+    "match_contraction",
+    "overlapping_temps",
+]
