@@ -1,6 +1,6 @@
 """bfloat16 from the user's side: host arrays, promotion, the IR text, the reference's
 meaning, tcomp's rounding to bfloat16 (``tcomp.ir.bfloat16`` against an exact
-Fraction oracle, ``tests/bfloat16_oracle.py``; conversions and Python-float
+Fraction oracle, ``tests/rounding_oracle.py``; conversions and Python-float
 constants on every backend), and a model trained in bfloat16 on every backend.
 
 Backend-specific bit-level checks (every bf16 pattern, float32 rounding ties,
@@ -15,9 +15,9 @@ import math
 import ml_dtypes
 import numpy as np
 import pytest
-from bfloat16_oracle import INFINITY, midpoint, oracle_bits
 from hypothesis import example, given
 from hypothesis import strategies as st
+from rounding_oracle import BFLOAT16
 
 import tcomp
 from tcomp import nn
@@ -25,6 +25,8 @@ from tcomp.ir.bfloat16 import bfloat16_bits, to_bfloat16
 from tcomp.ir.errors import TcompTypeError
 from tcomp.ir.text import parse_function, print_function
 from tcomp.ir.types import promote_dtypes
+
+INFINITY, midpoint, oracle_bits = BFLOAT16.infinity, BFLOAT16.midpoint, BFLOAT16.oracle_bits
 
 BF16 = np.dtype(ml_dtypes.bfloat16)
 RTOL, ATOL = 2e-2, 1e-2  # 8 significant bits, a few roundings deep

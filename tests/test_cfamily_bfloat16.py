@@ -13,7 +13,7 @@ tcomp's rule: ``tcomp.ir.bfloat16``), and each operation's result is rounded
   rounding), float64 / float16 / int32 / bool conversions both ways
   (bit-exact against the reference backend and tcomp's rounding; float64
   ties and their neighbours), ``tc_round_bf16_int`` on 64-bit integers
-  (against the exact oracle of ``tests/bfloat16_oracle.py``), elementwise
+  (against the exact oracle of ``tests/rounding_oracle.py``), elementwise
   ops (within one bf16 ulp, nearly all bit-exact), sums, softmax, matmuls
   and a gradient (to bf16 rounding);
 - golden OpenCL C and CUDA C sources of a bf16 elementwise chain
@@ -33,7 +33,7 @@ from typing import Any, Callable
 import ml_dtypes
 import numpy as np
 import pytest
-from bfloat16_oracle import INFINITY, midpoint, oracle_bits
+from rounding_oracle import BFLOAT16
 
 import tcomp
 from tcomp import nn
@@ -44,6 +44,8 @@ from tcomp.backends.cfamily.helpers import render_helpers
 from tcomp.backends.registry import available_backends
 from tcomp.ir.bfloat16 import to_bfloat16
 from tcomp.ir.kernel.lowering import lower_function
+
+INFINITY, midpoint, oracle_bits = BFLOAT16.infinity, BFLOAT16.midpoint, BFLOAT16.oracle_bits
 
 BF16 = np.dtype(ml_dtypes.bfloat16)
 F32 = np.float32

@@ -4,7 +4,7 @@ tcomp's float16 conversion is one rounding to nearest, ties to even (numpy's
 ``astype``: it converts double to half directly). Rounding a float64 to
 float32 first and then to float16 rounds twice: ``1 + 2**-11 + 2**-40`` would
 become the tie ``1 + 2**-11`` and then 1.0 instead of ``1 + 2**-10``. Checked
-against the exact Fraction oracle of ``tests/float16_oracle.py``:
+against the exact Fraction oracle of ``tests/rounding_oracle.py``:
 
 - float64 -> float16: every midpoint between float16 neighbours and the
   doubles one ulp either side, subnormal halves, the overflow boundary
@@ -27,11 +27,14 @@ from typing import Callable
 
 import numpy as np
 import pytest
-from float16_oracle import INFINITY, MAX_FINITE, midpoint, oracle_bits
+from rounding_oracle import FLOAT16
 
 import tcomp
 from tcomp.backends.cfamily import CUDA, render_program
 from tcomp.ir.kernel.lowering import lower_function
+
+INFINITY, MAX_FINITE = FLOAT16.infinity, FLOAT16.max_finite
+midpoint, oracle_bits = FLOAT16.midpoint, FLOAT16.oracle_bits
 
 # NaN and out-of-range inputs: numpy warns as it casts them; the values are checked
 pytestmark = pytest.mark.filterwarnings(
