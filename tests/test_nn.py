@@ -195,6 +195,18 @@ def conv2d_cases(draw):
 
 
 @st.composite
+def conv_nd_cases(draw, d: int):
+    n, c, o = draw(st.integers(1, 2)), draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    padding, stride = draw(st.integers(0, 1)), draw(st.integers(1, 2))
+    spatial = tuple(draw(st.integers(1, 5 if d == 1 else 3)) for _ in range(d))
+    kernel = tuple(draw(st.integers(1, s + 2 * padding)) for s in spatial)
+    rng = draw(seeds())
+    bias = rng.standard_normal(o) if draw(st.booleans()) else None
+    args = (rng.standard_normal((n, c, *spatial)), rng.standard_normal((o, c, *kernel)), bias)
+    return Case(f"conv{d}d", args, {"stride": stride, "padding": padding}, wrt=(0, 1, 2))
+
+
+@st.composite
 def pool_cases(draw, name: str):
     n, c = draw(st.integers(1, 3)), draw(st.integers(1, 3))
     h, w = draw(st.integers(1, 7)), draw(st.integers(1, 7))
@@ -238,7 +250,9 @@ CASES: dict[str, st.SearchStrategy[Case]] = {
     "cross_entropy": cross_entropy_cases(),
     "mse": mse_cases(),
     "layer_norm": layer_norm_cases(),
+    "conv1d": conv_nd_cases(1),
     "conv2d": conv2d_cases(),
+    "conv3d": conv_nd_cases(3),
     "max_pool2d": pool_cases("max_pool2d"),
     "avg_pool2d": pool_cases("avg_pool2d"),
     "attention": attention_cases(),

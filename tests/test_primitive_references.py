@@ -276,6 +276,19 @@ def _make_matmul(draw, rng, dtype):
     return [values(rng, batch + (m, k), dtype), values(rng, batch + (k, n), dtype)], {}
 
 
+def _make_conv(draw, rng, dtype):
+    from gradcheck import conv_attrs_and_shapes
+
+    x_shape, w_shape, attrs = draw(conv_attrs_and_shapes())
+    return [values(rng, x_shape, dtype), values(rng, w_shape, dtype)], attrs
+
+
+def _expect_conv(inputs, attrs):
+    from gradcheck import direct_conv
+
+    return direct_conv(*(_f64(x) for x in inputs), **attrs)
+
+
 def _make_gather(draw, rng, dtype):
     shape = list(draw(shapes()))
     axis = draw(st.integers(0, len(shape) - 1))
@@ -358,6 +371,7 @@ REF_CASES.update(
             _make_matmul,
             lambda i, a: np.einsum("...mk,...kn->...mn", _f64(i[0]), _f64(i[1])),
         ),
+        "conv": RefCase(NUMERIC, _make_conv, _expect_conv),
         "gather": RefCase(ALL, _make_gather, _expect_gather),
         "scatter_add": RefCase(NUMERIC, _make_scatter, _expect_scatter),
     }

@@ -40,6 +40,9 @@ SHAPE, TYPE = TcompShapeError, TcompTypeError
 _SAME_SHAPE_BINARY = ["sub", "max", "min", "pow", "eq", "ne", "lt", "le", "gt", "ge"]
 _FLOAT_UNARY = ["exp", "log", "sqrt", "tanh", "sin", "cos", "logistic"]
 
+CONV1 = {"strides": (1,), "padding": (0, 0), "lhs_dilation": (1,), "rhs_dilation": (1,),
+         "groups": 1}
+
 BAD_CALLS = [
     *[(op, [T((2, 3)), T((2, 4))], {}, SHAPE) for op in _SAME_SHAPE_BINARY],
     *[(op, [T((2,), I32)], {}, TYPE) for op in _FLOAT_UNARY],
@@ -73,6 +76,14 @@ BAD_CALLS = [
     ("matmul", [T((2, 2, 3)), T((3, 3, 2))], {}, SHAPE),
     ("matmul", [T((2, 3)), T((3, 2), "float64")], {}, TYPE),
     ("matmul", [T((2, 3), "bool"), T((3, 2), "bool")], {}, TYPE),
+    ("conv", [T((1, 2, 5)), T((3, 2))], CONV1, SHAPE),
+    ("conv", [T((1, 2, 5)), T((3, 1, 2))], CONV1, SHAPE),
+    ("conv", [T((1, 2, 5)), T((3, 2, 2))], {**CONV1, "groups": 2}, SHAPE),
+    ("conv", [T((1, 2, 5)), T((3, 2, 2))], {**CONV1, "strides": (1, 1)}, SHAPE),
+    ("conv", [T((1, 2, 5)), T((3, 2, 2))], {**CONV1, "strides": (0,)}, SHAPE),
+    ("conv", [T((1, 2, 5)), T((3, 2, 2))], {**CONV1, "padding": (1,)}, SHAPE),
+    ("conv", [T((1, 2, 5)), T((3, 2, 2), "float64")], CONV1, TYPE),
+    ("conv", [T((1, 2, 5), "bool"), T((3, 2, 2), "bool")], CONV1, TYPE),
     ("reduce_sum", [T((2, 3))], {"axes": (2,)}, SHAPE),
     ("reduce_sum", [T((2, 3))], {"axes": (-1,)}, SHAPE),
     ("reduce_sum", [T((2, 3))], {"axes": (1, 0)}, SHAPE),

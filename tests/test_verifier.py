@@ -198,6 +198,9 @@ VALID_ATTRS = {
     "pad": ([T3], {"low": (1,), "high": (2,), "interior": (1,), "value": 0.5}),
     "concatenate": ([T3, T4], {"axis": 0}),
     "gather": ([T4, TensorType((2,), "int32")], {"axis": 0}),
+    "conv": ([TensorType((1, 2, 5), "float32"), TensorType((4, 1, 2), "float32")],
+             {"strides": (2,), "padding": (1, 0), "lhs_dilation": (1,), "rhs_dilation": (1,),
+              "groups": 2}),
     "scatter_add": ([T3, TensorType((3,), "int32")], {"axis": 0, "size": 5}),
 }
 _INTEGER_KINDS = {"INDEX", "INDICES", "SHAPE", "AXIS", "AXES", "PERM"}

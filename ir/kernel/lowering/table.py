@@ -2,7 +2,7 @@
 
 :data:`LOWERINGS` maps a primitive's name to its lowering rule, merged from
 the tables of the rules modules (``rules_elementwise.py``,
-``rules_movement.py``, ``rules_reduce.py``, ``scatter.py``). The primitive
+``rules_movement.py``, ``rules_reduce.py``, ``rules_conv.py``, ``scatter.py``). The primitive
 registry (:data:`tcomp.ir.primitives.PRIMITIVES`) knows nothing of it:
 nothing is attached to a :class:`~tcomp.ir.primitives.base.Primitive`, and
 the kernel builder asks :func:`lowering_for` instead. A rule is one of:
@@ -27,7 +27,13 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, Union
 from tcomp.ir.errors import TcompBackendError
 from tcomp.ir.graph import Node
 from tcomp.ir.kernel.kernel import Stmt
-from tcomp.ir.kernel.lowering import rules_elementwise, rules_movement, rules_reduce, scatter
+from tcomp.ir.kernel.lowering import (
+    rules_conv,
+    rules_elementwise,
+    rules_movement,
+    rules_reduce,
+    scatter,
+)
 from tcomp.ir.kernel.lowering.context import Accessor, LoweringContext
 from tcomp.ir.types import TensorType
 
@@ -44,6 +50,7 @@ LOWERINGS: Mapping[str, LoweringRule] = MappingProxyType({
     **rules_elementwise.LOWERINGS,
     **rules_movement.LOWERINGS,
     **rules_reduce.LOWERINGS,
+    **rules_conv.LOWERINGS,
     **scatter.LOWERINGS,
 })
 
