@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from tcomp.backends.options import CompileOptions
 from tcomp.ir.graph import Function
 
 
@@ -47,7 +48,14 @@ class Backend(ABC):
 
     @abstractmethod
     def compile(self, function: Function) -> Executable:
-        """Compiles an optimised graph-IR function."""
+        """Compiles an optimised graph-IR function (options it needs: read from the
+        environment now)."""
+
+    def compile_with(self, function: Function, options: CompileOptions) -> Executable:
+        """Compiles ``function`` with ``options`` (built once at the API edge, see
+        :mod:`tcomp.backends.options`). A backend that reads options overrides this;
+        the default ignores them and calls :meth:`compile`."""
+        return self.compile(function)
 
     @abstractmethod
     def from_host(self, array: np.ndarray) -> Any:

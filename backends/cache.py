@@ -64,28 +64,28 @@ from tcomp.backends.cache_trust import (
     warn_untrusted,
     write_file,
 )
+from tcomp.backends.options import (
+    CACHE_MAX_MB_ENV,
+    DEFAULT_CACHE_MAX_MB,
+    cache_dir_from_environment,
+    cache_max_mb_from_environment,
+)
 
 __all__ = [
     "CACHE_DIR_ENV", "CacheStats", "DiskCache", "TcompCacheWarning", "default_cache_dir",
     "key_digest", "max_cache_bytes", "shared_cache",
 ]
 
-MAX_MB_ENV = "TCOMP_CACHE_MAX_MB"
-DEFAULT_MAX_MB = 1024
+MAX_MB_ENV = CACHE_MAX_MB_ENV
+DEFAULT_MAX_MB = DEFAULT_CACHE_MAX_MB
 MAGIC = b"TCOMPC02"  # 01: a plain SHA-256 of the payload, which anyone can recompute
 _HEADER = struct.Struct("<8s32sQ32s")  # magic, key digest, payload length, HMAC
 
 
 def default_cache_dir() -> Path | None:
-    """The cache folder the environment chooses (None when the cache is off)."""
-    configured = os.environ.get(CACHE_DIR_ENV, "").strip()
-    if configured.lower() in ("off", "0", "none", "disabled"):
-        return None
-    if configured:
-        return Path(configured).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
-    base = Path(xdg) if xdg else Path.home() / ".cache"
-    return base / "tcomp"
+    """The cache folder the environment chooses now (None when the cache is off; see
+    :func:`tcomp.backends.options.cache_dir_from_environment`)."""
+    return cache_dir_from_environment()
 
 
 @dataclass
@@ -285,24 +285,30 @@ class DiskCache:
         return removed
 
 
-def max_cache_bytes() -> int:
-    """The disk cache's size limit: ``TCOMP_CACHE_MAX_MB`` (MiB), default 1024."""
-    configured = os.environ.get(MAX_MB_ENV, "").strip()
-    try:
-        megabytes = float(configured) if configured else DEFAULT_MAX_MB
-    except ValueError:
-        megabytes = DEFAULT_MAX_MB
-    return int(max(megabytes, 0) * 2**20)
+def max_cache_bytes(max_mb: float | None = None) -> int:
+    """The disk cache's size limit in bytes: ``max_mb`` MiB, by default what
+    ``TCOMP_CACHE_MAX_MB`` says now (1024 when unset)."""
+    if max_mb is None:
+        max_mb = cache_max_mb_from_environment()
+    return int(max(max_mb, 0) * 2**20)
 
 
 _SHARED: dict[str, DiskCache] = {}
 
 
-def shared_cache(namespace: str) -> DiskCache:
-    """The process's cache object for ``namespace`` in the folder the environment
-    chooses now; a new one when ``TCOMP_CACHE_DIR`` changed since the last call
-    (so its statistics are those of the current folder)."""
-    folder = default_cache_dir()
+class _Unset:
+    """``shared_cache``'s default folder: the environment's (None already means off)."""
+
+
+_UNSET = _Unset()
+
+
+def shared_cache(namespace: str, folder: Path | None | _Unset = _UNSET) -> DiskCache:
+    """The process's cache object for ``namespace`` in ``folder`` (None: the cache is
+    off), by default the folder the environment chooses now; a new one when the folder
+    changed since the last call (so its statistics are those of the current folder)."""
+    if isinstance(folder, _Unset):
+        folder = default_cache_dir()
     cache = _SHARED.get(namespace)
     if cache is None or cache.folder != folder:
         cache = _SHARED[namespace] = DiskCache(folder, namespace)

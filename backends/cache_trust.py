@@ -52,7 +52,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-CACHE_DIR_ENV = "TCOMP_CACHE_DIR"
+from tcomp.backends.options import CACHE_DIR_ENV
+
 FOLDER_MODE = 0o700
 FILE_MODE = 0o600
 MAX_ENTRY_BYTES = 2**30  # the largest file tcomp reads from the cache folder

@@ -8,10 +8,10 @@ at import time.
 
 from __future__ import annotations
 
-import os
 from typing import Callable
 
 from tcomp.backends.base import Backend
+from tcomp.backends.options import backend_name_from_environment
 from tcomp.ir.errors import TcompBackendError
 
 KNOWN_BACKENDS: tuple[str, ...] = ("reference", "llvm", "opencl", "cuda")
@@ -58,7 +58,7 @@ _INSTANCES: dict[str, Backend] = {}
 
 def default_backend_name() -> str:
     """The backend used when none is named: ``TCOMP_BACKEND`` or the built-in default."""
-    name = os.environ.get("TCOMP_BACKEND", "").strip() or DEFAULT_BACKEND
+    name = backend_name_from_environment() or DEFAULT_BACKEND
     check_backend_name(name, source="TCOMP_BACKEND")
     return name
 

@@ -41,16 +41,15 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from tcomp.backends.base import Backend, Executable
+from tcomp.backends.options import CompileOptions
 from tcomp.backends.registry import check_backend_name, get_backend
 from tcomp.frontend.array import Array
 from tcomp.frontend.eager import own_results, to_backend
 from tcomp.frontend.first_call_log import log_first_call
-from tcomp.frontend.fork_safe import ForkSafeLock
 from tcomp.frontend.lowered import Lowered
 from tcomp.frontend.pytree import TreeDef, leaf_paths, tree_flatten, tree_unflatten
 from tcomp.frontend.retrace import (
     explain_retrace,
-    jit_cache_size,
     retrace_warning_text,
     user_stacklevel,
 )
@@ -62,6 +61,7 @@ from tcomp.ir.errors import (
     TcompRetraceWarning,
     TcompTypeError,
 )
+from tcomp.ir.fork_safe import ForkSafeLock
 from tcomp.ir.graph import Function
 from tcomp.ir.passes import DEFAULT_PIPELINE, run_pipeline
 from tcomp.ir.types import TensorType, canonical_dtype
@@ -103,6 +103,7 @@ class CompiledProgram:
     compile_seconds: float | None = None  # backend.compile, once it ran
     logged: bool = False  # the first call is in the compile log
     last_used: int = 0  # when its function last ran it (a count of calls): the LRU order
+    options: CompileOptions = field(default_factory=CompileOptions)  # read when traced
     _lock: ForkSafeLock = field(default_factory=ForkSafeLock, repr=False, compare=False)
 
     def compiled(self) -> Executable:
@@ -126,7 +127,7 @@ class CompiledProgram:
 
     def _compile(self) -> None:
         started = time.perf_counter()
-        self.executable = self.backend.compile(self.optimized)
+        self.executable = self.backend.compile_with(self.optimized, self.options)
         self.compile_seconds = time.perf_counter() - started
         if logger.isEnabledFor(logging.INFO):
             stats = self.stats()
@@ -307,11 +308,13 @@ class JitFunction:
         # clause lets the waiting threads go: under the lock there are only dict updates.
         program, limit = None, None
         try:
-            warning = self._count_trace(signature, paths)
+            # The configuration of this signature's compile, read once here (the API edge)
+            options = CompileOptions.from_environment()
+            warning = self._count_trace(signature, paths, options.jit_cache_size)
             if warning is not None:
                 warnings.warn(warning, TcompRetraceWarning, stacklevel=user_stacklevel())
-            traced = self._trace(bound, signature, dynamic, paths)
-            limit = jit_cache_size()
+            traced = self._trace(bound, signature, dynamic, paths, options)
+            limit = options.jit_cache_size
             program = traced
         finally:
             with self._lock:
@@ -321,7 +324,9 @@ class JitFunction:
             pending.done.set()
         return program
 
-    def _count_trace(self, signature: Signature, paths: list[str]) -> str | None:
+    def _count_trace(
+        self, signature: Signature, paths: list[str], limit: int | None
+    ) -> str | None:
         """Records a trace of ``signature`` (count, reason, recent history); returns the
         retrace warning's text when this count warns (each doubling from
         :data:`RETRACE_WARNING_AT`)."""
@@ -342,7 +347,9 @@ class JitFunction:
             logger.info("retracing %s: %s", self.__name__, reason)
         if not warns:
             return None
-        return retrace_warning_text(self.__name__, count, recent, [reason] if reason else [])
+        return retrace_warning_text(
+            self.__name__, count, recent, [reason] if reason else [], limit=limit
+        )
 
     def _keep(self, signature: Signature, program: CompiledProgram, limit: int | None) -> None:
         """Caches ``program``, forgetting the least recently used beyond ``limit`` (None:
@@ -372,6 +379,7 @@ class JitFunction:
         signature: Signature,
         dynamic: list[tuple[str, Any]],
         paths: list[str],
+        options: CompileOptions,
     ) -> CompiledProgram:
         started = time.perf_counter()
         with new_trace(_ir_name(self.__name__)) as trace:
@@ -387,12 +395,13 @@ class JitFunction:
             outputs = [_output_tracer(trace, leaf, self.__name__) for leaf in out_leaves]
             traced = trace.finish(outputs)
         traced_at = time.perf_counter()
-        optimized = run_pipeline(traced, DEFAULT_PIPELINE)
+        optimized = run_pipeline(traced, DEFAULT_PIPELINE, verify_each=options.verify_passes)
         passes_done = time.perf_counter()
         backend = get_backend(signature.backend)
         return CompiledProgram(
             signature, traced, optimized, out_tree, backend, leaf_paths=paths,
             trace_seconds=traced_at - started, passes_seconds=passes_done - traced_at,
+            options=options,
         )
 
 

@@ -29,17 +29,17 @@ from __future__ import annotations
 
 import os
 import statistics
-import threading
 import time
 import weakref
 from dataclasses import dataclass
 from typing import Any
 
 from tcomp.ir.errors import TcompArgumentError
+from tcomp.ir.fork_safe import ForkSafeLock
 
 OPS_SHOWN = 6  # graph ops a table row names before it elides the middle
 
-_PROFILED_LOCK = threading.Lock()
+_PROFILED_LOCK = ForkSafeLock()  # a forked child gets its own
 # id of an optimised graph function (unhashable: compared by structure) -> its profiled
 # llvm executable, dropped when the function is collected
 _PROFILED: dict[int, Any] = {}
@@ -212,7 +212,7 @@ def profiled_executable(program: Any) -> Any:
     with _PROFILED_LOCK:
         executable = _PROFILED.get(key)
     if executable is None:
-        compiled = program.backend.compile_profiled(function)
+        compiled = program.backend.compile_profiled(function, program.options)
         with _PROFILED_LOCK:
             executable = _PROFILED.get(key)
             if executable is None:

@@ -11,42 +11,31 @@ fields only.
 
 from __future__ import annotations
 
-import os
 import sys
-import warnings
 from typing import TYPE_CHECKING, Sequence
+
+from tcomp.backends.options import (
+    DEFAULT_JIT_CACHE_SIZE,
+    JIT_CACHE_SIZE_ENV,
+    jit_cache_size_from_environment,
+)
 
 if TYPE_CHECKING:
     from tcomp.frontend.jit import Signature
 
-CACHE_SIZE_ENV = "TCOMP_JIT_CACHE_SIZE"
-DEFAULT_CACHE_SIZE = 64  # signatures kept per jitted function (see jit_cache_size)
+CACHE_SIZE_ENV = JIT_CACHE_SIZE_ENV
+DEFAULT_CACHE_SIZE = DEFAULT_JIT_CACHE_SIZE  # signatures kept per jitted function
 
 
 def jit_cache_size() -> int | None:
     """How many signatures each jitted function keeps programs for; None: no bound.
 
-    ``TCOMP_JIT_CACHE_SIZE`` (read each time a new signature is cached, never at
-    import): a whole number N >= 1 keeps N, ``0`` keeps every signature (no bound),
-    unset or empty keeps :data:`DEFAULT_CACHE_SIZE`. Any other value warns
-    (``RuntimeWarning``) and counts as the default.
+    ``TCOMP_JIT_CACHE_SIZE``, read now (``jit`` reads it once per new signature, in
+    :meth:`CompileOptions.from_environment`): a whole number N >= 1 keeps N, ``0``
+    keeps every signature (no bound), unset or empty keeps :data:`DEFAULT_CACHE_SIZE`.
+    Any other value warns (``RuntimeWarning``) and counts as the default.
     """
-    text = os.environ.get(CACHE_SIZE_ENV, "").strip()
-    if not text:
-        return DEFAULT_CACHE_SIZE
-    try:
-        size = int(text)
-    except ValueError:
-        size = -1
-    if size < 0:
-        warnings.warn(
-            f"{CACHE_SIZE_ENV}={text!r} is not a whole number >= 0 (0: no bound); "
-            f"using the default, {DEFAULT_CACHE_SIZE}",
-            RuntimeWarning,
-            stacklevel=user_stacklevel(),
-        )
-        return DEFAULT_CACHE_SIZE
-    return size if size > 0 else None
+    return jit_cache_size_from_environment()
 
 
 def explain_retrace(old: Signature, new: Signature, paths: list[str]) -> str:
@@ -81,19 +70,25 @@ def explain_retrace(old: Signature, new: Signature, paths: list[str]) -> str:
 
 
 def retrace_warning_text(
-    name: str, count: int, recent: Sequence[tuple[Signature, list[str]]], reasons: list[str]
+    name: str,
+    count: int,
+    recent: Sequence[tuple[Signature, list[str]]],
+    reasons: list[str],
+    limit: int | None | str = "environment",
 ) -> str | None:
     """The :class:`TcompRetraceWarning` message: ``count`` traces of ``name``, which
     part of the signature changed most often over the ``recent`` ones (signature,
     leaf paths), its values, and the newest of ``reasons``. None when no part
-    changed (the same signature traced again after its traces raised): no warning."""
+    changed (the same signature traced again after its traces raised): no warning.
+    ``limit``: the signatures kept (``CompileOptions.jit_cache_size``)."""
     changing = _most_changed(recent)
     if changing is None:
         return None
     message = f"{name} has been traced {count} times; the argument that keeps changing: {changing}"
     if reasons:
         message += f" (last retrace: {reasons[-1]})"
-    limit = jit_cache_size()
+    if isinstance(limit, str):  # not given: what the environment says now
+        limit = jit_cache_size()
     kept = "every signature" if limit is None else f"the {limit} most recent signatures"
     return message + (
         f". Each new signature traces and compiles {name} again (it keeps the programs of "

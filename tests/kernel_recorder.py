@@ -1,8 +1,9 @@
 """Records every kernel-IR program the test session lowers, for the CUDA compile check.
 
 With ``TCOMP_RECORD_KERNELS=FILE`` set, ``tests/conftest.py`` wraps the
-lowering entry point (``tcomp.ir.kernel.lowering.lower_function``, which
-the compiled backends import when they compile) so that each distinct
+lowering entry point (``tcomp.ir.kernel.passes.lower``, which the compiled
+backends import when they compile to run their kernel pipeline, and which
+``lower_function`` calls) so that each distinct
 program's text is appended to ``FILE.<process id>`` (one file per test
 process: pytest-xdist runs several), separated by ``# ---`` lines. ``python tests/compile_recorded_cuda.py FILE`` then
 renders every one as CUDA and compiles it with nvcc for sm_80 and sm_90
@@ -21,14 +22,14 @@ SEPARATOR = "# ---\n"
 
 def install_kernel_recorder(path: str) -> None:
     """Wraps the lowering entry point so that it appends each new program to ``path``."""
-    import tcomp.ir.kernel.lowering as lowering
+    import tcomp.ir.kernel.passes as passes
     from tcomp.ir.kernel.printer import print_program
 
-    original = lowering.lower_function
+    original = passes.lower
     seen: set[str] = set()
     target = Path(f"{path}.{os.getpid()}")
 
-    def recording_lower_function(function, *args, **kwargs):
+    def recording_lower(function, *args, **kwargs):
         program = original(function, *args, **kwargs)
         try:
             text = print_program(program)
@@ -41,7 +42,7 @@ def install_kernel_recorder(path: str) -> None:
                 out.write(SEPARATOR + text)
         return program
 
-    lowering.lower_function = recording_lower_function
+    passes.lower = recording_lower
 
 
 def read_recorded(path: str) -> list[str]:

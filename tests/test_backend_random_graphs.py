@@ -35,7 +35,7 @@ def _describe(fn, executable) -> str:
 
 def _compare(backend_name: str, fn, inputs) -> None:
     backend = get_backend(backend_name)
-    optimized = run_pipeline(fn)
+    optimized = run_pipeline(fn, verify_each=True)
     executable = backend.compile(optimized)
     got = [backend.to_host(b) for b in executable([backend.from_host(x) for x in inputs])]
     want = evaluate(fn, inputs)

@@ -212,7 +212,7 @@ def _run(backend_name: str, fn: Function, inputs: list[np.ndarray]):
             if backend_name == "reference":
                 return evaluate(fn, inputs)
             backend = get_backend(backend_name)
-            executable = backend.compile(run_pipeline(fn))
+            executable = backend.compile(run_pipeline(fn, verify_each=True))
             return [backend.to_host(b) for b in executable([backend.from_host(x) for x in inputs])]
     except TcompError as error:
         return error

@@ -27,7 +27,7 @@ _SCENARIO = textwrap.dedent(
     import numpy as np
     import tcomp
 
-    stop = threading.Event()
+    stop, warm = threading.Event(), threading.Event()
 
     def compile_forever():
         n = 1
@@ -35,9 +35,12 @@ _SCENARIO = textwrap.dedent(
             n += 1
             f = tcomp.jit(lambda x, n=n: tcomp.tanh(x * float(n)) @ x.T)
             f(np.ones((n % 7 + 2, 3), np.float32))
+            warm.set()
 
     threading.Thread(target=compile_forever, daemon=True).start()
-    time.sleep(0.3)
+    # after the first compile: tcomp's modules are imported (a fork during a first import
+    # would leave Python's per-module import lock held, a hazard of any lazy import)
+    warm.wait()
     children = []
     for i in range(12):
         time.sleep(0.03)
@@ -116,6 +119,51 @@ def test_a_child_forked_mid_trace_traces_that_signature_itself():
     env = {**os.environ, "TCOMP_CACHE_DIR": "off"}
     result = subprocess.run(
         [sys.executable, "-c", _SAME_SIGNATURE], capture_output=True, text=True, env=env,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["0"], result.stdout
+
+
+_TABLE_LOCKS_HELD = textwrap.dedent(
+    """
+    import os, threading, time
+    import numpy as np
+    import tcomp
+    from tcomp.backends.llvm import compile_cache, host_pool
+
+    held, release = threading.Event(), threading.Event()
+
+    def hold_the_tables():  # as a compile or a call on another thread does, briefly
+        with compile_cache._LOCK, host_pool.POOL._lock:
+            held.set()
+            release.wait()
+
+    threading.Thread(target=hold_the_tables, daemon=True).start()
+    held.wait()
+    pid = os.fork()
+    if pid == 0:
+        x = np.ones(1 << 19, np.float32)  # a 2 MiB output: from the host pool
+        os._exit(0 if np.array_equal(np.asarray(tcomp.jit(lambda x: x * 3)(x)), x * 3) else 3)
+    release.set()
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            print(os.waitstatus_to_exitcode(status))
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, 9)
+        print("hung")
+    """
+)
+
+
+def test_a_child_forked_while_another_thread_holds_the_cache_and_pool_locks_runs():
+    env = {**os.environ, "TCOMP_CACHE_DIR": "off"}
+    result = subprocess.run(
+        [sys.executable, "-c", _TABLE_LOCKS_HELD], capture_output=True, text=True, env=env,
         timeout=120,
     )
     assert result.returncode == 0, result.stderr

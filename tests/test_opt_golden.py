@@ -116,21 +116,26 @@ def test_fuse_prints_the_kernels_inspect_shows(
     assert out == kernels
 
 
-def test_fuse_must_be_the_last_pass(capsys: pytest.CaptureFixture) -> None:
+def test_graph_passes_come_before_fuse(capsys: pytest.CaptureFixture) -> None:
     path = GOLDEN / "fuse_elementwise_chain.tir"
     code = main(["opt", str(path), "-p", "simplify,fuse,dce"])
     out, err = capsys.readouterr()
     assert (code, out) == (2, "") and len(err.splitlines()) == 1
-    assert err.startswith("tcomp opt: error: fuse lowers to kernel IR, so it must be the last pass")
+    assert err.startswith("tcomp opt: error: graph pass 'dce' works on graph IR: put it before fuse")
     assert main(["opt", str(path), "-p", "fuse"]) == 0  # alone, on the unoptimised graph
     assert capsys.readouterr().out.startswith("program @chain(")
 
 
-def test_list_passes_ends_with_fuse(capsys: pytest.CaptureFixture) -> None:
+def test_list_passes_shows_both_levels(capsys: pytest.CaptureFixture) -> None:
+    from tcomp.ir.kernel.passes import KERNEL_PASSES
+
     assert main(["opt", "--list-passes"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in lines] == ["simplify", "cse", "dce", "fuse"]
-    assert "kernel IR" in lines[-1] and "last pass" in lines[-1]
+    names = [line.split()[0] for line in lines if line.startswith("  ")]
+    assert names[:4] == ["simplify", "cse", "dce", "fuse"]
+    assert names[4:4 + len(KERNEL_PASSES)] == list(KERNEL_PASSES)
+    fuse = next(line for line in lines if line.split()[0] == "fuse")
+    assert "kernel IR" in fuse
 
 
 # ------------------------------------------------------------------------- README

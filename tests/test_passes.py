@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from ir_strategies import functions_with_inputs, random_functions
 
+import tcomp
 from tcomp.backends.reference.executor import evaluate
 from tcomp.ir.errors import TcompArgumentError, TcompVerifyError
 from tcomp.ir.graph import Function, Value, attrs_key, replace_uses
@@ -300,12 +301,25 @@ def test_verify_each_names_the_pass_that_broke_the_ir(monkeypatch) -> None:
     run_pipeline(fn, ("cse", "broken"), verify_each=False)  # no verification: no error
     with pytest.raises(TcompVerifyError, match="after pass 'broken'"):
         run_pipeline(fn, ("cse", "broken"), verify_each=True)
-    # the default follows TCOMP_VERIFY_PASSES
-    monkeypatch.setenv("TCOMP_VERIFY_PASSES", "0")
-    run_pipeline(fn, ("cse", "broken"))
+    # ir reads no environment: the default is no verification, whatever it says
     monkeypatch.setenv("TCOMP_VERIFY_PASSES", "1")
-    with pytest.raises(TcompVerifyError, match="after pass 'broken'"):
-        run_pipeline(fn, ("cse", "broken"))
+    run_pipeline(fn, ("cse", "broken"))
+
+
+def test_jit_verifies_passes_as_tcomp_verify_passes_says(monkeypatch):
+    """``TCOMP_VERIFY_PASSES`` is read at the API edge (``CompileOptions``) when jit
+    traces a new signature, and passed to ``run_pipeline``."""
+
+    def broken(fn: Function) -> Function:
+        return Function(fn.name, fn.params, list(reversed(fn.nodes)), fn.outputs, fn.metadata)
+
+    monkeypatch.setitem(PASSES, "dce", broken)
+    x = np.ones(3, np.float32)
+    monkeypatch.setenv("TCOMP_VERIFY_PASSES", "0")
+    tcomp.jit(lambda a: tcomp.exp(a) * 2.0 + 1.0, backend="reference").lower(x)
+    monkeypatch.setenv("TCOMP_VERIFY_PASSES", "1")
+    with pytest.raises(TcompVerifyError, match="after pass 'dce'"):
+        tcomp.jit(lambda a: tcomp.exp(a) * 2.0 + 1.0, backend="reference").lower(x)
 
 
 def test_pipeline_defaults() -> None:

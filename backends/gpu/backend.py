@@ -1,8 +1,10 @@
 """The backend shared by ``opencl`` and ``cuda``: graph IR to kernels to a device binary.
 
-``compile`` lowers the graph-IR function to a kernel-IR program (the same
-lowering and fusion as the ``llvm`` backend), renders it in the driver's C
-dialect, and builds it; see :mod:`tcomp.backends.gpu.executable` for a call.
+``compile`` lowers the graph-IR function to a kernel-IR program through
+``GPU_PIPELINE`` of :mod:`tcomp.ir.kernel.passes` (the same fusion as the
+``llvm`` backend, reductions split in more parts, no reduction-term reuse),
+renders it in the driver's C dialect, and builds it; see
+:mod:`tcomp.backends.gpu.executable` for a call.
 Buffers are :class:`~tcomp.backends.gpu.memory.DeviceBuffer`: ``tcomp.Array``
 results stay on the device between calls and go back to the pool when
 dropped.
@@ -104,13 +106,14 @@ class GPUBackend(Backend):
         self.driver  # noqa: B018 - opening it is the check
 
     def compile(self, function: Function) -> Executable:
-        """Lowers, renders and builds ``function`` for this device."""
+        """Lowers (``GPU_PIPELINE``, verified after each pass when ``TCOMP_VERIFY_PASSES``
+        is set), renders and builds ``function`` for this device."""
         from tcomp.backends.gpu.executable import GPUExecutable
-        from tcomp.ir.kernel.lowering import lower_function
-        from tcomp.ir.kernel.lowering.split_reduction import GPU_PARTS
+        from tcomp.backends.options import verify_passes_from_environment
+        from tcomp.ir.kernel.passes import GPU_PIPELINE, lower
 
         started = time.perf_counter()
-        program = lower_function(function, reduction_parts=GPU_PARTS)
+        program = lower(function, GPU_PIPELINE, verify_each=verify_passes_from_environment())
         self.check_dtypes(program)
         return GPUExecutable(self, program, time.perf_counter() - started)
 

@@ -40,6 +40,7 @@ import numpy as np
 from tcomp.backends.base import Backend, Executable
 from tcomp.backends.llvm import interrupt
 from tcomp.backends.llvm.host_pool import output_array
+from tcomp.backends.options import NUM_THREADS_ENV, CompileOptions, num_threads_from_environment
 from tcomp.ir.errors import TcompBackendError, TcompMemoryError
 from tcomp.ir.graph import Function
 from tcomp.ir.kernel.kernel import Program
@@ -47,7 +48,7 @@ from tcomp.ir.types import numpy_dtype
 
 logger = logging.getLogger("tcomp.llvm")
 
-THREADS_ENV = "TCOMP_NUM_THREADS"
+THREADS_ENV = NUM_THREADS_ENV
 ALIGNMENT = 64  # bytes; equals render.ALIGNMENT (not imported: a cache hit never renders)
 _PROFILE_LOCK = threading.Lock()  # held while profile_calls reads a module's counters
 
@@ -62,17 +63,9 @@ if hasattr(os, "register_at_fork"):
 
 
 def default_num_threads() -> int:
-    """``TCOMP_NUM_THREADS`` when set, else the CPUs available to this process."""
-    configured = os.environ.get(THREADS_ENV, "").strip()
-    if configured:
-        try:
-            return max(1, int(configured))
-        except ValueError:
-            pass
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
+    """``TCOMP_NUM_THREADS`` when set, else the CPUs available to this process (read now:
+    for callers that were not handed :class:`CompileOptions`)."""
+    return num_threads_from_environment()
 
 
 def aligned_empty(
@@ -438,17 +431,27 @@ class LLVMBackend(Backend):
 
     def compile(self, function: Function) -> Executable:
         """Lowers, renders and compiles ``function``, or takes the result from the
-        graph-level cache (:mod:`tcomp.backends.llvm.compile_cache`)."""
+        graph-level cache (:mod:`tcomp.backends.llvm.compile_cache`), with the
+        thread count the environment sets now."""
         from tcomp.backends.llvm.compile_cache import compile_function
 
         return compile_function(function, default_num_threads())
 
-    def compile_profiled(self, function: Function) -> "LLVMExecutable":
+    def compile_with(self, function: Function, options: CompileOptions) -> Executable:
+        """:meth:`compile` with ``options`` (``num_threads``) chosen by the caller."""
+        from tcomp.backends.llvm.compile_cache import compile_function
+
+        return compile_function(function, options.num_threads)
+
+    def compile_profiled(
+        self, function: Function, options: CompileOptions | None = None
+    ) -> "LLVMExecutable":
         """``function`` compiled with a timestamp around each kernel (its own cache entry,
         in memory and on disk): :meth:`LLVMExecutable.profile_calls` runs it."""
         from tcomp.backends.llvm.compile_cache import compile_function
 
-        return compile_function(function, default_num_threads(), profile=True)
+        num_threads = options.num_threads if options is not None else default_num_threads()
+        return compile_function(function, num_threads, profile=True)
 
     def compile_program(self, program: Program, num_threads: int | None = None) -> LLVMExecutable:
         """Compiles an already lowered kernel-IR program."""

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 import time
 import weakref
 from dataclasses import asdict, dataclass
@@ -49,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from tcomp.backends.cache import DiskCache, key_digest, shared_cache
+from tcomp.ir.fork_safe import ForkSafeLock
 from tcomp.ir.graph import Function
 from tcomp.ir.kernel.kernel import Program
 
@@ -85,7 +85,7 @@ class _Entry:
     program_text: str | None = None
 
 
-_LOCK = threading.Lock()
+_LOCK = ForkSafeLock()  # a forked child gets its own
 _MEMORY: "weakref.WeakValueDictionary[str, _Entry]" = weakref.WeakValueDictionary()
 _STATE: dict[str, Any] = {}
 
@@ -135,10 +135,10 @@ def compile_function(function: Function, num_threads: int, profile: bool = False
             COUNTERS.stale += 1
     with _LOCK:
         COUNTERS.misses += 1
-    from tcomp.ir.kernel.lowering import lower_function
-    from tcomp.ir.kernel.lowering.reuse_terms import reuse_reduction_terms
+    from tcomp.backends.options import verify_passes_from_environment
+    from tcomp.ir.kernel.passes import LLVM_PIPELINE, lower
 
-    program = reuse_reduction_terms(lower_function(function))
+    program = lower(function, LLVM_PIPELINE, verify_each=verify_passes_from_environment())
     lowered = time.perf_counter()
     with _LOCK:
         COUNTERS.lowerings += 1

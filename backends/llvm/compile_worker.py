@@ -22,6 +22,7 @@ because of it.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
@@ -133,8 +134,15 @@ def _after_fork_in_child() -> None:
     _worker = None
 
 
+def _shutdown() -> None:
+    """At exit: the helper ends with its pipes, before the interpreter does."""
+    if _worker is not None:
+        _discard(_worker)
+
+
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+atexit.register(_shutdown)
 
 
 def _write_fields(stream: IO[bytes], fields: list[bytes]) -> None:

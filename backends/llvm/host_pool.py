@@ -30,7 +30,6 @@ test compares two moments instead of addresses.
 from __future__ import annotations
 
 import ctypes
-import threading
 import weakref
 from dataclasses import dataclass, replace
 
@@ -38,6 +37,7 @@ import numpy as np
 
 from tcomp.backends.gpu.memory import size_class
 from tcomp.ir.errors import TcompMemoryError
+from tcomp.ir.fork_safe import ForkSafeLock
 
 MIN_BYTES = 1 << 20  # smaller arrays: glibc's heap already reuses them
 CACHE_BYTES = 256 << 20
@@ -62,7 +62,7 @@ class HostPool:
         self.cache_bytes = cache_bytes
         self.stats = HostPoolStats()
         self._free: dict[int, list[int]] = {}
-        self._lock = threading.Lock()
+        self._lock = ForkSafeLock()  # a forked child gets its own
         libc = ctypes.CDLL(None)
         self._alloc = libc.aligned_alloc
         self._alloc.restype = ctypes.c_void_p

@@ -21,6 +21,7 @@ Symbols the IR uses from the C library (libm functions, ``pthread_create``,
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import struct
@@ -29,7 +30,7 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from tcomp.backends.llvm import compile_worker, interrupt
 from tcomp.ir.errors import TcompBackendError
@@ -140,16 +141,20 @@ def _register_gomp(llvm) -> Any:
     """Loads libgomp (kept loaded for the process) and registers its entry points.
 
     Unless the user chose otherwise, idle pool threads sleep instead of spinning
-    (``OMP_WAIT_POLICY=passive``, read by libgomp when it loads): parallel kernels
-    are large (see ``render.MIN_PARALLEL_WORK``), so a wake-up costs little, while
-    spinning threads slow everything else on a busy machine.
+    (``OMP_WAIT_POLICY=passive``): parallel kernels are large (see
+    ``render.MIN_PARALLEL_WORK``), so a wake-up costs little, while spinning threads
+    slow everything else on a busy machine. libgomp has no call that sets the wait
+    policy (only ``OMP_WAIT_POLICY``/``GOMP_SPINCOUNT``, read once by its constructor
+    when it loads), so the variable is set only while it loads and removed right
+    after (:func:`_passive_wait_while_loading`): the user's environment is left as
+    it was. A libgomp already loaded by something else keeps the policy it has.
     """
-    os.environ.setdefault("OMP_WAIT_POLICY", "passive")
     llvm.add_symbol(GOMP_FLAG, ctypes.addressof(_USE_GOMP))
     llvm.add_symbol(interrupt.FLAG_SYMBOL, ctypes.addressof(interrupt.FLAG))
     for path in _library_paths("gomp", "libgomp.so.1"):
         try:
-            library = ctypes.CDLL(path)
+            with _passive_wait_while_loading():
+                library = ctypes.CDLL(path)
             addresses = {s: ctypes.cast(getattr(library, s), ctypes.c_void_p).value
                          for s in _GOMP_SYMBOLS}
         except (OSError, AttributeError):
@@ -159,6 +164,21 @@ def _register_gomp(llvm) -> Any:
         _USE_GOMP.value = 1
         return library
     return None
+
+
+@contextlib.contextmanager
+def _passive_wait_while_loading() -> Iterator[None]:
+    """``OMP_WAIT_POLICY=passive`` in the process environment (the C one libgomp's
+    constructor reads) for the duration of the block only, unless the user set it:
+    then theirs is left untouched. Afterwards ``os.environ`` is exactly as before."""
+    if "OMP_WAIT_POLICY" in os.environ:
+        yield
+        return
+    os.environ["OMP_WAIT_POLICY"] = "passive"
+    try:
+        yield
+    finally:
+        os.environ.pop("OMP_WAIT_POLICY", None)
 
 
 def _llvmlite_lock() -> Any:

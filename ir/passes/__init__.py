@@ -11,7 +11,6 @@ that pipelines (and the command line) use to the pass functions::
 
 from __future__ import annotations
 
-import os
 from typing import Callable, Sequence
 
 from tcomp.ir.errors import TcompArgumentError
@@ -32,22 +31,22 @@ PASSES: dict[str, Pass] = {
 DEFAULT_PIPELINE: tuple[str, ...] = ("simplify", "cse", "dce")
 
 
+# The variable that turns verification on for ``jit`` (read by
+# ``tcomp.backends.options.CompileOptions.from_environment``, never in ``ir``).
 VERIFY_PASSES_ENV = "TCOMP_VERIFY_PASSES"
 
 
 def run_pipeline(
-    fn: Function, names: Sequence[str] | str = DEFAULT_PIPELINE, verify_each: bool | None = None
+    fn: Function, names: Sequence[str] | str = DEFAULT_PIPELINE, verify_each: bool = False
 ) -> Function:
     """Runs the named passes in order (``names`` may also be one string ``"simplify,cse"``).
 
     Raises :class:`TcompArgumentError` for an unknown pass name, before any
     pass runs. With ``verify_each`` the input is verified first and the
     result of every pass after it, so a verifier error names the pass that
-    broke the IR. ``verify_each=None`` (the default, which ``jit`` uses)
-    verifies when the environment sets ``TCOMP_VERIFY_PASSES=1``, as CI does.
+    broke the IR. ``jit`` passes ``CompileOptions.verify_passes``
+    (``TCOMP_VERIFY_PASSES=1``, as CI sets); this function reads no environment.
     """
-    if verify_each is None:
-        verify_each = os.environ.get(VERIFY_PASSES_ENV, "") not in ("", "0")
     if isinstance(names, str):
         names = [name.strip() for name in names.split(",") if name.strip()]
     unknown = [name for name in names if name not in PASSES]

@@ -1,11 +1,15 @@
-"""``tcomp opt``: run graph-IR passes over IR text, verifying after each.
+"""``tcomp opt``: run graph-IR passes, then kernel-IR passes, over IR text, verifying after each.
 
-The graph-IR passes come from :data:`tcomp.ir.passes.PASSES`. One more name,
-``fuse``, ends the pipeline in kernel IR: it lowers the (optimised) graph
-function with the shared fusion lowering, as the CPU (``llvm``) backend
-does, so ``tcomp opt F.tir -p simplify,cse,dce,fuse`` prints the same kernel
-program as ``tcomp inspect ... --stage kernels``. After ``fuse`` the output
-is kernel IR, not graph IR, so no graph pass can follow it.
+The graph-IR passes come from :data:`tcomp.ir.passes.PASSES`, the kernel
+passes from :data:`tcomp.ir.kernel.passes.KERNEL_PASSES`. ``fuse`` is the
+bridge: it lowers the (optimised) graph function to kernel IR with the
+shared fusion lowering, so graph passes come before it and kernel passes
+after it (``-p simplify,cse,dce,fuse,split-reductions{parts=8},plan-memory``).
+``fuse`` with nothing after it runs the rest of the ``llvm`` backend's
+pipeline (:data:`~tcomp.ir.kernel.passes.LLVM_PIPELINE`), so
+``tcomp opt F.tir -p simplify,cse,dce,fuse`` prints the same kernel program
+as ``tcomp inspect ... --stage kernels``; kernel passes named after it run
+instead, exactly as given.
 """
 
 from __future__ import annotations
@@ -13,45 +17,24 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from tcomp.commands import CliError, subparser
 
-if TYPE_CHECKING:
-    from tcomp.ir.graph import Function
-    from tcomp.ir.kernel.kernel import Program
-
-FUSE = "fuse"
-FUSE_SUMMARY = (
-    "Lowers to kernel IR, so it must be the last pass: each materialised value (an output, "
-    "a matmul operand, a value that several kernels read) gets one loop-nest kernel, and the "
-    "elementwise, broadcast/reshape and reduction ops that feed it fuse into it "
-    "(row softmax: one kernel; relu(x @ w + b): one kernel)."
-)
-
-
-def lower_to_kernels(fn: Function) -> Program:
-    """The ``fuse`` step: ``fn`` lowered to the kernel-IR program the ``llvm`` backend
-    compiles (fusion, memory plan, then reduction terms stored and reused), verified."""
-    from tcomp.ir.kernel.lowering import lower_function
-    from tcomp.ir.kernel.lowering.reuse_terms import reuse_reduction_terms
-    from tcomp.ir.kernel.verifier import verify_program
-
-    program = reuse_reduction_terms(lower_function(fn))
-    verify_program(program, pass_name=FUSE)
-    return program
-
 
 def list_passes() -> str:
-    """One line per pass: its name and the first line of its docstring (``fuse`` last)."""
+    """The graph passes, then the kernel passes (``fuse`` first), one line each: the name
+    and the first line of its docstring; then the backends' kernel pipelines."""
+    from tcomp.ir.kernel.passes import FUSE, KERNEL_PASSES, PIPELINES, fuse, summary
     from tcomp.ir.passes import PASSES
 
-    width = max(len(name) for name in [*PASSES, FUSE])
-    lines = []
-    for name, function in PASSES.items():
-        doc = (function.__doc__ or "").strip().splitlines()
-        lines.append(f"{name:{width}s}  {doc[0].strip() if doc else ''}".rstrip())
-    lines.append(f"{FUSE:{width}s}  {FUSE_SUMMARY}")
+    kernel = {FUSE: fuse, **KERNEL_PASSES}
+    width = max(len(name) for name in [*PASSES, *kernel, *PIPELINES])
+    lines = ["graph passes (graph IR -> graph IR):"]
+    lines += [f"  {name:{width}s}  {summary(function)}".rstrip() for name, function in PASSES.items()]
+    lines.append(f"kernel passes ({FUSE} lowers graph IR to kernel IR; the others follow it):")
+    lines += [f"  {name:{width}s}  {summary(function)}".rstrip() for name, function in kernel.items()]
+    lines.append(f"kernel pipelines (-p ...,{FUSE} with nothing after it runs llvm's):")
+    lines += [f"  {name:{width}s}  {','.join(names)}" for name, names in PIPELINES.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -67,29 +50,62 @@ def read_text(path: str) -> tuple[str, str]:
         raise CliError(f"{path}: cannot read it ({error.strerror or error})") from None
 
 
-def pass_names(text: str) -> list[str]:
-    """``"simplify, cse"`` -> ``["simplify", "cse"]``; an unknown name, or ``fuse`` before
-    another pass, fails before any input is read."""
+def pass_names(text: str) -> tuple[list[str], list[str] | None]:
+    """``"simplify,cse,fuse,plan-memory"`` -> ``(["simplify", "cse"], ["fuse",
+    "plan-memory"])``: the graph passes and the kernel pipeline (None without ``fuse``;
+    ``fuse`` alone: the ``llvm`` pipeline). An unknown name, a pass on the wrong side of
+    ``fuse`` or a bad option fails before any input is read."""
+    from tcomp.ir.errors import TcompArgumentError
+    from tcomp.ir.kernel.passes import (
+        FUSE,
+        KERNEL_PASSES,
+        LLVM_PIPELINE,
+        parse_pass,
+        pass_name,
+        split_names,
+    )
     from tcomp.ir.passes import PASSES
 
-    known = [*PASSES, FUSE]
-    names = [name.strip() for name in text.split(",") if name.strip()]
+    names = split_names(text)
     if not names:
         raise CliError("-p: no pass named (e.g. -p simplify,cse,dce)")
-    unknown = [name for name in names if name not in known]
-    if unknown:
-        raise CliError(f"unknown pass {unknown[0]!r}: known passes are {', '.join(known)}")
-    if FUSE in names[:-1]:
-        raise CliError(
-            f"{FUSE} lowers to kernel IR, so it must be the last pass: "
-            f"-p {','.join(names)} has {', '.join(names[names.index(FUSE) + 1:])} after it"
-        )
-    return names
+    known = (f"graph passes are {', '.join(PASSES)}; kernel passes are {FUSE}, "
+             f"{', '.join(KERNEL_PASSES)}")
+    fused = False
+    for spec in names:
+        name = pass_name(spec)
+        if name == FUSE:
+            if fused:
+                raise CliError(f"{FUSE} is named twice in -p {text}")
+            if spec.strip() != FUSE:
+                raise CliError(f"{FUSE} takes no options: {spec!r}")
+            fused = True
+        elif name in PASSES:
+            if fused:
+                raise CliError(f"graph pass {name!r} works on graph IR: put it before {FUSE}")
+            if spec.strip() != name:
+                raise CliError(f"graph pass {name!r} takes no options: {spec!r}")
+        elif name in KERNEL_PASSES:
+            if not fused:
+                raise CliError(
+                    f"kernel pass {name!r} works on kernel IR: put it after {FUSE} "
+                    f"(-p ...,{FUSE},{spec})"
+                )
+            try:
+                parse_pass(spec)
+            except TcompArgumentError as error:
+                raise CliError(str(error)) from None
+        else:
+            raise CliError(f"unknown pass {name!r}: {known}")
+    if not fused:
+        return names, None
+    at = [pass_name(spec) for spec in names].index(FUSE)
+    kernel = names[at:]
+    return names[:at], (list(LLVM_PIPELINE) if kernel == [FUSE] else kernel)
 
 
 def run(args: argparse.Namespace) -> int:
     from tcomp.ir.errors import TcompParseError
-    from tcomp.ir.kernel.printer import print_program
     from tcomp.ir.passes import DEFAULT_PIPELINE, run_pipeline
     from tcomp.ir.text import parse_function, print_function
 
@@ -98,34 +114,43 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.file is None:
         raise CliError("give an IR file (or - for stdin), or --list-passes")
-    names = list(DEFAULT_PIPELINE) if args.passes is None else pass_names(args.passes)
-    fuse = names[-1:] == [FUSE]
+    if args.passes is None:
+        graph, kernel = list(DEFAULT_PIPELINE), None
+    else:
+        graph, kernel = pass_names(args.passes)
     text, name = read_text(args.file)
     try:
         fn = parse_function(text)
     except TcompParseError as error:
         first = str(error).splitlines()[0]
         raise CliError(f"{name}: {first}") from None
-    fn = run_pipeline(fn, names[:-1] if fuse else names, verify_each=True)
-    if fuse:
-        sys.stdout.write(print_program(lower_to_kernels(fn)))
-    else:
+    fn = run_pipeline(fn, graph, verify_each=True)
+    if kernel is None:
         sys.stdout.write(print_function(fn))
+        return 0
+    from tcomp.ir.kernel.passes import lower
+    from tcomp.ir.kernel.printer import print_program
+
+    sys.stdout.write(print_program(lower(fn, kernel, verify_each=True)))
     return 0
 
 
 def add_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     parser = subparser(
         commands, common, "opt",
-        "run graph-IR passes over IR text (verifying after each) and print the result; "
-        "a final fuse pass lowers to kernel IR and prints the fused kernels",
-        "tcomp opt model.tir -p simplify,cse,dce,fuse",
+        "run graph-IR passes, then kernel-IR passes, over IR text (verifying after each) "
+        "and print the result; fuse lowers to kernel IR between the two",
+        "tcomp opt model.tir -p simplify,cse,dce,fuse,reuse-reduction-terms",
     )
     parser.add_argument("file", nargs="?", help="graph IR text file, or - for stdin")
     parser.add_argument(
         "-p", "--passes", default=None, metavar="P1,P2",
-        help="comma-separated passes, run in order (default: simplify,cse,dce); "
-             "fuse, if given, must be last and prints kernel IR instead of graph IR",
+        help="comma-separated passes, run in order (default: simplify,cse,dce): graph "
+             "passes, then optionally fuse and kernel passes (name or name{key=N}), which "
+             "print kernel IR; fuse alone runs the llvm kernel pipeline",
     )
-    parser.add_argument("--list-passes", action="store_true", help="list the passes and exit")
+    parser.add_argument(
+        "--list-passes", action="store_true",
+        help="list the graph and kernel passes and the kernel pipelines, and exit",
+    )
     parser.set_defaults(run=run)

@@ -1,6 +1,8 @@
 """Lowering graph IR to kernel IR: per-primitive lowerings, fusion, hoisting, memory plan.
 
-``lower_function(fn) -> Program`` is the entry point. Each primitive's
+``lower_function(fn) -> Program`` is the entry point for tests; backends
+run ``fuse_function`` and the steps below as named kernel passes through
+their pipeline (:mod:`tcomp.ir.kernel.passes`). Each primitive's
 kernel-IR lowering is looked up by name in the lowering table
 (``table.py``: :data:`LOWERINGS`, :func:`lowering_for`); importing this
 package changes nothing outside it. Modules:

@@ -8,6 +8,12 @@
    lowering starts over with all such values forced to be roots;
 3. :func:`~.memory.plan_memory` gives temporaries their arena offsets.
 
+Step 1 and 2 are :func:`fuse_function`, the ``fuse`` step of the kernel
+pipelines (:mod:`tcomp.ir.kernel.passes`); hoisting works on one kernel while
+it is built, so it stays inside ``fuse``. The rest are named kernel passes
+over a whole program (``schedule-contractions``, ``split-reductions``,
+``plan-memory``), which :func:`lower_function` runs after it.
+
 Buffer names: parameters ``p0, p1, ...``; outputs and temporaries
 ``t<value id>``; constants ``c<value id>``. Kernels are ``k0, k1, ...``.
 An output that is a parameter or a constant names that buffer directly.
@@ -37,16 +43,13 @@ Example::
 
 from __future__ import annotations
 
-import sys
-
 from tcomp.ir.graph import Function, Node, Value
 from tcomp.ir.kernel.kernel import Kernel, Program, ProgramBuffer
 from tcomp.ir.kernel.lowering.builder import KernelBuilder, constant_array
-from tcomp.ir.kernel.lowering.contraction import schedule_contractions
 from tcomp.ir.kernel.lowering.fusion import FusionPlan, plan_fusion
 from tcomp.ir.kernel.lowering.hoist import Rematerialize
-from tcomp.ir.kernel.lowering.memory import plan_memory
-from tcomp.ir.kernel.lowering.split_reduction import PARTS, split_reductions
+from tcomp.ir.kernel.lowering.split_reduction import PARTS
+from tcomp.ir.recursion import deep_recursion
 
 MIN_RECURSION_LIMIT = 20000  # inlining and hoisting recurse once per fused node and expression
 
@@ -137,25 +140,32 @@ class ProgramState:
         return self.buffer_name(value)
 
 
-def lower_function(fn: Function, reduction_parts: int = PARTS) -> Program:
-    """Lowers a graph-IR function to a kernel-IR program with a planned arena
-    (see the module docstring); a big reduction to one element is split into
-    ``reduction_parts`` parallel chunks (see ``split_reduction.py``)."""
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(limit, MIN_RECURSION_LIMIT))
-    try:
+def fuse_function(fn: Function) -> Program:
+    """The ``fuse`` step: steps 1 and 2 of the module docstring (fusion plan, one kernel
+    per root with its reductions and shared lets hoisted, restarting the plan when a
+    value turns out to need a buffer). Schedules are the builder's defaults (parallel
+    outermost loop, vector innermost); no arena is planned yet."""
+    with deep_recursion(MIN_RECURSION_LIMIT):
         forced: set[Value] = set()
         while True:
             plan = plan_fusion(fn, forced)
             try:
-                program = ProgramState(fn, plan).build()
+                return ProgramState(fn, plan).build()
             except NeedsBuffers as again:
                 for found in again.found:
                     if found.value in forced or plan.is_root(found.value):
                         raise AssertionError(f"lowering {fn.name}: {found}") from None
                     forced.add(found.value)
-                continue
-            program = schedule_contractions(program)
-            return plan_memory(split_reductions(program, reduction_parts))
-    finally:
-        sys.setrecursionlimit(limit)
+
+
+def lower_function(fn: Function, reduction_parts: int = PARTS) -> Program:
+    """Lowers a graph-IR function to a kernel-IR program with a planned arena
+    (see the module docstring): the kernel pipeline ``fuse, schedule-contractions,
+    split-reductions{parts=reduction_parts}, plan-memory`` of
+    :mod:`tcomp.ir.kernel.passes` (a big reduction to one element is split into
+    ``reduction_parts`` parallel chunks, see ``split_reduction.py``). Backends run
+    their own pipeline (``LLVM_PIPELINE``, ``GPU_PIPELINE``) instead."""
+    from tcomp.ir.kernel.passes import lower
+
+    return lower(fn, ("fuse", "schedule-contractions",
+                      f"split-reductions{{parts={reduction_parts}}}", "plan-memory"))

@@ -2,9 +2,11 @@
 
 ``os.fork`` copies a lock in whatever state it is: one held by another
 thread of the parent stays held in the child, where that thread does not
-exist, and the child's first ``with lock`` hangs forever. The jit's locks
-guard per-function state across a trace or a compile (seconds), so a fork
-from another thread may well land while one is held. :class:`ForkSafeLock`
+exist, and the child's first ``with lock`` hangs forever. tcomp's locks
+guard state that a fork from another thread may well find held: the jit's
+per-function state across a trace or a compile (seconds), the compile
+cache's and the host pool's tables (briefly, but on every compile and call).
+It lives in ``ir`` so that every layer may use it. :class:`ForkSafeLock`
 notices that it is in another process than the one that made it and
 replaces its lock (a child starts with one thread, so nobody else holds it).
 """

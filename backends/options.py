@@ -1,0 +1,184 @@
+"""``CompileOptions``: the configuration a compile reads, built once from the environment.
+
+This module is the only place tcomp reads its environment variables (README,
+"Environment variables"); everything below the API edge takes the values as
+arguments. ``jit`` builds one :class:`CompileOptions` with
+:meth:`CompileOptions.from_environment` when it traces a new signature (so a
+variable is read when a function is compiled, never at import) and passes it
+down: ``verify_passes`` to ``ir.passes.run_pipeline(verify_each=...)``, the
+whole value to ``Backend.compile_with`` (llvm: ``num_threads``).
+
+A caller below the edge that was not handed options (``Backend.compile``
+called directly, the disk cache asked for its folder by a module that does
+not take one yet) reads the one variable it needs through the matching
+``*_from_environment`` function here, at the same moment as before, so each
+variable behaves as documented.
+
+| field | variable | default |
+| --- | --- | --- |
+| ``verify_passes`` | ``TCOMP_VERIFY_PASSES`` (set and not ``0``) | False |
+| ``num_threads`` | ``TCOMP_NUM_THREADS`` (>= 1) | the CPUs this process may run on |
+| ``cache_dir`` | ``TCOMP_CACHE_DIR`` (``off``/``0``/``none``/``disabled``: None) | ``$XDG_CACHE_HOME/tcomp`` or ``~/.cache/tcomp`` |
+| ``cache_max_mb`` | ``TCOMP_CACHE_MAX_MB`` | 1024 |
+| ``jit_cache_size`` | ``TCOMP_JIT_CACHE_SIZE`` (0: None, no bound) | 64 |
+
+It imports only the standard library, so ``backends`` and ``frontend`` may both
+use it; ``ir`` never imports it and takes plain values (``verify_each``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+__all__ = [
+    "BACKEND_ENV", "CACHE_DIR_ENV", "CACHE_MAX_MB_ENV", "CompileOptions", "DEFAULT_CACHE_MAX_MB",
+    "DEFAULT_JIT_CACHE_SIZE", "JIT_CACHE_SIZE_ENV", "NUM_THREADS_ENV", "VERIFY_PASSES_ENV",
+    "available_cpus", "backend_name_from_environment", "cache_dir_from_environment",
+    "cache_max_mb_from_environment", "jit_cache_size_from_environment",
+    "num_threads_from_environment", "verify_passes_from_environment",
+]
+
+VERIFY_PASSES_ENV = "TCOMP_VERIFY_PASSES"
+NUM_THREADS_ENV = "TCOMP_NUM_THREADS"
+CACHE_DIR_ENV = "TCOMP_CACHE_DIR"
+CACHE_MAX_MB_ENV = "TCOMP_CACHE_MAX_MB"
+JIT_CACHE_SIZE_ENV = "TCOMP_JIT_CACHE_SIZE"
+BACKEND_ENV = "TCOMP_BACKEND"
+
+DEFAULT_CACHE_MAX_MB = 1024
+DEFAULT_JIT_CACHE_SIZE = 64  # signatures kept per jitted function
+_CACHE_OFF = ("off", "0", "none", "disabled")
+
+
+def _text(name: str) -> str:
+    return os.environ.get(name, "").strip()
+
+
+def verify_passes_from_environment() -> bool:
+    """``TCOMP_VERIFY_PASSES``: set to anything but ``""`` or ``0`` verifies after each pass."""
+    return os.environ.get(VERIFY_PASSES_ENV, "") not in ("", "0")
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (at least 1)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def num_threads_from_environment() -> int:
+    """``TCOMP_NUM_THREADS`` when set to a whole number (at least 1), else :func:`available_cpus`."""
+    configured = _text(NUM_THREADS_ENV)
+    if configured:
+        try:
+            return max(1, int(configured))
+        except ValueError:
+            pass
+    return available_cpus()
+
+
+def cache_dir_from_environment() -> Path | None:
+    """The cache folder the environment chooses (None when the cache is off)."""
+    configured = _text(CACHE_DIR_ENV)
+    if configured.lower() in _CACHE_OFF:
+        return None
+    if configured:
+        return Path(configured).expanduser()
+    xdg = _text("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".cache"
+    return base / "tcomp"
+
+
+def cache_max_mb_from_environment() -> float:
+    """``TCOMP_CACHE_MAX_MB`` (MiB, not below 0); the default 1024 when unset or not a number."""
+    configured = _text(CACHE_MAX_MB_ENV)
+    try:
+        megabytes = float(configured) if configured else DEFAULT_CACHE_MAX_MB
+    except ValueError:
+        megabytes = DEFAULT_CACHE_MAX_MB
+    return max(megabytes, 0)
+
+
+def jit_cache_size_from_environment() -> int | None:
+    """How many signatures each jitted function keeps programs for; None: no bound.
+
+    ``TCOMP_JIT_CACHE_SIZE``: a whole number N >= 1 keeps N, ``0`` keeps every
+    signature (no bound), unset or empty keeps :data:`DEFAULT_JIT_CACHE_SIZE`. Any
+    other value warns (``RuntimeWarning``, at the user's line) and counts as the default.
+    """
+    text = _text(JIT_CACHE_SIZE_ENV)
+    if not text:
+        return DEFAULT_JIT_CACHE_SIZE
+    try:
+        size = int(text)
+    except ValueError:
+        size = -1
+    if size < 0:
+        warnings.warn(
+            f"{JIT_CACHE_SIZE_ENV}={text!r} is not a whole number >= 0 (0: no bound); "
+            f"using the default, {DEFAULT_JIT_CACHE_SIZE}",
+            RuntimeWarning,
+            stacklevel=_user_stacklevel(),
+        )
+        return DEFAULT_JIT_CACHE_SIZE
+    return size if size > 0 else None
+
+
+def backend_name_from_environment() -> str:
+    """``TCOMP_BACKEND`` as written (stripped; empty when unset): the registry checks it."""
+    return _text(BACKEND_ENV)
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` that makes a warning issued by our caller name the user's line
+    (the first frame up the stack outside tcomp), as ``frontend.retrace.user_stacklevel``."""
+    level, frame = 1, sys._getframe(1)
+    while frame is not None and _is_tcomp(frame.f_globals.get("__name__", "")):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
+def _is_tcomp(name: str) -> bool:
+    return name == "tcomp" or name.startswith("tcomp.")
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    """What one compile is configured with (see the module docstring's table).
+
+    ``CompileOptions()`` is the built-in defaults with the cache off and one thread
+    (a value for tests and tools); :meth:`from_environment` is what ``jit`` uses.
+    """
+
+    verify_passes: bool = False
+    num_threads: int = 1
+    cache_dir: Path | None = None
+    cache_max_mb: float = DEFAULT_CACHE_MAX_MB
+    jit_cache_size: int | None = DEFAULT_JIT_CACHE_SIZE
+
+    def __post_init__(self) -> None:
+        if self.num_threads < 1:
+            raise ValueError(f"num_threads must be at least 1, not {self.num_threads}")
+        if self.jit_cache_size is not None and self.jit_cache_size < 1:
+            raise ValueError(f"jit_cache_size must be at least 1 or None, not {self.jit_cache_size}")
+
+    @classmethod
+    def from_environment(cls) -> "CompileOptions":
+        """Reads every variable once, now (a bad ``TCOMP_JIT_CACHE_SIZE`` warns here)."""
+        return cls(
+            verify_passes=verify_passes_from_environment(),
+            num_threads=num_threads_from_environment(),
+            cache_dir=cache_dir_from_environment(),
+            cache_max_mb=cache_max_mb_from_environment(),
+            jit_cache_size=jit_cache_size_from_environment(),
+        )
+
+    def with_changes(self, **changes: object) -> "CompileOptions":
+        """A copy with some fields changed (``dataclasses.replace``)."""
+        return replace(self, **changes)  # type: ignore[arg-type]

@@ -1,0 +1,307 @@
+"""Kernel-IR passes: named ``Program -> Program`` steps and the pipelines backends run.
+
+The graph-IR passes (:mod:`tcomp.ir.passes`) rewrite a function; these work
+on its kernel-IR program. ``fuse`` is the bridge: it lowers a graph-IR
+function to kernels (fusion plan, one loop nest per materialised value, its
+reductions and shared lets hoisted while the kernel is built:
+:func:`tcomp.ir.kernel.lowering.program.fuse_function`). Every other step is a
+pass over a whole program, registered by name in :data:`KERNEL_PASSES`; the
+implementations live in :mod:`tcomp.ir.kernel.lowering`. A pass may take
+integer options, written ``name{key=value}`` (``split-reductions{parts=8}``).
+
+Each backend's pipeline is data here (:data:`PIPELINES`)::
+
+    from tcomp.ir.kernel.passes import LLVM_PIPELINE, lower, run_kernel_pipeline
+    program = lower(fn, LLVM_PIPELINE)              # fuse, then the kernel passes
+    program = run_kernel_pipeline(program, "reuse-reduction-terms", verify_each=True)
+
+With ``verify_each`` the kernel verifier
+(:func:`tcomp.ir.kernel.verifier.verify_program`) runs after each step, so
+an error names the pass that broke the IR. Like :mod:`tcomp.ir.passes` this
+package reads no environment: the backends pass ``TCOMP_VERIFY_PASSES``
+(``tcomp.backends.options``), ``tcomp opt`` always verifies. A pass may change the program it
+is given (the pipelines hand each pass the previous one's result) and must
+leave a program that verifies.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from typing import Callable, Sequence
+
+from tcomp.ir.errors import TcompArgumentError
+from tcomp.ir.graph import Function
+from tcomp.ir.kernel.kernel import Program
+from tcomp.ir.kernel.lowering.contraction import schedule_contractions
+from tcomp.ir.kernel.lowering.memory import plan_memory
+from tcomp.ir.kernel.lowering.program import MIN_RECURSION_LIMIT, fuse_function
+from tcomp.ir.kernel.lowering.reuse_terms import reuse_reduction_terms
+from tcomp.ir.kernel.lowering.split_reduction import GPU_PARTS, PARTS, split_reductions
+from tcomp.ir.kernel.verifier import verify_program
+from tcomp.ir.recursion import deep_recursion
+
+KernelPass = Callable[..., Program]
+
+FUSE = "fuse"
+
+
+def fuse(fn: Function) -> Program:
+    """Lowers graph IR to kernel IR: a loop-nest kernel per materialised value, its inputs fused.
+
+    A materialised value is an output, a matmul operand or a value several
+    kernels read; elementwise, broadcast/reshape and reduction ops that feed
+    it are inlined, reductions and shared lets hoisted (row softmax: one
+    kernel; relu(x @ w + b): one kernel). Schedules are the defaults
+    (parallel outermost loop, vector innermost); temps have no arena yet::
+
+        func @f(%0: f32[4,3]) -> (f32[4]) {
+          %1: f32[4,3] = exp(%0)
+          %2: f32[4] = reduce_sum(%1) {axes=(1,)}
+          return %2
+        }
+        ->
+        kernel k0(in %p0: f32[12], out %t2: f32[4]) {  // %1 exp, %2 reduce_sum
+          schedule {parallel=i0, vector={i0: 16}}
+          for i0 in 0..4 {
+            let acc0: f32 = 0.0:f32
+            for r0 in 0..3 {
+              acc0 = acc0 + exp(%p0[(i0 * 3) + r0])
+            }
+            %t2[i0] = acc0
+          }
+        }
+    """
+    return fuse_function(fn)
+
+
+def schedule_contractions_pass(program: Program) -> Program:
+    """Records the CPU's matmul blocking (register tile, row and depth blocks) in big matmuls.
+
+    Only the schedule changes (constants for AVX-512 in
+    ``lowering/contraction.py``; kernels under ``MIN_WORK`` are left alone).
+    The llvm renderer draws a packed micro-kernel from it; the GPU renderer
+    takes it as the sign that a kernel is a matmul it may tile::
+
+        schedule {parallel=i0, vector={i1: 16}}            // f32 256x784 @ 784x512
+        ->
+        schedule {parallel=i0, vector={i1: 16}, unroll={i0: 12, i1: 32},
+                  tile={i0: 36, r0: 196}}
+    """
+    return schedule_contractions(program)
+
+
+def split_reductions_pass(program: Program, parts: int = PARTS) -> Program:
+    """Splits a long reduction to one element into `parts` parallel partials and a final kernel.
+
+    Only kernels with no output loop whose first loop reduces with add, max
+    or min over at least ``MIN_SPLIT_ELEMENTS`` iterations; kernels are
+    renumbered. ``parts``: 16 on the CPU, 1024 on GPUs::
+
+        kernel k0(in %p0: f32[1000003], out %t1: f32[1]) {
+          let acc0: f32 = 0.0:f32
+          for r0 in 0..1000003 { acc0 = acc0 + %p0[r0] }
+          %t1[0] = acc0
+        }
+        -> {parts=16}
+        kernel k0(in %p0: f32[1000003], out %tsplit0: f32[16]) {
+          schedule {parallel=s0}
+          for s0 in 0..16 {
+            let acc0: f32 = 0.0:f32
+            for r0 in 0..62500 { acc0 = acc0 + %p0[(s0 * 62500) + r0] }
+            %tsplit0[s0] = acc0
+          }
+        }
+        kernel k1(in %tsplit0: f32[16], in %p0: f32[1000003], out %t1: f32[1]) {
+          let acc0: f32 = 0.0:f32
+          for s0 in 0..16 { acc0 = acc0 + %tsplit0[s0] }
+          for r0 in 0..3 { acc0 = acc0 + %p0[r0 + 1000000] }
+          %t1[0] = acc0
+        }
+    """
+    if isinstance(parts, bool) or not isinstance(parts, int) or parts < 1:
+        raise TcompArgumentError(f"split-reductions: parts must be a count >= 1, not {parts!r}")
+    return split_reductions(program, parts)
+
+
+def plan_memory_pass(program: Program) -> Program:
+    """Gives temps offsets in one arena; temps never alive together share bytes.
+
+    First fit by kernel order, 64-byte aligned; ``arena_bytes`` covers them.
+    k0 writes %t1, k1 reads it and writes %t2, k2 reads %t2 and writes
+    %t3 (400 bytes each)::
+
+        program @chain(%p0: f32[100]) -> (%t4) {
+          temp %t1: f32[100]
+          temp %t2: f32[100]
+          temp %t3: f32[100]
+          ...
+        ->
+        program @chain(%p0: f32[100]) -> (%t4) arena_bytes=896 {
+          temp %t1: f32[100] offset=0
+          temp %t2: f32[100] offset=448
+          temp %t3: f32[100] offset=0
+          ...
+    """
+    return plan_memory(program)
+
+
+def reuse_reduction_terms_pass(program: Program) -> Program:
+    """Stores a reduction's terms in the output that recomputes them (row softmax: exp once).
+
+    The output becomes ``inout``; kernels with a blocked contraction are
+    left alone. Run by the CPU pipeline only (on a GPU an inout buffer
+    costs a long reduction its work-group)::
+
+        let acc1: f32 = 0.0:f32
+        for r1 in 0..8 { acc1 = acc1 + exp(%p0[(i0 * 8) + r1] - acc0) }
+        for i1 in 0..8 { %t9[(i0 * 8) + i1] = exp(%p0[(i0 * 8) + i1] - acc0) / acc1 }
+        ->
+        let acc1: f32 = 0.0:f32
+        for r1 in 0..8 {
+          let v1: f32 = exp(%p0[(i0 * 8) + r1] - acc0)
+          %t9[(i0 * 8) + r1] = v1
+          acc1 = acc1 + v1
+        }
+        for i1 in 0..8 { %t9[(i0 * 8) + i1] = %t9[(i0 * 8) + i1] / acc1 }
+    """
+    return reuse_reduction_terms(program)
+
+
+KERNEL_PASSES: dict[str, KernelPass] = {
+    "schedule-contractions": schedule_contractions_pass,
+    "split-reductions": split_reductions_pass,
+    "plan-memory": plan_memory_pass,
+    "reuse-reduction-terms": reuse_reduction_terms_pass,
+}
+
+# The pipelines of the compiled backends, in the order their compile runs the steps.
+# The GPU pipeline still runs the CPU's contraction blocking: the GPU renderer only
+# tiles the matmuls it marked (issue 13: a map-gpu pass is to replace that).
+LLVM_PIPELINE: tuple[str, ...] = (
+    FUSE, "schedule-contractions", "split-reductions", "plan-memory", "reuse-reduction-terms",
+)
+GPU_PIPELINE: tuple[str, ...] = (
+    FUSE, "schedule-contractions", f"split-reductions{{parts={GPU_PARTS}}}", "plan-memory",
+)
+PIPELINES: dict[str, tuple[str, ...]] = {"llvm": LLVM_PIPELINE, "gpu": GPU_PIPELINE}
+
+_SPEC = re.compile(r"^\s*([A-Za-z][\w-]*)\s*(?:\{(.*)\})?\s*$", re.S)
+_OPTION = re.compile(r"^\s*([A-Za-z_]\w*)\s*=\s*(-?\d+)\s*$")
+
+
+def split_names(text: str) -> list[str]:
+    """``"fuse, split-reductions{parts=8}"`` -> ``["fuse", "split-reductions{parts=8}"]``:
+    split at the commas outside braces, blanks dropped."""
+    names, depth, start = [], 0, 0
+    for at, char in enumerate(text):
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            names.append(text[start:at])
+            start = at + 1
+    names.append(text[start:])
+    return [name.strip() for name in names if name.strip()]
+
+
+def pass_name(spec: str) -> str:
+    """The pass name of a spec (``"split-reductions{parts=8}"`` -> ``"split-reductions"``),
+    or the spec itself when it does not parse."""
+    match = _SPEC.match(spec)
+    return match.group(1) if match else spec.strip()
+
+
+def parse_pass(spec: str) -> tuple[str, dict[str, int]]:
+    """``"split-reductions{parts=8}"`` -> ``("split-reductions", {"parts": 8})``; raises
+    :class:`TcompArgumentError` for an unknown kernel pass or an option it does not take."""
+    match = _SPEC.match(spec)
+    if match is None:
+        raise TcompArgumentError(f"cannot read kernel pass {spec!r} (form: name or name{{key=N}})")
+    name, body = match.group(1), match.group(2)
+    if name not in KERNEL_PASSES:
+        raise TcompArgumentError(
+            f"unknown kernel pass {name!r}: known kernel passes are {', '.join(KERNEL_PASSES)}"
+        )
+    taken = _options_of(KERNEL_PASSES[name])
+    options: dict[str, int] = {}
+    for item in (body or "").split(","):
+        if not item.strip():
+            continue
+        option = _OPTION.match(item)
+        if option is None:
+            raise TcompArgumentError(f"{spec}: cannot read option {item.strip()!r} (form: key=N)")
+        key, value = option.group(1), int(option.group(2))
+        if key not in taken:
+            known = ", ".join(taken) if taken else "none"
+            raise TcompArgumentError(f"{spec}: {name} takes no option {key!r} (options: {known})")
+        options[key] = value
+    return name, options
+
+
+def _options_of(function: KernelPass) -> list[str]:
+    """The option names of a pass: its parameters after the program."""
+    return list(inspect.signature(function).parameters)[1:]
+
+
+def _names(names: Sequence[str] | str) -> list[str]:
+    return split_names(names) if isinstance(names, str) else list(names)
+
+
+def _parsed(names: list[str]) -> list[tuple[str, str, dict[str, int]]]:
+    """(spec, name, options) per pass, all checked before any runs."""
+    found = []
+    for spec in names:
+        if pass_name(spec) == FUSE:
+            raise TcompArgumentError(
+                f"{FUSE} lowers graph IR to kernel IR: it comes first, in lower(fn, pipeline)"
+            )
+        found.append((spec, *parse_pass(spec)))
+    return found
+
+
+def _run(program: Program, passes, verify_each: bool) -> Program:
+    for spec, name, options in passes:
+        program = KERNEL_PASSES[name](program, **options)
+        if verify_each:
+            verify_program(program, pass_name=spec)
+    return program
+
+
+def run_kernel_pipeline(
+    program: Program, names: Sequence[str] | str, verify_each: bool = False
+) -> Program:
+    """Runs the named kernel passes in order (``names`` may be one string
+    ``"split-reductions{parts=8},plan-memory"``). Every name is checked before any pass
+    runs (:class:`TcompArgumentError`). With ``verify_each`` the input is verified, then
+    each pass's result, so a :class:`~tcomp.ir.errors.TcompVerifyError` names the pass
+    that broke the IR."""
+    passes = _parsed(_names(names))
+    if verify_each:
+        verify_program(program)
+    return _run(program, passes, verify_each)
+
+
+def lower(fn: Function, pipeline: Sequence[str] | str, verify_each: bool = False) -> Program:
+    """``fn`` through a kernel pipeline that starts with ``fuse`` (``LLVM_PIPELINE``,
+    ``GPU_PIPELINE`` or any other), verified after each step as in
+    :func:`run_kernel_pipeline`; the backends' compile entry point."""
+    names = _names(pipeline)
+    if not names or pass_name(names[0]) != FUSE or names[0].strip() != FUSE:
+        raise TcompArgumentError(f"a kernel pipeline starts with {FUSE}: got {', '.join(names)}")
+    passes = _parsed(names[1:])
+    with deep_recursion(MIN_RECURSION_LIMIT):  # passes and the verifier recurse too
+        program = fuse(fn)
+        if verify_each:
+            verify_program(program, pass_name=FUSE)
+        return _run(program, passes, verify_each)
+
+
+def summary(function: Callable) -> str:
+    """The first line of a pass's docstring (what ``tcomp opt --list-passes`` prints)."""
+    doc = (function.__doc__ or "").strip().splitlines()
+    return doc[0].strip() if doc else ""
+
+
+__all__ = [
+    "FUSE", "GPU_PIPELINE", "KERNEL_PASSES", "LLVM_PIPELINE", "PIPELINES", "KernelPass", "fuse",
+    "lower", "parse_pass", "pass_name", "run_kernel_pipeline", "split_names", "summary",
+]
