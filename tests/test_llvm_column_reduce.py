@@ -8,11 +8,14 @@ exactly.
 
 from __future__ import annotations
 
+import re
+
 import ml_dtypes
 import numpy as np
 import pytest
 
 import tcomp
+from tcomp import nn
 from tcomp.backends.llvm.column_reduce import column_plan
 from tcomp.ir.kernel.kernel import Loop
 
@@ -99,3 +102,90 @@ def _takes_argnums() -> bool:
     import inspect
 
     return "argnums" in inspect.signature(tcomp.grad).parameters
+
+
+# ---------------------------------------------------------------------------
+# Reduction nests: the conv's ``for c { for kh { for kw { acc = acc + ... } } }``
+
+
+def _in_order_conv2d(x, w, stride, padding, dilation):
+    """float32 conv2d summed in the kernel's order (c, kh, kw), one rounding per step,
+    as the scalar loop computes it."""
+    n, c, h, wd = x.shape
+    o, _, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    oh = (h + 2 * padding - dilation * (kh - 1) - 1) // stride + 1
+    ow = (wd + 2 * padding - dilation * (kw - 1) - 1) // stride + 1
+    acc = np.zeros((n, o, oh, ow), np.float32)
+    for ci in range(c):
+        for i in range(kh):
+            for j in range(kw):
+                patch = xp[:, ci, i * dilation::stride, j * dilation::stride][:, :oh, :ow]
+                acc = acc + patch[:, None] * w[None, :, ci, i, j, None, None]
+    return acc
+
+
+CONV_CASES = [  # x shape, w shape, stride, padding, dilation
+    ((2, 3, 32, 32), (6, 3, 5, 5), 1, 0, 1),
+    ((2, 6, 14, 14), (16, 6, 5, 5), 1, 2, 1),
+    ((1, 2, 9, 40), (3, 2, 3, 3), 2, 1, 1),
+    ((1, 4, 12, 17), (2, 4, 3, 2), 1, 1, 2),
+]
+
+
+@pytest.mark.parametrize("xs, ws, stride, padding, dilation", CONV_CASES)
+def test_conv2d_takes_the_nest_plan_and_changes_no_bit(xs, ws, stride, padding, dilation):
+    rng = np.random.default_rng(sum(xs) + sum(ws))
+    x = rng.standard_normal(xs).astype(np.float32)
+    w = rng.standard_normal(ws).astype(np.float32)
+
+    def fn(x, w):
+        return nn.conv2d(x, w, stride=stride, padding=padding, dilation=dilation)
+
+    plans = [column_plan(loop) for loop in _vector_loops(fn, x, w)]
+    assert any(plan is not None and len(plan.nest) == 3 for plan in plans)
+    got = np.asarray(tcomp.jit(fn, backend="llvm")(x, w))
+    want = _in_order_conv2d(x, w, stride, padding, dilation)
+    assert got.view(np.uint32).tolist() == want.view(np.uint32).tolist()
+
+
+def _vector_loops(fn, *args) -> list[Loop]:
+    """The loops the schedules vectorise, in every kernel."""
+    program = tcomp.jit(fn, backend="llvm").lower(*args).kernel_program()
+    found = []
+
+    def visit(stmts, names):
+        for stmt in stmts:
+            if isinstance(stmt, Loop):
+                if stmt.var.name in names:
+                    found.append(stmt)
+                visit(stmt.body, names)
+
+    for kernel in program.kernels:
+        visit(kernel.body, set(kernel.schedule.vector))
+    return found
+
+
+def test_the_conv_kernel_renders_vector_arithmetic():
+    x = np.zeros((4, 3, 32, 32), np.float32)
+    w = np.zeros((6, 3, 5, 5), np.float32)
+    text = tcomp.jit(lambda x, w: nn.conv2d(x, w), backend="llvm").lower(x, w).as_text("source")
+    # the column loop over ow, under c, kh, kw, loads whole vectors of x (rendered as
+    # written, only kw's 5 taps could vectorise and no vector load of x appears)
+    assert re.search(r"^i3\.col\.body", text, re.M)
+    assert re.search(r"load <(4|8|16) x float>", text)
+    assert re.search(r"fmul (reassoc )?<(4|8|16) x float>", text)
+
+
+def test_a_weight_gradient_nest_stays_a_row_reduction():
+    # for kw in 0..3 { for n.. { for oh.. { for ow in 0..30: contiguous } } }: not planned
+    x = np.ones((2, 3, 32, 32), np.float32)
+    w = np.ones((4, 3, 3, 3), np.float32)
+    fn = tcomp.grad(lambda w, x: nn.conv2d(x, w).sum())
+    loops = [loop for loop in _vector_loops(fn, w, x) if len(_nest_of(loop)) > 1]
+    assert loops and all(column_plan(loop) is None for loop in loops)
+
+
+def _nest_of(loop: Loop) -> list[Loop]:
+    inner = [s for s in loop.body if isinstance(s, Loop)]
+    return [inner[0], *_nest_of(inner[0])] if inner else []
