@@ -202,26 +202,6 @@ def _pair(value: int | Sequence[int], name: str) -> tuple[int, int]:
     return int(pair[0]), int(pair[1])
 
 
-def _patches(x: Any, kernel: tuple[int, int], stride: tuple[int, int], op: str):
-    """``[N, C, KH*KW, OH, OW]``: every kernel offset's strided view of ``x``."""
-    n, c, h, w = shape_of(x)
-    kh, kw = kernel
-    sh, sw = stride
-    if sh == 0 or sw == 0:
-        raise user_error(TcompShapeError, f"{op}: stride must be positive")
-    if kh > h or kw > w or kh == 0 or kw == 0:
-        raise user_error(
-            TcompShapeError, f"{op}: kernel {kernel} does not fit the (padded) input {(h, w)}"
-        )
-    oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
-    views = [
-        x[:, :, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw]
-        for i in range(kh)
-        for j in range(kw)
-    ]
-    return tcomp.stack(views, axis=2), (oh, ow)
-
-
 def _spatial(value: Any, d: int, name: str, minimum: int) -> tuple[int, ...]:
     """``(v,) * d`` for an int ``v``, or a sequence of ``d`` ints, each ``>= minimum``."""
     is_int = lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool)  # noqa: E731
@@ -351,24 +331,144 @@ def conv3d(x: Any, w: Any, b: Any = None, stride: Any = 1, padding: Any = 0, dil
     return _conv(x, w, b, stride, padding, dilation, groups, 3)
 
 
-def max_pool2d(x: Any, kernel: int | Sequence[int], stride: int | Sequence[int] | None = None):
-    """Max over ``kernel`` windows of an NCHW input (stride defaults to the kernel)."""
-    return _pool(x, kernel, stride, "max_pool2d", tcomp.max)
+def max_pool1d(x: Any, kernel: Any = None, stride: Any = None, padding: Any = 0,
+               dilation: Any = 1, ceil_mode: bool = False, *, kernel_size: Any = None):
+    """Max over windows of an ``[N, C, L]`` input (as PyTorch's ``F.max_pool1d``)."""
+    return _max_pool(x, kernel_size, kernel, stride, padding, dilation, ceil_mode, 1)
 
 
-def avg_pool2d(x: Any, kernel: int | Sequence[int], stride: int | Sequence[int] | None = None):
-    """Mean over ``kernel`` windows of an NCHW input (stride defaults to the kernel)."""
-    return _pool(x, kernel, stride, "avg_pool2d", tcomp.mean)
+def max_pool2d(x: Any, kernel: Any = None, stride: Any = None, padding: Any = 0,
+               dilation: Any = 1, ceil_mode: bool = False, *, kernel_size: Any = None):
+    """Max over windows of an NCHW input, as PyTorch's ``F.max_pool2d``: ``kernel`` (or
+    PyTorch's keyword ``kernel_size=``), ``stride`` (default: the kernel), ``padding`` (``-inf``, at most half
+    the kernel), ``dilation`` and ``ceil_mode``, each an int or one per spatial axis. The
+    ``reduce_window_max`` primitive; its gradient goes to each window's first maximum."""
+    return _max_pool(x, kernel_size, kernel, stride, padding, dilation, ceil_mode, 2)
 
 
-def _pool(x: Any, kernel: Any, stride: Any, op: str, reduce: Any):
+def avg_pool1d(x: Any, kernel: Any = None, stride: Any = None, padding: Any = 0,
+               ceil_mode: bool = False, count_include_pad: bool = True, *, kernel_size: Any = None):
+    """Mean over windows of an ``[N, C, L]`` input (as PyTorch's ``F.avg_pool1d``)."""
+    return _avg_pool(x, kernel_size, kernel, stride, padding, ceil_mode, count_include_pad, 1)
+
+
+def avg_pool2d(x: Any, kernel: Any = None, stride: Any = None, padding: Any = 0,
+               ceil_mode: bool = False, count_include_pad: bool = True, *, kernel_size: Any = None):
+    """Mean over windows of an NCHW input, as PyTorch's ``F.avg_pool2d``: zero ``padding``
+    counted in the mean when ``count_include_pad`` (windows that ``ceil_mode`` lets run past
+    the padding count only up to it). The ``reduce_window_sum`` primitive over a divisor."""
+    return _avg_pool(x, kernel_size, kernel, stride, padding, ceil_mode, count_include_pad, 2)
+
+
+def adaptive_avg_pool2d(x: Any, output_size: Any):
+    """PyTorch's ``F.adaptive_avg_pool2d``: output cell ``i`` averages input rows
+    ``floor(i H / OH) .. ceil((i + 1) H / OH)`` (and likewise for columns). One window sum
+    when the input divides evenly, else a mean over slices per output cell."""
+    op = "adaptive_avg_pool2d"
     x = _array(x, op)
     if len(shape_of(x)) != 4:
         raise user_error(TcompShapeError, f"{op}: needs an input [N, C, H, W], got {shape_of(x)}")
-    kernel = _pair(kernel, f"{op} kernel")
-    stride = _pair(stride, f"{op} stride") if stride is not None else kernel
-    patches, _ = _patches(x, kernel, stride, op)
-    return reduce(patches, axis=2)
+    sizes = shape_of(x)[2:]
+    out = _spatial(output_size, 2, f"{op} output_size", 1)
+    if all(s % o == 0 for s, o in zip(sizes, out)):
+        kernel = tuple(s // o for s, o in zip(sizes, out))
+        return _avg_pool(x, kernel, None, None, 0, False, True, 2, op)
+    x = _float(x)
+    rows = []
+    for i in range(out[0]):
+        h0, h1 = (i * sizes[0]) // out[0], -((-(i + 1) * sizes[0]) // out[0])
+        cells = []
+        for j in range(out[1]):
+            w0, w1 = (j * sizes[1]) // out[1], -((-(j + 1) * sizes[1]) // out[1])
+            cells.append(tcomp.mean(x[:, :, h0:h1, w0:w1], axis=(2, 3)))
+        rows.append(tcomp.stack(cells, axis=-1))
+    return tcomp.stack(rows, axis=-2)
+
+
+def _float(x: Any):
+    dtype = str(x.dtype) if hasattr(x, "dtype") else result_dtype(x)
+    return x if is_float(dtype) else tcomp.astype(x, "float32")
+
+
+def _pool_setup(x: Any, kernel_size: Any, kernel: Any, stride: Any, padding: Any,
+                dilation: Any, ceil_mode: bool, d: int, op: str):
+    """The checked input and the ``reduce_window_*`` attributes of a pooling (PyTorch's
+    output size: ``floor`` or, with ``ceil_mode``, ``ceil`` of ``(L + 2 p - span) / s`` plus
+    one, the last window starting inside the input or left padding; the extra windows of
+    ``ceil_mode`` come from extra high padding)."""
+    x = _array(x, op)
+    names = "L" if d == 1 else "HW"
+    if len(shape_of(x)) != d + 2:
+        raise user_error(TcompShapeError,
+                         f"{op}: needs an input [N, C, {', '.join(names)}], got {shape_of(x)}")
+    if (kernel_size is None) == (kernel is None):
+        raise user_error(TcompTypeError, f"{op}: give the window as kernel (or kernel_size=), once")
+    kernel = _spatial(kernel_size if kernel is None else kernel, d, f"{op} kernel", 1)
+    stride = _spatial(stride, d, f"{op} stride", 1) if stride is not None else kernel
+    pads = _spatial(padding, d, f"{op} padding", 0)
+    dilation = _spatial(dilation, d, f"{op} dilation", 1)
+    sizes = shape_of(x)[2:]
+    highs = []
+    for a in range(d):
+        if pads[a] > kernel[a] // 2:
+            raise user_error(TcompShapeError, f"{op}: padding {pads} must be at most half the "
+                             f"kernel {kernel}")
+        span = dilation[a] * (kernel[a] - 1) + 1
+        room = sizes[a] + 2 * pads[a] - span
+        if room < 0:
+            raise user_error(
+                TcompShapeError,
+                f"{op}: kernel {kernel} (dilation {dilation}) does not fit the padded input: "
+                f"axis {names[a]} has {sizes[a] + 2 * pads[a]} elements, the kernel spans {span}",
+            )
+        count = (-(-room // stride[a]) if ceil_mode else room // stride[a]) + 1
+        if ceil_mode and (count - 1) * stride[a] >= sizes[a] + pads[a]:
+            count -= 1  # the last window would start in the right padding
+        highs.append(pads[a] + max((count - 1) * stride[a] + span - sizes[a] - 2 * pads[a], 0))
+    attrs = {
+        "window": (1, 1) + kernel,
+        "strides": (1, 1) + stride,
+        "padding": (0, 0, 0, 0) + tuple(v for a in range(d) for v in (pads[a], highs[a])),
+        "window_dilation": (1, 1) + dilation,
+    }
+    return x, attrs
+
+
+def _max_pool(x, kernel_size, kernel, stride, padding, dilation, ceil_mode, d):
+    op = f"max_pool{d}d"
+    x, attrs = _pool_setup(x, kernel_size, kernel, stride, padding, dilation, ceil_mode, d, op)
+    dtype = str(x.dtype) if hasattr(x, "dtype") else result_dtype(x)
+    if not is_float(dtype):
+        # windows hold -inf padding: integers are pooled in float64 (exact up to 2**53)
+        return tcomp.astype(bind("reduce_window_max", [tcomp.astype(x, "float64")], **attrs),
+                            dtype)
+    return bind("reduce_window_max", [x], **attrs)
+
+
+def _avg_pool(x, kernel_size, kernel, stride, padding, ceil_mode, count_include_pad, d, op=None):
+    op = op or f"avg_pool{d}d"
+    x, attrs = _pool_setup(x, kernel_size, kernel, stride, padding, 1, ceil_mode, d, op)
+    x = _float(x)
+    total = bind("reduce_window_sum", [x], **attrs, base_dilation=(1,) * (d + 2))
+    # the divisor per output position: the window's elements inside the input, plus the
+    # symmetric padding when count_include_pad (never the extra high padding of ceil_mode)
+    sizes = shape_of(x)[2:]
+    pads = attrs["padding"][4::2]
+    if count_include_pad:
+        ones = np.ones(tuple(s + 2 * p for s, p in zip(sizes, pads)))
+        spatial_pad = tuple(v for a in range(d)
+                            for v in (0, attrs["padding"][5 + 2 * a] - pads[a]))
+    else:
+        ones = np.ones(sizes)
+        spatial_pad = attrs["padding"][4:]
+    from tcomp.ir.primitives import PRIMITIVES
+
+    count = PRIMITIVES["reduce_window_sum"].reference(
+        [ones], {"window": attrs["window"][2:], "strides": attrs["strides"][2:],
+                 "padding": spatial_pad, "window_dilation": (1,) * d, "base_dilation": (1,) * d})
+    if np.all(count == count.flat[0]):
+        return total / float(count.flat[0])
+    return total / count.astype(numpy_dtype(str(total.dtype)))
 
 
 def attention(q: Any, k: Any, v: Any, causal: bool = False):
@@ -410,7 +510,9 @@ def attention(q: Any, k: Any, v: Any, causal: bool = False):
 
 
 __all__ = [
+    "adaptive_avg_pool2d",
     "attention",
+    "avg_pool1d",
     "avg_pool2d",
     "conv1d",
     "conv2d",
@@ -420,6 +522,7 @@ __all__ = [
     "layer_norm",
     "log_softmax",
     "logsumexp",
+    "max_pool1d",
     "max_pool2d",
     "mse",
     "relu",

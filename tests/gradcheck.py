@@ -529,6 +529,83 @@ def conv_attrs_and_shapes(draw, max_rank: int = 3):
     return (n, groups * cg, *spatial), (groups * og, cg, *kernel), attrs
 
 
+def direct_window(x, op, window, strides, padding, window_dilation, base_dilation=None):
+    """A window reduction by definition, in float64 loops: for each output position, the
+    window elements that land on the (base-dilated) input; padding is 0 for "sum" and
+    -inf for "max"; "argmax" gives the flat index of the first maximum (x.size for
+    padding). Independent of the primitive's sliding-window reference."""
+    x = np.asarray(x, np.float64)
+    r = x.ndim
+    base = base_dilation or (1,) * r
+    out_shape = []
+    for a in range(r):
+        length = ((x.shape[a] - 1) * base[a] + 1 if x.shape[a] else 0) + padding[2 * a] + \
+            padding[2 * a + 1]
+        span = window_dilation[a] * (window[a] - 1) + 1
+        out_shape.append(0 if length < span else (length - span) // strides[a] + 1)
+    out = np.zeros(out_shape, np.int64 if op == "argmax" else np.float64)
+    for o in itertools.product(*(range(n) for n in out_shape)):
+        best, best_at, total = -np.inf, None, 0.0
+        for k in itertools.product(*(range(w) for w in window)):
+            source, inside = [], True
+            for a in range(r):
+                p = o[a] * strides[a] + k[a] * window_dilation[a] - padding[2 * a]
+                if p < 0 or p % base[a] or p // base[a] >= x.shape[a]:
+                    inside = False
+                source.append(p // base[a])
+            value = x[tuple(source)] if inside else -np.inf
+            flat = int(np.ravel_multi_index(source, x.shape)) if inside else x.size
+            if inside:
+                total += value
+            if best_at is None or value > best or (np.isnan(value) and not np.isnan(best)):
+                best, best_at = value, flat
+        out[o] = total if op == "sum" else best if op == "max" else best_at
+    return out
+
+
+@st.composite
+def window_attrs_and_shapes(draw, op: str = "sum", max_rank: int = 3):
+    """An input shape and the attributes of a window reduction with a non-empty output
+    (``base_dilation`` for ``sum`` only); windows of max ops hold an input element."""
+    rank = draw(st.integers(1, max_rank))
+    attrs: dict[str, list[int]] = {"window": [], "strides": [], "padding": [],
+                                   "window_dilation": []}
+    if op == "sum":
+        attrs["base_dilation"] = []
+    shape = []
+    for _ in range(rank):
+        size, k = draw(st.integers(1, 5)), draw(st.integers(1, 3))
+        stride, dil = draw(st.integers(1, 3)), draw(st.integers(1, 2))
+        base = draw(st.integers(1, 2)) if op == "sum" else 1
+        low = draw(st.integers(0, 2 if op == "sum" else (k - 1) // 2))
+        high = draw(st.integers(0, 2 if op == "sum" else (k - 1) // 2))
+        length = (size - 1) * base + 1 + low + high
+        span = dil * (k - 1) + 1
+        if length < span:
+            high += span - length
+        shape.append(size)
+        for name, v in (("window", k), ("strides", stride), ("window_dilation", dil)):
+            attrs[name].append(v)
+        attrs["padding"] += [low, high]
+        if op == "sum":
+            attrs["base_dilation"].append(base)
+    return tuple(shape), {k: tuple(v) for k, v in attrs.items()}
+
+
+def distinct_values(rng: np.random.Generator, shape) -> np.ndarray:
+    """float64 values at least 0.1 apart (a max is differentiable there, and ties are none)."""
+    size = int(np.prod(shape))
+    return (rng.permutation(size) * 0.1 - size * 0.05).reshape(shape).astype(np.float64)
+
+
+@st.composite
+def _window_case(draw, op: str):
+    rng = draw(rngs())
+    shape, attrs = draw(window_attrs_and_shapes(op))
+    x = distinct_values(rng, shape) if op == "max" else values(rng, shape, "float64")
+    return GradCase(f"reduce_window_{op}", [x], attrs, (0,), rng)
+
+
 @st.composite
 def _conv_case(draw):
     rng = draw(rngs())
@@ -580,6 +657,8 @@ GRAD_CASES.update(
         "concatenate": _concatenate_case(),
         "matmul": _matmul_case(),
         "conv": _conv_case(),
+        "reduce_window_sum": _window_case("sum"),
+        "reduce_window_max": _window_case("max"),
         "gather": _gather_case(),
         "scatter_add": _scatter_add_case(),
     }
@@ -652,6 +731,13 @@ def _fixed_grad_cases() -> list[GradCase]:
         GradCase("conv", [r(1, 2, 3, 4, 3), r(2, 2, 2, 1, 2)],
                  {"strides": (1, 2, 1), "padding": (1, 1, 0, 0, 2, 0), "lhs_dilation": (1, 1, 2),
                   "rhs_dilation": (2, 1, 1), "groups": 1}, (0, 1), rng),
+        # window reductions: padding, strides that skip the tail, dilations (pooling)
+        GradCase("reduce_window_sum", [r(2, 3, 7, 6)],
+                 {"window": (1, 1, 3, 2), "strides": (1, 1, 2, 3), "padding": (0, 0, 0, 0, 1, 2, 0, 1),
+                  "window_dilation": (1, 1, 1, 2), "base_dilation": (1, 1, 2, 1)}, (0,), rng),
+        GradCase("reduce_window_max", [np.random.default_rng(3).permutation(84).reshape(2, 7, 6) * 0.1],
+                 {"window": (1, 3, 2), "strides": (1, 2, 2), "padding": (0, 0, 1, 1, 0, 1),
+                  "window_dilation": (1, 1, 2)}, (0,), rng),
         GradCase("gather", [r(4, 3), idx(3, 0, 3, -1, 9, -9)], {"axis": 0}, (0,), rng),
         GradCase("gather", [r(2, 5), np.array(-2, dtype=np.int32)], {"axis": 1}, (0,), rng),
         GradCase(

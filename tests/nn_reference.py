@@ -150,6 +150,36 @@ def avg_pool2d(x: np.ndarray, kernel, stride=None) -> np.ndarray:
     return _pool(x, kernel, stride, np.mean)
 
 
+def _pool1d(x, kernel, stride, reduce):
+    x = _f64(x)
+    stride = kernel if stride is None else stride
+    out = np.zeros(x.shape[:2] + ((x.shape[2] - kernel) // stride + 1,))
+    for i in range(out.shape[2]):
+        out[:, :, i] = reduce(x[:, :, i * stride : i * stride + kernel], axis=-1)
+    return out
+
+
+def max_pool1d(x: np.ndarray, kernel: int, stride=None) -> np.ndarray:
+    return _pool1d(x, kernel, stride, np.max)
+
+
+def avg_pool1d(x: np.ndarray, kernel: int, stride=None) -> np.ndarray:
+    return _pool1d(x, kernel, stride, np.mean)
+
+
+def adaptive_avg_pool2d(x: np.ndarray, output_size) -> np.ndarray:
+    """PyTorch's cells: rows floor(i H / OH) .. ceil((i + 1) H / OH), likewise columns."""
+    x = _f64(x)
+    (oh, ow), (h, w) = _pair(output_size), x.shape[2:]
+    out = np.zeros(x.shape[:2] + (oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            rows = slice(i * h // oh, -(-(i + 1) * h // oh))
+            cols = slice(j * w // ow, -(-(j + 1) * w // ow))
+            out[:, :, i, j] = x[:, :, rows, cols].mean(axis=(2, 3))
+    return out
+
+
 def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, causal: bool = False) -> np.ndarray:
     """softmax(q k^T / sqrt(d)) v; causal: query i sees keys j <= i + Tk - Tq."""
     q, k, v = _f64(q), _f64(k), _f64(v)

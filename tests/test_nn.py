@@ -223,6 +223,25 @@ def pool_cases(draw, name: str):
 
 
 @st.composite
+def pool1d_cases(draw, name: str):
+    n, c, length = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 7))
+    kernel = draw(st.integers(1, min(length, 4)))
+    stride = draw(st.one_of(st.none(), st.integers(1, 3)))
+    rng = draw(seeds())
+    x = distinct(rng, (n, c, length)) if name == "max_pool1d" else rng.standard_normal((n, c, length))
+    return Case(name, (x,), {"kernel": kernel, "stride": stride})
+
+
+@st.composite
+def adaptive_pool_cases(draw):
+    n, c = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    h, w = draw(st.integers(1, 7)), draw(st.integers(1, 7))
+    out = (draw(st.integers(1, h)), draw(st.integers(1, w)))
+    x = draw(seeds()).standard_normal((n, c, h, w))
+    return Case("adaptive_avg_pool2d", (x,), {"output_size": out})
+
+
+@st.composite
 def attention_cases(draw):
     causal = draw(st.booleans())
     lead = draw(shapes(0, 2, 2))
@@ -255,6 +274,9 @@ CASES: dict[str, st.SearchStrategy[Case]] = {
     "conv3d": conv_nd_cases(3),
     "max_pool2d": pool_cases("max_pool2d"),
     "avg_pool2d": pool_cases("avg_pool2d"),
+    "max_pool1d": pool1d_cases("max_pool1d"),
+    "avg_pool1d": pool1d_cases("avg_pool1d"),
+    "adaptive_avg_pool2d": adaptive_pool_cases(),
     "attention": attention_cases(),
 }
 

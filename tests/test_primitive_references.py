@@ -289,6 +289,27 @@ def _expect_conv(inputs, attrs):
     return direct_conv(*(_f64(x) for x in inputs), **attrs)
 
 
+def _make_window(op):
+    def make(draw, rng, dtype):
+        from gradcheck import window_attrs_and_shapes
+
+        shape, attrs = draw(window_attrs_and_shapes("sum" if op == "reduce_window_sum" else "max"))
+        return [values(rng, shape, dtype)], attrs
+
+    return make
+
+
+def _expect_window(op):
+    kind = {"reduce_window_sum": "sum", "reduce_window_max": "max", "window_argmax": "argmax"}[op]
+
+    def expect(inputs, attrs):
+        from gradcheck import direct_window
+
+        return direct_window(_f64(inputs[0]), kind, **attrs)
+
+    return expect
+
+
 def _make_gather(draw, rng, dtype):
     shape = list(draw(shapes()))
     axis = draw(st.integers(0, len(shape) - 1))
@@ -372,6 +393,9 @@ REF_CASES.update(
             lambda i, a: np.einsum("...mk,...kn->...mn", _f64(i[0]), _f64(i[1])),
         ),
         "conv": RefCase(NUMERIC, _make_conv, _expect_conv),
+        **{op: RefCase(NUMERIC if op == "reduce_window_sum" else FLOATS, _make_window(op),
+                       _expect_window(op))
+           for op in ("reduce_window_sum", "reduce_window_max", "window_argmax")},
         "gather": RefCase(ALL, _make_gather, _expect_gather),
         "scatter_add": RefCase(NUMERIC, _make_scatter, _expect_scatter),
     }

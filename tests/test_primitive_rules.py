@@ -43,6 +43,8 @@ _FLOAT_UNARY = ["exp", "log", "sqrt", "tanh", "sin", "cos", "logistic"]
 CONV1 = {"strides": (1,), "padding": (0, 0), "lhs_dilation": (1,), "rhs_dilation": (1,),
          "groups": 1}
 
+WIN = {"window": (1, 2), "strides": (1, 2), "padding": (0, 0, 0, 0), "window_dilation": (1, 1)}
+
 BAD_CALLS = [
     *[(op, [T((2, 3)), T((2, 4))], {}, SHAPE) for op in _SAME_SHAPE_BINARY],
     *[(op, [T((2,), I32)], {}, TYPE) for op in _FLOAT_UNARY],
@@ -84,6 +86,14 @@ BAD_CALLS = [
     ("conv", [T((1, 2, 5)), T((3, 2, 2))], {**CONV1, "padding": (1,)}, SHAPE),
     ("conv", [T((1, 2, 5)), T((3, 2, 2), "float64")], CONV1, TYPE),
     ("conv", [T((1, 2, 5), "bool"), T((3, 2, 2), "bool")], CONV1, TYPE),
+    ("reduce_window_max", [T((2, 4))], {**WIN, "window": (2,)}, SHAPE),
+    ("reduce_window_max", [T((2, 4))], {**WIN, "strides": (1, 0)}, SHAPE),
+    ("reduce_window_max", [T((2, 4))], {**WIN, "padding": (0, 0)}, SHAPE),
+    ("reduce_window_max", [T((2, 4), I32)], WIN, TYPE),
+    ("window_argmax", [T((2, 4), "bool")], WIN, TYPE),
+    ("reduce_window_max", [T((2, 0))], {**WIN, "padding": (0, 0, 2, 2)}, SHAPE),
+    ("reduce_window_sum", [T((2, 4))], {**WIN, "base_dilation": (1,)}, SHAPE),
+    ("reduce_window_sum", [T((2, 4), "bool")], {**WIN, "base_dilation": (1, 1)}, TYPE),
     ("reduce_sum", [T((2, 3))], {"axes": (2,)}, SHAPE),
     ("reduce_sum", [T((2, 3))], {"axes": (-1,)}, SHAPE),
     ("reduce_sum", [T((2, 3))], {"axes": (1, 0)}, SHAPE),

@@ -9,6 +9,12 @@ consumes it. A value is materialised (a *root*) when it is
 - the computed source of a ``matmul`` operand (looking through reshape,
   transpose, broadcast_to, slice, rev, convert): a matmul reads each operand
   element once per row or column of the other, so it should read a buffer;
+  likewise the input of a window reduction (``reduce_window_*``,
+  ``window_argmax``): inlined, a conv feeding a max pool would run inside the
+  window's reduction loop instead of in its own vectorised loop nest; and
+  the operands of a ``scatter_add`` computed by a reduction (a conv, matmul,
+  reduce or window op): its loop is serial, and a conv gradient feeding a max
+  pool's gradient would run inside it (light producers still fuse in);
 - used by nodes that end up in different kernels, unless it is *cheap*: a
   parameter, a constant, an iota, a movement op / convert / gather of
   cheap values, or a few light elementwise ops (compare, add, select...) of
@@ -94,18 +100,31 @@ def cheap_values(fn: Function) -> set[Value]:
     return set(cost)
 
 
+# Ops whose operands are worth a buffer (see the module docstring).
+BUFFERED_OPERAND_OPS = frozenset({
+    "matmul", "reduce_window_sum", "reduce_window_max", "window_argmax", "scatter_add",
+})
+# Producers of scatter_add operands worth a buffer: reductions.
+REDUCING_OPS = frozenset({
+    "matmul", "conv", "reduce_sum", "reduce_max", "reduce_min", "argmax",
+    "reduce_window_sum", "reduce_window_max", "window_argmax",
+})
+
+
 def matmul_sources(fn: Function) -> set[Value]:
-    """The computed values matmul operands read (through PASS_THROUGH_OPS)."""
+    """The computed values that matmul and window-reduction and scatter_add
+    operands read (through PASS_THROUGH_OPS)."""
     producers = fn.producers()
     sources = set()
     for node in fn.nodes:
-        if node.op != "matmul":
+        if node.op not in BUFFERED_OPERAND_OPS:
             continue
         for value in node.inputs:
             while value in producers and producers[value].op in PASS_THROUGH_OPS:
                 value = producers[value].inputs[0]
             if value in producers and producers[value].op not in LEAF_OPS:
-                sources.add(value)
+                if node.op != "scatter_add" or producers[value].op in REDUCING_OPS:
+                    sources.add(value)
     return sources
 
 
