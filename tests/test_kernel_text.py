@@ -23,6 +23,7 @@ from tcomp.ir.kernel.kernel import (
 from tcomp.ir.kernel.parser import parse_kernel, parse_program
 from tcomp.ir.kernel.printer import print_kernel, print_program, program_difference, programs_equal
 from tcomp.ir.kernel.verifier import verify_program
+from tcomp.ir.line_parser import MAX_NESTING
 from tcomp.ir.types import TensorType
 
 F32 = "float32"
@@ -238,7 +239,8 @@ _NESTED_LOOPS = "".join(f"for i{n} in 0..1 {{\n" for n in range(150)) + "}\n" * 
         (_KERNEL + "  %b[0] = 1.5:i32\n}\n", 2, 11, "1.5 is not a i32 constant"),
         (_KERNEL + "  %b[0] = 1" + "0" * 400 + ":f32\n}\n", 2, 11, "too large for a float"),
         (_KERNEL + "  %b[1" + "0" * 5000 + "] = 1.0:f32\n}\n", 2, 6, "is too long"),
-        (_KERNEL + f"  %b[0] = {_DEEP}\n}}\n", 2, 111, "nested more than 100 levels deep"),
+        (_KERNEL + f"  %b[0] = {_DEEP}\n}}\n", 2, 11 + MAX_NESTING,
+         f"nested more than {MAX_NESTING} levels deep"),
         (_KERNEL + _NESTED_LOOPS + "}\n", 102, 1, "loops nested deeper than 100"),
         ("kernel k(in %a: f32[1" + "0" * 5000 + "]) {\n}\n", 1, 21, "is too long"),
     ],
@@ -271,3 +273,21 @@ def test_a_parser_crash_is_still_a_parse_error(monkeypatch) -> None:
     monkeypatch.setattr(parser._Parser, "statement", broken)
     with pytest.raises(TcompParseError, match="line 2, column 1: internal error: KeyError"):
         parse_kernel(_KERNEL + "  %b[0] = 1.0:f32\n}\n")
+
+
+def test_a_deep_fused_chain_prints_and_parses_back():
+    """The lowering fuses a chain of hundreds of ops into one expression: its text, as
+    the printer writes it (and the CUDA compile check reads it back), must parse."""
+    import numpy as np
+
+    import tcomp
+
+    def chain(x):
+        for _ in range(300):
+            x = tcomp.exp(x) * 0.5
+        return x.sum()
+
+    program = tcomp.jit(chain, backend="llvm").lower(np.ones(3, np.float32)).kernel_program()
+    text = print_program(program)
+    assert text.count("exp(") >= 300
+    assert programs_equal(parse_program(text), program)

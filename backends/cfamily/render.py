@@ -112,6 +112,9 @@ from tcomp.backends.cfamily.tensor_core import (
 from tcomp.backends.cfamily.vector_nest import LANES, vector_nest, vector_plan
 from tcomp.ir.kernel.analysis import overlapping_temps as aliased_args
 from tcomp.ir.kernel.kernel import Assign, Kernel, Let, Loop, Program, Stmt, Store
+from tcomp.ir.recursion import deep_recursion
+
+RENDER_RECURSION_LIMIT = 20000  # Python frames to render a deep fused expression
 
 __all__ = [
     "KernelLaunch", "aliased_args", "function_name", "kernel_mapping", "launch_plan",
@@ -192,6 +195,13 @@ def launch_plan(program: Program, dialect: str | Dialect = "opencl") -> list[Ker
 
 def render_program(program: Program, dialect: str | Dialect) -> str:
     """The OpenCL C (``dialect="opencl"``) or CUDA C (``"cuda"``) source of ``program``."""
+    # expressions are trees rendered recursively: a chain of hundreds of fused ops
+    # is deeper than Python's default limit
+    with deep_recursion(RENDER_RECURSION_LIMIT):
+        return _render_program(program, dialect=dialect)
+
+
+def _render_program(program: Program, dialect: str | Dialect) -> str:
     d = get_dialect(dialect) if isinstance(dialect, str) else dialect
     exprs = ExprRenderer(d)
     kernels = [_render_kernel(program, kernel, exprs) for kernel in program.kernels]

@@ -36,6 +36,9 @@ from tcomp.backends.gpu.memory import BufferPool, DeviceBuffer
 from tcomp.ir.errors import TcompBackendError
 from tcomp.ir.graph import Function
 from tcomp.ir.kernel.kernel import Program
+from tcomp.ir.recursion import deep_recursion
+
+PLAN_RECURSION_LIMIT = 20000  # Python frames to plan and render deep fused expressions
 
 
 def transfer_view(host: np.ndarray) -> np.ndarray:
@@ -115,14 +118,16 @@ class GPUBackend(Backend):
         started = time.perf_counter()
         program = lower(function, GPU_PIPELINE, verify_each=verify_passes_from_environment())
         self.check_dtypes(program)
-        return GPUExecutable(self, program, time.perf_counter() - started)
+        with deep_recursion(PLAN_RECURSION_LIMIT):  # planning walks expression trees
+            return GPUExecutable(self, program, time.perf_counter() - started)
 
     def compile_program(self, program: Program) -> Executable:
         """Builds an already lowered kernel-IR program."""
         from tcomp.backends.gpu.executable import GPUExecutable
 
         self.check_dtypes(program)
-        return GPUExecutable(self, program, 0.0)
+        with deep_recursion(PLAN_RECURSION_LIMIT):
+            return GPUExecutable(self, program, 0.0)
 
     def check_dtypes(self, program: Program) -> None:
         """A clear error for a dtype the device cannot compute in (no check before the

@@ -48,6 +48,7 @@ from tcomp.backends.llvm.threads import TASK_FN, render_gomp_parallel, render_pa
 from tcomp.backends.llvm.vecmath import VariantTable, keep_declarations
 from tcomp.ir.kernel.analysis import blocked_contraction, overlapping_temps
 from tcomp.ir.kernel.kernel import Kernel, Program
+from tcomp.ir.recursion import deep_recursion
 from tcomp.ir.types import numpy_dtype
 
 ENTRY = "tcomp_main"
@@ -58,6 +59,7 @@ CLOCK_MONOTONIC = getattr(time, "CLOCK_MONOTONIC", 1)  # the C constant (1 on Li
 TIMESPEC = ir.LiteralStructType([ir.IntType(64), ir.IntType(64)])  # tv_sec, tv_nsec (LP64)
 MIN_PARALLEL_WORK = 2**20  # below this, waking threads costs about what it saves
 ALIGNMENT = 64
+RENDER_RECURSION_LIMIT = 20000  # Python frames to render a deep fused expression
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,22 @@ def render_program(
     :mod:`tcomp.backends.llvm.vecmath`); none by default. ``profile``: time
     each kernel into :data:`PROFILE_SYMBOL` (see the module docstring).
     """
+    # expressions are trees rendered recursively: a chain of hundreds of fused ops
+    # is deeper than Python's default limit
+    with deep_recursion(RENDER_RECURSION_LIMIT):
+        return _render_program(
+            program, num_threads, min_parallel_work, threading, vector_functions, profile
+        )
+
+
+def _render_program(
+    program: Program,
+    num_threads: int = 1,
+    min_parallel_work: int = MIN_PARALLEL_WORK,
+    threading: str = "pthread",
+    vector_functions: VariantTable | None = None,
+    profile: bool = False,
+) -> ir.Module:
     module = ir.Module(name=_module_name(program.name))
     layout = buffer_layout(program)
     constants = {

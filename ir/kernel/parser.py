@@ -63,7 +63,8 @@ from tcomp.ir.kernel.printer import (  # noqa: F401 (the equality helpers are re
     programs_equal,
     type_name,
 )
-from tcomp.ir.text import LineParser, Token, parse_error
+from tcomp.ir.line_parser import PARSE_RECURSION_LIMIT, LineParser, Token, parse_error
+from tcomp.ir.recursion import deep_recursion
 from tcomp.ir.types import TensorType, canonical_dtype
 
 _KERNEL_TOKEN = re.compile(
@@ -452,7 +453,8 @@ def _guarded(reader: _Reader, parse: Callable[[], T]) -> T:
     """``parse()``, where any error that is not a tcomp error (a bug of the parser) still
     becomes a :class:`TcompParseError` at the line being read, saying it is internal."""
     try:
-        return parse()
+        with deep_recursion(PARSE_RECURSION_LIMIT):
+            return parse()
     except TcompError:
         raise
     except Exception as error:  # the last line of defence

@@ -70,9 +70,11 @@ from tcomp.ir.kernel.kernel import (
     Stmt,
     Store,
 )
+from tcomp.ir.recursion import deep_recursion
 from tcomp.ir.text import format_attr, format_key
 from tcomp.ir.types import short_name
 
+COMPARE_RECURSION_LIMIT = 20000  # Python frames to compare deep expression trees
 INFIX = {
     "add": "+",
     "sub": "-",
@@ -314,8 +316,9 @@ def program_difference(a: Program, b: Program) -> str | None:
     if len(a.kernels) != len(b.kernels):
         return f"{len(a.kernels)} kernels != {len(b.kernels)} kernels"
     for x, y in zip(a.kernels, b.kernels):
-        if x != y:
-            return f"kernel {x.name}: {_kernel_difference(x, y)}"
+        with deep_recursion(COMPARE_RECURSION_LIMIT):  # expression trees compare recursively
+            if x != y:
+                return f"kernel {x.name}: {_kernel_difference(x, y)}"
     return None
 
 
