@@ -46,13 +46,13 @@ import os
 import secrets
 import shlex
 import stat
-import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
 from tcomp.backends.options import CACHE_DIR_ENV
+from tcomp.ir.user_frames import user_stacklevel
 
 FOLDER_MODE = 0o700
 FILE_MODE = 0o600
@@ -418,25 +418,9 @@ def warn_untrusted(verdict: Verdict) -> None:
     if name in _WARNED:
         return
     _WARNED.add(name)
-    warnings.warn(verdict.warning_text(), TcompCacheWarning, stacklevel=_caller_stacklevel())
+    warnings.warn(verdict.warning_text(), TcompCacheWarning, stacklevel=user_stacklevel())
 
 
 def forget_warnings() -> None:
     """Warns again about folders already warned about (tests use it)."""
     _WARNED.clear()
-
-
-def _caller_stacklevel() -> int:
-    """The ``stacklevel`` of the first frame outside tcomp's own packages, so that the
-    warning names the user's line that compiled."""
-    roots = tuple(
-        str(Path(module.__file__).parent) + os.sep
-        for name in ("tcomp", "tcomp.backends", "tcomp.frontend", "tcomp.ir")
-        if (module := sys.modules.get(name)) is not None and getattr(module, "__file__", None)
-    )
-    frame = sys._getframe(1)
-    level = 1
-    while frame is not None and frame.f_code.co_filename.startswith(roots):
-        frame = frame.f_back
-        level += 1
-    return level

@@ -29,10 +29,11 @@ use it; ``ir`` never imports it and takes plain values (``verify_each``).
 from __future__ import annotations
 
 import os
-import sys
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+from tcomp.ir.user_frames import user_stacklevel
 
 __all__ = [
     "BACKEND_ENV", "CACHE_DIR_ENV", "CACHE_MAX_MB_ENV", "CompileOptions", "DEFAULT_CACHE_MAX_MB",
@@ -123,7 +124,7 @@ def jit_cache_size_from_environment() -> int | None:
             f"{JIT_CACHE_SIZE_ENV}={text!r} is not a whole number >= 0 (0: no bound); "
             f"using the default, {DEFAULT_JIT_CACHE_SIZE}",
             RuntimeWarning,
-            stacklevel=_user_stacklevel(),
+            stacklevel=user_stacklevel(),
         )
         return DEFAULT_JIT_CACHE_SIZE
     return size if size > 0 else None
@@ -132,20 +133,6 @@ def jit_cache_size_from_environment() -> int | None:
 def backend_name_from_environment() -> str:
     """``TCOMP_BACKEND`` as written (stripped; empty when unset): the registry checks it."""
     return _text(BACKEND_ENV)
-
-
-def _user_stacklevel() -> int:
-    """The ``stacklevel`` that makes a warning issued by our caller name the user's line
-    (the first frame up the stack outside tcomp), as ``frontend.retrace.user_stacklevel``."""
-    level, frame = 1, sys._getframe(1)
-    while frame is not None and _is_tcomp(frame.f_globals.get("__name__", "")):
-        frame = frame.f_back
-        level += 1
-    return level
-
-
-def _is_tcomp(name: str) -> bool:
-    return name == "tcomp" or name.startswith("tcomp.")
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,6 @@ from tcomp.frontend.pytree import TreeDef, leaf_paths, tree_flatten, tree_unflat
 from tcomp.frontend.retrace import (
     explain_retrace,
     retrace_warning_text,
-    user_stacklevel,
 )
 from tcomp.frontend.trace import Tracer, current_trace, new_trace
 from tcomp.frontend.values import host_array, is_python_scalar, python_scalar_dtype
@@ -65,6 +64,7 @@ from tcomp.ir.fork_safe import ForkSafeLock
 from tcomp.ir.graph import Function
 from tcomp.ir.passes import DEFAULT_PIPELINE, run_pipeline
 from tcomp.ir.types import TensorType, canonical_dtype
+from tcomp.ir.user_frames import user_stacklevel
 
 logger = logging.getLogger("tcomp.jit")
 

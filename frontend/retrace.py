@@ -11,7 +11,6 @@ fields only.
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Sequence
 
 from tcomp.backends.options import (
@@ -146,17 +145,3 @@ def _history(texts: list[str], shown: int = 3) -> str:
     if len(distinct) > shown + 1:
         distinct = distinct[:shown] + ["...", distinct[-1]]
     return " -> ".join(distinct)
-
-
-def user_stacklevel() -> int:
-    """The ``stacklevel`` that makes a warning issued by our caller name the user's
-    line: the first frame up the stack that is not tcomp's own code."""
-    level, frame = 1, sys._getframe(1)
-    while frame is not None and _is_tcomp_module(frame.f_globals.get("__name__", "")):
-        frame = frame.f_back
-        level += 1
-    return level
-
-
-def _is_tcomp_module(name: str) -> bool:
-    return name == "tcomp" or name.startswith("tcomp.")

@@ -21,6 +21,42 @@ pytest.importorskip("llvmlite")
 if not hasattr(os, "fork"):  # pragma: no cover - POSIX only
     pytest.skip("os.fork is POSIX only", allow_module_level=True)
 
+# Prepended to each scenario: waits for forked children, killing any still running after
+# 60 s, and prints their exit codes (0: ran correctly; "hung": killed).
+_WAIT_FOR_CHILDREN = textwrap.dedent(
+    """
+    import os, time
+
+    def print_exit_codes(children, seconds=60):
+        deadline, codes = time.time() + seconds, {}
+        while len(codes) < len(children) and time.time() < deadline:
+            for pid in children:
+                if pid not in codes:
+                    done, status = os.waitpid(pid, os.WNOHANG)
+                    if done:
+                        codes[pid] = os.waitstatus_to_exitcode(status)
+            time.sleep(0.02)
+        for pid in children:
+            if pid not in codes:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+                codes[pid] = "hung"
+        print(" ".join(str(codes[pid]) for pid in children))
+    """
+)
+
+
+def _run_scenario(scenario: str) -> list[str]:
+    """Runs ``scenario`` in a fresh Python (cache off); the exit codes it prints."""
+    env = {**os.environ, "TCOMP_CACHE_DIR": "off"}
+    result = subprocess.run(
+        [sys.executable, "-c", _WAIT_FOR_CHILDREN + scenario], capture_output=True, text=True,
+        env=env, timeout=240,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
 _SCENARIO = textwrap.dedent(
     """
     import os, threading, time
@@ -50,32 +86,14 @@ _SCENARIO = textwrap.dedent(
             got = np.asarray(tcomp.jit(lambda x: tcomp.exp(x) + float(i))(x))
             os._exit(0 if np.allclose(got, np.exp(x) + i) else 3)
         children.append(pid)
-    deadline = time.time() + 60
-    results = {}
-    while children and time.time() < deadline:
-        for pid in list(children):
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                results[pid] = os.waitstatus_to_exitcode(status)
-                children.remove(pid)
-        time.sleep(0.02)
-    for pid in children:
-        os.kill(pid, 9)
-        os.waitpid(pid, 0)
-        results[pid] = "hung"
+    print_exit_codes(children)
     stop.set()
-    print(" ".join(str(code) for code in results.values()))
     """
 )
 
 
 def test_children_forked_while_another_thread_compiles_all_finish():
-    env = {**os.environ, "TCOMP_CACHE_DIR": "off"}
-    result = subprocess.run(
-        [sys.executable, "-c", _SCENARIO], capture_output=True, text=True, env=env, timeout=240
-    )
-    assert result.returncode == 0, result.stderr
-    codes = result.stdout.split()
+    codes = _run_scenario(_SCENARIO)
     assert len(codes) == 12 and all(code == "0" for code in codes), (
         f"child exit codes (0 = ran correctly, hung = killed after 60 s): {codes}"
     )
@@ -101,28 +119,14 @@ _SAME_SIGNATURE = textwrap.dedent(
     pid = os.fork()
     if pid == 0:  # the other thread, mid-trace of this signature, is not here
         os._exit(0 if np.array_equal(np.asarray(slow(x)), x * 2) else 3)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            print(os.waitstatus_to_exitcode(status))
-            break
-        time.sleep(0.05)
-    else:
-        os.kill(pid, 9)
-        print("hung")
+    print_exit_codes([pid])
     """
 )
 
 
 def test_a_child_forked_mid_trace_traces_that_signature_itself():
-    env = {**os.environ, "TCOMP_CACHE_DIR": "off"}
-    result = subprocess.run(
-        [sys.executable, "-c", _SAME_SIGNATURE], capture_output=True, text=True, env=env,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["0"], result.stdout
+    codes = _run_scenario(_SAME_SIGNATURE)
+    assert codes == ["0"], codes
 
 
 _TABLE_LOCKS_HELD = textwrap.dedent(
@@ -146,25 +150,11 @@ _TABLE_LOCKS_HELD = textwrap.dedent(
         x = np.ones(1 << 19, np.float32)  # a 2 MiB output: from the host pool
         os._exit(0 if np.array_equal(np.asarray(tcomp.jit(lambda x: x * 3)(x)), x * 3) else 3)
     release.set()
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            print(os.waitstatus_to_exitcode(status))
-            break
-        time.sleep(0.05)
-    else:
-        os.kill(pid, 9)
-        print("hung")
+    print_exit_codes([pid])
     """
 )
 
 
 def test_a_child_forked_while_another_thread_holds_the_cache_and_pool_locks_runs():
-    env = {**os.environ, "TCOMP_CACHE_DIR": "off"}
-    result = subprocess.run(
-        [sys.executable, "-c", _TABLE_LOCKS_HELD], capture_output=True, text=True, env=env,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["0"], result.stdout
+    codes = _run_scenario(_TABLE_LOCKS_HELD)
+    assert codes == ["0"], codes

@@ -30,6 +30,7 @@ import ctypes
 import os
 import queue
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,7 +108,7 @@ def call(entry: Any, pointers: Any, work: int) -> None:
     while True:
         before = _sequence
         if before % 2:  # another thread's interrupt is being handled: let it finish
-            threading.Event().wait(0.001)
+            time.sleep(0.001)
             continue
         entry(pointers)
         if _sequence == before:

@@ -127,11 +127,11 @@ def render_program(
 
 def _render_program(
     program: Program,
-    num_threads: int = 1,
-    min_parallel_work: int = MIN_PARALLEL_WORK,
-    threading: str = "pthread",
-    vector_functions: VariantTable | None = None,
-    profile: bool = False,
+    num_threads: int,
+    min_parallel_work: int,
+    threading: str,
+    vector_functions: VariantTable | None,
+    profile: bool,
 ) -> ir.Module:
     module = ir.Module(name=_module_name(program.name))
     layout = buffer_layout(program)
