@@ -11,6 +11,7 @@ each against numpy:
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import warnings
 from typing import Any, Callable, Iterator, Sequence
@@ -151,3 +152,16 @@ def check(result: Any, expected: Any, dtype: Any, backend: str, **tol: float) ->
         np.testing.assert_array_equal(got, expected)
     else:
         np.testing.assert_allclose(got, expected, **{**tolerance(dtype), **tol})
+
+
+def counting_calls(fn):
+    """``fn`` with a list that records each time Python actually runs it."""
+    calls = []
+
+    def wrapper(*args, **kwargs):
+        calls.append(1)
+        return fn(*args, **kwargs)
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__signature__ = inspect.signature(fn)
+    return wrapper, calls

@@ -1,4 +1,4 @@
-"""The ``tcomp`` command line: inspect, check, opt, cache, backends, errors, ``python -m tcomp``.
+"""The ``tcomp`` command line: inspect, check, backends, errors, ``python -m tcomp`` (``opt`` and ``cache`` have files of their own).
 
 Commands run in-process through ``tcomp.cli.main`` (fast); one test starts
 ``python -m tcomp --help`` in a subprocess.
@@ -6,26 +6,23 @@ Commands run in-process through ``tcomp.cli.main`` (fast); one test starts
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import FIXTURES, assert_one_line_error, in_fixtures, run  # noqa: F401
 
 from tcomp.backends import registry
 from tcomp.backends.base import Backend, Executable
-from tcomp.backends.cache import DiskCache
 from tcomp.cli import main
 from tcomp.commands.check import HEADER, compare_leaf, tolerance_for
 from tcomp.ir.text import parse_function
 
-FIXTURES = Path(__file__).parent / "cli_fixtures"
 MODEL = "model.py"  # the tests run in FIXTURES, so file:line locations read "model.py":N
 LOSS = ["inspect", "model.py:loss", "--args", "model.py:make_args"]
 PREDICT = ["inspect", "model.py:predict", "--arg", "x=f32[2,3]", "--arg", "w=f32[3,5]"]
@@ -41,31 +38,6 @@ func @predict(%0: f32[2,3], %1: f32[3,5]) -> (f32[2,5]) {
 }
 """
 
-SMALL_OPTIMIZED = """\
-func @f(%0: f32[4]) -> (f32[4]) {
-  %4: f32[4] = add(%0, %0)
-  return %4
-}
-"""
-
-
-@pytest.fixture(autouse=True)
-def _in_fixtures(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(FIXTURES)
-
-
-def run(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
-    assert code == 2
-    assert err.endswith("\n") and err.count("\n") == 1, err
-    assert "Traceback" not in err
-    for fragment in fragments:
-        assert fragment in err, err
 
 
 # ---------------------------------------------------------------------------- inspect
@@ -503,190 +475,6 @@ def test_check_compare_leaf_tolerances_and_nans():
     assert compare_leaf(f16 + np.float16(0.5), f16, "out").failure is None
     assert tolerance_for(np.dtype(np.float64)).rtol == 1e-9
     assert tolerance_for(np.dtype(np.int32)).exact
-
-
-# ---------------------------------------------------------------------------- opt
-
-
-def test_opt_file_default_pipeline_and_named_passes(capsys):
-    assert run(capsys, "opt", "small.tir") == (0, SMALL_OPTIMIZED, "")
-    assert run(capsys, "opt", "small.tir", "-p", "simplify,cse,dce")[1] == SMALL_OPTIMIZED
-    code, out, _ = run(capsys, "opt", "small.tir", "-p", "dce")
-    assert code == 0 and "exp" not in out and out.count("mul(") == 2
-    code, out, _ = run(capsys, "opt", "small.tir", "-p", "cse")
-    assert code == 0 and "exp(" in out and out.count("mul(") == 1
-
-
-def test_opt_reads_stdin(capsys, monkeypatch):
-    monkeypatch.setattr(sys, "stdin", io.StringIO((FIXTURES / "small.tir").read_text()))
-    assert run(capsys, "opt", "-", "-p", "simplify,cse,dce") == (0, SMALL_OPTIMIZED, "")
-
-
-def test_opt_list_passes(capsys):
-    code, out, _ = run(capsys, "opt", "--list-passes")
-    lines = out.splitlines()
-    names = [line.split()[0] for line in lines if line.startswith("  ")]
-    assert code == 0 and names[:4] == ["simplify", "cse", "dce", "fuse"]
-    assert re.match(r"  cse +Merges identical nodes", lines[2])
-
-
-def test_opt_parse_error_names_line_and_column(capsys, monkeypatch):
-    text = "func @f(%0: f32[4]) -> (f32[4]) {\n  %1: f32[4] = exp(%0\n  return %1\n}\n"
-    monkeypatch.setattr(sys, "stdin", io.StringIO(text))
-    code, out, err = run(capsys, "opt", "-")
-    assert out == ""
-    assert_one_line_error(code, err, "tcomp opt: error: <stdin>: line 2, column ")
-
-
-@pytest.mark.parametrize(
-    ("argv", "fragment"),
-    [
-        (["opt", "missing.tir"], "missing.tir: no such file"),
-        (["opt", "small.tir", "-p", "simplify,fold"], "unknown pass 'fold'"),
-        (["opt"], "--list-passes"),
-    ],
-)
-def test_opt_errors(capsys, argv, fragment):
-    code, _, err = run(capsys, *argv)
-    assert_one_line_error(code, err, fragment)
-
-
-def test_opt_list_passes_shows_both_levels_and_the_pipelines(capsys):
-    from tcomp.ir.kernel.passes import KERNEL_PASSES, LLVM_PIPELINE
-
-    code, out, _ = run(capsys, "opt", "--list-passes")
-    lines = out.splitlines()
-    headers = [line for line in lines if not line.startswith("  ")]
-    assert code == 0 and [h.split()[0] for h in headers] == ["graph", "kernel", "kernel"]
-    rows = {line.split()[0]: line.split(None, 1)[1] for line in lines if line.startswith("  ")}
-    for name in ["simplify", "cse", "dce", "fuse", *KERNEL_PASSES]:
-        assert len(rows[name]) > 20 and rows[name].endswith("."), name
-    assert rows["reuse-reduction-terms"].startswith("Stores a reduction's terms")
-    assert rows["llvm"] == ",".join(LLVM_PIPELINE)
-    assert rows["gpu"].startswith("fuse,") and "split-reductions{parts=1024}" in rows["gpu"]
-
-
-def test_opt_runs_a_graph_then_a_kernel_pipeline(capsys):
-    code, out, err = run(capsys, "opt", "small.tir", "-p", "simplify,cse,dce,fuse")
-    assert (code, err) == (0, "") and out.startswith("program @f(")
-    assert run(capsys, "opt", "small.tir", "-p",
-               "simplify,cse,dce,fuse,schedule-contractions,split-reductions,plan-memory,"
-               "reuse-reduction-terms") == (0, out, "")  # fuse alone: llvm's pipeline
-    code, only_fused, _ = run(capsys, "opt", "small.tir", "-p", "fuse,reuse-reduction-terms")
-    assert code == 0 and only_fused.startswith("program @f(") and "exp(" not in only_fused
-    code, split, _ = run(capsys, "opt", "small.tir", "-p",
-                         "simplify,fuse,split-reductions{parts=4}, plan-memory")
-    assert code == 0 and split.startswith("program @f(")
-
-
-@pytest.mark.parametrize(
-    ("passes", "fragment"),
-    [
-        ("simplify,plan-memory", "kernel pass 'plan-memory' works on kernel IR: put it after fuse"),
-        ("fuse,cse", "graph pass 'cse' works on graph IR: put it before fuse"),
-        ("fuse,plan-memory,fuse", "fuse is named twice"),
-        ("fuse,tile", "unknown pass 'tile': graph passes are simplify, cse, dce; kernel passes "
-                      "are fuse, schedule-contractions"),
-        ("fuse,split-reductions{chunks=4}", "split-reductions takes no option 'chunks'"),
-        ("cse{n=1},fuse", "graph pass 'cse' takes no options"),
-        ("fuse{n=1}", "fuse takes no options"),
-    ],
-)
-def test_opt_pipeline_errors(capsys, passes, fragment):
-    code, out, err = run(capsys, "opt", "missing.tir", "-p", passes)  # checked before reading
-    assert out == ""
-    assert_one_line_error(code, err, fragment)
-
-
-def test_opt_names_the_kernel_pass_that_broke_the_ir(capsys, monkeypatch):
-    from tcomp.ir.kernel import passes
-
-    def drop_stores(program):
-        """Leaves the output unwritten (a broken pass)."""
-        program.kernels = []
-        return program
-
-    monkeypatch.setitem(passes.KERNEL_PASSES, "drop-stores", drop_stores)
-    code, out, err = run(capsys, "opt", "small.tir", "-p", "fuse,plan-memory,drop-stores")
-    assert out == ""
-    assert_one_line_error(code, err, "verify failed after pass 'drop-stores'")
-
-
-# ---------------------------------------------------------------------------- cache
-
-
-@pytest.fixture
-def cache_dir(tmp_path, monkeypatch) -> Path:
-    folder = tmp_path / "cache"
-    monkeypatch.setenv("TCOMP_CACHE_DIR", str(folder))
-    return folder
-
-
-def test_cache_info_ls_clear(capsys, cache_dir):
-    code, out, _ = run(capsys, "cache", "info")
-    assert code == 0 and f"location: {cache_dir}\n" in out and "entries:  0\n" in out
-    assert run(capsys, "cache", "ls")[1] == f"{cache_dir}: empty\n"
-
-    DiskCache(cache_dir, "llvm").store("a", b"x" * 100)
-    DiskCache(cache_dir, "llvm").store("b", b"y" * 100)
-    DiskCache(cache_dir, "llvm-graph").store("c", b"z")
-    header = 80  # magic, key digest, payload length, payload digest
-    entry, small = header + 100, header + 1
-    code, out, _ = run(capsys, "cache", "info")
-    assert code == 0 and "enabled:  yes" in out and "entries:  3\n" in out
-    assert f"size:     {2 * entry + small} B\n" in out
-    code, out, _ = run(capsys, "cache", "ls")
-    assert out == (
-        f"{cache_dir}:\n"
-        f"llvm            2 entries  {2 * entry} B\n"
-        f"llvm-graph        1 entry  {small} B\n"
-    )
-    code, out, _ = run(capsys, "cache", "clear")
-    assert code == 0 and out == (
-        f"removed 2 entries ({2 * entry} B) from {cache_dir / 'llvm'}\n"
-        f"removed 1 entry ({small} B) from {cache_dir / 'llvm-graph'}\n"
-    )
-    assert not list(cache_dir.rglob("*.bin"))
-    assert run(capsys, "cache", "clear")[1] == f"{cache_dir}: nothing to remove\n"
-
-
-def test_cache_info_says_whether_the_folder_is_trusted(capsys, cache_dir):
-    DiskCache(cache_dir, "llvm").store("a", b"x")
-    code, out, _ = run(capsys, "cache", "info")
-    assert code == 0 and "trust:    ok (owned by you, mode 0700)\n" in out
-    cache_dir.chmod(0o777)
-    code, out, _ = run(capsys, "cache", "info")
-    assert code == 0 and (
-        f"trust:    not used: {cache_dir}: it is writable by group/others (mode 0777); "
-        f"run `chmod 700 {cache_dir}` or set TCOMP_CACHE_DIR to a folder of your own\n"
-    ) in out
-    # clear deletes nothing in a folder others can change (they could plant links)
-    code, _, err = run(capsys, "cache", "clear")
-    assert_one_line_error(code, err, f"not clearing {cache_dir}: it is writable by group/others")
-    assert list(cache_dir.rglob("*.bin"))
-
-
-def test_cache_clear_on_a_read_only_folder_is_one_line(capsys, cache_dir, monkeypatch):
-    import errno
-
-    DiskCache(cache_dir, "llvm").store("a", b"x")
-
-    def read_only(self, missing_ok=False):
-        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(self))
-
-    monkeypatch.setattr(Path, "unlink", read_only)
-    code, out, err = run(capsys, "cache", "clear")
-    assert out == ""
-    assert err == (f"tcomp cache: error: cannot remove entries in {cache_dir / 'llvm'}: "
-                   "read-only file system\n")
-    assert_one_line_error(code, err)
-
-
-def test_cache_off(capsys, monkeypatch):
-    monkeypatch.setenv("TCOMP_CACHE_DIR", "off")
-    code, out, _ = run(capsys, "cache", "info")
-    assert code == 0 and "enabled:  no" in out
-    assert run(capsys, "cache", "clear")[1] == "the disk cache is off: nothing to remove\n"
 
 
 # ---------------------------------------------------------------------------- backends, help

@@ -277,21 +277,21 @@ def _make_matmul(draw, rng, dtype):
 
 
 def _make_conv(draw, rng, dtype):
-    from gradcheck import conv_attrs_and_shapes
+    from window_reference import conv_attrs_and_shapes
 
     x_shape, w_shape, attrs = draw(conv_attrs_and_shapes())
     return [values(rng, x_shape, dtype), values(rng, w_shape, dtype)], attrs
 
 
 def _expect_conv(inputs, attrs):
-    from gradcheck import direct_conv
+    from window_reference import direct_conv
 
     return direct_conv(*(_f64(x) for x in inputs), **attrs)
 
 
 def _make_window(op):
     def make(draw, rng, dtype):
-        from gradcheck import window_attrs_and_shapes
+        from window_reference import window_attrs_and_shapes
 
         shape, attrs = draw(window_attrs_and_shapes("sum" if op == "reduce_window_sum" else "max"))
         return [values(rng, shape, dtype)], attrs
@@ -303,7 +303,7 @@ def _expect_window(op):
     kind = {"reduce_window_sum": "sum", "reduce_window_max": "max", "window_argmax": "argmax"}[op]
 
     def expect(inputs, attrs):
-        from gradcheck import direct_window
+        from window_reference import direct_window
 
         return direct_window(_f64(inputs[0]), kind, **attrs)
 
