@@ -14,8 +14,6 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from tcomp.frontend import eager
-from tcomp.frontend.array import Array
 from tcomp.frontend.dispatch import (
     Operand,
     bind,
@@ -33,9 +31,8 @@ from tcomp.frontend.dispatch import (
     to_float,
     user_error,
 )
-from tcomp.ir.bfloat16 import convert_array
 from tcomp.ir.errors import TcompShapeError, TcompTypeError
-from tcomp.ir.types import canonical_dtype, is_float, numpy_dtype
+from tcomp.ir.types import canonical_dtype, is_float
 
 # ---------------------------------------------------------------------------
 # Elementwise
@@ -338,6 +335,9 @@ def matmul(x: Any, y: Any):
             TcompShapeError,
             f"matmul: shapes {sa} and {sb} do not fit: contracted axes have {ma[-1]} and {mb[-2]} elements",
         )
+    if len(ma) > 2 and len(mb) == 2:  # rows times one matrix: one matmul, one weight gradient
+        rows = bind("matmul", [reshape(a, (math.prod(ma[:-1]), ma[-1])), b])
+        return reshape(rows, ma[:-1] + ((mb[-1],) if len(sb) > 1 else ()))
     batch = broadcast_shapes("matmul", ma[:-2], mb[:-2])
     a = broadcast(a, batch + ma[-2:])
     b = broadcast(b, batch + mb[-2:])
@@ -547,6 +547,8 @@ def take_along_axis(x: Any, indices: Any, axis: int):
     x_rows = reshape(broadcast(transpose(value, perm), others + (n,)), (rows * n,))
     i_rows = reshape(broadcast(transpose(idx, perm), others + (k,)), (rows, k))
     i_rows = clip(where(less(i_rows, 0), add(i_rows, n), i_rows), 0, builtins.max(n - 1, 0))
+    from tcomp.frontend.creation import arange  # creation builds on this module
+
     offsets = multiply(reshape(arange(rows), (rows, 1)), n)
     picked = bind("gather", [x_rows, cast(add(i_rows, offsets), "int32")], axis=0)
     picked = reshape(picked, others + (k,))
@@ -562,68 +564,9 @@ def _inverse(perm: Sequence[int]) -> tuple[int, ...]:
 
 def one_hot(indices: Any, num_classes: int, dtype: Any = "float32"):
     """``result[..., c] = (indices[...] == c)`` as ``dtype``; out-of-range indices give all zeros."""
+    from tcomp.frontend.creation import arange  # creation builds on this module
+
     idx = _indices(indices, "one_hot")
     classes = arange(int(num_classes))
     hits = equal(expand_dims(idx, -1), classes)
     return astype(hits, dtype)
-
-
-# ---------------------------------------------------------------------------
-# Creation
-
-
-def full(shape: Any, fill_value: Any, dtype: Any = None):
-    """An array of ``shape`` filled with ``fill_value`` (dtype from the value when None)."""
-    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(int(d) for d in shape)
-    fill = operand(fill_value, "full")
-    target = canonical_dtype(dtype) if dtype is not None else dtype_of(fill)
-    return broadcast(materialize(cast(fill, target)), shape)
-
-
-def zeros(shape: Any, dtype: Any = "float32"):
-    return full(shape, 0, dtype)
-
-
-def ones(shape: Any, dtype: Any = "float32"):
-    return full(shape, 1, dtype)
-
-
-def full_like(x: Any, fill_value: Any, dtype: Any = None):
-    value = operand(x, "full_like")
-    result = full(shape_of(value), fill_value, dtype if dtype is not None else dtype_of(value))
-    return eager.like(result, value) if isinstance(result, Array) else result
-
-
-def zeros_like(x: Any, dtype: Any = None):
-    return full_like(x, 0, dtype)
-
-
-def ones_like(x: Any, dtype: Any = None):
-    return full_like(x, 1, dtype)
-
-
-def arange(start: Any, stop: Any = None, step: Any = 1, dtype: Any = None):
-    """numpy's arange for Python numbers: int32 for ints, float32 when any bound is a float."""
-    if stop is None:
-        start, stop = 0, start
-    for bound in (start, stop, step):
-        if not isinstance(bound, (int, float, np.number)) or isinstance(bound, bool):
-            raise user_error(TcompTypeError, "arange: bounds must be Python numbers, known when tracing")
-    if not all(math.isfinite(bound) for bound in (start, stop, step)):
-        raise user_error(
-            TcompShapeError, f"arange: bounds must be finite, got start={start}, stop={stop}, step={step}"
-        )
-    if step == 0:
-        raise user_error(TcompShapeError, "arange: step must not be 0")
-    if dtype is None:
-        dtype = "int32" if all(isinstance(b, (int, np.integer)) for b in (start, stop, step)) else "float32"
-    dtype = canonical_dtype(dtype)
-    count = builtins.max(0, math.ceil((stop - start) / step))
-    if count == 0:
-        return materialize(np.zeros(0, numpy_dtype(dtype)))
-    ramp = bind("iota", [], shape=(count,), axis=0, dtype=dtype)
-    if step != 1:
-        ramp = multiply(ramp, convert_array(step, dtype))
-    if start != 0:
-        ramp = add(ramp, convert_array(start, dtype))
-    return ramp

@@ -212,7 +212,7 @@ def _is_data(leaf: Any) -> bool:
 
 
 def _ones_like(value: Tracer) -> Any:
-    from tcomp.frontend.ops import ones_like
+    from tcomp.frontend.creation import ones_like
 
     return ones_like(value)
 

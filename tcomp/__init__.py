@@ -9,11 +9,11 @@ values inside ``jit`` and eagerly on numpy arrays and :class:`Array` outside.
 from tcomp import errors
 from tcomp.backends.registry import available_backends, default_backend_name
 from tcomp.frontend.array import Array
+from tcomp.frontend.creation import arange, full, full_like, ones, ones_like, zeros, zeros_like
 from tcomp.frontend.jit import JitFunction, Lowered, jit
 from tcomp.frontend.ops import (
     abs,
     add,
-    arange,
     argmax,
     astype,
     broadcast_to,
@@ -27,8 +27,6 @@ from tcomp.frontend.ops import (
     exp,
     expand_dims,
     floor_divide,
-    full,
-    full_like,
     greater,
     greater_equal,
     less,
@@ -44,8 +42,6 @@ from tcomp.frontend.ops import (
     negative,
     not_equal,
     one_hot,
-    ones,
-    ones_like,
     pad,
     power,
     remainder,
@@ -66,8 +62,6 @@ from tcomp.frontend.ops import (
     tanh,
     transpose,
     where,
-    zeros,
-    zeros_like,
 )
 from tcomp.frontend.pytree import tree_flatten, tree_map, tree_unflatten
 from tcomp.frontend.transforms import grad, value_and_grad, vjp

@@ -26,6 +26,7 @@ from tcomp.ir.kernel.passes import (
     LLVM_PIPELINE,
     PIPELINES,
     fuse,
+    llvm_pipeline,
     lower,
     parse_pass,
     run_kernel_pipeline,
@@ -120,7 +121,9 @@ def test_the_backends_compile_through_their_pipeline():
         llvm = tcomp.jit(fn, backend="llvm").lower(*args).as_text("kernels")
     except tcomp.TcompError as error:
         pytest.skip(f"the llvm backend is not available: {error}")
-    assert llvm == print_program(lower(function, PIPELINES["llvm"]))
+    from tcomp.backends.llvm.runtime import host_vector_bits
+
+    assert llvm == print_program(lower(function, llvm_pipeline(host_vector_bits())))
     program = cuda_without_device().compile(function).program
     assert print_program(program) == print_program(lower(function, PIPELINES["gpu"]))
 
@@ -203,6 +206,7 @@ def test_the_input_is_verified_before_the_first_pass(monkeypatch):
         ("split-reductions{chunks=4}", "takes no option 'chunks'"),
         ("plan-memory{parts=4}", "options: none"),
         ("split-reductions{parts=0}", "parts must be a count >= 1"),
+        ("schedule-contractions{vector_bits=384}", "vector_bits must be one of"),
         ("fuse,plan-memory", "fuse lowers graph IR"),
     ],
 )
@@ -227,3 +231,15 @@ def test_names_and_options_parse():
     assert parse_pass("plan-memory") == ("plan-memory", {})
     assert GPU_PIPELINE[2] == f"split-reductions{{parts={GPU_PARTS}}}"
     assert PIPELINES == {"llvm": LLVM_PIPELINE, "gpu": GPU_PIPELINE}
+
+
+@pytest.mark.parametrize("bits, rows, lanes", [(512, 12, 16), (256, 6, 8), (128, 4, 4)])
+def test_the_contraction_blocking_follows_the_vector_width(bits, rows, lanes):
+    program = lower(graph("mlp"), llvm_pipeline(bits), verify_each=True)
+    schedules = [k.schedule for k in program.kernels if k.schedule.unroll]
+    assert schedules, "the 64x64 @ 64x96 matmul is blocked"
+    for schedule in schedules:
+        assert sorted(schedule.unroll.values()) == sorted([rows, 2 * lanes])
+        assert set(schedule.vector.values()) == {lanes}
+    assert llvm_pipeline(512) == LLVM_PIPELINE
+    assert llvm_pipeline(256)[1] == "schedule-contractions{vector_bits=256}"

@@ -135,10 +135,12 @@ def compile_function(function: Function, num_threads: int, profile: bool = False
             COUNTERS.stale += 1
     with _LOCK:
         COUNTERS.misses += 1
+    from tcomp.backends.llvm.runtime import host_vector_bits
     from tcomp.backends.options import verify_passes_from_environment
-    from tcomp.ir.kernel.passes import LLVM_PIPELINE, lower
+    from tcomp.ir.kernel.passes import llvm_pipeline, lower
 
-    program = lower(function, LLVM_PIPELINE, verify_each=verify_passes_from_environment())
+    pipeline = llvm_pipeline(host_vector_bits())
+    program = lower(function, pipeline, verify_each=verify_passes_from_environment())
     lowered = time.perf_counter()
     with _LOCK:
         COUNTERS.lowerings += 1

@@ -17,11 +17,15 @@ before and after each kernel, sums the nanoseconds in locals and adds them
 (atomically) to the array only when the call ran to the end: a call stopped
 by the interrupt flag adds nothing.
 
-Each kernel is an internal function (see :mod:`tcomp.backends.llvm.stmts`).
+Each distinct kernel is an internal function (see :mod:`tcomp.backends.llvm.stmts`);
+kernels that are the same code on other buffers (the blocks of a transformer:
+:func:`~tcomp.ir.kernel.analysis.code_key`) call one function, so LLVM
+optimises it once.
 A kernel whose schedule names its outermost loop ``parallel`` and that does
 at least ``min_parallel_work`` scalar operations is split into
 ``num_threads`` chunks run on pthreads by ``<kernel>.task.parallel`` (see
-:mod:`tcomp.backends.llvm.threads`); every other kernel is called directly.
+:mod:`tcomp.backends.llvm.threads`), which gets an array of the kernel's buffer
+pointers; every other kernel is called directly.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ from tcomp.backends.llvm.stmts import (
 )
 from tcomp.backends.llvm.threads import TASK_FN, render_gomp_parallel, render_parallel_for
 from tcomp.backends.llvm.vecmath import VariantTable, keep_declarations
-from tcomp.ir.kernel.analysis import blocked_contraction, overlapping_temps
+from tcomp.ir.kernel.analysis import blocked_contraction, code_key, overlapping_temps
 from tcomp.ir.kernel.kernel import Kernel, Program
 from tcomp.ir.recursion import deep_recursion
 from tcomp.ir.types import numpy_dtype
@@ -140,33 +144,21 @@ def _render_program(
         for b in program.buffers_of_kind("constant")
     }
     kernel_functions = []
+    emitted: dict[str, tuple[ir.Function, ir.Function | None, int]] = {}
     for number, kernel in enumerate(program.kernels):
+        aliased = overlapping_temps(program, kernel)
         split = (
             num_threads > 1
             and parallel_loop(kernel) is not None
             and kernel_work(kernel) >= min_parallel_work
         )
-        name = f"kernel{number}.{_module_name(kernel.name)}"
-        aliased = overlapping_temps(program, kernel)
-        # hook: a scheduled contraction renders as a packed, register-blocked matmul
-        # (it reads its operands after writing some outputs, so never with aliased args)
-        contraction = None if aliased else blocked_contraction(kernel)
-        # the threads of a split, blocked contraction share its row blocks and packing
-        shared = contraction is not None and split and not contraction.outer
-        if contraction is not None:
-            function = render_contraction_kernel(
-                module, kernel, contraction, name, aliased, split, vector_functions, shared
+        key = f"split={split}\n{code_key(kernel, aliased)}"
+        if key not in emitted:  # the same code on other buffers calls the same function
+            name = f"kernel{number}.{_module_name(kernel.name)}"
+            emitted[key] = _render_kernel_function(
+                module, kernel, name, aliased, split, num_threads, threading, vector_functions
             )
-        else:
-            function = render_kernel(module, kernel, name, aliased, split, vector_functions)
-        runner = None
-        if split:
-            task = _render_task(module, program, layout, constants, kernel, function, shared)
-            render_runner = render_gomp_parallel if threading == "gomp" else render_parallel_for
-            runner = render_runner(module, task, num_threads)
-        scratch = shared_scratch_bytes(kernel, contraction) if shared else 0
-        kernel_functions.append((kernel, function, runner, scratch))
-
+        kernel_functions.append((kernel, *emitted[key]))
     main = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR]), name=ENTRY)
     buffers = main.args[0]
     buffers.name = "buffers"
@@ -177,13 +169,14 @@ def _render_program(
         if number > 0:
             check_interrupt(b, stop)  # Ctrl-C: the rest of the kernels need not run
         started = clock.now() if clock is not None else None
+        pointers = _kernel_pointers(b, buffers, program, layout, constants, kernel)
         if runner is None:
-            pointers = _kernel_pointers(b, buffers, program, layout, constants, kernel)
             b.call(function, pointers)
         else:
             loop = parallel_loop(kernel)
             assert loop is not None
-            context, raw = _shared_context(b, buffers, scratch) if scratch else (buffers, None)
+            args = _pointer_array(b, pointers)
+            context, raw = _shared_context(b, args, scratch) if scratch else (args, None)
             b.call(runner, [context, ir.Constant(I64, loop.extent)])
             if raw is not None:
                 b.call(module.globals["free"], [raw])
@@ -297,6 +290,48 @@ def _kernel_pointers(b, buffers, program, layout, constants, kernel: Kernel) -> 
     ]
 
 
+def _render_kernel_function(
+    module: ir.Module,
+    kernel: Kernel,
+    name: str,
+    aliased: frozenset[str],
+    split: bool,
+    num_threads: int,
+    threading: str,
+    vector_functions: VariantTable | None,
+) -> tuple[ir.Function, ir.Function | None, int]:
+    """The function of ``kernel`` and, when ``split``, the runner that calls its task on
+    ``num_threads`` threads; with the scratch bytes a shared contraction's caller gives."""
+    # hook: a scheduled contraction renders as a packed, register-blocked matmul
+    # (it reads its operands after writing some outputs, so never with aliased args)
+    contraction = None if aliased else blocked_contraction(kernel)
+    # the threads of a split, blocked contraction share its row blocks and packing
+    shared = contraction is not None and split and not contraction.outer
+    if contraction is not None:
+        function = render_contraction_kernel(
+            module, kernel, contraction, name, aliased, split, vector_functions, shared
+        )
+    else:
+        function = render_kernel(module, kernel, name, aliased, split, vector_functions)
+    if not split:
+        return function, None, 0
+    task = _render_task(module, len(kernel.args), function, shared)
+    render_runner = render_gomp_parallel if threading == "gomp" else render_parallel_for
+    runner = render_runner(module, task, num_threads)
+    scratch = shared_scratch_bytes(kernel, contraction) if shared else 0
+    return function, runner, scratch
+
+
+def _pointer_array(b: ir.IRBuilder, pointers: list[ir.Value]) -> ir.Value:
+    """The kernel's buffer pointers in an array on the stack (what its task reads)."""
+    array = b.alloca(PTR, size=ir.Constant(I64, len(pointers)), name="args")
+    array.type = PTR  # opaque pointers, as everywhere in these modules
+    for number, pointer in enumerate(pointers):
+        slot = b.gep(array, [ir.Constant(I64, number)], inbounds=True, source_etype=PTR)
+        b.store(pointer, slot)
+    return array
+
+
 def _shared_context(b: ir.IRBuilder, buffers: ir.Value, scratch: int) -> tuple[ir.Value, ir.Value]:
     """A ``SHARED_CONTEXT`` on the stack (``buffers``, counters at 0, ``scratch`` bytes
     from ``malloc``, 64-byte aligned): what the tasks of a blocked contraction get in
@@ -321,23 +356,25 @@ def _shared_context(b: ir.IRBuilder, buffers: ir.Value, scratch: int) -> tuple[i
 
 
 def _render_task(
-    module, program, layout, constants, kernel: Kernel, function, shared: bool = False
+    module: ir.Module, arg_count: int, function: ir.Function, shared: bool = False
 ) -> ir.Function:
-    """``void task(ptr buffers, i64 start, i64 end)``: the kernel on one chunk of its loop
-    (``shared``: the first argument is a :func:`_shared_context`, which the kernel also
-    gets, after its buffers)."""
+    """``void task(ptr args, i64 start, i64 end)``: the kernel on one chunk of its loop.
+    ``args`` is the array of the kernel's ``arg_count`` buffer pointers (see
+    :func:`_pointer_array`), or with ``shared`` a :func:`_shared_context` holding that
+    array, which the kernel also gets, after its buffers. One task serves every kernel
+    that calls ``function``."""
     task = ir.Function(module, TASK_FN, name=f"{function.name}.task")
     task.linkage = "internal"
-    buffers, start, end = task.args
+    args, start, end = task.args
     b = ir.IRBuilder(task.append_basic_block("entry"))
     counter = []
     if shared:
         zero = ir.Constant(I32, 0)
-        context = buffers
+        context = args
         slot = b.gep(context, [zero, zero], source_etype=SHARED_CONTEXT)
-        buffers = b.load(slot, typ=PTR)
+        args = b.load(slot, typ=PTR)
         counter = [context]
-    pointers = _kernel_pointers(b, buffers, program, layout, constants, kernel) + counter
+    pointers = [_slot_pointer(b, args, number) for number in range(arg_count)] + counter
     b.call(function, pointers + [start, end])
     b.ret_void()
     return task

@@ -124,6 +124,17 @@ def target_state() -> dict[str, Any]:
         return _initialise()
 
 
+def host_vector_bits() -> int:
+    """The width of the SIMD registers LLVM compiles for here: 512 with AVX-512F, 256 with
+    AVX2, else 128 (what the contraction blocking is chosen for)."""
+    features = set(target_state()["features"].split(","))
+    if "+avx512f" in features:
+        return 512
+    if "+avx2" in features:
+        return 256
+    return 128
+
+
 def vector_functions() -> dict[str, list[tuple[int, str]]]:
     """The libmvec variants the renderer may name (empty without libmvec)."""
     with _LOCK:

@@ -272,7 +272,7 @@ def check_interrupt(b: ir.IRBuilder, leave: ir.Block) -> None:
         flag = ir.GlobalVariable(b.module, I32, name=FLAG_SYMBOL)
         flag.linkage = "external"
     value = b.load_atomic(flag, "monotonic", 4, typ=I32)
-    go_on = b.append_basic_block(f"{b.block.name}.running")
+    go_on = b.append_basic_block("running")  # llvmlite makes each name unique
     stop = b.icmp_signed("!=", value, ir.Constant(I32, 0))
     b.cbranch(stop, leave, go_on)
     b.position_at_end(go_on)

@@ -7,8 +7,7 @@ trees (equal trees are equal values, so a dict finds repeated work):
 - ``Const(value, dtype)``, ``Var(name, dtype, extent)``: a loop variable has
   ``dtype="index"`` and runs over ``0 .. extent-1``; a local scalar has its
   element type and no extent;
-- ``Load(buffer, index, dtype)``: element ``index`` of a flat, row-major
-  buffer;
+- ``Load(buffer, index, dtype)``: element ``index`` of a flat, row-major buffer;
 - ``Unary(op, x)``, ``Binary(op, a, b)``, ``Select(cond, a, b)``,
   ``Cast(x, dtype)``;
 - ``Reduce(op, axes, body)``: a reduction over extra loop variables. It only
@@ -21,9 +20,8 @@ trees (equal trees are equal values, so a dict finds repeated work):
 a zero divisor and ``INT_MIN // -1`` wrapping; on floats numpy's ``npy_divmod``
 algorithm (fmod, then corrected; see ``ir/primitives/elementwise.py``).
 
-Scalar types are the graph IR's dtypes (``float32``, ``float64``,
-``float16``, ``bfloat16``, ``int32``, ``bool``) plus ``index``, a signed 64-bit integer
-for loop variables and buffer offsets.
+Scalar types are the graph IR's dtypes (``float32``, ``float64``, ``float16``, ``bfloat16``,
+``int32``, ``bool``) plus ``index``, a signed 64-bit integer for loop variables and offsets.
 
 Build expressions with the functions below (:func:`add`, :func:`mul`,
 :func:`floordiv`, ...) rather than the classes: they fold constants and
@@ -34,6 +32,7 @@ range, so the div/mod chains that reshapes create vanish::
     flat = add(mul(i, const_index(3)), j)        # i0 * 3 + i1
     floordiv(flat, const_index(3))  -> i0        # because 0 <= i1 < 3
     mod(flat, const_index(3))       -> i1
+    floordiv(flat, const_index(6))  -> i0 // 2   # (3*i0 + i1) // (3*2), 0 <= i1 < 3
 """
 
 from __future__ import annotations
@@ -365,12 +364,58 @@ def _split_by_divisor(expr: Expr, divisor: int) -> tuple[Expr, Expr] | None:
     return _from_terms(multiples, quotient_constant), rest
 
 
+def _factor_divisor(op: str, expr: Expr, divisor: int) -> Expr | None:
+    """``(f*q + r) // (f*d) -> q // d`` and ``(f*q + r) % (f*d) -> f*(q % d) + r`` for a
+    factor ``f`` of ``divisor`` with ``0 <= r < f`` (floor semantics, any sign of ``q``):
+    a reshape of a reshape reads ``(r0*128 + i0) // 8192`` for ``r0 // 64`` (``i0 < 128``)."""
+    terms, constant = _linear_terms(expr)
+    factors = sorted({math.gcd(divisor, k) for k in terms.values()}, reverse=True)
+    for factor in factors:
+        if factor <= 1 or factor == divisor:
+            continue
+        multiples = {a: k // factor for a, k in terms.items() if k % factor == 0}
+        rest_terms = {a: k for a, k in terms.items() if k % factor != 0}
+        quotient_constant, rest_constant = divmod(constant, factor)
+        rest = _from_terms(rest_terms, rest_constant)
+        lo, hi = value_range(rest)
+        if lo < 0 or hi >= factor:
+            continue
+        quotient = _from_terms(multiples, quotient_constant)
+        smaller = const_index(divisor // factor)
+        if op == "floordiv":
+            return binary("floordiv", quotient, smaller)
+        return add(mul(binary("mod", quotient, smaller), const_index(factor)), rest)
+    return None
+
+
+def _merge_div_mod(terms: dict[Expr, int], constant: int) -> tuple[dict[Expr, int], int]:
+    """``(x // d) * (d*k) + (x % d) * k -> x * k`` among linear terms (floor semantics make
+    it exact for any integer ``x``): what flattening an unflattened index leaves."""
+    while (pair := _div_mod_pair(terms)) is not None:
+        quotient, remainder, k = pair
+        terms = {a: c for a, c in terms.items() if a not in (quotient, remainder)}
+        inner, inner_constant = _linear_terms(quotient.a)
+        for a, c in inner.items():
+            terms[a] = terms.get(a, 0) + c * k
+        terms = {a: c for a, c in terms.items() if c != 0}
+        constant += inner_constant * k
+    return terms, constant
+
+
+def _div_mod_pair(terms: dict[Expr, int]) -> tuple[Binary, Binary, int] | None:
+    """A term ``(x // d) * (d*k)`` and its ``(x % d) * k``: the two atoms and ``k``."""
+    for atom, k_div in terms.items():
+        if isinstance(atom, Binary) and atom.op == "floordiv" and isinstance(atom.b, Const):
+            remainder = Binary("mod", atom.a, atom.b, INDEX)
+            k_mod = terms.get(remainder)
+            if k_mod is not None and k_div == k_mod * int(atom.b.value):
+                return atom, remainder, k_mod
+    return None
+
+
 def binary(op: str, a: Expr, b: Expr) -> Expr:
     """``op(a, b)`` with constants folded and identities applied (see :func:`add` ...)."""
-    if op in COMPARISON_OPS or op in LOGICAL_OPS:
-        dtype = "bool"
-    else:
-        dtype = a.dtype
+    dtype = "bool" if op in COMPARISON_OPS or op in LOGICAL_OPS else a.dtype
     if isinstance(a, Const) and isinstance(b, Const) and a.dtype in INTEGER_TYPES | {"bool"}:
         folded = _fold_integer(op, a.value, b.value)
         if folded is not None:
@@ -424,7 +469,7 @@ def _simplify_index(op: str, a: Expr, b: Expr) -> Expr | None:
             else:
                 return None
         terms, constant = _linear_terms(Binary(op, a, b, INDEX))
-        return _from_terms(terms, constant)
+        return _from_terms(*_merge_div_mod(terms, constant))
     if op in ("floordiv", "mod") and isinstance(b, Const) and b.value > 0:
         divisor = int(b.value)
         if divisor == 1:
@@ -433,6 +478,9 @@ def _simplify_index(op: str, a: Expr, b: Expr) -> Expr | None:
         if split is not None:
             # (c*q + r) // c -> q and (c*q + r) % c -> r when 0 <= r < c
             return split[0] if op == "floordiv" else split[1]
+        factored = _factor_divisor(op, a, divisor)
+        if factored is not None:
+            return factored
         inner = a
         if op == "floordiv" and isinstance(inner, Binary) and inner.op == "floordiv":
             if isinstance(inner.b, Const):

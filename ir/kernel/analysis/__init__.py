@@ -11,7 +11,9 @@ into its process. Modules:
   (:func:`match_contraction`, :func:`blocked_contraction`, with
   :class:`Contraction` and :class:`Operand`);
 - :mod:`.overlap`: arena temporaries whose byte ranges overlap
-  (:func:`overlapping_temps`), which a renderer must not mark as non-aliasing.
+  (:func:`overlapping_temps`), which a renderer must not mark as non-aliasing;
+- :mod:`.same_code`: kernels that are the same code on other buffers
+  (:func:`code_key`), which a renderer emits once.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from tcomp.ir.kernel.analysis.contraction import (
     match_contraction,
 )
 from tcomp.ir.kernel.analysis.overlap import overlapping_temps
+from tcomp.ir.kernel.analysis.same_code import code_key
 
 __all__ = [
     "FLOAT_ACCUMULATORS",
@@ -32,6 +35,7 @@ __all__ = [
     "Operand",
     "affine_terms",
     "blocked_contraction",
+    "code_key",
     "match_contraction",
     "overlapping_temps",
 ]

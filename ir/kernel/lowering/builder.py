@@ -119,7 +119,7 @@ class KernelBuilder:
         found = self.memo.get(key)
         if found is not None:
             return found
-        if value not in self.plan.cheap and len(self.plan.users.get(value, ())) > 1:
+        if not self.state.is_cheap(value) and len(self.plan.users.get(value, ())) > 1:
             seen = self.patterns.setdefault(value, set())
             seen.add(key[1])
             if len(seen) > MAX_INDEX_PATTERNS:
@@ -192,7 +192,7 @@ class KernelBuilder:
     def finish(
         self, body: tuple[Stmt, ...], parallel: str | None, vector: dict[str, int] | None = None
     ) -> Kernel:
-        order = {node.output: i for i, node in enumerate(self.state.fn.nodes)}
+        order = self.state.node_order
         fused = sorted(set(self.fused), key=lambda n: order[n.output])
         origin = tuple(f"%{n.output.id} {n.op}" for n in fused)
         return Kernel(

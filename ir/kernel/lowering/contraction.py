@@ -8,7 +8,12 @@ the pass that records the blocking as data in each matched kernel's
 
     before:  schedule {parallel=i0, vector={i1: 16}}            // f32 256x784 @ 784x512
     after:   schedule {parallel=i0, vector={i1: 16}, unroll={i0: 12, i1: 32},
-                       tile={i0: 36, r0: 196}}
+                       tile={i0: 36, r0: 196}}                   // 512-bit vectors
+    after:   schedule {parallel=i0, vector={i1: 8}, unroll={i0: 6, i1: 16},
+                       tile={i0: 36, r0: 196}}                   // 256-bit (AVX2)
+
+The blocking depends on the width of the target's vector registers
+(``vector_bits``: 512 by default; the llvm backend passes its host's).
 
 ``unroll[m] x unroll[n]`` is the register tile (MR rows by NR lanes, NR a
 multiple of ``vector[n]``), ``tile[m]`` the rows packed per block (MC) and
@@ -27,24 +32,37 @@ import dataclasses
 from tcomp.ir.kernel.analysis.contraction import Contraction, match_contraction
 from tcomp.ir.kernel.kernel import Kernel, Program, Schedule
 
-VECTOR_LANES = {"float32": 16, "float64": 8}  # AVX-512: one zmm register
+# The register blocking per SIMD width (bits of one vector register), measured on
+# 2-core machines: MR rows x NR_VECTORS vectors of accumulators fill about three
+# quarters of the register file (AVX-512: 12 x 2 of 32 zmm; AVX2: 6 x 2 of 16 ymm,
+# the classic 6x16 single-precision kernel; SSE: 4 x 2 of 16 xmm).
+VECTOR_BITS = (128, 256, 512)
+DEFAULT_VECTOR_BITS = 512
+ROWS_PER_TILE = {128: 4, 256: 6, 512: 12}  # MR
 MIN_WORK = 32 * 32 * 32  # below this the plain loop nest is as good
-# the blocking (measured on AVX-512, 2 cores): MR rows x NR_VECTORS vectors of accumulators,
-# MC = MC_TILES * MR rows packed per block, KC deep contracted blocks
-MR = 12
 NR_VECTORS = 2
+# MC = MC_TILES * MR rows packed per block, KC deep contracted blocks
 MC_TILES = 8
 MIN_BLOCKS = 8
 KC = {"float32": 256, "float64": 128}
+ELEMENT_BITS = {"float32": 32, "float64": 64}
 
 
-def contraction_schedule(kernel: Kernel, match: Contraction) -> Schedule:
-    """The blocked schedule of a matched contraction: register tile MR x NR (NR two vectors),
-    MC rows packed per block, KC-deep contracted blocks."""
+def vector_lanes(dtype: str, vector_bits: int = DEFAULT_VECTOR_BITS) -> int:
+    """Elements of ``dtype`` (an accumulator type) in one vector register."""
+    return vector_bits // ELEMENT_BITS[dtype]
+
+
+def contraction_schedule(
+    kernel: Kernel, match: Contraction, vector_bits: int = DEFAULT_VECTOR_BITS
+) -> Schedule:
+    """The blocked schedule of a matched contraction for ``vector_bits``-wide registers:
+    register tile MR x NR (NR two vectors), MC rows packed per block, KC-deep blocks."""
     m, n, k = match.m_loop.var.name, match.n_loop.var.name, match.k_loop.var.name
-    lanes = VECTOR_LANES[match.acc.dtype]
+    lanes = vector_lanes(match.acc.dtype, vector_bits)
+    mr = ROWS_PER_TILE[vector_bits]
     # one vector of lanes when n fits in it (a 10-wide output would waste 22 of 32 lanes)
-    mr, nr = MR, (lanes if match.n_loop.extent <= lanes else NR_VECTORS * lanes)
+    nr = lanes if match.n_loop.extent <= lanes else NR_VECTORS * lanes
     blocks = -(-match.k_loop.extent // KC[match.acc.dtype])
     kc = -(-match.k_loop.extent // blocks)  # equal blocks: 784 -> 4 x 196, not 3 x 256 + 16
     # MC: at most MC_TILES register tiles, yet at least MIN_BLOCKS blocks of rows when m
@@ -60,8 +78,9 @@ def contraction_schedule(kernel: Kernel, match: Contraction) -> Schedule:
     )
 
 
-def schedule_contractions(program: Program) -> Program:
-    """The pass: gives every large enough contraction kernel its blocked schedule."""
+def schedule_contractions(program: Program, vector_bits: int = DEFAULT_VECTOR_BITS) -> Program:
+    """The pass: gives every large enough contraction kernel its blocked schedule for
+    ``vector_bits``-wide registers (one of :data:`VECTOR_BITS`)."""
     for kernel in program.kernels:
         match = match_contraction(kernel)
         if match is None:
@@ -69,5 +88,5 @@ def schedule_contractions(program: Program) -> Program:
         size_m, size_n, size_k = match.sizes
         if size_m * size_n * size_k < MIN_WORK or size_n < 2 or size_k < 2:
             continue
-        kernel.schedule = contraction_schedule(kernel, match)
+        kernel.schedule = contraction_schedule(kernel, match, vector_bits)
     return program

@@ -7,7 +7,8 @@ consumes it. A value is materialised (a *root*) when it is
   returns that buffer directly);
 - a ``scatter_add`` (its kernel accumulates; see ``scatter.py``);
 - the computed source of a ``matmul`` operand (looking through reshape,
-  transpose, broadcast_to, slice, rev, convert): a matmul reads each operand
+  transpose, broadcast_to, slice, rev, convert; for a matmul big enough to be
+  blocked, not through a reshape of a transpose, whose input gets the buffer): a matmul reads each operand
   element once per row or column of the other, so it should read a buffer;
   likewise the input of a window reduction (``reduce_window_*``,
   ``window_argmax``): inlined, a conv feeding a max pool would run inside the
@@ -21,6 +22,11 @@ consumes it. A value is materialised (a *root*) when it is
   them, which every consumer simply recomputes. A movement op (or convert,
   gather) of computed values used by several kernels becomes cheap by
   giving those computed values buffers instead: no copy kernels;
+- a contraction (``matmul``, ``conv``) whose consumer's kernel already holds one,
+  when either does at least ``MIN_WORK`` multiply-adds: such a kernel computes
+  one contraction, which the contraction schedule can block (the input gradient
+  of ``gelu(x @ w) @ w2`` would otherwise recompute ``x @ w`` inside the loop
+  nest of the other matmul, unblocked); tiny ones (an RNN cell's) still fuse;
 - found by the kernel builder to be recomputed too often (a Reduce placed
   inside more loop iterations than it has elements, or a shared value read
   at more than two index vectors): :class:`~.hoist.Rematerialize` adds it to
@@ -36,9 +42,11 @@ the row loop (``hoist.py``)::
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from tcomp.ir.graph import Function, Node, Value
+from tcomp.ir.kernel.lowering.contraction import MIN_WORK
 
 # Ops whose element [i] is a cheap function of their inputs' elements (index arithmetic,
 # a select, a conversion): recomputing them in every consumer beats a buffer.
@@ -59,6 +67,8 @@ LIGHT_OPS = frozenset({
 LIGHT_BUDGET = 4  # light ops per cheap value, counted through its cheap inputs
 LEAF_OPS = frozenset({"constant", "iota"})
 KERNEL_OPS = frozenset({"scatter_add"})
+# Ops a kernel computes at most one of (see the module docstring).
+CONTRACTION_OPS = frozenset({"matmul", "conv"})
 
 
 @dataclass
@@ -111,6 +121,21 @@ REDUCING_OPS = frozenset({
 })
 
 
+def _reshapes_a_transpose(node: Node, producers: dict[Value, Node]) -> bool:
+    """Whether ``node`` reshapes (other than by unit axes) the result of a transpose:
+    attention's ``y.swapaxes(1, 2).reshape(B, T, C)``. Read through both, an operand's
+    index needs ``//`` and ``%`` of the loop variables, which no blocked contraction
+    reads; the transposed value gets a buffer instead (a copy, small beside the matmul)."""
+    if node.op != "reshape":
+        return False
+    source = node.inputs[0]
+    producer = producers.get(source)
+    if producer is None or producer.op != "transpose":
+        return False
+    squeezed = [d for d in source.type.shape if d != 1]
+    return squeezed != [d for d in node.output.type.shape if d != 1]
+
+
 def matmul_sources(fn: Function) -> set[Value]:
     """The computed values that matmul and window-reduction and scatter_add
     operands read (through PASS_THROUGH_OPS)."""
@@ -119,13 +144,28 @@ def matmul_sources(fn: Function) -> set[Value]:
     for node in fn.nodes:
         if node.op not in BUFFERED_OPERAND_OPS:
             continue
+        blocked = node.op == "matmul" and contraction_work(node) >= MIN_WORK
         for value in node.inputs:
             while value in producers and producers[value].op in PASS_THROUGH_OPS:
-                value = producers[value].inputs[0]
+                source = producers[value].inputs[0]
+                if blocked and _reshapes_a_transpose(producers[value], producers):
+                    value = source  # read through both, the index is not affine: a copy
+                    break
+                value = source
             if value in producers and producers[value].op not in LEAF_OPS:
                 if node.op != "scatter_add" or producers[value].op in REDUCING_OPS:
                     sources.add(value)
     return sources
+
+
+def contraction_work(node: Node) -> int:
+    """Multiply-adds of a ``matmul`` or ``conv`` node: output elements times the
+    contracted extent."""
+    out = node.output.type.size
+    if node.op == "matmul":
+        return out * node.inputs[0].type.shape[-1]
+    weight = node.inputs[1].type.shape  # conv: [out channels, in channels / groups, *window]
+    return out * math.prod(weight[1:])
 
 
 def plan_fusion(fn: Function, forced: set[Value] | frozenset[Value] = frozenset()) -> FusionPlan:
@@ -138,6 +178,17 @@ def plan_fusion(fn: Function, forced: set[Value] | frozenset[Value] = frozenset(
     must = set(forced) | matmul_sources(fn)
     home: dict[Value, Value] = {}  # inlined value -> the root whose kernel computes it
     roots: set[Value] = set()
+    contraction_works: dict[Value, list[int]] = {}  # root -> its kernel's contractions
+
+    def make_root(node: Node) -> None:
+        roots.add(node.output)
+        home[node.output] = node.output
+        if node.op in CONTRACTION_OPS:
+            contraction_works[node.output] = [contraction_work(node)]
+
+    def second_heavy_contraction(node: Node, kernel: Value) -> bool:
+        works = contraction_works.get(kernel, [])
+        return bool(works) and max(works + [contraction_work(node)]) >= MIN_WORK
 
     def read_from_buffers(value: Value) -> None:
         # a movement op wanted by several kernels: recompute it everywhere from buffers
@@ -155,12 +206,10 @@ def plan_fusion(fn: Function, forced: set[Value] | frozenset[Value] = frozenset(
         value = node.output
         if value in outputs:
             if node.op != "constant":
-                roots.add(value)
-                home[value] = value
+                make_root(node)
             continue
         if node.op in KERNEL_OPS or value in must:
-            roots.add(value)
-            home[value] = value
+            make_root(node)
             continue
         if value in cheap:
             continue  # recomputed by each consumer
@@ -168,11 +217,16 @@ def plan_fusion(fn: Function, forced: set[Value] | frozenset[Value] = frozenset(
         if not kernels:
             continue  # dead
         if len(kernels) == 1:
-            home[value] = kernels.pop()
+            kernel = kernels.pop()
+            if node.op in CONTRACTION_OPS:
+                if second_heavy_contraction(node, kernel):
+                    make_root(node)
+                    continue
+                contraction_works.setdefault(kernel, []).append(contraction_work(node))
+            home[value] = kernel
         elif node.op in CHEAP_OPS:
             read_from_buffers(value)
         else:
-            roots.add(value)
-            home[value] = value
+            make_root(node)
     ordered = [node.output for node in fn.nodes if node.output in roots]
     return FusionPlan(ordered, cheap, users, set(forced))

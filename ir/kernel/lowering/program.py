@@ -5,7 +5,9 @@
    rest into one loop nest with a final store and hoists its reductions;
    when it finds a value that should have had a buffer after all it raises
    :class:`~.hoist.Rematerialize`; the other kernels are still built, and
-   lowering starts over with all such values forced to be roots;
+   lowering starts over with all such values forced to be roots (a kernel
+   whose every question to the plan -- which values have buffers, which are
+   cheap -- gets the same answer under the new plan is kept, not rebuilt);
 3. :func:`~.memory.plan_memory` gives temporaries their arena offsets.
 
 Step 1 and 2 are :func:`fuse_function`, the ``fuse`` step of the kernel
@@ -43,6 +45,8 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
+
 from tcomp.ir.graph import Function, Node, Value
 from tcomp.ir.kernel.kernel import Kernel, Program, ProgramBuffer
 from tcomp.ir.kernel.lowering.builder import KernelBuilder, constant_array
@@ -62,12 +66,40 @@ class NeedsBuffers(Exception):
         self.found = found
 
 
-class ProgramState:
-    """The buffers and kernels of the program being built under one fusion plan."""
+@dataclasses.dataclass
+class BuiltKernel:
+    """A root's kernel as built under one plan, with the answers it got from that plan
+    and the buffers it declared (in order): under a plan that answers the same, the
+    builder would make the same kernel."""
 
-    def __init__(self, fn: Function, plan: FusionPlan) -> None:
+    kernel: Kernel | None  # None: the root has no elements and no kernel
+    had_buffer: dict[Value, bool]  # ProgramState.buffer_of: the value is a root
+    was_cheap: dict[Value, bool]  # ProgramState.is_cheap
+    declared: list[ProgramBuffer]
+
+    def same_under(self, plan: FusionPlan) -> bool:
+        return all(plan.is_root(v) == had for v, had in self.had_buffer.items()) and all(
+            (v in plan.cheap) == was for v, was in self.was_cheap.items()
+        )
+
+
+class ProgramState:
+    """The buffers and kernels of the program being built under one fusion plan.
+
+    ``earlier``: kernels built under an earlier plan of the same function, by root;
+    those the new plan answers the same are kept (see the module docstring).
+    """
+
+    def __init__(
+        self, fn: Function, plan: FusionPlan, earlier: dict[Value, BuiltKernel] | None = None
+    ) -> None:
         self.fn = fn
         self.plan = plan
+        self.earlier = earlier or {}
+        self.built: dict[Value, BuiltKernel] = {}
+        self.node_order = {node.output: i for i, node in enumerate(fn.nodes)}
+        self._had_buffer: dict[Value, bool] = {}
+        self._was_cheap: dict[Value, bool] = {}
         self.producers = fn.producers()
         self.buffers: dict[str, ProgramBuffer] = {}
         self.param_names: dict[Value, str] = {}
@@ -82,9 +114,15 @@ class ProgramState:
         """The buffer holding ``value`` for other kernels to read, if it has one."""
         if value in self.param_names:
             return self.param_names[value]
-        if self.plan.is_root(value):
-            return self.buffer_name(value)
-        return None
+        root = self.plan.is_root(value)
+        self._had_buffer[value] = root
+        return self.buffer_name(value) if root else None
+
+    def is_cheap(self, value: Value) -> bool:
+        """Whether the plan has every consumer recompute ``value`` (see ``fusion.py``)."""
+        cheap = value in self.plan.cheap
+        self._was_cheap[value] = cheap
+        return cheap
 
     def buffer_name(self, root: Value) -> str:
         """The output or temporary buffer of a root (declared on first use)."""
@@ -118,18 +156,42 @@ class ProgramState:
         needed: list[Rematerialize] = []
         for root in self.plan.roots:
             self.buffer_name(root)
+            earlier = self.earlier.get(root)
+            if earlier is not None and earlier.same_under(self.plan):
+                self._keep(root, earlier)
+                continue
             try:
-                kernel = KernelBuilder(self, root).build()
+                built = self._build(root)
             except Rematerialize as found:
                 needed.append(found)
                 continue
-            if kernel is not None:
-                self.kernels.append(kernel)
+            if built.kernel is not None:
+                self.kernels.append(built.kernel)
         if needed:
             raise NeedsBuffers(needed)
         outputs = [self._output_name(v) for v in self.fn.outputs]
         return Program(self.fn.name, self.buffers, list(self.param_names.values()), outputs,
                        self.kernels)
+
+    def _build(self, root: Value) -> BuiltKernel:
+        """Builds the kernel of ``root``, noting what it asked of the plan."""
+        self._had_buffer, self._was_cheap = {}, {}
+        before = len(self.buffers)
+        kernel = KernelBuilder(self, root).build()
+        declared = list(self.buffers.values())[before:]
+        built = BuiltKernel(kernel, self._had_buffer, self._was_cheap, declared)
+        self.built[root] = built
+        return built
+
+    def _keep(self, root: Value, earlier: BuiltKernel) -> None:
+        """Takes ``root``'s kernel from an earlier plan: its buffers, under this plan's
+        kernel numbering."""
+        for buffer in earlier.declared:
+            self.buffers.setdefault(buffer.name, buffer)
+        self.built[root] = earlier
+        if earlier.kernel is not None:
+            kernel = dataclasses.replace(earlier.kernel, name=self.next_kernel_name())
+            self.kernels.append(kernel)
 
     def _output_name(self, value: Value) -> str:
         if value in self.param_names:
@@ -147,11 +209,14 @@ def fuse_function(fn: Function) -> Program:
     outermost loop, vector innermost); no arena is planned yet."""
     with deep_recursion(MIN_RECURSION_LIMIT):
         forced: set[Value] = set()
+        built: dict[Value, BuiltKernel] = {}
         while True:
             plan = plan_fusion(fn, forced)
+            state = ProgramState(fn, plan, built)
             try:
-                return ProgramState(fn, plan).build()
+                return state.build()
             except NeedsBuffers as again:
+                built = {**built, **state.built}
                 for found in again.found:
                     if found.value in forced or plan.is_root(found.value):
                         raise AssertionError(f"lowering {fn.name}: {found}") from None

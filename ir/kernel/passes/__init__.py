@@ -33,7 +33,11 @@ from typing import Callable, Sequence
 from tcomp.ir.errors import TcompArgumentError
 from tcomp.ir.graph import Function
 from tcomp.ir.kernel.kernel import Program
-from tcomp.ir.kernel.lowering.contraction import schedule_contractions
+from tcomp.ir.kernel.lowering.contraction import (
+    DEFAULT_VECTOR_BITS,
+    VECTOR_BITS,
+    schedule_contractions,
+)
 from tcomp.ir.kernel.lowering.memory import plan_memory
 from tcomp.ir.kernel.lowering.program import MIN_RECURSION_LIMIT, fuse_function
 from tcomp.ir.kernel.lowering.reuse_terms import reuse_reduction_terms
@@ -75,11 +79,13 @@ def fuse(fn: Function) -> Program:
     return fuse_function(fn)
 
 
-def schedule_contractions_pass(program: Program) -> Program:
+def schedule_contractions_pass(program: Program, vector_bits: int = DEFAULT_VECTOR_BITS) -> Program:
     """Records the CPU's matmul blocking (register tile, row and depth blocks) in big matmuls.
 
-    Only the schedule changes (constants for AVX-512 in
+    Only the schedule changes (the blocking per vector width is in
     ``lowering/contraction.py``; kernels under ``MIN_WORK`` are left alone).
+    ``vector_bits``: the SIMD register width, 512 (AVX-512), 256 (AVX2) or 128;
+    the llvm backend runs it with its host's (:func:`llvm_pipeline`).
     The llvm renderer draws a packed micro-kernel from it; the GPU renderer
     takes it as the sign that a kernel is a matmul it may tile::
 
@@ -88,7 +94,11 @@ def schedule_contractions_pass(program: Program) -> Program:
         schedule {parallel=i0, vector={i1: 16}, unroll={i0: 12, i1: 32},
                   tile={i0: 36, r0: 196}}
     """
-    return schedule_contractions(program)
+    if vector_bits not in VECTOR_BITS:
+        raise TcompArgumentError(
+            f"schedule-contractions: vector_bits must be one of {VECTOR_BITS}, not {vector_bits!r}"
+        )
+    return schedule_contractions(program, vector_bits)
 
 
 def split_reductions_pass(program: Program, parts: int = PARTS) -> Program:
@@ -181,6 +191,19 @@ KERNEL_PASSES: dict[str, KernelPass] = {
 LLVM_PIPELINE: tuple[str, ...] = (
     FUSE, "schedule-contractions", "split-reductions", "plan-memory", "reuse-reduction-terms",
 )
+
+
+def llvm_pipeline(vector_bits: int = DEFAULT_VECTOR_BITS) -> tuple[str, ...]:
+    """:data:`LLVM_PIPELINE` for a CPU with ``vector_bits``-wide SIMD registers (the
+    contraction blocking is the only step that depends on it)."""
+    if vector_bits == DEFAULT_VECTOR_BITS:
+        return LLVM_PIPELINE
+    return tuple(
+        f"{name}{{vector_bits={vector_bits}}}" if name == "schedule-contractions" else name
+        for name in LLVM_PIPELINE
+    )
+
+
 GPU_PIPELINE: tuple[str, ...] = (
     FUSE, "schedule-contractions", f"split-reductions{{parts={GPU_PARTS}}}", "plan-memory",
 )
@@ -303,5 +326,5 @@ def summary(function: Callable) -> str:
 
 __all__ = [
     "FUSE", "GPU_PIPELINE", "KERNEL_PASSES", "LLVM_PIPELINE", "PIPELINES", "KernelPass", "fuse",
-    "lower", "parse_pass", "pass_name", "run_kernel_pipeline", "split_names", "summary",
+    "llvm_pipeline", "lower", "parse_pass", "pass_name", "run_kernel_pipeline", "split_names", "summary",
 ]
