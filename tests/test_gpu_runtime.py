@@ -7,7 +7,11 @@
   edge sizes, an input used twice, large arrays, the binary disk cache and
   build errors shown with the compiler's log and the numbered source;
 - CUDA without a GPU: the source renders, NVRTC/nvcc compile it to a cubin,
-  running names what is missing.
+  running names what is missing;
+- a driver that builds device code at a kernel's first launch (PoCL) gets
+  that launch at load, on scratch buffers: on a fake driver, the choice of
+  PoCL's warm-up sizes, and on PoCL, nothing is left to build at the first
+  call (issue 14).
 """
 
 from __future__ import annotations
@@ -330,3 +334,94 @@ def test_work_groups_above_the_device_limit_are_a_clear_error():
     ).function("optimized")
     with pytest.raises(TcompBackendError, match="needs work-groups of 256, above the device's limit of 64"):
         backend.compile(function)
+
+
+class LazyFakeDriver(FakeDriver):
+    """A fake driver that, like PoCL, would build each function at its first launch;
+    records every launch as (function, global size, local size, args)."""
+
+    def __init__(self) -> None:
+        super().__init__(1 << 30)
+        self.launches: list[tuple[Any, int, int | None, list[Any]]] = []
+
+    def warm_up_size(self, function: Any, global_size: int, local_size: int | None) -> int | None:
+        if any(launched[0] == function for launched in self.launches):
+            return None
+        return 1
+
+    def launch(
+        self, function: Any, global_size: int, local_size: int | None, args: Sequence[Any]
+    ) -> None:
+        self.launches.append((function, global_size, local_size, list(args)))
+
+
+def test_kernels_that_build_at_first_launch_are_launched_at_load_on_scratch_buffers():
+    driver = LazyFakeDriver()
+    backend = GPUBackend("opencl", "opencl", lambda: driver)
+    function = tcomp.jit(lambda x: nn.softmax(x * 2.0, axis=-1), backend="reference").lower(
+        np.zeros((4, 1000), F32)
+    ).function("optimized")
+    executable = backend.compile(function)
+    kernels = [launch.function for launch in executable._plan]
+    assert [launched[:2] for launched in driver.launches] == [(name, 1) for name in kernels]
+    assert executable.compile_info()["device_build_s"] > 0
+    assert backend.pool.stats.bytes_in_use == 0  # the scratch buffers went back to the pool
+    x = backend.from_host(np.ones((4, 1000), F32))
+    driver.launches.clear()
+    executable([x])
+    assert [launched[:3] for launched in driver.launches] == [
+        (launch.function, launch.global_size, launch.local_size) for launch in executable._plan
+    ]
+
+
+@pytest.mark.parametrize(
+    "width, group, size",
+    [(1, 1, 1), (1000, 128, 128), (65534, 2, 2), (65535, 128, 65536), (983040, 128, 65536),
+     (70000, 250, 65750)],
+)
+def test_pocl_warm_up_launches_are_the_smallest_with_the_same_grid_kind(width, group, size):
+    from tcomp.backends.opencl.driver import POCL_SMALL_GRID, pocl_warm_up_size
+
+    assert pocl_warm_up_size(width, group) == size
+    assert size % group == 0 and (size < POCL_SMALL_GRID) == (width < POCL_SMALL_GRID)
+
+
+def pocl_cpu_driver() -> Any:
+    """The opencl backend's driver when it is PoCL's CPU device, else a skip."""
+    if "opencl" not in GPU_BACKENDS:
+        pytest.skip("the opencl backend cannot run here")
+    driver = get_backend("opencl").driver
+    is_cpu = driver.device.type & driver.cl.device_type.CPU
+    if "pocl" not in driver.info.platform.lower() or not is_cpu:
+        pytest.skip("the OpenCL device is not PoCL's CPU device")
+    assert driver.builds_at_first_launch
+    return driver
+
+
+def test_pocl_kernels_are_built_at_load_and_the_first_call_builds_nothing(monkeypatch):
+    driver = pocl_cpu_driver()
+    launched: list[str] = []
+    original = driver.launch
+    monkeypatch.setattr(driver, "launch", lambda function, *rest: (
+        launched.append(function[0].function_name), original(function, *rest)))
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((300, 7)).astype(F32)
+    indices = rng.integers(-300, 300, 5000).astype(np.int32)
+    divisors = rng.integers(-3, 4, 5000).astype(np.int32)  # zeros too
+
+    def f(x, indices, divisors):
+        rows = tcomp.take(x, indices, axis=0)
+        return nn.softmax(rows, axis=-1).sum(axis=0), tcomp.floor_divide(indices, divisors)
+
+    jitted = tcomp.jit(f, backend="opencl")
+    lowered = jitted.lower(x, indices, divisors)
+    assert "device_build_s" in lowered.compile_info()
+    executable = lowered._program.compiled()
+    assert launched == [launch.function for launch in executable._plan]  # each once, at load
+    for function, _, global_size, local_size in executable._launches:
+        assert driver.warm_up_size(function, global_size, local_size) is None
+    total, quotients = jitted(x, indices, divisors)
+    expected = np.asarray(tcomp.jit(f, backend="reference")(x, indices, divisors)[0])
+    np.testing.assert_allclose(np.asarray(total), expected, rtol=1e-5)
+    with np.errstate(divide="ignore"):
+        np.testing.assert_array_equal(np.asarray(quotients), np.floor_divide(indices, divisors))

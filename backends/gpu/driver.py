@@ -103,6 +103,13 @@ class Driver(ABC):
         """Enqueues ``function(*args)`` over ``global_size`` work-items (a multiple of
         ``local_size`` when it is given) in groups of ``local_size``."""
 
+    def warm_up_size(self, function: Any, global_size: int, local_size: int | None) -> int | None:
+        """For a driver that finishes a function's device code only at its first launch
+        (PoCL's CPU device): how many work-items a launch on scratch buffers needs to
+        finish it for this launch's geometry, so that it happens at load. None when
+        nothing is left to build: the default, where loading the module built it all."""
+        return None
+
     @abstractmethod
     def synchronize(self) -> None:
         """Waits until every enqueued copy and launch has finished; raises a

@@ -5,6 +5,17 @@ else the first device; ``"opencl:N"`` takes device N of the list that
 ``tcomp backends`` prints (platforms in order, each platform's devices in
 order); ``TCOMP_OPENCL_DEVICE=N`` does the same for plain ``"opencl"``.
 One context and one in-order queue per device.
+
+PoCL's CPU device compiles a program to LLVM bitcode in clBuildProgram and
+generates each kernel's machine code only when the kernel is first enqueued,
+specialised for the launch: its work-group size, a zero global offset, and
+whether the grid is narrower than :data:`POCL_SMALL_GRID` (its
+``-smallgrid`` variant). ``clGetProgramInfo(CL_PROGRAM_BINARIES)`` builds
+generic variants that a program built from source never runs, and querying
+a kernel's work-group info builds nothing, so :meth:`OpenCLDriver.warm_up_size`
+tells :class:`~tcomp.backends.gpu.executable.GPUExecutable` to make those
+first launches at load, on scratch buffers, over as few work-items as give
+the same variant.
 """
 
 from __future__ import annotations
@@ -26,6 +37,9 @@ from tcomp.ir.errors import TcompBackendError
 
 DEVICE_ENV = "TCOMP_OPENCL_DEVICE"
 DEFAULT_LOCAL_SIZE = 128
+# PoCL's grid_width_specialization_limit on CPU devices (USHRT_MAX from 1.8 to 8.0-dev): a
+# launch whose grid is narrower runs a "-smallgrid" variant of the work-group function
+POCL_SMALL_GRID = 65535
 
 
 def import_pyopencl() -> Any:
@@ -69,6 +83,22 @@ def choose_device(spec: str | None) -> Any:
         ) from None
 
 
+def builds_at_first_launch(device: Any) -> bool:
+    """True for a CPU device of PoCL, which generates a kernel's machine code at its
+    first launch for each work-group size and grid kind (see the module docstring)."""
+    cl = import_pyopencl()
+    return "pocl" in device.platform.version.lower() and bool(device.type & cl.device_type.CPU)
+
+
+def pocl_warm_up_size(width: int, group: int) -> int:
+    """The fewest work-items, in groups of ``group``, whose launch makes PoCL build the
+    same work-group function as a launch over ``width`` work-items: one group for a small
+    grid, else the fewest groups that reach :data:`POCL_SMALL_GRID`."""
+    if width < POCL_SMALL_GRID:
+        return group
+    return -(-POCL_SMALL_GRID // group) * group
+
+
 class OpenCLDriver(Driver):
     """One OpenCL device with its context and in-order queue."""
 
@@ -96,6 +126,7 @@ class OpenCLDriver(Driver):
         from pyopencl.characterize import has_src_build_cache
 
         self.keeps_binary_cache = bool(has_src_build_cache(device))
+        self.builds_at_first_launch = builds_at_first_launch(device)
         self._launched: dict[tuple[int, int], Any] = {}  # (kernel id, local size) -> kernel
 
     def alloc(self, nbytes: int) -> Any:
@@ -170,6 +201,18 @@ class OpenCLDriver(Driver):
             # meanwhile can crash that spawn. The first launch of each waits until done.
             self._launched[key] = kernel
             self.queue.finish()
+
+    def warm_up_size(self, function: Any, global_size: int, local_size: int | None) -> int | None:
+        """Work-items for a launch at load that builds what this launch would (see the
+        module docstring); None when the device built everything at load, or when the
+        kernel has run with this work-group size already."""
+        if not self.builds_at_first_launch:
+            return None
+        kernel, default_local = function
+        groups, group = launch_shape(global_size, local_size, default_local)
+        if (id(kernel), group) in self._launched:
+            return None
+        return pocl_warm_up_size(groups * group, group)
 
     def synchronize(self) -> None:
         try:
