@@ -23,9 +23,9 @@ kernels that are the same code on other buffers (the blocks of a transformer:
 optimises it once.
 A kernel whose schedule names its outermost loop ``parallel`` and that does
 at least ``min_parallel_work`` scalar operations is split into
-``num_threads`` chunks run on pthreads by ``<kernel>.task.parallel`` (see
-:mod:`tcomp.backends.llvm.threads`), which gets an array of the kernel's buffer
-pointers; every other kernel is called directly.
+``num_threads`` chunks run on pthreads by the module's ``tcomp.parallel``
+(see :mod:`tcomp.backends.llvm.threads`), given the kernel's task and an array
+of its buffer pointers; every other kernel is called directly.
 """
 
 from __future__ import annotations
@@ -165,19 +165,21 @@ def _render_program(
     b = ir.IRBuilder(main.append_basic_block("entry"))
     stop = main.append_basic_block("interrupted")
     clock = _ProfileClock(b, len(kernel_functions)) if profile else None
-    for number, (kernel, function, runner, scratch) in enumerate(kernel_functions):
+    render_runner = render_gomp_parallel if threading == "gomp" else render_parallel_for
+    for number, (kernel, function, task, scratch) in enumerate(kernel_functions):
         if number > 0:
             check_interrupt(b, stop)  # Ctrl-C: the rest of the kernels need not run
         started = clock.now() if clock is not None else None
         pointers = _kernel_pointers(b, buffers, program, layout, constants, kernel)
-        if runner is None:
+        if task is None:
             b.call(function, pointers)
         else:
             loop = parallel_loop(kernel)
             assert loop is not None
             args = _pointer_array(b, pointers)
             context, raw = _shared_context(b, args, scratch) if scratch else (args, None)
-            b.call(runner, [context, ir.Constant(I64, loop.extent)])
+            runner = render_runner(module, num_threads)  # one per module
+            b.call(runner, [task, context, ir.Constant(I64, loop.extent)])
             if raw is not None:
                 b.call(module.globals["free"], [raw])
         if clock is not None:
@@ -300,8 +302,9 @@ def _render_kernel_function(
     threading: str,
     vector_functions: VariantTable | None,
 ) -> tuple[ir.Function, ir.Function | None, int]:
-    """The function of ``kernel`` and, when ``split``, the runner that calls its task on
-    ``num_threads`` threads; with the scratch bytes a shared contraction's caller gives."""
+    """The function of ``kernel`` and, when ``split``, its task (which the module's
+    parallel-for runs on ``num_threads`` threads); with the scratch bytes a shared
+    contraction's caller gives."""
     # hook: a scheduled contraction renders as a packed, register-blocked matmul
     # (it reads its operands after writing some outputs, so never with aliased args)
     contraction = None if aliased else blocked_contraction(kernel)
@@ -316,10 +319,8 @@ def _render_kernel_function(
     if not split:
         return function, None, 0
     task = _render_task(module, len(kernel.args), function, shared)
-    render_runner = render_gomp_parallel if threading == "gomp" else render_parallel_for
-    runner = render_runner(module, task, num_threads)
     scratch = shared_scratch_bytes(kernel, contraction) if shared else 0
-    return function, runner, scratch
+    return function, task, scratch
 
 
 def _pointer_array(b: ir.IRBuilder, pointers: list[ir.Value]) -> ir.Value:

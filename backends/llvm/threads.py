@@ -1,11 +1,12 @@
-"""The parallel-for helper, in LLVM IR: runs chunks of a loop on pthreads.
+"""The parallel-for helpers, in LLVM IR: run chunks of a loop on pthreads.
 
-``<task>.parallel(buffers, n)`` (one per parallel kernel) splits ``0 .. n`` into
-``num_threads`` chunks, starts ``num_threads - 1`` pthreads on the chunks
-after the first, runs the first chunk on the calling thread and joins the
-others (a thread that cannot be created runs its chunk inline, so the
-result never depends on thread creation succeeding). The kernel's task has
-the signature ``void(ptr buffers, i64 start, i64 end)``. ``num_threads`` is a
+``tcomp.parallel(task, buffers, n)`` (one per module, shared by every parallel
+kernel) splits ``0 .. n`` into ``num_threads`` chunks, starts
+``num_threads - 1`` pthreads on the chunks after the first, runs the first
+chunk on the calling thread and joins the others (a thread that cannot be
+created runs its chunk inline, so the result never depends on thread creation
+succeeding). ``task`` points at the kernel's task, ``void(ptr buffers, i64
+start, i64 end)``, called indirectly once per chunk. ``num_threads`` is a
 constant of the module, chosen at compile time. ``pthread_create`` and
 ``pthread_join`` are resolved by the runtime (see ``runtime.py``).
 
@@ -20,22 +21,41 @@ from llvmlite import ir
 
 from tcomp.backends.llvm.exprs import I32, I64, PTR
 
-TASK = ir.LiteralStructType([PTR, I64, I64])  # buffers, start, end
+TASK = ir.LiteralStructType([PTR, PTR, I64, I64])  # task function, buffers, start, end
 GOMP_FLAG = "tcomp_use_gomp"  # runtime-owned i32: libgomp may be used (cleared after fork)
 TASK_FN = ir.FunctionType(ir.VoidType(), [PTR, I64, I64])
+RUNNER_FN = ir.FunctionType(ir.VoidType(), [PTR, PTR, I64])  # task, buffers, n
+RUNNER = "tcomp.parallel"
 
 
-def _thread_entry(module: ir.Module, task_fn: ir.Function) -> ir.Function:
-    """``ptr entry(ptr task)``: runs ``task_fn`` on one task (a pthread start routine)."""
-    function = ir.Function(module, ir.FunctionType(PTR, [PTR]), name=f"{task_fn.name}.thread")
+class _IndirectCallee:
+    """A task function pointer loaded at run time, in the form llvmlite's ``call`` wants
+    (it reads the callee's function type, which an opaque pointer does not carry)."""
+
+    def __init__(self, pointer: ir.Value) -> None:
+        self.pointer = pointer
+        self.type = PTR
+        self.function_type = TASK_FN
+
+    def get_reference(self) -> str:
+        return self.pointer.get_reference()
+
+
+def _thread_entry(module: ir.Module) -> ir.Function:
+    """``ptr entry(ptr task)``: runs one chunk of a task (a pthread start routine)."""
+    name = f"{RUNNER}.thread"
+    existing = module.globals.get(name)
+    if existing is not None:
+        return existing
+    function = ir.Function(module, ir.FunctionType(PTR, [PTR]), name=name)
     function.linkage = "internal"
     b = ir.IRBuilder(function.append_basic_block("entry"))
     task = function.args[0]
     fields = []
-    for i, ty in enumerate((PTR, I64, I64)):
+    for i, ty in enumerate((PTR, PTR, I64, I64)):
         pointer = b.gep(task, [ir.Constant(I32, 0), ir.Constant(I32, i)], source_etype=TASK)
         fields.append(b.load(pointer, typ=ty))
-    b.call(task_fn, fields)
+    b.call(_IndirectCallee(fields[0]), fields[1:])
     b.ret(ir.Constant(PTR, None))
     return function
 
@@ -45,19 +65,19 @@ def _pthread(module: ir.Module, name: str, ty: ir.FunctionType) -> ir.Function:
     return existing if existing is not None else ir.Function(module, ty, name)
 
 
-def render_parallel_for(
-    module: ir.Module, task_fn: ir.Function, num_threads: int, suffix: str = ".parallel"
-) -> ir.Function:
-    """Defines ``void <task><suffix>(ptr buffers, i64 n)``: ``task_fn`` over ``0 .. n``
-    in ``num_threads`` chunks on threads created for the call (see the module docstring)."""
-    entry_fn = _thread_entry(module, task_fn)
+def render_parallel_for(module: ir.Module, num_threads: int, suffix: str = "") -> ir.Function:
+    """Defines (once per module) ``void tcomp.parallel<suffix>(ptr task, ptr buffers, i64 n)``:
+    the task over ``0 .. n`` in ``num_threads`` chunks on threads created for the call
+    (see the module docstring)."""
+    existing = module.globals.get(RUNNER + suffix)
+    if existing is not None:
+        return existing
+    entry_fn = _thread_entry(module)
     create = _pthread(module, "pthread_create", ir.FunctionType(I32, [PTR, PTR, PTR, PTR]))
     join = _pthread(module, "pthread_join", ir.FunctionType(I32, [I64, PTR]))
-    function = ir.Function(
-        module, ir.FunctionType(ir.VoidType(), [PTR, I64]), name=f"{task_fn.name}{suffix}"
-    )
+    function = ir.Function(module, RUNNER_FN, name=RUNNER + suffix)
     function.linkage = "internal"
-    buffers, n = function.args
+    task_fn, buffers, n = function.args
     b = ir.IRBuilder(function.append_basic_block("entry"))
     tasks = b.alloca(TASK, size=ir.Constant(I32, num_threads), name="tasks")
     threads = b.alloca(I64, size=ir.Constant(I32, num_threads), name="threads")
@@ -68,7 +88,7 @@ def render_parallel_for(
         start = b.udiv(b.mul(n, ir.Constant(I64, t)), ir.Constant(I64, num_threads))
         end = b.udiv(b.mul(n, ir.Constant(I64, t + 1)), ir.Constant(I64, num_threads))
         task = b.gep(tasks, [ir.Constant(I32, t)], source_etype=TASK)
-        for i, value in enumerate((buffers, start, end)):
+        for i, value in enumerate((task_fn, buffers, start, end)):
             field = b.gep(task, [ir.Constant(I32, 0), ir.Constant(I32, i)], source_etype=TASK)
             b.store(value, field)
         task_pointers.append(task)
@@ -88,8 +108,9 @@ def render_parallel_for(
     return function
 
 
-def render_gomp_parallel(module: ir.Module, task_fn: ir.Function, num_threads: int) -> ir.Function:
-    """Defines ``void <task>.parallel(ptr buffers, i64 n)`` on libgomp's thread pool.
+def render_gomp_parallel(module: ir.Module, num_threads: int) -> ir.Function:
+    """Defines (once per module) ``void tcomp.parallel(ptr task, ptr buffers, i64 n)`` on
+    libgomp's thread pool.
 
     ``GOMP_parallel(worker, data, num_threads, 0)`` runs ``worker`` on a team
     whose threads persist between calls (no thread is created per call); each
@@ -101,9 +122,12 @@ def render_gomp_parallel(module: ir.Module, task_fn: ir.Function, num_threads: i
     external i32 that the runtime clears in a forked child) and otherwise
     falls back to :func:`render_parallel_for`'s threads.
     """
-    fallback = render_parallel_for(module, task_fn, num_threads, suffix=".threads")
-    data_type = ir.LiteralStructType([PTR, I64])  # buffers, n
-    worker = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR]), f"{task_fn.name}.omp")
+    existing = module.globals.get(RUNNER)
+    if existing is not None:
+        return existing
+    fallback = render_parallel_for(module, num_threads, suffix=".threads")
+    data_type = ir.LiteralStructType([PTR, PTR, I64])  # task, buffers, n
+    worker = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR]), f"{RUNNER}.omp")
     worker.linkage = "internal"
     thread_num = _pthread(module, "omp_get_thread_num", ir.FunctionType(I32, []))
     num_team = _pthread(module, "omp_get_num_threads", ir.FunctionType(I32, []))
@@ -112,22 +136,20 @@ def render_gomp_parallel(module: ir.Module, task_fn: ir.Function, num_threads: i
     fields = [
         b.load(b.gep(data, [ir.Constant(I32, 0), ir.Constant(I32, i)], source_etype=data_type),
                typ=ty)
-        for i, ty in enumerate((PTR, I64))
+        for i, ty in enumerate((PTR, PTR, I64))
     ]
-    buffers, n = fields
+    task_fn, buffers, n = fields
     t = b.zext(b.call(thread_num, []), I64)
     team = b.zext(b.call(num_team, []), I64)
     start = b.udiv(b.mul(n, t), team)
     end = b.udiv(b.mul(n, b.add(t, ir.Constant(I64, 1))), team)
-    b.call(task_fn, [buffers, start, end])
+    b.call(_IndirectCallee(task_fn), [buffers, start, end])
     b.ret_void()
 
     gomp = _pthread(module, "GOMP_parallel", ir.FunctionType(ir.VoidType(), [PTR, PTR, I32, I32]))
-    function = ir.Function(
-        module, ir.FunctionType(ir.VoidType(), [PTR, I64]), name=f"{task_fn.name}.parallel"
-    )
+    function = ir.Function(module, RUNNER_FN, name=RUNNER)
     function.linkage = "internal"
-    buffers, n = function.args
+    task_fn, buffers, n = function.args
     b = ir.IRBuilder(function.append_basic_block("entry"))
     slot = b.alloca(data_type, name="data")
     slot.type = PTR
@@ -138,11 +160,11 @@ def render_gomp_parallel(module: ir.Module, task_fn: ir.Function, num_threads: i
     use_gomp = b.icmp_signed("!=", b.load(flag, typ=I32), ir.Constant(I32, 0))
     with b.if_else(use_gomp) as (pool, threads):
         with pool:
-            for i, value in enumerate((buffers, n)):
+            for i, value in enumerate((task_fn, buffers, n)):
                 field = b.gep(slot, [ir.Constant(I32, 0), ir.Constant(I32, i)], source_etype=data_type)
                 b.store(value, field)
             b.call(gomp, [worker, slot, ir.Constant(I32, num_threads), ir.Constant(I32, 0)])
         with threads:
-            b.call(fallback, [buffers, n])
+            b.call(fallback, [task_fn, buffers, n])
     b.ret_void()
     return function
