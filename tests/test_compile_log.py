@@ -291,3 +291,18 @@ def test_cache_info_rejects_bad_targets(tmp_path, target):
     done = subprocess.run([sys.executable, "-m", "tcomp", "cache", "info", target],
                           env=environment, capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_gpu_build_at_compile_time_is_counted_once(tmp_path, monkeypatch):
+    """The GPU executable builds its kernels inside ``backend.compile`` when a device is
+    there: the record's seconds are that compile's, not that plus ``build_s`` again."""
+    if "opencl" not in tcomp.available_backends():
+        pytest.skip("no OpenCL device here (PoCL gives one on CI)")
+    monkeypatch.setenv("TCOMP_CACHE_DIR", str(tmp_path))
+    _fresh_state()
+    jitted = tcomp.jit(_scaled(3.0), backend="opencl")
+    jitted(np.linspace(-1, 1, 7, dtype=np.float32))
+    (stats,) = jitted.compile_stats()
+    assert stats["build_s"] > 0 and not stats.get("built_on_first_call")
+    (record,) = load_records(function_identity(_scaled(3.0)))
+    assert record.seconds == pytest.approx(stats["backend_seconds"])

@@ -158,6 +158,7 @@ class GPUExecutable(Executable):
         ``tcomp inspect --stats --time`` times each kernel this way."""
         if self._launches is None:
             self.build()
+            self.info["built_on_first_call"] = True  # after compile: not in its seconds
         if len(buffers) != len(self._params):
             raise TcompArgumentError(
                 f"{self.program.name}: expects {len(self._params)} inputs, got {len(buffers)}"
