@@ -242,4 +242,4 @@ def test_the_contraction_blocking_follows_the_vector_width(bits, rows, lanes):
         assert sorted(schedule.unroll.values()) == sorted([rows, 2 * lanes])
         assert set(schedule.vector.values()) == {lanes}
     assert llvm_pipeline(512) == LLVM_PIPELINE
-    assert llvm_pipeline(256)[1] == "schedule-contractions{vector_bits=256}"
+    assert "schedule-contractions{vector_bits=256}" in llvm_pipeline(256)

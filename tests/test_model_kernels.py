@@ -110,3 +110,25 @@ def test_kernels_kept_across_lowering_restarts_are_the_ones_a_rebuild_makes(name
     assert kept, "lowering restarted and kept kernels"
     monkeypatch.setattr(lowering_program.BuiltKernel, "same_under", lambda self, plan: False)
     assert reused == print_program(lower(fn, ("fuse",)))
+
+
+@pytest.mark.parametrize("padding, groups", [(0, 1), (2, 1), (1, 2)])
+def test_a_convolution_and_its_gradients_run_as_blocked_matmuls(padding, groups):
+    x, w, b = random(4, 8, 16, 16), random(16, 8 // groups, 3, 3), random(16)
+
+    def loss(x, w, b):
+        return (nn.relu(nn.conv2d(x, w, b, padding=padding, groups=groups)) ** 2).sum()
+
+    step = tcomp.jit(tcomp.value_and_grad(loss, argnums=(0, 1, 2)))
+    program = step.lower(x, w, b).kernel_program()
+    flattened = [k for k in program.kernels if any(a.name.startswith("tflat") for a in k.args)]
+    blocked = [k for k in flattened if blocked_contraction(k) is not None]
+    if groups == 1:  # forward, input and weight gradients: a blocked matmul each
+        assert len(blocked) >= 3, [k.origin for k in blocked]
+    loss_value, grads = step(x, w, b)
+    want_value, want_grads = tcomp.jit(tcomp.value_and_grad(loss, argnums=(0, 1, 2)),
+                                       backend="reference")(x, w, b)
+    np.testing.assert_allclose(np.asarray(loss_value), np.asarray(want_value), rtol=1e-4)
+    for got, want in zip(grads, want_grads):
+        want = np.asarray(want)
+        np.testing.assert_allclose(np.asarray(got), want, rtol=1e-4, atol=1e-5 * np.abs(want).max())

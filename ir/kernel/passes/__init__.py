@@ -38,6 +38,7 @@ from tcomp.ir.kernel.lowering.contraction import (
     VECTOR_BITS,
     schedule_contractions,
 )
+from tcomp.ir.kernel.lowering.flatten_contraction import flatten_contractions
 from tcomp.ir.kernel.lowering.memory import plan_memory
 from tcomp.ir.kernel.lowering.program import MIN_RECURSION_LIMIT, fuse_function
 from tcomp.ir.kernel.lowering.reuse_terms import reuse_reduction_terms
@@ -99,6 +100,23 @@ def schedule_contractions_pass(program: Program, vector_bits: int = DEFAULT_VECT
             f"schedule-contractions: vector_bits must be one of {VECTOR_BITS}, not {vector_bits!r}"
         )
     return schedule_contractions(program, vector_bits)
+
+
+def flatten_contractions_pass(program: Program) -> Program:
+    """Turns a contraction over several loops (a convolution) into two copies and a matmul.
+
+    The factor read by one group of output loops is copied to ``[M, K]``, the
+    other (im2col) to ``[B, K, P]``; the matmul between them has one loop per
+    role, so ``schedule-contractions`` blocks it (details and a worked example:
+    ``lowering/flatten_contraction.py``)::
+
+        for i0, i1, i2, i3 { acc = sum over r0, r1, r2 of x[..] * w[..]; out[..] = acc }
+        ->
+        %tflat0 = copy of w as [16, 150]; %tflat1 = copy of x as [32, 150, 100]
+        for i0 { for f0 in 0..16 { for f1 in 0..100 {
+          acc = sum over f2 in 0..150 of %tflat1[..] * %tflat0[..]; out[..] = acc }}}
+    """
+    return flatten_contractions(program)
 
 
 def split_reductions_pass(program: Program, parts: int = PARTS) -> Program:
@@ -179,6 +197,7 @@ def reuse_reduction_terms_pass(program: Program) -> Program:
 
 
 KERNEL_PASSES: dict[str, KernelPass] = {
+    "flatten-contractions": flatten_contractions_pass,
     "schedule-contractions": schedule_contractions_pass,
     "split-reductions": split_reductions_pass,
     "plan-memory": plan_memory_pass,
@@ -189,7 +208,8 @@ KERNEL_PASSES: dict[str, KernelPass] = {
 # The GPU pipeline still runs the CPU's contraction blocking: the GPU renderer only
 # tiles the matmuls it marked (issue 13: a map-gpu pass is to replace that).
 LLVM_PIPELINE: tuple[str, ...] = (
-    FUSE, "schedule-contractions", "split-reductions", "plan-memory", "reuse-reduction-terms",
+    FUSE, "flatten-contractions", "schedule-contractions", "split-reductions", "plan-memory",
+    "reuse-reduction-terms",
 )
 
 
