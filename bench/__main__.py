@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import sys
 from pathlib import Path
 from typing import Any, Sequence, TextIO
@@ -90,13 +91,29 @@ def run(args: argparse.Namespace, progress: TextIO = sys.stderr) -> Report:
         for case in WORKLOADS[name](config):
             check(case)
             timings = measure_all(case.runs, case.repeats or repeats, warmup, case.self_timed)
+            for framework in [f for f, t in timings.items() if math.isnan(t.median_s)]:
+                del timings[framework]  # a self-timed call that reported a failure (NaN)
+                notes.append(f"{case.name}: {framework} failed (see stderr); no time for it")
             rows.append(Row(case.name, case.size, timings, case.unit, case.work, case.note))
             if case.note:
                 notes.append(f"{case.name}: {case.note}")
+    notes.extend(config.notes)
     header = environment_lines(backend, repeats, warmup, versions)
     if args.quick:
         header.append("quick mode: small sizes, not representative")
-    return Report(rows, backend, ["numpy", *modules], header, notes)
+    return Report(rows, backend, baselines(modules, rows), header, notes)
+
+
+def baselines(modules: dict[str, Any], rows: list[Row]) -> list[str]:
+    """The columns besides tcomp: numpy, the frameworks loaded, then any other a row timed
+    (``torch.compile`` of the ``models`` workload, placed after ``torch``)."""
+    names = ["numpy", *modules]
+    for row in rows:
+        for name in row.timings:
+            if name not in names and name != "tcomp":
+                after = name.split(".")[0]
+                names.insert(names.index(after) + 1 if after in names else len(names), name)
+    return names
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "python -m bench") -> int:

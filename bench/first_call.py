@@ -23,6 +23,15 @@ import numpy as np
 from bench import mlp
 
 
+def use_jax_cache(jax: Any) -> None:
+    """Points JAX's persistent compilation cache into ``$TCOMP_CACHE_DIR/jax``, caching every entry."""
+    cache = os.environ.get("TCOMP_CACHE_DIR")
+    if cache:
+        jax.config.update("jax_compilation_cache_dir", os.path.join(cache, "jax"))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
 def _first_call(framework: str, backend: str | None, quick: bool) -> dict[str, float]:
     sizes = mlp.QUICK_SIZES if quick else mlp.FULL_SIZES
     batch = mlp.QUICK_BATCH if quick else mlp.FULL_BATCH
@@ -41,11 +50,7 @@ def _first_call(framework: str, backend: str | None, quick: bool) -> dict[str, f
     elif framework == "jax":
         import jax
 
-        cache = os.environ.get("TCOMP_CACHE_DIR")
-        if cache:
-            jax.config.update("jax_compilation_cache_dir", os.path.join(cache, "jax"))
-            jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-            jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+        use_jax_cache(jax)
         step, convert = mlp.jax_step(jax), jax.numpy.asarray
     else:
         raise SystemExit(f"unknown framework {framework!r}")

@@ -57,8 +57,8 @@ class Report:
 
 
 def format_time(seconds: float) -> str:
-    """Milliseconds with three significant digits (seconds past 10 s)."""
-    if seconds >= 10:
+    """Milliseconds with three significant digits (seconds from 1 s on)."""
+    if seconds >= 1:
         return f"{seconds:.3g} s"
     return f"{seconds * 1e3:.3g} ms"
 

@@ -6,7 +6,8 @@ are ``tcomp.Array`` already on the backend (moved there once, as a program's
 own results would be), so the timings are steady-state calls without host
 copies of the inputs; the other frameworks get their own array types. Every
 callable returns its result, which :func:`check` compares with numpy's
-before anything is timed.
+before anything is timed. The ``models`` workload (``bench/models/``) has
+no numpy column: it compares with PyTorch's result instead.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class Config:
     quick: bool
     repeats: int
     frameworks: dict[str, Any] = field(default_factory=dict)  # "torch" / "jax" -> module
+    notes: list[str] = field(default_factory=list)  # lines a workload adds under the table
 
 
 @dataclass
@@ -62,6 +64,7 @@ class Case:
     self_timed: bool = False  # the callables return seconds they measured (fresh processes)
     repeats: int | None = None  # overrides the run's repeats (fresh processes are slow)
     note: str = ""
+    reference: str = "numpy"  # the framework whose result check() compares the others with
 
 
 def _seeded(seed: int) -> np.random.Generator:
@@ -289,7 +292,7 @@ def first_call(cfg: Config) -> list[Case]:
     process would otherwise compile the sources of the modules the first call
     imports (about 60 ms, counted in the first call).
     """
-    _byte_compile_tcomp()
+    byte_compile_tcomp()
     frameworks = ["tcomp", "numpy", *cfg.frameworks]
     repeats = 1 if cfg.quick else min(cfg.repeats, 5)
     note = f"fresh processes, median of {repeats}; trace + compile + run"
@@ -310,7 +313,8 @@ def first_call(cfg: Config) -> list[Case]:
     ]
 
 
-def _byte_compile_tcomp() -> None:
+def byte_compile_tcomp() -> None:
+    """Writes tcomp's ``.pyc`` files, as ``pip install`` would (see :func:`first_call`)."""
     import compileall
 
     import tcomp.backends
@@ -323,12 +327,24 @@ def _byte_compile_tcomp() -> None:
 
 def _fresh_first_call(cfg: Config, framework: str, cache_dir: str | None) -> float:
     """Runs ``bench.first_call`` in a new Python process and returns its first-call seconds."""
+    args = ["bench.first_call", framework, "--backend", cfg.backend]
+    return fresh_first_call_seconds(
+        args + (["--quick"] if cfg.quick else []), cache_dir, f"first call ({framework})"
+    )
+
+
+def fresh_first_call_seconds(module_args: list[str], cache_dir: str | None, what: str) -> float:
+    """Runs ``python -m MODULE ARGS...`` in a new process and returns the ``first_call_s`` it prints.
+
+    ``TCOMP_CACHE_DIR`` is ``cache_dir``, or a new empty folder (removed
+    afterwards) when None; the module prints JSON with ``first_call_s`` as
+    its last line.
+    """
     with tempfile.TemporaryDirectory(prefix="tcomp-bench-cold-") as cold_dir:
         env = dict(os.environ, TCOMP_CACHE_DIR=cache_dir or cold_dir)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-        command = [sys.executable, "-m", "bench.first_call", framework, "--backend", cfg.backend]
         done = subprocess.run(
-            command + (["--quick"] if cfg.quick else []),
+            [sys.executable, "-m", *module_args],
             cwd=REPO_ROOT,
             env=env,
             capture_output=True,
@@ -336,8 +352,15 @@ def _fresh_first_call(cfg: Config, framework: str, cache_dir: str | None) -> flo
             timeout=600,
         )
     if done.returncode != 0:
-        raise BenchError(f"first call ({framework}): the fresh process failed:\n{done.stderr}")
+        raise BenchError(f"{what}: the fresh process failed:\n{done.stderr}")
     return float(json.loads(done.stdout.strip().splitlines()[-1])["first_call_s"])
+
+
+def _models(cfg: Config) -> list[Case]:
+    """Whole train steps of five public models (``bench/models/``), imported only when asked for."""
+    from bench.models.workload import models
+
+    return models(cfg)
 
 
 WORKLOADS: dict[str, Callable[[Config], list[Case]]] = {
@@ -347,6 +370,7 @@ WORKLOADS: dict[str, Callable[[Config], list[Case]]] = {
     "sum": sums,
     "mlp": mlp_step,
     "first_call": first_call,
+    "models": _models,
 }
 
 
@@ -362,24 +386,26 @@ def host_leaves(result: Any) -> list[np.ndarray]:
 
 
 def check(case: Case) -> None:
-    """Compares each framework's result with numpy's; raises :class:`BenchError` on a mismatch."""
+    """Compares each framework's result with the reference's (numpy's unless the case names
+    another); raises :class:`BenchError` on a mismatch."""
     if case.self_timed:
         return
     calls = case.results or case.runs
-    want = host_leaves(calls["numpy"]())
+    reference = case.reference
+    want = host_leaves(calls[reference]())
     for framework, call in calls.items():
-        if framework == "numpy":
+        if framework == reference:
             continue
         got = host_leaves(call())
         if len(got) != len(want):
             raise BenchError(
-                f"{case.name}: {framework} returned {len(got)} arrays, numpy {len(want)}"
+                f"{case.name}: {framework} returned {len(got)} arrays, {reference} {len(want)}"
             )
         for g, w in zip(got, want):
             if g.shape != w.shape or not np.allclose(g, w, rtol=case.rtol, atol=case.atol):
                 diff = np.max(np.abs(g.astype(np.float64) - w)) if g.shape == w.shape else "n/a"
                 raise BenchError(
-                    f"{case.name}: the {framework} result differs from numpy's "
+                    f"{case.name}: the {framework} result differs from {reference}'s "
                     f"(shapes {g.shape} vs {w.shape}, max abs diff {diff}, "
                     f"rtol {case.rtol}, atol {case.atol:.3g})"
                 )

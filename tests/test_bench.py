@@ -85,3 +85,38 @@ def test_a_wrong_result_stops_the_run():
     with pytest.raises(BenchError, match="double: the tcomp result differs from numpy's"):
         check(case)
     check(Case("double", "4", {"tcomp": lambda: x * 2, "numpy": lambda: x * 2}))
+
+
+def test_models_quick_run_checks_and_times_every_model(capsys):
+    from bench.models import MODEL_NAMES
+
+    args = ["--quick", "--backend", "reference", "--only", "models", "--repeats", "1"]
+    assert main(args) == 0
+    rows = table_rows(capsys.readouterr().out)
+    for name in MODEL_NAMES:
+        assert rows[f"{name} train step"]["tcomp"].endswith("ms"), name
+    # --quick times the fresh processes of one model only (a smoke test of them)
+    assert rows["mlp first call, cold cache"]["tcomp"].endswith(("ms", "s"))
+    assert rows["mlp first call, warm cache"]["tcomp"].endswith(("ms", "s"))
+
+
+def test_model_module_runs_alone(capsys):
+    from bench.models import rnn
+    from bench.models.standalone import main as model_main
+
+    model_main(rnn.MODEL, ["--quick", "--backends", "reference", "--calls", "1"])
+    out = capsys.readouterr().out
+    assert "loss and gradients agree across reference" in out
+    assert "reference  train step" in out
+
+
+def test_a_failed_fresh_process_leaves_its_cell_empty(monkeypatch, capsys):
+    from bench.workloads import WORKLOADS
+
+    runs = {"tcomp": lambda: 0.5, "numpy": lambda: 0.25, "torch.compile": lambda: float("nan")}
+    case = Case("first call", "x", runs, self_timed=True, repeats=1)
+    monkeypatch.setitem(WORKLOADS, "fake", lambda cfg: [case])
+    assert main(["--quick", "--backend", "reference", "--only", "fake"]) == 0
+    out = capsys.readouterr().out
+    assert table_rows(out)["first call"]["vs numpy"] == "0.5x"
+    assert "first call: torch.compile failed (see stderr); no time for it" in out
