@@ -4,8 +4,9 @@ One module per model, each a port of a public training program (its
 docstring says which, and what was changed): ``cnn`` (PyTorch's CIFAR-10
 tutorial), ``gpt`` (nanoGPT's baby GPT), ``mlp`` (JAX's MNIST example),
 ``autoencoder`` (the Keras blog's) and ``rnn`` (min-char-rnn). Each declares
-a :class:`bench.models.spec.Model` and offers ``tcomp_step(backend)``,
-``jax_step(jax)``, ``torch_step(torch)`` and ``torch_compiled_step(torch)``;
+a :class:`bench.models.spec.Model` (``MODEL``); :mod:`bench.models.frameworks`
+builds its train step for each framework (``tcomp_step(model, backend)``,
+``jax_step(model, jax)``, ``torch_step(model, torch, compiled)``);
 optimisers and clipping are shared in :mod:`bench.models.optim`.
 
 ``python -m bench --only models`` times them side by side

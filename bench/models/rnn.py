@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.models import frameworks, optim
+from bench.models import optim
 from bench.models.spec import Batch, Model, State, initial_state
 
 VOCAB = 65
@@ -116,22 +116,6 @@ MODEL = Model(
     torch_loss=torch_loss,
     update=update,
 )
-
-
-def tcomp_step(backend: str | None) -> frameworks.TrainStep:
-    return frameworks.tcomp_step(MODEL, backend)
-
-
-def jax_step(jax: Any) -> frameworks.TrainStep:
-    return frameworks.jax_step(MODEL, jax)
-
-
-def torch_step(torch: Any) -> frameworks.TrainStep:
-    return frameworks.torch_step(MODEL, torch)
-
-
-def torch_compiled_step(torch: Any) -> frameworks.TrainStep:
-    return frameworks.torch_step(MODEL, torch, compiled=True)
 
 
 if __name__ == "__main__":
