@@ -15,7 +15,7 @@ expression then goes through :class:`~.hoist.Hoister`::
 from __future__ import annotations
 
 import typing
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Mapping
 
 import numpy as np
 
@@ -36,6 +36,7 @@ from tcomp.ir.kernel.kernel import (
     Kernel,
     KernelArg,
     Loop,
+    ProgramBuffer,
     Schedule,
     Stmt,
     Store,
@@ -202,6 +203,16 @@ class KernelBuilder:
             schedule=Schedule(parallel=parallel, vector=dict(vector or {})),
             origin=origin,
         )
+
+
+def buffer_sizes(buffers: Mapping[str, ProgramBuffer]) -> Callable[[str], tuple[str, int]]:
+    """``name -> (dtype, size in elements)`` over ``buffers`` (what :func:`kernel_args` asks)."""
+
+    def lookup(name: str) -> tuple[str, int]:
+        buffer = buffers[name]
+        return buffer.type.dtype, buffer.size
+
+    return lookup
 
 
 def kernel_args(

@@ -41,7 +41,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Iterator
 
 from tcomp.ir.kernel.analysis.contraction import FLOAT_ACCUMULATORS, match_contraction
 from tcomp.ir.kernel.expr import (
@@ -70,7 +70,7 @@ from tcomp.ir.kernel.kernel import (
     Stmt,
     Store,
 )
-from tcomp.ir.kernel.lowering.builder import kernel_args
+from tcomp.ir.kernel.lowering.builder import buffer_sizes, kernel_args
 from tcomp.ir.kernel.lowering.contraction import MIN_WORK
 from tcomp.ir.kernel.lowering.split_reduction import substitute
 from tcomp.ir.types import TensorType
@@ -245,7 +245,7 @@ def _flattened(program: Program, kernel: Kernel, names: Iterator[str]) -> list[K
             Loop(k, (Assign(nest.acc, Binary("add", nest.acc, product, nest.acc.dtype)),)),
             *(_replace(stmt, digits) for stmt in nest.epilogue))
     matmul_body = _nested(batch, (Loop(m, (Loop(n, body),)),))
-    sizes = _sizes(program)
+    sizes = buffer_sizes(program.buffers)
     made = []
     for loops_body, vector in ((copy_rows, reductions[-1].var.name),
                                (copy_cols, cols[-1].var.name),
@@ -257,10 +257,3 @@ def _flattened(program: Program, kernel: Kernel, names: Iterator[str]) -> list[K
                            kernel.origin))
     return made
 
-
-def _sizes(program: Program) -> Callable[[str], tuple[str, int]]:
-    def lookup(name: str) -> tuple[str, int]:
-        buffer = program.buffers[name]
-        return buffer.type.dtype, buffer.size
-
-    return lookup

@@ -46,10 +46,11 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+from typing import Callable
 
 from tcomp.ir.graph import Function, Node, Value
 from tcomp.ir.kernel.kernel import Kernel, Program, ProgramBuffer
-from tcomp.ir.kernel.lowering.builder import KernelBuilder, constant_array
+from tcomp.ir.kernel.lowering.builder import KernelBuilder, buffer_sizes, constant_array
 from tcomp.ir.kernel.lowering.fusion import FusionPlan, plan_fusion
 from tcomp.ir.kernel.lowering.hoist import Rematerialize
 from tcomp.ir.kernel.lowering.split_reduction import PARTS
@@ -140,12 +141,8 @@ class ProgramState:
             )
         return name
 
-    def buffer_sizes(self):
-        def lookup(name: str) -> tuple[str, int]:
-            buffer = self.buffers[name]
-            return buffer.type.dtype, buffer.size
-
-        return lookup
+    def buffer_sizes(self) -> Callable[[str], tuple[str, int]]:
+        return buffer_sizes(self.buffers)
 
     def next_kernel_name(self) -> str:
         return f"k{len(self.kernels)}"
