@@ -57,6 +57,19 @@ class Backend(ABC):
         the default ignores them and calls :meth:`compile`."""
         return self.compile(function)
 
+    def find_by_trace(self, traced: Function, options: CompileOptions) -> Executable | None:
+        """The executable compiled earlier for the function that the graph passes make
+        of ``traced`` (the graph IR as traced, before any pass), or None. A hit skips the
+        passes as well as the compile; a backend with a cache that outlives the process
+        overrides this (llvm), the default finds nothing."""
+        return None
+
+    def record_trace(
+        self, traced: Function, executable: Executable, options: CompileOptions
+    ) -> None:
+        """Notes that ``executable`` (from :meth:`compile_with`) is what ``traced``
+        compiles to, for :meth:`find_by_trace` to answer later; the default keeps nothing."""
+
     @abstractmethod
     def from_host(self, array: np.ndarray) -> Any:
         """Copies a host array into a device buffer (the array is already the right dtype)."""

@@ -180,6 +180,8 @@ def record_call(identity: str, record: CompileRecord) -> CompileRecord:
         # the driver's own cache may have hit; say so only when tcomp's key changed
         reasons = explain_miss(earlier, record)
         record.why = reasons if _key_changed(earlier, record) else []
+    if record.graph is None:
+        record.graph = _same_graph_text(earlier, record)
     if record.graph is not None and len(record.graph) > MAX_GRAPH_CHARS:
         record.graph = None
     # Only the newest record of each (backend, arguments) keeps its graph text.
@@ -198,6 +200,18 @@ def record_call(identity: str, record: CompileRecord) -> CompileRecord:
     except OSError:
         pass
     return record
+
+
+def _same_graph_text(earlier: list[CompileRecord], record: CompileRecord) -> str | None:
+    """The graph text of the newest earlier record of ``record``'s backend and arguments
+    whose ``graph`` key part is ``record``'s: a call that found its program by the
+    traced graph never printed the optimised one, which that key part says is the same."""
+    graph_part = record.key_parts.get("graph")
+    for old in reversed(earlier):
+        if (old.backend, old.arguments) == (record.backend, record.arguments):
+            same = graph_part is not None and old.key_parts.get("graph") == graph_part
+            return old.graph if same else None
+    return None
 
 
 def _limit_functions(folder_fd: int) -> None:

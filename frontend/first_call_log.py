@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from tcomp.ir.text import print_function
 
 if TYPE_CHECKING:
-    from tcomp.frontend.jit import CompiledProgram, Signature
+    from tcomp.frontend.program import CompiledProgram, Signature
 
 logger = logging.getLogger("tcomp.jit")
 
@@ -32,7 +32,12 @@ def log_first_call(fn: Callable[..., Any], program: CompiledProgram) -> None:
     parts = executable.cache_key_parts() if executable is not None else None
     if parts is None or default_cache_dir() is None:
         return
-    graph = print_function(program.optimized, locations=False)
+    # A program found by its traced graph skipped the passes: its log record takes
+    # the graph text from the earlier record with the same graph key, if any.
+    optimized = program.optimized_if_run
+    if optimized is None and "graph" not in parts:
+        optimized = program.optimized
+    graph = print_function(optimized, locations=False) if optimized is not None else None
     if "graph" not in parts:
         parts = {"graph": "graph " + hashlib.sha256(graph.encode()).hexdigest(), **parts}
     info = executable.compile_info()
@@ -46,7 +51,7 @@ def log_first_call(fn: Callable[..., Any], program: CompiledProgram) -> None:
         seconds=(program.compile_seconds or 0.0) + _deferred_build_seconds(info),
     ))
     if record.why and logger.isEnabledFor(logging.INFO):
-        logger.info("%s missed the compile cache: %s", program.optimized.name,
+        logger.info("%s missed the compile cache: %s", program.traced.name,
                     "; ".join(line.strip() for line in record.why))
 
 

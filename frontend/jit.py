@@ -35,19 +35,18 @@ import threading
 import time
 import warnings
 from collections import deque
-from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from tcomp.backends.base import Backend, Executable
 from tcomp.backends.options import CompileOptions
 from tcomp.backends.registry import check_backend_name, get_backend
 from tcomp.frontend.array import Array
 from tcomp.frontend.eager import own_results, to_backend
 from tcomp.frontend.first_call_log import log_first_call
 from tcomp.frontend.lowered import Lowered
-from tcomp.frontend.pytree import TreeDef, leaf_paths, tree_flatten, tree_unflatten
+from tcomp.frontend.program import CompiledProgram, LeafSpec, Signature
+from tcomp.frontend.pytree import leaf_paths, tree_flatten, tree_unflatten
 from tcomp.frontend.retrace import (
     explain_retrace,
     retrace_warning_text,
@@ -61,8 +60,6 @@ from tcomp.ir.errors import (
     TcompTypeError,
 )
 from tcomp.ir.fork_safe import ForkSafeLock
-from tcomp.ir.graph import Function
-from tcomp.ir.passes import DEFAULT_PIPELINE, run_pipeline
 from tcomp.ir.types import TensorType, canonical_dtype
 from tcomp.ir.user_frames import user_stacklevel
 
@@ -70,92 +67,6 @@ logger = logging.getLogger("tcomp.jit")
 
 RETRACE_WARNING_AT = 8  # the trace count that first warns; then 16, 32 ...
 RETRACE_REASONS_KEPT = 100  # JitFunction.retrace_reasons keeps the newest ones
-
-# Leaf signature: shape, dtype name, weakly typed (a Python scalar).
-LeafSpec = tuple[tuple[int, ...], str, bool]
-
-
-@dataclass(frozen=True)
-class Signature:
-    """What one compiled program is specialised on."""
-
-    names: tuple[str, ...]  # the dynamic arguments passed (defaults left out are not)
-    treedefs: tuple[TreeDef, ...]
-    leaves: tuple[LeafSpec, ...]
-    statics: tuple[tuple[str, type, Any], ...]  # (name, type, value)
-    backend: str
-
-
-@dataclass
-class CompiledProgram:
-    """The stages of one signature's program, compiled on first run (by one thread:
-    others that need it meanwhile wait for that compile)."""
-
-    signature: Signature
-    traced: Function
-    optimized: Function
-    out_tree: TreeDef
-    backend: Backend
-    executable: Executable | None = None
-    leaf_paths: list[str] = field(default_factory=list)
-    trace_seconds: float = 0.0
-    passes_seconds: float = 0.0
-    compile_seconds: float | None = None  # backend.compile, once it ran
-    logged: bool = False  # the first call is in the compile log
-    last_used: int = 0  # when its function last ran it (a count of calls): the LRU order
-    options: CompileOptions = field(default_factory=CompileOptions)  # read when traced
-    _lock: ForkSafeLock = field(default_factory=ForkSafeLock, repr=False, compare=False)
-
-    def compiled(self) -> Executable:
-        """The executable, compiled on the first call. Threads that ask while another
-        compiles wait for it; when the compile raises, the next caller tries again."""
-        executable = self.executable
-        if executable is None:
-            with self._lock:
-                if self.executable is None:
-                    self._compile()
-                executable = self.executable
-        return executable
-
-    def claim_first_call(self) -> bool:
-        """True exactly once: for the call that adds this program to the compile log."""
-        if self.logged:
-            return False
-        with self._lock:
-            first, self.logged = not self.logged, True
-        return first
-
-    def _compile(self) -> None:
-        started = time.perf_counter()
-        self.executable = self.backend.compile_with(self.optimized, self.options)
-        self.compile_seconds = time.perf_counter() - started
-        if logger.isEnabledFor(logging.INFO):
-            stats = self.stats()
-            details = " ".join(
-                f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
-                for k, v in stats.items()
-                if k not in ("function", "backend_seconds", "trace_seconds", "passes_seconds")
-            )
-            logger.info(
-                "compiled %s: trace %.4fs, passes %.4fs, backend %s %.4fs (%s)",
-                stats["function"], self.trace_seconds, self.passes_seconds,
-                self.signature.backend, self.compile_seconds, details,
-            )
-
-    def stats(self) -> dict[str, Any]:
-        """Seconds spent tracing, in the graph passes and in ``backend.compile`` (None
-        before the first run), then what the backend reports (``Executable.compile_info``)."""
-        stats: dict[str, Any] = {
-            "function": self.optimized.name,
-            "trace_seconds": self.trace_seconds,
-            "passes_seconds": self.passes_seconds,
-            "backend_seconds": self.compile_seconds,
-        }
-        info = getattr(self.executable, "compile_info", None)
-        if info is not None:
-            stats.update(info())
-        return stats
-
 
 class JitFunction:
     """A function compiled per signature; see :func:`tcomp.jit`.
@@ -216,7 +127,7 @@ class JitFunction:
             log_first_call(self._fn, program)
         arrays = [
             Array(buffer, backend, value.type)
-            for buffer, value in zip(outputs, program.optimized.outputs)
+            for buffer, value in zip(outputs, program.traced.outputs)
         ]
         return tree_unflatten(program.out_tree, arrays)
 
@@ -395,13 +306,10 @@ class JitFunction:
             outputs = [_output_tracer(trace, leaf, self.__name__) for leaf in out_leaves]
             traced = trace.finish(outputs)
         traced_at = time.perf_counter()
-        optimized = run_pipeline(traced, DEFAULT_PIPELINE, verify_each=options.verify_passes)
-        passes_done = time.perf_counter()
         backend = get_backend(signature.backend)
         return CompiledProgram(
-            signature, traced, optimized, out_tree, backend, leaf_paths=paths,
-            trace_seconds=traced_at - started, passes_seconds=passes_done - traced_at,
-            options=options,
+            signature, traced, out_tree, backend, leaf_paths=paths,
+            trace_seconds=traced_at - started, options=options,
         )
 
 

@@ -17,7 +17,7 @@ from tcomp.ir.kernel.printer import print_program
 from tcomp.ir.text import print_function
 
 if TYPE_CHECKING:
-    from tcomp.frontend.jit import CompiledProgram
+    from tcomp.frontend.program import CompiledProgram
 
 
 class Lowered:

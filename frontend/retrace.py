@@ -5,7 +5,7 @@ signatures (``JitFunction.retrace_reasons``); :func:`retrace_warning_text`
 writes the :class:`~tcomp.errors.TcompRetraceWarning` that names the
 argument that keeps changing; :func:`jit_cache_size` reads how many
 signatures each jitted function keeps (``TCOMP_JIT_CACHE_SIZE``).
-Signatures are :class:`tcomp.frontend.jit.Signature` values, read by their
+Signatures are :class:`tcomp.frontend.program.Signature` values, read by their
 fields only.
 """
 
@@ -20,7 +20,7 @@ from tcomp.backends.options import (
 )
 
 if TYPE_CHECKING:
-    from tcomp.frontend.jit import Signature
+    from tcomp.frontend.program import Signature
 
 CACHE_SIZE_ENV = JIT_CACHE_SIZE_ENV
 DEFAULT_CACHE_SIZE = DEFAULT_JIT_CACHE_SIZE  # signatures kept per jitted function

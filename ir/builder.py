@@ -19,7 +19,7 @@ import numpy as np
 
 from tcomp.ir.bfloat16 import convert_array
 from tcomp.ir.errors import TcompError, with_location
-from tcomp.ir.graph import Function, Location, Node, Value
+from tcomp.ir.graph import Function, Location, Node, Value, attr_key
 from tcomp.ir.primitives import get_primitive
 from tcomp.ir.types import TensorType, canonical_dtype
 
@@ -39,6 +39,26 @@ def normalize_attr(value: Any) -> Any:
     if isinstance(value, np.floating):
         return float(value)
     return value
+
+
+# The result of each primitive's check (attribute kinds, then its shape rule) by
+# (op, input types, exact attribute keys): a rule is a pure function of those, and
+# tracing a model, differentiating it and rewriting it in the graph passes checks
+# the same few hundred signatures thousands of times. Failures are not kept (the
+# next call raises again, with its own location); nodes with array attributes of
+# more than a few elements (large constants) are checked every time, as their key
+# would cost a copy of the data.
+_CHECKED: dict[tuple, TensorType] = {}
+_CHECKED_LIMIT = 65536
+_KEYED_ARRAY_SIZE = 16
+
+
+def _rule_key(op: str, input_types: tuple[TensorType, ...], attrs: Mapping[str, Any]) -> tuple | None:
+    """The memo key of one check, or None when an attribute is a large array."""
+    if any(isinstance(value, np.ndarray) and value.size > _KEYED_ARRAY_SIZE
+           for value in attrs.values()):
+        return None
+    return (op, input_types, tuple((name, attr_key(value)) for name, value in attrs.items()))
 
 
 class FunctionBuilder:
@@ -71,13 +91,20 @@ class FunctionBuilder:
         appended, so the user sees which line of theirs was at fault.
         """
         attrs = {k: normalize_attr(v) for k, v in (attrs or {}).items()}
-        primitive = get_primitive(op)
-        try:
-            out_type = primitive.check_call([v.type for v in inputs], attrs)
-        except TcompError as error:
-            if location is not None and "\n  at " not in str(error):
-                raise type(error)(with_location(str(error), location)) from None
-            raise
+        input_types = tuple(v.type for v in inputs)
+        key = _rule_key(op, input_types, attrs)
+        out_type = _CHECKED.get(key) if key is not None else None
+        if out_type is None:
+            try:
+                out_type = get_primitive(op).check_call(input_types, attrs)
+            except TcompError as error:
+                if location is not None and "\n  at " not in str(error):
+                    raise type(error)(with_location(str(error), location)) from None
+                raise
+            if key is not None:
+                if len(_CHECKED) >= _CHECKED_LIMIT:
+                    _CHECKED.clear()
+                _CHECKED[key] = out_type
         output = self.new_value(out_type)
         self.nodes.append(Node(op, tuple(inputs), attrs, output, location))
         return output

@@ -316,10 +316,12 @@ def test_jit_verifies_passes_as_tcomp_verify_passes_says(monkeypatch):
     monkeypatch.setitem(PASSES, "dce", broken)
     x = np.ones(3, np.float32)
     monkeypatch.setenv("TCOMP_VERIFY_PASSES", "0")
-    tcomp.jit(lambda a: tcomp.exp(a) * 2.0 + 1.0, backend="reference").lower(x)
-    monkeypatch.setenv("TCOMP_VERIFY_PASSES", "1")
+    lowered = tcomp.jit(lambda a: tcomp.exp(a) * 2.0 + 1.0, backend="reference").lower(x)
+    monkeypatch.setenv("TCOMP_VERIFY_PASSES", "1")  # read when traced, not when the passes run
+    lowered.function("optimized")
+    lowered = tcomp.jit(lambda a: tcomp.exp(a) * 2.0 + 1.0, backend="reference").lower(x)
     with pytest.raises(TcompVerifyError, match="after pass 'dce'"):
-        tcomp.jit(lambda a: tcomp.exp(a) * 2.0 + 1.0, backend="reference").lower(x)
+        lowered.function("optimized")  # the passes run when the optimised stage is needed
 
 
 def test_pipeline_defaults() -> None:

@@ -443,6 +443,20 @@ class LLVMBackend(Backend):
 
         return compile_function(function, options.num_threads)
 
+    def find_by_trace(self, traced: Function, options: CompileOptions) -> Executable | None:
+        """The executable cached for ``traced`` by :mod:`tcomp.backends.llvm.trace_cache`."""
+        from tcomp.backends.llvm.trace_cache import find_by_trace
+
+        return find_by_trace(traced, options.num_threads)
+
+    def record_trace(
+        self, traced: Function, executable: Executable, options: CompileOptions
+    ) -> None:
+        """Keys ``executable``'s cache entry by ``traced`` too (a warm start skips the passes)."""
+        from tcomp.backends.llvm.trace_cache import record_trace
+
+        record_trace(traced, executable, options.num_threads)
+
     def compile_profiled(
         self, function: Function, options: CompileOptions | None = None
     ) -> "LLVMExecutable":

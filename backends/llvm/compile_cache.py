@@ -87,6 +87,7 @@ class _Entry:
 
 _LOCK = ForkSafeLock()  # a forked child gets its own
 _MEMORY: "weakref.WeakValueDictionary[str, _Entry]" = weakref.WeakValueDictionary()
+_NOTED_STALE: set[str] = set()  # digests whose entry a lookup by trace removed as of no use
 _STATE: dict[str, Any] = {}
 
 
@@ -95,7 +96,6 @@ def compile_function(function: Function, num_threads: int, profile: bool = False
     says which level answered and the seconds of each step that ran. ``profile``: the
     program rendered with a timestamp around each kernel (a separate entry)."""
     from tcomp.backends.llvm.backend import LLVMExecutable
-    from tcomp.backends.llvm.runtime import load_module
 
     started = time.perf_counter()
     parts = graph_key_parts(function, num_threads, profile)
@@ -103,33 +103,10 @@ def compile_function(function: Function, num_threads: int, profile: bool = False
     digest = key_digest(key)
     keyed = time.perf_counter()
     info: dict[str, Any] = {"key_s": keyed - started}
-    with _LOCK:
-        entry = _MEMORY.get(digest)
-        if entry is not None:
-            COUNTERS.memory_hits += 1
-    if entry is not None:
-        restored = _restore(entry, num_threads, {"cache": "memory", **info}, profile)
+    restored, stale = load_by_digest(digest, function, num_threads, info, profile)
+    stale = _take_noted_stale(digest) or stale
+    if restored is not None:
         return _with_key(restored, parts)
-    rejected = _disk_cache().stats.rejected
-    payload = _disk_cache().load_digest(digest)
-    stale = _disk_cache().stats.rejected > rejected
-    if payload is not None:
-        decoded = _decode(payload, function)
-        compiled = load_module(decoded[0]) if decoded is not None else None
-        if decoded is not None and compiled is not None:
-            _, plan, program_text = decoded
-            entry = _Entry(plan, compiled, program_text=program_text)
-            with _LOCK:
-                COUNTERS.disk_hits += 1
-                _MEMORY[digest] = entry
-            loaded = time.perf_counter()
-            restored = _restore(entry, num_threads, {"cache": "disk", **info,
-                                                     "load_s": loaded - keyed}, profile)
-            return _with_key(restored, parts)
-        # a plan that does not fit the function, or object code gone (evicted, never
-        # stored): of no use, so removed; stored again below with its object code
-        _disk_cache().discard_digest(digest)
-        stale = True
     if stale:
         with _LOCK:
             COUNTERS.stale += 1
@@ -158,6 +135,77 @@ def compile_function(function: Function, num_threads: int, profile: bool = False
         _store(key, entry, function)
         executable.info["store_s"] = time.perf_counter() - storing
     return _with_key(executable, parts)
+
+
+def load_by_digest(
+    digest: str, function: Function, num_threads: int, info: dict[str, Any],
+    profile: bool = False, note_stale: bool = False,
+) -> tuple[Any, bool]:
+    """(the executable of the graph entry ``digest`` from memory or disk, or None;
+    whether a disk entry was there but of no use: damaged, its plan not fitting
+    ``function``, or its object code gone -- such an entry is removed). ``info``
+    (seconds so far) goes into the executable's ``compile_info``. ``note_stale``
+    (a lookup by the traced graph): a removed entry is remembered, so that the
+    :func:`compile_function` of ``digest`` that follows reports itself ``stale``."""
+    from tcomp.backends.llvm.runtime import load_module
+
+    looking = time.perf_counter()
+    with _LOCK:
+        entry = _MEMORY.get(digest)
+        if entry is not None:
+            COUNTERS.memory_hits += 1
+    if entry is not None:
+        return _restore(entry, num_threads, {"cache": "memory", **info}, profile), False
+    rejected = _disk_cache().stats.rejected
+    payload = _disk_cache().load_digest(digest)
+    stale = _disk_cache().stats.rejected > rejected
+    if payload is None:
+        if stale and note_stale:
+            _note_stale(digest)
+        return None, stale
+    decoded = _decode(payload, function)
+    compiled = load_module(decoded[0]) if decoded is not None else None
+    if decoded is None or compiled is None:
+        # a plan that does not fit the function, or object code gone (evicted, never
+        # stored): of no use, so removed; the caller compiles and stores it afresh
+        _disk_cache().discard_digest(digest)
+        if note_stale:
+            _note_stale(digest)
+        return None, True
+    _, plan, program_text = decoded
+    entry = _Entry(plan, compiled, program_text=program_text)
+    with _LOCK:
+        COUNTERS.disk_hits += 1
+        _MEMORY[digest] = entry
+    loaded = {"cache": "disk", **info, "load_s": time.perf_counter() - looking}
+    return _restore(entry, num_threads, loaded, profile), False
+
+
+def _note_stale(digest: str) -> None:
+    with _LOCK:
+        _NOTED_STALE.add(digest)
+
+
+def _take_noted_stale(digest: str) -> bool:
+    """Whether a lookup by the traced graph removed ``digest``'s entry (then forgotten)."""
+    with _LOCK:
+        noted = digest in _NOTED_STALE
+        _NOTED_STALE.discard(digest)
+    return noted
+
+
+def disk_paths(digest: str, executable: Any) -> tuple[Path, ...]:
+    """The files of the graph entry ``digest`` and of ``executable``'s object code, when
+    both are in the disk cache now (what a link to that entry must keep when its own
+    store evicts); () otherwise."""
+    from tcomp.backends.llvm.runtime import object_entry_path
+
+    entry = getattr(executable, "_cache_entry", None)
+    graph_path = _disk_cache().path_for_digest(digest)
+    if entry is None or graph_path is None or not graph_path.is_file():
+        return ()
+    object_path = object_entry_path(entry.compiled.key_digest)
+    return (graph_path, object_path) if object_path is not None else ()
 
 
 def _store(key: str, entry: _Entry, function: Function) -> bool:
@@ -310,6 +358,10 @@ def _decode(payload: bytes, function: Function) -> tuple[str, Any, str | None] |
 
 
 def clear_memory() -> None:
-    """Forgets the in-memory level (tests use it to act like a fresh process)."""
+    """Forgets the in-memory level and the trace links that lead to it (tests use it to
+    act like a fresh process)."""
+    from tcomp.backends.llvm import trace_cache
+
     with _LOCK:
         _MEMORY.clear()
+    trace_cache.clear_memory()
