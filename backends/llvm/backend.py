@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import math
 import os
 import threading
 import time
@@ -77,7 +78,7 @@ def aligned_empty(
     ``what`` (with the shape and dtype).
     """
     dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    nbytes = math.prod(shape) * dtype.itemsize
     try:
         raw = np.empty(nbytes + ALIGNMENT, dtype=np.uint8)
     except MemoryError as error:

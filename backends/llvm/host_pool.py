@@ -30,6 +30,7 @@ test compares two moments instead of addresses.
 from __future__ import annotations
 
 import ctypes
+import math
 import weakref
 from dataclasses import dataclass, replace
 
@@ -125,6 +126,6 @@ POOL = HostPool()
 
 def output_array(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """An output array: from :data:`POOL` when it has at least ``MIN_BYTES``, else numpy's."""
-    if int(np.prod(shape, dtype=np.int64)) * dtype.itemsize < MIN_BYTES:
+    if math.prod(shape) * dtype.itemsize < MIN_BYTES:  # (np.prod costs 7 us a call)
         return np.empty(shape, dtype)
     return POOL.array(shape, dtype)

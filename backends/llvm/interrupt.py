@@ -38,7 +38,7 @@ FLAG_SYMBOL = "tcomp_interrupt"
 FLAG = ctypes.c_int32(0)  # read by compiled code: non-zero = stop now
 # calls doing fewer scalar operations (a few milliseconds at most) run on the calling
 # thread: handing a call to the worker costs tens of microseconds
-INTERRUPTIBLE_WORK = 2**24
+INTERRUPTIBLE_WORK = 2**28
 
 _state_lock = threading.Lock()
 _sequence = 0  # odd while FLAG is set (a seqlock)
