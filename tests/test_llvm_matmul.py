@@ -59,6 +59,26 @@ def test_odd_shapes(shape, dtype):
     _check(matmul(x, y), x.astype(np.float64) @ y.astype(np.float64), k, dtype)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16"])
+@pytest.mark.parametrize("shape", [(256, 784, 32), (37, 65, 17), (40, 300, 9), (61, 257, 31)])
+def test_a_narrow_output_reads_a_in_place(shape, dtype):
+    """At most two register tiles of columns: the micro-kernel reads A's rows where they
+    are (no packed copy), a last partial row tile repeating A's last row; A of another
+    dtype (float16, widened while packing) or transposed is packed as before."""
+    m, k, n = shape
+    x, y = _random((m, k), dtype), _random((k, n), dtype)
+    matmul = tcomp.jit(lambda a, b: a @ b, backend="llvm")
+    _check(matmul(x, y), x.astype(np.float64) @ y.astype(np.float64), k, dtype)
+    in_place = ".direct" in matmul.lower(x, y).as_text("source")
+    # two register tiles are at least 32 float32 or 16 float64 columns (AVX2: 16 x 2, 8 x 2)
+    narrow = n <= {"float32": 32, "float64": 16, "float16": 0}[dtype]
+    assert in_place == narrow
+    transposed = tcomp.jit(lambda a, b: a.T @ b, backend="llvm")
+    xt = np.ascontiguousarray(x.T)
+    _check(transposed(xt, y), x.astype(np.float64) @ y.astype(np.float64), k, dtype)
+    assert ".direct" not in transposed.lower(xt, y).as_text("source")
+
+
 @pytest.mark.parametrize("which", ["a.T @ b", "a @ b.T", "a.T @ b.T", "(a @ b).T"])
 def test_transposed_operands(which):
     m, k, n = 45, 70, 83

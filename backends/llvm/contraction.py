@@ -258,7 +258,8 @@ class _ContractionRenderer(_BodyRenderer):
         m, n = match.m_loop.var.name, match.n_loop.var.name
         mr, nr, mc, kc = self.mr, self.nr, self.mc, self.kc
         n_pad = -(-size_n // nr) * nr
-        a_raw, packed_a = self._malloc(_i64(mc * size_k))
+        direct_a = self._reads_a_in_place(n_pad)
+        a_raw, packed_a = self._malloc(_i64(0 if direct_a else mc * size_k))
         c_raw, c_block = self._malloc(_i64(mc * n_pad))
         b_base = self._base(match.b, scope)
         if shared:  # the threads pack B together, into the caller's scratch, then wait
@@ -276,7 +277,7 @@ class _ContractionRenderer(_BodyRenderer):
                        size_k, nr, "packb")
             raws = (c_raw, a_raw, b_raw)
         a_base = self._base(match.a, scope)
-        ukernel = _micro_kernel(b.module, self.ty, mr, nr, self.lanes)
+        ukernel = _micro_kernel(b.module, self.ty, mr, nr, self.lanes, direct_a)
         if shared:
             count = -(-match.m_loop.extent // mc)
             blocks = self._take(self._field(self.pointers[COUNTER][0], 1), count, "ic.take",
@@ -289,7 +290,8 @@ class _ContractionRenderer(_BodyRenderer):
                 hi = _i64(match.m_loop.extent)
             rows = _smin(b, _i64(mc), b.sub(hi, ic))
             rows_pad = _round_up(b, rows, mr)
-            self._pack(packed_a, match.a, a_base, m, ic, rows, rows_pad, size_k, mr, "packa")
+            if not direct_a:
+                self._pack(packed_a, match.a, a_base, m, ic, rows, rows_pad, size_k, mr, "packa")
             # polled per row block and per depth block, never while packing B (whose
             # threads wait for each other: leaving it early would leave them waiting)
             with _counted(b, 0, size_k, "pc", kc, interruptible=True) as pc:
@@ -299,16 +301,39 @@ class _ContractionRenderer(_BodyRenderer):
                     b_panel = b.gep(packed_b, [b.add(b.mul(jr, _i64(size_k)), b.mul(pc, _i64(nr)))],
                                     source_etype=self.ty)
                     with _counted(b, 0, rows_pad, "ir", mr) as row:
-                        a_panel = b.gep(
-                            packed_a, [b.add(b.mul(row, _i64(size_k)), b.mul(pc, _i64(mr)))],
-                            source_etype=self.ty)
                         c_tile = b.gep(c_block, [b.add(b.mul(row, _i64(n_pad)), jr)],
                                        source_etype=self.ty)
-                        b.call(ukernel, [a_panel, b_panel, c_tile, depth, _i64(n_pad), first])
+                        if direct_a:  # row ic + row of A, from column pc on
+                            s_m = match.a.strides[m]
+                            start = b.add(a_base, b.add(b.mul(b.add(ic, row), _i64(s_m)), pc))
+                            a_panel = b.gep(self.pointers[match.a.buffer][0], [start],
+                                            source_etype=self.ty)
+                            extra = [_i64(s_m), b.sub(rows, row)]
+                        else:
+                            a_panel = b.gep(
+                                packed_a, [b.add(b.mul(row, _i64(size_k)), b.mul(pc, _i64(mr)))],
+                                source_etype=self.ty)
+                            extra = []
+                        b.call(ukernel, [a_panel, b_panel, c_tile, depth, _i64(n_pad), first,
+                                         *extra])
             self._epilogue(ic, rows, n_pad, c_block, scope)
         free = intrinsic(b.module, "free", ir.VoidType(), [PTR])
         for raw in raws:
             b.call(free, [raw])
+
+    def _reads_a_in_place(self, n_pad: int) -> bool:
+        """Whether the micro-kernel reads A where it is instead of from packed panels: when
+        the output has at most two register tiles of columns (each A element then serves
+        at most two micro-kernel calls, and packing it cost about as much as they do: a
+        256x784 @ 784x32 matmul), and A's rows are contiguous in k, of the accumulator's
+        dtype (no conversion while packing)."""
+        a, k, m = self.match.a, self.match.k_loop.var.name, self.match.m_loop.var.name
+        return (
+            n_pad <= 2 * self.nr
+            and a.dtype == self.wide
+            and a.strides.get(k) == 1
+            and a.strides.get(m, 0) >= self.match.k_loop.extent
+        )
 
     def _field(self, context: ir.Value, number: int) -> ir.Value:
         zero = ir.Constant(I32, 0)
@@ -366,31 +391,39 @@ class _ContractionRenderer(_BodyRenderer):
             self.block(match.m_prefix + (n_loop,), inner)
 
 
-def _micro_kernel(module: ir.Module, ty: ir.Type, mr: int, nr: int, lanes: int) -> ir.Function:
+def _micro_kernel(
+    module: ir.Module, ty: ir.Type, mr: int, nr: int, lanes: int, direct_a: bool = False
+) -> ir.Function:
     """``void ukernel(ptr a, ptr b, ptr c, i64 depth, i64 ldc, i1 first)``:
     ``c[r, 0..nr) (+)= sum_p a[p, r] * b[p, 0..nr)`` for ``r < mr`` with ``a`` packed
     ``[p][mr]``, ``b`` packed ``[p][nr]`` and ``c`` rows ``ldc`` apart (all 64-byte aligned);
-    ``first`` starts from zero instead of ``c``."""
+    ``first`` starts from zero instead of ``c``. ``direct_a``: two more arguments, ``i64
+    lda, i64 valid``, and ``a`` is A itself, row ``r`` at ``a + min(r, valid - 1) * lda``
+    (rows past ``valid`` repeat the last one: their results land in C rows nobody reads)."""
     suffix = "f32" if ty == F32 else "f64"
-    name = f"tc.ukernel.{suffix}.{mr}x{nr}"
+    name = f"tc.ukernel.{suffix}.{mr}x{nr}" + (".direct" if direct_a else "")
     existing = module.globals.get(name)
     if existing is not None:
         return existing
     vector = ir.VectorType(ty, lanes)
     per_row = nr // lanes
     fma = intrinsic(module, f"llvm.fma.v{lanes}{suffix}", vector, [vector] * 3)
-    function = ir.Function(
-        module, ir.FunctionType(ir.VoidType(), [PTR, PTR, PTR, I64, I64, I1]), name=name
-    )
+    arguments = [PTR, PTR, PTR, I64, I64, I1] + ([I64, I64] if direct_a else [])
+    function = ir.Function(module, ir.FunctionType(ir.VoidType(), arguments), name=name)
     function.linkage = "internal"
     function.attributes.add("nounwind")
     # One copy for every kernel of the module: inlined, each matmul kernel carried (and
     # LLVM optimised and compiled) its own copy of the biggest function of the program.
     function.attributes.add("noinline")
-    a, bp, c, depth, ldc, first = function.args
+    a, bp, c, depth, ldc, first = function.args[:6]
     for arg in (a, bp, c):
         arg.add_attribute("noalias")
     b = ir.IRBuilder(function.append_basic_block("entry"))
+    if direct_a:
+        lda, valid = function.args[6:]
+        last = b.sub(valid, _i64(1))
+        a_rows = [b.gep(a, [b.mul(_smin(b, _i64(r), last), lda)], inbounds=True,
+                        source_etype=ty) for r in range(mr)]
     zero_block = function.append_basic_block("zero")
     load_block = function.append_basic_block("load")
     start = function.append_basic_block("start")
@@ -434,12 +467,15 @@ def _micro_kernel(module: ir.Module, ty: ir.Type, mr: int, nr: int, lanes: int) 
                align=ALIGN)
         for v in range(per_row)
     ]
-    a_row = b.gep(a, [b.mul(p, _i64(mr))], inbounds=True, source_etype=ty)
+    if not direct_a:
+        a_row = b.gep(a, [b.mul(p, _i64(mr))], inbounds=True, source_etype=ty)
     mask = ir.Constant(ir.VectorType(I32, lanes), None)
     undefined = ir.Constant(vector, ir.Undefined)
     updated = []
     for r in range(mr):
-        scalar = b.load(b.gep(a_row, [_i64(r)], inbounds=True, source_etype=ty), typ=ty)
+        address = (b.gep(a_rows[r], [p], inbounds=True, source_etype=ty) if direct_a
+                   else b.gep(a_row, [_i64(r)], inbounds=True, source_etype=ty))
+        scalar = b.load(address, typ=ty)
         splat = b.shuffle_vector(b.insert_element(undefined, scalar, ir.Constant(I32, 0)),
                                  undefined, mask)
         for v in range(per_row):

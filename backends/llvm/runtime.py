@@ -54,7 +54,6 @@ PROFILE_SYMBOL = "tcomp_profile"
 PROFILE_HEADER = 2  # render.PROFILE_HEADER: the slots before the kernels' (calls, ns of calls)
 _USE_GOMP = ctypes.c_int32(0)  # read by compiled code: 1 = libgomp's pool may be used
 _GOMP_SYMBOLS = ("GOMP_parallel", "omp_get_thread_num", "omp_get_num_threads")
-GOMP_SPINS = 10000  # libgomp's pool threads spin about 0.1 ms before sleeping (see _register_gomp)
 _LIBM_SYMBOLS = (
     "expf", "exp", "logf", "log", "sinf", "sin", "cosf", "cos", "tanhf", "tanh", "powf", "pow",
 )
@@ -152,26 +151,23 @@ def _target_machine(state: dict[str, Any]) -> Any:
 def _register_gomp(llvm) -> Any:
     """Loads libgomp (kept loaded for the process) and registers its entry points.
 
-    Unless the user chose otherwise, idle pool threads spin for about a tenth of a
-    millisecond (``GOMP_SPINCOUNT``: :data:`GOMP_SPINS`, libgomp counts about 100000
-    spins a millisecond) and then sleep. The kernels of one call follow each other
-    within microseconds, so the threads are still spinning when the next parallel
-    kernel starts; waking sleeping threads (``OMP_WAIT_POLICY=passive``, which an
-    earlier version set) cost 50-90 microseconds per parallel kernel on this 2-core
-    machine: an elementwise kernel over 256x784 floats took 118 us on 2 threads and
-    33 us on one, and the autoencoder's train step ran at 0.7-0.9x jax.jit's speed
-    instead of 1.05-1.08x. Spinning longer (libgomp's default is 3 ms) would slow
-    everything else on a busy machine. libgomp has no call that sets this (only
-    ``OMP_WAIT_POLICY``/``GOMP_SPINCOUNT``, read once by its constructor when it
-    loads), so the variable is set only while it loads and removed right after
-    (:func:`_short_spin_while_loading`): the user's environment is left as it was.
-    A libgomp already loaded by something else keeps the policy it has.
+    Unless the user chose otherwise, idle pool threads sleep instead of spinning
+    (``OMP_WAIT_POLICY=passive``): parallel kernels are large (see
+    ``render.MIN_PARALLEL_WORK``), so a wake-up costs little, while spinning threads
+    slow everything else on a busy machine, tcomp's own calls first. Measured on this
+    2-core machine with other processes running: the autoencoder's train step took
+    8-9.5 ms with ``GOMP_SPINCOUNT=10000`` (a 0.1 ms spin) and 2.1-3.6 ms passive
+    (on an idle machine the spin had saved 50-80 us per parallel kernel). libgomp has no call that sets the wait
+    policy (only ``OMP_WAIT_POLICY``/``GOMP_SPINCOUNT``, read once by its constructor
+    when it loads), so the variable is set only while it loads and removed right
+    after (:func:`_passive_wait_while_loading`): the user's environment is left as
+    it was. A libgomp already loaded by something else keeps the policy it has.
     """
     llvm.add_symbol(GOMP_FLAG, ctypes.addressof(_USE_GOMP))
     llvm.add_symbol(interrupt.FLAG_SYMBOL, ctypes.addressof(interrupt.FLAG))
     for path in _library_paths("gomp", "libgomp.so.1"):
         try:
-            with _short_spin_while_loading():
+            with _passive_wait_while_loading():
                 library = ctypes.CDLL(path)
             addresses = {s: ctypes.cast(getattr(library, s), ctypes.c_void_p).value
                          for s in _GOMP_SYMBOLS}
@@ -185,19 +181,18 @@ def _register_gomp(llvm) -> Any:
 
 
 @contextlib.contextmanager
-def _short_spin_while_loading() -> Iterator[None]:
-    """``GOMP_SPINCOUNT=GOMP_SPINS`` in the process environment (the C one libgomp's
-    constructor reads) for the duration of the block only, unless the user set it or
-    ``OMP_WAIT_POLICY``: then theirs is left untouched. Afterwards ``os.environ`` is
-    exactly as before."""
-    if "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ:
+def _passive_wait_while_loading() -> Iterator[None]:
+    """``OMP_WAIT_POLICY=passive`` in the process environment (the C one libgomp's
+    constructor reads) for the duration of the block only, unless the user set it:
+    then theirs is left untouched. Afterwards ``os.environ`` is exactly as before."""
+    if "OMP_WAIT_POLICY" in os.environ:
         yield
         return
-    os.environ["GOMP_SPINCOUNT"] = str(GOMP_SPINS)
+    os.environ["OMP_WAIT_POLICY"] = "passive"
     try:
         yield
     finally:
-        os.environ.pop("GOMP_SPINCOUNT", None)
+        os.environ.pop("OMP_WAIT_POLICY", None)
 
 
 def _llvmlite_lock() -> Any:
