@@ -22,6 +22,10 @@ variable behaves as documented.
 | ``cache_max_mb`` | ``TCOMP_CACHE_MAX_MB`` | 1024 |
 | ``jit_cache_size`` | ``TCOMP_JIT_CACHE_SIZE`` (0: None, no bound) | 64 |
 
+``TCOMP_ENABLE_X64`` is read here too (:func:`enable_x64_from_environment`), by
+``tcomp.config.enable_x64`` when a jitted call has float64 arguments: it is not a
+compile option (it changes the signature, so it is read before one exists).
+
 It imports only the standard library, so ``backends`` and ``frontend`` may both
 use it; ``ir`` never imports it and takes plain values (``verify_each``).
 """
@@ -37,8 +41,9 @@ from tcomp.ir.user_frames import user_stacklevel
 
 __all__ = [
     "BACKEND_ENV", "CACHE_DIR_ENV", "CACHE_MAX_MB_ENV", "CompileOptions", "DEFAULT_CACHE_MAX_MB",
-    "DEFAULT_JIT_CACHE_SIZE", "JIT_CACHE_SIZE_ENV", "NUM_THREADS_ENV", "VERIFY_PASSES_ENV",
-    "available_cpus", "backend_name_from_environment", "cache_dir_from_environment",
+    "DEFAULT_JIT_CACHE_SIZE", "ENABLE_X64_ENV", "JIT_CACHE_SIZE_ENV", "NUM_THREADS_ENV",
+    "VERIFY_PASSES_ENV", "available_cpus", "backend_name_from_environment",
+    "cache_dir_from_environment", "enable_x64_from_environment",
     "cache_max_mb_from_environment", "jit_cache_size_from_environment",
     "num_threads_from_environment", "verify_passes_from_environment",
 ]
@@ -49,6 +54,7 @@ CACHE_DIR_ENV = "TCOMP_CACHE_DIR"
 CACHE_MAX_MB_ENV = "TCOMP_CACHE_MAX_MB"
 JIT_CACHE_SIZE_ENV = "TCOMP_JIT_CACHE_SIZE"
 BACKEND_ENV = "TCOMP_BACKEND"
+ENABLE_X64_ENV = "TCOMP_ENABLE_X64"
 
 DEFAULT_CACHE_MAX_MB = 1024
 DEFAULT_JIT_CACHE_SIZE = 64  # signatures kept per jitted function
@@ -128,6 +134,28 @@ def jit_cache_size_from_environment() -> int | None:
         )
         return DEFAULT_JIT_CACHE_SIZE
     return size if size > 0 else None
+
+
+def enable_x64_from_environment() -> bool | None:
+    """``TCOMP_ENABLE_X64``: ``0``, ``false``, ``no``, ``off`` (any case) give False
+    (float64 arguments of jitted functions become float32), ``1``, ``true``, ``yes``,
+    ``on`` give True (they stay float64); unset or empty gives None, the default (they
+    stay float64, and a big one warns once). Any other value warns (``RuntimeWarning``,
+    at the user's line) and counts as unset."""
+    text = _text(ENABLE_X64_ENV).lower()
+    if not text:
+        return None
+    if text in ("0", "false", "no", "off"):
+        return False
+    if text in ("1", "true", "yes", "on"):
+        return True
+    warnings.warn(
+        f"{ENABLE_X64_ENV}={_text(ENABLE_X64_ENV)!r} is not one of 0/false/no/off or "
+        "1/true/yes/on; float64 stays float64 (the default)",
+        RuntimeWarning,
+        stacklevel=user_stacklevel(),
+    )
+    return None
 
 
 def backend_name_from_environment() -> str:

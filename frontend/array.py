@@ -94,6 +94,27 @@ class Array(ArrayMethods):
             )
         return np.array(host, copy=True)
 
+    def __dlpack__(
+        self,
+        stream: Any = None,
+        *,
+        max_version: tuple[int, int] | None = None,
+        dl_device: tuple[int, int] | None = None,
+        copy: bool | None = None,
+    ) -> Any:
+        """The DLPack protocol (``np.from_dlpack(a)``, ``torch.from_dlpack(a)``): the
+        array's memory, read-only, without a copy on ``llvm``; see
+        :mod:`tcomp.frontend.dlpack` for the other backends."""
+        from tcomp.frontend.dlpack import export_array
+
+        return export_array(self, stream, max_version, dl_device, copy)
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        """``(device type, device number)`` as DLPack counts them: ``(1, 0)`` for host memory."""
+        from tcomp.frontend.dlpack import array_device
+
+        return array_device(self)
+
     def __repr__(self) -> str:
         body = np.array2string(self._host_view(), separator=", ", prefix="Array(")
         return f"Array({body}, dtype={self.aval.dtype}, backend={self.backend})"

@@ -1,7 +1,8 @@
 """Operators and numpy-style methods shared by ``Tracer`` and ``tcomp.Array``.
 
 Every operator forwards to the function of the same meaning in
-``tcomp.frontend.ops``, so traced and eager arrays behave identically.
+``tcomp.frontend.ops`` (``& | ^ ~ << >>``: ``tcomp.frontend.bitwise_ops``), so
+traced and eager arrays behave identically.
 numpy ufuncs called on them (``np.exp(x)``, ``ndarray + x``) are routed to
 tcomp too, through ``__array_ufunc__``.
 """
@@ -19,6 +20,25 @@ def _ops():
     return ops
 
 
+def _bits():
+    from tcomp.frontend import bitwise_ops
+
+    return bitwise_ops
+
+
+def _function_modules() -> tuple[Any, ...]:
+    """The modules of tcomp's array functions that numpy's ufuncs are looked up in."""
+    from tcomp.frontend import bitwise_ops, math_ops
+
+    return (_ops(), math_ops, bitwise_ops)
+
+
+def _composite():
+    from tcomp.frontend import composite_ops
+
+    return composite_ops
+
+
 _UFUNC_NAMES = {  # numpy ufunc name -> tcomp.frontend.ops function name
     "add": "add", "subtract": "subtract", "multiply": "multiply", "divide": "divide",
     "true_divide": "divide", "floor_divide": "floor_divide", "remainder": "remainder",
@@ -27,13 +47,26 @@ _UFUNC_NAMES = {  # numpy ufunc name -> tcomp.frontend.ops function name
     "cos": "cos", "square": "square", "maximum": "maximum", "minimum": "minimum",
     "equal": "equal", "not_equal": "not_equal", "less": "less", "less_equal": "less_equal",
     "greater": "greater", "greater_equal": "greater_equal", "matmul": "matmul",
+    # frontend/math_ops.py ("erf" is scipy.special's ufunc)
+    "floor": "floor", "ceil": "ceil", "trunc": "trunc", "rint": "rint", "erf": "erf",
+    "log1p": "log1p", "expm1": "expm1", "sinh": "sinh", "cosh": "cosh", "arcsinh": "asinh",
+    "arccosh": "acosh", "arctanh": "atanh", "arcsin": "arcsin", "arccos": "arccos",
+    "arctan": "arctan", "isnan": "isnan", "isinf": "isinf", "isfinite": "isfinite",
+    # frontend/bitwise_ops.py (numpy's bitwise_not is its invert)
+    "logical_and": "logical_and", "logical_or": "logical_or", "logical_xor": "logical_xor",
+    "logical_not": "logical_not", "bitwise_and": "bitwise_and", "bitwise_or": "bitwise_or",
+    "bitwise_xor": "bitwise_xor", "invert": "bitwise_not", "left_shift": "left_shift",
+    "right_shift": "right_shift",
 }
 
 
 def _ufunc_table() -> dict[str, Any]:
     """numpy ufuncs called on tcomp arrays (np.exp(x), ndarray + x ...) -> tcomp functions."""
-    ops = _ops()
-    return {name: getattr(ops, target) for name, target in _UFUNC_NAMES.items()}
+    modules = _function_modules()
+    return {
+        name: next(getattr(m, target) for m in modules if hasattr(m, target))
+        for name, target in _UFUNC_NAMES.items()
+    }
 
 
 class ArrayMethods:
@@ -90,6 +123,20 @@ class ArrayMethods:
     def __pos__(self): return self
     def __abs__(self): return _ops().abs(self)
 
+    # Bitwise (int32 and bool; the shifts int32) -----------------------------------------
+
+    def __and__(self, other: Any): return _bits().bitwise_and(self, other)
+    def __rand__(self, other: Any): return _bits().bitwise_and(other, self)
+    def __or__(self, other: Any): return _bits().bitwise_or(self, other)
+    def __ror__(self, other: Any): return _bits().bitwise_or(other, self)
+    def __xor__(self, other: Any): return _bits().bitwise_xor(self, other)
+    def __rxor__(self, other: Any): return _bits().bitwise_xor(other, self)
+    def __lshift__(self, other: Any): return _bits().left_shift(self, other)
+    def __rlshift__(self, other: Any): return _bits().left_shift(other, self)
+    def __rshift__(self, other: Any): return _bits().right_shift(self, other)
+    def __rrshift__(self, other: Any): return _bits().right_shift(other, self)
+    def __invert__(self): return _bits().bitwise_not(self)
+
     # Comparisons (elementwise, bool results) ------------------------------------------
 
     def __eq__(self, other: Any): return _ops().equal(self, other)  # type: ignore[override]
@@ -130,6 +177,44 @@ class ArrayMethods:
     def argmax(self, axis: Any = None, *, out: Any = None):
         return _ops().argmax(self, axis=_no_out(axis, out))
 
+    # numpy functions composed from the ops above (frontend/composite_ops.py)
+
+    def argmin(self, axis: Any = None, *, out: Any = None):
+        return _composite().argmin(self, axis=_no_out(axis, out))
+
+    def var(
+        self, axis: Any = None, ddof: Any = 0, keepdims: bool = False, *, dtype: Any = None,
+        out: Any = None,
+    ):
+        return _composite().var(self, axis, ddof, _no_out(keepdims, out), dtype=dtype)
+
+    def std(
+        self, axis: Any = None, ddof: Any = 0, keepdims: bool = False, *, dtype: Any = None,
+        out: Any = None,
+    ):
+        return _composite().std(self, axis, ddof, _no_out(keepdims, out), dtype=dtype)
+
+    def prod(self, axis: Any = None, keepdims: bool = False, *, dtype: Any = None, out: Any = None):
+        return _composite().prod(self, axis, _no_out(keepdims, out), dtype=dtype)
+
+    def any(self, axis: Any = None, keepdims: bool = False, *, out: Any = None):
+        return _composite().any(self, axis, _no_out(keepdims, out))
+
+    def all(self, axis: Any = None, keepdims: bool = False, *, out: Any = None):
+        return _composite().all(self, axis, _no_out(keepdims, out))
+
+    def cumsum(self, axis: Any = None, *, dtype: Any = None, out: Any = None):
+        return _composite().cumsum(self, _no_out(axis, out), dtype=dtype)
+
+    def cumprod(self, axis: Any = None, *, dtype: Any = None, out: Any = None):
+        return _composite().cumprod(self, _no_out(axis, out), dtype=dtype)
+
+    def repeat(self, repeats: Any, axis: Any = None):
+        return _composite().repeat(self, repeats, axis)
+
+    def diagonal(self, offset: int = 0, axis1: int = 0, axis2: int = 1):
+        return _composite().diagonal(self, offset, axis1, axis2)
+
     def reshape(self, *shape: Any, order: str = "C"):
         if order != "C":
             raise _type_error(f"reshape: only order='C' (row-major) is supported, got {order!r}")
@@ -158,6 +243,14 @@ class ArrayMethods:
 
     def clip(self, min: Any = None, max: Any = None, *, out: Any = None):
         return _ops().clip(self, _no_out(min, out), max)
+
+    def round(self, decimals: int = 0, *, out: Any = None):
+        from tcomp.frontend import math_ops
+
+        return math_ops.round(self, _no_out(decimals, out))
+
+    def __round__(self, ndigits: Any = None):
+        return self.round(0 if ndigits is None else ndigits)
 
     # numpy interoperability -----------------------------------------------------------
 

@@ -26,17 +26,92 @@ from tcomp.frontend.dispatch import (
     user_error,
 )
 from tcomp.frontend.ops import add, multiply
+from tcomp.frontend.values import is_python_scalar, python_scalar_dtype
 from tcomp.ir.bfloat16 import convert_array
 from tcomp.ir.errors import TcompShapeError, TcompTypeError
-from tcomp.ir.types import canonical_dtype, numpy_dtype
+from tcomp.ir.types import canonical_dtype, is_float, numpy_dtype
+
+_INT32 = np.iinfo(np.int32)
 
 
 def full(shape: Any, fill_value: Any, dtype: Any = None):
-    """An array of ``shape`` filled with ``fill_value`` (dtype from the value when None)."""
+    """An array of ``shape`` filled with ``fill_value`` (dtype from the value when None:
+    a Python int is int32, a float float32). The dtype must hold the value
+    (:func:`check_fits`); traced and ``tcomp.Array`` fill values are not looked at."""
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(int(d) for d in shape)
+    target = canonical_dtype(dtype) if dtype is not None else None
+    if is_python_scalar(fill_value):
+        target = target or python_scalar_dtype(fill_value)
+        check_fits("full", fill_value, target)
+        return broadcast(materialize(convert_array(fill_value, target)), shape)
+    raw = fill_value if isinstance(fill_value, (np.ndarray, np.generic)) else None
+    if target is not None and raw is not None and np.asarray(raw).dtype.kind in "iubf":
+        check_fits("full", np.asarray(raw), target)  # before int64 data is made int32
+        with np.errstate(all="ignore"):
+            return broadcast(materialize(convert_array(np.asarray(raw), target)), shape)
     fill = operand(fill_value, "full")
-    target = canonical_dtype(dtype) if dtype is not None else dtype_of(fill)
+    target = target or dtype_of(fill)
+    if isinstance(fill, np.ndarray):
+        check_fits("full", fill, target)
     return broadcast(materialize(cast(fill, target)), shape)
+
+
+def check_fits(op: str, values: Any, dtype: str, prefix: str = "") -> None:
+    """Raises :class:`TcompTypeError` naming ``op`` when ``dtype`` cannot hold one of
+    ``values`` (a Python number or a numpy array): int32 holds finite values whose
+    truncation toward zero is in its range (tcomp has no int64); a float dtype holds
+    every value that does not round to infinity in it (inf and NaN themselves are
+    fine, as PyTorch checks); bool holds anything (non-zero is True)."""
+    if dtype == "bool":
+        return
+    for value in _extremes(values):
+        if dtype == "int32" and isinstance(value, float) and not math.isfinite(value):
+            raise user_error(
+                TcompTypeError, f"{op}: {prefix}{value!r} has no int32 value; use a float dtype"
+            )
+        if dtype == "int32" and not _INT32.min <= math.trunc(value) <= _INT32.max:
+            raise user_error(
+                TcompTypeError,
+                f"{op}: {prefix}{value!r} is beyond int32, tcomp's only integer type (it has no "
+                f"int64; int32 holds {_INT32.min} to {_INT32.max}); use a float dtype, e.g. "
+                "dtype='float64' (exact for integers up to 2**53)",
+            )
+        if is_float(dtype) and _rounds_to_infinity(value, dtype):
+            largest = float(np.finfo(numpy_dtype(dtype)).max)
+            raise user_error(
+                TcompTypeError,
+                f"{op}: {prefix}{value!r} is beyond {dtype}'s range (largest finite "
+                f"{largest:g}) and would round to infinity; use a wider float dtype, or "
+                "pass float('inf') if infinity is meant",
+            )
+
+
+def _extremes(values: Any) -> list[int | float]:
+    """The values :func:`check_fits` looks at, as Python numbers: a scalar itself; of an
+    array its least and greatest finite values, and the NaN or infinities it holds."""
+    if not isinstance(values, np.ndarray):
+        return [values.item() if isinstance(values, np.generic) else values]
+    if values.size == 0 or values.dtype == np.bool_:
+        return []
+    if values.dtype.kind in "iu":
+        wide = values.astype(np.int64)
+        return [wide.min().item(), wide.max().item()]
+    wide = values.astype(np.float64)  # float16 and bfloat16 too
+    finite = wide[np.isfinite(wide)]
+    picked = [finite.min().item(), finite.max().item()] if finite.size else []
+    return picked + [float(v) for v in np.unique(wide[~np.isfinite(wide)])]
+
+
+def _rounds_to_infinity(value: int | float, dtype: str) -> bool:
+    """Whether a finite ``value`` becomes an infinity in the float ``dtype``."""
+    try:
+        wide = float(value)
+    except OverflowError:  # an int beyond even float64
+        return True
+    if not math.isfinite(wide):
+        return False
+    with np.errstate(over="ignore"):
+        return not np.isfinite(float(convert_array(wide, dtype)))
 
 
 def zeros(shape: Any, dtype: Any = "float32"):
@@ -62,7 +137,10 @@ def ones_like(x: Any, dtype: Any = None):
 
 
 def arange(start: Any, stop: Any = None, step: Any = 1, dtype: Any = None):
-    """numpy's arange for Python numbers: int32 for ints, float32 when any bound is a float."""
+    """numpy's arange for Python numbers: int32 for ints, float32 when any bound is a float.
+
+    Every value must fit the dtype (:func:`check_fits`): an int32 range beyond int32 is a
+    ``TcompTypeError`` (tcomp has no int64; use ``dtype="float64"``)."""
     if stop is None:
         start, stop = 0, start
     for bound in (start, stop, step):
@@ -77,9 +155,15 @@ def arange(start: Any, stop: Any = None, step: Any = 1, dtype: Any = None):
     if dtype is None:
         dtype = "int32" if all(isinstance(b, (int, np.integer)) for b in (start, stop, step)) else "float32"
     dtype = canonical_dtype(dtype)
+    if dtype == "bool":
+        raise user_error(
+            TcompTypeError, "arange: dtype bool is not supported; compare an int32 range instead"
+        )
     count = builtins.max(0, math.ceil((stop - start) / step))
     if count == 0:
         return materialize(np.zeros(0, numpy_dtype(dtype)))
+    for end in (start, start + (count - 1) * step):  # the values are monotonic
+        check_fits("arange", end, dtype, prefix="the value ")
     ramp = bind("iota", [], shape=(count,), axis=0, dtype=dtype)
     if step != 1:
         ramp = multiply(ramp, convert_array(step, dtype))

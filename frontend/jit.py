@@ -45,12 +45,14 @@ from tcomp.frontend.array import Array
 from tcomp.frontend.eager import own_results, to_backend
 from tcomp.frontend.first_call_log import log_first_call
 from tcomp.frontend.lowered import Lowered
+from tcomp.frontend.precision import narrow_float64, warn_float64_arguments
 from tcomp.frontend.program import CompiledProgram, LeafSpec, Signature
 from tcomp.frontend.pytree import leaf_paths, tree_flatten, tree_unflatten
 from tcomp.frontend.retrace import (
     explain_retrace,
     retrace_warning_text,
 )
+from tcomp.frontend.timeline import recording
 from tcomp.frontend.trace import Tracer, current_trace, new_trace
 from tcomp.frontend.values import host_array, is_python_scalar, python_scalar_dtype
 from tcomp.ir.errors import (
@@ -119,10 +121,21 @@ class JitFunction:
     def _call(self, args: tuple, kwargs: dict, extra_static: frozenset[str]) -> Any:
         if current_trace() is not None:
             return self._fn(*args, **kwargs)  # inlined into the enclosing trace
+        timeline = recording()
+        if timeline is not None:  # inside tcomp.profile(...): each step timed and recorded
+            return timeline.record_call(self, args, kwargs, extra_static)
         program, leaves = self._program_for(args, kwargs, extra_static)
         backend = program.backend
         buffers = [to_backend(_as_backend_input(leaf), backend) for leaf in leaves]
-        outputs = own_results(program.compiled()(buffers), leaves, buffers, backend)
+        return self._results(program, leaves, buffers, program.compiled()(buffers))
+
+    def _results(
+        self, program: CompiledProgram, leaves: list[Any], buffers: list[Any], outputs: list[Any]
+    ) -> Any:
+        """A call's ``outputs`` (run on ``buffers``, made of ``leaves``) as Arrays in the
+        function's output tree; the signature's first call goes to the compile log."""
+        backend = program.backend
+        outputs = own_results(outputs, leaves, buffers, backend)
         if not program.logged and program.claim_first_call():
             log_first_call(self._fn, program)
         arrays = [
@@ -175,6 +188,7 @@ class JitFunction:
             treedefs.append(treedef)
             paths += [name + p for p in leaf_paths(treedef)]
         leaves = [_canonical_leaf(leaf, path, self.__name__) for leaf, path in zip(leaves, paths)]
+        leaves = narrow_float64(leaves)  # float32 under tcomp.config.enable_x64 = False
         backend_name = self._backend_name or _default_name()
         signature = Signature(
             tuple(name for name, _ in dynamic),
@@ -185,6 +199,7 @@ class JitFunction:
         )
         program = self._programs.get(signature)  # the common case needs no lock
         if program is None:
+            warn_float64_arguments(self.__name__, signature.leaves, paths)
             program = self._trace_once(signature, bound, dynamic, paths)
         program.last_used = next(self._uses)
         self._last_signature = signature

@@ -2,7 +2,7 @@
 
 ``f.lower(*args)`` returns it (see :meth:`tcomp.frontend.jit.JitFunction.lower`):
 the graph IR as traced and optimised, the kernel IR and the backend's source,
-compile timings, and per-kernel profiles.
+compile timings, per-kernel profiles and a memory report.
 """
 
 from __future__ import annotations
@@ -93,6 +93,17 @@ class Lowered:
         from tcomp.frontend.profile import lowered_profile
 
         return lowered_profile(self, *args, repeats=repeats, **kwargs)
+
+    def memory(self) -> Any:
+        """What one call holds in memory (compiles the program first if need be): inputs,
+        outputs, the scratch arena and its peak, and for a function with a gradient the
+        values the forward pass saves for the backward pass, largest first (a
+        :class:`tcomp.frontend.memory_report.MemoryReport`; ``print()`` it for a table)."""
+        from tcomp.frontend.memory_report import memory_report
+
+        executable = self._program.compiled()
+        kernels = getattr(executable, "program", None)
+        return memory_report(self._program, kernels if isinstance(kernels, KernelProgram) else None)
 
     def __str__(self) -> str:
         return self.as_text()

@@ -31,6 +31,7 @@ from tcomp.frontend.dispatch import (
     to_float,
     user_error,
 )
+from tcomp.frontend.integer_power import integer_operands
 from tcomp.ir.errors import TcompShapeError, TcompTypeError
 from tcomp.ir.types import canonical_dtype, is_float
 
@@ -87,8 +88,14 @@ def divide(x: Any, y: Any):
 
 
 def power(x: Any, y: Any):
-    """Elementwise ``x ** y`` on floats (integer inputs give float32)."""
-    return _elementwise("pow", x, y, float_inputs=True, public="power")
+    """Elementwise ``x ** y``: integer (or bool) ``**`` integer stays int32 and is exact
+    (:mod:`tcomp.frontend.integer_power`); other integer inputs give float32. Gradients
+    at ``y == 0`` and ``x == 0`` are defined, never NaN from ``0 * inf`` (the ``pow``
+    primitive's rule, ir/primitives/elementwise.py)."""
+    base, exponent = operand(x, "power"), operand(y, "power")
+    if result_dtype(base, exponent) in ("int32", "bool"):
+        return _elementwise("pow", *integer_operands(base, exponent), public="power")
+    return _elementwise("pow", base, exponent, float_inputs=True, public="power")
 
 
 def floor_divide(x: Any, y: Any):
@@ -230,15 +237,11 @@ def where(condition: Any, x: Any, y: Any):
 
 
 def clip(x: Any, a_min: Any = None, a_max: Any = None):
-    """Limits values to ``[a_min, a_max]`` (either may be None)."""
-    result = x
-    if a_min is not None:
-        result = maximum(result, a_min)
-    if a_max is not None:
-        result = minimum(result, a_max)
-    if a_min is None and a_max is None:
-        raise user_error(TcompTypeError, "clip: give a_min, a_max or both")
-    return result
+    """Limits values to ``[a_min, a_max]`` (either may be None), as numpy's clip; the
+    gradient at a bound goes to ``x`` (see :mod:`tcomp.frontend.clipping`)."""
+    from tcomp.frontend.clipping import clip as clip_with_where  # it builds on this module
+
+    return clip_with_where(x, a_min, a_max)
 
 
 def astype(x: Any, dtype: Any):
@@ -478,14 +481,17 @@ def stack(arrays: Sequence[Any], axis: int = 0):
 
 
 def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: float = 0):
-    """numpy's pad in ``constant`` mode: ``pad_width`` is an int, a pair, or a pair per axis."""
-    if mode != "constant":
-        raise user_error(TcompTypeError, f"pad: mode {mode!r} is not supported; only 'constant'")
+    """numpy's pad: ``pad_width`` is an int, a pair, or a pair per axis; ``mode``
+    ``constant``, or ``edge``, ``reflect``, ``symmetric``, ``wrap`` (frontend/pad_modes.py)."""
     value = _array_operand(x, "pad")
     ndim = len(shape_of(value))
     widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (ndim, 2)) if ndim else np.zeros((0, 2), np.int64)
     if (widths < 0).any():
         raise user_error(TcompShapeError, f"pad: negative padding {pad_width!r}")
+    if mode != "constant":
+        from tcomp.frontend.pad_modes import pad_copying
+
+        return pad_copying(value, [tuple(int(w) for w in row) for row in widths], mode)
     if not isinstance(constant_values, (int, float, bool, np.number)):
         raise user_error(TcompTypeError, "pad: constant_values must be a number")
     return bind(

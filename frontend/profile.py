@@ -27,13 +27,13 @@ the median over the timed calls.
 
 from __future__ import annotations
 
-import os
 import statistics
 import time
 import weakref
 from dataclasses import dataclass
 from typing import Any
 
+from tcomp.frontend.kernel_stats import kernel_lines, nodes_by_name
 from tcomp.ir.errors import TcompArgumentError
 from tcomp.ir.fork_safe import ForkSafeLock
 
@@ -162,18 +162,14 @@ def profile_program(program: Any, leaves: list[Any], repeats: int = 10) -> Profi
     """The :class:`Profile` of a jitted signature's ``CompiledProgram`` run on ``leaves``
     (its flattened arguments), ``repeats`` timed calls after one warm-up call."""
     measured = measure(program, leaves, repeats)
-    by_id = {f"%{node.output.id}": node for node in program.optimized.nodes}
-    kernels = []
-    for kernel, samples in zip(measured.program.kernels, measured.per_kernel):
-        lines = []
-        for name in kernel.origin:
-            node = by_id.get(name.split()[0])
-            if node is not None and node.location is not None:
-                lines.append(_location_text(node.location))
-        kernels.append(KernelTime(
+    nodes = nodes_by_name(program.optimized)
+    kernels = [
+        KernelTime(
             kernel.name, statistics.median(samples), tuple(samples), tuple(kernel.origin),
-            tuple(dict.fromkeys(lines)),
-        ))
+            kernel_lines(kernel, nodes),
+        )
+        for kernel, samples in zip(measured.program.kernels, measured.per_kernel)
+    ]
     backend = getattr(program.backend, "name", program.signature.backend)
     return Profile(program.optimized.name, backend, tuple(kernels),
                    tuple(measured.calls), measured.how)
@@ -203,6 +199,16 @@ def backend_inputs(backend: Any, leaves: list[Any]) -> list[Any]:
     from tcomp.frontend.jit import _as_backend_input
 
     return [to_backend(_as_backend_input(leaf), backend) for leaf in leaves]
+
+
+def built_profiled_executable(program: Any) -> Any | None:
+    """The profiled build of ``program`` if one was made already, else None (runs no
+    graph pass: a build needs the optimised function)."""
+    function = program.optimized_if_run
+    if function is None:
+        return None
+    with _PROFILED_LOCK:
+        return _PROFILED.get(id(function))
 
 
 def profiled_executable(program: Any) -> Any:
@@ -267,18 +273,6 @@ def _measure_launches(compiled: Any, backend: Any, leaves: list[Any], repeats: i
         "before and after each"
     )
     return Measurement(per_kernel, calls, how, compiled.program)
-
-
-def _location_text(location: Any) -> str:
-    """``file:line``, the file relative to the working folder when it lies inside it."""
-    file = location.file
-    try:
-        relative = os.path.relpath(file)
-        if not relative.startswith(os.pardir):
-            file = relative
-    except ValueError:  # another drive (Windows)
-        pass
-    return f"{file}:{location.line}"
 
 
 def _lines_text(lines: tuple[str, ...]) -> str:

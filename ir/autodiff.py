@@ -15,6 +15,13 @@ dropped again. The result is ordinary IR:
 it prints, verifies, optimises and compiles like any other function, and it
 can be differentiated again.
 
+Nodes the reverse pass makes (each rule's output and the sums of cotangents)
+carry the forward op's ``file:line`` as a :class:`BackwardLocation`: equal to
+the plain :class:`~tcomp.ir.graph.Location`, so printing, passes and
+structural equality ignore the mark, but analyses can tell the backward pass
+apart (the memory report's residuals: :mod:`tcomp.frontend.memory_report`).
+The text form does not keep the mark.
+
 Example (``f(x) = sum(exp(x))``, gradient with respect to ``x``)::
 
     func @f_vjp(%0: f32[3], %1: f32[]) -> (f32[], f32[3]) {
@@ -33,9 +40,28 @@ from typing import Sequence
 
 from tcomp.ir.builder import Emitter, FunctionBuilder
 from tcomp.ir.errors import TcompTypeError
-from tcomp.ir.graph import Function, Node, Value
+from tcomp.ir.graph import Function, Location, Node, Value
 from tcomp.ir.primitives import get_primitive
 from tcomp.ir.types import is_float
+
+
+class BackwardLocation(Location):
+    """The ``file:line`` of the forward op whose gradient rule made a node (see the module
+    docstring): equal to, and hashed like, the plain :class:`Location` of that line."""
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Location):
+            return NotImplemented
+        return (self.file, self.line) == (other.file, other.line)
+
+    __hash__ = Location.__hash__
+
+
+def backward_location(location: Location | None) -> Location | None:
+    """``location`` marked as the backward pass's (None stays None: nothing to mark)."""
+    if location is None or isinstance(location, BackwardLocation):
+        return location
+    return BackwardLocation(location.file, location.line)
 
 
 def vjp_function(
@@ -93,7 +119,7 @@ def vjp_function(
         contributions = _apply_vjp_rule(builder, node, copy_of, ct)
         for value, contribution in zip(node.inputs, contributions):
             if contribution is not None and value in active:
-                accumulate(value, contribution, node.location)
+                accumulate(value, contribution, backward_location(node.location))
 
     emitter = Emitter(builder)
     grads = []
@@ -133,7 +159,7 @@ def _apply_vjp_rule(
     if primitive.vjp is None:
         return [None] * len(node.inputs)
     copied = Node(node.op, tuple(copy_of[v] for v in node.inputs), node.attrs, copy_of[node.output])
-    contributions = primitive.vjp(Emitter(builder, node.location), copied, ct)
+    contributions = primitive.vjp(Emitter(builder, backward_location(node.location)), copied, ct)
     if len(contributions) != len(node.inputs):
         raise TcompTypeError(
             f"internal error: the gradient rule of {node.op} gave {len(contributions)} "

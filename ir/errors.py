@@ -76,6 +76,19 @@ class TcompRetraceWarning(UserWarning):
     """
 
 
+class TcompFloat64Warning(UserWarning):
+    """A jitted function got float64 data that looks like a model's weights, and will
+    compute in float64 (often several times slower than float32).
+
+    The rule: given once per process, for the first new signature of any jitted
+    function that has a float64 array argument (numpy or ``tcomp.Array``) of 1024
+    elements or more, while ``tcomp.config.enable_x64`` is left at its default (not set
+    in code, ``TCOMP_ENABLE_X64`` unset). Setting it either way says float64 is meant
+    (True) or converts such arguments to float32 (False), and silences it; so does
+    ``warnings.filterwarnings("ignore", category=TcompFloat64Warning)``.
+    """
+
+
 def format_bytes(nbytes: int) -> str:
     """``nbytes`` for people: ``512 B``, ``1.5 KiB``, ``4.0 TiB``."""
     units = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")

@@ -6,11 +6,77 @@ with ``f.lower(*args).as_text()``. The array functions below work on traced
 values inside ``jit`` and eagerly on numpy arrays and :class:`Array` outside.
 """
 
-from tcomp import errors
+from tcomp import errors, random
 from tcomp.backends.registry import available_backends, default_backend_name
 from tcomp.frontend.array import Array
+from tcomp.frontend.bitwise_ops import (
+    bitwise_and,
+    bitwise_not,
+    bitwise_or,
+    bitwise_xor,
+    invert,
+    left_shift,
+    logical_and,
+    logical_not,
+    logical_or,
+    logical_xor,
+    right_shift,
+)
+from tcomp.frontend.composite_ops import (
+    all,
+    any,
+    argmin,
+    argwhere,
+    array_split,
+    cummax,
+    cummin,
+    cumprod,
+    cumsum,
+    diagonal,
+    einsum,
+    flip,
+    moveaxis,
+    nonzero,
+    outer,
+    prod,
+    ravel,
+    repeat,
+    roll,
+    split,
+    std,
+    tile,
+    tril,
+    triu,
+    var,
+)
+from tcomp.frontend.config import config
 from tcomp.frontend.creation import arange, full, full_like, ones, ones_like, zeros, zeros_like
+from tcomp.frontend.dlpack import from_dlpack
 from tcomp.frontend.jit import JitFunction, Lowered, jit
+from tcomp.frontend.math_ops import (
+    acosh,
+    arccos,
+    arccosh,
+    arcsin,
+    arcsinh,
+    arctan,
+    arctanh,
+    asinh,
+    atanh,
+    ceil,
+    cosh,
+    erf,
+    expm1,
+    floor,
+    isfinite,
+    isinf,
+    isnan,
+    log1p,
+    rint,
+    round,
+    sinh,
+    trunc,
+)
 from tcomp.frontend.ops import (
     abs,
     add,
@@ -64,6 +130,8 @@ from tcomp.frontend.ops import (
     where,
 )
 from tcomp.frontend.pytree import tree_flatten, tree_map, tree_unflatten
+from tcomp.frontend.serialization import load, save
+from tcomp.frontend.timeline import profile
 from tcomp.frontend.transforms import grad, value_and_grad, vjp
 from tcomp.ir.errors import TcompError
 

@@ -1,6 +1,6 @@
 """The ``tcomp`` command line (also ``python -m tcomp``).
 
-- ``tcomp demo [--backend NAME] [--steps N]``: train the demo classifier;
+- ``tcomp demo [--backend NAME] [--steps N] [--optimizer sgd|adam]``: train the demo classifier;
 - ``tcomp backends``: list the backends, which are available, how to install the others;
 - ``tcomp inspect FILE.py:FUNC``: a jitted function's IR at one stage (``--stage grad``:
   the traced forward and backward program of ``tcomp.grad(FUNC)``);
@@ -31,7 +31,7 @@ from tcomp.errors import TcompError
 def _demo(args: argparse.Namespace) -> int:
     from tcomp.demo import run_demo
 
-    run_demo(backend=args.backend, steps=args.steps)
+    run_demo(backend=args.backend, steps=args.steps, optimizer=args.optimizer)
     return 0
 
 
@@ -79,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--backend", default=None, help="backend name (default: TCOMP_BACKEND or tcomp's)")
     demo.add_argument("--steps", type=int, default=300, help="training steps (default 300)")
+    demo.add_argument(
+        "--optimizer", choices=("sgd", "adam"), default=None,
+        help="take the update from tcomp.optim: sgd (learning rate 0.5) or adam (0.01); "
+        "by default the demo's own SGD step",
+    )
     demo.set_defaults(run=_demo)
 
     backends.add_parser(commands, common)

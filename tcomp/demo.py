@@ -2,7 +2,9 @@
 
 A two-layer MLP learns three interleaved spirals (a synthetic data set made
 here with numpy, so the demo needs no download). The whole training step,
-forward, backward and the SGD update, is one jitted function.
+forward, backward and the SGD update, is one jitted function. With
+``optimizer="sgd"`` or ``"adam"`` the update comes from :mod:`tcomp.optim`
+(its state passed in and out of the step), fused into the same program.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from typing import Any, TextIO
 import numpy as np
 
 import tcomp
-from tcomp import nn
+from tcomp import nn, optim
+from tcomp.errors import TcompArgumentError
 
 
 def make_spirals(points_per_class: int, classes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -63,22 +66,25 @@ def run_demo(
     backend: str | None = None,
     steps: int = 300,
     hidden: int = 64,
-    learning_rate: float = 0.5,
+    learning_rate: float | None = None,
     report_every: int = 50,
     out: TextIO | None = None,
+    optimizer: str | None = None,
 ) -> dict[str, float]:
-    """Trains the classifier and prints progress; returns the final loss, accuracy and ms per step."""
+    """Trains the classifier and prints progress; returns the final loss, accuracy and ms per step.
+
+    ``optimizer`` None is the hand-written SGD step (the learning rate a traced argument);
+    ``"sgd"`` or ``"adam"`` take the update from :mod:`tcomp.optim`. ``learning_rate``
+    defaults to the optimiser's entry in :data:`DEFAULT_LEARNING_RATES`.
+    """
     import sys
 
     out = out or sys.stdout
     x, labels = make_spirals(points_per_class=100, classes=3, seed=0)
     params: Any = init_params(hidden, classes=3, seed=1)
-
-    @tcomp.jit(backend=backend)
-    def train_step(params: Any, x: Any, labels: Any, learning_rate: Any) -> Any:
-        loss, grads = tcomp.value_and_grad(loss_fn)(params, x, labels)
-        new_params = tcomp.tree_map(lambda p, g: p - learning_rate * g, params, grads)
-        return loss, new_params
+    if learning_rate is None:
+        learning_rate = DEFAULT_LEARNING_RATES[optimizer]
+    train_step, state, jitted = _train_step(backend, optimizer, learning_rate, params)
 
     @tcomp.jit(backend=backend)
     def accuracy(params: Any, x: Any, labels: Any) -> Any:
@@ -86,15 +92,19 @@ def run_demo(
         return tcomp.mean((predictions == labels).astype("float32"))
 
     backend_name = backend or tcomp.default_backend_name()
-    print(f"tcomp demo: MLP 2-{hidden}-3 on {len(x)} spiral points, backend {backend_name}", file=out)
+    using = f", optimizer {optimizer} (learning rate {learning_rate:g})" if optimizer else ""
+    print(
+        f"tcomp demo: MLP 2-{hidden}-3 on {len(x)} spiral points, backend {backend_name}{using}",
+        file=out,
+    )
     start = time.perf_counter()
-    loss, params = train_step(params, x, labels, learning_rate)
+    loss, params, state = train_step(params, state, x, labels)
     first_step_s = time.perf_counter() - start
     print(f"first step (trace + compile + run): {first_step_s * 1e3:.1f} ms", file=out)
 
     timed_start = time.perf_counter()
     for step in range(2, steps + 1):
-        loss, params = train_step(params, x, labels, learning_rate)
+        loss, params, state = train_step(params, state, x, labels)
         if step % report_every == 0 or step == steps:
             acc = float(accuracy(params, x, labels))
             print(f"step {step:4d}  loss {float(loss):.4f}  accuracy {acc:.3f}", file=out)
@@ -102,7 +112,45 @@ def run_demo(
     final_accuracy = float(accuracy(params, x, labels))
     print(
         f"final: loss {float(loss):.4f}, accuracy {final_accuracy:.3f}, "
-        f"{ms_per_step:.2f} ms per step, traces: {train_step.trace_count}",
+        f"{ms_per_step:.2f} ms per step, traces: {jitted.trace_count}",
         file=out,
     )
     return {"loss": float(loss), "accuracy": final_accuracy, "ms_per_step": ms_per_step}
+
+
+OPTIMIZERS = ("sgd", "adam")
+DEFAULT_LEARNING_RATES: dict[str | None, float] = {None: 0.5, "sgd": 0.5, "adam": 0.01}
+
+
+def _train_step(
+    backend: str | None, optimizer: str | None, learning_rate: float, params: Any
+) -> Any:
+    """The step ``(params, state, x, labels) -> (loss, params, state)``, the first state,
+    and the jitted function it runs (for its trace count): ``optimizer``'s update from
+    :mod:`tcomp.optim`, or for None the hand-written SGD update (its "state" is the
+    learning rate, passed as a traced scalar, as the demo always did)."""
+    if optimizer is None:
+
+        @tcomp.jit(backend=backend)
+        def sgd_step(params: Any, x: Any, labels: Any, learning_rate: Any) -> Any:
+            loss, grads = tcomp.value_and_grad(loss_fn)(params, x, labels)
+            new_params = tcomp.tree_map(lambda p, g: p - learning_rate * g, params, grads)
+            return loss, new_params
+
+        def step(params: Any, rate: Any, x: Any, labels: Any) -> Any:
+            return (*sgd_step(params, x, labels, rate), rate)
+
+        return step, learning_rate, sgd_step
+    if optimizer not in OPTIMIZERS:
+        raise TcompArgumentError(
+            f"unknown optimizer {optimizer!r}: the demo knows {', '.join(OPTIMIZERS)}"
+        )
+    opt = optim.sgd(learning_rate) if optimizer == "sgd" else optim.adam(learning_rate)
+
+    @tcomp.jit(backend=backend)
+    def optim_step(params: Any, state: Any, x: Any, labels: Any) -> Any:
+        loss, grads = tcomp.value_and_grad(loss_fn)(params, x, labels)
+        updates, state = opt.update(grads, state, params)
+        return loss, optim.apply_updates(params, updates), state
+
+    return optim_step, opt.init(params), optim_step

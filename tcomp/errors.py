@@ -3,7 +3,8 @@
 Each error derives from :class:`TcompError` and from the built-in exception
 of the same meaning, so ``except ValueError`` catches a shape mismatch too
 (and ``except TypeError`` a call with the wrong arguments:
-:class:`TcompCallError`). :class:`TcompRetraceWarning` is a ``UserWarning``.
+:class:`TcompCallError`). :class:`TcompRetraceWarning` and
+:class:`TcompFloat64Warning` are ``UserWarning``s.
 """
 
 from tcomp.ir.errors import (
@@ -11,6 +12,7 @@ from tcomp.ir.errors import (
     TcompBackendError,
     TcompCallError,
     TcompError,
+    TcompFloat64Warning,
     TcompIndexError,
     TcompMemoryError,
     TcompNonFiniteError,
@@ -27,6 +29,7 @@ __all__ = [
     "TcompBackendError",
     "TcompCallError",
     "TcompError",
+    "TcompFloat64Warning",
     "TcompIndexError",
     "TcompMemoryError",
     "TcompNonFiniteError",

@@ -2,58 +2,88 @@
 
 Being compositions of primitives, they trace, differentiate and compile like
 user code; nothing here has a gradient rule of its own. Layouts follow
-PyTorch: images are NCHW, convolution weights OIHW.
+PyTorch: images are NCHW, convolution weights OIHW. Activations, losses,
+normalisation, pooling and attention live in ``frontend/nn_*.py``; this module
+re-exports them, so ``tcomp.nn`` is the one namespace.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 import tcomp
+from tcomp.frontend import nn_init as init
 from tcomp.frontend.dispatch import (
     bind,
-    broadcast_shapes,
     dtype_of,
-    materialize,
     normalize_axes,
     normalize_axis,
-    operand,
     result_dtype,
     shape_of,
     user_error,
 )
-from tcomp.frontend.trace import Tracer
-from tcomp.ir.errors import TcompShapeError, TcompTypeError
-from tcomp.ir.types import is_float, numpy_dtype
-
-
-def _array(x: Any, op: str):
-    """A tracer (inside a trace) or an Array (eagerly) for any array-like ``x``."""
-    return materialize(operand(x, op))
-
-
-def _float_array(x: Any, op: str):
-    """Like :func:`_array`; integer and bool inputs become float32 (as ``tcomp.exp`` does)."""
-    x = _array(x, op)
-    return x if is_float(dtype_of(x)) else tcomp.astype(x, "float32")
-
-
-def _max_shift(x: Any, axis: Any):
-    """``max(x)`` along ``axis`` (kept), 0 where that max is not finite, with no gradient.
-
-    Subtracting it keeps ``exp`` from overflowing; a row of ``-inf`` then
-    gives ``exp(-inf) = 0`` instead of ``-inf - -inf = nan``.
-    """
-    m = tcomp.max(x, axis=axis, keepdims=True)
-    return tcomp.stop_gradient(tcomp.where(tcomp.abs(m) < math.inf, m, 0))
+from tcomp.frontend.nn_activations import (
+    elu,
+    hard_tanh,
+    leaky_relu,
+    log_sigmoid,
+    relu6,
+    silu,
+    softplus,
+)
+from tcomp.frontend.nn_attention import attention
+from tcomp.frontend.nn_common import (
+    _array,
+    _float_array,
+    _max_shift,
+    _spatial,
+    is_int,
+    log_softmax_along,
+)
+from tcomp.frontend.nn_dropout import dropout
+from tcomp.frontend.nn_losses import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    huber_loss,
+    kl_div,
+    l1_loss,
+    mse,
+    nll_loss,
+    smooth_l1_loss,
+)
+from tcomp.frontend.nn_norms import batch_norm, group_norm, layer_norm, rms_norm
+from tcomp.frontend.nn_pooling import (
+    adaptive_avg_pool1d,
+    adaptive_avg_pool2d,
+    adaptive_avg_pool3d,
+    avg_pool1d,
+    avg_pool2d,
+    avg_pool3d,
+    max_pool1d,
+    max_pool2d,
+    max_pool3d,
+)
+from tcomp.frontend.pad_modes import pad_copying
+from tcomp.ir.errors import TcompArgumentError, TcompShapeError, TcompTypeError
+from tcomp.ir.types import is_float
 
 
 def relu(x: Any):
-    """``max(x, 0)``."""
-    return tcomp.maximum(x, 0)
+    """``max(x, 0)``; NaN stays NaN, and the dtype is ``tcomp.maximum(x, 0)``'s.
+
+    Its gradient is 1 where ``x > 0`` and 0 where ``x <= 0``: 0 at the kink ``x == 0``,
+    the convention of JAX and PyTorch (``tcomp.maximum(x, 0)`` would split a tie, giving
+    0.5 there). Built on ``where``, which passes the gradient to one side only.
+    """
+    x = _array(x, "relu")
+    if dtype_of(x) == "bool":
+        x = tcomp.astype(x, "int32")  # as maximum(x, 0): bool meets the int 0
+    zero = tcomp.zeros_like(x)
+    return tcomp.where(tcomp.less_equal(x, zero), zero, x)
 
 
 def gelu(x: Any):
@@ -97,127 +127,7 @@ def log_softmax(x: Any, axis: int = -1):
     would lose the digits of a large ``x`` (float32 logits near 1000).
     """
     x = _float_array(x, "log_softmax")
-    axis = normalize_axis("log_softmax", axis, len(shape_of(x)))
-    shifted = x - _max_shift(x, axis)
-    return shifted - tcomp.log(tcomp.sum(tcomp.exp(shifted), axis=axis, keepdims=True))
-
-
-def cross_entropy(logits: Any, labels: Any):
-    """Mean over the batch of ``-log_softmax(logits)[label]``.
-
-    ``logits`` is ``[..., classes]`` (float), ``labels`` the matching
-    ``[...]`` integer class indices. A label outside ``[0, classes)``
-    contributes 0 (it matches no class) but still counts in the mean.
-    Logits of ``-inf`` (masked classes) are fine as long as the label's
-    class is not one of them.
-    """
-    logits = _array(logits, "cross_entropy")
-    labels = _array(labels, "cross_entropy")
-    if not is_float(dtype_of(logits)):
-        raise user_error(TcompTypeError, f"cross_entropy: logits must be float, got {dtype_of(logits)}")
-    if len(shape_of(logits)) == 0:
-        raise user_error(TcompShapeError, "cross_entropy: logits must have a class axis, got a 0-d array")
-    if is_float(dtype_of(labels)) or dtype_of(labels) == "bool":
-        raise user_error(
-            TcompTypeError,
-            f"cross_entropy: labels must be integer class indices, got {dtype_of(labels)}",
-        )
-    if shape_of(logits)[:-1] != shape_of(labels):
-        raise user_error(
-            TcompShapeError,
-            f"cross_entropy: logits {shape_of(logits)} need labels of shape {shape_of(logits)[:-1]}, "
-            f"got {shape_of(labels)}",
-        )
-    classes = shape_of(logits)[-1]
-    # where, not a product with one_hot: -inf * 0 would be nan for masked classes.
-    picked = tcomp.where(tcomp.one_hot(labels, classes, dtype="bool"), log_softmax(logits), 0)
-    return -tcomp.mean(tcomp.sum(picked, axis=-1))
-
-
-def mse(prediction: Any, target: Any):
-    """Mean of ``(prediction - target) ** 2`` over all elements.
-
-    ``target`` must broadcast to ``prediction``'s shape without changing it
-    (a scalar target is fine); a ``[N, 1]`` prediction against a ``[N]``
-    target is an error rather than a silent ``[N, N]`` mean.
-    """
-    prediction, target = _array(prediction, "mse"), operand(target, "mse")
-    pshape, tshape = shape_of(prediction), shape_of(target)
-    if broadcast_shapes("mse", pshape, tshape) != pshape:
-        raise user_error(
-            TcompShapeError, f"mse: target {tshape} does not match prediction {pshape}"
-        )
-    difference = prediction - target
-    return tcomp.mean(difference * difference)
-
-
-def layer_norm(x: Any, weight: Any = None, bias: Any = None, eps: float = 1e-5):
-    """Normalises over the trailing axes that ``weight`` covers (the last axis when it is None).
-
-    ``(x - mean) / sqrt(var + eps) * weight + bias``, with the biased
-    variance, as in PyTorch.
-    """
-    x = _float_array(x, "layer_norm")
-    weight = _array(weight, "layer_norm") if weight is not None else None
-    bias = _array(bias, "layer_norm") if bias is not None else None
-    xshape = shape_of(x)
-    normalized_ndim = len(shape_of(weight)) if weight is not None else 1
-    if normalized_ndim == 0 or normalized_ndim > len(xshape):
-        raise user_error(
-            TcompShapeError,
-            f"layer_norm: weight {shape_of(weight) if weight is not None else None} must cover "
-            f"one or more trailing axes of x {xshape}",
-        )
-    normalized = xshape[len(xshape) - normalized_ndim :]
-    for name, value in (("weight", weight), ("bias", bias)):
-        if value is not None and shape_of(value) != normalized:
-            raise user_error(
-                TcompShapeError,
-                f"layer_norm: {name} {shape_of(value)} must have the normalised shape {normalized} "
-                f"of x {xshape}",
-            )
-    axes = tuple(range(-normalized_ndim, 0))
-    mean = tcomp.mean(x, axis=axes, keepdims=True)
-    centered = x - mean
-    variance = tcomp.mean(centered * centered, axis=axes, keepdims=True)
-    y = centered / tcomp.sqrt(variance + eps)
-    if weight is not None:
-        y = y * weight
-    if bias is not None:
-        y = y + bias
-    return y
-
-
-def _pair(value: int | Sequence[int], name: str) -> tuple[int, int]:
-    """``(v, v)`` for an int ``v``, or the pair itself; both Python ints >= 0, known when tracing."""
-    is_int = lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool)  # noqa: E731
-    pair = (value, value) if is_int(value) else tuple(value) if isinstance(value, (tuple, list)) else None
-    if pair is None or len(pair) != 2 or not all(is_int(v) and v >= 0 for v in pair):
-        hint = ""
-        if isinstance(value, Tracer):
-            hint = " (a traced value: make it a static argument, jit(..., static_argnames=...))"
-        raise user_error(
-            TcompTypeError, f"{name} must be an int or a pair of non-negative ints, got {value!r}{hint}"
-        )
-    return int(pair[0]), int(pair[1])
-
-
-def _spatial(value: Any, d: int, name: str, minimum: int) -> tuple[int, ...]:
-    """``(v,) * d`` for an int ``v``, or a sequence of ``d`` ints, each ``>= minimum``."""
-    is_int = lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool)  # noqa: E731
-    values = (value,) * d if is_int(value) else tuple(value) if isinstance(value, (tuple, list)) else None
-    if values is not None and len(values) == d and all(is_int(v) and v >= 0 for v in values):
-        if any(v < minimum for v in values):
-            raise user_error(TcompShapeError, f"{name} must be positive, got {value!r}")
-    else:
-        hint = ""
-        if isinstance(value, Tracer):
-            hint = " (a traced value: make it a static argument, jit(..., static_argnames=...))"
-        raise user_error(
-            TcompTypeError,
-            f"{name} must be a non-negative int or {d} of them, got {value!r}{hint}",
-        )
-    return tuple(int(v) for v in values)
+    return log_softmax_along(x, normalize_axis("log_softmax", axis, len(shape_of(x))))
 
 
 def _conv_padding(padding: Any, d: int, kernel: tuple[int, ...], dilation: tuple[int, ...],
@@ -331,201 +241,131 @@ def conv3d(x: Any, w: Any, b: Any = None, stride: Any = 1, padding: Any = 0, dil
     return _conv(x, w, b, stride, padding, dilation, groups, 3)
 
 
-def max_pool1d(x: Any, kernel: Any = None, stride: Any = None, padding: Any = 0,
-               dilation: Any = 1, ceil_mode: bool = False, *, kernel_size: Any = None):
-    """Max over windows of an ``[N, C, L]`` input (as PyTorch's ``F.max_pool1d``)."""
-    return _max_pool(x, kernel_size, kernel, stride, padding, dilation, ceil_mode, 1)
+def embedding(indices: Any, table: Any, padding_idx: int | None = None):
+    """Rows of ``table`` ``[num_embeddings, dim]`` picked by integer ``indices`` (any
+    shape): ``table[indices]``, shape ``indices.shape + (dim,)``, as PyTorch's
+    ``F.embedding(indices, table)``.
 
-
-def max_pool2d(x: Any, kernel: Any = None, stride: Any = None, padding: Any = 0,
-               dilation: Any = 1, ceil_mode: bool = False, *, kernel_size: Any = None):
-    """Max over windows of an NCHW input, as PyTorch's ``F.max_pool2d``: ``kernel`` (or
-    PyTorch's keyword ``kernel_size=``), ``stride`` (default: the kernel), ``padding`` (``-inf``, at most half
-    the kernel), ``dilation`` and ``ceil_mode``, each an int or one per spatial axis. The
-    ``reduce_window_max`` primitive; its gradient goes to each window's first maximum."""
-    return _max_pool(x, kernel_size, kernel, stride, padding, dilation, ceil_mode, 2)
-
-
-def avg_pool1d(x: Any, kernel: Any = None, stride: Any = None, padding: Any = 0,
-               ceil_mode: bool = False, count_include_pad: bool = True, *, kernel_size: Any = None):
-    """Mean over windows of an ``[N, C, L]`` input (as PyTorch's ``F.avg_pool1d``)."""
-    return _avg_pool(x, kernel_size, kernel, stride, padding, ceil_mode, count_include_pad, 1)
-
-
-def avg_pool2d(x: Any, kernel: Any = None, stride: Any = None, padding: Any = 0,
-               ceil_mode: bool = False, count_include_pad: bool = True, *, kernel_size: Any = None):
-    """Mean over windows of an NCHW input, as PyTorch's ``F.avg_pool2d``: zero ``padding``
-    counted in the mean when ``count_include_pad`` (windows that ``ceil_mode`` lets run past
-    the padding count only up to it). The ``reduce_window_sum`` primitive over a divisor."""
-    return _avg_pool(x, kernel_size, kernel, stride, padding, ceil_mode, count_include_pad, 2)
-
-
-def adaptive_avg_pool2d(x: Any, output_size: Any):
-    """PyTorch's ``F.adaptive_avg_pool2d``: output cell ``i`` averages input rows
-    ``floor(i H / OH) .. ceil((i + 1) H / OH)`` (and likewise for columns). One window sum
-    when the input divides evenly, else a mean over slices per output cell."""
-    op = "adaptive_avg_pool2d"
-    x = _array(x, op)
-    if len(shape_of(x)) != 4:
-        raise user_error(TcompShapeError, f"{op}: needs an input [N, C, H, W], got {shape_of(x)}")
-    sizes = shape_of(x)[2:]
-    out = _spatial(output_size, 2, f"{op} output_size", 1)
-    if all(s % o == 0 for s, o in zip(sizes, out)):
-        kernel = tuple(s // o for s, o in zip(sizes, out))
-        return _avg_pool(x, kernel, None, None, 0, False, True, 2, op)
-    x = _float(x)
-    rows = []
-    for i in range(out[0]):
-        h0, h1 = (i * sizes[0]) // out[0], -((-(i + 1) * sizes[0]) // out[0])
-        cells = []
-        for j in range(out[1]):
-            w0, w1 = (j * sizes[1]) // out[1], -((-(j + 1) * sizes[1]) // out[1])
-            cells.append(tcomp.mean(x[:, :, h0:h1, w0:w1], axis=(2, 3)))
-        rows.append(tcomp.stack(cells, axis=-1))
-    return tcomp.stack(rows, axis=-2)
-
-
-def _float(x: Any):
-    dtype = str(x.dtype) if hasattr(x, "dtype") else result_dtype(x)
-    return x if is_float(dtype) else tcomp.astype(x, "float32")
-
-
-def _pool_setup(x: Any, kernel_size: Any, kernel: Any, stride: Any, padding: Any,
-                dilation: Any, ceil_mode: bool, d: int, op: str):
-    """The checked input and the ``reduce_window_*`` attributes of a pooling (PyTorch's
-    output size: ``floor`` or, with ``ceil_mode``, ``ceil`` of ``(L + 2 p - span) / s`` plus
-    one, the last window starting inside the input or left padding; the extra windows of
-    ``ceil_mode`` come from extra high padding)."""
-    x = _array(x, op)
-    names = "L" if d == 1 else "HW"
-    if len(shape_of(x)) != d + 2:
-        raise user_error(TcompShapeError,
-                         f"{op}: needs an input [N, C, {', '.join(names)}], got {shape_of(x)}")
-    if (kernel_size is None) == (kernel is None):
-        raise user_error(TcompTypeError, f"{op}: give the window as kernel (or kernel_size=), once")
-    kernel = _spatial(kernel_size if kernel is None else kernel, d, f"{op} kernel", 1)
-    stride = _spatial(stride, d, f"{op} stride", 1) if stride is not None else kernel
-    pads = _spatial(padding, d, f"{op} padding", 0)
-    dilation = _spatial(dilation, d, f"{op} dilation", 1)
-    sizes = shape_of(x)[2:]
-    highs = []
-    for a in range(d):
-        if pads[a] > kernel[a] // 2:
-            raise user_error(TcompShapeError, f"{op}: padding {pads} must be at most half the "
-                             f"kernel {kernel}")
-        span = dilation[a] * (kernel[a] - 1) + 1
-        room = sizes[a] + 2 * pads[a] - span
-        if room < 0:
-            raise user_error(
-                TcompShapeError,
-                f"{op}: kernel {kernel} (dilation {dilation}) does not fit the padded input: "
-                f"axis {names[a]} has {sizes[a] + 2 * pads[a]} elements, the kernel spans {span}",
-            )
-        count = (-(-room // stride[a]) if ceil_mode else room // stride[a]) + 1
-        if ceil_mode and (count - 1) * stride[a] >= sizes[a] + pads[a]:
-            count -= 1  # the last window would start in the right padding
-        highs.append(pads[a] + max((count - 1) * stride[a] + span - sizes[a] - 2 * pads[a], 0))
-    attrs = {
-        "window": (1, 1) + kernel,
-        "strides": (1, 1) + stride,
-        "padding": (0, 0, 0, 0) + tuple(v for a in range(d) for v in (pads[a], highs[a])),
-        "window_dilation": (1, 1) + dilation,
-    }
-    return x, attrs
-
-
-def _max_pool(x, kernel_size, kernel, stride, padding, dilation, ceil_mode, d):
-    op = f"max_pool{d}d"
-    x, attrs = _pool_setup(x, kernel_size, kernel, stride, padding, dilation, ceil_mode, d, op)
-    dtype = str(x.dtype) if hasattr(x, "dtype") else result_dtype(x)
-    if not is_float(dtype):
-        # windows hold -inf padding: integers are pooled in float64 (exact up to 2**53)
-        return tcomp.astype(bind("reduce_window_max", [tcomp.astype(x, "float64")], **attrs),
-                            dtype)
-    return bind("reduce_window_max", [x], **attrs)
-
-
-def _avg_pool(x, kernel_size, kernel, stride, padding, ceil_mode, count_include_pad, d, op=None):
-    op = op or f"avg_pool{d}d"
-    x, attrs = _pool_setup(x, kernel_size, kernel, stride, padding, 1, ceil_mode, d, op)
-    x = _float(x)
-    total = bind("reduce_window_sum", [x], **attrs, base_dilation=(1,) * (d + 2))
-    # the divisor per output position: the window's elements inside the input, plus the
-    # symmetric padding when count_include_pad (never the extra high padding of ceil_mode)
-    sizes = shape_of(x)[2:]
-    pads = attrs["padding"][4::2]
-    if count_include_pad:
-        ones = np.ones(tuple(s + 2 * p for s, p in zip(sizes, pads)))
-        spatial_pad = tuple(v for a in range(d)
-                            for v in (0, attrs["padding"][5 + 2 * a] - pads[a]))
-    else:
-        ones = np.ones(sizes)
-        spatial_pad = attrs["padding"][4:]
-    from tcomp.ir.primitives import PRIMITIVES
-
-    count = PRIMITIVES["reduce_window_sum"].reference(
-        [ones], {"window": attrs["window"][2:], "strides": attrs["strides"][2:],
-                 "padding": spatial_pad, "window_dilation": (1,) * d, "base_dilation": (1,) * d})
-    if np.all(count == count.flat[0]):
-        return total / float(count.flat[0])
-    return total / count.astype(numpy_dtype(str(total.dtype)))
-
-
-def attention(q: Any, k: Any, v: Any, causal: bool = False):
-    """Scaled dot-product attention: ``softmax(q @ k^T / sqrt(d)) @ v``.
-
-    q ``[..., Tq, D]``, k ``[..., Tk, D]``, v ``[..., Tk, Dv]``; leading axes
-    (batch, heads) broadcast. ``causal`` masks keys after each query
-    position (query i sees keys ``<= i + Tk - Tq``: the queries are the last
-    ``Tq`` positions of the key sequence, so ``Tq <= Tk``).
+    A ``take`` along axis 0, whose gradient is a scatter-add into the table (an index
+    that repeats adds up its rows' cotangents). ``padding_idx`` (negative counts from
+    the end) marks a row that gets no gradient, as in PyTorch. Indices follow ``take``:
+    negative ones count from the end and out-of-range ones clamp (compiled kernels cannot
+    raise, where PyTorch does).
     """
-    q, k, v = (_float_array(a, "attention") for a in (q, k, v))
-    if min(len(shape_of(q)), len(shape_of(k)), len(shape_of(v))) < 2:
+    table = _array(table, "embedding")
+    indices = _array(indices, "embedding")
+    if len(shape_of(table)) != 2:
         raise user_error(
             TcompShapeError,
-            f"attention: q, k and v need a length and a feature axis, got {shape_of(q)}, "
-            f"{shape_of(k)} and {shape_of(v)}",
+            f"embedding: table must be [num_embeddings, dim], got {shape_of(table)}",
         )
-    d = shape_of(q)[-1]
-    if shape_of(k)[-1] != d or shape_of(k)[-2] != shape_of(v)[-2]:
+    if is_float(dtype_of(indices)) or dtype_of(indices) == "bool":
         raise user_error(
-            TcompShapeError,
-            f"attention: q {shape_of(q)}, k {shape_of(k)} and v {shape_of(v)} do not fit "
-            "(q and k need one feature size, k and v one length)",
+            TcompTypeError, f"embedding: indices must be integers, got {dtype_of(indices)}"
         )
-    scores = tcomp.matmul(q, tcomp.swapaxes(k, -1, -2)) * (1.0 / math.sqrt(d))
-    if causal:
-        tq, tk = shape_of(q)[-2], shape_of(k)[-2]
-        if tq > tk:
+    rows = tcomp.take(table, indices, axis=0)
+    if padding_idx is None:
+        return rows
+    count = shape_of(table)[0]
+    if not is_int(padding_idx) or not -count <= padding_idx < count:
+        raise user_error(
+            TcompArgumentError,
+            f"embedding: padding_idx must be an int in [-{count}, {count}) for a table of "
+            f"{count} rows, got {padding_idx!r}",
+        )
+    frozen = tcomp.expand_dims(indices == int(padding_idx) % count, -1)
+    return tcomp.where(frozen, tcomp.stop_gradient(rows), rows)
+
+
+_PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def pad(x: Any, pad: Any, mode: str = "constant", value: float = 0.0):
+    """PyTorch's ``F.pad``: ``pad`` is ``(low, high)`` pairs from the last axis backwards,
+    ``(left, right)`` or ``(left, right, top, bottom)`` and so on (non-negative).
+
+    ``mode``: ``"constant"`` (``value``), ``"reflect"`` (mirrored without repeating the
+    edge, each pad smaller than its axis), ``"replicate"`` (the edge repeated) or
+    ``"circular"`` (wrapped around, each pad at most its axis). ``tcomp.pad`` gives the
+    same in numpy's terms (``edge``, ``reflect``, ``wrap``); the copying modes are one
+    gather per axis, whose gradient is a scatter-add onto the copied positions.
+    """
+    x = _array(x, "pad")
+    ndim = len(shape_of(x))
+    widths = tuple(pad) if isinstance(pad, (tuple, list)) else None
+    if widths is None or len(widths) % 2 or len(widths) > 2 * ndim or not all(
+        is_int(w) and w >= 0 for w in widths
+    ):
+        raise user_error(
+            TcompTypeError,
+            f"pad: pad must be (low, high) pairs of non-negative ints, at most one pair per "
+            f"axis of x {shape_of(x)} (last axis first), got {pad!r}",
+        )
+    pairs = [(0, 0)] * ndim
+    for i in range(len(widths) // 2):
+        pairs[ndim - 1 - i] = (int(widths[2 * i]), int(widths[2 * i + 1]))
+    if mode == "constant":
+        return tcomp.pad(x, pairs, constant_values=value)
+    if mode not in _PAD_MODES:
+        raise user_error(
+            TcompTypeError,
+            f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', got {mode!r}",
+        )
+    for axis, (low, high) in enumerate(pairs):
+        size = shape_of(x)[axis]
+        limit = {"reflect": size - 1, "circular": size}.get(mode, low + high)
+        if max(low, high) > limit:
+            need = "smaller than" if mode == "reflect" else "at most"
             raise user_error(
                 TcompShapeError,
-                f"attention: causal=True needs at most as many queries as keys, got {tq} and {tk} "
-                f"(the first {tq - tk} queries would see no key)",
+                f"pad: mode {mode!r} needs each pad {need} its axis: axis {axis} of x "
+                f"{shape_of(x)} has {size} elements, padding ({low}, {high})",
             )
-        rows = tcomp.reshape(tcomp.arange(tq), (tq, 1))
-        cols = tcomp.reshape(tcomp.arange(tk), (1, tk))
-        lowest = float(np.finfo(numpy_dtype(dtype_of(scores))).min)
-        scores = tcomp.where(cols <= rows + (tk - tq), scores, lowest)
-    return tcomp.matmul(softmax(scores, axis=-1), v)
+    return pad_copying(x, pairs, _PAD_MODES[mode])
 
 
 __all__ = [
+    "adaptive_avg_pool1d",
     "adaptive_avg_pool2d",
+    "adaptive_avg_pool3d",
     "attention",
     "avg_pool1d",
     "avg_pool2d",
+    "avg_pool3d",
+    "batch_norm",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
     "conv1d",
     "conv2d",
     "conv3d",
     "cross_entropy",
+    "dropout",
+    "elu",
+    "embedding",
     "gelu",
+    "group_norm",
+    "hard_tanh",
+    "huber_loss",
+    "init",
+    "kl_div",
+    "l1_loss",
     "layer_norm",
+    "leaky_relu",
+    "log_sigmoid",
     "log_softmax",
     "logsumexp",
     "max_pool1d",
     "max_pool2d",
+    "max_pool3d",
     "mse",
+    "nll_loss",
+    "pad",
     "relu",
+    "relu6",
+    "rms_norm",
     "sigmoid",
+    "silu",
+    "smooth_l1_loss",
     "softmax",
+    "softplus",
 ]

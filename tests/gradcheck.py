@@ -208,6 +208,13 @@ def _uniform(low: float, high: float) -> Callable:
     return lambda rng, shape: values(rng, shape, "float64", low, high)
 
 
+def _off_steps(rng, shape):
+    """float64 values k + f, k in -3..2 and f in [0.1, 0.4] or [0.6, 0.9]: no whole number
+    or half within 0.1, so floor, ceil, trunc and rint are constant around each."""
+    fraction = rng.uniform(0.1, 0.4, shape) + np.where(rng.random(shape) < 0.5, 0.0, 0.5)
+    return np.asarray(rng.integers(-3, 3, shape) + fraction, dtype=np.float64)
+
+
 # op -> make(rng, shape): inputs away from kinks (abs, sign) and domain edges (log, sqrt)
 _UNARY_INPUTS: dict[str, Callable] = {
     "neg": _uniform(-2, 2),
@@ -220,6 +227,23 @@ _UNARY_INPUTS: dict[str, Callable] = {
     "sin": _uniform(-3, 3),
     "cos": _uniform(-3, 3),
     "logistic": _uniform(-4, 4),
+    # step functions (gradient 0 by definition): values at least 0.1 from whole numbers and
+    # halves, where finite differences see no jump
+    "floor": _off_steps,
+    "ceil": _off_steps,
+    "trunc": _off_steps,
+    "rint": _off_steps,
+    "erf": _uniform(-2, 2),
+    "log1p": _uniform(-0.5, 3),
+    "expm1": _uniform(-2, 2),
+    "sinh": _uniform(-2, 2),
+    "cosh": _uniform(-2, 2),
+    "asinh": _uniform(-3, 3),
+    "acosh": _uniform(1.5, 4),  # away from 1, where the derivative is infinite
+    "atanh": _uniform(-0.8, 0.8),  # and from +-1
+    "asin": _uniform(-0.8, 0.8),
+    "acos": _uniform(-0.8, 0.8),
+    "atan": _uniform(-3, 3),
 }
 
 
@@ -498,6 +522,12 @@ def _fixed_grad_cases() -> list[GradCase]:
         GradCase("select", [np.array([[True, False, True]]), r(1, 3), r(1, 3)], {}, (1, 2), rng),
         GradCase("select", [np.array(False), r(), r()], {}, (1, 2), rng),
         GradCase("convert", [r(2, 2)], {"dtype": "float64"}, (0,), rng),
+        # pow at a zero base (README, "Gradients at kinks"): d/dy 0 ** y = 0 for y > 0;
+        # d/dx x ** y at x == 0 for integer y (real on both sides of 0), y == 0 included
+        GradCase("pow", [np.zeros(3), np.array([0.5, 1.0, 2.5])], {}, (1,), rng),
+        GradCase(
+            "pow", [np.array([0.0, 0.0, 0.0, 0.0, 1.5]), np.array([0.0, 1, 2, 3, 0.5])], {}, (0,), rng
+        ),
         GradCase("reduce_sum", [r(2, 3, 4)], {"axes": (0, 2)}, (0,), rng),
         GradCase("reduce_sum", [r()], {"axes": ()}, (0,), rng),
         GradCase("reduce_sum", [r(2, 0, 3)], {"axes": (1,)}, (0,), rng),

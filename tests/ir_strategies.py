@@ -3,16 +3,17 @@
 ``random_functions()`` draws a function with 1-3 float parameters of small
 shapes (dims 1-4, size-1 axes included, rank 0-3), then 0..``max_steps``
 steps, each adding a few nodes of one kind (elementwise unary and binary,
-comparison + select, convert, reductions, reshape, transpose, broadcast_to,
-strided slice, rev, pad, concatenate, matmul, constants with -0.0/nan/inf,
-``full`` chains, iota). Each step reads earlier values, by preference the
+comparison or isnan/isinf/isfinite + select, convert, reductions, reshape,
+transpose, broadcast_to, strided slice, rev, pad, concatenate, matmul,
+constants with -0.0/nan/inf, ``full`` chains, iota, bitwise ops and shifts
+on bools and special int32 values, ``threefry2x32`` words). Each step reads earlier values, by preference the
 newest, so most nodes feed the result. It shrinks towards no steps and
 simple steps, so a failure shrinks to a handful of nodes. ``function_inputs(fn)``
 draws finite, moderate arrays for the parameters; ``functions_with_inputs()``
 draws both.
 
 Every value kept for later steps is a float (comparisons feed a ``select``
-or a ``convert`` at once), so any step may read any earlier value. The
+or a ``convert`` at once, bitwise results a ``convert``), so any step may read any earlier value. The
 graph is built with the IR builder: a step whose node the shape rule
 rejects (a max over an empty axis, say) is skipped.
 
@@ -38,7 +39,14 @@ from tcomp.ir.graph import Function, Location, Value
 from tcomp.ir.types import TensorType, numpy_dtype
 
 UNARY = ("neg", "abs", "sign", "exp", "log", "sqrt", "tanh", "sin", "cos", "logistic",
-         "stop_gradient")
+         "stop_gradient", "erf", "log1p", "expm1", "sinh", "cosh", "asinh", "acosh", "atanh",
+         "asin", "acos", "atan")
+# floor, ceil, trunc and rint are left out: a last-ulp difference in what they round (a sum
+# added up in another order, exp's few ulp) can cross a step and change the result by 1.
+# (tests/test_ops_math.py checks them bit for bit instead.)
+PREDICATES = ("isnan", "isinf", "isfinite")
+BITWISE = ("bitwise_and", "bitwise_or", "bitwise_xor", "left_shift", "right_shift")
+SPECIAL_INTS = (0, 1, -1, 3, 31, 32, 33, -33, 2**31 - 1, -(2**31))
 BINARY = ("add", "sub", "mul", "div", "pow", "max", "min")
 COMPARE = ("eq", "ne", "lt", "le", "gt", "ge")
 REDUCE = ("reduce_sum", "reduce_max", "reduce_min")
@@ -94,7 +102,8 @@ def _binary(draw: Draw, e: Emitter, pool: list[Value], dtypes: Sequence[str]) ->
 def _compare_select(draw: Draw, e: Emitter, pool: list[Value], dtypes: Sequence[str]) -> None:
     x = _pick(draw, pool)
     y = _partner(draw, e, pool, x)
-    pred = e.emit(draw(st.sampled_from(COMPARE)), x, y)
+    op = draw(st.sampled_from(COMPARE + PREDICATES))
+    pred = e.emit(op, x) if op in PREDICATES else e.emit(op, x, y)
     use = draw(st.sampled_from(("select", "swapped", "convert")))
     if use == "select":
         pool.append(e.select(pred, x, y))
@@ -102,6 +111,48 @@ def _compare_select(draw: Draw, e: Emitter, pool: list[Value], dtypes: Sequence[
         pool.append(e.select(pred, y, x))
     else:
         pool.append(e.convert(pred, dtype=draw(st.sampled_from(list(dtypes)))))
+
+
+def _predicate(draw: Draw, e: Emitter, pool: list[Value], x: Value) -> Value:
+    """A bool of x's shape: a predicate of x, or a comparison with a partner."""
+    op = draw(st.sampled_from(PREDICATES + COMPARE))
+    return e.emit(op, x) if op in PREDICATES else e.emit(op, x, _partner(draw, e, pool, x))
+
+
+def _bitwise(draw: Draw, e: Emitter, pool: list[Value], dtypes: Sequence[str]) -> None:
+    """A bitwise op or shift, converted back to a float: on the bools of two predicates,
+    or on int32 values every backend makes alike (special ints, shift amounts outside
+    0..31 too, picked by a predicate of pool values): never a float rounded to an int."""
+    x = _pick(draw, pool)
+    preds = [_predicate(draw, e, pool, x) for _ in range(2)]
+    op = draw(st.sampled_from(BITWISE))
+    if op in ("bitwise_and", "bitwise_or", "bitwise_xor") and draw(st.booleans()):
+        pool.append(e.convert(e.emit(op, *preds), dtype=x.dtype))
+        return
+    ints = x.type.with_dtype("int32")
+    special = st.sampled_from(SPECIAL_INTS)
+    a = e.select(preds[0], e.full(draw(special), ints), e.full(draw(special), ints))
+    b = e.select(preds[1], e.full(draw(special), ints), e.full(draw(special), ints))
+    pool.append(e.convert(e.emit(op, a, b), dtype=x.dtype))
+
+
+def _random_bits(draw: Draw, e: Emitter, pool: list[Value], dtypes: Sequence[str]) -> None:
+    """A word of ``threefry2x32`` on int32 key and counter words every backend makes alike
+    (special ints picked by a predicate, and an iota counter), its top 3 bits (arithmetic
+    shift: -4..3) converted back to a float of moderate size."""
+    x = _pick(draw, pool)
+    ints = x.type.with_dtype("int32")
+    special = st.sampled_from(SPECIAL_INTS)
+    words = []
+    for _ in range(3):
+        pred = _predicate(draw, e, pool, x)
+        words.append(e.select(pred, e.full(draw(special), ints), e.full(draw(special), ints)))
+    if x.type.ndim:
+        counter = e.iota(shape=x.shape, axis=draw(st.integers(0, x.type.ndim - 1)), dtype="int32")
+    else:
+        counter = e.full(draw(special), ints)
+    bits = e.emit("threefry2x32", *words, counter, word=draw(st.sampled_from((0, 1))))
+    pool.append(e.convert(e.emit("right_shift", bits, e.full(29, ints)), dtype=x.dtype))
 
 
 def _convert(draw: Draw, e: Emitter, pool: list[Value], dtypes: Sequence[str]) -> None:
@@ -247,6 +298,8 @@ STEPS: dict[str, Step] = {
     "constant": _constant,
     "full": _full,
     "iota": _iota,
+    "bitwise": _bitwise,
+    "random_bits": _random_bits,
 }
 
 locations = st.none() | st.builds(Location, st.sampled_from(FILES), st.integers(1, 999))

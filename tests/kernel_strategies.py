@@ -5,7 +5,8 @@ maybe a constant (special floats included), 1-2 outputs and maybe a
 planned temp, then 1-3 kernels of random loop nests (extents 0-4, so some
 loops never run), ``let``/assignments of locals of every type, and stores
 of random expressions: constants, loop variables and locals, loads, every
-unary and binary op on the types it takes, ``select`` and casts. Indices
+unary and binary op on the types it takes, ``select``, casts and the ``Call``
+ops (``threefry2x32_0``/``_1`` on int32). Indices
 are random index expressions made safe by a ``min(max(e, 0), size-1)``
 clamp or a ``% size`` where their range is not already inside the buffer.
 Names include ones that look like keywords of the text form (``exp``,
@@ -29,6 +30,7 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from tcomp.ir.kernel.call import Call
 from tcomp.ir.kernel.expr import (
     FLOAT_TYPES,
     INDEX,
@@ -58,13 +60,14 @@ from tcomp.ir.kernel.kernel import (
     Stmt,
     Store,
 )
+from tcomp.ir.kernel.ops import CALL_OPS, MATH_OPS
 from tcomp.ir.types import TensorType, numpy_dtype
 
 Draw = Callable[[st.SearchStrategy], object]
 
 DTYPES = ("float32", "float64", "float16", "int32", "bool")
 SCALARS = DTYPES + (INDEX,)
-FLOAT_UNARY = ("exp", "log", "sqrt", "tanh", "sin", "cos", "logistic")
+FLOAT_UNARY = ("exp", "log", "sqrt", "tanh", "sin", "cos", "logistic", *sorted(MATH_OPS))
 SPECIAL_FLOATS = (0.0, -0.0, 1.0, -2.5, 0.1, 1e-05, 1.5e300, float("nan"), float("inf"),
                   float("-inf"))
 EXACT_FLOATS = (0.0, -0.0, 1.0, -2.5, float("nan"), float("inf"), float("-inf"))
@@ -175,7 +178,7 @@ class _KernelGen:
     def expr(self, dtype: str, depth: int, scopes: list[dict[str, Var]]) -> Expr:
         if depth == 0 or self.draw(st.integers(0, 3)) == 0:
             return self.leaf(dtype, scopes)
-        kinds = ["unary", "binary", "compare", "select", "cast"]
+        kinds = ["unary", "binary", "compare", "select", "cast", "call"]
         if self.reductions:
             kinds.append("reduce")
         kind = self.draw(st.sampled_from(kinds))
@@ -202,6 +205,10 @@ class _KernelGen:
         if kind == "cast":
             source = self.draw(st.sampled_from(SCALARS))
             return Cast(self.expr(source, sub, scopes), dtype)
+        if kind == "call" and dtype == "int32":  # threefry2x32_0/_1 of four int32 operands
+            op = self.draw(st.sampled_from(sorted(CALL_OPS)))
+            args = tuple(self.expr("int32", sub, scopes) for _ in range(CALL_OPS[op]))
+            return Call(op, args, "int32")
         if kind == "reduce" and dtype != "bool":
             return self.reduce(dtype, sub, scopes)
         return self.leaf(dtype, scopes)
@@ -224,20 +231,24 @@ def _bound(name: str, scopes: list[dict[str, Var]]) -> bool:
 def _unary_ops(dtype: str) -> list[tuple[str, str]]:
     """(op, operand type) pairs giving ``dtype``."""
     if dtype == "bool":
-        return [("not", "bool")] + [("isnan", f) for f in sorted(FLOAT_TYPES)]
+        return [("not", "bool"), ("bitnot", "bool")] + [("isnan", f) for f in sorted(FLOAT_TYPES)]
     ops = [("neg", dtype), ("abs", dtype), ("sign", dtype)]
     if dtype in FLOAT_TYPES:
         ops += [(op, dtype) for op in FLOAT_UNARY]
+    if dtype == "int32":
+        ops.append(("bitnot", dtype))
     assert {op for op, _ in ops} <= UNARY_OPS
     return ops
 
 
 def _binary_ops(dtype: str) -> list[str]:
     if dtype == "bool":
-        return ["and", "or"]
+        return ["and", "or", "bitand", "bitor", "bitxor"]
     ops = ["add", "sub", "mul", "max", "min"]
     if dtype in FLOAT_TYPES:
         return ops + ["div", "pow", "floordiv", "mod"]  # floordiv/mod: numpy's, on floats too
+    if dtype == "int32":
+        ops += ["bitand", "bitor", "bitxor", "shl", "shr", "pow"]  # pow: exact, wrapping
     return ops + ["floordiv", "mod"]
 
 

@@ -62,24 +62,18 @@ def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return _f64(x) - logsumexp(x, axis=axis, keepdims=True)
 
 
-def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Mean over every leading position of ``-log p[label]``."""
-    logp = log_softmax(logits, axis=-1)
-    classes = logp.shape[-1]
-    flat_logp = logp.reshape(-1, classes)
-    flat_labels = np.asarray(labels).reshape(-1)
-    picked = [flat_logp[i, int(flat_labels[i])] for i in range(flat_labels.size)]
-    return np.asarray(-np.mean(picked))
+def _normalized_ndim(weight, normalized_shape) -> int:
+    if normalized_shape is not None:
+        return 1 if isinstance(normalized_shape, int) else len(normalized_shape)
+    return np.ndim(weight) if weight is not None else 1
 
 
-def mse(prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
-    return np.asarray(np.mean((_f64(prediction) - _f64(target)) ** 2))
-
-
-def layer_norm(x: np.ndarray, weight=None, bias=None, eps: float = 1e-5) -> np.ndarray:
-    """Normalise over the trailing ``weight.ndim`` axes (1 when weight is None), biased variance."""
+def layer_norm(x: np.ndarray, weight=None, bias=None, eps: float = 1e-5,
+               normalized_shape=None) -> np.ndarray:
+    """Normalise over the trailing ``normalized_shape`` (else ``weight.ndim``, else 1) axes,
+    biased variance."""
     x = _f64(x)
-    k = np.ndim(weight) if weight is not None else 1
+    k = _normalized_ndim(weight, normalized_shape)
     axes = tuple(range(x.ndim - k, x.ndim))
     mean = x.mean(axis=axes, keepdims=True)
     var = ((x - mean) ** 2).mean(axis=axes, keepdims=True)
@@ -193,3 +187,308 @@ def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, causal: bool = False)
                 allowed[i, j] = j <= i + tk - tq
         scores = np.where(allowed, scores, -np.inf)
     return np.matmul(softmax(scores, axis=-1), v)
+
+
+# ---------------------------------------------------------------------------
+# Activations, losses, normalisation, padding and attention options: PyTorch's
+# formulas (torch.nn.functional's documentation), written plainly in float64.
+
+
+def silu(x):
+    x = _f64(x)
+    return x * sigmoid(x)
+
+
+def softplus(x, beta=1.0, threshold=20.0):
+    """log(1 + exp(beta x)) / beta, x itself where beta x > threshold."""
+    x = _f64(x)
+    z = beta * x
+    return np.where(z > threshold, x, np.logaddexp(0.0, z) / beta)
+
+
+def log_sigmoid(x):
+    return -np.logaddexp(0.0, -_f64(x))
+
+
+def leaky_relu(x, negative_slope=0.01):
+    x = _f64(x)
+    return np.where(x > 0, x, negative_slope * x)
+
+
+def elu(x, alpha=1.0):
+    x = _f64(x)
+    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0)))
+
+
+def hard_tanh(x, min_val=-1.0, max_val=1.0):
+    return np.clip(_f64(x), min_val, max_val)
+
+
+def relu6(x):
+    return np.clip(_f64(x), 0.0, 6.0)
+
+
+def _reduce(loss, reduction):
+    return {"none": loss, "sum": np.sum(loss), "mean": np.mean(loss)}[reduction]
+
+
+def nll_loss(log_probs, labels, weight=None, ignore_index=-100, reduction="mean", axis=-1):
+    """Loops over positions: loss -w[y] logp[y]; ignored positions 0 and out of the mean."""
+    logp = np.moveaxis(_f64(log_probs), axis, -1)
+    classes = logp.shape[-1]
+    flat, ys = logp.reshape(-1, classes), np.asarray(labels).reshape(-1)
+    w = np.ones(classes) if weight is None else _f64(weight)
+    losses, weights = np.zeros(ys.size), np.zeros(ys.size)
+    for i, y in enumerate(ys):
+        if ignore_index is not None and y == ignore_index:
+            continue
+        if 0 <= y < classes:
+            losses[i], weights[i] = -w[y] * flat[i, y], w[y]
+        else:  # no such class: loss 0, counting 1 unless class weights are given
+            weights[i] = 1.0 if weight is None else 0.0
+    if reduction == "none":
+        return losses.reshape(np.shape(labels))
+    if reduction == "sum":
+        return np.asarray(losses.sum())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(losses.sum() / weights.sum())
+
+
+def cross_entropy(logits, labels, weight=None, ignore_index=None, reduction="mean",
+                  label_smoothing=0.0, axis=-1):
+    """nll_loss of log_softmax, plus PyTorch's label smoothing term (both over one total
+    weight under "mean")."""
+    logp = log_softmax(np.moveaxis(_f64(logits), axis, -1), axis=-1)
+    nll = nll_loss(logp, labels, weight, ignore_index, reduction)
+    if not label_smoothing:
+        return nll
+    classes = logp.shape[-1]
+    w = np.ones(classes) if weight is None else _f64(weight)
+    smooth = -(logp * w).sum(axis=-1)
+    ys = np.asarray(labels)
+    kept = np.ones(ys.shape, bool) if ignore_index is None else ys != ignore_index
+    smooth = np.where(kept, smooth, 0.0)
+    if reduction == "mean":
+        if weight is None:
+            total = kept.sum() if ignore_index is not None else ys.size
+        else:
+            inside = kept & (ys >= 0) & (ys < classes)
+            total = w[np.clip(ys, 0, classes - 1)][inside].sum()
+        smooth = smooth.sum() / total
+    elif reduction == "sum":
+        smooth = smooth.sum()
+    return (1 - label_smoothing) * nll + label_smoothing / classes * smooth
+
+
+def mse(prediction, target, reduction="mean"):
+    return np.asarray(_reduce((_f64(prediction) - _f64(target)) ** 2, reduction))
+
+
+def l1_loss(prediction, target, reduction="mean"):
+    return np.asarray(_reduce(np.abs(_f64(prediction) - _f64(target)), reduction))
+
+
+def smooth_l1_loss(prediction, target, reduction="mean", beta=1.0):
+    d = np.abs(_f64(prediction) - _f64(target))
+    loss = d if beta == 0 else np.where(d < beta, 0.5 * d * d / max(beta, 1e-300), d - 0.5 * beta)
+    return np.asarray(_reduce(loss, reduction))
+
+
+def huber_loss(prediction, target, reduction="mean", delta=1.0):
+    d = np.abs(_f64(prediction) - _f64(target))
+    return np.asarray(_reduce(np.where(d < delta, 0.5 * d * d, delta * (d - 0.5 * delta)), reduction))
+
+
+def binary_cross_entropy(probs, targets, weight=None, reduction="mean"):
+    p, t = _f64(probs), _f64(targets)
+    with np.errstate(divide="ignore"):
+        loss = -(t * np.maximum(np.log(p), -100.0) + (1 - t) * np.maximum(np.log(1 - p), -100.0))
+    return np.asarray(_reduce(loss if weight is None else loss * _f64(weight), reduction))
+
+
+def binary_cross_entropy_with_logits(logits, targets, weight=None, reduction="mean",
+                                     pos_weight=None):
+    """-w [pw t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))], with log sigmoid by logaddexp."""
+    x, t = _f64(logits), _f64(targets)
+    pw = 1.0 if pos_weight is None else _f64(pos_weight)
+    loss = -(pw * t * log_sigmoid(x) + (1 - t) * log_sigmoid(-x))
+    return np.asarray(_reduce(loss if weight is None else loss * _f64(weight), reduction))
+
+
+def kl_div(log_probs, targets, reduction="mean", log_target=False):
+    x, t = _f64(log_probs), _f64(targets)
+    if log_target:
+        loss = np.exp(t) * (t - x)
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            loss = np.where(t == 0, 0.0, t * (np.log(t) - x))
+    if reduction == "batchmean":
+        return np.asarray(loss.sum() / x.shape[0])
+    return np.asarray(_reduce(loss, reduction))
+
+
+def rms_norm(x, weight=None, eps=None, normalized_shape=None):
+    """x / sqrt(mean(x^2) + eps) * weight; eps None is the machine epsilon of x's dtype."""
+    eps = float(np.finfo(np.asarray(x).dtype).eps) if eps is None else eps
+    x = _f64(x)
+    k = _normalized_ndim(weight, normalized_shape)
+    axes = tuple(range(x.ndim - k, x.ndim))
+    y = x / np.sqrt((x * x).mean(axis=axes, keepdims=True) + eps)
+    return y if weight is None else y * _f64(weight)
+
+
+def group_norm(x, num_groups, weight=None, bias=None, eps=1e-5):
+    """Loops over samples and groups: each group's channels and positions normalised."""
+    x = _f64(x)
+    n, c = x.shape[:2]
+    size = c // num_groups
+    y = np.empty_like(x)
+    for i in range(n):
+        for g in range(num_groups):
+            block = x[i, g * size:(g + 1) * size]
+            y[i, g * size:(g + 1) * size] = (block - block.mean()) / np.sqrt(block.var() + eps)
+    shape = (1, c) + (1,) * (x.ndim - 2)
+    if weight is not None:
+        y = y * _f64(weight).reshape(shape)
+    if bias is not None:
+        y = y + _f64(bias).reshape(shape)
+    return y
+
+
+def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5):
+    """Per channel: batch statistics (and the running update with the unbiased variance)
+    when training, else the running ones."""
+    x = _f64(x)
+    c = x.shape[1]
+    y = np.empty_like(x)
+    means, variances = np.zeros(c), np.zeros(c)
+    for ch in range(c):
+        values = x[:, ch]
+        if training:
+            means[ch], variances[ch] = values.mean(), values.var()
+        else:
+            means[ch], variances[ch] = running_mean[ch], running_var[ch]
+        y[:, ch] = (values - means[ch]) / np.sqrt(variances[ch] + eps)
+        if weight is not None:
+            y[:, ch] *= weight[ch]
+        if bias is not None:
+            y[:, ch] += bias[ch]
+    if not training or running_mean is None:
+        return y
+    count = x.size // c
+    new_mean = (1 - momentum) * _f64(running_mean) + momentum * means
+    new_var = (1 - momentum) * _f64(running_var) + momentum * variances * count / (count - 1)
+    return y, new_mean, new_var
+
+
+def embedding(indices, table, padding_idx=None):
+    return _f64(table)[np.asarray(indices)]
+
+
+def pad(x, pad, mode="constant", value=0.0):
+    """PyTorch's pairs from the last axis, by np.pad with the matching numpy mode."""
+    x = _f64(x)
+    pairs = [(0, 0)] * x.ndim
+    for i in range(len(pad) // 2):
+        pairs[x.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+    if mode == "constant":
+        return np.pad(x, pairs, constant_values=value)
+    return np.pad(x, pairs, mode={"reflect": "reflect", "replicate": "edge", "circular": "wrap"}[mode])
+
+
+def masked_attention(q, k, v, causal=False, mask=None, scale=None, enable_gqa=False):
+    """Heads repeated for grouped queries, then softmax(q k^T scale + mask) v row by row;
+    a row with no visible key gives zeros."""
+    q, k, v = _f64(q), _f64(k), _f64(v)
+    if enable_gqa:
+        group = q.shape[-3] // k.shape[-3]
+        k, v = np.repeat(k, group, axis=-3), np.repeat(v, group, axis=-3)
+    scale = 1 / math.sqrt(q.shape[-1]) if scale is None else scale
+    scores = np.matmul(q, np.swapaxes(k, -1, -2)) * scale
+    tq, tk = scores.shape[-2:]
+    keep = np.ones(scores.shape, bool)
+    if causal:
+        keep &= np.arange(tk)[None, :] <= np.arange(tq)[:, None] + tk - tq
+    if mask is not None and np.asarray(mask).dtype == bool:
+        keep &= mask
+    elif mask is not None:
+        scores = scores + _f64(mask)
+    scores = np.where(keep, scores, -np.inf)
+    out_shape = scores.shape[:-1] + (v.shape[-1],)
+    scores, out = scores.reshape(-1, tq, tk), np.zeros(out_shape).reshape(-1, tq, v.shape[-1])
+    values = np.broadcast_to(v, scores.shape[:0] + out_shape[:-2] + v.shape[-2:]).reshape(-1, tk, v.shape[-1])
+    for b in range(scores.shape[0]):
+        for i in range(tq):
+            row = scores[b, i]
+            if np.all(row == -np.inf):
+                continue
+            p = np.exp(row - row.max())
+            out[b, i] = (p / p.sum()) @ values[b]
+    return out.reshape(out_shape)
+
+
+def _pool_nd(x, kind, kernel, stride, padding, dilation=1, ceil_mode=False,
+             count_include_pad=True, divisor_override=None):
+    """PyTorch's max/avg pooling by its formulas, in loops over output positions."""
+    x = _f64(x)
+    d = x.ndim - 2
+    tup = lambda v: (v,) * d if isinstance(v, int) else tuple(v)  # noqa: E731
+    kernel, padding, dilation = tup(kernel), tup(padding), tup(dilation)
+    stride = kernel if stride is None else tup(stride)
+    sizes = []
+    for a in range(d):
+        room = x.shape[2 + a] + 2 * padding[a] - dilation[a] * (kernel[a] - 1) - 1
+        n = (-(-room // stride[a]) if ceil_mode else room // stride[a]) + 1
+        if ceil_mode and (n - 1) * stride[a] >= x.shape[2 + a] + padding[a]:
+            n -= 1
+        sizes.append(n)
+    out = np.zeros(x.shape[:2] + tuple(sizes))
+    for o in np.ndindex(*sizes):
+        start = [o[a] * stride[a] - padding[a] for a in range(d)]
+        values, span = [], 1
+        for k in np.ndindex(*kernel):
+            p = tuple(start[a] + k[a] * dilation[a] for a in range(d))
+            if all(0 <= p[a] < x.shape[2 + a] for a in range(d)):
+                values.append(x[(Ellipsis,) + p])
+        if kind == "max":
+            out[(Ellipsis,) + o] = np.max(values, axis=0) if values else -np.inf
+            continue
+        for a in range(d):  # the window clipped to the padded input (ceil_mode runs past it)
+            end = min(start[a] + kernel[a], x.shape[2 + a] + padding[a])
+            low, high = max(start[a], 0), min(end, x.shape[2 + a])
+            span *= (end - start[a]) if count_include_pad else (high - low)
+        divisor = divisor_override or span
+        out[(Ellipsis,) + o] = np.sum(values, axis=0) / divisor
+    return out
+
+
+def max_pool3d(x, kernel, stride=None, padding=0, dilation=1, ceil_mode=False):
+    return _pool_nd(x, "max", kernel, stride, padding, dilation, ceil_mode)
+
+
+def avg_pool3d(x, kernel, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    return _pool_nd(x, "avg", kernel, stride, padding, 1, ceil_mode, count_include_pad,
+                    divisor_override)
+
+
+def _adaptive(x, output_size):
+    """Cell i of each axis averages floor(i n / o) .. ceil((i + 1) n / o)."""
+    x = _f64(x)
+    d = x.ndim - 2
+    out_size = (output_size,) * d if isinstance(output_size, int) else tuple(output_size)
+    out = np.zeros(x.shape[:2] + out_size)
+    for o in np.ndindex(*out_size):
+        cell = tuple(slice(i * n // m, -(-(i + 1) * n // m))
+                     for i, n, m in zip(o, x.shape[2:], out_size))
+        out[(Ellipsis,) + o] = x[(Ellipsis,) + cell].mean(axis=tuple(range(2, 2 + d)))
+    return out
+
+
+def adaptive_avg_pool1d(x, output_size):
+    return _adaptive(x, output_size)
+
+
+def adaptive_avg_pool3d(x, output_size):
+    return _adaptive(x, output_size)

@@ -7,7 +7,8 @@
   (``tests/golden/cfamily/*.cl`` / ``*.cu``; after an intended change,
   regenerate with ``TCOMP_UPDATE_GOLDEN=1 python -m pytest tests/test_cfamily_render.py``
   and review the diff like code);
-- every primitive in float32 lowers and renders in both dialects;
+- every primitive in float32 (or, without float32, its first dtype) lowers and
+  renders in both dialects;
 - the launch plan (function names, buffers in argument order, global and local size);
 - CUDA sources compile with ``nvcc --ptx`` (one batched call), OpenCL sources
   pass ``gcc -fsyntax-only`` behind a prelude of #defines for OpenCL's
@@ -83,6 +84,10 @@ CASES = {
     "elementwise_coarsened": (_elementwise_chain, [np.zeros((256, 300), F32), np.zeros(300, F32)]),
 }
 FLOAT32_OPS = sorted(op for op, case in REF_CASES.items() if "float32" in case.accepts)
+# the primitives without float32 (bitwise ops, shifts) render in the first dtype they take
+OTHER_OPS = sorted(
+    (op, case.accepts[0]) for op, case in REF_CASES.items() if "float32" not in case.accepts
+)
 
 # OpenCL C's qualifiers, types and builtins for a C compiler (syntax only)
 OPENCL_AS_C = """\
@@ -148,13 +153,13 @@ def test_sources_match_the_golden_text(case, dialect):
     )
 
 
-def test_the_float32_cases_cover_every_primitive():
-    assert set(FLOAT32_OPS) == set(PRIMITIVES)
+def test_the_render_cases_cover_every_primitive():
+    assert set(FLOAT32_OPS) | {op for op, _ in OTHER_OPS} == set(PRIMITIVES)
 
 
-@pytest.mark.parametrize("op", FLOAT32_OPS)
-def test_every_float32_primitive_renders_in_both_dialects(op):
-    for program in primitive_programs(op):
+@pytest.mark.parametrize("op, dtype", [(op, "float32") for op in FLOAT32_OPS] + OTHER_OPS)
+def test_every_primitive_renders_in_both_dialects(op, dtype):
+    for program in primitive_programs(op, dtype=dtype):
         for dialect in EXTENSIONS:
             text = render_program(program, dialect)
             plan = launch_plan(program)

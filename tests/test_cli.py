@@ -33,8 +33,9 @@ func @predict(%0: f32[2,3], %1: f32[3,5]) -> (f32[2,5]) {
   %3: f32[] = constant() {value=dense<f32[] 0.0>}
   %4: f32[1,1] = reshape(%3) {shape=(1, 1)}
   %5: f32[2,5] = broadcast_to(%4) {shape=(2, 5)}
-  %6: f32[2,5] = max(%2, %5)
-  return %6
+  %6: bool[2,5] = le(%2, %5)
+  %7: f32[2,5] = select(%6, %5, %2)
+  return %7
 }
 """
 
@@ -73,8 +74,8 @@ def test_inspect_stats_table(capsys):
     table = out.split("\n\n")[-1]
     assert table == (
         "kernel  ops  bytes read  bytes written  iterations\n"
-        "k0        3          84             40          30\n"
-        "total     3          84             40          30\n"
+        "k0        4          84             40          30\n"
+        "total     4          84             40          30\n"
     )
 
 
@@ -199,9 +200,9 @@ def test_inspect_json_kernels_and_source(capsys):
     k0 = data["kernels"][0]
     assert list(k0) == ["name", "ops", "args", "schedule"]
     assert k0["ops"][0] == "%6 matmul" and k0["args"][-1] == {
-        "name": "%t13", "access": "out", "type": "f32[128]"
+        "name": "%t14", "access": "out", "type": "f32[128]"
     }
-    assert {"name": "%t13", "kind": "temp", "type": "f32[16,8]"} in data["buffers"]
+    assert {"name": "%t14", "kind": "temp", "type": "f32[16,8]"} in data["buffers"]
     assert list(k0["schedule"]) == ["parallel", "vector", "unroll", "tile"]
     code, out, _ = run(capsys, *PREDICT, "--stage", "source", "--format", "json")
     data = json.loads(out)
@@ -227,7 +228,7 @@ def test_inspect_dot_kernels_clusters_and_golden(capsys):
         ids = ["n" + op.split()[0][1:] for op in kernel["ops"]]
         assert clusters[kernel["name"]] == ids
         assert f'label="{kernel["name"]}";' in out
-    assert 'n4 -> n6 [label="f32[16,4]"];' in out and 'n51 -> return [label="f32[]"];' in out
+    assert 'n4 -> n6 [label="f32[16,4]"];' in out and 'n52 -> return [label="f32[]"];' in out
     colours = re.findall(r'fillcolor="(#[0-9a-f]{6})"', out)
     assert len(set(colours)) == len(colours) == 3
     assert run(capsys, *LOSS, "--format", "dot")[1] == out  # kernels: the default for dot

@@ -179,8 +179,10 @@ def pool_cases(draw, d, pool):
     stride = tuple(draw(st.integers(1, 3)) for _ in range(d))
     padding = tuple(draw(st.integers(0, k // 2)) for k in kernel)
     dilation = tuple(draw(st.integers(1, 2)) for _ in range(d)) if pool == "max" else (1,) * d
+    # at least the dilation long: every window then holds an input element (windows of
+    # padding alone are test_window_of_padding_alone_*'s business)
     sizes = tuple(
-        draw(st.integers(max(1, dl * (k - 1) + 1 - 2 * p), 7))
+        draw(st.integers(max(1, dl, dl * (k - 1) + 1 - 2 * p), 7 if d < 3 else 5))
         for k, p, dl in zip(kernel, padding, dilation)
     )
     n, c = draw(st.integers(1, 2)), draw(st.integers(1, 2))
@@ -195,8 +197,8 @@ def pool_cases(draw, d, pool):
     return x, kwargs
 
 
-POOLS = {("max", 1): nn.max_pool1d, ("max", 2): nn.max_pool2d,
-         ("avg", 1): nn.avg_pool1d, ("avg", 2): nn.avg_pool2d}
+POOLS = {("max", 1): nn.max_pool1d, ("max", 2): nn.max_pool2d, ("max", 3): nn.max_pool3d,
+         ("avg", 1): nn.avg_pool1d, ("avg", 2): nn.avg_pool2d, ("avg", 3): nn.avg_pool3d}
 
 
 @pytest.mark.parametrize("pool, d", sorted(POOLS))
@@ -263,3 +265,28 @@ def test_pool_errors():
         nn.avg_pool1d(x, 2)
     with pytest.raises(TcompTypeError, match="kernel_size"):
         nn.max_pool2d(x)
+
+
+def test_window_of_padding_alone_in_the_primitive(backend):
+    """Input (1,), window 3, dilation 2, padding (1, 4): the first window reads positions
+    -1, 1 and 3, none of them the input. Its max is -inf (the max of padding) and no
+    gradient reaches the input from it; its argmax names the padding (index x.size)."""
+    attrs = {"window": (3,), "strides": (1,), "padding": (1, 4), "window_dilation": (2,)}
+    x = np.array([0.5])
+    np.testing.assert_array_equal(_run(backend, "reduce_window_max", x, attrs), [-np.inf, 0.5])
+    np.testing.assert_array_equal(_run(backend, "window_argmax", x, attrs), [1, 0])
+    grad = tcomp.jit(tcomp.grad(lambda x: tcomp.sum(
+        bind("reduce_window_max", [x], **attrs) * np.array([3.0, 2.0]))), backend=backend)(x)
+    np.testing.assert_array_equal(np.asarray(grad), [2.0])
+
+
+def test_window_of_padding_alone_in_nn_max_pool_is_pytorchs(backend):
+    """F.max_pool1d(x of length 1, 2, padding=1, dilation=2) gives -inf with gradient 0 in
+    PyTorch (its padding check is against the kernel, not the dilated span); so does tcomp."""
+    x = np.array([[[0.5]]])
+    f = tcomp.jit(lambda x: nn.max_pool1d(x, 2, padding=1, dilation=2), backend=backend)
+    np.testing.assert_array_equal(np.asarray(f(x)), [[[-np.inf]]])
+    np.testing.assert_array_equal(np.asarray(f(x)), torch_pool(x, "max", (2,), (2,), (1,), (2,)))
+    grad = tcomp.jit(tcomp.grad(lambda x: tcomp.sum(
+        tcomp.where(f(x) > -np.inf, f(x), 0.0))), backend=backend)(x)
+    np.testing.assert_array_equal(np.asarray(grad), [[[0.0]]])

@@ -26,6 +26,7 @@ from gradcheck import (
 )
 from hypothesis import given
 from hypothesis import strategies as st
+from threefry_reference import threefry_arrays
 
 from tcomp.backends.reference.executor import evaluate
 from tcomp.ir.errors import TcompTypeError
@@ -101,6 +102,31 @@ def _exact_division(part: str):
     return expect
 
 
+def _make_pow(draw, rng, dtype):
+    """Floats: a positive base (fractional exponents stay real). int32: bases in [-3, 3]
+    and exponents in [-3, 40] (negative ones, and powers that wrap around int32)."""
+    if is_float(dtype):
+        return _binary_make(x_range=(0.5, 3), y_range=(-2, 2))(draw, rng, dtype)
+    shape = draw(shapes(min_dims=0))
+    return [values(rng, shape, dtype, -3, 3), values(rng, shape, dtype, -3, 40)], {}
+
+
+def _expect_pow(inputs, attrs):
+    """Floats: x ** y in float64. int32, exactly in Python ints: x ** y wrapped to int32
+    for y >= 0, and 1 / x ** -y truncated toward zero for y < 0 (0 when x == 0)."""
+    x, y = inputs
+    if x.dtype != np.int32:
+        return _f64(x) ** _f64(y)
+    out = np.zeros(x.shape, dtype=np.int64)
+    for index in np.ndindex(*x.shape):
+        a, b = int(x[index]), int(y[index])
+        if b >= 0:
+            out[index] = (a**b + 2**31) % 2**32 - 2**31
+        else:
+            out[index] = 0 if a == 0 else math.trunc(Fraction(1, a ** -b))
+    return out
+
+
 def _logistic_expect(inputs, attrs):
     return 1 / (1 + np.exp(-_f64(inputs[0])))
 
@@ -123,11 +149,7 @@ REF_CASES: dict[str, RefCase] = {
     "div": RefCase(
         FLOATS, _binary_make(y_away_from_zero=True), lambda i, a: _f64(i[0]) / _f64(i[1])
     ),
-    "pow": RefCase(
-        FLOATS,
-        _binary_make(x_range=(0.5, 3), y_range=(-2, 2)),
-        lambda i, a: _f64(i[0]) ** _f64(i[1]),
-    ),
+    "pow": RefCase(NUMERIC, _make_pow, _expect_pow),
     "max": RefCase(NUMERIC, _binary_make(), lambda i, a: np.maximum(i[0], i[1])),
     "min": RefCase(NUMERIC, _binary_make(), lambda i, a: np.minimum(i[0], i[1])),
     "floor_divide": RefCase(NUMERIC, _make_division, _exact_division("quotient")),
@@ -143,6 +165,95 @@ for _name, _fn in [
     ("ge", np.greater_equal),
 ]:
     REF_CASES[_name] = RefCase(ALL, _binary_make(), lambda i, a, fn=_fn: fn(i[0], i[1]))
+
+# ---------------------------------------------------------------------------
+# Math functions, predicates and bitwise ops (ir/primitives/math_functions.py, bitwise.py)
+
+
+def _make_with_halves(draw, rng, dtype):
+    """Values in [-5, 5], about half of them whole or halves (ties: rint rounds to even)."""
+    x = values(rng, draw(shapes(min_dims=0)), dtype, -5, 5)
+    if is_float(dtype):
+        halves = values(rng, x.shape, "int32", -10, 10).astype(np.float64) / 2
+        x = np.where(rng.random(x.shape) < 0.5, halves, x).astype(x.dtype)
+    return [x], {}
+
+
+def _make_with_specials(draw, rng, dtype):
+    """Values with NaN, +inf and -inf among them (floats)."""
+    x = values(rng, draw(shapes(min_dims=0)), dtype)
+    if is_float(dtype):
+        specials = np.array([np.nan, np.inf, -np.inf, 0.0], dtype=np.float64)
+        chosen = specials[rng.integers(0, len(specials), x.shape)]
+        x = np.where(rng.random(x.shape) < 0.5, chosen, x).astype(x.dtype)
+    return [x], {}
+
+
+def _erf_expect(inputs, attrs):
+    return np.vectorize(math.erf, otypes=[np.float64])(_f64(inputs[0]))
+
+
+def _make_shift(draw, rng, dtype):
+    """int32 values of every size, shift amounts in [-40, 40] (outside 0..31 too)."""
+    shape = draw(shapes(min_dims=0))
+    big = 2**31 if dtype == "int32" else 3  # other dtypes: only to see them refused
+    x = values(rng, shape, dtype, -big, big - 1)
+    return [x, values(rng, shape, dtype, -40, 40)], {}
+
+
+def _unary_math_case(fn, low: float, high: float) -> RefCase:
+    return RefCase(FLOATS, _unary_make(low, high), lambda i, a: fn(_f64(i[0])))
+
+
+REF_CASES.update(
+    {
+        "floor": RefCase(FLOATS, _make_with_halves, lambda i, a: np.floor(_f64(i[0]))),
+        "ceil": RefCase(FLOATS, _make_with_halves, lambda i, a: np.ceil(_f64(i[0]))),
+        "trunc": RefCase(FLOATS, _make_with_halves, lambda i, a: np.trunc(_f64(i[0]))),
+        "rint": RefCase(FLOATS, _make_with_halves, lambda i, a: np.rint(_f64(i[0]))),
+        "erf": RefCase(FLOATS, _unary_make(-4, 4), _erf_expect),
+        "log1p": _unary_math_case(np.log1p, -0.9, 5),
+        "expm1": _unary_math_case(np.expm1, -3, 3),
+        "sinh": _unary_math_case(np.sinh, -3, 3),
+        "cosh": _unary_math_case(np.cosh, -3, 3),
+        "asinh": _unary_math_case(np.arcsinh, -5, 5),
+        "acosh": _unary_math_case(np.arccosh, 1, 5),
+        "atanh": _unary_math_case(np.arctanh, -0.95, 0.95),
+        "asin": _unary_math_case(np.arcsin, -1, 1),
+        "acos": _unary_math_case(np.arccos, -1, 1),
+        "atan": _unary_math_case(np.arctan, -5, 5),
+        "isnan": RefCase(ALL, _make_with_specials, lambda i, a: np.isnan(i[0])),
+        "isinf": RefCase(ALL, _make_with_specials, lambda i, a: np.isinf(i[0])),
+        "isfinite": RefCase(ALL, _make_with_specials, lambda i, a: np.isfinite(i[0])),
+        "bitwise_and": RefCase(
+            ("int32", "bool"), _binary_make((-1000, 1000), (-1000, 1000)), lambda i, a: i[0] & i[1]
+        ),
+        "bitwise_or": RefCase(
+            ("int32", "bool"), _binary_make((-1000, 1000), (-1000, 1000)), lambda i, a: i[0] | i[1]
+        ),
+        "bitwise_xor": RefCase(
+            ("int32", "bool"), _binary_make((-1000, 1000), (-1000, 1000)), lambda i, a: i[0] ^ i[1]
+        ),
+        "bitwise_not": RefCase(("int32", "bool"), _unary_make(-1000, 1000), lambda i, a: ~i[0]),
+        # numpy's int32 shifts are tcomp's definition (every amount, negative ones too)
+        "left_shift": RefCase(("int32",), _make_shift, lambda i, a: np.left_shift(i[0], i[1])),
+        "right_shift": RefCase(("int32",), _make_shift, lambda i, a: np.right_shift(i[0], i[1])),
+    }
+)
+
+
+def _make_threefry(draw, rng, dtype):
+    """Key and counter words of every size (int32 bit patterns of uint32), either word."""
+    shape = draw(shapes(min_dims=0))
+    big = 2**31 if dtype == "int32" else 3  # other dtypes: only to see them refused
+    words = [values(rng, shape, dtype, -big, big - 1) for _ in range(4)]
+    return words, {"word": draw(st.sampled_from((0, 1)))}
+
+
+# an independent Threefry (Python ints, from Random123's definition): tests/threefry_reference.py
+REF_CASES["threefry2x32"] = RefCase(
+    ("int32",), _make_threefry, lambda i, a: threefry_arrays(*i, word=a["word"])
+)
 
 
 def _make_select(draw, rng, dtype):

@@ -39,6 +39,9 @@ SHAPE, TYPE = TcompShapeError, TcompTypeError
 # one row per elementwise op that shares a rule with another, then the rest
 _SAME_SHAPE_BINARY = ["sub", "max", "min", "pow", "eq", "ne", "lt", "le", "gt", "ge"]
 _FLOAT_UNARY = ["exp", "log", "sqrt", "tanh", "sin", "cos", "logistic"]
+_MATH_UNARY = ["floor", "ceil", "trunc", "rint", "erf", "log1p", "expm1", "sinh", "cosh",
+               "asinh", "acosh", "atanh", "asin", "acos", "atan"]
+_BITWISE_BINARY = ["bitwise_and", "bitwise_or", "bitwise_xor", "left_shift", "right_shift"]
 
 CONV1 = {"strides": (1,), "padding": (0, 0), "lhs_dilation": (1,), "rhs_dilation": (1,),
          "groups": 1}
@@ -134,6 +137,23 @@ BAD_CALLS = [
     ("scatter_add", [T((0,)), T((0,), I32)], {"axis": 0, "size": -1}, SHAPE),
     ("scatter_add", [T((2,)), T((2,), I32)], {"axis": 0, "size": 0}, SHAPE),
     ("scatter_add", [T((2,), "bool"), T((2,), I32)], {"axis": 0, "size": 3}, TYPE),
+    # math functions (float only, like exp), predicates, bitwise ops and shifts
+    *[(op, [T((2,), I32)], {}, TYPE) for op in _MATH_UNARY],
+    *[(op, [T((2,), "bool")], {}, TYPE) for op in ["floor", "rint", "erf"]],
+    *[(op, [T((2,)), T((2,))], {}, TYPE) for op in ["isnan", "isinf", "isfinite"]],
+    *[(op, [T((2,), I32), T((3,), I32)], {}, SHAPE) for op in _BITWISE_BINARY],
+    *[(op, [T((2,)), T((2,))], {}, TYPE) for op in _BITWISE_BINARY],
+    ("bitwise_and", [T((2,), I32), T((2,), "bool")], {}, TYPE),
+    ("bitwise_not", [T((2,))], {}, TYPE),
+    ("bitwise_not", [T((2,), I32), T((2,), I32)], {}, TYPE),
+    ("left_shift", [T((2,), "bool"), T((2,), "bool")], {}, TYPE),
+    ("right_shift", [T((2,), "bool"), T((2,), "bool")], {}, TYPE),
+    # the random-bit generator: four int32 words of one shape, word 0 or 1
+    ("threefry2x32", [T((2,), I32)] * 3 + [T((3,), I32)], {"word": 0}, SHAPE),
+    ("threefry2x32", [T((2,), I32)] * 3 + [T((2,))], {"word": 0}, TYPE),
+    ("threefry2x32", [T((2,), I32)] * 4, {"word": 2}, SHAPE),
+    ("threefry2x32", [T((2,), I32)] * 3, {"word": 0}, TYPE),
+    ("threefry2x32", [T((2,), I32)] * 4, {}, TYPE),
 ]
 
 

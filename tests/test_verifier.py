@@ -202,6 +202,7 @@ VALID_ATTRS = {
              {"strides": (2,), "padding": (1, 0), "lhs_dilation": (1,), "rhs_dilation": (1,),
               "groups": 2}),
     "scatter_add": ([T3, TensorType((3,), "int32")], {"axis": 0, "size": 5}),
+    "threefry2x32": ([TensorType((3,), "int32")] * 4, {"word": 1}),
     **{op: ([TensorType((2, 5), "float32")],
             {"window": (1, 2), "strides": (1, 2), "padding": (0, 0, 1, 0), "window_dilation": (1, 2),
              **({"base_dilation": (1, 2)} if op == "reduce_window_sum" else {})})

@@ -115,7 +115,8 @@ def direct_window(x, op, window, strides, padding, window_dilation, base_dilatio
 @st.composite
 def window_attrs_and_shapes(draw, op: str = "sum", max_rank: int = 3):
     """An input shape and the attributes of a window reduction with a non-empty output
-    (``base_dilation`` for ``sum`` only); windows of max ops hold an input element."""
+    (``base_dilation`` for ``sum`` only); every window of a max op holds an input element
+    (a window of padding alone is tested on its own, in test_pooling.py)."""
     rank = draw(st.integers(1, max_rank))
     attrs: dict[str, list[int]] = {"window": [], "strides": [], "padding": [],
                                    "window_dilation": []}
@@ -128,8 +129,14 @@ def window_attrs_and_shapes(draw, op: str = "sum", max_rank: int = 3):
         base = draw(st.integers(1, 2)) if op == "sum" else 1
         low = draw(st.integers(0, 2 if op == "sum" else (k - 1) // 2))
         high = draw(st.integers(0, 2 if op == "sum" else (k - 1) // 2))
-        length = (size - 1) * base + 1 + low + high
         span = dil * (k - 1) + 1
+        if op == "max":
+            # Every window must hold an input element (else its max is -inf, and a finite
+            # difference of it nan): with padding at most (k - 1) // 2 that holds when the
+            # input is at least the dilation long and fills what the padding leaves of the
+            # window. So the input grows here, never the padding.
+            size = max(size, dil, span - low - high)
+        length = (size - 1) * base + 1 + low + high
         if length < span:
             high += span - length
         shape.append(size)

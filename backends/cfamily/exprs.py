@@ -7,9 +7,15 @@ keeps NaN and maps -0.0 to 0.0, integer ``floordiv``/``mod`` floor as Python
 and give 0 for a zero divisor, float ``floordiv``/``mod`` are numpy's
 ``npy_divmod`` (fmod, then corrected: see ``ir/primitives/elementwise.py``),
 int32 ``add``/``sub``/``mul`` wrap (through unsigned arithmetic: signed
-overflow is undefined in C), float -> int gives ``INT_MIN`` for NaN and
-out-of-range values. ``Select`` is C's ``?:`` and
-``and``/``or`` are ``&&``/``||``, so a guarded load is never evaluated.
+overflow is undefined in C), int32 ``pow`` is exact (``tc_pow_i32``), float -> int gives ``INT_MIN`` for NaN and
+out-of-range values. The math functions (``floor`` ... ``rint`` ... ``atan``)
+are C's of the same name (``rint`` rounds halves to even, as numpy), ``bitand``
+... ``bitnot`` C's ``& | ^ ~`` (``!`` on bool) and the shifts helpers with
+numpy's result for every amount (C leaves >= 32 and negative undefined).
+``Select`` is C's ``?:`` and
+``and``/``or`` are ``&&``/``||``, so a guarded load is never evaluated. A ``Call``
+(``threefry2x32_0``/``_1``) is the helper ``tc_threefry2x32_i32(k0, k1, x0, x1, word)``
+(:mod:`tcomp.backends.cfamily.threefry`).
 Example (float32, OpenCL)::
 
     select(abs(acc0) < inf:f32, acc0, 0.0:f32)  ->  ((fabs(acc0) < INFINITY) ? acc0 : 0.0f)
@@ -46,18 +52,24 @@ from tcomp.backends.cfamily.helpers import (
     helper_name,
     memory_type,
 )
+from tcomp.backends.cfamily.threefry import KIND as THREEFRY
 from tcomp.ir.bfloat16 import bfloat16_value
 from tcomp.ir.errors import TcompBackendError
+from tcomp.ir.kernel.call import Call, threefry_word
 from tcomp.ir.kernel.expr import INDEX, Binary, Cast, Const, Expr, Load, Select, Unary, Var
+from tcomp.ir.kernel.ops import MATH_OPS
 from tcomp.ir.types import numpy_dtype
 
 FLOATS = ("float16", "bfloat16", "float32", "float64")
 # float16 / bfloat16 results of these are rounded to 16 bits (the others are exact on them)
 _ROUNDED_BINARY = {"add", "sub", "mul", "div", "pow", "floordiv", "mod"}
-_ROUNDED_UNARY = {"exp", "log", "sqrt", "tanh", "sin", "cos", "logistic"}
+_ROUNDED_UNARY = {"exp", "log", "sqrt", "tanh", "sin", "cos", "logistic"} | (
+    MATH_OPS - {"floor", "ceil", "trunc", "rint"}  # these are exact on 16-bit floats
+)
 _COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 _ARITH = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
-_MATH_UNARY = {"exp", "log", "sqrt", "tanh", "sin", "cos"}
+_MATH_UNARY = {"exp", "log", "sqrt", "tanh", "sin", "cos"} | MATH_OPS
+_BITWISE = {"bitand": "&", "bitor": "|", "bitxor": "^"}
 # sources that a float cannot hold exactly: their bfloat16 conversion is one helper
 _ONCE_TO_BF16 = {"float64": "round_bf16_f64", "int32": "round_bf16_int", INDEX: "round_bf16_int"}
 
@@ -146,6 +158,9 @@ class ExprRenderer:
         if isinstance(expr, Binary):
             text = self.binary(expr.op, self.render(expr.a), self.render(expr.b), expr.a.dtype)
             return self.rounded(text, expr.dtype) if expr.op in _ROUNDED_BINARY else text
+        if isinstance(expr, Call):  # threefry2x32_<word>: one helper, the word a constant
+            args = [bare(self.render(arg)) for arg in expr.args]
+            return self.helper(THREEFRY, "int32", *args, str(threefry_word(expr.op)))
         raise TypeError(f"c-family renderer: cannot render {expr!r} (Reduce must be hoisted)")
 
     def constant(self, value: object, dtype: str) -> str:
@@ -182,6 +197,8 @@ class ExprRenderer:
             return f"(!{x})"
         if op == "isnan":
             return f"(isnan({x}) != 0)" if dtype in FLOATS else "false"
+        if op == "bitnot":
+            return f"(!{x})" if dtype == "bool" else f"(~{x})"
         if dtype in FLOATS:
             if op == "neg":
                 return f"(-{x})"
@@ -219,6 +236,10 @@ class ExprRenderer:
             return f"({a} && {b})"
         if op == "or":
             return f"({a} || {b})"
+        if op in _BITWISE:
+            return f"({a} {_BITWISE[op]} {b})"
+        if op in ("shl", "shr"):
+            return self.helper(op, dtype, a, b)
         if dtype in FLOATS:
             if op in _ARITH:
                 return f"({a} {_ARITH[op]} {b})"
@@ -233,7 +254,7 @@ class ExprRenderer:
             if op in ("min", "mul"):
                 return f"({a} & {b})"
             raise unsupported(f"no rendering for {op} on bool")
-        if op in ("max", "min", "floordiv", "mod", "div"):
+        if op in ("max", "min", "floordiv", "mod", "div", "pow"):
             return self.helper(op, dtype, a, b)
         if op in ("add", "sub", "mul"):
             if dtype == INDEX:

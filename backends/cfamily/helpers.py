@@ -14,6 +14,8 @@ fixed order, so rendered sources are deterministic.
 from __future__ import annotations
 
 from tcomp.backends.cfamily.dialect import Dialect
+from tcomp.backends.cfamily.threefry import KIND as THREEFRY
+from tcomp.backends.cfamily.threefry import render_threefry
 
 SUFFIX = {
     "float16": "f16", "bfloat16": "bf16", "float32": "f32", "float64": "f64", "int32": "i32",
@@ -24,6 +26,7 @@ HELPER_KINDS = (
     "from_f16", "to_f16", "round_f16", "round_f16_f64", "from_bf16", "to_bf16", "round_bf16",
     "round_bf16_f64", "round_bf16_int",
     "max", "min", "sign", "logistic", "neg", "abs", "floordiv", "mod", "div", "to_i32", "to_i64",
+    "shl", "shr", "pow", "threefry2x32",
 )
 HALF_HELPERS = ("from_f16", "to_f16", "round_f16")  # keyed with dtype float16
 BF16_HELPERS = ("from_bf16", "to_bf16", "round_bf16")  # keyed with dtype bfloat16
@@ -220,6 +223,8 @@ def render_helper(kind: str, dtype: str, dialect: Dialect) -> str:
         return _render_f64_rounding("f16", dialect)
     if kind in BF16_HELPERS + BF16_ROUNDINGS:
         return render_bf16_helper(kind, dialect)
+    if kind == THREEFRY:
+        return render_threefry(dialect)
     t = c_type(dtype, dialect)
     name = helper_name(kind, dtype)
     head = f"{dialect.helper_prefix} "
@@ -267,6 +272,28 @@ def render_helper(kind: str, dtype: str, dialect: Dialect) -> str:
             "  if (b == 0 || b == -1) return 0;\n"
             f"  {t} r = a % b;\n"
             "  return (r != 0 && ((r ^ b) < 0)) ? r + b : r;\n"
+        ),
+        # numpy's shifts for every amount (ir/primitives/bitwise.py): C's are undefined for
+        # amounts >= 32 or < 0 (unsigned, those are >= 32), and for a negative a << b
+        "shl": (
+            f"{t} a, {t} b) {{\n  /* numpy's: 0 for amounts outside 0..31; wraps */\n"
+            f"  return ((unsigned int)b < 32u) ? ({t})((unsigned int)a << b) : 0;\n"
+        ),
+        "shr": (
+            f"{t} a, {t} b) {{\n  /* numpy's: the sign fills; a >> 31 outside 0..31 */\n"
+            "  return a >> (((unsigned int)b < 32u) ? b : 31);\n"
+        ),
+        # int32 pow, exact (ir/primitives/elementwise.py integer_power): binary
+        # exponentiation in unsigned arithmetic, which wraps as numpy's does
+        "pow": (
+            f"{t} a, {t} b) {{\n  /* exact, wrapping; b < 0: 1 / a**-b truncated toward 0 */\n"
+            "  if (b < 0) return a == 1 ? 1 : (a == -1 ? ((b & 1) ? -1 : 1) : 0);\n"
+            "  unsigned int r = 1u, p = (unsigned int)a;\n"
+            "  for (; b != 0; b >>= 1) {\n"
+            "    if (b & 1) r *= p;\n"
+            "    p *= p;\n"
+            "  }\n"
+            f"  return ({t})r;\n"
         ),
         "div": (
             f"{t} a, {t} b) {{\n  /* truncating; x / 0 = 0 */\n"

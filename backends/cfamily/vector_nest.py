@@ -64,7 +64,6 @@ from tcomp.ir.kernel.expr import (
     Cast,
     Expr,
     Load,
-    Select,
     Unary,
     Var,
     free_vars,
@@ -178,10 +177,8 @@ def _uses_nest_vars(expr: Expr, vectorised: set[str], nest_names: set[str]) -> b
         return _uses_nest_vars(expr.x, vectorised, nest_names)
     if isinstance(expr, Binary):
         children: tuple[Expr, ...] = (expr.a, expr.b)
-    elif isinstance(expr, Select):
-        children = (expr.cond, expr.a, expr.b)
     else:
-        return False  # a constant
+        children = expr.children()  # Select, Call; none for a constant
     return any(_uses_nest_vars(child, vectorised, nest_names) for child in children)
 
 

@@ -65,6 +65,7 @@ class LibCudaDriver(Driver):
 
     def __init__(self, index: int = 0) -> None:
         self.lib = lib = load_libcuda()
+        self.index = index  # the device number (DLPack's device_id)
         lib.cuGetErrorName.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_char_p)]
         lib.cuModuleGetFunction.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_char_p]
         lib.cuLaunchKernel.argtypes = [ctypes.c_void_p] + [ctypes.c_uint] * 7 + [

@@ -40,6 +40,7 @@ class PyCudaDriver(Driver):
         import pycuda.driver as drv
 
         self.drv = drv
+        self.index = index  # the device number (DLPack's device_id)
         try:
             drv.init()
             count = drv.Device.count()

@@ -15,7 +15,8 @@ outputs (and the temp arena) and makes one ctypes call into ``tcomp_main``.
 
 ``compile_profiled`` compiles a function with a timestamp around each kernel
 (a separate cache entry); ``LLVMExecutable.profile_calls`` runs it and reads
-each call's nanoseconds per kernel back (see ``render.py``).
+each call's nanoseconds per kernel back (see ``render.py``), and
+``timed_call`` runs it once, for a timeline, with the native call's start.
 
 ``TCOMP_NUM_THREADS`` (read when a function is compiled) caps the threads a
 parallel kernel uses; ``TCOMP_NUM_THREADS=1`` turns threading off. By
@@ -382,6 +383,29 @@ class LLVMExecutable(Executable):
                 ]
                 samples.append((per_kernel, wall / calls))
         return samples
+
+    def timed_call(self, buffers: Sequence[Any]) -> tuple[list[Any], list[float], int, int]:
+        """One call of a profiled program: its outputs, each kernel's seconds, and the
+        ``CLOCK_MONOTONIC`` nanoseconds at which the native call began and that it took
+        (kernels run one after another from that start; see ``render.py``)."""
+        from tcomp.backends.llvm.runtime import PROFILE_HEADER, profile_counters
+
+        if not self.profiled:
+            raise TcompBackendError(
+                f"{self.plan.name}: compiled without profiling (use compile_profiled)"
+            )
+        kernels = len(self.program.kernels)
+        counters = profile_counters(self._compiled, PROFILE_HEADER + kernels + 1)
+        with _PROFILE_LOCK:  # one profile at a time reads the module's counters
+            before = counters[:]
+            outputs = self(buffers)
+            after = counters[:]
+        calls = max(after[0] - before[0], 1)  # 2 when an interrupt made it run again
+        per_kernel = [
+            (after[slot] - before[slot]) / calls * 1e-9
+            for slot in range(PROFILE_HEADER, PROFILE_HEADER + kernels)
+        ]
+        return outputs, per_kernel, after[-1], (after[1] - before[1]) // calls
 
     def _out_of_memory(self, shape: tuple[int, ...], dtype: np.dtype, kind: str) -> TcompMemoryError:
         """The error for a call's ``kind`` buffer (``output``, ``arena``, ``temp``) that

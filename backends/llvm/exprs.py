@@ -27,6 +27,7 @@ Semantics follow the numpy references that the kernel interpreter uses:
   float ``floordiv``/``mod`` are numpy's ``npy_divmod`` step by step
   (``frem`` for fmod, ``llvm.floor``, ``llvm.copysign``; see
   ``ir/primitives/elementwise.py``), so they equal numpy's bit for bit;
+- int32 ``pow`` is exact (:mod:`tcomp.backends.llvm.int_power`), float ``pow`` libm's;
 - float -> int32 gives numpy's x86 result: truncation in range, ``INT_MIN``
   for NaN and out-of-range values (``llvm.fptosi.sat`` plus a select, so
   never poison);
@@ -37,7 +38,9 @@ Semantics follow the numpy references that the kernel interpreter uses:
 Calls to libm intrinsics carry their libmvec vector variants when the
 runtime found any (see :mod:`tcomp.backends.llvm.vecmath`); float32 ``exp``
 (and so ``logistic``) and ``tanh`` are inline IR instead
-(:mod:`tcomp.backends.llvm.inline_math`).
+(:mod:`tcomp.backends.llvm.inline_math`). The other C math functions (``floor``
+... ``erf`` ... ``atan``) and the bitwise ops and shifts (numpy's for every shift
+amount) are :mod:`tcomp.backends.llvm.scalar_ops`; ``Call`` (Threefry) :mod:`~.threefry`.
 
 No fast-math flags are used here except ``reassoc`` on accumulator updates
 (see :mod:`tcomp.backends.llvm.stmts`); NaN and infinity behave as in IEEE.
@@ -57,6 +60,9 @@ from tcomp.backends.llvm.halves import (
     store_bfloat16,
 )
 from tcomp.backends.llvm.inline_math import exp_f32, tanh_f32
+from tcomp.backends.llvm.int_power import int_power
+from tcomp.backends.llvm.scalar_ops import bitwise, bitwise_not, math_function
+from tcomp.backends.llvm.threefry import render_call
 from tcomp.backends.llvm.vecmath import VariantTable, declare_variants, variant_attribute
 from tcomp.ir.errors import TcompBackendError
 from tcomp.ir.kernel.expr import (
@@ -72,6 +78,7 @@ from tcomp.ir.kernel.expr import (
     value_range,
     walk,
 )
+from tcomp.ir.kernel.ops import BITWISE_OPS, MATH_OPS
 
 I1 = ir.IntType(1)
 I8 = ir.IntType(8)
@@ -195,7 +202,7 @@ class ExprRenderer:
             if expr.op in ("and", "or"):
                 return self._logical(expr)
             return self.binary(expr.op, self.render(expr.a), self.render(expr.b), expr.a.dtype)
-        raise TypeError(f"llvm renderer: cannot render {expr!r} (Reduce must be hoisted first)")
+        return render_call(self, expr)  # Call nodes (threefry2x32); raises for others
 
     # -- memory ---------------------------------------------------------------
 
@@ -317,6 +324,8 @@ class ExprRenderer:
             return b.select(b.fcmp_ordered(">", x, zero), one, inner)
         if op == "logistic":
             return self._logistic(x, dtype)
+        if op in MATH_OPS:
+            return math_function(b, self._call, self.vector_functions, op, x)
         raise _unsupported(f"unary {op} on {dtype}")
 
     def _exp(self, x: ir.Value) -> ir.Value:
@@ -341,6 +350,8 @@ class ExprRenderer:
     def _int_unary(self, op: str, x: ir.Value, dtype: str) -> ir.Value:
         b, ty = self.builder, x.type
         zero = ir.Constant(ty, 0)
+        if op == "bitnot":
+            return bitwise_not(b, x)
         if dtype == "bool":
             if op == "abs":
                 return x
@@ -427,6 +438,8 @@ class ExprRenderer:
 
     def _int_binary(self, op: str, a: ir.Value, c: ir.Value, dtype: str) -> ir.Value:
         b = self.builder
+        if op in BITWISE_OPS:
+            return bitwise(b, op, a, c)
         if dtype == "bool":
             if op in ("max", "add"):
                 return b.or_(a, c)
@@ -445,6 +458,8 @@ class ExprRenderer:
             return self._call("smin", a.type, [a, c])
         if op in ("floordiv", "mod", "div"):
             return self._int_division(op, a, c)
+        if op == "pow":
+            return int_power(b, a, c)
         raise _unsupported(f"{op} on {dtype}")
 
     def _int_division(self, op: str, a: ir.Value, c: ir.Value) -> ir.Value:

@@ -12,10 +12,12 @@ internal global constants of the module.
 With ``profile=True`` (a separate compile: see ``LLVMBackend.compile_profiled``)
 the module also defines the i64 array :data:`PROFILE_SYMBOL` (external, so
 that the runtime finds its address): ``[calls, ns of whole calls, ns of k0,
-ns of k1, ...]``. ``tcomp_main`` reads ``clock_gettime(CLOCK_MONOTONIC)``
+ns of k1, ..., start]``. ``tcomp_main`` reads ``clock_gettime(CLOCK_MONOTONIC)``
 before and after each kernel, sums the nanoseconds in locals and adds them
 (atomically) to the array only when the call ran to the end: a call stopped
-by the interrupt flag adds nothing.
+by the interrupt flag adds nothing. The last slot, ``start``, is overwritten
+with the ``CLOCK_MONOTONIC`` nanoseconds at which that call began (timelines
+place its kernels with it: :mod:`tcomp.frontend.timeline`).
 
 Each distinct kernel is an internal function (see :mod:`tcomp.backends.llvm.stmts`);
 kernels that are the same code on other buffers (the blocks of a transformer:
@@ -56,7 +58,8 @@ from tcomp.ir.recursion import deep_recursion
 from tcomp.ir.types import numpy_dtype
 
 ENTRY = "tcomp_main"
-# the profile counters of a profiled module: [calls, ns of whole calls, ns per kernel...]
+# the profile counters of a profiled module: [calls, ns of whole calls, ns per kernel...,
+# ns at the latest call's start]
 PROFILE_SYMBOL = "tcomp_profile"
 PROFILE_HEADER = 2  # slots before the first kernel's
 CLOCK_MONOTONIC = getattr(time, "CLOCK_MONOTONIC", 1)  # the C constant (1 on Linux)
@@ -202,7 +205,7 @@ class _ProfileClock:
     def __init__(self, b: ir.IRBuilder, kernels: int) -> None:
         module = b.module
         self.b = b
-        ty = ir.ArrayType(I64, PROFILE_HEADER + kernels)
+        ty = ir.ArrayType(I64, PROFILE_HEADER + kernels + 1)  # + the latest call's start
         counters = ir.GlobalVariable(module, ty, name=PROFILE_SYMBOL)
         counters.initializer = ir.Constant(ty, None)  # zeros
         counters.align = ALIGNMENT
@@ -238,11 +241,12 @@ class _ProfileClock:
         b = self.b
         values = [ir.Constant(I64, 1), b.sub(self.now(), self.started)]
         values += [b.load(total, typ=I64) for total in self.sums]
-        for slot, value in enumerate(values):
+        for slot, value in enumerate([*values, self.started]):
             address = b.gep(self.counters, [ir.Constant(I64, 0), ir.Constant(I64, slot)],
                             inbounds=True, source_etype=self.type)
             address.type = PTR
-            b.atomic_rmw("add", address, value, "monotonic")
+            operation = "xchg" if slot == len(values) else "add"  # the start: the latest
+            b.atomic_rmw(operation, address, value, "monotonic")
 
 
 def _module_name(name: str) -> str:

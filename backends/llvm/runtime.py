@@ -56,6 +56,11 @@ _USE_GOMP = ctypes.c_int32(0)  # read by compiled code: 1 = libgomp's pool may b
 _GOMP_SYMBOLS = ("GOMP_parallel", "omp_get_thread_num", "omp_get_num_threads")
 _LIBM_SYMBOLS = (
     "expf", "exp", "logf", "log", "sinf", "sin", "cosf", "cos", "tanhf", "tanh", "powf", "pow",
+    # llvm/scalar_ops.py: called by name, or what LLVM's intrinsics become (roundeven, floor,
+    # ceil and trunc only on a CPU without SSE4.1)
+    *(f"{name}{suffix}" for name in ("erf", "log1p", "expm1", "asinh", "acosh", "atanh", "sinh",
+                                     "cosh", "asin", "acos", "atan", "roundeven", "floor", "ceil",
+                                     "trunc") for suffix in ("f", "")),
 )
 
 

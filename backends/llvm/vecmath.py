@@ -6,6 +6,10 @@ names a vector variant in its ``vector-function-abi-variant`` attribute
 this machine has (:func:`available_variants` over the symbols libmvec
 exports and the CPU's ISA); the renderer marks each libm intrinsic call with
 them (:func:`variant_attribute`) and declares them (:func:`declare_variants`).
+Functions LLVM has no intrinsic for (``erf``, ``log1p`` ...: ``LIBRARY_FUNCTIONS``)
+are direct calls to libm, declared without side effects, and marked the same way;
+their table entries are keyed by the libm name (``erff``) instead of the intrinsic's.
+A call without a variant stays a scalar call per element, as correct, only slower.
 
 libmvec's results are within 4 ulp of the scalar functions (glibc's
 documented bound), with NaN, infinities and overflow handled as libm does.
@@ -27,25 +31,37 @@ FUNCTIONS: dict[str, tuple[str, str, int]] = {
     "cos": ("cosf", "cos", 1),
     "tanh": ("tanhf", "tanh", 1),
     "pow": ("powf", "pow", 2),
+    "sinh": ("sinhf", "sinh", 1),
+    "cosh": ("coshf", "cosh", 1),
+    "asin": ("asinf", "asin", 1),
+    "acos": ("acosf", "acos", 1),
+    "atan": ("atanf", "atan", 1),
+}
+# libm functions without an LLVM intrinsic, called by name: base name -> the same fields
+LIBRARY_FUNCTIONS: dict[str, tuple[str, str, int]] = {
+    name: (f"{name}f", name, 1) for name in ("erf", "log1p", "expm1", "asinh", "acosh", "atanh")
 }
 # isa letter -> (LLVM feature it needs, vector bits)
 ISAS: dict[str, tuple[str, int]] = {"e": ("avx512f", 512), "d": ("avx2", 256), "b": ("sse4.2", 128)}
 
-# intrinsic name ("llvm.exp.f32") -> [(lanes, vector symbol), ...]
+# intrinsic name ("llvm.exp.f32") or library function name ("erff") -> [(lanes, vector
+# symbol), ...]
 VariantTable = Mapping[str, Sequence[tuple[int, str]]]
 
 
 def candidate_variants(features: Mapping[str, bool]) -> dict[str, list[tuple[int, str]]]:
-    """Every libmvec variant the CPU's ``features`` can run, by intrinsic name."""
+    """Every libmvec variant the CPU's ``features`` can run, by the called function's name."""
     table: dict[str, list[tuple[int, str]]] = {}
-    for base, (float_name, double_name, arity) in FUNCTIONS.items():
-        for suffix, libm, bits in (("f32", float_name, 32), ("f64", double_name, 64)):
-            for isa, (feature, width) in ISAS.items():
-                if not features.get(feature, False):
-                    continue
-                lanes = width // bits
-                symbol = f"_ZGV{isa}N{lanes}{'v' * arity}_{libm}"
-                table.setdefault(f"llvm.{base}.{suffix}", []).append((lanes, symbol))
+    for functions, intrinsic in ((FUNCTIONS, True), (LIBRARY_FUNCTIONS, False)):
+        for base, (float_name, double_name, arity) in functions.items():
+            for suffix, libm, bits in (("f32", float_name, 32), ("f64", double_name, 64)):
+                callee = f"llvm.{base}.{suffix}" if intrinsic else libm
+                for isa, (feature, width) in ISAS.items():
+                    if not features.get(feature, False):
+                        continue
+                    lanes = width // bits
+                    symbol = f"_ZGV{isa}N{lanes}{'v' * arity}_{libm}"
+                    table.setdefault(callee, []).append((lanes, symbol))
     return table
 
 
@@ -61,10 +77,11 @@ def available_variants(
     return table
 
 
-def variant_attribute(intrinsic: str, arity: int, variants: Sequence[tuple[int, str]]) -> str:
-    """The ``"vector-function-abi-variant"="..."`` call attribute for ``intrinsic``."""
+def variant_attribute(callee: str, arity: int, variants: Sequence[tuple[int, str]]) -> str:
+    """The ``"vector-function-abi-variant"="..."`` attribute for a call of ``callee`` (an
+    intrinsic's name or a library function's)."""
     mangled = ",".join(
-        f"_ZGV_LLVM_N{lanes}{'v' * arity}_{intrinsic}({symbol})" for lanes, symbol in variants
+        f"_ZGV_LLVM_N{lanes}{'v' * arity}_{callee}({symbol})" for lanes, symbol in variants
     )
     return f'"vector-function-abi-variant"="{mangled}"'
 

@@ -8,8 +8,9 @@ disagrees with it has a rendering bug, not a lowering bug.
 Element arithmetic uses the graph primitives' numpy references on 0-d
 arrays, so rounding is the reference executor's (``floordiv`` and ``mod``
 on ``int32`` and floats are the ``floor_divide`` and ``remainder``
-primitives: numpy's, a zero divisor giving 0 on ints); ``index`` values
-are Python ints.
+primitives: numpy's, a zero divisor giving 0 on ints; the bitwise ops are
+the ``bitwise_*`` and shift primitives; ``threefry2x32_0``/``_1`` calls the
+``threefry2x32`` primitive, in uint32); ``index`` values are Python ints.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from tcomp.ir.bfloat16 import to_bfloat16
+from tcomp.ir.kernel.call import Call, threefry_word
 from tcomp.ir.kernel.expr import (
     INDEX,
     Binary,
@@ -53,7 +55,10 @@ _INDEX_OPS = {
 
 
 # kernel-IR ops computed by a graph primitive of another name
-_PRIMITIVE_OF = {"floordiv": "floor_divide", "mod": "remainder"}
+_PRIMITIVE_OF = {
+    "floordiv": "floor_divide", "mod": "remainder", "bitand": "bitwise_and", "bitor": "bitwise_or",
+    "bitxor": "bitwise_xor", "bitnot": "bitwise_not", "shl": "left_shift", "shr": "right_shift",
+}
 
 
 def run_program(program: Program, params: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -126,7 +131,7 @@ def evaluate_expr(expr: Expr, env: dict[str, Any], memory: dict[str, np.ndarray]
             return np.bool_(not value)
         if expr.op == "isnan":
             return np.bool_(np.isnan(value))
-        return _primitive(expr.op, [value], {}, expr.dtype)
+        return _primitive(_PRIMITIVE_OF.get(expr.op, expr.op), [value], {}, expr.dtype)
     if isinstance(expr, Binary):
         a = evaluate_expr(expr.a, env, memory)
         if expr.op == "and" and not a:
@@ -141,6 +146,9 @@ def evaluate_expr(expr: Expr, env: dict[str, Any], memory: dict[str, np.ndarray]
         return _primitive(_PRIMITIVE_OF.get(expr.op, expr.op), [a, b], {}, expr.dtype)
     if isinstance(expr, Reduce):
         return _reduce(expr, env, memory)
+    if isinstance(expr, Call):  # threefry2x32_<word>: the primitive's numpy uint32 reference
+        args = [evaluate_expr(arg, env, memory) for arg in expr.args]
+        return _primitive("threefry2x32", args, {"word": threefry_word(expr.op)}, expr.dtype)
     raise TypeError(f"not an expression: {expr!r}")
 
 

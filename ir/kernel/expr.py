@@ -41,20 +41,20 @@ import math
 from dataclasses import dataclass, field
 from typing import Iterator, Union
 
+from tcomp.ir.kernel.ops import (  # noqa: F401 (re-exported; the op names live there)
+    BINARY_OPS,
+    BOOL_UNARY_OPS,
+    COMPARISON_OPS,
+    LOGICAL_OPS,
+    REDUCE_OPS,
+    UNARY_OPS,
+)
+
 INDEX = "index"
 SCALAR_TYPES = ("float32", "float64", "float16", "bfloat16", "int32", "bool", INDEX)
 FLOAT_TYPES = frozenset({"float16", "bfloat16", "float32", "float64"})
 HALF_TYPES = frozenset({"float16", "bfloat16"})  # stored in 16 bits, computed in float32
 INTEGER_TYPES = frozenset({"int32", INDEX})
-
-UNARY_OPS = frozenset(
-    {"neg", "abs", "sign", "exp", "log", "sqrt", "tanh", "sin", "cos", "logistic", "not", "isnan"}
-)
-ARITHMETIC_OPS = frozenset({"add", "sub", "mul", "div", "pow", "max", "min", "floordiv", "mod"})
-COMPARISON_OPS = frozenset({"eq", "ne", "lt", "le", "gt", "ge"})
-LOGICAL_OPS = frozenset({"and", "or"})
-BINARY_OPS = ARITHMETIC_OPS | COMPARISON_OPS | LOGICAL_OPS
-REDUCE_OPS = frozenset({"add", "max", "min", "argmax"})
 
 Number = Union[int, float, bool]
 
@@ -554,7 +554,7 @@ def unary(op: str, x: Expr) -> Expr:
     """``op(x)``; ``not`` and ``isnan`` give bool, the others keep ``x``'s type."""
     if op == "not" and isinstance(x, Const):
         return const(not x.value, "bool")
-    dtype = "bool" if op in ("not", "isnan") else x.dtype
+    dtype = "bool" if op in BOOL_UNARY_OPS else x.dtype
     return Unary(op, x, dtype)
 
 

@@ -25,6 +25,7 @@ from typing import Callable, TypeVar
 import numpy as np
 
 from tcomp.ir.errors import TcompError
+from tcomp.ir.kernel.call import Call, call_dtype
 from tcomp.ir.kernel.expr import (
     BINARY_OPS,
     COMPARISON_OPS,
@@ -57,6 +58,7 @@ from tcomp.ir.kernel.kernel import (
     Stmt,
     Store,
 )
+from tcomp.ir.kernel.ops import CALL_OPS
 from tcomp.ir.kernel.printer import (  # noqa: F401 (the equality helpers are re-exported)
     INFIX,
     program_difference,
@@ -243,6 +245,9 @@ class _Parser(LineParser):
             self.arity(token, operands, 2)
             a, b = operands
             return Binary(text, a, b, result_dtype(text, a))
+        if text in CALL_OPS:
+            self.arity(token, operands, CALL_OPS[text])
+            return Call(text, tuple(operands), call_dtype(text))
         raise self.error(f"unknown operation {text!r}", token)
 
     def arity(self, token: Token, operands: list[Expr], count: int) -> None:

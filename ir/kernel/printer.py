@@ -31,7 +31,8 @@ other constants print with their type (``1.5:f32``, ``7:i32``, ``nan:f16``,
 ``for``, locals by their ``let``); loads are ``%buf[index]``;
 ``+ - * / // %``, comparisons ``== != < <= > >=`` and ``&& ||`` print infix,
 fully parenthesised below the top level (``(i0 * 3) + r0``); other ops print
-as calls (``exp(x)``, ``max(a, b)``, ``select(c, a, b)``); a cast prints as
+as calls (``exp(x)``, ``max(a, b)``, ``select(c, a, b)``,
+``threefry2x32_0(k0, k1, x0, x1)``); a cast prints as
 its target type applied (``f32(x)``, ``index(x)``); a reduction (only
 before hoisting) as ``reduce_add[r0 in 0..3](body)``.
 
@@ -47,6 +48,7 @@ from typing import Callable
 
 import numpy as np
 
+from tcomp.ir.kernel.call import Call
 from tcomp.ir.kernel.expr import (
     INDEX,
     Binary,
@@ -116,6 +118,8 @@ def format_expr(expr: Expr, top: bool = True) -> str:
     if isinstance(expr, Select):
         parts = ", ".join(format_expr(e) for e in (expr.cond, expr.a, expr.b))
         return f"select({parts})"
+    if isinstance(expr, Call):
+        return f"{expr.op}({', '.join(format_expr(e) for e in expr.args)})"
     if isinstance(expr, Cast):
         return f"{type_name(expr.dtype)}({format_expr(expr.x)})"
     if isinstance(expr, Reduce):

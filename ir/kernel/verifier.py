@@ -16,8 +16,10 @@
   (same type and extent); a name is bound twice in one scope chain; an
   assignment targets a loop variable or an undeclared local;
 - types: a ``Reduce`` remains; binary operands differ in type, or an op
-  does not take that type (``div``/``pow`` and the float functions want
-  floats, ``floordiv``/``mod`` numbers, ``&&``/``||``/``not`` bools); a
+  does not take that type (``div`` and the float functions want floats,
+  ``pow`` floats or int32, ``floordiv``/``mod`` numbers, ``&&``/``||``/``not`` bools,
+  ``shl``/``shr`` int32, the other bitwise ops int32 or bool, a ``Call`` of
+  ``CALL_OPS`` its count of int32 operands); a
   node's type is not the one its operands give; a ``select`` condition is not
   bool; an index is not ``index``-typed; a constant's value does not fit its
   type; a loop extent is negative;
@@ -49,6 +51,7 @@ from typing import Callable
 import numpy as np
 
 from tcomp.ir.errors import TcompVerifyError
+from tcomp.ir.kernel.call import Call
 from tcomp.ir.kernel.expr import (
     BINARY_OPS,
     COMPARISON_OPS,
@@ -80,6 +83,7 @@ from tcomp.ir.kernel.kernel import (
     Stmt,
     Store,
 )
+from tcomp.ir.kernel.ops import BOOL_UNARY_OPS, CALL_OPS, FLOAT_UNARY_OPS, SHIFT_OPS
 from tcomp.ir.kernel.printer import (
     Line,
     format_expr,
@@ -94,7 +98,6 @@ CONTEXT_LINES = 3  # lines of IR shown before and after the faulty one
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _BUFFER_NAME = re.compile(r"[A-Za-z0-9_.]+\Z")
 _RESERVED = frozenset({"for", "let", "in", "true", "false", "nan", "inf", "schedule", "kernel"})
-_FLOAT_UNARY = frozenset({"exp", "log", "sqrt", "tanh", "sin", "cos", "logistic", "isnan"})
 _INT32 = np.iinfo(np.int32)
 _INT64 = np.iinfo(np.int64)
 
@@ -401,6 +404,8 @@ class _KernelChecker:
             expected = expr.a.dtype
         elif isinstance(expr, Cast):
             expected = expr.dtype
+        elif isinstance(expr, Call):
+            expected = self.call(expr)
         else:
             raise self.fault(f"{expr!r} is not a kernel-IR expression")
         if expr.dtype != expected:
@@ -424,13 +429,26 @@ class _KernelChecker:
             raise self.fault(f"unknown unary op {expr.op!r}")
         if expr.op == "not":
             wanted = x == "bool"
-        elif expr.op in _FLOAT_UNARY:
+        elif expr.op == "bitnot":
+            wanted = x in ("int32", "bool")
+        elif expr.op in FLOAT_UNARY_OPS:
             wanted = x in FLOAT_TYPES
         else:
             wanted = x != "bool"
         if not wanted:
             raise self.fault(f"{expr.op} does not take {x}: {_show(expr)}")
-        return "bool" if expr.op in ("not", "isnan") else x
+        return "bool" if expr.op in BOOL_UNARY_OPS else x
+
+    def call(self, expr: Call) -> str:
+        count = CALL_OPS.get(expr.op)
+        if count is None:
+            raise self.fault(f"unknown call op {expr.op!r}")
+        if len(expr.args) != count:
+            raise self.fault(f"{expr.op} takes {count} operands, got {len(expr.args)}")
+        if any(arg.dtype != "int32" for arg in expr.args):
+            found = ", ".join(arg.dtype for arg in expr.args)
+            raise self.fault(f"{expr.op} takes int32 operands, got {found}: {_show(expr)}")
+        return "int32"
 
     def binary(self, expr: Binary) -> str:
         op, a, b = expr.op, expr.a.dtype, expr.b.dtype
@@ -440,12 +458,18 @@ class _KernelChecker:
             raise self.fault(f"{op} of {a} and {b}: operands must have one type ({_show(expr)})")
         if op in LOGICAL_OPS:
             wanted = a == "bool"
-        elif op in ("div", "pow"):
+        elif op == "div":
             wanted = a in FLOAT_TYPES
+        elif op == "pow":  # int32: exact, ir/primitives/elementwise.py integer_power
+            wanted = a in FLOAT_TYPES or a == "int32"
         elif op in ("floordiv", "mod"):
             wanted = a in INTEGER_TYPES or a in FLOAT_TYPES  # numpy's floor_divide / remainder
         elif op in COMPARISON_OPS:
             wanted = True
+        elif op in SHIFT_OPS:
+            wanted = a == "int32"
+        elif op in ("bitand", "bitor", "bitxor"):
+            wanted = a in ("int32", "bool")
         else:
             wanted = a != "bool"
         if not wanted:

@@ -138,16 +138,69 @@ _define_binary(
 )
 
 
+# ---------------------------------------------------------------------------
+# pow(x, y) = x ** y
+#
+# Floats: numpy's power (libm's pow). Integers (int32; the frontend computes bool ** bool
+# in int32 too), tcomp's definition, which every backend computes exactly:
+#     y >= 0: the exact power wrapped to int32 (two's complement, as numpy's);
+#     y < 0:  the exact value 1 / x ** -y truncated toward zero, as int(x ** y) in Python:
+#             1 for x == 1, 1 or -1 for x == -1 (y even, odd), 0 otherwise, and 0 for
+#             x == 0 (where 1 / 0 ** -y is infinite; as x // 0 = 0 in numpy).
+# numpy refuses negative integer exponents; the frontend refuses them where it sees their
+# values (a Python int, a numpy array), and traced ones get the value above.
+
+
+def integer_power(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """int32 ``x ** y`` by tcomp's definition (the comment above), elementwise."""
+    x64, y64 = np.asarray(x).astype(np.int64), np.asarray(y).astype(np.int64)
+    # uint64 arithmetic wraps modulo 2**64 (defined behaviour), so the low 32 bits are exact
+    with np.errstate(all="ignore"):
+        wrapped = np.power(x64.astype(np.uint64), np.maximum(y64, 0).astype(np.uint64))
+    powers = wrapped.astype(np.uint32).astype(np.int64)
+    powers = np.where(powers >= 2**31, powers - 2**32, powers)
+    reciprocals = np.where(x64 == 1, 1, np.where(x64 == -1, np.where(y64 % 2 == 0, 1, -1), 0))
+    return np.asarray(np.where(y64 >= 0, powers, reciprocals), dtype=np.int32)
+
+
+def _pow_reference(inputs: Sequence[np.ndarray], attrs: Mapping[str, Any]) -> np.ndarray:
+    x, y = inputs
+    if not is_float(canonical_dtype(x.dtype)):
+        return integer_power(x, y)
+    with np.errstate(all="ignore"):
+        return np.asarray(np.power(x, y)).astype(x.dtype, copy=False)
+
+
 def _pow_vjp(b, n, ct):
-    # d(x ** y) = (y * x ** (y - 1), log(x) * x ** y)
+    # d(x ** y)/dx = y * x ** (y - 1), but 0 wherever y == 0 (x ** 0 is the constant 1; at
+    #   x == 0 the formula would be 0 * inf).
+    # d(x ** y)/dy = x ** y * log(x); at x == 0: 0 for y >= 0 (0 ** y is 0 for every y > 0,
+    #   as JAX), NaN for y < 0 (0 ** y is infinite around y) and for a NaN y. For x < 0 it
+    #   is NaN (log(x)): x ** y is real only at integer y, so it has no derivative in y
+    #   (JAX's and PyTorch's value).
+    # The special points are selected, never multiplied away (NaN * 0 is NaN), and each
+    # unselected branch is computed at a safe point (y = 1, x = 1) where it is finite, so
+    # its zero cotangent gives zeros, not NaN, in second derivatives.
     x, y = n.inputs
-    y_minus_one = b.sub(y, b.full(1, y.type))
-    dx = b.mul(ct, b.mul(y, b.pow(x, y_minus_one)))
-    dy = b.mul(ct, b.mul(b.log(x), n.output))
+    if not is_float(x.dtype):
+        return [None, None]  # integer powers are not differentiable
+    zero, one = b.zeros(x.type), b.full(1, x.type)
+    y_is_zero = b.eq(y, zero)
+    safe_y = b.select(y_is_zero, one, y)
+    dx = b.select(y_is_zero, zero, b.mul(ct, b.mul(safe_y, b.pow(x, b.sub(safe_y, one)))))
+    x_is_zero = b.eq(x, zero)
+    safe_x = b.select(x_is_zero, one, x)
+    at_zero_base = b.select(b.ge(y, zero), zero, b.full(np.nan, y.type))
+    general = b.mul(ct, b.mul(b.pow(safe_x, y), b.log(safe_x)))
+    dy = b.select(x_is_zero, at_zero_base, general)
     return [dx, dy]
 
 
-_define_binary("pow", np.power, _pow_vjp, float_only=True)
+register(
+    Primitive(
+        "pow", _same_type_rule("pow", float_only=False), _pow_reference, _pow_vjp, num_inputs=2
+    )
+)
 
 
 def _minmax_vjp(strict_compare: str):

@@ -10,7 +10,10 @@ and backward passes as one program.
 
 ``--format json|dot|svg`` prints the stage as data or as a Graphviz drawing
 (see :mod:`tcomp.commands.graph_formats`); ``--stats --time`` adds measured
-times to the kernel table (see :mod:`tcomp.commands.kernel_timing`).
+times to the kernel table (see :mod:`tcomp.commands.kernel_timing`);
+``--memory`` adds the memory report (``Lowered.memory``: arena, peak, inputs,
+outputs, and with ``--stage grad`` the residuals); ``--trace OUT.json`` runs
+one call inside ``tcomp.profile`` and writes its timeline for Perfetto.
 """
 
 from __future__ import annotations
@@ -207,6 +210,10 @@ def check_options(args: argparse.Namespace) -> None:
         )
     if args.stats and args.format != "text":
         raise CliError("--stats prints a table: use it with --format text (the default)")
+    if args.memory and args.format != "text":
+        raise CliError("--memory prints a table: use it with --format text (the default)")
+    if args.trace is not None and not Path(args.trace).parent.is_dir():
+        raise CliError(f"--trace {args.trace}: the folder {Path(args.trace).parent} does not exist")
     if args.time and not args.stats:
         raise CliError("--time adds a column to the --stats table: give --stats too")
     if args.repeats < 1:
@@ -279,8 +286,11 @@ def run(args: argparse.Namespace) -> int:
     if stage == "grad":
         require_scalar_loss(fn, positional, keywords, "--stage grad")
         fn, stage = grad_jit(value, name, args.backend), "traced"
+    if args.trace is not None:
+        write_trace(fn, positional, keywords, args.trace)
     lowered = fn.lower(*positional, **keywords)
     table = stats_output(fn, lowered, positional, keywords, args) if args.stats else ""
+    memory = str(lowered.memory()) if args.memory else ""
     if args.format == "text":
         sys.stdout.write(text_output(lowered, stage, args, path))
     elif args.format == "json":
@@ -290,7 +300,21 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(dot if args.format == "dot" else graph_formats.render_svg(dot))
     if table:
         sys.stdout.write("\n" + table)
+    if memory:
+        sys.stdout.write("\n" + memory)
     return 0
+
+
+def write_trace(fn: Any, positional: tuple, keywords: dict, path: str) -> None:
+    """Runs one call of ``fn`` on the example arguments inside ``tcomp.profile(path)``
+    (its first call: tracing and compiling are on the timeline) and says so on stderr."""
+    from tcomp.frontend.timeline import profile
+
+    with profile(path) as timeline:
+        fn(*positional, **keywords)
+    spans = sum(event["ph"] == "X" for event in timeline.events)
+    print(f"trace: wrote {path} ({spans} spans); open it in https://ui.perfetto.dev "
+          "or chrome://tracing", file=sys.stderr)
 
 
 def add_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -300,7 +324,8 @@ def add_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentPa
         "tcomp inspect model.py:loss --args model.py:make_args --stage kernels --stats\n"
         "  tcomp inspect model.py:loss --args model.py:make_args --stats --time --backend opencl\n"
         "  tcomp inspect model.py:loss --args model.py:make_args --format dot > loss.dot\n"
-        "  tcomp inspect model.py:loss --args model.py:make_args --stage grad\n"
+        "  tcomp inspect model.py:loss --args model.py:make_args --stage grad --memory\n"
+        "  tcomp inspect model.py:loss --args model.py:make_args --trace loss.json\n"
         "  tcomp inspect model.py:predict --arg x=f32[256,784] --arg w=f32[784,10]",
     )
     parser.add_argument("target", metavar="FILE.py:FUNC", help="the function to inspect")
@@ -341,5 +366,15 @@ def add_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentPa
     parser.add_argument(
         "--repeats", type=int, default=10, metavar="N",
         help="runs to take the median of, for --time (default 10)",
+    )
+    parser.add_argument(
+        "--memory", action="store_true",
+        help="a memory report: inputs, outputs, the scratch arena and its peak, and (with "
+        "--stage grad) the values the forward pass saves for the backward pass",
+    )
+    parser.add_argument(
+        "--trace", metavar="OUT.json", default=None,
+        help="run one call (tracing and compiling included) and write its timeline in "
+        "Chrome's trace-event JSON, for https://ui.perfetto.dev or chrome://tracing",
     )
     parser.set_defaults(run=run)

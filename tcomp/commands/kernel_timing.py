@@ -21,9 +21,8 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from tcomp.ir.kernel.kernel import Loop, Program
+from tcomp.frontend.kernel_stats import kernel_numbers
+from tcomp.ir.kernel.kernel import Program
 
 
 @dataclass
@@ -52,27 +51,9 @@ def time_program(lowered: Any, leaves: list[Any], repeats: int) -> Timing:
 # ---------------------------------------------------------------------------- the table
 
 
-def loop_iterations(body: tuple) -> int:
-    """Iterations of the innermost loop bodies of a statement block (1 for straight code)."""
-    loops = [stmt for stmt in body if isinstance(stmt, Loop)]
-    if not loops:
-        return 1
-    return sum(loop.extent * loop_iterations(loop.body) for loop in loops)
-
-
 def microseconds(seconds: float | None) -> str:
     """``12.3`` (microseconds, one decimal), or ``-`` when not measured."""
     return "-" if seconds is None else f"{seconds * 1e6:.1f}"
-
-
-def kernel_numbers(kernel: Any) -> list[int]:
-    """Ops fused, bytes read, bytes written (args' size x itemsize), loop iterations."""
-    read = written = 0
-    for arg in kernel.args:
-        nbytes = arg.size * np.dtype(arg.dtype).itemsize
-        read += nbytes if arg.access in ("in", "inout") else 0
-        written += nbytes if arg.access in ("out", "inout") else 0
-    return [len(kernel.origin), read, written, loop_iterations(kernel.body)]
 
 
 def stats_rows(program: Program, timing: Timing | None) -> list[tuple[str, ...]]:

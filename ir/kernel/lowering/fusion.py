@@ -19,7 +19,10 @@ consumes it. A value is materialised (a *root*) when it is
 - used by nodes that end up in different kernels, unless it is *cheap*: a
   parameter, a constant, an iota, a movement op / convert / gather of
   cheap values, or a few light elementwise ops (compare, add, select...) of
-  them, which every consumer simply recomputes. A movement op (or convert,
+  them, which every consumer simply recomputes. A comparison of one computed
+  value (and cheap ones) becomes cheap too, by giving that value the buffer
+  instead: relu's ``x <= 0``, read by its forward and its backward select,
+  is recomputed in both from ``x``. A movement op (or convert,
   gather) of computed values used by several kernels becomes cheap by
   giving those computed values buffers instead: no copy kernels;
 - a contraction (``matmul``, ``conv``) whose consumer's kernel already holds one,
@@ -65,6 +68,7 @@ LIGHT_OPS = frozenset({
     "select",
 })
 LIGHT_BUDGET = 4  # light ops per cheap value, counted through its cheap inputs
+COMPARE_OPS = frozenset({"eq", "ne", "lt", "le", "gt", "ge"})
 LEAF_OPS = frozenset({"constant", "iota"})
 KERNEL_OPS = frozenset({"scatter_add"})
 # Ops a kernel computes at most one of (see the module docstring).
@@ -190,6 +194,10 @@ def plan_fusion(fn: Function, forced: set[Value] | frozenset[Value] = frozenset(
         works = contraction_works.get(kernel, [])
         return bool(works) and max(works + [contraction_work(node)]) >= MIN_WORK
 
+    def light_of_one_value(node: Node) -> bool:
+        computed = {source for source in node.inputs if source not in cheap}
+        return node.op in COMPARE_OPS and len(computed) == 1
+
     def read_from_buffers(value: Value) -> None:
         # a movement op wanted by several kernels: recompute it everywhere from buffers
         # of its computed inputs rather than storing a copy (a reshape of a matmul, say)
@@ -226,6 +234,12 @@ def plan_fusion(fn: Function, forced: set[Value] | frozenset[Value] = frozenset(
             home[value] = kernel
         elif node.op in CHEAP_OPS:
             read_from_buffers(value)
+        elif light_of_one_value(node):
+            # a comparison of one computed value wanted by several kernels (relu's `x <= 0`,
+            # read by its forward and its backward select): that value gets the buffer
+            # and each kernel recomputes the comparison, so it fuses where it is used
+            cheap.add(value)
+            must.update(source for source in node.inputs if source not in cheap)
         else:
             make_root(node)
     ordered = [node.output for node in fn.nodes if node.output in roots]

@@ -44,6 +44,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, Sequence
 
+from tcomp.ir.kernel.call import Call
 from tcomp.ir.kernel.expr import (
     HALF_TYPES,
     INDEX,
@@ -112,7 +113,7 @@ def is_compute(expr: Expr) -> bool:
     index arithmetic and index comparisons are left to the renderer."""
     if isinstance(expr, Cast) and expr.dtype == INDEX:
         return expr.x.dtype != INDEX
-    if not isinstance(expr, (Unary, Binary, Select, Cast, Load)) or expr.dtype == INDEX:
+    if not isinstance(expr, (Unary, Binary, Select, Cast, Load, Call)) or expr.dtype == INDEX:
         return False
     return not (isinstance(expr, Binary) and expr.a.dtype == INDEX)
 
@@ -146,6 +147,8 @@ def _rebuild(expr: Expr, children: list[Expr]) -> Expr:
         return Select(children[0], children[1], children[2], expr.dtype)
     if isinstance(expr, Cast):
         return Cast(children[0], expr.dtype)
+    if isinstance(expr, Call):
+        return Call(expr.op, tuple(children), expr.dtype)
     raise TypeError(f"cannot rebuild {expr!r}")
 
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 
+from tcomp.ir.kernel.call import Call
 from tcomp.ir.kernel.expr import (
     Binary,
     Cast,
@@ -194,4 +195,6 @@ def _replace(expr: Expr, target: Expr, by: Expr) -> Expr:
         return Select(*(_replace(e, target, by) for e in (expr.cond, expr.a, expr.b)), expr.dtype)
     if isinstance(expr, Cast):
         return Cast(_replace(expr.x, target, by), expr.dtype)
+    if isinstance(expr, Call):
+        return Call(expr.op, tuple(_replace(e, target, by) for e in expr.args), expr.dtype)
     return expr  # loads, variables, constants: the term is never inside an index

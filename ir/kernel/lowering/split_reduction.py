@@ -53,6 +53,7 @@ Summing in another order changes float rounding slightly. Example::
 
 from __future__ import annotations
 
+from tcomp.ir.kernel.call import Call
 from tcomp.ir.kernel.expr import (
     INDEX,
     Binary,
@@ -231,6 +232,8 @@ def substitute(expr: Expr, var: Var, by: Expr, memo: dict[Expr, Expr]) -> Expr:
                         substitute(expr.b, var, by, memo))
     elif isinstance(expr, Cast):
         result = cast(substitute(expr.x, var, by, memo), expr.dtype)
+    elif isinstance(expr, Call):
+        result = Call(expr.op, tuple(substitute(e, var, by, memo) for e in expr.args), expr.dtype)
     else:
         result = expr  # constants and other variables
     memo[expr] = result

@@ -3,7 +3,7 @@
 :data:`LOWERINGS` maps a primitive's name to its lowering rule, merged from
 the tables of the rules modules (``rules_elementwise.py``,
 ``rules_movement.py``, ``rules_reduce.py``, ``rules_conv.py``, ``rules_window.py``,
-``scatter.py``). The primitive
+``scatter.py``, ``rules_random.py``). The primitive
 registry (:data:`tcomp.ir.primitives.PRIMITIVES`) knows nothing of it:
 nothing is attached to a :class:`~tcomp.ir.primitives.base.Primitive`, and
 the kernel builder asks :func:`lowering_for` instead. A rule is one of:
@@ -32,6 +32,7 @@ from tcomp.ir.kernel.lowering import (
     rules_conv,
     rules_elementwise,
     rules_movement,
+    rules_random,
     rules_reduce,
     rules_window,
     scatter,
@@ -55,6 +56,7 @@ LOWERINGS: Mapping[str, LoweringRule] = MappingProxyType({
     **rules_conv.LOWERINGS,
     **rules_window.LOWERINGS,
     **scatter.LOWERINGS,
+    **rules_random.LOWERINGS,
 })
 
 

@@ -12,15 +12,12 @@ static __device__ __forceinline__ unsigned short tc_to_bf16(float f) {
 static __device__ __forceinline__ float tc_round_bf16(float f) {
   return tc_from_bf16(tc_to_bf16(f));
 }
-static __device__ __forceinline__ float tc_max_f32(float a, float b) {
-  return (a >= b || isnan(a)) ? a : b;  /* np.maximum */
-}
 
-/* k0: %3 matmul, %4 reshape, %5 broadcast_to, %6 add, %8 constant, %9 broadcast_to, %10 max */
+/* k0: %3 matmul, %4 reshape, %5 broadcast_to, %6 add, %8 constant, %9 broadcast_to, %10 le, %11 select */
 extern "C" __global__ __launch_bounds__(128) void dense_k0(const unsigned short* __restrict__ p1,
                                                            const unsigned short* __restrict__ p0,
                                                            const unsigned short* __restrict__ p2,
-                                                           unsigned short* __restrict__ t10) {
+                                                           unsigned short* __restrict__ t11) {
   __shared__ unsigned short As[64][40] __attribute__((aligned(16)));
   __shared__ unsigned short Bs[64][40] __attribute__((aligned(16)));
   const long long group = (long long)blockIdx.x;
@@ -91,7 +88,8 @@ extern "C" __global__ __launch_bounds__(128) void dense_k0(const unsigned short*
         const long long i1 = n0 + wn + ni * 8 + 2 * t + (q & 1);
         if (i0 < 128 && i1 < 80) {
           float acc0 = tc_acc[mi][ni][q];
-          t10[(i0 * 80) + i1] = tc_to_bf16(tc_max_f32(tc_round_bf16(tc_round_bf16((float)acc0) + tc_from_bf16(p2[i1])), 0.0f));
+          float v0 = tc_round_bf16(tc_round_bf16((float)acc0) + tc_from_bf16(p2[i1]));
+          t11[(i0 * 80) + i1] = tc_to_bf16((v0 <= 0.0f) ? 0.0f : v0);
         }
       }
     }

@@ -1,15 +1,11 @@
 #pragma OPENCL FP_CONTRACT OFF
 /* program matmul_bias_relu: 1 kernel(s) */
 
-static inline float tc_max_f32(float a, float b) {
-  return (a >= b || isnan(a)) ? a : b;  /* np.maximum */
-}
-
-/* k0: %3 matmul, %4 reshape, %5 broadcast_to, %6 add, %8 constant, %9 broadcast_to, %10 max */
+/* k0: %3 matmul, %4 reshape, %5 broadcast_to, %6 add, %8 constant, %9 broadcast_to, %10 le, %11 select */
 __kernel __attribute__((reqd_work_group_size(256, 1, 1))) void matmul_bias_relu_k0(__global const float* restrict p1,
                                                                                    __global const float* restrict p0,
                                                                                    __global const float* restrict p2,
-                                                                                   __global float* restrict t10) {
+                                                                                   __global float* restrict t11) {
   __local float As[8][20] __attribute__((aligned(16)));
   __local float Bs[8][20] __attribute__((aligned(16)));
   const long group = (long)get_group_id(0);
@@ -59,7 +55,8 @@ __kernel __attribute__((reqd_work_group_size(256, 1, 1))) void matmul_bias_relu_
       const long i1 = n0 + tx;
       if (i0 < 96 && i1 < 80) {
         float acc0 = tile_acc[i][j];
-        t10[(i0 * 80) + i1] = tc_max_f32((acc0 + p2[i1]), 0.0f);
+        float v0 = acc0 + p2[i1];
+        t11[(i0 * 80) + i1] = (v0 <= 0.0f) ? 0.0f : v0;
       }
     }
   }

@@ -1,15 +1,11 @@
 // compile with --fmad=false: every operation rounds on its own, as numpy's do
 /* program matmul_bias_relu: 1 kernel(s) */
 
-static __device__ __forceinline__ float tc_max_f32(float a, float b) {
-  return (a >= b || isnan(a)) ? a : b;  /* np.maximum */
-}
-
-/* k0: %3 matmul, %4 reshape, %5 broadcast_to, %6 add, %8 constant, %9 broadcast_to, %10 max */
+/* k0: %3 matmul, %4 reshape, %5 broadcast_to, %6 add, %8 constant, %9 broadcast_to, %10 le, %11 select */
 extern "C" __global__ __launch_bounds__(256) void matmul_bias_relu_k0(const float* __restrict__ p1,
                                                                       const float* __restrict__ p0,
                                                                       const float* __restrict__ p2,
-                                                                      float* __restrict__ t10) {
+                                                                      float* __restrict__ t11) {
   __shared__ float As[8][20] __attribute__((aligned(16)));
   __shared__ float Bs[8][20] __attribute__((aligned(16)));
   const long long group = (long long)blockIdx.x;
@@ -59,7 +55,8 @@ extern "C" __global__ __launch_bounds__(256) void matmul_bias_relu_k0(const floa
       const long long i1 = n0 + tx;
       if (i0 < 96 && i1 < 80) {
         float acc0 = tile_acc[i][j];
-        t10[(i0 * 80) + i1] = tc_max_f32((acc0 + p2[i1]), 0.0f);
+        float v0 = acc0 + p2[i1];
+        t11[(i0 * 80) + i1] = (v0 <= 0.0f) ? 0.0f : v0;
       }
     }
   }

@@ -1,0 +1,72 @@
+"""numpy functions composed from tcomp's existing ops (issue 15).
+
+Each is built from the functions of ``tcomp.frontend.ops``, ``creation`` and
+``indexing`` only, so it works inside ``jit``, eagerly on numpy arrays and
+``tcomp.Array``, on every backend, and gets its gradient from autodiff of
+those ops. By theme:
+
+- ``composite_reductions``: ``var std prod any all argmin``, the scans
+  ``cumsum cumprod cummax cummin`` and ``nonzero argwhere`` (with a static
+  ``size``);
+- ``composite_shapes``: ``tril triu diagonal flip roll moveaxis ravel tile
+  repeat split array_split outer``;
+- ``composite_einsum``: ``einsum``.
+"""
+
+from tcomp.frontend.composite_einsum import einsum
+from tcomp.frontend.composite_reductions import (
+    all,
+    any,
+    argmin,
+    argwhere,
+    cummax,
+    cummin,
+    cumprod,
+    cumsum,
+    nonzero,
+    prod,
+    std,
+    var,
+)
+from tcomp.frontend.composite_shapes import (
+    array_split,
+    diagonal,
+    flip,
+    moveaxis,
+    outer,
+    ravel,
+    repeat,
+    roll,
+    split,
+    tile,
+    tril,
+    triu,
+)
+
+__all__ = [
+    "all",
+    "any",
+    "argmin",
+    "argwhere",
+    "array_split",
+    "cummax",
+    "cummin",
+    "cumprod",
+    "cumsum",
+    "diagonal",
+    "einsum",
+    "flip",
+    "moveaxis",
+    "nonzero",
+    "outer",
+    "prod",
+    "ravel",
+    "repeat",
+    "roll",
+    "split",
+    "std",
+    "tile",
+    "tril",
+    "triu",
+    "var",
+]
