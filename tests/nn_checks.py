@@ -22,8 +22,9 @@ from typing import Any, Callable
 
 import nn_reference as ref
 import numpy as np
+import pytest
 from gradcheck import assert_gradient_matches_sampled_differences
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tcomp
@@ -205,3 +206,35 @@ def covered_by_test_modules() -> set[str]:
         covered |= function_names(getattr(module, "CASES", {}))
         covered |= set(getattr(module, "OTHERWISE_TESTED", ()))
     return covered
+
+
+def case_tests(cases: dict[str, Any]):
+    """The three tests every ``tests/test_nn_*.py`` runs over its ``CASES``: the forward
+    pass inside ``jit`` on each backend and eagerly, and the float64 gradient against
+    finite differences on each backend. A module binds them at its top level::
+
+        test_forward_jit, test_forward_eager, test_gradient = case_tests(CASES)
+    """
+    labels = sorted(cases)
+
+    @pytest.mark.parametrize("dtype", ["float32", "float64"])
+    @pytest.mark.parametrize("label", labels)
+    @fixture_ok
+    @given(data=st.data())
+    def test_forward_jit(backend, label, dtype, data):
+        run_forward(data.draw(cases[label], label="case"), dtype, backend)
+
+    @pytest.mark.parametrize("dtype", ["float32", "float64"])
+    @pytest.mark.parametrize("label", labels)
+    @given(data=st.data())
+    def test_forward_eager(label, dtype, data):
+        run_forward(data.draw(cases[label], label="case"), dtype, None)
+
+    @pytest.mark.parametrize("label", labels)
+    @fixture_ok
+    @given(data=st.data())
+    def test_gradient(backend, label, data):
+        run_gradient(data.draw(cases[label], label="case"), backend,
+                     data.draw(seeds(), label="rng"))
+
+    return test_forward_jit, test_forward_eager, test_gradient

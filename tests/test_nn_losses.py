@@ -9,9 +9,14 @@ from __future__ import annotations
 import nn_reference as ref
 import numpy as np
 import pytest
-from hypothesis import given
 from hypothesis import strategies as st
-from nn_checks import Case, away_from, fixture_ok, run_forward, run_gradient, seeds, shapes
+from nn_checks import (
+    Case,
+    away_from,
+    case_tests,
+    seeds,
+    shapes,
+)
 
 import tcomp
 from tcomp import nn
@@ -116,26 +121,7 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("label", sorted(CASES))
-@fixture_ok
-@given(data=st.data())
-def test_forward_jit(backend, label, dtype, data):
-    run_forward(data.draw(CASES[label], label="case"), dtype, backend)
-
-
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("label", sorted(CASES))
-@given(data=st.data())
-def test_forward_eager(label, dtype, data):
-    run_forward(data.draw(CASES[label], label="case"), dtype, None)
-
-
-@pytest.mark.parametrize("label", sorted(CASES))
-@fixture_ok
-@given(data=st.data())
-def test_gradient(backend, label, data):
-    run_gradient(data.draw(CASES[label], label="case"), backend, data.draw(seeds(), label="rng"))
+test_forward_jit, test_forward_eager, test_gradient = case_tests(CASES)
 
 
 # ---------------------------------------------------------------------------
