@@ -238,3 +238,24 @@ def case_tests(cases: dict[str, Any]):
                      data.draw(seeds(), label="rng"))
 
     return test_forward_jit, test_forward_eager, test_gradient
+
+
+def error_test(errors: dict[str, tuple[type, str, Callable[[], Any]]], test_file: str):
+    """The test of a ``tests/test_nn_*.py``'s ``ERRORS`` (label -> expected error class,
+    message pattern, call): each call raises that ``TcompError`` eagerly and inside
+    ``jit``, naming ``test_file``'s line (the user's line). Bind it at the top level::
+
+        test_errors = error_test(ERRORS, "test_nn_losses.py")
+    """
+
+    @pytest.mark.parametrize("mode", ["eager", "jit"])
+    @pytest.mark.parametrize("label", sorted(errors))
+    def test_errors(label, mode):
+        expected, words, call = errors[label]
+        run = call if mode == "eager" else (lambda: tcomp.jit(call, backend="reference")())
+        with pytest.raises(expected, match=words) as info:
+            run()
+        assert isinstance(info.value, tcomp.TcompError)
+        assert f"{test_file}:" in str(info.value), f"{label}: no user line in {info.value}"
+
+    return test_errors

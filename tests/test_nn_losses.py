@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import nn_reference as ref
 import numpy as np
-import pytest
 from hypothesis import strategies as st
 from nn_checks import (
     Case,
     away_from,
     case_tests,
+    error_test,
     seeds,
     shapes,
 )
@@ -281,12 +281,4 @@ ERRORS = {
 }
 
 
-@pytest.mark.parametrize("mode", ["eager", "jit"])
-@pytest.mark.parametrize("label", sorted(ERRORS))
-def test_errors(label, mode):
-    expected, words, call = ERRORS[label]
-    run = call if mode == "eager" else (lambda: tcomp.jit(call, backend="reference")())
-    with pytest.raises(expected, match=words) as info:
-        run()
-    assert isinstance(info.value, tcomp.TcompError)
-    assert "test_nn_losses.py:" in str(info.value), f"{label}: no user line in {info.value}"
+test_errors = error_test(ERRORS, "test_nn_losses.py")
