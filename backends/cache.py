@@ -212,7 +212,7 @@ class DiskCache:
         are counted, never raised). ``keep``: entries this one needs, which the
         eviction that may follow keeps with it."""
         path = self.path_for(key)
-        if path is None:
+        if path is None or self.folder is None:
             return False
         if len(payload) > MAX_ENTRY_BYTES:
             self.stats.errors += 1  # never written: it would not be read back

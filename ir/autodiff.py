@@ -108,9 +108,9 @@ def vjp_function(
         else:
             cotangents[value] = contribution
 
-    for index, ct in zip(cotangent_outputs, cotangent_params):
+    for index, seed in zip(cotangent_outputs, cotangent_params):
         if function.outputs[index] in active:
-            accumulate(function.outputs[index], ct, None)
+            accumulate(function.outputs[index], seed, None)
 
     for node in reversed(function.nodes):
         ct = cotangents.get(node.output)

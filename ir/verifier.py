@@ -31,6 +31,7 @@ prints the IR around the faulty line, marked ``>>``::
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Callable
 
 import numpy as np
@@ -168,11 +169,15 @@ def _safe(render: Callable[[], str], fallback: Callable[[], str]) -> str:
         return fallback()
 
 
+def _node_fallback(node: Node) -> str:
+    return f"  {node!r}"
+
+
 def _context(fn: Function, faulty: int) -> str:
     """The printed IR around line ``faulty`` (0 = header), that line marked ``>>``."""
     lines = [_safe(lambda: format_header(fn), lambda: f"func @{fn.name}(...) {{")]
     for node in fn.nodes:
-        lines.append(_safe(lambda node=node: format_node(node), lambda node=node: f"  {node!r}"))
+        lines.append(_safe(partial(format_node, node), partial(_node_fallback, node)))
     lines.append(_safe(lambda: format_return(fn), lambda: f"  return {fn.outputs!r}"))
     lines.append("}")
     first = max(0, faulty - CONTEXT_LINES)

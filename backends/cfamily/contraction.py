@@ -131,7 +131,7 @@ def batch_size(match: Contraction) -> int:
     return size
 
 
-def contraction_launch(match: Contraction) -> tuple[int, int]:
+def contraction_launch(match: Contraction) -> tuple[int, int | None]:
     """(global size, local size) of the tiled kernel of ``match``."""
     m, n, _ = match.sizes
     batch = batch_size(match)

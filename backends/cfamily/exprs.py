@@ -56,7 +56,18 @@ from tcomp.backends.cfamily.threefry import KIND as THREEFRY
 from tcomp.ir.bfloat16 import bfloat16_value
 from tcomp.ir.errors import TcompBackendError
 from tcomp.ir.kernel.call import Call, threefry_word
-from tcomp.ir.kernel.expr import INDEX, Binary, Cast, Const, Expr, Load, Select, Unary, Var
+from tcomp.ir.kernel.expr import (
+    INDEX,
+    Binary,
+    Cast,
+    Const,
+    Expr,
+    Load,
+    Number,
+    Select,
+    Unary,
+    Var,
+)
 from tcomp.ir.kernel.ops import MATH_OPS
 from tcomp.ir.types import numpy_dtype
 
@@ -163,7 +174,7 @@ class ExprRenderer:
             return self.helper(THREEFRY, "int32", *args, str(threefry_word(expr.op)))
         raise TypeError(f"c-family renderer: cannot render {expr!r} (Reduce must be hoisted)")
 
-    def constant(self, value: object, dtype: str) -> str:
+    def constant(self, value: Number, dtype: str) -> str:
         d = self.dialect
         if dtype == "bool":
             return "true" if value else "false"

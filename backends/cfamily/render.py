@@ -240,7 +240,7 @@ def _render_kernel(program: Program, kernel: Kernel, exprs: ExprRenderer) -> str
         params.append(f"{d.pointer_space}{const}{elem}*{restrict} {c_name(arg.name)}")
     name = function_name(program, kernel)
     if tensor is not None:
-        size = TENSOR_CORE_GROUP
+        size: int | None = TENSOR_CORE_GROUP
     else:
         size = GROUP_SIZE if contraction is not None else mapping.local_size
     bounds = d.launch_bounds.format(size=size) if size is not None else ""

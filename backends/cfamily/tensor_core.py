@@ -34,7 +34,7 @@ reference to float32 rounding of each 16-long partial sum, not bit for bit.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 from tcomp.backends.cfamily.contraction import (
     BlockWriter,
@@ -74,7 +74,7 @@ def tensor_core_contraction(kernel: Kernel, mode: str) -> Contraction | None:
     return match
 
 
-def tensor_core_launch(match: Contraction) -> tuple[int, int]:
+def tensor_core_launch(match: Contraction) -> tuple[int, int | None]:
     """(global size, local size) of the tensor-core kernel of ``match``."""
     m, n, _ = match.sizes
     return -(-m // BM) * -(-n // BN) * batch_size(match) * GROUP_SIZE, GROUP_SIZE
@@ -210,7 +210,7 @@ def tensor_core_body(
         f"for ({t} k0 = 0; k0 < {k}; k0 += {BK}) {{",
     ]
     # raw 16-bit values, the contracted axis contiguous: As[m][k], Bs[n][k]
-    staged = {"depth": BK, "group_size": GROUP_SIZE, "k_major": False}
+    staged: dict[str, Any] = {"depth": BK, "group_size": GROUP_SIZE, "k_major": False}
     stage_a = staging_loop("As", match.a.buffer, match.a, m_var, m, k_var, k, BM, "m0", "", t,
                            **staged)
     stage_b = staging_loop("Bs", match.b.buffer, match.b, n_var, n, k_var, k, BN, "n0", "", t,

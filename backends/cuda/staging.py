@@ -122,10 +122,10 @@ class StagingPool:
                 continue
             return self._reserve(staging)
         if self.held + size <= self.capacity:
-            staging = self._allocate(size)
-            if staging is not None:
-                buffers.append(staging)
-                return self._reserve(staging)
+            fresh = self._allocate(size)
+            if fresh is not None:
+                buffers.append(fresh)
+                return self._reserve(fresh)
         for staging in buffers:  # every one busy: wait for the oldest pending copy
             if not staging.reserved:
                 self.ops.event_wait(staging.event)

@@ -123,7 +123,7 @@ class RunPlan:
         params = tuple(
             (tuple(buffers[n].type.shape), buffers[n].type.dtype) for n in program.params
         )
-        allocations = []
+        allocations: list[tuple[tuple[int, ...], str, str]] = []
         for kind, name in layout.slots[len(params) :]:
             if kind == "arena":
                 allocations.append(((program.arena_bytes,), "uint8", kind))
@@ -188,6 +188,7 @@ class LLVMExecutable(Executable):
 
     profiled = False  # rendered with a timestamp around each kernel (profile_calls)
     _input_copies: dict[int, str] | None = None  # input number -> why a call copied it
+    _cache_entry: object = None  # the compile cache's in-memory entry, kept alive by this
 
     def __init__(self, program: Program, num_threads: int = 1, profiled: bool = False) -> None:
         from tcomp.backends.llvm.runtime import compile_module

@@ -99,15 +99,15 @@ def column_plan(loop: Loop) -> ColumnPlan | None:
     ``loop`` (:func:`_nest_reads_columns`)."""
     body = loop.body
     first = next((k for k, stmt in enumerate(body) if not isinstance(stmt, Let)), None)
-    if first is None or not isinstance(body[first], Loop):
+    reduction = None if first is None else body[first]
+    if first is None or not isinstance(reduction, Loop):
         return None
-    reduction = body[first]
     nest = _nest(reduction)
     if nest is None:
         return None
     innermost = nest[-1]
     assigned = {s.var.name for s in innermost.body if isinstance(s, Assign)}
-    lets = body[:first]
+    lets = tuple(s for s in body[:first] if isinstance(s, Let))  # all of them, by `first`
     accumulators = tuple(s for s in lets if s.var.name in assigned)
     if not assigned or len(accumulators) != len(assigned):
         return None

@@ -291,7 +291,7 @@ def sources_digest() -> str:
 
         hasher = hashlib.sha256()
         for package in (tcomp.ir, tcomp.backends):
-            root = Path(package.__file__).parent
+            root = Path(package.__path__[0])
             for path in sorted(_python_files(root)):
                 hasher.update(f"{package.__name__}/{path.relative_to(root)}\0".encode())
                 hasher.update(path.read_bytes())

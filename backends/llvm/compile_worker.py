@@ -90,14 +90,17 @@ class _Worker:
             stdout=subprocess.PIPE,
             close_fds=True,
         )
+        assert self.process.stdin is not None and self.process.stdout is not None  # PIPEs
+        self.to_helper: IO[bytes] = self.process.stdin
+        self.from_helper: IO[bytes] = self.process.stdout
         self.runs = 0
 
     def optimise(self, text: str) -> Optimised:
         self.runs += 1
         try:
-            _write_fields(self.process.stdin, [text.encode()])
-            status = _read_exactly(self.process.stdout, 1)
-            fields = _read_fields(self.process.stdout, 3 if status == _OK else 1)
+            _write_fields(self.to_helper, [text.encode()])
+            status = _read_exactly(self.from_helper, 1)
+            fields = _read_fields(self.from_helper, 3 if status == _OK else 1)
         except BaseException:  # the helper died, or Ctrl-C: out of step with it now
             _discard(self)
             raise
@@ -108,7 +111,7 @@ class _Worker:
 
     def close(self) -> None:
         """Closes the pipes (the helper's loop ends) and waits for it to exit."""
-        for stream in (self.process.stdin, self.process.stdout):
+        for stream in (self.to_helper, self.from_helper):
             try:
                 stream.close()
             except OSError:

@@ -42,7 +42,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Iterator
 
 from llvmlite import ir
 
@@ -270,7 +270,7 @@ class _ContractionRenderer(_BodyRenderer):
             self._pack(packed_b, match.b, b_base, n, _i64(0), _i64(size_n), _i64(n_pad), size_k,
                        nr, "packb", taker)
             self._wait(self._field(context, 4), panels)
-            raws = (c_raw, a_raw)
+            raws: tuple[Any, ...] = (c_raw, a_raw)
         else:
             b_raw, packed_b = self._malloc(_i64(size_k * n_pad))
             self._pack(packed_b, match.b, b_base, n, _i64(0), _i64(size_n), _i64(n_pad),

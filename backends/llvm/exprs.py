@@ -72,6 +72,7 @@ from tcomp.ir.kernel.expr import (
     Const,
     Expr,
     Load,
+    Number,
     Select,
     Unary,
     Var,
@@ -120,7 +121,7 @@ def memory_type(dtype: str) -> ir.Type:
     return _MEMORY_TYPES.get(dtype) or _REGISTER_TYPES[dtype]
 
 
-def constant(value: object, dtype: str) -> ir.Constant:
+def constant(value: Number, dtype: str) -> ir.Constant:
     """An LLVM constant of ``dtype`` (floats rounded to the type, as numpy does)."""
     if dtype == "bool":
         return ir.Constant(I1, int(bool(value)))

@@ -79,7 +79,8 @@ class HostPool:
         address = self._take(block)
         holder = (ctypes.c_char * block).from_address(address)
         weakref.finalize(holder, self._give_back, address, block)
-        flat = np.frombuffer(holder, dtype=np.uint8, count=nbytes)
+        # a ctypes array has the buffer protocol, which numpy's stubs do not list
+        flat = np.frombuffer(holder, dtype=np.uint8, count=nbytes)  # type: ignore[call-overload]
         return flat.view(dtype).reshape(shape)
 
     def snapshot(self) -> HostPoolStats:

@@ -323,7 +323,7 @@ def _render_kernel_function(
     if not split:
         return function, None, 0
     task = _render_task(module, len(kernel.args), function, shared)
-    scratch = shared_scratch_bytes(kernel, contraction) if shared else 0
+    scratch = shared_scratch_bytes(kernel, contraction) if shared and contraction else 0
     return function, task, scratch
 
 

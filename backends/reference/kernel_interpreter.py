@@ -15,7 +15,7 @@ the ``bitwise_*`` and shift primitives; ``threefry2x32_0``/``_1`` calls the
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -37,7 +37,7 @@ from tcomp.ir.kernel.kernel import Assign, Kernel, Let, Loop, Program, Stmt, Sto
 from tcomp.ir.primitives import PRIMITIVES
 from tcomp.ir.types import numpy_dtype
 
-_INDEX_OPS = {
+_INDEX_OPS: dict[str, Callable[[Any, Any], Any]] = {
     "add": lambda a, b: a + b,
     "sub": lambda a, b: a - b,
     "mul": lambda a, b: a * b,
@@ -159,7 +159,7 @@ def _primitive(op: str, values: list[Any], attrs: dict[str, Any], dtype: str) ->
 
 def _reduce(expr: Reduce, env: dict[str, Any], memory: dict[str, np.ndarray]) -> Any:
     values = []
-    shape = tuple(axis.extent for axis in expr.axes)
+    shape = tuple(int(axis.extent or 0) for axis in expr.axes)  # reduction axes have extents
     for position in np.ndindex(*shape):
         for axis, i in zip(expr.axes, position):
             env[axis.name] = i

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Iterator, Union
+from typing import Iterator, Sequence, Union
 
 from tcomp.ir.kernel.ops import (  # noqa: F401 (re-exported; the op names live there)
     BINARY_OPS,
@@ -294,7 +294,7 @@ def value_range(expr: Expr) -> tuple[float, float]:
     return (-math.inf, math.inf)
 
 
-def _floordiv_bound(bound: float, divisor: int) -> float:
+def _floordiv_bound(bound: float, divisor: float) -> float:
     return bound if math.isinf(bound) else bound // divisor
 
 
@@ -436,7 +436,7 @@ def binary(op: str, a: Expr, b: Expr) -> Expr:
     return Binary(op, a, b, dtype)
 
 
-def _fold_integer(op: str, x: int, y: int) -> Number | None:
+def _fold_integer(op: str, x: Number, y: Number) -> Number | None:
     if op == "add":
         return x + y
     if op == "sub":
@@ -581,7 +581,7 @@ def clamp_index(x: Expr, extent: int) -> Expr:
     return minimum(maximum(x, const_index(0)), const_index(extent - 1))
 
 
-def flat_index(indices: list[Expr] | tuple[Expr, ...], shape: tuple[int, ...]) -> Expr:
+def flat_index(indices: Sequence[Expr], shape: tuple[int, ...]) -> Expr:
     """The row-major offset of ``indices`` in a buffer of ``shape``."""
     offset: Expr = const_index(0)
     for index, extent in zip(indices, shape):

@@ -298,12 +298,12 @@ class _Parser(LineParser):
             dtype = self.scalar_type()
             return Let(Var(name.text, dtype), self.value())
         name = self.name("a statement ('for', 'let', 'name = ...', '%buffer[i] = ...' or '}')")
-        var = self.scope.lookup(name.text)
-        if var is None:
+        target = self.scope.lookup(name.text)
+        if target is None:
             raise self.error(f"assignment to {name.text!r}, which no earlier 'let' declares", name)
-        if var.extent is not None:
+        if target.extent is not None:
             raise self.error(f"assignment to the loop variable {name.text!r}", name)
-        return Assign(var, self.value())
+        return Assign(target, self.value())
 
     def value(self) -> Expr:
         """``= expr`` up to the end of the line."""

@@ -319,10 +319,10 @@ def program_difference(a: Program, b: Program) -> str | None:
             return f"buffer {key} data: {x.data!r} != {y.data!r}"
     if len(a.kernels) != len(b.kernels):
         return f"{len(a.kernels)} kernels != {len(b.kernels)} kernels"
-    for x, y in zip(a.kernels, b.kernels):
+    for kx, ky in zip(a.kernels, b.kernels):
         with deep_recursion(COMPARE_RECURSION_LIMIT):  # expression trees compare recursively
-            if x != y:
-                return f"kernel {x.name}: {_kernel_difference(x, y)}"
+            if kx != ky:
+                return f"kernel {kx.name}: {_kernel_difference(kx, ky)}"
     return None
 
 

@@ -169,12 +169,12 @@ def _check_program(program: Program) -> None:
         if isinstance(stmt, Store)
     }
     for name in program.outputs:
-        buffer = program.buffers.get(name)
-        if buffer is None:
+        output = program.buffers.get(name)
+        if output is None:
             raise _Fault(header, "program", f"output %{name} is not a buffer")
-        if buffer.kind == "temp":
+        if output.kind == "temp":
             raise _Fault(("buffer", name), "program", f"output %{name} is a temp buffer")
-        if buffer.kind == "output" and name not in stored:
+        if output.kind == "output" and name not in stored:
             raise _Fault(("buffer", name), "program", f"no kernel stores to output %{name}")
     for buffer in program.buffers_of_kind("output"):
         if buffer.name not in program.outputs:
@@ -320,7 +320,7 @@ class _KernelChecker:
         if isinstance(stmt, Loop):
             var = self.bind(stmt.var, [*scopes, {}], loop=True)
             self.loop_names.add(var.name)
-            self.block(stmt.body, path, [*scopes, {var.name: var}], live and var.extent > 0)
+            self.block(stmt.body, path, [*scopes, {var.name: var}], live and (var.extent or 0) > 0)
         elif isinstance(stmt, Let):
             self.expr(stmt.value, scopes, live)
             self.bind(stmt.var, scopes, loop=False)

@@ -256,6 +256,15 @@ _define_binary(
 # ---------------------------------------------------------------------------
 # Comparisons: bool results, no gradient
 
+def applied_to_inputs(fn: Callable[..., Any]) -> Callable[[Sequence[np.ndarray], Any], np.ndarray]:
+    """The numpy reference that applies the ufunc ``fn`` to a node's inputs."""
+
+    def reference(inputs: Sequence[np.ndarray], attrs: Any) -> np.ndarray:
+        return np.asarray(fn(*inputs))
+
+    return reference
+
+
 for _name, _fn in [
     ("eq", np.equal),
     ("ne", np.not_equal),
@@ -268,7 +277,7 @@ for _name, _fn in [
         Primitive(
             _name,
             _compare_rule(_name),
-            lambda inputs, attrs, fn=_fn: np.asarray(fn(*inputs)),
+            applied_to_inputs(_fn),
             None,
             num_inputs=2,
         )

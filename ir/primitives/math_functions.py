@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import numpy as np
 
 from tcomp.ir.primitives.base import Primitive, register
-from tcomp.ir.primitives.elementwise import _define_unary
+from tcomp.ir.primitives.elementwise import _define_unary, applied_to_inputs
 from tcomp.ir.types import TensorType
 
 if TYPE_CHECKING:
@@ -148,7 +148,7 @@ for _name, _fn in [("isnan", np.isnan), ("isinf", np.isinf), ("isfinite", np.isf
         Primitive(
             _name,
             _predicate_infer,
-            lambda inputs, attrs, fn=_fn: np.asarray(fn(inputs[0])),
+            applied_to_inputs(_fn),
             None,
             num_inputs=1,
         )

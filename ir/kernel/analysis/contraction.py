@@ -86,7 +86,7 @@ def _operand(expr: Expr, wide: str) -> Operand | None:
     return Operand(expr.buffer, expr.dtype, affine[0], affine[1])
 
 
-def _reduction(stmts: tuple[Stmt, ...]) -> tuple[int, Var, Loop, Expr] | None:
+def _reduction(stmts: tuple[Stmt, ...]) -> tuple[int, Var, Loop, Binary] | None:
     """The first ``let acc = 0; for r { acc = acc + x * y }`` pair in ``stmts``."""
     for at in range(len(stmts) - 1):
         let, loop = stmts[at], stmts[at + 1]

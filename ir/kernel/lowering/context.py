@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
 import numpy as np
 
-from tcomp.ir.kernel.expr import INDEX, Expr, Var, const
+from tcomp.ir.kernel.expr import INDEX, Expr, Number, Var, const
 from tcomp.ir.types import TensorType
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ class LoweringContext:
         return self._services.constant_accessor(self.node)
 
 
-def uniform_value(array: np.ndarray) -> object | None:
+def uniform_value(array: np.ndarray) -> Number | None:
     """The one value every element of ``array`` has (bit for bit), or None.
 
     An empty array counts as uniform (its value is never read): 0.

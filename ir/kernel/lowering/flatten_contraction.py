@@ -110,12 +110,15 @@ def _nest(kernel: Kernel) -> _Nest | None:
         body = body[-1].body  # type: ignore[union-attr]
     if not _starts_reduction(body):
         return None
-    let, reductions = body[0], [body[1]]
-    assert isinstance(let, Let) and isinstance(reductions[0], Loop)
+    let, first = body[0], body[1]
+    assert isinstance(let, Let) and isinstance(first, Loop)
+    reductions: list[Loop] = [first]
     inlined: list[Let] = []  # lets hoisted out of inner reduction loops: into the factors
     while _lets_then_loop(reductions[-1].body):
-        inlined.extend(reductions[-1].body[:-1])  # type: ignore[arg-type]
-        reductions.append(reductions[-1].body[-1])  # type: ignore[arg-type]
+        *lets, nested = reductions[-1].body
+        assert isinstance(nested, Loop) and all(isinstance(s, Let) for s in lets)
+        inlined.extend(s for s in lets if isinstance(s, Let))
+        reductions.append(nested)
     inner = reductions[-1].body
     acc = let.var
     if len(inner) != 1 or not isinstance(inner[0], Assign) or inner[0].var != acc:

@@ -282,7 +282,8 @@ class Hoister:
         body = self.visit_root(expr.body, innermost)
         statements, result = self._accumulate(expr, body, innermost)
         nest: list[Stmt] = list(innermost.prelude) + statements[1]
-        for frame, outer in zip(reversed(frames), reversed([None] + frames[:-1])):
+        outers: list[Frame | None] = [None, *frames[:-1]]
+        for frame, outer in zip(reversed(frames), reversed(outers)):
             nest = [Loop(frame.var, tuple(nest))]  # type: ignore[arg-type]
             if outer is not None:
                 nest = list(outer.prelude) + nest

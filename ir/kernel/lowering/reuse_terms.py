@@ -192,7 +192,8 @@ def _replace(expr: Expr, target: Expr, by: Expr) -> Expr:
     if isinstance(expr, Binary):
         return Binary(expr.op, _replace(expr.a, target, by), _replace(expr.b, target, by), expr.dtype)
     if isinstance(expr, Select):
-        return Select(*(_replace(e, target, by) for e in (expr.cond, expr.a, expr.b)), expr.dtype)
+        cond, a, b = (_replace(e, target, by) for e in (expr.cond, expr.a, expr.b))
+        return Select(cond, a, b, expr.dtype)
     if isinstance(expr, Cast):
         return Cast(_replace(expr.x, target, by), expr.dtype)
     if isinstance(expr, Call):
