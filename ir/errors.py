@@ -108,3 +108,14 @@ def with_location(message: str, location: object | None) -> str:
 
 class TcompIndexError(TcompError, IndexError):
     """An index out of range or an indexing form tcomp does not support."""
+
+
+class TcompDistributedError(TcompError, RuntimeError):
+    """A collective of :mod:`tcomp.distributed` that cannot run: MPI not installed, ranks
+    that disagree on what they run (the message names the ranks and the difference), a
+    failing MPI call."""
+
+
+class TcompDistributedTimeoutError(TcompDistributedError, TimeoutError):
+    """A collective that did not complete within ``TCOMP_MPI_TIMEOUT`` seconds: another rank
+    died, hangs, or runs a different program."""

@@ -6,7 +6,7 @@ with ``f.lower(*args).as_text()``. The array functions below work on traced
 values inside ``jit`` and eagerly on numpy arrays and :class:`Array` outside.
 """
 
-from tcomp import errors, random
+from tcomp import distributed, errors, random
 from tcomp.backends.registry import available_backends, default_backend_name
 from tcomp.frontend.array import Array
 from tcomp.frontend.bitwise_ops import (

@@ -1,6 +1,7 @@
 """The ``tcomp`` command line (also ``python -m tcomp``).
 
-- ``tcomp demo [--backend NAME] [--steps N] [--optimizer sgd|adam]``: train the demo classifier;
+- ``tcomp demo [--backend NAME] [--steps N] [--optimizer sgd|adam] [--data-parallel]``: train
+  the demo classifier (``--data-parallel``: over MPI, ``mpiexec -n 2 tcomp demo --data-parallel``);
 - ``tcomp backends``: list the backends, which are available, how to install the others;
 - ``tcomp inspect FILE.py:FUNC``: a jitted function's IR at one stage (``--stage grad``:
   the traced forward and backward program of ``tcomp.grad(FUNC)``);
@@ -29,6 +30,11 @@ from tcomp.errors import TcompError
 
 
 def _demo(args: argparse.Namespace) -> int:
+    if args.data_parallel:
+        from tcomp.demo_distributed import run_data_parallel_demo
+
+        run_data_parallel_demo(backend=args.backend, steps=args.steps, optimizer=args.optimizer)
+        return 0
     from tcomp.demo import run_demo
 
     run_demo(backend=args.backend, steps=args.steps, optimizer=args.optimizer)
@@ -83,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--optimizer", choices=("sgd", "adam"), default=None,
         help="take the update from tcomp.optim: sgd (learning rate 0.5) or adam (0.01); "
         "by default the demo's own SGD step",
+    )
+    demo.add_argument(
+        "--data-parallel", action="store_true",
+        help="train over the MPI ranks (tcomp.distributed; needs tcomp[mpi]): "
+        "mpiexec -n 2 tcomp demo --data-parallel",
     )
     demo.set_defaults(run=_demo)
 

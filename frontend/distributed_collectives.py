@@ -1,0 +1,197 @@
+"""The collectives of :mod:`tcomp.distributed`, on the host, between jitted calls.
+
+Each takes a pytree of tcomp Arrays, numpy arrays or scalars and returns the same
+structure, each leaf the same kind of value as it came (an Array on its backend, or a
+numpy array). Each first checks that every rank calls the same collective on the same
+shapes (:func:`~tcomp.frontend.distributed_agreement.agree`), then starts its MPI calls
+non-blocking and waits on them with the timeout of
+:func:`~tcomp.frontend.distributed_comm.wait_all`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from tcomp.frontend.distributed_agreement import agree, check_identical
+from tcomp.frontend.distributed_buckets import (
+    DEFAULT_BUCKET_BYTES,
+    Bucket,
+    check_bucket_bytes,
+    pack,
+    plan_buckets,
+    unpack,
+)
+from tcomp.frontend.distributed_comm import communicator, mpi, wait_all
+from tcomp.frontend.distributed_host import (
+    OPS,
+    check_op,
+    describe,
+    host_leaves,
+    leaf_paths,
+    restore,
+    work_dtype,
+)
+from tcomp.frontend.pytree import tree_unflatten
+from tcomp.ir.errors import TcompArgumentError, TcompShapeError
+
+
+def all_reduce(x: Any, op: str = "sum", *, bucket_bytes: int = DEFAULT_BUCKET_BYTES) -> Any:
+    """Every rank's ``x`` combined elementwise by ``op`` (``"sum"``, ``"mean"``, ``"max"``,
+    ``"min"``); every rank gets the result. ``x`` is a pytree; its leaves are packed into
+    buckets of about ``bucket_bytes`` (one per dtype at least) and each bucket is one
+    ``MPI_Iallreduce``. float16/bfloat16 are reduced in float32 and rounded back."""
+    check_op(op, "all_reduce")
+    check_bucket_bytes(bucket_bytes)
+    leaves, treedef, hosts = host_leaves(x, "all_reduce")
+    agree("all_reduce", describe("all_reduce", hosts, treedef, op=op, bucket_bytes=bucket_bytes))
+    results = reduce_arrays(hosts, op, bucket_bytes, "all_reduce")
+    return tree_unflatten(treedef, [restore(m, r) for m, r in zip(leaves, results)])
+
+
+def reduce_arrays(
+    hosts: Sequence[np.ndarray], op: str, bucket_bytes: int, what: str
+) -> list[np.ndarray]:
+    """The all-reduce of numpy arrays, bucketed, without the agreement check."""
+    types = [(h.shape, work_dtype(h.dtype, op, what, h.shape)) for h in hosts]
+    buckets = plan_buckets(types, bucket_bytes)
+    buffers = [pack(bucket, hosts) for bucket in buckets]
+    reduce_buffers(buckets, buffers, op, what)
+    out: list = [None] * len(hosts)
+    for bucket, buffer in zip(buckets, buffers):
+        unpack(bucket, buffer, [h.shape for h in hosts], [h.dtype for h in hosts], out)
+    return out
+
+
+def reduce_buffers(buckets: Sequence[Bucket], buffers: Sequence[np.ndarray], op: str, what: str) -> None:
+    """All-reduces each packed bucket buffer in place: one ``Iallreduce`` per bucket, all
+    in flight together, then one wait; ``"mean"`` divides by the number of ranks."""
+    MPI = mpi()
+    comm = communicator()
+    mpi_op = {"sum": MPI.SUM, "mean": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN}[op]
+    requests = [comm.Iallreduce(MPI.IN_PLACE, buffer, op=mpi_op) for buffer in buffers]
+    total = sum(b.nbytes for b in buckets)
+    wait_all(requests, f"{what} ({len(buckets)} buckets, {total} bytes)", keep_alive=buffers)
+    if op == "mean":
+        count = comm.Get_size()
+        for buffer in buffers:
+            buffer /= count
+
+
+def all_gather(x: Any, axis: int = 0) -> Any:
+    """Every rank's ``x`` concatenated along ``axis`` in rank order (each leaf's ``axis``
+    grows ``size()`` times); every rank gets the result. A 0-d leaf gives a vector of
+    ``size()`` values. Every rank must pass the same shapes."""
+    leaves, treedef, hosts = host_leaves(x, "all_gather")
+    for h in hosts:
+        if h.ndim and not -h.ndim <= axis < h.ndim:
+            raise TcompShapeError(
+                f"tcomp.distributed.all_gather: axis {axis} is out of range for a leaf of "
+                f"shape {list(h.shape)}"
+            )
+    agree("all_gather", describe("all_gather", hosts, treedef, axis=axis))
+    comm = communicator()
+    count = comm.Get_size()
+    sends = [np.ascontiguousarray(h).reshape(-1).view(np.uint8) for h in hosts]
+    receives = [np.empty((count, s.size), np.uint8) for s in sends]
+    requests = [comm.Iallgather(s, r) for s, r in zip(sends, receives)]
+    wait_all(requests, f"all_gather ({len(hosts)} arrays)", keep_alive=sends + receives)
+    results = []
+    for h, received in zip(hosts, receives):
+        parts = received.view(h.dtype).reshape((count, *h.shape))
+        results.append(parts if h.ndim == 0 else np.concatenate(list(parts), axis=axis))
+    return tree_unflatten(treedef, [restore(m, r) for m, r in zip(leaves, results)])
+
+
+def broadcast(x: Any, root: int = 0, *, bucket_bytes: int = DEFAULT_BUCKET_BYTES) -> Any:
+    """``root``'s ``x`` on every rank (every rank passes arrays of the same shapes and
+    dtypes, which it gets back filled with ``root``'s values). Leaves are sent as bytes
+    in buckets of about ``bucket_bytes``, one ``MPI_Ibcast`` each."""
+    check_bucket_bytes(bucket_bytes)
+    leaves, treedef, hosts = host_leaves(x, "broadcast")
+    results = _broadcast_hosts(hosts, treedef, root, bucket_bytes, "broadcast")
+    return tree_unflatten(treedef, [restore(m, r) for m, r in zip(leaves, results)])
+
+
+def broadcast_parameters(params: Any, root: int = 0, *, bucket_bytes: int = DEFAULT_BUCKET_BYTES) -> Any:
+    """``root``'s parameters on every rank: call once before training so that every rank
+    starts from the same values (e.g. after each rank initialised its own)."""
+    check_bucket_bytes(bucket_bytes)
+    leaves, treedef, hosts = host_leaves(params, "broadcast_parameters")
+    results = _broadcast_hosts(hosts, treedef, root, bucket_bytes, "broadcast_parameters")
+    return tree_unflatten(treedef, [restore(m, r) for m, r in zip(leaves, results)])
+
+
+def _broadcast_hosts(
+    hosts: list[np.ndarray], treedef: Any, root: int, bucket_bytes: int, what: str
+) -> list[np.ndarray]:
+    comm = communicator()
+    _check_root(root, comm.Get_size(), what)
+    agree(what, describe(what, hosts, treedef, root=root, bucket_bytes=bucket_bytes))
+    raw = [np.ascontiguousarray(h).reshape(-1).view(np.uint8) for h in hosts]
+    buckets = plan_buckets([(r.shape, np.uint8) for r in raw], bucket_bytes)
+    buffers = [pack(bucket, raw) for bucket in buckets]
+    requests = [comm.Ibcast(buffer, root=root) for buffer in buffers]
+    wait_all(requests, f"{what} ({len(buckets)} buckets from rank {root})", keep_alive=buffers)
+    out: list = [None] * len(hosts)
+    for bucket, buffer in zip(buckets, buffers):
+        unpack(bucket, buffer, [r.shape for r in raw], [np.uint8] * len(raw), out)
+    return [o.view(h.dtype).reshape(h.shape) for o, h in zip(out, hosts)]
+
+
+def reduce_scatter(x: Any, op: str = "sum") -> Any:
+    """The all-reduce of ``x`` by ``op``, of which each rank keeps only its block along
+    axis 0: rank ``r`` gets rows ``r * n / size()`` to ``(r + 1) * n / size()`` of the
+    reduced array (``n``, each leaf's axis 0, must divide by ``size()``)."""
+    check_op(op, "reduce_scatter")
+    leaves, treedef, hosts = host_leaves(x, "reduce_scatter")
+    comm = communicator()
+    count = comm.Get_size()
+    for h in hosts:
+        if h.ndim == 0 or h.shape[0] % count:
+            raise TcompShapeError(
+                f"tcomp.distributed.reduce_scatter: a leaf of shape {list(h.shape)} cannot be "
+                f"split into {count} equal blocks along axis 0 (one per rank)"
+            )
+    agree("reduce_scatter", describe("reduce_scatter", hosts, treedef, op=op))
+    MPI = mpi()
+    mpi_op = {"sum": MPI.SUM, "mean": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN}[op]
+    sends = [np.ascontiguousarray(h, work_dtype(h.dtype, op, "reduce_scatter", h.shape)) for h in hosts]
+    receives = [np.empty((s.shape[0] // count, *s.shape[1:]), s.dtype) for s in sends]
+    requests = [comm.Ireduce_scatter_block(s, r, op=mpi_op) for s, r in zip(sends, receives)]
+    wait_all(requests, f"reduce_scatter ({len(hosts)} arrays)", keep_alive=sends + receives)
+    if op == "mean":
+        for r in receives:
+            r /= count
+    results = [r.astype(h.dtype) for r, h in zip(receives, hosts)]
+    return tree_unflatten(treedef, [restore(m, r) for m, r in zip(leaves, results)])
+
+
+def check_parameters(params: Any, what: str = "check_parameters") -> None:
+    """Raises :class:`~tcomp.errors.TcompDistributedError` on every rank unless every
+    rank holds bit-identical ``params``; the message names the ranks and the leaves that
+    differ."""
+    _, treedef, hosts = host_leaves(params, "check_parameters")
+    agree(what, describe("check_parameters", hosts, treedef))
+    check_identical(what, leaf_paths(treedef), hosts)
+
+
+def _check_root(root: int, count: int, what: str) -> None:
+    if isinstance(root, bool) or not isinstance(root, (int, np.integer)) or not 0 <= root < count:
+        raise TcompArgumentError(
+            f"tcomp.distributed.{what}: root {root!r} is not a rank; the ranks are 0 to {count - 1}"
+        )
+
+
+__all__ = [
+    "OPS",
+    "all_gather",
+    "all_reduce",
+    "broadcast",
+    "broadcast_parameters",
+    "check_parameters",
+    "reduce_arrays",
+    "reduce_buffers",
+    "reduce_scatter",
+]
