@@ -1,8 +1,8 @@
 """Contractions (matmul-like kernels) on a GPU: work-group tiles in local memory, a register
 tile per work-item.
 
-A kernel that :func:`~tcomp.ir.kernel.analysis.contraction.blocked_contraction`
-recognises (``C[b, i, j] = epilogue(sum_r A[b, i, r] * B[b, r, j])``, any
+A kernel that :func:`tiled_candidate` accepts (the map-gpu pass,
+:mod:`tcomp.backends.cfamily.schedule`, records ``tiled_matmul`` for it) (``C[b, i, j] = epilogue(sum_r A[b, i, r] * B[b, r, j])``, any
 strides, any epilogue: bias, relu, masks, casts) is rendered as a tiled
 kernel instead of its loop nest. One work-group of 256 work-items (16 x 16)
 computes a ``BM x BN`` tile of the output, ``BM = 16 * TM`` and
@@ -48,7 +48,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from tcomp.ir.kernel.analysis import Contraction, Operand, blocked_contraction
+from tcomp.ir.kernel.analysis import Contraction, Operand, worth_blocking
 from tcomp.ir.kernel.kernel import Kernel, Let, Loop, Stmt
 
 THREADS_PER_SIDE = 16
@@ -102,12 +102,22 @@ def choose_tile(m: int, n: int, batch: int, dtype: str = "float32") -> TileShape
     return TileShape(tm, tn)
 
 
+def tiled_candidate(kernel: Kernel) -> Contraction | None:
+    """The contraction of ``kernel`` when a tiled GPU form (this one or tensor cores) may
+    run it: big enough (:func:`~tcomp.ir.kernel.analysis.worth_blocking`, the CPU's
+    threshold too) and no ``inout`` arg (the tiled forms read operands after writing
+    outputs). The CPU's blocking marks in the schedule play no part."""
+    if any(arg.access == "inout" for arg in kernel.args):
+        return None
+    return worth_blocking(kernel)
+
+
 def gpu_contraction(kernel: Kernel) -> Contraction | None:
-    """The contraction of ``kernel`` when it gets the tiled GPU kernel: the lowering
-    scheduled it as blocked (big enough) and both operands are float32 or float64 in
-    memory. float16 and bfloat16 operands, stored as bits, take the generic path for
-    now: a kernel for them (tensor cores) would be chosen here, beside this one."""
-    match = blocked_contraction(kernel)
+    """The contraction of ``kernel`` when it gets the tiled GPU kernel: a
+    :func:`tiled_candidate` whose operands are both float32 or float64 in memory
+    (float16 and bfloat16 operands take tensor cores where the dialect has them, else
+    the generic path)."""
+    match = tiled_candidate(kernel)
     if match is None or not {match.a.dtype, match.b.dtype} <= WIDE_OPERANDS:
         return None
     return match
@@ -131,12 +141,18 @@ def batch_size(match: Contraction) -> int:
     return size
 
 
-def contraction_launch(match: Contraction) -> tuple[int, int | None]:
-    """(global size, local size) of the tiled kernel of ``match``."""
+def contraction_tile(match: Contraction) -> TileShape:
+    """The register tile :func:`choose_tile` gives the tiled kernel of ``match``."""
     m, n, _ = match.sizes
-    batch = batch_size(match)
-    tile = choose_tile(m, n, batch, match.acc.dtype)
-    return _groups(m, n, batch, tile) * GROUP_SIZE, GROUP_SIZE
+    return choose_tile(m, n, batch_size(match), match.acc.dtype)
+
+
+def contraction_launch(match: Contraction, tile: TileShape | None = None) -> tuple[int, int | None]:
+    """(global size, local size) of the tiled kernel of ``match`` with ``tile`` (by
+    default :func:`contraction_tile`'s)."""
+    m, n, _ = match.sizes
+    tile = tile or contraction_tile(match)
+    return _groups(m, n, batch_size(match), tile) * GROUP_SIZE, GROUP_SIZE
 
 
 def outer_lets(kernel: Kernel, match: Contraction) -> list[tuple[Loop | None, tuple[Stmt, ...]]]:
@@ -232,8 +248,10 @@ def contraction_body(
     group_id: str,
     local_id: str,
     write_block: BlockWriter,
+    tile: TileShape | None = None,
 ) -> list[str]:
-    """The C lines of the tiled kernel's body (inside the braces, one level indented).
+    """The C lines of the tiled kernel's body (inside the braces, one level indented),
+    with the register ``tile`` (by default :func:`contraction_tile`'s).
 
     ``write_block(statements, depth, lines)`` renders kernel-IR statements (the lets and
     the epilogue) at an indentation depth into ``lines``; the accumulator variable of the
@@ -241,8 +259,7 @@ def contraction_body(
     """
     m, n, k = match.sizes
     m_var, n_var, k_var = match.m_loop.var.name, match.n_loop.var.name, match.k_loop.var.name
-    batch = batch_size(match)
-    tile = choose_tile(m, n, batch, match.acc.dtype)
+    tile = tile or contraction_tile(match)
     tiles_n = -(-n // tile.bn)
     tiles_m = -(-m // tile.bm)
     t = index_type

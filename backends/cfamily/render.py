@@ -7,7 +7,9 @@ one pointer per kernel arg in ``kernel.args`` order (inputs ``const``; all
 Each buffer is its own argument, constants and arena temps included: the
 runtime uploads constants once and may either allocate each temp on its own
 or pass ``arena + offset`` (CUDA) / a sub-buffer (OpenCL; the offset must
-meet ``CL_DEVICE_MEM_BASE_ADDR_ALIGN``). :func:`launch_plan` lists, per
+meet ``CL_DEVICE_MEM_BASE_ADDR_ALIGN``). Each kernel renders as its schedule's GPU
+launch says (``gpu={kind: ...}``: :mod:`tcomp.backends.cfamily.schedule`, the map-gpu
+pass; decided on the spot for a kernel without one). :func:`launch_plan` lists, per
 kernel, the function name, the buffer names in argument order, the global
 size (work-items in all) and the local size (None: any work-group size, the
 kernel checks its own bound; an int: exactly that size, declared by the
@@ -65,7 +67,7 @@ same pairs in the same order, so the same result) and a group of at most 32
 never touches local memory (see :meth:`_BodyWriter.warp_combine`).
 
 A collapsed nest of at least ``COARSEN_MIN`` indices gives each work-item
-four (:func:`coarsening`; same launch, ``ceil(total / 4)`` work-items):
+four (:func:`tcomp.backends.cfamily.schedule.coarsening`; same launch, ``ceil(total / 4)`` work-items):
 strided by the group size (``tc_g = tc_base + tc_u * group size``), or, when
 every access is the flat index or free of the nest and the buffers are
 32-bit, the four consecutive indices ``4w .. 4w+3`` as one 16-byte vector
@@ -84,12 +86,10 @@ numpy's); OpenCL sources say ``#pragma OPENCL FP_CONTRACT OFF`` themselves.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from tcomp.backends.cfamily.contraction import (
     GROUP_SIZE,
+    TileShape,
     contraction_body,
-    contraction_launch,
     gpu_contraction,
 )
 from tcomp.backends.cfamily.dialect import Dialect, get_dialect
@@ -103,13 +103,16 @@ from tcomp.backends.cfamily.mapping import (
     map_kernel,
     parallel_loop,
 )
-from tcomp.backends.cfamily.tensor_core import GROUP_SIZE as TENSOR_CORE_GROUP
-from tcomp.backends.cfamily.tensor_core import (
-    tensor_core_body,
-    tensor_core_contraction,
-    tensor_core_launch,
+from tcomp.backends.cfamily.schedule import (
+    KernelLaunch,
+    function_name,
+    kernel_mapping,
+    launch_for,
+    launch_plan,
 )
-from tcomp.backends.cfamily.vector_nest import LANES, vector_nest, vector_plan
+from tcomp.backends.cfamily.tensor_core import GROUP_SIZE as TENSOR_CORE_GROUP
+from tcomp.backends.cfamily.tensor_core import tensor_core_body, tensor_core_contraction
+from tcomp.backends.cfamily.vector_nest import vector_nest, vector_plan
 from tcomp.ir.kernel.analysis import overlapping_temps as aliased_args
 from tcomp.ir.kernel.kernel import Assign, Kernel, Let, Loop, Program, Stmt, Store
 from tcomp.ir.recursion import deep_recursion
@@ -126,71 +129,6 @@ LOCAL_ID = "tc_lid"  # the work-item's index in its group (work-group kernels)
 GROUP_ID = "tc_grp"  # the group's index (work-group kernels with a parallel nest)
 GLOBAL_ID = "tc_g"  # the collapsed global index (a nest of two loops or more)
 WARP = 32  # lanes of a CUDA warp (Dialect.warp_shuffle)
-
-
-@dataclass(frozen=True)
-class KernelLaunch:
-    """How a runtime launches one rendered kernel: ``function(*buffers)`` over a 1-d
-    range of ``global_size`` work-items. ``local_size`` None: any work-group size (the
-    kernel checks its own bound); an int: work-groups of exactly that size (the kernel
-    declares it), ``global_size`` being a multiple of it."""
-
-    kernel: str  # the kernel-IR name (k0, k1...)
-    function: str  # the C function name
-    buffers: tuple[str, ...]  # program buffer names, in argument order
-    global_size: int
-    local_size: int | None = None
-
-
-COARSEN = 4  # indices per work-item of a big collapsed nest (several loads in flight)
-COARSEN_MIN = 1 << 16  # from this many indices on
-
-
-def coarsening(mapping: KernelMapping) -> int:
-    """How many indices of the parallel nest each work-item takes: :data:`COARSEN` for a
-    big nest run one work-item per index (its loads then overlap: a GPU needs several
-    memory requests in flight per thread to reach its bandwidth), else 1."""
-    if mapping.local_size is None and mapping.nest and mapping.outer >= COARSEN_MIN:
-        return COARSEN
-    return 1
-
-
-def function_name(program: Program, kernel: Kernel) -> str:
-    return f"{c_name(program.name)}_{c_name(kernel.name)}"
-
-
-def kernel_mapping(program: Program, kernel: Kernel) -> KernelMapping:
-    """Where ``kernel``'s loops run (:func:`tcomp.backends.cfamily.mapping.map_kernel`)."""
-    return map_kernel(kernel, aliased_args(program, kernel))
-
-
-def launch_plan(program: Program, dialect: str | Dialect = "opencl") -> list[KernelLaunch]:
-    """Per kernel, in program order: what a runtime needs to launch it (see the module
-    docstring); the dialect decides whether half matmuls run on tensor cores."""
-    d = get_dialect(dialect) if isinstance(dialect, str) else dialect
-    plan = []
-    for kernel in program.kernels:
-        contraction = gpu_contraction(kernel)
-        tensor = tensor_core_contraction(kernel, d.tensor_cores)
-        if tensor is not None:
-            global_size, local_size = tensor_core_launch(tensor)
-        elif contraction is not None:
-            global_size, local_size = contraction_launch(contraction)
-        else:
-            mapping = kernel_mapping(program, kernel)
-            per_item = coarsening(mapping)
-            global_size = -(-mapping.global_size // per_item)
-            local_size = mapping.local_size
-        plan.append(
-            KernelLaunch(
-                kernel=kernel.name,
-                function=function_name(program, kernel),
-                buffers=tuple(arg.name for arg in kernel.args),
-                global_size=global_size,
-                local_size=local_size,
-            )
-        )
-    return plan
 
 
 def render_program(program: Program, dialect: str | Dialect) -> str:
@@ -226,8 +164,10 @@ def _half_to_float(exprs: ExprRenderer, dtype: str, bits: str) -> str:
 def _render_kernel(program: Program, kernel: Kernel, exprs: ExprRenderer) -> str:
     d = exprs.dialect
     aliased = aliased_args(program, kernel)
-    contraction = gpu_contraction(kernel)
-    tensor = tensor_core_contraction(kernel, d.tensor_cores)
+    launch = launch_for(program, kernel, d)  # what the schedule says (map-gpu)
+    kind = launch.kind
+    tensor = tensor_core_contraction(kernel, d.tensor_cores) if kind == "tensor_core" else None
+    contraction = gpu_contraction(kernel) if kind == "tiled_matmul" else None
     mapping = map_kernel(kernel, aliased)
     params = []
     for arg in kernel.args:
@@ -242,7 +182,7 @@ def _render_kernel(program: Program, kernel: Kernel, exprs: ExprRenderer) -> str
     if tensor is not None:
         size: int | None = TENSOR_CORE_GROUP
     else:
-        size = GROUP_SIZE if contraction is not None else mapping.local_size
+        size = GROUP_SIZE if contraction is not None else launch.local_size
     bounds = d.launch_bounds.format(size=size) if size is not None else ""
     head = f"{d.kernel_prefix} {bounds}void {name}("
     separator = ",\n" + " " * len(head)
@@ -263,15 +203,17 @@ def _render_kernel(program: Program, kernel: Kernel, exprs: ExprRenderer) -> str
             kernel, contraction, d.index_type, acc_type, d.math("fma", contraction.acc.dtype),
             d.barrier, d.local_space, d.group_id, d.local_id,
             lambda stmts, depth, out: _BodyWriter(exprs, out).block(stmts, depth),
+            TileShape(launch.tm, launch.tn),
         )
         lines += [INDENT + line for line in body]
-    elif size is None and coarsening(mapping) > 1:
+    elif kind == "vector":
         writer.block(mapping.prefix, 1)
-        plan = vector_plan(kernel, mapping, aliased) if d.vector_load else None
-        if plan is not None and coarsening(mapping) == len(LANES):
-            vector_nest(writer, mapping, plan, lambda source, depth: writer.flat_index(mapping, source, depth))
-        else:
-            writer.coarsened_nest(mapping, coarsening(mapping))
+        plan = vector_plan(kernel, mapping, aliased)
+        assert plan is not None  # launch_for checked the kind against the kernel
+        vector_nest(writer, mapping, plan, lambda source, depth: writer.flat_index(mapping, source, depth))
+    elif kind == "coarsened":
+        writer.block(mapping.prefix, 1)
+        writer.coarsened_nest(mapping, launch.coarsen)
     elif size is None:
         writer.block(mapping.prefix, 1)
         if mapping.nest:

@@ -41,8 +41,9 @@ from tcomp.backends.cfamily.contraction import (
     batch_size,
     batch_variables,
     staging_loop,
+    tiled_candidate,
 )
-from tcomp.ir.kernel.analysis import Contraction, blocked_contraction
+from tcomp.ir.kernel.analysis import Contraction
 from tcomp.ir.kernel.expr import HALF_TYPES
 from tcomp.ir.kernel.kernel import Kernel
 
@@ -62,11 +63,11 @@ MODES = ("none", "mma", "emulated")
 
 def tensor_core_contraction(kernel: Kernel, mode: str) -> Contraction | None:
     """The contraction of ``kernel`` when it runs on tensor cores: ``mode`` is not
-    ``none``, the lowering scheduled it as blocked, both operands are one 16-bit float
-    dtype and the accumulator is float32."""
+    ``none``, it is a :func:`~tcomp.backends.cfamily.contraction.tiled_candidate`, both
+    operands are one 16-bit float dtype and the accumulator is float32."""
     if mode == "none":
         return None
-    match = blocked_contraction(kernel)
+    match = tiled_candidate(kernel)
     if match is None or match.acc.dtype != "float32":
         return None
     if match.a.dtype not in HALF_TYPES or match.b.dtype != match.a.dtype:

@@ -1,6 +1,6 @@
 """16-byte vector loads and stores for a big elementwise nest (pure: imports no driver).
 
-A coarsened nest (:func:`tcomp.backends.cfamily.render.coarsening`: four
+A coarsened nest (:func:`tcomp.backends.cfamily.schedule.coarsening`: four
 indices per work-item) whose every buffer access is either exactly the
 nest's flat index or free of the nest's variables runs its four indices as
 one 16-byte vector access per buffer instead of four strided scalar ones:

@@ -109,25 +109,42 @@ class GPUBackend(Backend):
         self.driver  # noqa: B018 - opening it is the check
 
     def compile(self, function: Function) -> Executable:
-        """Lowers (``GPU_PIPELINE``, verified after each pass when ``TCOMP_VERIFY_PASSES``
-        is set), renders and builds ``function`` for this device."""
+        """Lowers (``GPU_PIPELINE``, then ``map-gpu`` for this device's dialect; verified
+        after each pass when ``TCOMP_VERIFY_PASSES`` is set), renders and builds
+        ``function`` for this device."""
         from tcomp.backends.gpu.executable import GPUExecutable
         from tcomp.backends.options import verify_passes_from_environment
         from tcomp.ir.kernel.passes import GPU_PIPELINE, lower
 
         started = time.perf_counter()
-        program = lower(function, GPU_PIPELINE, verify_each=verify_passes_from_environment())
+        verify = verify_passes_from_environment()
+        program = self.map_gpu(lower(function, GPU_PIPELINE, verify_each=verify), verify)
         self.check_dtypes(program)
         with deep_recursion(PLAN_RECURSION_LIMIT):  # planning walks expression trees
             return GPUExecutable(self, program, time.perf_counter() - started)
 
     def compile_program(self, program: Program) -> Executable:
-        """Builds an already lowered kernel-IR program."""
+        """Builds an already lowered kernel-IR program (``map-gpu`` runs on it; a launch
+        its schedules already hold is checked)."""
         from tcomp.backends.gpu.executable import GPUExecutable
+        from tcomp.backends.options import verify_passes_from_environment
 
+        program = self.map_gpu(program, verify_passes_from_environment())
         self.check_dtypes(program)
         with deep_recursion(PLAN_RECURSION_LIMIT):
             return GPUExecutable(self, program, 0.0)
+
+    def map_gpu(self, program: Program, verify: bool) -> Program:
+        """The ``map-gpu`` pass for this device's dialect (:func:`tcomp.backends.cfamily.map_gpu`),
+        verified after when ``verify``."""
+        from tcomp.backends.cfamily import map_gpu
+        from tcomp.ir.kernel.verifier import verify_program
+
+        with deep_recursion(PLAN_RECURSION_LIMIT):
+            mapped = map_gpu(program, self.dialect)
+        if verify:
+            verify_program(mapped, "map-gpu")
+        return mapped
 
     def check_dtypes(self, program: Program) -> None:
         """A clear error for a dtype the device cannot compute in (no check before the

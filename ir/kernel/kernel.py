@@ -2,7 +2,7 @@
 
 A :class:`Kernel` is one loop nest: statements over flat, row-major buffers,
 with a :class:`Schedule` kept beside it as data (which loop runs across
-threads, vector widths, unrolling, tiles; later the GPU grid mapping). The
+threads, vector widths, unrolling, tiles; on GPUs the launch). The
 algorithm says *what* each element is; the schedule says *how* the loops
 run, and renderers read both.
 
@@ -100,6 +100,34 @@ def statement_exprs(stmt: Stmt) -> tuple[Expr, ...]:
 # ---------------------------------------------------------------------------
 # Kernels
 
+# How a GPU runs a kernel (GpuLaunch.kind), as backends/cfamily's map-gpu pass decides:
+GPU_KINDS = (
+    "single",  # no parallel loop: one work-item runs the nest
+    "nest",  # the parallel nest collapsed: one work-item per index
+    "coarsened",  # the collapsed nest, `coarsen` indices per work-item, group-strided
+    "vector",  # the collapsed nest, `coarsen` consecutive indices as one vector access
+    "group_reduction",  # one work-group of `local` work-items per index of the nest
+    "tiled_matmul",  # a contraction: work-groups of 16 x 16 with a `tm x tn` register tile
+    "tensor_core",  # a 16-bit float contraction on tensor cores (mma.sync)
+)
+
+
+@dataclass(frozen=True)
+class GpuLaunch:
+    """Where a kernel runs on a GPU: its ``kind`` (one of :data:`GPU_KINDS`), the
+    work-items in all (``global_size``), the work-group size (``local_size``; None: any
+    size, the kernel checks its own bound), the register tile ``tm x tn`` of a tiled
+    matmul and the indices per work-item (``coarsen``) of a coarsened or vector nest.
+    Printed in the schedule as ``gpu={kind: tiled_matmul, global: 262144, local: 256, tm:
+    8, tn: 8}`` (fields at their defaults left out); renderers generate what it says."""
+
+    kind: str
+    global_size: int
+    local_size: int | None = None
+    tm: int = 1
+    tn: int = 1
+    coarsen: int = 1
+
 
 @dataclass
 class Schedule:
@@ -109,16 +137,22 @@ class Schedule:
       (CPU) or grid blocks (GPU); None runs the kernel on one thread;
     - ``vector``: loop variable -> SIMD width hint;
     - ``unroll``: loop variable -> unroll factor;
-    - ``tile``: loop variable -> tile size (for blocked loop nests).
+    - ``tile``: loop variable -> tile size (for blocked loop nests);
+    - ``gpu``: the launch a GPU backend chose (:class:`GpuLaunch`); None on CPUs.
     """
 
     parallel: str | None = None
     vector: dict[str, int] = field(default_factory=dict)
     unroll: dict[str, int] = field(default_factory=dict)
     tile: dict[str, int] = field(default_factory=dict)
+    gpu: GpuLaunch | None = None
 
     def is_default(self) -> bool:
-        return self.parallel is None and not (self.vector or self.unroll or self.tile)
+        return (
+            self.parallel is None
+            and not (self.vector or self.unroll or self.tile)
+            and self.gpu is None
+        )
 
 
 @dataclass(frozen=True)

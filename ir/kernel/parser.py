@@ -65,6 +65,7 @@ from tcomp.ir.kernel.printer import (  # noqa: F401 (the equality helpers are re
     programs_equal,
     type_name,
 )
+from tcomp.ir.kernel.schedule_text import parse_schedule
 from tcomp.ir.line_parser import PARSE_RECURSION_LIMIT, LineParser, Token, parse_error
 from tcomp.ir.recursion import deep_recursion
 from tcomp.ir.types import TensorType, canonical_dtype
@@ -92,7 +93,6 @@ _INFIX_OPS = {text: op for op, text in INFIX.items()}
 _TYPE_NAMES = {type_name(t): t for t in SCALAR_TYPES}
 _ACCESS = ("in", "out", "inout")
 _BUFFER_WORDS = {"out": "output", "temp": "temp", "const": "constant"}
-_SCHEDULE_MAPS = ("vector", "unroll", "tile")
 
 
 def result_dtype(op: str, a: Expr) -> str:
@@ -406,39 +406,9 @@ def _kernel(reader: _Reader, line_no: int, line: str) -> Kernel:
     following = reader.peek()
     if following is not None and re.match(r"\s*schedule\s*\{", following[1]):
         reader.next("a schedule")
-        schedule = _schedule(_Parser(following[1], following[0]))
+        schedule = parse_schedule(_Parser(following[1], following[0]))
     body = _block(reader, _Scope(args), f"kernel {name.text} (line {line_no})")
     return Kernel(name.text, tuple(args.values()), body, schedule, origin)
-
-
-def _schedule(parser: _Parser) -> Schedule:
-    parser.expect("schedule")
-    parser.expect("{")
-    schedule = Schedule()
-    seen: set[str] = set()
-
-    def factor() -> tuple[str, int]:
-        var = parser.name("a loop variable")
-        parser.expect(":")
-        return var.text, parser.parse_int()
-
-    def entry() -> None:
-        key = parser.name("parallel, vector, unroll or tile")
-        if key.text in seen:
-            raise parser.error(f"{key.text} is given twice", key)
-        seen.add(key.text)
-        parser.expect("=")
-        if key.text == "parallel":
-            schedule.parallel = parser.name("a loop variable").text
-        elif key.text in _SCHEDULE_MAPS:
-            parser.expect("{")
-            setattr(schedule, key.text, dict(parser.comma_list("}", factor)))
-        else:
-            raise parser.error(f"expected parallel, vector, unroll or tile, found {key.text!r}", key)
-
-    parser.comma_list("}", entry)
-    parser.expect_end()
-    return schedule
 
 
 def parse_kernel(text: str) -> Kernel:

@@ -68,10 +68,10 @@ from tcomp.ir.kernel.kernel import (
     Loop,
     Program,
     ProgramBuffer,
-    Schedule,
     Stmt,
     Store,
 )
+from tcomp.ir.kernel.schedule_text import format_schedule  # noqa: F401 (re-exported)
 from tcomp.ir.recursion import deep_recursion
 from tcomp.ir.text import format_attr, format_key
 from tcomp.ir.types import short_name
@@ -136,19 +136,6 @@ def _format_const(expr: Const) -> str:
     if expr.dtype == "int32":
         return f"{int(expr.value)}:i32"
     return f"{format_attr(float(expr.value))}:{type_name(expr.dtype)}"
-
-
-def format_schedule(schedule: Schedule) -> str:
-    """``schedule {parallel=i0, vector={i1: 16}, unroll={...}, tile={...}}``."""
-    parts = []
-    if schedule.parallel is not None:
-        parts.append(f"parallel={schedule.parallel}")
-    for name in ("vector", "unroll", "tile"):
-        mapping = getattr(schedule, name)
-        if mapping:
-            inner = ", ".join(f"{k}: {v}" for k, v in mapping.items())
-            parts.append(f"{name}={{{inner}}}")
-    return "schedule {" + ", ".join(parts) + "}"
 
 
 def format_statement(stmt: Stmt) -> str:

@@ -74,7 +74,9 @@ from tcomp.ir.kernel.expr import (
 )
 from tcomp.ir.kernel.kernel import (
     BUFFER_KINDS,
+    GPU_KINDS,
     Assign,
+    GpuLaunch,
     Kernel,
     KernelArg,
     Let,
@@ -96,6 +98,7 @@ from tcomp.ir.types import MAX_ELEMENTS, TensorType, is_int, numpy_dtype, shape_
 CONTEXT_LINES = 3  # lines of IR shown before and after the faulty one
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_ANY_GROUP_SIZE = frozenset({"single", "nest", "coarsened", "vector"})  # GPU kinds, local None
 _BUFFER_NAME = re.compile(r"[A-Za-z0-9_.]+\Z")
 _RESERVED = frozenset({"for", "let", "in", "true", "false", "nan", "inf", "schedule", "kernel"})
 _INT32 = np.iinfo(np.int32)
@@ -287,6 +290,26 @@ class _KernelChecker:
                     raise self.fault(f"schedule: {field_name} names {name!r}, not a loop")
                 if not _is_count(factor) or factor < 1:
                     raise self.fault(f"schedule: {field_name}[{name}] = {factor!r}, not >= 1")
+        if schedule.gpu is not None:
+            self.check_gpu_launch(schedule.gpu)
+
+    def check_gpu_launch(self, launch: GpuLaunch) -> None:
+        """A GPU launch's own consistency (whether the kernel can run as it says is the
+        renderer's check, which knows the dialect)."""
+        if launch.kind not in GPU_KINDS:
+            raise self.fault(f"schedule: gpu kind {launch.kind!r} is not one of {GPU_KINDS}")
+        for name in ("global_size", "tm", "tn", "coarsen"):
+            value = getattr(launch, name)
+            if not _is_count(value) or value < 1:
+                raise self.fault(f"schedule: gpu {name} = {value!r}, not >= 1")
+        local = launch.local_size
+        if local is not None and (not _is_count(local) or local < 1 or launch.global_size % local):
+            raise self.fault(
+                f"schedule: gpu local size {local!r} does not divide the global size "
+                f"{launch.global_size}"
+            )
+        if (local is None) != (launch.kind in _ANY_GROUP_SIZE):
+            raise self.fault(f"schedule: a {launch.kind} launch has local size {local!r}")
 
     # -- statements ------------------------------------------------------
 

@@ -9,7 +9,11 @@ after it (``-p simplify,cse,dce,fuse,split-reductions{parts=8},plan-memory``).
 pipeline (:data:`~tcomp.ir.kernel.passes.LLVM_PIPELINE`), so
 ``tcomp opt F.tir -p simplify,cse,dce,fuse`` prints the same kernel program
 as ``tcomp inspect ... --stage kernels``; kernel passes named after it run
-instead, exactly as given.
+instead, exactly as given. The GPU backends' own last pass, ``map-gpu-opencl`` or
+``map-gpu-cuda`` (:func:`tcomp.backends.cfamily.map_gpu` for that dialect: each
+kernel's launch in its schedule), may end a kernel pipeline:
+``-p fuse,split-reductions{parts=1024},plan-memory,map-gpu-cuda`` prints what
+``tcomp inspect ... --backend cuda --stage kernels`` does.
 """
 
 from __future__ import annotations
@@ -20,6 +24,12 @@ from pathlib import Path
 
 from tcomp.commands import CliError, subparser
 
+# The GPU backends' map-gpu pass per dialect: backend passes, run last (they know the device)
+BACKEND_PASSES = {
+    "map-gpu-opencl": "map-gpu for OpenCL: each kernel's launch (kind, sizes, tile) in its schedule",
+    "map-gpu-cuda": "map-gpu for CUDA (tensor cores for 16-bit matmuls): the launch in the schedule",
+}
+
 
 def list_passes() -> str:
     """The graph passes, then the kernel passes (``fuse`` first), one line each: the name
@@ -28,13 +38,16 @@ def list_passes() -> str:
     from tcomp.ir.passes import PASSES
 
     kernel = {FUSE: fuse, **KERNEL_PASSES}
-    width = max(len(name) for name in [*PASSES, *kernel, *PIPELINES])
+    width = max(len(name) for name in [*PASSES, *kernel, *PIPELINES, *BACKEND_PASSES])
     lines = ["graph passes (graph IR -> graph IR):"]
     lines += [f"  {name:{width}s}  {summary(function)}".rstrip() for name, function in PASSES.items()]
     lines.append(f"kernel passes ({FUSE} lowers graph IR to kernel IR; the others follow it):")
     lines += [f"  {name:{width}s}  {summary(function)}".rstrip() for name, function in kernel.items()]
+    lines.append("backend passes (last in a kernel pipeline):")
+    lines += [f"  {name:{width}s}  {text}" for name, text in BACKEND_PASSES.items()]
     lines.append(f"kernel pipelines (-p ...,{FUSE} with nothing after it runs llvm's):")
     lines += [f"  {name:{width}s}  {','.join(names)}" for name, names in PIPELINES.items()]
+    lines.append(f"  {'':{width}s}  (opencl and cuda then run map-gpu-opencl / map-gpu-cuda)")
     return "\n".join(lines) + "\n"
 
 
@@ -70,7 +83,7 @@ def pass_names(text: str) -> tuple[list[str], list[str] | None]:
     if not names:
         raise CliError("-p: no pass named (e.g. -p simplify,cse,dce)")
     known = (f"graph passes are {', '.join(PASSES)}; kernel passes are {FUSE}, "
-             f"{', '.join(KERNEL_PASSES)}")
+             f"{', '.join(KERNEL_PASSES)}; backend passes are {', '.join(BACKEND_PASSES)}")
     fused = False
     for spec in names:
         name = pass_name(spec)
@@ -85,6 +98,11 @@ def pass_names(text: str) -> tuple[list[str], list[str] | None]:
                 raise CliError(f"graph pass {name!r} works on graph IR: put it before {FUSE}")
             if spec.strip() != name:
                 raise CliError(f"graph pass {name!r} takes no options: {spec!r}")
+        elif name in BACKEND_PASSES:
+            if not fused or spec is not names[-1]:
+                raise CliError(f"{name} is a backend pass: it ends a kernel pipeline (-p ...,{FUSE},...,{name})")
+            if spec.strip() != name:
+                raise CliError(f"{name} takes no options: {spec!r}")
         elif name in KERNEL_PASSES:
             if not fused:
                 raise CliError(
@@ -131,7 +149,15 @@ def run(args: argparse.Namespace) -> int:
     from tcomp.ir.kernel.passes import lower
     from tcomp.ir.kernel.printer import print_program
 
-    sys.stdout.write(print_program(lower(fn, kernel, verify_each=True)))
+    backend_pass = kernel[-1] if kernel[-1] in BACKEND_PASSES else None
+    program = lower(fn, kernel[:-1] if backend_pass else kernel, verify_each=True)
+    if backend_pass is not None:
+        from tcomp.backends.cfamily import map_gpu
+        from tcomp.ir.kernel.verifier import verify_program
+
+        program = map_gpu(program, backend_pass.removeprefix("map-gpu-"))
+        verify_program(program, backend_pass)
+    sys.stdout.write(print_program(program))
     return 0
 
 

@@ -21,16 +21,19 @@ from __future__ import annotations
 from tcomp.ir.kernel.analysis.affine import affine_terms
 from tcomp.ir.kernel.analysis.contraction import (
     FLOAT_ACCUMULATORS,
+    MIN_WORK,
     Contraction,
     Operand,
     blocked_contraction,
     match_contraction,
+    worth_blocking,
 )
 from tcomp.ir.kernel.analysis.overlap import overlapping_temps
 from tcomp.ir.kernel.analysis.same_code import code_key
 
 __all__ = [
     "FLOAT_ACCUMULATORS",
+    "MIN_WORK",
     "Contraction",
     "Operand",
     "affine_terms",
@@ -38,4 +41,5 @@ __all__ = [
     "code_key",
     "match_contraction",
     "overlapping_temps",
+    "worth_blocking",
 ]

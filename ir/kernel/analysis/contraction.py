@@ -149,6 +149,24 @@ def match_contraction(kernel: Kernel) -> Contraction | None:
     )
 
 
+MIN_WORK = 32 * 32 * 32  # multiply-adds below which the plain loop nest is as good
+
+
+def worth_blocking(kernel: Kernel) -> Contraction | None:
+    """The contraction of ``kernel`` when a blocked (CPU) or tiled (GPU) form pays: at
+    least ``MIN_WORK`` multiply-adds and an output and a contracted axis of 2 or more.
+    The CPU's ``schedule-contractions`` pass and the GPU's ``map-gpu`` ask the same
+    question (the renderers also refuse kernels with an ``inout`` arg: the blocked
+    forms read operands after writing outputs)."""
+    match = match_contraction(kernel)
+    if match is None:
+        return None
+    size_m, size_n, size_k = match.sizes
+    if size_m * size_n * size_k < MIN_WORK or size_n < 2 or size_k < 2:
+        return None
+    return match
+
+
 def blocked_contraction(kernel: Kernel) -> Contraction | None:
     """The contraction of ``kernel`` when its schedule asks for the blocked form."""
     schedule = kernel.schedule

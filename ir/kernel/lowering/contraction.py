@@ -29,7 +29,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from tcomp.ir.kernel.analysis.contraction import Contraction, match_contraction
+from tcomp.ir.kernel.analysis.contraction import (  # noqa: F401 (MIN_WORK re-exported)
+    MIN_WORK,
+    Contraction,
+    worth_blocking,
+)
 from tcomp.ir.kernel.kernel import Kernel, Program, Schedule
 
 # The register blocking per SIMD width (bits of one vector register), measured on
@@ -39,7 +43,6 @@ from tcomp.ir.kernel.kernel import Kernel, Program, Schedule
 VECTOR_BITS = (128, 256, 512)
 DEFAULT_VECTOR_BITS = 512
 ROWS_PER_TILE = {128: 4, 256: 6, 512: 12}  # MR
-MIN_WORK = 32 * 32 * 32  # below this the plain loop nest is as good
 NR_VECTORS = 2
 # MC = MC_TILES * MR rows packed per block, KC deep contracted blocks
 MC_TILES = 8
@@ -82,11 +85,7 @@ def schedule_contractions(program: Program, vector_bits: int = DEFAULT_VECTOR_BI
     """The pass: gives every large enough contraction kernel its blocked schedule for
     ``vector_bits``-wide registers (one of :data:`VECTOR_BITS`)."""
     for kernel in program.kernels:
-        match = match_contraction(kernel)
-        if match is None:
-            continue
-        size_m, size_n, size_k = match.sizes
-        if size_m * size_n * size_k < MIN_WORK or size_n < 2 or size_k < 2:
-            continue
-        kernel.schedule = contraction_schedule(kernel, match, vector_bits)
+        match = worth_blocking(kernel)
+        if match is not None:
+            kernel.schedule = contraction_schedule(kernel, match, vector_bits)
     return program
