@@ -21,6 +21,7 @@ variable behaves as documented.
 | ``cache_dir`` | ``TCOMP_CACHE_DIR`` (``off``/``0``/``none``/``disabled``: None) | ``$XDG_CACHE_HOME/tcomp`` or ``~/.cache/tcomp`` |
 | ``cache_max_mb`` | ``TCOMP_CACHE_MAX_MB`` | 1024 |
 | ``jit_cache_size`` | ``TCOMP_JIT_CACHE_SIZE`` (0: None, no bound) | 64 |
+| ``check_finite`` | ``TCOMP_CHECK_FINITE`` (set and not ``0``) | False |
 
 ``TCOMP_ENABLE_X64`` is read here too (:func:`enable_x64_from_environment`), by
 ``tcomp.config.enable_x64`` when a jitted call has float64 arguments: it is not a
@@ -41,9 +42,9 @@ from tcomp.ir.user_frames import user_stacklevel
 
 __all__ = [
     "BACKEND_ENV", "CACHE_DIR_ENV", "CACHE_MAX_MB_ENV", "CompileOptions", "DEFAULT_CACHE_MAX_MB",
-    "DEFAULT_JIT_CACHE_SIZE", "ENABLE_X64_ENV", "JIT_CACHE_SIZE_ENV", "NUM_THREADS_ENV",
+    "CHECK_FINITE_ENV", "DEFAULT_JIT_CACHE_SIZE", "ENABLE_X64_ENV", "JIT_CACHE_SIZE_ENV", "NUM_THREADS_ENV",
     "VERIFY_PASSES_ENV", "available_cpus", "backend_name_from_environment",
-    "cache_dir_from_environment", "enable_x64_from_environment",
+    "cache_dir_from_environment", "check_finite_from_environment", "enable_x64_from_environment",
     "cache_max_mb_from_environment", "jit_cache_size_from_environment",
     "num_threads_from_environment", "verify_passes_from_environment",
 ]
@@ -55,6 +56,7 @@ CACHE_MAX_MB_ENV = "TCOMP_CACHE_MAX_MB"
 JIT_CACHE_SIZE_ENV = "TCOMP_JIT_CACHE_SIZE"
 BACKEND_ENV = "TCOMP_BACKEND"
 ENABLE_X64_ENV = "TCOMP_ENABLE_X64"
+CHECK_FINITE_ENV = "TCOMP_CHECK_FINITE"
 
 DEFAULT_CACHE_MAX_MB = 1024
 DEFAULT_JIT_CACHE_SIZE = 64  # signatures kept per jitted function
@@ -68,6 +70,12 @@ def _text(name: str) -> str:
 def verify_passes_from_environment() -> bool:
     """``TCOMP_VERIFY_PASSES``: set to anything but ``""`` or ``0`` verifies after each pass."""
     return os.environ.get(VERIFY_PASSES_ENV, "") not in ("", "0")
+
+
+def check_finite_from_environment() -> bool:
+    """``TCOMP_CHECK_FINITE``: set to anything but ``""`` or ``0`` compiles jitted functions
+    with finite checks (``tcomp.jit(..., check_finite=True)``) unless they say otherwise."""
+    return os.environ.get(CHECK_FINITE_ENV, "").strip() not in ("", "0")
 
 
 def available_cpus() -> int:
@@ -176,6 +184,7 @@ class CompileOptions:
     cache_dir: Path | None = None
     cache_max_mb: float = DEFAULT_CACHE_MAX_MB
     jit_cache_size: int | None = DEFAULT_JIT_CACHE_SIZE
+    check_finite: bool = False
 
     def __post_init__(self) -> None:
         if self.num_threads < 1:
@@ -192,6 +201,7 @@ class CompileOptions:
             cache_dir=cache_dir_from_environment(),
             cache_max_mb=cache_max_mb_from_environment(),
             jit_cache_size=jit_cache_size_from_environment(),
+            check_finite=check_finite_from_environment(),
         )
 
     def with_changes(self, **changes: object) -> "CompileOptions":

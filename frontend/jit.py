@@ -42,7 +42,9 @@ import numpy as np
 from tcomp.backends.options import CompileOptions
 from tcomp.backends.registry import check_backend_name, get_backend
 from tcomp.frontend.array import Array
+from tcomp.frontend.debug_effects import collect_effects, finish_effects, run_effects
 from tcomp.frontend.eager import own_results, to_backend
+from tcomp.frontend.finite_check import check_call
 from tcomp.frontend.first_call_log import log_first_call
 from tcomp.frontend.lowered import Lowered
 from tcomp.frontend.precision import narrow_float64, warn_float64_arguments
@@ -91,6 +93,7 @@ class JitFunction:
         backend: str | None = None,
         static_argnums: int | Sequence[int] = (),
         static_argnames: str | Sequence[str] = (),
+        check_finite: bool | None = None,
     ) -> None:
         if not callable(fn):
             raise TcompTypeError(f"jit: expected a function, got {type(fn).__name__}")
@@ -99,6 +102,7 @@ class JitFunction:
         functools.update_wrapper(self, fn)
         self._fn = fn
         self._backend_name = backend
+        self._check_finite = check_finite  # None: TCOMP_CHECK_FINITE, read when tracing
         self._signature = _signature_of(fn)
         self._static_names = _static_names(self._signature, static_argnums, static_argnames)
         self._programs: dict[Signature, CompiledProgram] = {}
@@ -135,6 +139,12 @@ class JitFunction:
         """A call's ``outputs`` (run on ``buffers``, made of ``leaves``) as Arrays in the
         function's output tree; the signature's first call goes to the compile log."""
         backend = program.backend
+        if program.effects is not None or program.finite_check is not None:
+            if program.effects is not None:  # tcomp.debug.print/callback, after the kernels
+                run_effects(program.effects, outputs, backend)
+            if program.finite_check is not None:  # raises on a NaN or infinity
+                outputs = check_call(program, buffers, outputs)
+            outputs = outputs[: program.out_tree.num_leaves]  # hidden outputs stay here
         outputs = own_results(outputs, leaves, buffers, backend)
         if not program.logged and program.claim_first_call():
             log_first_call(self._fn, program)
@@ -236,6 +246,8 @@ class JitFunction:
         try:
             # The configuration of this signature's compile, read once here (the API edge)
             options = CompileOptions.from_environment()
+            if self._check_finite is not None:  # jit(check_finite=...) overrides the variable
+                options = options.with_changes(check_finite=self._check_finite)
             warning = self._count_trace(signature, paths, options.jit_cache_size)
             if warning is not None:
                 warnings.warn(warning, TcompRetraceWarning, stacklevel=user_stacklevel())
@@ -309,6 +321,7 @@ class JitFunction:
     ) -> CompiledProgram:
         started = time.perf_counter()
         with new_trace(_ir_name(self.__name__)) as trace:
+            collect_effects(trace)
             tracers = iter(
                 trace.new_param(TensorType(shape, dtype), weak) for shape, dtype, weak in signature.leaves
             )
@@ -319,12 +332,13 @@ class JitFunction:
             result = self._fn(*bound.args, **bound.kwargs)
             out_leaves, out_tree = tree_flatten(result)
             outputs = [_output_tracer(trace, leaf, self.__name__) for leaf in out_leaves]
-            traced = trace.finish(outputs)
+            effects, effect_outputs = finish_effects(trace, len(outputs))
+            traced = trace.finish(outputs + effect_outputs)
         traced_at = time.perf_counter()
         backend = get_backend(signature.backend)
         return CompiledProgram(
             signature, traced, out_tree, backend, leaf_paths=paths,
-            trace_seconds=traced_at - started, options=options,
+            trace_seconds=traced_at - started, options=options, effects=effects,
         )
 
 
@@ -488,6 +502,7 @@ def jit(
     backend: str | None = None,
     static_argnums: int | Sequence[int] = (),
     static_argnames: str | Sequence[str] = (),
+    check_finite: bool | None = None,
 ) -> Any:
     """Compiles ``fn`` for each signature it is called with.
 
@@ -500,7 +515,16 @@ def jit(
     their Python defaults as constants of the trace. On a method, the
     instance is static (its arrays are constants) unless it is itself a
     pytree such as a namedtuple.
+
+    ``check_finite=True`` compiles a checked variant (its own program; the
+    unchecked one is unchanged): after each call, if a kernel wrote a NaN or an
+    infinity, :class:`~tcomp.ir.errors.TcompFloatingPointError` names the op
+    that made the first one, its ``file:line`` and pass (forward or backward),
+    the kernel, the shapes and the op's input ranges (or the argument that
+    already held one). ``None`` (the default) follows ``TCOMP_CHECK_FINITE``,
+    read when a signature is traced; ``False`` never checks. See
+    :mod:`tcomp.frontend.finite_check`.
     """
     if fn is None:
-        return lambda f: JitFunction(f, backend, static_argnums, static_argnames)
-    return JitFunction(fn, backend, static_argnums, static_argnames)
+        return lambda f: JitFunction(f, backend, static_argnums, static_argnames, check_finite)
+    return JitFunction(fn, backend, static_argnums, static_argnames, check_finite)

@@ -56,6 +56,10 @@ class CompiledProgram:
     logged: bool = False  # the first call is in the compile log
     last_used: int = 0  # when its function last ran it (a count of calls): the LRU order
     options: CompileOptions = field(default_factory=CompileOptions)  # read when traced
+    # tcomp.debug.print/callback in the function: outputs after the user's (frontend/debug.py)
+    effects: Any = None
+    # options.check_finite: what the checked variant scans, set with `optimized`
+    finite_check: Any = field(default=None, repr=False, compare=False)
     _optimized: Function | None = field(default=None, repr=False, compare=False)
     _lock: ForkSafeLock = field(default_factory=ForkSafeLock, repr=False, compare=False)
     # a lock of its own: the compile (under _lock) may need the passes
@@ -65,15 +69,21 @@ class CompiledProgram:
     def optimized(self) -> Function:
         """The traced function after the graph passes, run on first use: a compile that
         the backend finds by the traced graph (:meth:`Backend.find_by_trace`, llvm's
-        disk cache on a warm start) never needs them."""
+        disk cache on a warm start) never needs them. In a ``check_finite`` program it
+        also returns the values kernels write (:mod:`tcomp.frontend.finite_check`)."""
         optimized = self._optimized
         if optimized is None:
             with self._passes_lock:
                 if self._optimized is None:
                     started = time.perf_counter()
-                    self._optimized = run_pipeline(
+                    optimized = run_pipeline(
                         self.traced, DEFAULT_PIPELINE, verify_each=self.options.verify_passes
                     )
+                    if self.options.check_finite:  # kernel outputs become outputs too
+                        from tcomp.frontend.finite_check import checked_function
+
+                        optimized, self.finite_check = checked_function(optimized)
+                    self._optimized = optimized
                     self.passes_seconds = time.perf_counter() - started
                 optimized = self._optimized
         return optimized
@@ -104,12 +114,15 @@ class CompiledProgram:
 
     def _compile(self) -> None:
         started = time.perf_counter()
-        executable = self.backend.find_by_trace(self.traced, self.options)
+        # a checked program shares its traced graph with the unchecked one: no link
+        checked = self.options.check_finite
+        executable = None if checked else self.backend.find_by_trace(self.traced, self.options)
         if executable is None:
             optimized = self.optimized  # the graph passes run here, timed on their own
             compiling = time.perf_counter()
             executable = self.backend.compile_with(optimized, self.options)
-            self.backend.record_trace(self.traced, executable, self.options)
+            if not checked:
+                self.backend.record_trace(self.traced, executable, self.options)
             self.compile_seconds = time.perf_counter() - compiling
         else:
             self.compile_seconds = time.perf_counter() - started

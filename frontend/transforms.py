@@ -19,6 +19,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from tcomp.frontend.array import Array
+from tcomp.frontend.debug_effects import Effect, collect_effects, forward_effects, take_effects
 from tcomp.frontend.dispatch import materialize, operand, user_error
 from tcomp.frontend.jit import JitFunction
 from tcomp.frontend.pytree import tree_flatten, tree_unflatten
@@ -31,15 +32,20 @@ from tcomp.ir.types import is_float
 
 def _trace_sub_function(
     fn: Callable[..., Any], primals: Sequence[Tracer], in_tree: Any, name: str
-) -> tuple[Function, list[Tracer], Any]:
-    """Traces ``fn`` on fresh parameters shaped like ``primals``; returns (function, captured outer values, out tree)."""
+) -> tuple[Function, list[Tracer], Any, list[Effect]]:
+    """Traces ``fn`` on fresh parameters shaped like ``primals``; returns (function, captured
+    outer values, out tree, its debug effects, whose values are the last outputs)."""
     with new_trace(name) as trace:
+        collect_effects(trace)  # tcomp.debug.print inside: see forward_effects below
         params = [trace.new_param(p.aval, p.weak) for p in primals]
         result = fn(*tree_unflatten(in_tree, params))
         out_leaves, out_tree = tree_flatten(result)
         outputs = [trace.lift(leaf) for leaf in out_leaves]
+        effects = take_effects(trace)
+        # the effects' values: outputs after the function's own, which get no cotangent
+        outputs += [tracer for _, tracers in effects for tracer in tracers]
         function = trace.finish(outputs)
-    return function, trace.captured, out_tree
+    return function, trace.captured, out_tree, [effect for effect, _ in effects]
 
 
 def _lift_primals(primals: Sequence[Any], what: str) -> tuple[list[Tracer], Any]:
@@ -70,7 +76,7 @@ def _vjp_traced(fn: Callable[..., Any], primals: Sequence[Any], has_aux: bool = 
             return result
         return (result, None)
 
-    function, captured, out_tree = _trace_sub_function(
+    function, captured, out_tree, effects = _trace_sub_function(
         flat_fn, flat_primals, in_tree, getattr(fn, "__name__", "fn").replace("<lambda>", "lambda")
     )
     # out_tree is a pair (main output, aux); only the main output gets cotangents.
@@ -79,8 +85,10 @@ def _vjp_traced(fn: Callable[..., Any], primals: Sequence[Any], has_aux: bool = 
     differentiable = [i for i in range(num_main) if is_float(function.outputs[i].dtype)]
     inputs = flat_primals + captured
     forward = inline(function, trace, inputs)
+    num_own = out_tree.num_leaves
+    forward_effects(trace, effects, forward[num_own:])  # printed once, with forward values
     main = tree_unflatten(main_tree, forward[:num_main])
-    aux = tree_unflatten(aux_tree, forward[num_main:])
+    aux = tree_unflatten(aux_tree, forward[num_main:num_own])
     gradient_function = vjp_function(
         function, wrt=range(len(flat_primals)), cotangent_outputs=differentiable
     )

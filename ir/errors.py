@@ -54,6 +54,22 @@ class TcompNonFiniteError(TcompError, FloatingPointError):
     """A NaN or infinity where the caller asked tcomp to check for them."""
 
 
+class TcompFloatingPointError(TcompNonFiniteError):
+    """A call of a function jitted with ``check_finite=True`` (or ``TCOMP_CHECK_FINITE=1``)
+    wrote a NaN or an infinity.
+
+    The message names the graph op that produced the first one (its ``file:line``, and
+    whether it is in the forward or the backward pass), the kernel that ran it, the
+    shapes, and its inputs' ranges; or the argument that already held one. ``report``
+    holds the same facts as data (``tcomp.frontend.finite_report.NonFiniteReport``) for
+    tools such as ``tcomp inspect --check-finite``; it is None when raised by hand.
+    """
+
+    def __init__(self, message: str, report: object | None = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
 class TcompMemoryError(TcompError, MemoryError):
     """Memory for an array could not be allocated; the message says how much, and for what.
 

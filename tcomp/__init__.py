@@ -6,7 +6,7 @@ with ``f.lower(*args).as_text()``. The array functions below work on traced
 values inside ``jit`` and eagerly on numpy arrays and :class:`Array` outside.
 """
 
-from tcomp import distributed, errors, random
+from tcomp import debug, distributed, errors, random
 from tcomp.backends.registry import available_backends, default_backend_name
 from tcomp.frontend.array import Array
 from tcomp.frontend.bitwise_ops import (
@@ -133,7 +133,7 @@ from tcomp.frontend.pytree import tree_flatten, tree_map, tree_unflatten
 from tcomp.frontend.serialization import load, save
 from tcomp.frontend.timeline import profile
 from tcomp.frontend.transforms import grad, value_and_grad, vjp
-from tcomp.ir.errors import TcompError
+from tcomp.ir.errors import TcompError, TcompFloatingPointError
 
 __version__ = "0.1.0"
 

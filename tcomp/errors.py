@@ -3,7 +3,8 @@
 Each error derives from :class:`TcompError` and from the built-in exception
 of the same meaning, so ``except ValueError`` catches a shape mismatch too
 (and ``except TypeError`` a call with the wrong arguments:
-:class:`TcompCallError`). :class:`TcompRetraceWarning` and
+:class:`TcompCallError`; ``except FloatingPointError`` the NaN or infinity that a
+``check_finite`` function found: :class:`TcompFloatingPointError`). :class:`TcompRetraceWarning` and
 :class:`TcompFloat64Warning` are ``UserWarning``s.
 """
 
@@ -15,6 +16,7 @@ from tcomp.ir.errors import (
     TcompDistributedTimeoutError,
     TcompError,
     TcompFloat64Warning,
+    TcompFloatingPointError,
     TcompIndexError,
     TcompMemoryError,
     TcompNonFiniteError,
@@ -34,6 +36,7 @@ __all__ = [
     "TcompDistributedTimeoutError",
     "TcompError",
     "TcompFloat64Warning",
+    "TcompFloatingPointError",
     "TcompIndexError",
     "TcompMemoryError",
     "TcompNonFiniteError",

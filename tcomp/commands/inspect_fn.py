@@ -14,6 +14,8 @@ times to the kernel table (see :mod:`tcomp.commands.kernel_timing`);
 ``--memory`` adds the memory report (``Lowered.memory``: arena, peak, inputs,
 outputs, and with ``--stage grad`` the residuals); ``--trace OUT.json`` runs
 one call inside ``tcomp.profile`` and writes its timeline for Perfetto.
+``--check-finite`` runs one call of the checked variant instead of printing IR
+(see :mod:`tcomp.commands.check_finite_run`).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import Any, Callable
 import ml_dtypes
 import numpy as np
 
-from tcomp.commands import CliError, graph_formats, kernel_timing, subparser
+from tcomp.commands import CliError, check_finite_run, graph_formats, kernel_timing, subparser
 from tcomp.commands.graph_formats import FORMATS
 
 STAGES = ("traced", "optimized", "kernels", "source", "grad")
@@ -214,6 +216,9 @@ def check_options(args: argparse.Namespace) -> None:
         raise CliError("--memory prints a table: use it with --format text (the default)")
     if args.trace is not None and not Path(args.trace).parent.is_dir():
         raise CliError(f"--trace {args.trace}: the folder {Path(args.trace).parent} does not exist")
+    if args.check_finite and (args.stats or args.memory or args.trace or args.format != "text"):
+        raise CliError("--check-finite runs the function and prints what it found: use it "
+                       "without --stats, --memory, --trace and --format")
     if args.time and not args.stats:
         raise CliError("--time adds a column to the --stats table: give --stats too")
     if args.repeats < 1:
@@ -286,6 +291,10 @@ def run(args: argparse.Namespace) -> int:
     if stage == "grad":
         require_scalar_loss(fn, positional, keywords, "--stage grad")
         fn, stage = grad_jit(value, name, args.backend), "traced"
+    if args.check_finite:
+        code, text = check_finite_run.run_checked(fn, positional, keywords)
+        sys.stdout.write(text)
+        return code
     if args.trace is not None:
         write_trace(fn, positional, keywords, args.trace)
     lowered = fn.lower(*positional, **keywords)
@@ -326,6 +335,7 @@ def add_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentPa
         "  tcomp inspect model.py:loss --args model.py:make_args --format dot > loss.dot\n"
         "  tcomp inspect model.py:loss --args model.py:make_args --stage grad --memory\n"
         "  tcomp inspect model.py:loss --args model.py:make_args --trace loss.json\n"
+        "  tcomp inspect model.py:loss --args model.py:make_args --stage grad --check-finite\n"
         "  tcomp inspect model.py:predict --arg x=f32[256,784] --arg w=f32[784,10]",
     )
     parser.add_argument("target", metavar="FILE.py:FUNC", help="the function to inspect")
@@ -376,5 +386,11 @@ def add_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentPa
         "--trace", metavar="OUT.json", default=None,
         help="run one call (tracing and compiling included) and write its timeline in "
         "Chrome's trace-event JSON, for https://ui.perfetto.dev or chrome://tracing",
+    )
+    parser.add_argument(
+        "--check-finite", action="store_true",
+        help="run one call of the checked variant (tcomp.jit(..., check_finite=True)) and "
+        "print its outputs' ranges, or, exit status 1, the op that made the first NaN or "
+        "infinity: its line, forward or backward pass, kernel, shapes and input ranges",
     )
     parser.set_defaults(run=run)
