@@ -26,6 +26,9 @@ variable behaves as documented.
 ``TCOMP_ENABLE_X64`` is read here too (:func:`enable_x64_from_environment`), by
 ``tcomp.config.enable_x64`` when a jitted call has float64 arguments: it is not a
 compile option (it changes the signature, so it is read before one exists).
+``TCOMP_MPI_TIMEOUT`` (:func:`mpi_timeout_text_from_environment`) is read by
+``tcomp.distributed`` when a collective waits (seconds; ``frontend/distributed_comm.py``
+parses and checks it).
 
 It imports only the standard library, so ``backends`` and ``frontend`` may both
 use it; ``ir`` never imports it and takes plain values (``verify_each``).
@@ -42,7 +45,8 @@ from tcomp.ir.user_frames import user_stacklevel
 
 __all__ = [
     "BACKEND_ENV", "CACHE_DIR_ENV", "CACHE_MAX_MB_ENV", "CompileOptions", "DEFAULT_CACHE_MAX_MB",
-    "CHECK_FINITE_ENV", "DEFAULT_JIT_CACHE_SIZE", "ENABLE_X64_ENV", "JIT_CACHE_SIZE_ENV", "NUM_THREADS_ENV",
+    "CHECK_FINITE_ENV", "DEFAULT_JIT_CACHE_SIZE", "ENABLE_X64_ENV", "JIT_CACHE_SIZE_ENV",
+    "MPI_TIMEOUT_ENV", "NUM_THREADS_ENV", "mpi_timeout_text_from_environment",
     "VERIFY_PASSES_ENV", "available_cpus", "backend_name_from_environment",
     "cache_dir_from_environment", "check_finite_from_environment", "enable_x64_from_environment",
     "cache_max_mb_from_environment", "jit_cache_size_from_environment",
@@ -57,6 +61,7 @@ JIT_CACHE_SIZE_ENV = "TCOMP_JIT_CACHE_SIZE"
 BACKEND_ENV = "TCOMP_BACKEND"
 ENABLE_X64_ENV = "TCOMP_ENABLE_X64"
 CHECK_FINITE_ENV = "TCOMP_CHECK_FINITE"
+MPI_TIMEOUT_ENV = "TCOMP_MPI_TIMEOUT"
 
 DEFAULT_CACHE_MAX_MB = 1024
 DEFAULT_JIT_CACHE_SIZE = 64  # signatures kept per jitted function
@@ -76,6 +81,12 @@ def check_finite_from_environment() -> bool:
     """``TCOMP_CHECK_FINITE``: set to anything but ``""`` or ``0`` compiles jitted functions
     with finite checks (``tcomp.jit(..., check_finite=True)``) unless they say otherwise."""
     return os.environ.get(CHECK_FINITE_ENV, "").strip() not in ("", "0")
+
+
+def mpi_timeout_text_from_environment() -> str:
+    """``TCOMP_MPI_TIMEOUT`` as set, stripped (``""`` when unset): the seconds a
+    ``tcomp.distributed`` collective may wait for the other ranks."""
+    return _text(MPI_TIMEOUT_ENV)
 
 
 def available_cpus() -> int:

@@ -14,12 +14,12 @@ leave MPI cleanly (``MPI_Finalize`` would wait for the missing rank), so it call
 from __future__ import annotations
 
 import atexit
-import os
 import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from tcomp.backends.options import MPI_TIMEOUT_ENV, mpi_timeout_text_from_environment
 from tcomp.frontend.location import user_location
 from tcomp.ir.errors import (
     TcompArgumentError,
@@ -30,7 +30,7 @@ from tcomp.ir.errors import (
 
 INSTALL_HINT = "pip install 'tcomp[mpi]'  (mpi4py and the MPICH wheel)"
 DEFAULT_TIMEOUT_S = 300.0
-TIMEOUT_VARIABLE = "TCOMP_MPI_TIMEOUT"
+TIMEOUT_VARIABLE = MPI_TIMEOUT_ENV
 # Polling: spin this many times without sleeping, then sleep with a doubling pause up to
 # MAX_SLEEP_S, so a quick collective costs no sleep and a long wait little CPU.
 _SPINS = 200
@@ -100,8 +100,8 @@ def timeout_s() -> float:
     else 300."""
     if _state.timeout_s is not None:
         return _state.timeout_s
-    text = os.environ.get(TIMEOUT_VARIABLE)
-    if text is None or not text.strip():
+    text = mpi_timeout_text_from_environment()
+    if not text:
         return DEFAULT_TIMEOUT_S
     try:
         value = float(text)
