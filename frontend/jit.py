@@ -191,13 +191,16 @@ class JitFunction:
                     f"{self.__name__}: static argument {name!r} must be hashable, got "
                     f"{type(value).__name__} (use a tuple instead of a list)"
                 ) from None
-        leaves, treedefs, paths = [], [], []
-        for name, value in dynamic:
+        leaves, treedefs = [], []
+        for _, value in dynamic:
             arg_leaves, treedef = tree_flatten(value)
             leaves += arg_leaves
             treedefs.append(treedef)
-            paths += [name + p for p in leaf_paths(treedef)]
-        leaves = [_canonical_leaf(leaf, path, self.__name__) for leaf, path in zip(leaves, paths)]
+        paths = _LazyPaths(dynamic, treedefs)  # readable names, made only when needed
+        leaves = [
+            leaf if _is_ready(leaf) else _canonical_leaf(leaf, paths[i], self.__name__)
+            for i, leaf in enumerate(leaves)
+        ]
         leaves = narrow_float64(leaves)  # float32 under tcomp.config.enable_x64 = False
         backend_name = self._backend_name or _default_name()
         signature = Signature(
@@ -209,8 +212,8 @@ class JitFunction:
         )
         program = self._programs.get(signature)  # the common case needs no lock
         if program is None:
-            warn_float64_arguments(self.__name__, signature.leaves, paths)
-            program = self._trace_once(signature, bound, dynamic, paths)
+            warn_float64_arguments(self.__name__, signature.leaves, paths.all())
+            program = self._trace_once(signature, bound, dynamic, paths.all())
         program.last_used = next(self._uses)
         self._last_signature = signature
         return program, leaves
@@ -468,12 +471,47 @@ def _canonical_leaf(leaf: Any, path: str, fn_name: str) -> Any:
     return host_array(leaf, what=f"{fn_name}: argument {path}")
 
 
+# numpy dtypes a host array may have as it is (native byte order), by tcomp name: the
+# arrays _canonical_leaf would return unchanged
+_READY_DTYPES = {
+    np.dtype(name): name for name in ("float32", "float64", "float16", "int32", "bool")
+}
+
+
+def _is_ready(leaf: Any) -> bool:
+    """Whether ``leaf`` is already what :func:`_canonical_leaf` makes of it: an Array, or a
+    numpy array of a tcomp dtype in this machine's byte order (the fast path of a call)."""
+    return isinstance(leaf, Array) or (type(leaf) is np.ndarray and leaf.dtype in _READY_DTYPES)
+
+
+class _LazyPaths:
+    """The readable path of each leaf (``params['w1']``), computed on first use: a call
+    whose signature is known and whose arguments need no conversion never names them."""
+
+    def __init__(self, dynamic: list[tuple[str, Any]], treedefs: list[Any]) -> None:
+        self._dynamic, self._treedefs = dynamic, treedefs
+        self._paths: list[str] | None = None
+
+    def all(self) -> list[str]:
+        if self._paths is None:
+            self._paths = [
+                name + path
+                for (name, _), treedef in zip(self._dynamic, self._treedefs)
+                for path in leaf_paths(treedef)
+            ]
+        return self._paths
+
+    def __getitem__(self, index: int) -> str:
+        return self.all()[index]
+
+
 def _leaf_spec(leaf: Any) -> LeafSpec:
     if isinstance(leaf, Array):
         return leaf.shape, leaf.aval.dtype, False
     if is_python_scalar(leaf):
         return (), python_scalar_dtype(leaf), True
-    return tuple(leaf.shape), canonical_dtype(leaf.dtype), False
+    name = _READY_DTYPES.get(leaf.dtype)
+    return tuple(leaf.shape), name or canonical_dtype(leaf.dtype), False
 
 
 def _as_backend_input(leaf: Any) -> Any:

@@ -41,6 +41,7 @@ import numpy as np
 
 from tcomp.backends.base import Backend, Executable
 from tcomp.backends.llvm import interrupt
+from tcomp.backends.llvm.addresses import data_address
 from tcomp.backends.llvm.host_pool import output_array
 from tcomp.backends.options import NUM_THREADS_ENV, CompileOptions, num_threads_from_environment
 from tcomp.ir.errors import TcompBackendError, TcompMemoryError
@@ -84,7 +85,7 @@ def aligned_empty(
         raw = np.empty(nbytes + ALIGNMENT, dtype=np.uint8)
     except MemoryError as error:
         raise TcompMemoryError.allocating(nbytes, f"{what} ({array_text(shape, dtype)})") from error
-    start = (-raw.ctypes.data) % ALIGNMENT
+    start = (-data_address(raw)) % ALIGNMENT
     return raw[start : start + nbytes].view(dtype).reshape(shape)
 
 
@@ -145,7 +146,9 @@ class RunPlan:
             else:
                 # never freeze the caller's own array (an output that is a parameter)
                 results.append(("slot", layout.slot(name), buffer.kind != "param"))
-        work = sum(kernel_work(kernel) for kernel in program.kernels)
+        work = sum(kernel_work(kernel) * math.prod(program.loops.get(loop, 1)
+                                                   for loop in kernel.loops)
+                   for kernel in program.kernels)  # a scan's body runs count times
         return cls(
             program.name, params, tuple(allocations), tuple(results), tuple(constants), work
         )
@@ -314,7 +317,7 @@ class LLVMExecutable(Executable):
                 )
             except MemoryError as error:
                 raise self._out_of_memory(shape, dtype, kind) from error
-        pointers = self._pointer_array(*[a.ctypes.data for a in arrays])
+        pointers = self._pointer_array(*[data_address(a) for a in arrays])
         # the one call into compiled code (a long one on a worker thread, so that Ctrl-C
         # stops it: see tcomp.backends.llvm.interrupt)
         interrupt.call(self._compiled.entry, pointers, self.plan.work)
