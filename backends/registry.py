@@ -56,10 +56,22 @@ _FACTORIES: dict[str, Callable[[str | None], Backend]] = {
 _INSTANCES: dict[str, Backend] = {}
 
 
+_last_default: tuple[str, str] | None = None  # (TCOMP_BACKEND as read, the name it gave)
+
+
 def default_backend_name() -> str:
-    """The backend used when none is named: ``TCOMP_BACKEND`` or the built-in default."""
-    name = backend_name_from_environment() or DEFAULT_BACKEND
+    """The backend used when none is named: ``TCOMP_BACKEND`` or the built-in default.
+
+    Read on every call (each jitted call without a backend asks); checked again only
+    when the variable changed."""
+    global _last_default
+    text = backend_name_from_environment()
+    last = _last_default
+    if last is not None and last[0] == text:
+        return last[1]
+    name = text or DEFAULT_BACKEND
     check_backend_name(name, source="TCOMP_BACKEND")
+    _last_default = (text, name)
     return name
 
 

@@ -10,7 +10,7 @@ a compiled function's cache key and of the reason a retrace gives.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from tcomp.ir.errors import TcompArgumentError
@@ -24,6 +24,16 @@ class TreeDef:
     children: tuple["TreeDef", ...] = ()
     keys: tuple[Any, ...] = ()  # dict keys, in flattening order
     node_type: type | None = None  # the namedtuple class
+    # the hash, computed once: every jitted call hashes its arguments' structure
+    _hash: int = field(init=False, repr=False, compare=False, default=0)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "_hash", hash((self.kind, self.children, self.keys, self.node_type))
+        )
+
+    def __hash__(self) -> int:
+        return self._hash
 
     @property
     def num_leaves(self) -> int:
