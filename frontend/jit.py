@@ -35,13 +35,20 @@ import threading
 import time
 import warnings
 from collections import deque
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from tcomp.backends.options import CompileOptions
 from tcomp.backends.registry import check_backend_name, get_backend
 from tcomp.frontend.array import Array
+from tcomp.frontend.buckets import (
+    attach_lengths,
+    bucket_arguments,
+    check_buckets,
+    describe_buckets,
+    length_arguments,
+)
 from tcomp.frontend.debug_effects import collect_effects, finish_effects, run_effects
 from tcomp.frontend.eager import own_results, to_backend
 from tcomp.frontend.finite_check import check_call
@@ -94,6 +101,7 @@ class JitFunction:
         static_argnums: int | Sequence[int] = (),
         static_argnames: str | Sequence[str] = (),
         check_finite: bool | None = None,
+        buckets: Mapping[str, Mapping[int, Sequence[int]]] | None = None,
     ) -> None:
         if not callable(fn):
             raise TcompTypeError(f"jit: expected a function, got {type(fn).__name__}")
@@ -105,6 +113,7 @@ class JitFunction:
         self._check_finite = check_finite  # None: TCOMP_CHECK_FINITE, read when tracing
         self._signature = _signature_of(fn)
         self._static_names = _static_names(self._signature, static_argnums, static_argnames)
+        self._buckets = check_buckets(self.__name__, buckets, self._signature, self._static_names)
         self._programs: dict[Signature, CompiledProgram] = {}
         self._uses = itertools.count(1)  # stamps CompiledProgram.last_used
         self._tracing: dict[Signature, _PendingTrace] = {}
@@ -178,7 +187,9 @@ class JitFunction:
     ) -> tuple[CompiledProgram, list[Any]]:
         bound = self._bind(args, kwargs)
         static_names = self._static_names | extra_static
+        bucketed = bucket_arguments(self.__name__, self._buckets, bound.arguments) if self._buckets else []
         dynamic = [(n, v) for n, v in bound.arguments.items() if n not in static_names]
+        dynamic += length_arguments(bucketed)  # the true lengths, traced int32 scalars
         # The type is part of the key: 1 == True == 1.0, but they may trace differently.
         statics = tuple(
             (n, type(v), v) for n, v in bound.arguments.items() if n in static_names
@@ -251,7 +262,9 @@ class JitFunction:
             options = CompileOptions.from_environment()
             if self._check_finite is not None:  # jit(check_finite=...) overrides the variable
                 options = options.with_changes(check_finite=self._check_finite)
-            warning = self._count_trace(signature, paths, options.jit_cache_size)
+            warning = self._count_trace(
+                signature, paths, options.jit_cache_size, describe_buckets(dynamic)
+            )
             if warning is not None:
                 warnings.warn(warning, TcompRetraceWarning, stacklevel=user_stacklevel())
             traced = self._trace(bound, signature, dynamic, paths, options)
@@ -266,15 +279,16 @@ class JitFunction:
         return program
 
     def _count_trace(
-        self, signature: Signature, paths: list[str], limit: int | None
+        self, signature: Signature, paths: list[str], limit: int | None, note: str | None = None
     ) -> str | None:
         """Records a trace of ``signature`` (count, reason, recent history); returns the
         retrace warning's text when this count warns (each doubling from
-        :data:`RETRACE_WARNING_AT`)."""
+        :data:`RETRACE_WARNING_AT`). ``note``: said after the reason (the buckets)."""
         with self._lock:
             reason = None
             if self._last_signature is not None:
                 reason = explain_retrace(self._last_signature, signature, paths)
+                reason = f"{reason} ({note})" if note else reason
                 self.retrace_reasons.append(reason)
                 del self.retrace_reasons[:-RETRACE_REASONS_KEPT]
             self._last_signature = signature
@@ -332,6 +346,7 @@ class JitFunction:
                 bound.arguments[name] = tree_unflatten(
                     treedef, [next(tracers) for _ in range(treedef.num_leaves)]
                 )
+            attach_lengths(trace, bound.arguments)  # jit(buckets=...): tcomp.valid_length
             result = self._fn(*bound.args, **bound.kwargs)
             out_leaves, out_tree = tree_flatten(result)
             outputs = [_output_tracer(trace, leaf, self.__name__) for leaf in out_leaves]
@@ -541,6 +556,7 @@ def jit(
     static_argnums: int | Sequence[int] = (),
     static_argnames: str | Sequence[str] = (),
     check_finite: bool | None = None,
+    buckets: Mapping[str, Mapping[int, Sequence[int]]] | None = None,
 ) -> Any:
     """Compiles ``fn`` for each signature it is called with.
 
@@ -562,7 +578,14 @@ def jit(
     already held one). ``None`` (the default) follows ``TCOMP_CHECK_FINITE``,
     read when a signature is traced; ``False`` never checks. See
     :mod:`tcomp.frontend.finite_check`.
+
+    ``buckets={"tokens": {1: (64, 128, 256)}}`` pads argument ``tokens`` along axis 1
+    with zeros to the smallest bucket that holds it, so all lengths of a bucket share
+    one program; inside ``fn``, ``tcomp.valid_length(tokens, 1)`` is the true length
+    (a traced int32). See :mod:`tcomp.frontend.buckets`.
     """
     if fn is None:
-        return lambda f: JitFunction(f, backend, static_argnums, static_argnames, check_finite)
-    return JitFunction(fn, backend, static_argnums, static_argnames, check_finite)
+        return lambda f: JitFunction(
+            f, backend, static_argnums, static_argnames, check_finite, buckets
+        )
+    return JitFunction(fn, backend, static_argnums, static_argnames, check_finite, buckets)

@@ -119,6 +119,8 @@ class Trace:
         # Outer tracers used here: id(outer value) -> (outer tracer, our parameter tracer).
         self._captures: dict[int, tuple[Tracer, Tracer]] = {}
         self._explicit_params: list[Value] = []
+        # jit(buckets=...): id(argument value) -> {axis: its true length's tracer}
+        self.bucket_lengths: dict[int, dict[int, Tracer]] = {}
 
     def new_param(self, type: TensorType, weak: bool = False) -> Tracer:
         value = self.builder.add_param(type)

@@ -19,6 +19,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from tcomp.frontend.array import Array
+from tcomp.frontend.buckets import pass_lengths
 from tcomp.frontend.debug_effects import Effect, collect_effects, forward_effects, take_effects
 from tcomp.frontend.dispatch import materialize, operand, user_error
 from tcomp.frontend.jit import JitFunction
@@ -38,6 +39,7 @@ def _trace_sub_function(
     with new_trace(name) as trace:
         collect_effects(trace)  # tcomp.debug.print inside: see forward_effects below
         params = [trace.new_param(p.aval, p.weak) for p in primals]
+        pass_lengths(primals, params)  # jit(buckets=...): valid_length inside grad too
         result = fn(*tree_unflatten(in_tree, params))
         out_leaves, out_tree = tree_flatten(result)
         outputs = [trace.lift(leaf) for leaf in out_leaves]

@@ -22,6 +22,7 @@ from tcomp.frontend.bitwise_ops import (
     logical_xor,
     right_shift,
 )
+from tcomp.frontend.buckets import valid_length
 from tcomp.frontend.composite_ops import (
     all,
     any,
