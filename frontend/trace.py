@@ -22,7 +22,7 @@ import numpy as np
 
 from tcomp.frontend.array_methods import ArrayMethods
 from tcomp.frontend.location import user_location
-from tcomp.ir.builder import FunctionBuilder
+from tcomp.ir.builder import FunctionBuilder, inline_into
 from tcomp.ir.errors import TcompTracerError, with_location
 from tcomp.ir.graph import Function, Value
 from tcomp.ir.types import TensorType, numpy_dtype
@@ -212,9 +212,5 @@ def new_trace(name: str) -> Iterator[Trace]:
 
 def inline(function: Function, trace: Trace, inputs: Sequence[Tracer]) -> list[Tracer]:
     """Emits ``function``'s nodes into ``trace`` with its parameters bound to ``inputs``."""
-    env: dict[Value, Value] = {p: t._value for p, t in zip(function.params, inputs)}
-    for node in function.nodes:
-        env[node.output] = trace.builder.emit(
-            node.op, [env[v] for v in node.inputs], node.attrs, node.location
-        )
-    return [Tracer(trace, env[v]) for v in function.outputs]
+    values = inline_into(trace.builder, function, [t._value for t in inputs])
+    return [Tracer(trace, value) for value in values]

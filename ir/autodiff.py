@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from tcomp.ir.builder import Emitter, FunctionBuilder
+from tcomp.ir.builder import Emitter, FunctionBuilder, copy_node
 from tcomp.ir.errors import TcompTypeError
 from tcomp.ir.graph import Function, Location, Node, Value
 from tcomp.ir.primitives import get_primitive
@@ -94,12 +94,17 @@ def vjp_function(
     builder = FunctionBuilder(name or f"{function.name}_vjp")
     copy_of: dict[Value, Value] = {p: builder.add_param(p.type) for p in function.params}
     cotangent_params = [builder.add_param(function.outputs[i].type) for i in cotangent_outputs]
-    for node in function.nodes:
-        copy_of[node.output] = builder.emit(
-            node.op, [copy_of[v] for v in node.inputs], node.attrs, node.location
-        )
-
     active = _active_values(function, wrt, cotangent_outputs)
+    residuals: dict[int, object] = {}  # control-flow node -> what its forward saved
+    for node in function.nodes:
+        inputs = [copy_of[v] for v in node.inputs]
+        forward = get_primitive(node.op).vjp_forward if node.regions else None
+        if forward is not None and any(v in active for v in node.outputs):
+            outputs, residuals[id(node)] = forward(builder, node, inputs)
+        else:
+            outputs = copy_node(builder, node, inputs)
+        copy_of.update(zip(node.outputs, outputs))
+
     cotangents: dict[Value, Value] = {}
 
     def accumulate(value: Value, contribution: Value, location) -> None:
@@ -113,10 +118,17 @@ def vjp_function(
             accumulate(function.outputs[index], seed, None)
 
     for node in reversed(function.nodes):
-        ct = cotangents.get(node.output)
-        if ct is None or node.output not in active:
-            continue
-        contributions = _apply_vjp_rule(builder, node, copy_of, ct)
+        if node.regions:
+            cts = [cotangents.get(v) if v in active else None for v in node.outputs]
+            if all(ct is None for ct in cts):
+                continue
+            contributions = _apply_region_vjp(builder, node, copy_of, cts,
+                                              residuals.get(id(node)))
+        else:
+            ct = cotangents.get(node.output)
+            if ct is None or node.output not in active:
+                continue
+            contributions = _apply_vjp_rule(builder, node, copy_of, ct)
         for value, contribution in zip(node.inputs, contributions):
             if contribution is not None and value in active:
                 accumulate(value, contribution, backward_location(node.location))
@@ -144,7 +156,7 @@ def _without_unused_backward_nodes(
     kept: list[Node] = []
     for index in range(len(nodes) - 1, -1, -1):
         node = nodes[index]
-        if index < num_forward or node.output in live:
+        if index < num_forward or any(value in live for value in node.outputs):
             live.update(node.inputs)
             kept.append(node)
     kept.reverse()
@@ -174,14 +186,42 @@ def _apply_vjp_rule(
     return contributions
 
 
+def _apply_region_vjp(
+    builder: FunctionBuilder,
+    node: Node,
+    copy_of: dict[Value, Value],
+    cts: list[Value | None],
+    residual: object,
+) -> Sequence[Value | None]:
+    """Runs a control-flow node's VJP rule (``Primitive.vjp_regions``) on the copied values."""
+    primitive = get_primitive(node.op)
+    if primitive.vjp_regions is None:
+        where = f"\n  at {node.location}" if node.location is not None else ""
+        raise TcompTypeError(
+            f"{node.op}: cannot be differentiated in reverse mode (a while_loop's trip count "
+            "is known only at run time, so there is nothing to save its steps in); use "
+            f"tcomp.scan or tcomp.fori_loop, whose trip count is static{where}")
+    outputs = [copy_of[v] for v in node.outputs]
+    copied = Node(node.op, tuple(copy_of[v] for v in node.inputs), node.attrs, outputs[0],
+                  backward_location(node.location), tuple(outputs[1:]), node.regions)
+    contributions = primitive.vjp_regions(builder, copied, cts, residual)
+    for value, contribution in zip(node.inputs, contributions):
+        if contribution is not None and contribution.type != value.type:
+            raise TcompTypeError(
+                f"internal error: the gradient rule of {node.op} gave {contribution.type} "
+                f"for an input of type {value.type}"
+            )
+    return contributions
+
+
 def _active_values(function: Function, wrt: Sequence[int], outputs: Sequence[int]) -> set[Value]:
     """Values on a path from a ``wrt`` parameter to a differentiated output, floats only."""
     depends: set[Value] = {function.params[i] for i in wrt}
     for node in function.nodes:
-        if is_float(node.output.dtype) and any(v in depends for v in node.inputs):
-            depends.add(node.output)
+        if any(v in depends for v in node.inputs):
+            depends.update(v for v in node.outputs if is_float(v.dtype))
     reaches: set[Value] = {function.outputs[i] for i in outputs}
     for node in reversed(function.nodes):
-        if node.output in reaches:
+        if any(v in reaches for v in node.outputs):
             reaches.update(node.inputs)
     return depends & reaches

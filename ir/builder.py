@@ -109,8 +109,62 @@ class FunctionBuilder:
         self.nodes.append(Node(op, tuple(inputs), attrs, output, location))
         return output
 
+    def emit_regions(
+        self,
+        op: str,
+        inputs: Sequence[Value],
+        attrs: Mapping[str, Any],
+        regions: Sequence[Function],
+        location: Location | None = None,
+    ) -> list[Value]:
+        """Appends a control-flow node (``op`` holds ``regions``) and returns its outputs.
+
+        Its rule (``Primitive.infer_regions``) checks the regions against the
+        inputs; an error gets the location, as in :meth:`emit`.
+        """
+        attrs = {k: normalize_attr(v) for k, v in attrs.items()}
+        try:
+            out_types = get_primitive(op).check_regions(
+                tuple(v.type for v in inputs), attrs, tuple(regions)
+            )
+        except TcompError as error:
+            if location is not None and "\n  at " not in str(error):
+                raise type(error)(with_location(str(error), location)) from None
+            raise
+        if not out_types:
+            raise TcompError(f"internal error: {op} defines no values")
+        outputs = [self.new_value(t) for t in out_types]
+        self.nodes.append(
+            Node(op, tuple(inputs), attrs, outputs[0], location, tuple(outputs[1:]), tuple(regions))
+        )
+        return outputs
+
     def finish(self, outputs: Sequence[Value], metadata: dict[str, Any] | None = None) -> Function:
         return Function(self.name, list(self.params), list(self.nodes), list(outputs), dict(metadata or {}))
+
+
+def copy_node(
+    builder: FunctionBuilder,
+    node: Node,
+    inputs: Sequence[Value],
+    location: Location | None | bool = True,
+) -> list[Value]:
+    """Emits a copy of ``node`` on ``inputs`` into ``builder``; returns the new values of
+    ``node.outputs`` (one for plain nodes). ``location=True`` keeps the node's own."""
+    where = node.location if location is True else location
+    if node.regions:
+        return builder.emit_regions(node.op, inputs, node.attrs, node.regions, where)  # type: ignore[arg-type]
+    return [builder.emit(node.op, inputs, node.attrs, where)]  # type: ignore[arg-type]
+
+
+def inline_into(builder: FunctionBuilder, function: Function, inputs: Sequence[Value]) -> list[Value]:
+    """Emits ``function``'s nodes into ``builder`` with its parameters bound to
+    ``inputs``; returns the values of its outputs."""
+    env: dict[Value, Value] = dict(zip(function.params, inputs))
+    for node in function.nodes:
+        outputs = copy_node(builder, node, [env[v] for v in node.inputs])
+        env.update(zip(node.outputs, outputs))
+    return [env[v] for v in function.outputs]
 
 
 class Emitter:

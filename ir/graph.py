@@ -73,16 +73,30 @@ AttrValue = Any  # int | float | bool | str | None | tuple[AttrValue, ...] | np.
 
 @dataclass(eq=False)
 class Node:
-    """One primitive application: ``output = op(*inputs) {attrs}``."""
+    """One primitive application: ``output = op(*inputs) {attrs}``.
+
+    Control-flow ops (``scan``, ``cond``: :mod:`tcomp.ir.primitives.control_flow`)
+    also hold ``regions``, closed sub-functions (everything they read is a
+    parameter, bound to the node's inputs by the op's rule), and may define more
+    than one value: ``output`` is the first, ``extra_outputs`` the rest, and
+    :attr:`outputs` all of them.
+    """
 
     op: str
     inputs: tuple[Value, ...]
     attrs: dict[str, AttrValue]
     output: Value
     location: Location | None = None
+    extra_outputs: tuple[Value, ...] = ()
+    regions: tuple["Function", ...] = ()
+
+    @property
+    def outputs(self) -> tuple[Value, ...]:
+        """Every value the node defines, ``output`` first."""
+        return (self.output, *self.extra_outputs)
 
     def __repr__(self) -> str:
-        return f"Node({self.op}, {list(self.inputs)}, {self.attrs}) -> {self.output!r}"
+        return f"Node({self.op}, {list(self.inputs)}, {self.attrs}) -> {list(self.outputs)!r}"
 
 
 def attr_key(value: AttrValue) -> Any:
@@ -125,7 +139,7 @@ class Function:
 
     def producers(self) -> dict[Value, Node]:
         """Maps each node-defined value to its node."""
-        return {node.output: node for node in self.nodes}
+        return {value: node for node in self.nodes for value in node.outputs}
 
     def users(self) -> dict[Value, list[Node]]:
         """Maps each value to the nodes that read it (in order, with repeats)."""
@@ -138,7 +152,7 @@ class Function:
     def all_values(self) -> Iterator[Value]:
         yield from self.params
         for node in self.nodes:
-            yield node.output
+            yield from node.outputs
 
     def structurally_equal(self, other: "Function", compare_locations: bool = True) -> bool:
         """True when both functions are the same program up to renaming of values.
@@ -159,11 +173,16 @@ class Function:
                 return False
             if attrs_key(mine.attrs) != attrs_key(theirs.attrs):
                 return False
-            if mine.output.type != theirs.output.type:
+            if [v.type for v in mine.outputs] != [v.type for v in theirs.outputs]:
                 return False
             if compare_locations and mine.location != theirs.location:
                 return False
-            mapping[mine.output] = theirs.output
+            if len(mine.regions) != len(theirs.regions) or not all(
+                a.structurally_equal(b, compare_locations)
+                for a, b in zip(mine.regions, theirs.regions)
+            ):
+                return False
+            mapping.update(zip(mine.outputs, theirs.outputs))
         if len(self.outputs) != len(other.outputs):
             return False
         return all(mapping.get(a) is b for a, b in zip(self.outputs, other.outputs))

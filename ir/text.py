@@ -17,6 +17,16 @@ Grammar, one construct per line:
 - header: ``func @name(%p: type, ...) -> (type, ...) [attributes {k=v, ...}] {``;
   a name that is not an identifier is quoted (``@"<lambda>"``);
 - node: ``%v: type = op(%a, %b) [{k=v, ...}] [loc("file":line)]``;
+- control-flow node (several results, regions): ``%c: type, %ys: type =
+  scan(%a, %b) {...} [loc(...)] regions {``, then each region as a whole
+  function (``func @body(...) -> (...) {`` ... ``}``), then ``}``::
+
+      %3: f32[4], %4: f32[8,4] = scan(%0, %1) {length=8, num_carry=1, num_xs=1, reverse=false} regions {
+        func @body(%0: f32[4], %1: f32[4]) -> (f32[4], f32[4]) {
+          %2: f32[4] = add(%0, %1)
+          return %2, %2
+        }
+      }
 - ``return %a, %b`` then ``}``. Blank lines and lines starting with ``//``
   are ignored.
 
@@ -76,7 +86,8 @@ def print_function(fn: Function, locations: bool = True) -> str:
 
 
 def function_lines(fn: Function, locations: bool = True) -> list[str]:
-    """The lines of :func:`print_function`: header, one per node, ``return``, ``}``."""
+    """The lines of :func:`print_function`: header, one per node, ``return``, ``}``
+    (a control-flow node spans several: its regions follow it, indented)."""
     lines = [format_header(fn)]
     lines.extend(format_node(node, locations) for node in fn.nodes)
     lines.append(format_return(fn))
@@ -95,11 +106,17 @@ def format_header(fn: Function) -> str:
 def format_node(node: Node, locations: bool = True) -> str:
     """One indented node line: ``  %2: f32[3] = add(%0, %1) {attrs}  loc("f.py":3)``."""
     inputs = ", ".join(_value_name(v) for v in node.inputs)
-    text = f"  {_value_name(node.output)}: {node.output.type} = {node.op}({inputs})"
+    targets = ", ".join(f"{_value_name(v)}: {v.type}" for v in node.outputs)
+    text = f"  {targets} = {node.op}({inputs})"
     if node.attrs:
         text += " " + _format_dict(node.attrs)
     if locations and node.location is not None:
         text += f"  loc({json.dumps(node.location.file)}:{node.location.line})"
+    if node.regions:  # a control-flow node: its regions, indented, then a closing brace
+        text += " regions {"
+        for region in node.regions:
+            text += "".join("\n    " + line for line in function_lines(region, locations))
+        text += "\n  }"
     return text
 
 
@@ -191,25 +208,49 @@ def _parse_function(text: str) -> Function:
     ]
     if not lines:
         raise TcompParseError("line 1, column 1: empty IR text (expected 'func @name(...)')")
-    header_no, header = lines[0]
-    builder, names, result_types, metadata = _parse_header(_LineParser(header, header_no))
+    function, end = _parse_function_at(lines, 0)
+    if end < len(lines):
+        extra_no, extra = lines[end]
+        raise _parse_error(extra_no, 1, extra, "unexpected text after the closing '}'")
+    return function
 
-    for position, (number, line) in enumerate(lines[1:], start=1):
+
+Lines = list[tuple[int, str]]
+
+
+def _parse_function_at(lines: Lines, start: int) -> tuple[Function, int]:
+    """The function whose header is ``lines[start]``, and the index after its ``}``."""
+    header_no, header = lines[start]
+    builder, names, result_types, metadata = _parse_header(_LineParser(header, header_no))
+    position = start + 1
+    while position < len(lines):
+        number, line = lines[position]
         parser = _LineParser(line, number)
         if parser.at("return"):
             outputs = _parse_return(parser, names, result_types)
-            rest = lines[position + 1 :]
-            if not rest or rest[0][1].strip() != "}":
-                last_no, last = rest[0] if rest else (number, line)
+            if position + 1 >= len(lines) or lines[position + 1][1].strip() != "}":
+                last_no, last = lines[position + 1] if position + 1 < len(lines) else (number, line)
                 raise _parse_error(last_no, 1, last, "expected '}' after the return line")
-            if len(rest) > 1:
-                extra_no, extra = rest[1]
-                raise _parse_error(extra_no, 1, extra, "unexpected text after the closing '}'")
             _keep_numeric_names(names)
-            return builder.finish(outputs, metadata)
-        _parse_node(parser, builder, names)
+            return builder.finish(outputs, metadata), position + 2
+        position = _parse_node(parser, builder, names, lines, position + 1)
     last_no, last = lines[-1]
     raise _parse_error(last_no, len(last) + 1, last, "missing 'return' line and closing '}'")
+
+
+def _parse_regions(lines: Lines, position: int) -> tuple[list[Function], int]:
+    """The region functions after a ``... regions {`` line, up to its closing ``}``."""
+    regions: list[Function] = []
+    while position < len(lines):
+        number, line = lines[position]
+        if line.strip() == "}":
+            return regions, position + 1
+        if not line.strip().startswith("func"):
+            raise _parse_error(number, 1, line, "expected a region 'func @name(...)' or '}'")
+        region, position = _parse_function_at(lines, position)
+        regions.append(region)
+    last_no, last = lines[-1]
+    raise _parse_error(last_no, len(last) + 1, last, "missing '}' after the regions")
 
 
 def _keep_numeric_names(names: dict[str, Value]) -> None:
@@ -257,31 +298,57 @@ def _parse_header(
     return builder, names, result_types, metadata
 
 
-def _parse_node(parser: _LineParser, builder: FunctionBuilder, names: dict[str, Value]) -> None:
-    target = parser.expect_kind("value", "a node such as '%2: f32[3] = add(%0, %1)' or 'return'")
-    if target.text in names:
-        raise parser.error(f"value {target.text} is defined twice", target)
-    parser.expect(":")
-    declared = parser.parse_type()
+def _parse_node(
+    parser: _LineParser, builder: FunctionBuilder, names: dict[str, Value], lines: Lines,
+    position: int,
+) -> int:
+    """Parses one node (a control-flow node reads its regions from ``lines[position:]``);
+    returns the index of the next line."""
+    targets: list[tuple[_Token, TensorType]] = []
+    while True:
+        target = parser.expect_kind(
+            "value", "a node such as '%2: f32[3] = add(%0, %1)' or 'return'")
+        if target.text in names or any(t.text == target.text for t, _ in targets):
+            raise parser.error(f"value {target.text} is defined twice", target)
+        parser.expect(":")
+        targets.append((target, parser.parse_type()))
+        if not parser.accept(","):
+            break
     parser.expect("=")
     op_token = parser.expect_kind("ident", "an op name")
     parser.expect("(")
     inputs = parser.comma_list(")", lambda: _parse_use(parser, names))
     attrs = parser.parse_dict() if parser.at("{") else {}
     location = parser.parse_location() if parser.at("loc") else None
-    parser.expect_end()
+    regions = None
+    if parser.accept("regions"):
+        parser.expect("{")
+        parser.expect_end()
+        regions, position = _parse_regions(lines, position)
+    else:
+        parser.expect_end()
     try:
-        output = builder.emit(op_token.text, inputs, attrs, location)
+        if regions is not None:
+            outputs = builder.emit_regions(op_token.text, inputs, attrs, regions, location)
+        else:
+            outputs = [builder.emit(op_token.text, inputs, attrs, location)]
     except TcompError as error:
         raise parser.error(str(error), op_token) from None
     except Exception as error:  # the last line of defence: a shape rule that crashed
         message = f"internal error: the rule of {op_token.text} raised {type(error).__name__}: {error}"
         raise parser.error(message, op_token) from None
-    if output.type != declared:
+    if len(outputs) != len(targets):
         raise parser.error(
-            f"{target.text} is declared {declared} but {op_token.text} gives {output.type}", target
+            f"{op_token.text} defines {len(outputs)} values, {len(targets)} are named", op_token
         )
-    names[target.text] = output
+    for (target, declared), output in zip(targets, outputs):
+        if output.type != declared:
+            raise parser.error(
+                f"{target.text} is declared {declared} but {op_token.text} gives {output.type}",
+                target,
+            )
+        names[target.text] = output
+    return position
 
 
 def _parse_use(parser: _LineParser, names: dict[str, Value]) -> Value:

@@ -14,7 +14,12 @@
   float is not an int, ``true`` is not an axis, axes lie within the rank);
 - a node's input types break the primitive's rule, or its output type is
   not the one the rule gives;
-- a function output is not defined.
+- a function output is not defined;
+- a control-flow node's region does not verify on its own (regions are
+  closed functions: they read only their parameters), or its rule
+  (``Primitive.infer_regions``: a scan's body takes (carry, x slices,
+  consts) and returns carries of the same types) rejects it, or the rule's
+  output types are not the node's.
 
 The message names the op, the pass that broke the IR (when given) and
 prints the IR around the faulty line, marked ``>>``::
@@ -108,6 +113,11 @@ def _check(fn: Function) -> None:
             problem = _attr_problem(attr)
             if problem:
                 raise _Fault(line, what, f"attribute {key!r}: {problem}")
+        if node.regions or node.extra_outputs:
+            _check_regions(primitive, node, line, what)
+            for value in node.outputs:
+                define(value, line, what)
+            continue
         expected = _apply_rule(primitive, node, line, what)
         define(node.output, line, what)
         if node.output.type != expected:
@@ -119,6 +129,32 @@ def _check(fn: Function) -> None:
         if value not in defined:
             name = f"%{value.id}" if isinstance(value, Value) else repr(value)
             raise _Fault(len(fn.nodes) + 1, f"output {index}", f"{name} is not defined")
+
+
+def _check_regions(primitive: Primitive, node: Node, line: int, what: str) -> None:
+    """A control-flow node: each region verifies on its own (regions are closed
+    functions), then the rule gives exactly the node's output types."""
+    for number, region in enumerate(node.regions):
+        if not isinstance(region, Function):
+            raise _Fault(line, what, f"region {number} is {region!r}, not a Function")
+        try:
+            _check(region)
+        except _Fault as fault:
+            raise _Fault(line, what, f"region {number} (@{region.name}): {fault.what}: "
+                         f"{fault.message}") from None
+    try:
+        expected = primitive.check_regions([v.type for v in node.inputs], node.attrs,
+                                           node.regions)
+    except TcompError as error:
+        raise _Fault(line, what, str(error)) from None
+    except Exception as error:  # the last line of defence: a rule that crashed
+        message = f"internal error: the rule of {node.op} raised {type(error).__name__}: {error}"
+        raise _Fault(line, what, message) from None
+    declared = [v.type for v in node.outputs]
+    if declared != expected:
+        shown = ", ".join(map(str, declared))
+        raise _Fault(line, what, f"outputs are declared ({shown}) but the rule gives "
+                     f"({', '.join(map(str, expected))})")
 
 
 def _apply_rule(primitive: Primitive, node: Node, line: int, what: str) -> TensorType:

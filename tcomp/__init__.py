@@ -51,6 +51,8 @@ from tcomp.frontend.composite_ops import (
     var,
 )
 from tcomp.frontend.config import config
+from tcomp.frontend.control_flow import fori_loop, scan
+from tcomp.frontend.control_flow_cond import cond, switch, while_loop
 from tcomp.frontend.creation import arange, full, full_like, ones, ones_like, zeros, zeros_like
 from tcomp.frontend.dlpack import from_dlpack
 from tcomp.frontend.jit import JitFunction, Lowered, jit

@@ -11,8 +11,10 @@ uploaded once, on the first call. Each call then:
 2. takes each output and each temp from the buffer pool (temps get their own
    blocks rather than one arena: the pool makes that cheap, and no kernel
    argument then aliases another);
-3. enqueues every kernel in program order on the driver's one queue and
-   returns at once: the outputs are device buffers that later calls consume
+3. enqueues every kernel in program order on the driver's one queue (the
+   kernels of a repeat loop, a scan's body, ``count`` times over: the step
+   index is a device buffer that a kernel advances, so no step waits for the
+   host) and returns at once: the outputs are device buffers that later calls consume
    without a host round trip; reading one on the host waits for the queue.
 
 Temps go back to the pool when the call returns; the queue orders their
@@ -36,7 +38,7 @@ import numpy as np
 from tcomp.backends.base import Executable
 from tcomp.backends.gpu.memory import DeviceBuffer
 from tcomp.ir.errors import TcompArgumentError, TcompBackendError
-from tcomp.ir.kernel.kernel import Program
+from tcomp.ir.kernel.kernel import Block, Program, program_blocks
 from tcomp.ir.types import numpy_dtype
 
 if TYPE_CHECKING:
@@ -83,6 +85,7 @@ class GPUExecutable(Executable):
         ]
         self._constants: list[tuple[int, DeviceBuffer]] | None = None
         self._plan = launch_plan(program, dialect)
+        self._blocks = program_blocks(program)  # the kernels, grouped by repeat loops
         self._launches: list[tuple[Any, tuple[int, ...], int, int | None]] | None = None
         self._results = [self._slots[name] for name in program.outputs]
         try:
@@ -183,12 +186,27 @@ class GPUExecutable(Executable):
         for slot, shape, dtype in self._fresh:
             slots[slot] = DeviceBuffer(pool, shape, dtype)
         launch = self.backend.driver.launch
-        for index, (function, arg_slots, global_size, local_size) in enumerate(self._launches or ()):
-            handles = [slots[s].handle for s in arg_slots]
-            if around is None:
-                launch(function, global_size, local_size, handles)
-            else:
-                around(index, lambda: launch(function, global_size, local_size, handles))
+        launches = self._launches or []
+        calls = [  # (index, function, sizes, handles) per kernel
+            (index, function, global_size, local_size, [slots[s].handle for s in arg_slots])
+            for index, (function, arg_slots, global_size, local_size) in enumerate(launches)
+        ]
+
+        def enqueue(block: Block) -> None:
+            for item in block.items:
+                if isinstance(item, Block):
+                    # a scan's body: enqueued count times; its step index lives on the
+                    # device, so no step waits for the host
+                    for _ in range(item.count):
+                        enqueue(item)
+                    continue
+                index, function, global_size, local_size, handles = calls[item]
+                if around is None:
+                    launch(function, global_size, local_size, handles)
+                else:
+                    around(index, lambda: launch(function, global_size, local_size, handles))
+
+        enqueue(self._blocks)
         return [slots[slot] for slot in self._results]
 
     def as_text(self) -> str:

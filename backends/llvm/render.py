@@ -1,7 +1,8 @@
 """Kernel-IR programs rendered as one LLVM module (llvmlite.ir only: pure, no driver).
 
 The module exports one function, ``void tcomp_main(ptr buffers)``, that runs
-the kernels in order (returning early once the runtime's interrupt flag is
+the kernels in order (a scan's body kernels, in a repeat loop of the program,
+inside a native counted loop: rendered once, run ``count`` times) (returning early once the runtime's interrupt flag is
 set: see :mod:`tcomp.backends.llvm.interrupt`). ``buffers`` is an array of pointers, in the order
 :func:`buffer_layout` gives: the parameters (``program.params``), then the
 output buffers (in order of first appearance in ``program.outputs``), then
@@ -53,7 +54,7 @@ from tcomp.backends.llvm.stmts import (
 from tcomp.backends.llvm.threads import TASK_FN, render_gomp_parallel, render_parallel_for
 from tcomp.backends.llvm.vecmath import VariantTable, keep_declarations
 from tcomp.ir.kernel.analysis import blocked_contraction, code_key, overlapping_temps
-from tcomp.ir.kernel.kernel import Kernel, Program
+from tcomp.ir.kernel.kernel import Block, Kernel, Program, program_blocks
 from tcomp.ir.recursion import deep_recursion
 from tcomp.ir.types import numpy_dtype
 
@@ -165,11 +166,14 @@ def _render_program(
     main = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR]), name=ENTRY)
     buffers = main.args[0]
     buffers.name = "buffers"
-    b = ir.IRBuilder(main.append_basic_block("entry"))
+    entry = main.append_basic_block("entry")  # stack slots only; branches to "start"
+    b = ir.IRBuilder(main.append_basic_block("start"))
     stop = main.append_basic_block("interrupted")
     clock = _ProfileClock(b, len(kernel_functions)) if profile else None
     render_runner = render_gomp_parallel if threading == "gomp" else render_parallel_for
-    for number, (kernel, function, task, scratch) in enumerate(kernel_functions):
+
+    def call_kernel(number: int) -> None:
+        kernel, function, task, scratch = kernel_functions[number]
         if number > 0:
             check_interrupt(b, stop)  # Ctrl-C: the rest of the kernels need not run
         started = clock.now() if clock is not None else None
@@ -179,22 +183,55 @@ def _render_program(
         else:
             loop = parallel_loop(kernel)
             assert loop is not None
-            args = _pointer_array(b, pointers)
-            context, raw = _shared_context(b, args, scratch) if scratch else (args, None)
+            args = _pointer_array(b, pointers, entry)
+            context, raw = _shared_context(b, args, scratch, entry) if scratch else (args, None)
             runner = render_runner(module, num_threads)  # one per module
             b.call(runner, [task, context, ir.Constant(I64, loop.extent)])
             if raw is not None:
                 b.call(module.globals["free"], [raw])
         if clock is not None:
             clock.add(number, clock.now(), started)
+
+    def render_block(block: Block) -> None:
+        for item in block.items:
+            if isinstance(item, Block):
+                _repeat(b, entry, item, lambda: render_block(item))
+            else:
+                call_kernel(item)
+
+    render_block(program_blocks(program))
     if clock is not None:
         check_interrupt(b, stop)  # the last kernel may have stopped early: keep no times
         clock.commit()
     b.ret_void()
     b.position_at_end(stop)
     b.ret_void()
+    b.position_at_end(entry)
+    b.branch(main.basic_blocks[1])
     keep_declarations(module)
     return module
+
+
+def _repeat(b: ir.IRBuilder, entry: ir.Block, block: Block, render_body) -> None:
+    """A native counted loop around ``render_body()``: a scan's kernels, ``block.count``
+    times (the counter is a stack slot of ``entry``)."""
+    main = b.function
+    with b.goto_block(entry):
+        counter = b.alloca(I64, name=f"{block.loop}.step")
+    counter.type = PTR
+    head = main.append_basic_block(f"{block.loop}.head")
+    body = main.append_basic_block(f"{block.loop}.body")
+    done = main.append_basic_block(f"{block.loop}.done")
+    b.store(ir.Constant(I64, 0), counter)
+    b.branch(head)
+    b.position_at_end(head)
+    step = b.load(counter, typ=I64)
+    b.cbranch(b.icmp_unsigned("<", step, ir.Constant(I64, block.count)), body, done)
+    b.position_at_end(body)
+    render_body()
+    b.store(b.add(b.load(counter, typ=I64), ir.Constant(I64, 1)), counter)
+    b.branch(head)
+    b.position_at_end(done)
 
 
 class _ProfileClock:
@@ -327,9 +364,17 @@ def _render_kernel_function(
     return function, task, scratch
 
 
-def _pointer_array(b: ir.IRBuilder, pointers: list[ir.Value]) -> ir.Value:
-    """The kernel's buffer pointers in an array on the stack (what its task reads)."""
-    array = b.alloca(PTR, size=ir.Constant(I64, len(pointers)), name="args")
+def _pointer_array(
+    b: ir.IRBuilder, pointers: list[ir.Value], entry: ir.Block | None = None
+) -> ir.Value:
+    """The kernel's buffer pointers in an array on the stack (what its task reads);
+    the slot is made in ``entry`` when given (a call inside a loop must not grow the
+    stack at each step)."""
+    if entry is not None:
+        with b.goto_block(entry):
+            array = b.alloca(PTR, size=ir.Constant(I64, len(pointers)), name="args")
+    else:
+        array = b.alloca(PTR, size=ir.Constant(I64, len(pointers)), name="args")
     array.type = PTR  # opaque pointers, as everywhere in these modules
     for number, pointer in enumerate(pointers):
         slot = b.gep(array, [ir.Constant(I64, number)], inbounds=True, source_etype=PTR)
@@ -337,11 +382,18 @@ def _pointer_array(b: ir.IRBuilder, pointers: list[ir.Value]) -> ir.Value:
     return array
 
 
-def _shared_context(b: ir.IRBuilder, buffers: ir.Value, scratch: int) -> tuple[ir.Value, ir.Value]:
+def _shared_context(
+    b: ir.IRBuilder, buffers: ir.Value, scratch: int, entry: ir.Block | None = None
+) -> tuple[ir.Value, ir.Value]:
     """A ``SHARED_CONTEXT`` on the stack (``buffers``, counters at 0, ``scratch`` bytes
     from ``malloc``, 64-byte aligned): what the tasks of a blocked contraction get in
-    place of ``buffers`` (see ``contraction.py``). Returns it and the pointer to free."""
-    context = b.alloca(SHARED_CONTEXT, name="shared")
+    place of ``buffers`` (see ``contraction.py``). Returns it and the pointer to free.
+    The slot is made in ``entry`` when given."""
+    if entry is not None:
+        with b.goto_block(entry):
+            context = b.alloca(SHARED_CONTEXT, name="shared")
+    else:
+        context = b.alloca(SHARED_CONTEXT, name="shared")
     context.type = PTR
     zero = ir.Constant(I32, 0)
 

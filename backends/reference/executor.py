@@ -35,6 +35,13 @@ def evaluate(function: Function, inputs: Sequence[np.ndarray]) -> list[np.ndarra
         env[param] = array
     for node in function.nodes:
         primitive = get_primitive(node.op)
+        if node.regions:  # control flow: its rule runs the regions through evaluate
+            arrays = primitive.reference_regions(  # type: ignore[misc]
+                [env[v] for v in node.inputs], node.attrs, node.regions, evaluate
+            )
+            for value, array in zip(node.outputs, arrays):
+                env[value] = np.asarray(array, dtype=numpy_dtype(value.dtype)).reshape(value.shape)
+            continue
         try:
             result = primitive.evaluate([env[v] for v in node.inputs], node.attrs, node.output.dtype)
         except MemoryError as error:

@@ -33,7 +33,17 @@ from tcomp.ir.kernel.expr import (
     Unary,
     Var,
 )
-from tcomp.ir.kernel.kernel import Assign, Kernel, Let, Loop, Program, Stmt, Store
+from tcomp.ir.kernel.kernel import (
+    Assign,
+    Block,
+    Kernel,
+    Let,
+    Loop,
+    Program,
+    Stmt,
+    Store,
+    program_blocks,
+)
 from tcomp.ir.primitives import PRIMITIVES
 from tcomp.ir.types import numpy_dtype
 
@@ -73,8 +83,16 @@ def run_program(program: Program, params: Sequence[np.ndarray]) -> list[np.ndarr
             # NaN (or a marked int) where nothing was stored, so a missed store shows
             fill = np.nan if buffer.type.dtype.startswith("float") else 0
             memory[buffer.name] = np.full(buffer.size, fill, numpy_dtype(buffer.type.dtype))
-    for kernel in program.kernels:
-        run_kernel(kernel, memory)
+
+    def run(block: Block) -> None:
+        for item in block.items:
+            if isinstance(item, Block):
+                for _ in range(item.count):  # a repeat loop: a scan's body
+                    run(item)
+            else:
+                run_kernel(program.kernels[item], memory)
+
+    run(program_blocks(program))
     return [
         memory[name].reshape(program.buffers[name].type.shape).copy() for name in program.outputs
     ]

@@ -171,6 +171,8 @@ class Kernel:
     """One loop nest over flat buffers (see the module docstring).
 
     ``origin`` names the graph-IR nodes fused into it, for ``as_text("kernels")``.
+    ``loops`` names the program's repeat loops (``Program.loops``) the kernel runs
+    inside, outermost first: a scan's body kernels (empty: once per call).
     """
 
     name: str
@@ -178,6 +180,7 @@ class Kernel:
     body: tuple[Stmt, ...]
     schedule: Schedule = field(default_factory=Schedule)
     origin: tuple[str, ...] = ()
+    loops: tuple[str, ...] = ()
 
     def arg(self, name: str) -> KernelArg:
         for arg in self.args:
@@ -228,6 +231,48 @@ class Program:
     outputs: list[str]
     kernels: list[Kernel]
     arena_bytes: int = 0  # the memory plan's total for temps (0: not planned)
+    # repeat loops by name: how many times the kernels tagged with it (Kernel.loops)
+    # run, in order, as a block; the kernels of one loop are consecutive (a scan)
+    loops: dict[str, int] = field(default_factory=dict)
 
     def buffers_of_kind(self, kind: str) -> list[ProgramBuffer]:
         return [b for b in self.buffers.values() if b.kind == kind]
+
+
+@dataclass
+class Block:
+    """A program's kernels as a tree: ``items`` are kernel indices and nested blocks;
+    ``loop`` names the repeat loop (None at the top), ``count`` its trip count."""
+
+    loop: str | None
+    count: int
+    items: list["int | Block"]
+
+
+def program_blocks(program: Program) -> Block:
+    """The kernels of ``program`` grouped by their repeat loops (see :class:`Block`).
+
+    Raises ``ValueError`` when a kernel names a loop the program lacks, or a loop's
+    kernels are not consecutive."""
+    top = Block(None, 1, [])
+    stack = [top]
+    closed: set[str] = set()
+    for index, kernel in enumerate(program.kernels):
+        loops = tuple(kernel.loops)
+        common = 0
+        while (common < len(loops) and common + 1 < len(stack)
+               and stack[common + 1].loop == loops[common]):
+            common += 1
+        while len(stack) > common + 1:
+            closed.add(stack.pop().loop)  # type: ignore[arg-type]
+        for name in loops[common:]:
+            if name not in program.loops:
+                raise ValueError(f"kernel {kernel.name} runs in loop {name!r}, which the "
+                                 "program does not declare")
+            if name in closed or any(b.loop == name for b in stack):
+                raise ValueError(f"the kernels of loop {name!r} are not consecutive")
+            block = Block(name, program.loops[name], [])
+            stack[-1].items.append(block)
+            stack.append(block)
+        stack[-1].items.append(index)
+    return top

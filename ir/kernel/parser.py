@@ -19,6 +19,7 @@ enclosing 'for' or earlier 'let' declares it``.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Callable, TypeVar
 
@@ -478,19 +479,44 @@ def _parse_program(reader: _Reader) -> Program:
     parser.expect("{")
     parser.expect_end()
     kernels: list[Kernel] = []
-    while not reader.closes():
-        number, line = reader.next("'}' closing the program")
-        word = line.split(None, 1)[0]
-        if word == "kernel":
-            kernels.append(_kernel(reader, number, line))
-        else:
-            _buffer(_Parser(line, number), buffers)
+    loops: dict[str, int] = {}
+    _program_items(reader, buffers, kernels, loops, ())
     reader.next("'}'")
     _expect_end(reader)
     for token in outputs:
         if token.text[1:] not in buffers:
             raise parser.error(f"output {token.text} is not a declared buffer", token)
-    return Program(name, buffers, params, [t.text[1:] for t in outputs], kernels, arena)
+    return Program(name, buffers, params, [t.text[1:] for t in outputs], kernels, arena, loops)
+
+
+def _program_items(
+    reader: _Reader, buffers: dict[str, ProgramBuffer], kernels: list[Kernel],
+    loops: dict[str, int], inside: tuple[str, ...],
+) -> None:
+    """Buffers, kernels and ``repeat NAME count=N {`` blocks up to a closing ``}``."""
+    while not reader.closes():
+        number, line = reader.next("'}' closing the program")
+        word = line.split(None, 1)[0]
+        if word == "kernel":
+            kernels.append(dataclasses.replace(_kernel(reader, number, line), loops=inside))
+        elif word == "repeat":
+            parser = _Parser(line, number)
+            parser.expect("repeat")
+            token = parser.name("a loop name such as s5")
+            if token.text in loops:
+                raise parser.error(f"loop {token.text} is declared twice", token)
+            parser.expect("count")
+            parser.expect("=")
+            loops[token.text] = parser.parse_int()
+            parser.expect("{")
+            parser.expect_end()
+            _program_items(reader, buffers, kernels, loops, inside + (token.text,))
+            reader.next("'}' closing the repeat loop")
+        elif inside:
+            raise _Parser(line, number).error("a repeat loop holds kernels only",
+                                              Token("ident", word, 1))
+        else:
+            _buffer(_Parser(line, number), buffers)
 
 
 def _declare(parser: _Parser, buffers: dict, token: Token, buffer: ProgramBuffer) -> None:

@@ -20,6 +20,9 @@ line, two-space indentation per level (the parser goes by the braces)::
       }
     }
 
+A scan's body kernels sit in a repeat loop, ``repeat s5 count=64 {`` kernels
+``}``: they run, in order, 64 times per call (``Kernel.loops``, ``Program.loops``).
+
 Statements: ``for v in 0..extent {`` ... ``}``, ``let v: type = expr``,
 ``v = expr`` and ``%buffer[index] = expr``. The origin comment lists the
 node names separated by ``, ``; a name that would not read back that way
@@ -63,6 +66,7 @@ from tcomp.ir.kernel.expr import (
 )
 from tcomp.ir.kernel.kernel import (
     Assign,
+    Block,
     Kernel,
     Let,
     Loop,
@@ -70,6 +74,7 @@ from tcomp.ir.kernel.kernel import (
     ProgramBuffer,
     Stmt,
     Store,
+    program_blocks,
 )
 from tcomp.ir.kernel.schedule_text import format_schedule  # noqa: F401 (re-exported)
 from tcomp.ir.recursion import deep_recursion
@@ -243,10 +248,26 @@ def keyed_program_lines(program: Program, safe: bool = False) -> list[Line]:
         if getattr(buffer, "kind", None) != "param":
             text = _render(lambda: format_buffer(buffer), lambda: repr(buffer), safe)
             lines.append((("buffer", key), "  " + text))
-    for index, kernel in enumerate(program.kernels):
-        lines.extend(keyed_kernel_lines(kernel, index, "  ", safe))
+    try:
+        blocks = program_blocks(program)
+    except (ValueError, AttributeError, TypeError):
+        if not safe:
+            raise
+        blocks = Block(None, 1, list(range(len(program.kernels))))  # broken loops: flat
+    _item_lines(program, blocks, "  ", safe, lines)
     lines.append((("end",), "}"))
     return lines
+
+
+def _item_lines(program: Program, block: Block, indent: str, safe: bool, lines: list[Line]) -> None:
+    """The kernels of ``block``, a repeat loop's inside ``repeat NAME count=N {`` ... ``}``."""
+    for item in block.items:
+        if isinstance(item, Block):
+            lines.append((("repeat", item.loop), f"{indent}repeat {item.loop} count={item.count} {{"))
+            _item_lines(program, item, indent + "  ", safe, lines)
+            lines.append((("end",), indent + "}"))
+        else:
+            lines.extend(keyed_kernel_lines(program.kernels[item], item, indent, safe))
 
 
 def keyed_kernel_lines(
@@ -290,7 +311,7 @@ def program_difference(a: Program, b: Program) -> str | None:
     ``==`` does not work on them; here arrays compare by dtype, shape and bytes
     (``-0.0`` differs from ``0.0``, NaNs with the same bits are equal).
     """
-    for field_name in ("name", "params", "outputs", "arena_bytes"):
+    for field_name in ("name", "params", "outputs", "arena_bytes", "loops"):
         if getattr(a, field_name) != getattr(b, field_name):
             return f"{field_name}: {getattr(a, field_name)!r} != {getattr(b, field_name)!r}"
     if set(a.buffers) != set(b.buffers):
@@ -321,7 +342,7 @@ def _same_data(x: np.ndarray | None, y: np.ndarray | None) -> bool:
 
 
 def _kernel_difference(x: Kernel, y: Kernel) -> str:
-    for field_name in ("name", "args", "schedule", "origin"):
+    for field_name in ("name", "args", "schedule", "origin", "loops"):
         if getattr(x, field_name) != getattr(y, field_name):
             return f"{field_name}: {getattr(x, field_name)!r} != {getattr(y, field_name)!r}"
     return f"body: {x.body!r} != {y.body!r}"

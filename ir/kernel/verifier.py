@@ -7,6 +7,8 @@
   outside the arena; ``params`` are not exactly the ``param`` buffers;
   an output is not a buffer, is a temp, or is an ``output`` buffer that no
   kernel stores to; an ``output`` buffer is not returned;
+- repeat loops: a name is not an identifier, a count not a count, a kernel
+  names a loop the program lacks, or a loop's kernels are not consecutive;
 - kernels: a name repeats; an argument is not a program buffer of the
   same dtype and size, or repeats; a param or constant is written (``out``
   or ``inout``); a load reads an ``out``-only argument or a store writes an
@@ -84,6 +86,7 @@ from tcomp.ir.kernel.kernel import (
     Program,
     Stmt,
     Store,
+    program_blocks,
 )
 from tcomp.ir.kernel.ops import BOOL_UNARY_OPS, CALL_OPS, FLOAT_UNARY_OPS, SHIFT_OPS
 from tcomp.ir.kernel.printer import (
@@ -159,6 +162,13 @@ def _check_program(program: Program) -> None:
     for buffer in program.buffers_of_kind("param"):
         if buffer.name not in program.params:
             raise _Fault(header, "program", f"param buffer %{buffer.name} is not a parameter")
+    for loop, count in program.loops.items():
+        if not isinstance(loop, str) or not _NAME.match(loop) or not _is_count(count):
+            raise _Fault(header, "program", f"repeat loop {loop!r} with count {count!r}")
+    try:
+        program_blocks(program)
+    except ValueError as error:
+        raise _Fault(header, "program", str(error)) from None
     names = set()
     for index, kernel in enumerate(program.kernels):
         if kernel.name in names:

@@ -11,6 +11,7 @@ that pipelines (and the command line) use to the pass functions::
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable, Sequence
 
 from tcomp.ir.errors import TcompArgumentError
@@ -57,10 +58,28 @@ def run_pipeline(
     if verify_each:
         verify(fn)
     for name in names:
-        fn = PASSES[name](fn)
+        fn = with_regions(PASSES[name])(fn)
         if verify_each:
             verify(fn, pass_name=name)
     return fn
 
 
-__all__ = ["DEFAULT_PIPELINE", "PASSES", "Pass", "cse", "dce", "run_pipeline", "simplify"]
+def with_regions(pass_fn: Pass) -> Pass:
+    """``pass_fn`` applied to a function and, inside out, to the regions of its
+    control-flow nodes (a scan's body is optimised like any function: its
+    parameters and outputs stay, so the node's types do not change)."""
+
+    def run(fn: Function) -> Function:
+        if any(node.regions for node in fn.nodes):
+            nodes = [
+                dataclasses.replace(node, regions=tuple(run(r) for r in node.regions))
+                if node.regions else node
+                for node in fn.nodes
+            ]
+            fn = Function(fn.name, list(fn.params), nodes, list(fn.outputs), dict(fn.metadata))
+        return pass_fn(fn)
+
+    return run
+
+
+__all__ = ["DEFAULT_PIPELINE", "PASSES", "Pass", "cse", "dce", "run_pipeline", "simplify", "with_regions"]

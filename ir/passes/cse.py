@@ -25,6 +25,7 @@ After (``%2`` is ``%1``)::
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from tcomp.ir.graph import Function, Node, Value, attrs_key
@@ -38,13 +39,16 @@ def cse(fn: Function) -> Function:
     for node in fn.nodes:
         inputs = tuple(canonical.get(v, v) for v in node.inputs)
         # Values hash by identity, so equal keys mean the very same inputs.
+        if node.regions:  # control flow: kept as it is (its regions are not compared)
+            nodes.append(dataclasses.replace(node, inputs=inputs, attrs=dict(node.attrs)))
+            continue
         key = (node.op, inputs, attrs_key(node.attrs))
         first = seen.get(key)
         if first is not None:
             canonical[node.output] = first  # op(a, b) twice -> once
             continue
         seen[key] = node.output
-        nodes.append(Node(node.op, inputs, dict(node.attrs), node.output, node.location))
+        nodes.append(dataclasses.replace(node, inputs=inputs, attrs=dict(node.attrs)))
     if not canonical:
         return fn
     outputs = [canonical.get(v, v) for v in fn.outputs]

@@ -18,6 +18,8 @@ After (``exp`` is unused)::
 
 from __future__ import annotations
 
+import dataclasses
+
 from tcomp.ir.graph import Function, Node, Value
 
 
@@ -26,12 +28,12 @@ def dce(fn: Function) -> Function:
     live: set[Value] = set(fn.outputs)
     kept: list[Node] = []
     for node in reversed(fn.nodes):
-        if node.output in live:
+        if any(value in live for value in node.outputs):
             live.update(node.inputs)
             kept.append(node)
     if len(kept) == len(fn.nodes):
         return fn
     kept.reverse()
     # Fresh Node objects, so that rewriting the result in place leaves ``fn`` alone.
-    nodes = [Node(n.op, n.inputs, dict(n.attrs), n.output, n.location) for n in kept]
+    nodes = [dataclasses.replace(n, attrs=dict(n.attrs)) for n in kept]
     return Function(fn.name, list(fn.params), nodes, list(fn.outputs), dict(fn.metadata))

@@ -57,7 +57,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from tcomp.ir.builder import FunctionBuilder
+from tcomp.ir.builder import FunctionBuilder, copy_node
 from tcomp.ir.graph import Function, Location, Node, Value
 from tcomp.ir.primitives import get_primitive
 from tcomp.ir.types import TensorType, canonical_dtype
@@ -148,6 +148,9 @@ def _simplify_once(fn: Function) -> tuple[Function, int]:
     rewrites = 0
     for node in fn.nodes:
         inputs = tuple(env[v] for v in node.inputs)
+        if node.regions:  # control flow: copied as it is (run_pipeline simplifies its regions)
+            env.update(zip(node.outputs, copy_node(builder, node, inputs)))
+            continue
         context.location = node.location
         replacement = _rewrite(context, node.op, inputs, node.attrs, node.output.type)
         if replacement is not None and replacement.type == node.output.type:

@@ -54,6 +54,16 @@ class Primitive:
     vjp: VjpRule | None
     attrs: AttrSchema = field(default_factory=dict)
     num_inputs: int | None = None  # None: variadic
+    # Control-flow ops (nodes with regions, several outputs): see control_flow.py.
+    # infer_regions(input types, attrs, regions) -> output types;
+    # reference_regions(inputs, attrs, regions, run) -> outputs, run(fn, arrays) evaluating
+    # a region; vjp_regions(builder, node, cotangents) -> one cotangent (or None) per input.
+    infer_regions: Callable[..., list[TensorType]] | None = None
+    reference_regions: Callable[..., list[np.ndarray]] | None = None
+    vjp_regions: Callable[..., Sequence["Value | None"]] | None = None
+    # vjp_forward(builder, node, inputs) -> (outputs, residual): the forward copy of a
+    # differentiated control-flow node, saving what its vjp_regions reads (as residual).
+    vjp_forward: Callable[..., tuple[list["Value"], Any]] | None = None
 
     def __post_init__(self) -> None:
         if not self.attrs:
@@ -86,6 +96,21 @@ class Primitive:
             )
         check_attrs(self.name, self.attrs, input_types, attrs)
         return self.infer(input_types, attrs)
+
+    def check_regions(
+        self, input_types: Sequence[TensorType], attrs: Mapping[str, Any], regions: Sequence[Any]
+    ) -> list[TensorType]:
+        """The output types of a control-flow node (attribute kinds checked first)."""
+        if self.infer_regions is None:
+            raise TcompTypeError(f"{self.name}: takes no regions, got {len(regions)}")
+        unknown = set(attrs) - set(self.attr_names)
+        missing = set(self.attr_names) - set(attrs)
+        if unknown or missing:
+            raise TcompTypeError(
+                f"{self.name}: attributes must be {sorted(self.attr_names)}, got {sorted(attrs)}"
+            )
+        check_attrs(self.name, self.attrs, input_types, attrs)
+        return list(self.infer_regions(input_types, attrs, regions))
 
     def evaluate(
         self, inputs: Sequence[np.ndarray], attrs: Mapping[str, Any], out_dtype: str

@@ -257,6 +257,6 @@ def _flattened(program: Program, kernel: Kernel, names: Iterator[str]) -> list[K
         assert isinstance(outer, Loop)
         made.append(Kernel(kernel.name, kernel_args(loops_body, sizes), loops_body,
                            Schedule(parallel=outer.var.name, vector={vector: VECTOR_HINT}),
-                           kernel.origin))
+                           kernel.origin, kernel.loops))
     return made
 

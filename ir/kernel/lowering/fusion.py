@@ -6,6 +6,8 @@ consumes it. A value is materialised (a *root*) when it is
 - a function output (unless it is a parameter or a constant: the program
   returns that buffer directly);
 - a ``scatter_add`` (its kernel accumulates; see ``scatter.py``);
+- a result or an operand of a control-flow node (a ``scan``: ``scan.py``; a
+  parameter or constant operand is read where it is);
 - the computed source of a ``matmul`` operand (looking through reshape,
   transpose, broadcast_to, slice, rev, convert; for a matmul big enough to be
   blocked, not through a reshape of a transpose, whose input gets the buffer): a matmul reads each operand
@@ -212,6 +214,13 @@ def plan_fusion(fn: Function, forced: set[Value] | frozenset[Value] = frozenset(
             read_from_buffers(source)
     for node in reversed(fn.nodes):
         value = node.output
+        if node.regions:  # control flow (a scan): every result and operand has a buffer
+            for result in node.outputs:
+                roots.add(result)
+                home[result] = result
+            must.update(v for v in node.inputs if v in producers
+                        and producers[v].op != "constant")
+            continue
         if value in outputs:
             if node.op != "constant":
                 make_root(node)
@@ -242,5 +251,5 @@ def plan_fusion(fn: Function, forced: set[Value] | frozenset[Value] = frozenset(
             must.update(source for source in node.inputs if source not in cheap)
         else:
             make_root(node)
-    ordered = [node.output for node in fn.nodes if node.output in roots]
+    ordered = [value for node in fn.nodes for value in node.outputs if value in roots]
     return FusionPlan(ordered, cheap, users, set(forced))

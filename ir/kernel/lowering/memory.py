@@ -4,7 +4,9 @@ A temporary lives from the first kernel that touches it to the last. Walking
 the kernels in order, the temporaries that died before kernel ``k`` give
 their byte ranges back, then those first used by ``k`` take the lowest free
 range that fits (first fit, ranges aligned to 64 bytes), growing the arena
-when none does. Two temporaries whose lifetimes overlap never share a byte;
+when none does. A temporary used inside a repeat loop (a scan's body: ``Kernel.loops``)
+lives from the loop's first kernel to its last. Two temporaries whose
+lifetimes overlap never share a byte;
 outputs, parameters and constants are not in the arena.
 
 Example: k0 writes %t1 (400 B), k1 reads %t1 and writes %t2 (400 B), k2
@@ -38,6 +40,17 @@ def temp_lifetimes(program: Program) -> dict[str, tuple[int, int]]:
             if arg.name in temps:
                 first, _ = lifetimes.get(arg.name, (k, k))
                 lifetimes[arg.name] = (first, k)
+    # a temp touched inside a repeat loop lives through the whole loop: the next
+    # step reads the carries, slices and step index the last one left
+    spans: dict[str, tuple[int, int]] = {}
+    for k, kernel in enumerate(program.kernels):
+        for loop in kernel.loops:
+            first, _ = spans.get(loop, (k, k))
+            spans[loop] = (first, k)
+    for loop_first, loop_last in spans.values():
+        for name, (first, last) in lifetimes.items():
+            if first <= loop_last and last >= loop_first:
+                lifetimes[name] = (min(first, loop_first), max(last, loop_last))
     return lifetimes
 
 

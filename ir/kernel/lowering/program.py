@@ -48,11 +48,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable
 
+from tcomp.ir.errors import TcompBackendError
 from tcomp.ir.graph import Function, Node, Value
 from tcomp.ir.kernel.kernel import Kernel, Program, ProgramBuffer
 from tcomp.ir.kernel.lowering.builder import KernelBuilder, buffer_sizes, constant_array
 from tcomp.ir.kernel.lowering.fusion import FusionPlan, plan_fusion
 from tcomp.ir.kernel.lowering.hoist import Rematerialize
+from tcomp.ir.kernel.lowering.scan import lower_scan
 from tcomp.ir.kernel.lowering.split_reduction import PARTS
 from tcomp.ir.recursion import deep_recursion
 
@@ -110,6 +112,7 @@ class ProgramState:
             self.buffers[name] = ProgramBuffer(name, param.type, "param")
         self.outputs = set(fn.outputs)
         self.kernels: list[Kernel] = []
+        self.loops: dict[str, int] = {}  # repeat loops of scans (scan.py)
 
     def buffer_of(self, value: Value) -> str | None:
         """The buffer holding ``value`` for other kernels to read, if it has one."""
@@ -153,6 +156,18 @@ class ProgramState:
         needed: list[Rematerialize] = []
         for root in self.plan.roots:
             self.buffer_name(root)
+            node = self.producers[root]
+            if node.regions:  # a scan: its kernels once, at its first result
+                if node.op != "scan":
+                    raise TcompBackendError(
+                        f"{node.op} has no kernel-IR lowering yet (tcomp.while_loop runs on "
+                        "backend='reference' only); a loop with a static trip count is "
+                        "tcomp.fori_loop or tcomp.scan, which every backend runs")
+                if root is node.output:
+                    for value in node.outputs:
+                        self.buffer_name(value)
+                    lower_scan(self, node, ())
+                continue
             earlier = self.earlier.get(root)
             if earlier is not None and earlier.same_under(self.plan):
                 self._keep(root, earlier)
@@ -168,7 +183,7 @@ class ProgramState:
             raise NeedsBuffers(needed)
         outputs = [self._output_name(v) for v in self.fn.outputs]
         return Program(self.fn.name, self.buffers, list(self.param_names.values()), outputs,
-                       self.kernels)
+                       self.kernels, loops=self.loops)
 
     def _build(self, root: Value) -> BuiltKernel:
         """Builds the kernel of ``root``, noting what it asked of the plan."""
@@ -190,6 +205,10 @@ class ProgramState:
             kernel = dataclasses.replace(earlier.kernel, name=self.next_kernel_name())
             self.kernels.append(kernel)
 
+    def input_buffer(self, value: Value) -> str:
+        """The buffer holding ``value`` (a parameter, constant or root) for a scan."""
+        return self._output_name(value)
+
     def _output_name(self, value: Value) -> str:
         if value in self.param_names:
             return self.param_names[value]
@@ -204,6 +223,9 @@ def fuse_function(fn: Function) -> Program:
     per root with its reductions and shared lets hoisted, restarting the plan when a
     value turns out to need a buffer). Schedules are the builder's defaults (parallel
     outermost loop, vector innermost); no arena is planned yet."""
+    from tcomp.ir.primitives.control_flow_switch import expand_switches
+
+    fn = expand_switches(fn)  # a switch computes every branch and selects (see there)
     with deep_recursion(MIN_RECURSION_LIMIT):
         forced: set[Value] = set()
         built: dict[Value, BuiltKernel] = {}

@@ -138,7 +138,7 @@ def _split(program: Program, kernel: Kernel, parts: int) -> list[Kernel] | None:
     partial_body = (*body[: at - 1],
                     Loop(part, (init, chunk_loop, Store(name, part, acc))))
     partial = Kernel(kernel.name, kernel_args(partial_body, sizes), partial_body,
-                     Schedule(parallel=part.name), kernel.origin)
+                     Schedule(parallel=part.name), kernel.origin, kernel.loops)
 
     combine = Loop(part, (Assign(acc, binary(op, acc, Load(name, part, acc.dtype))),))
     final_body: list[Stmt] = [*body[:at], combine]
@@ -148,7 +148,7 @@ def _split(program: Program, kernel: Kernel, parts: int) -> list[Kernel] | None:
                                                  add(rest, const_index(done)))))
     final_body.extend(body[at + 1 :])
     final = Kernel(kernel.name, kernel_args(tuple(final_body), sizes), tuple(final_body),
-                   Schedule(), kernel.origin)
+                   Schedule(), kernel.origin, kernel.loops)
     return [partial, final]
 
 
