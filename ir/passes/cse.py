@@ -21,6 +21,20 @@ After (``%2`` is ``%1``)::
       %3: f32[3] = add(%1, %1)
       return %3
     }
+
+Control-flow nodes (with regions) are the same computation when their op, inputs,
+attributes and regions are (regions compare by structure: :func:`region_key`). A
+node whose single region is another's with more results appended (its outputs then
+start with the other's) replaces that other one, at the earlier position: this is
+the forward ``scan`` that a gradient runs again to save its carries
+(``ir/primitives/control_flow_vjp.py`` ``scan_forward``), which makes the plain
+forward scan of ``value_and_grad`` redundant::
+
+    %5: f32[4], %6: f32[8,4] = scan(%0, %1) {length=8, ...} regions { func @body ... }
+    %9: f32[4], %10: f32[8,4], %11: f32[8,4] = scan(%0, %1) {length=8, ...}
+        regions { func @body (the same, returning one value more) ... }
+
+becomes the second scan alone, in the first one's place, ``%5`` read as ``%9``.
 """
 
 from __future__ import annotations
@@ -33,13 +47,19 @@ from tcomp.ir.graph import Function, Node, Value, attrs_key
 
 def cse(fn: Function) -> Function:
     """Merges identical nodes into their first occurrence (``fn`` itself when there are none)."""
+    result = _merge_identical(fn)
+    merged = _merge_extended_regions(result)  # needs the inputs merged first
+    return result if merged is result else _merge_identical(merged)
+
+
+def _merge_identical(fn: Function) -> Function:
     canonical: dict[Value, Value] = {}
     seen: dict[tuple[Any, ...], Value] = {}
     nodes: list[Node] = []
     for node in fn.nodes:
         inputs = tuple(canonical.get(v, v) for v in node.inputs)
         # Values hash by identity, so equal keys mean the very same inputs.
-        if node.regions:  # control flow: kept as it is (its regions are not compared)
+        if node.regions:  # control flow: merged by _merge_extended_regions
             nodes.append(dataclasses.replace(node, inputs=inputs, attrs=dict(node.attrs)))
             continue
         key = (node.op, inputs, attrs_key(node.attrs))
@@ -52,4 +72,68 @@ def cse(fn: Function) -> Function:
     if not canonical:
         return fn
     outputs = [canonical.get(v, v) for v in fn.outputs]
+    return Function(fn.name, list(fn.params), nodes, outputs, dict(fn.metadata))
+
+
+def region_key(fn: Function) -> tuple[tuple[Any, ...], tuple[int, ...]]:
+    """``fn``'s structure without value identities, and its results: (the parameter types
+    and each node as (op, input positions, attribute key, nested region keys), the
+    positions of the returned values). Values are numbered in definition order
+    (parameters, then each node's outputs), so two copies of one body match."""
+    position: dict[Value, int] = {}
+    for value in fn.params:
+        position[value] = len(position)
+    body: list[Any] = [tuple((v.type.shape, v.type.dtype) for v in fn.params)]
+    for node in fn.nodes:
+        try:
+            inputs = tuple(position[v] for v in node.inputs)
+        except KeyError:  # reads a value it does not define: not closed, never merged
+            return (("open", id(fn)),), ()
+        regions = tuple(region_key(region) for region in node.regions)
+        body.append((node.op, inputs, attrs_key(node.attrs), regions,
+                     tuple((v.type.shape, v.type.dtype) for v in node.outputs)))
+        for value in node.outputs:
+            position[value] = len(position)
+    results = tuple(position.get(v, -1) for v in fn.outputs)
+    return tuple(body), results
+
+
+def _merge_extended_regions(fn: Function) -> Function:
+    """Region nodes that compute the same thing, one's results a prefix of another's:
+    the one with the most results replaces the others, at the first one's position."""
+    groups: dict[tuple[Any, ...], list[tuple[int, Node, tuple[int, ...]]]] = {}
+    for index, node in enumerate(fn.nodes):
+        if len(node.regions) != 1:
+            continue
+        body, results = region_key(node.regions[0])
+        key = (node.op, node.inputs, attrs_key(node.attrs), body)
+        groups.setdefault(key, []).append((index, node, results))
+    replace: dict[Value, Value] = {}
+    moved: dict[int, Node] = {}  # position -> the node that now stands there
+    dropped: set[int] = set()
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        longest = max(members, key=lambda m: len(m[2]))
+        if not all(m[2] == longest[2][: len(m[2])] for m in members):
+            continue  # results that differ, not just more of them
+        first = min(index for index, _, _ in members)
+        for index, node, _ in members:
+            if node is not longest[1]:
+                replace.update(zip(node.outputs, longest[1].outputs))
+                dropped.add(index)
+        dropped.discard(first)
+        dropped.add(longest[0])
+        moved[first] = longest[1]
+    if not replace:
+        return fn
+    nodes: list[Node] = []
+    for index, node in enumerate(fn.nodes):
+        if index in moved:
+            node = moved[index]
+        elif index in dropped:
+            continue
+        inputs = tuple(replace.get(v, v) for v in node.inputs)
+        nodes.append(dataclasses.replace(node, inputs=inputs) if inputs != node.inputs else node)
+    outputs = [replace.get(v, v) for v in fn.outputs]
     return Function(fn.name, list(fn.params), nodes, outputs, dict(fn.metadata))
