@@ -81,3 +81,27 @@ def test_overlapping_temps_are_those_sharing_arena_bytes():
     assert overlapping_temps(program, kernel) == {"t1", "t2"}
     unplanned = Program("f", buffers, [], ["t4"], [kernel], arena_bytes=0)
     assert overlapping_temps(unplanned, kernel) == frozenset()
+
+
+def test_parallel_loop_is_one_function_with_each_backend_minimum():
+    from tcomp.ir.kernel.analysis import CPU_MIN_EXTENT, GPU_MIN_EXTENT, parallel_loop
+    from tcomp.ir.kernel.parser import parse_kernel
+
+    def kernel(extent):
+        return parse_kernel(
+            f"kernel k0(in %p0: f32[{extent}], out %t1: f32[{extent}]) {{\n"
+            "  schedule {parallel=i0}\n"
+            "  let c: f32 = 2.0:f32\n"
+            f"  for i0 in 0..{extent} {{\n"
+            "    %t1[i0] = %p0[i0] * c\n"
+            "  }\n"
+            "}\n"
+        )
+
+    one, many = kernel(1), kernel(8)
+    assert parallel_loop(one, GPU_MIN_EXTENT) is one.body[-1]  # a GPU maps it to a work-item
+    assert parallel_loop(one, CPU_MIN_EXTENT) is None  # nothing to split across threads
+    assert parallel_loop(many, CPU_MIN_EXTENT) is many.body[-1]
+    no_schedule = kernel(8)
+    no_schedule.schedule = type(no_schedule.schedule)()
+    assert parallel_loop(no_schedule) is None

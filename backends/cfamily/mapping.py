@@ -43,6 +43,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
+from tcomp.ir.kernel.analysis.parallel import parallel_loop
 from tcomp.ir.kernel.expr import Binary, Const, Expr, Load, Var, free_vars, walk
 from tcomp.ir.kernel.kernel import (
     Assign,
@@ -133,20 +134,6 @@ def _product(values: Iterable[int]) -> int:
 
 # ---------------------------------------------------------------------------
 # Facts about statements
-
-
-def parallel_loop(kernel: Kernel) -> Loop | None:
-    """The loop ``kernel.schedule.parallel`` names, when the body is that loop after
-    nothing but ``Let`` statements; else None."""
-    name = kernel.schedule.parallel
-    if name is None or not kernel.body:
-        return None
-    *prefix, loop = kernel.body
-    if not all(isinstance(stmt, Let) for stmt in prefix):
-        return None
-    if isinstance(loop, Loop) and loop.var.name == name and loop.extent >= 1:
-        return loop
-    return None
 
 
 def declared(body: tuple[Stmt, ...]) -> set[str]:

@@ -101,7 +101,6 @@ from tcomp.backends.cfamily.mapping import (
     KernelMapping,
     identity,
     map_kernel,
-    parallel_loop,
 )
 from tcomp.backends.cfamily.schedule import (
     KernelLaunch,
@@ -114,6 +113,7 @@ from tcomp.backends.cfamily.tensor_core import GROUP_SIZE as TENSOR_CORE_GROUP
 from tcomp.backends.cfamily.tensor_core import tensor_core_body, tensor_core_contraction
 from tcomp.backends.cfamily.vector_nest import vector_nest, vector_plan
 from tcomp.ir.kernel.analysis import overlapping_temps as aliased_args
+from tcomp.ir.kernel.analysis import parallel_loop
 from tcomp.ir.kernel.kernel import Assign, Kernel, Let, Loop, Program, Stmt, Store
 from tcomp.ir.recursion import deep_recursion
 

@@ -48,12 +48,17 @@ from tcomp.backends.llvm.exprs import I8, I32, I64, PTR
 from tcomp.backends.llvm.stmts import (
     check_interrupt,
     kernel_work,
-    parallel_loop,
     render_kernel,
 )
 from tcomp.backends.llvm.threads import TASK_FN, render_gomp_parallel, render_parallel_for
 from tcomp.backends.llvm.vecmath import VariantTable, keep_declarations
-from tcomp.ir.kernel.analysis import blocked_contraction, code_key, overlapping_temps
+from tcomp.ir.kernel.analysis import (
+    CPU_MIN_EXTENT,
+    blocked_contraction,
+    code_key,
+    overlapping_temps,
+    parallel_loop,
+)
 from tcomp.ir.kernel.kernel import Block, Kernel, Program, program_blocks
 from tcomp.ir.recursion import deep_recursion
 from tcomp.ir.types import numpy_dtype
@@ -153,7 +158,7 @@ def _render_program(
         aliased = overlapping_temps(program, kernel)
         split = (
             num_threads > 1
-            and parallel_loop(kernel) is not None
+            and parallel_loop(kernel, CPU_MIN_EXTENT) is not None
             and kernel_work(kernel) >= min_parallel_work
         )
         key = f"split={split}\n{code_key(kernel, aliased)}"
@@ -181,7 +186,7 @@ def _render_program(
         if task is None:
             b.call(function, pointers)
         else:
-            loop = parallel_loop(kernel)
+            loop = parallel_loop(kernel, CPU_MIN_EXTENT)
             assert loop is not None
             args = _pointer_array(b, pointers, entry)
             context, raw = _shared_context(b, args, scratch, entry) if scratch else (args, None)

@@ -36,20 +36,6 @@ from tcomp.ir.kernel.kernel import Assign, Kernel, Let, Loop, Stmt, Store, state
 ACCUMULATOR_FLAGS = ("reassoc",)
 
 
-def parallel_loop(kernel: Kernel) -> Loop | None:
-    """The loop that ``kernel.schedule.parallel`` names, when the kernel body is that loop,
-    after nothing but ``Let`` statements (pure, so each thread may evaluate them again)."""
-    name = kernel.schedule.parallel
-    if name is None or not kernel.body:
-        return None
-    *prefix, loop = kernel.body
-    if not all(isinstance(stmt, Let) for stmt in prefix):
-        return None
-    if isinstance(loop, Loop) and loop.var.name == name and loop.extent > 1:
-        return loop
-    return None
-
-
 def kernel_work(kernel: Kernel) -> int:
     """A rough count of scalar operations one run of ``kernel`` does."""
 

@@ -29,6 +29,7 @@ from tcomp.ir.kernel.analysis.contraction import (
     worth_blocking,
 )
 from tcomp.ir.kernel.analysis.overlap import overlapping_temps
+from tcomp.ir.kernel.analysis.parallel import CPU_MIN_EXTENT, GPU_MIN_EXTENT, parallel_loop
 from tcomp.ir.kernel.analysis.same_code import code_key
 
 __all__ = [
@@ -41,5 +42,8 @@ __all__ = [
     "code_key",
     "match_contraction",
     "overlapping_temps",
+    "parallel_loop",
+    "CPU_MIN_EXTENT",
+    "GPU_MIN_EXTENT",
     "worth_blocking",
 ]
