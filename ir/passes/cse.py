@@ -24,8 +24,9 @@ After (``%2`` is ``%1``)::
 
 Control-flow nodes (with regions) are the same computation when their op, inputs,
 attributes and regions are (regions compare by structure: :func:`region_key`). A
-node whose single region is another's with more results appended (its outputs then
-start with the other's) replaces that other one, at the earlier position: this is
+node whose single region is another's with more nodes and results appended (its
+outputs then start with the other's) replaces that other one, at the earlier
+position: this is
 the forward ``scan`` that a gradient runs again to save its carries
 (``ir/primitives/control_flow_vjp.py`` ``scan_forward``), which makes the plain
 forward scan of ``value_and_grad`` redundant::
@@ -98,25 +99,32 @@ def region_key(fn: Function) -> tuple[tuple[Any, ...], tuple[int, ...]]:
     return tuple(body), results
 
 
+def _extends(longer: tuple[Any, ...], shorter: tuple[Any, ...]) -> bool:
+    """Whether a region of key ``longer`` computes everything one of key ``shorter`` does,
+    in the same order (its nodes and results start with the other's)."""
+    (body_l, results_l), (body_s, results_s) = longer, shorter
+    return body_l[: len(body_s)] == body_s and results_l[: len(results_s)] == results_s
+
+
 def _merge_extended_regions(fn: Function) -> Function:
-    """Region nodes that compute the same thing, one's results a prefix of another's:
-    the one with the most results replaces the others, at the first one's position."""
-    groups: dict[tuple[Any, ...], list[tuple[int, Node, tuple[int, ...]]]] = {}
+    """Region nodes that compute the same thing, one's nodes and results a prefix of
+    another's: the one with the most results replaces the others, at the first one's
+    position."""
+    groups: dict[tuple[Any, ...], list[tuple[int, Node, Any]]] = {}
     for index, node in enumerate(fn.nodes):
         if len(node.regions) != 1:
             continue
-        body, results = region_key(node.regions[0])
-        key = (node.op, node.inputs, attrs_key(node.attrs), body)
-        groups.setdefault(key, []).append((index, node, results))
+        key = (node.op, node.inputs, attrs_key(node.attrs))
+        groups.setdefault(key, []).append((index, node, region_key(node.regions[0])))
     replace: dict[Value, Value] = {}
     moved: dict[int, Node] = {}  # position -> the node that now stands there
     dropped: set[int] = set()
     for members in groups.values():
         if len(members) < 2:
             continue
-        longest = max(members, key=lambda m: len(m[2]))
-        if not all(m[2] == longest[2][: len(m[2])] for m in members):
-            continue  # results that differ, not just more of them
+        longest = max(members, key=lambda m: (len(m[2][1]), len(m[2][0])))
+        if not all(_extends(longest[2], m[2]) for m in members):
+            continue  # different computations, not one and more of it
         first = min(index for index, _, _ in members)
         for index, node, _ in members:
             if node is not longest[1]:

@@ -1,41 +1,119 @@
-"""The gradient of ``scan``: a reverse scan over the carries the forward scan saved.
+"""The gradient of ``scan``: a reverse scan over what the forward scan saved.
 
-Forward (``scan_forward``, run by :func:`tcomp.ir.autodiff.vjp_function` in place
-of the plain copy of a differentiated scan): the same scan whose body also returns
-its incoming carries as extra ``y``s, so the results end with the carry *before*
-each step, stacked ``[T, *carry]`` (the residuals).
+The body's VJP (``vjp_function(body)`` for every float parameter and every float
+result) is split in two (:func:`split_body_vjp`): its *primal* nodes, which do not
+depend on a cotangent (the body's own forward nodes, and the values the backward
+pass computes from them alone, such as ``1 - tanh(z)^2`` or a transposed weight),
+and its *tangent* nodes. The values the tangent nodes read from the primal part are
+the *residuals*.
 
-Backward (``scan_vjp``): with ``body_vjp = vjp_function(body)`` (float
-parameters and float outputs that get a cotangent), one scan in the other
-direction over ``(saved carries, xs, ct_ys)``::
+Forward (``scan_forward``, run by :func:`tcomp.ir.autodiff.vjp_function` in place of
+the plain copy of a differentiated scan): a scan whose body is the primal part,
+returning the body's results, then each residual node value and the incoming carries
+as extra stacked ``y``s (``[T, ...]`` each). The plain forward scan of the same
+body is merged into it by ``cse`` (its nodes and results are a prefix of these).
+
+Backward (``scan_vjp``): one scan in the other direction whose body is the tangent
+part::
 
     carry:  (ct_carry over float carries, acc over float consts)
-    step:   grads = body_vjp(c_t, x_t, consts, ct_carry, ct_y_t)
-            ct_carry' = grads of the carries; acc' = acc + grads of the consts
-            y = grads of x_t
+    xs:     (residuals_t, saved carry c_t, x_t, ct_y_t for the ys that have one)
+    step:   the tangent nodes; ct_carry' = grads of the carries,
+            acc' = acc + grads of the consts, y = grads of x_t
     result: ct_init = final ct_carry, ct_xs = stacked y, ct_consts = final acc
 
-``body_vjp`` recomputes the body's forward from the saved carry (what the
-step needs besides the carry, ``x_t`` and the consts, is all recomputed), so a
-scan's memory is its carries times ``T``, not every value of every step.
+So the backward pass recomputes nothing of the forward (the memory is the residuals
+times ``T``, as jax's ``scan`` keeps them); ``dce`` drops stacked results nobody reads.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Sequence
 
-from tcomp.ir.builder import Emitter, FunctionBuilder, inline_into
+from tcomp.ir.builder import Emitter, FunctionBuilder, copy_node
 from tcomp.ir.graph import Function, Node, Value
 from tcomp.ir.primitives.control_flow import scan_parts
 from tcomp.ir.types import is_float
 
 
+@dataclass
+class SplitVJP:
+    """A scan body's VJP split into its forward-computable part and the rest."""
+
+    vjp: Function  # params: body params, then one cotangent per ``ct_outputs`` entry
+    wrt: list[int]  # body params differentiated: float carries, float xs, float consts
+    ct_outputs: list[int]  # body results that may get a cotangent: every float one
+    primal: list[Node]  # nodes that read no cotangent, in order
+    tangent: list[Node]  # the others, in order, after the invariant primal nodes they need
+    residuals: list[Value]  # step-varying primal values the tangent part (or a gradient) reads
+    num_results: int  # the body's own results (the first outputs of ``vjp``)
+
+
+_SPLITS: dict[tuple[int, int, int], tuple[Function, SplitVJP]] = {}  # memo by body
+
+
+def split_body_vjp(body: Function, carries: int, xs: int) -> SplitVJP:
+    """The split VJP of a scan ``body`` with ``carries`` carries and ``xs`` sequences
+    (memoised per body)."""
+    key = (id(body), carries, xs)
+    found = _SPLITS.get(key)
+    if found is not None and found[0] is body:
+        return found[1]
+    from tcomp.ir.autodiff import vjp_function
+
+    wrt = [i for i, p in enumerate(body.params) if is_float(p.dtype)]
+    ct_outputs = [i for i, v in enumerate(body.outputs) if is_float(v.dtype)]
+    vjp = vjp_function(body, wrt, ct_outputs, name=f"{body.name}_vjp")
+    tainted: set[Value] = set(vjp.params[len(body.params):])
+    primal, tangent = [], []
+    for node in vjp.nodes:
+        if any(v in tainted for v in node.inputs):
+            tainted.update(node.outputs)
+            tangent.append(node)
+        else:
+            primal.append(node)
+    # step-varying: reads a carry or a sequence element (else a function of the consts)
+    varying: set[Value] = set(vjp.params[: carries + xs])
+    for node in primal:
+        if any(v in varying for v in node.inputs):
+            varying.update(node.outputs)
+    defined_by = {v: node for node in primal for v in node.outputs}
+    residuals: list[Value] = []
+    invariant: set[int] = set()  # ids of primal nodes the reverse body computes again
+    reads = [v for node in tangent for v in node.inputs] + vjp.outputs[len(body.outputs):]
+    while reads:
+        value = reads.pop(0)
+        node = defined_by.get(value)
+        if node is None:
+            continue  # a parameter or a tangent value
+        if value in varying:
+            if value not in residuals:
+                residuals.append(value)
+        elif id(node) not in invariant:  # a function of the consts: cheaper to recompute
+            invariant.add(id(node))
+            reads.extend(node.inputs)
+    recomputed = [node for node in primal if id(node) in invariant]
+    split = SplitVJP(vjp, wrt, ct_outputs, primal, recomputed + tangent, residuals,
+                     len(body.outputs))
+    if len(_SPLITS) > 256:
+        _SPLITS.clear()
+    _SPLITS[key] = (body, split)
+    return split
+
+
 def scan_forward(builder: FunctionBuilder, node: Node, inputs: Sequence[Value]) -> tuple[list[Value], list[Value]]:
-    """The scan of ``node`` on ``inputs``, also stacking each step's incoming carries."""
+    """The scan of ``node`` on ``inputs`` whose body is the primal part of its VJP, also
+    stacking the residuals and each step's incoming carries (see the module docstring)."""
     (body,) = node.regions
-    carries, _, _ = scan_parts(len(node.inputs), node.attrs)
-    saving = Function(body.name, list(body.params), list(body.nodes),
-                      list(body.outputs) + list(body.params[:carries]), dict(body.metadata))
+    carries, xs, _ = scan_parts(len(node.inputs), node.attrs)
+    split = split_body_vjp(body, carries, xs)
+    params = split.vjp.params[: len(body.params)]
+    saving = Function(
+        body.name, list(params), list(split.primal),
+        list(split.vjp.outputs[: split.num_results]) + split.residuals + list(params[:carries]),
+        dict(body.metadata),
+    )
     outputs = builder.emit_regions(node.op, inputs, node.attrs, (saving,), node.location)
     kept = len(node.outputs)
     return outputs[:kept], outputs[kept:]
@@ -45,38 +123,21 @@ def scan_vjp(
     builder: FunctionBuilder, node: Node, cotangents: Sequence[Value | None], saved: Any
 ) -> list[Value | None]:
     """One cotangent (or None) per input of the scan ``node`` (see the module docstring)."""
-    from tcomp.ir.autodiff import vjp_function
-
     (body,) = node.regions
     emit = Emitter(builder, node.location)
     carries, xs, consts = scan_parts(len(node.inputs), node.attrs)
-    length = node.attrs["length"]
+    split = split_body_vjp(body, carries, xs)
     if saved is None:  # not made by scan_forward (a rule called directly): save now
         _, saved = scan_forward(builder, node, node.inputs)
+    residual_stacks, saved_carries = saved[: len(split.residuals)], saved[len(split.residuals):]
     params = body.params
-    float_carries = [i for i in range(carries) if is_float(params[i].dtype)]
-    float_xs = [carries + i for i in range(xs) if is_float(params[carries + i].dtype)]
-    float_consts = [carries + xs + i for i in range(consts)
-                    if is_float(params[carries + xs + i].dtype)]
-    ys_cts = [i for i in range(len(body.outputs) - carries)
-              if cotangents[carries + i] is not None and is_float(body.outputs[carries + i].dtype)]
-    wrt = float_carries + float_xs + float_consts
-    ct_outputs = float_carries + [carries + i for i in ys_cts]
-    body_vjp = vjp_function(body, wrt, ct_outputs, name=f"{body.name}_vjp")
-
-    # the reverse body: (ct_carry, acc, c_t, x_t, ct_y_t, consts) -> (ct_carry', acc', ct_x_t)
-    b = FunctionBuilder(f"{body.name}_reverse")
-    ct_c = [b.add_param(params[i].type) for i in float_carries]
-    acc = [b.add_param(params[i].type) for i in float_consts]
-    c_t = [b.add_param(params[i].type) for i in range(carries)]
-    x_t = [b.add_param(params[carries + i].type) for i in range(xs)]
-    ct_y = [b.add_param(body.outputs[carries + i].type) for i in ys_cts]
-    k = [b.add_param(params[carries + xs + i].type) for i in range(consts)]
-    results = inline_into(b, body_vjp, c_t + x_t + k + ct_c + ct_y)
-    grads = dict(zip(wrt, results[len(body.outputs):]))
-    new_acc = [b.emit("add", [a, grads[i]], {}, node.location) for a, i in zip(acc, float_consts)]
-    reverse_body = b.finish([grads[i] for i in float_carries] + new_acc
-                            + [grads[i] for i in float_xs])
+    float_carries = [i for i in split.wrt if i < carries]
+    float_xs = [i for i in split.wrt if carries <= i < carries + xs]
+    float_consts = [i for i in split.wrt if i >= carries + xs]
+    ys_cts = [i for i in split.ct_outputs
+              if i >= carries and cotangents[i] is not None]
+    reverse_body = _reverse_body(body, split, carries, xs, float_carries, float_consts,
+                                 ys_cts, node)
 
     def ct_or_zeros(index: int) -> Value:
         value = cotangents[index]
@@ -84,12 +145,13 @@ def scan_vjp(
 
     init = [ct_or_zeros(i) for i in float_carries]
     init += [emit.zeros(params[i].type) for i in float_consts]
-    sequences = list(saved) + list(node.inputs[carries : carries + xs])
-    sequences += [cotangents[carries + i] for i in ys_cts]
-    attrs = {"length": length, "num_carry": len(init), "num_xs": len(sequences),
-             "reverse": not node.attrs["reverse"]}
+    sequences = list(residual_stacks) + list(saved_carries)
+    sequences += list(node.inputs[carries: carries + xs])
+    sequences += [cotangents[i] for i in ys_cts]  # type: ignore[misc]
+    attrs = {"length": node.attrs["length"], "num_carry": len(init),
+             "num_xs": len(sequences), "reverse": not node.attrs["reverse"]}
     outputs = builder.emit_regions(
-        "scan", init + sequences + list(node.inputs[carries + xs :]), attrs, (reverse_body,),
+        "scan", init + sequences + list(node.inputs[carries + xs:]), attrs, (reverse_body,),
         node.location,
     )
     result: list[Value | None] = [None] * len(node.inputs)
@@ -101,3 +163,37 @@ def scan_vjp(
         result[i] = outputs[len(init) + position]
     return result
 
+
+def _reverse_body(
+    body: Function, split: SplitVJP, carries: int, xs: int, float_carries: list[int],
+    float_consts: list[int], ys_cts: list[int], node: Node,
+) -> Function:
+    """``(ct_carry, acc, residuals_t, c_t, x_t, ct_y_t, consts) -> (ct_carry', acc', ct_x_t)``:
+    the tangent nodes of ``split`` on those parameters."""
+    params = body.params
+    b = FunctionBuilder(f"{body.name}_reverse")
+    emit = Emitter(b, node.location)
+    ct_c = [b.add_param(params[i].type) for i in float_carries]
+    acc = [b.add_param(params[i].type) for i in float_consts]
+    env: dict[Value, Value] = {r: b.add_param(r.type) for r in split.residuals}
+    vjp_params = split.vjp.params
+    for i in range(carries + xs):
+        env[vjp_params[i]] = b.add_param(params[i].type)  # c_t, then x_t
+    ct_y = {i: b.add_param(body.outputs[i].type) for i in ys_cts}
+    for i in range(carries + xs, len(params)):
+        env[vjp_params[i]] = b.add_param(params[i].type)  # the consts
+    ct_params = vjp_params[len(params):]
+    for position, output in enumerate(split.ct_outputs):
+        if output < carries:
+            env[ct_params[position]] = ct_c[float_carries.index(output)]
+        elif output in ct_y:
+            env[ct_params[position]] = ct_y[output]
+        else:  # a y nobody differentiates
+            env[ct_params[position]] = emit.zeros(body.outputs[output].type)
+    for tangent_node in split.tangent:
+        env.update(zip(tangent_node.outputs,
+                       copy_node(b, tangent_node, [env[v] for v in tangent_node.inputs])))
+    grads = dict(zip(split.wrt, (env[v] for v in split.vjp.outputs[split.num_results:])))
+    new_acc = [b.emit("add", [a, grads[i]], {}, node.location) for a, i in zip(acc, float_consts)]
+    float_xs = [i for i in split.wrt if carries <= i < carries + xs]
+    return b.finish([grads[i] for i in float_carries] + new_acc + [grads[i] for i in float_xs])
