@@ -128,8 +128,12 @@ def while_loop(cond_fun: Callable[[Any], Any], body_fun: Callable[[Any], Any], i
     The trip count is decided at run time, so this is forward only: under ``grad``
     it is a :class:`TcompTypeError` saying to use :func:`tcomp.scan` or
     :func:`tcomp.fori_loop` (static trip counts). The carry keeps its tree,
-    shapes and dtypes. This first slice runs on ``backend="reference"``; the
-    compiled backends raise :class:`TcompBackendError` (use ``fori_loop``)::
+    shapes and dtypes. ``cond_fun`` and ``body_fun`` are each traced and compiled
+    once, whatever the trip count. llvm runs the loop natively (Ctrl-C stops a
+    loop that never ends); opencl and cuda read the condition back to the host
+    before each iteration (one small device-to-host read, which waits for the
+    iteration's kernels: prefer ``fori_loop`` when the count is known). There is no
+    cap on the iterations: a ``cond_fun`` that stays true loops forever::
 
         def while_loop(cond_fun, body_fun, init):
             val = init

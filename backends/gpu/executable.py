@@ -14,7 +14,11 @@ uploaded once, on the first call. Each call then:
 3. enqueues every kernel in program order on the driver's one queue (the
    kernels of a repeat loop, a scan's body, ``count`` times over: the step
    index is a device buffer that a kernel advances, so no step waits for the
-   host) and returns at once: the outputs are device buffers that later calls consume
+   host; the kernels of a while loop run while its condition buffer holds true,
+   which the host reads back before each run: one blocking one-element read per
+   iteration, so each iteration waits for the queue to drain, a few microseconds to
+   tens of microseconds of latency on a discrete GPU on top of its kernels) and
+   returns at once: the outputs are device buffers that later calls consume
    without a host round trip; reading one on the host waits for the queue.
 
 Temps go back to the pool when the call returns; the queue orders their
@@ -192,8 +196,21 @@ class GPUExecutable(Executable):
             for index, (function, arg_slots, global_size, local_size) in enumerate(launches)
         ]
 
+        download = self.backend.driver.download
+
         def enqueue(block: Block) -> None:
             for item in block.items:
+                if isinstance(item, Block) and item.flag is not None:
+                    # a while loop: the host reads its condition before each run (a
+                    # blocking one-element read: the queue drains once per iteration)
+                    slot = self._slots[item.flag]
+                    handle, host = slots[slot].handle, np.zeros(1, self._slot_types[slot][1])
+                    while True:
+                        download(handle, host)
+                        if not host[0]:
+                            break
+                        enqueue(item)
+                    continue
                 if isinstance(item, Block):
                     # a scan's body: enqueued count times; its step index lives on the
                     # device, so no step waits for the host

@@ -149,6 +149,8 @@ class RunPlan:
         work = sum(kernel_work(kernel) * math.prod(program.loops.get(loop, 1)
                                                    for loop in kernel.loops)
                    for kernel in program.kernels)  # a scan's body runs count times
+        if program.conditions:  # a while loop may run long, or forever: Ctrl-C must stop it
+            work = max(work, interrupt.INTERRUPTIBLE_WORK)
         return cls(
             program.name, params, tuple(allocations), tuple(results), tuple(constants), work
         )

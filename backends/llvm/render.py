@@ -2,7 +2,9 @@
 
 The module exports one function, ``void tcomp_main(ptr buffers)``, that runs
 the kernels in order (a scan's body kernels, in a repeat loop of the program,
-inside a native counted loop: rendered once, run ``count`` times) (returning early once the runtime's interrupt flag is
+inside a native counted loop: rendered once, run ``count`` times; a while_loop's
+kernels inside a native loop that loads its condition buffer before each run and
+polls the interrupt flag) (returning early once the runtime's interrupt flag is
 set: see :mod:`tcomp.backends.llvm.interrupt`). ``buffers`` is an array of pointers, in the order
 :func:`buffer_layout` gives: the parameters (``program.params``), then the
 output buffers (in order of first appearance in ``program.outputs``), then
@@ -44,7 +46,7 @@ from tcomp.backends.llvm.contraction import (
     render_contraction_kernel,
     shared_scratch_bytes,
 )
-from tcomp.backends.llvm.exprs import I8, I32, I64, PTR
+from tcomp.backends.llvm.exprs import I8, I32, I64, PTR, memory_type
 from tcomp.backends.llvm.stmts import (
     check_interrupt,
     kernel_work,
@@ -199,7 +201,11 @@ def _render_program(
 
     def render_block(block: Block) -> None:
         for item in block.items:
-            if isinstance(item, Block):
+            if isinstance(item, Block) and item.flag is not None:
+                flag = _buffer_pointer(b, buffers, program, layout, constants, item.flag)
+                dtype = program.buffers[item.flag].type.dtype
+                _while(b, item, flag, memory_type(dtype), stop, lambda: render_block(item))
+            elif isinstance(item, Block):
                 _repeat(b, entry, item, lambda: render_block(item))
             else:
                 call_kernel(item)
@@ -235,6 +241,26 @@ def _repeat(b: ir.IRBuilder, entry: ir.Block, block: Block, render_body) -> None
     b.position_at_end(body)
     render_body()
     b.store(b.add(b.load(counter, typ=I64), ir.Constant(I64, 1)), counter)
+    b.branch(head)
+    b.position_at_end(done)
+
+
+def _while(b: ir.IRBuilder, block: Block, flag: ir.Value, flag_type: ir.Type, stop: ir.Block,
+           render_body) -> None:
+    """A native while loop around ``render_body()``: a while_loop's kernels, run while
+    the one element at ``flag`` is non-zero (tested before each run), each test first
+    polling the interrupt flag (Ctrl-C leaves through ``stop``: the loop may never end)."""
+    main = b.function
+    head = main.append_basic_block(f"{block.loop}.head")
+    body = main.append_basic_block(f"{block.loop}.body")
+    done = main.append_basic_block(f"{block.loop}.done")
+    b.branch(head)
+    b.position_at_end(head)
+    check_interrupt(b, stop)
+    value = b.load(flag, typ=flag_type)
+    b.cbranch(b.icmp_unsigned("!=", value, ir.Constant(flag_type, 0)), body, done)
+    b.position_at_end(body)
+    render_body()
     b.branch(head)
     b.position_at_end(done)
 

@@ -86,7 +86,10 @@ def run_program(program: Program, params: Sequence[np.ndarray]) -> list[np.ndarr
 
     def run(block: Block) -> None:
         for item in block.items:
-            if isinstance(item, Block):
+            if isinstance(item, Block) and item.flag is not None:
+                while memory[item.flag][0]:  # a while loop: tested before each run
+                    run(item)
+            elif isinstance(item, Block):
                 for _ in range(item.count):  # a repeat loop: a scan's body
                     run(item)
             else:

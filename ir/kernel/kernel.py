@@ -172,7 +172,7 @@ class Kernel:
 
     ``origin`` names the graph-IR nodes fused into it, for ``as_text("kernels")``.
     ``loops`` names the program's repeat loops (``Program.loops``) the kernel runs
-    inside, outermost first: a scan's body kernels (empty: once per call).
+    inside, outermost first: a scan's or a while_loop's body kernels (empty: once per call).
     """
 
     name: str
@@ -234,6 +234,10 @@ class Program:
     # repeat loops by name: how many times the kernels tagged with it (Kernel.loops)
     # run, in order, as a block; the kernels of one loop are consecutive (a scan)
     loops: dict[str, int] = field(default_factory=dict)
+    # while loops by name (a name is in ``loops`` or here, not both): the one-element
+    # bool or int32 buffer read before each run of the loop's kernels; they run again
+    # while it is non-zero (a while_loop: a kernel of the loop writes it each time)
+    conditions: dict[str, str] = field(default_factory=dict)
 
     def buffers_of_kind(self, kind: str) -> list[ProgramBuffer]:
         return [b for b in self.buffers.values() if b.kind == kind]
@@ -242,11 +246,14 @@ class Program:
 @dataclass
 class Block:
     """A program's kernels as a tree: ``items`` are kernel indices and nested blocks;
-    ``loop`` names the repeat loop (None at the top), ``count`` its trip count."""
+    ``loop`` names the repeat loop (None at the top), ``count`` its trip count; a while
+    loop has ``flag`` (its condition buffer, ``Program.conditions``) and count 0: its
+    items run while the flag's one element is non-zero, tested before each run."""
 
     loop: str | None
     count: int
     items: list["int | Block"]
+    flag: str | None = None
 
 
 def program_blocks(program: Program) -> Block:
@@ -266,12 +273,15 @@ def program_blocks(program: Program) -> Block:
         while len(stack) > common + 1:
             closed.add(stack.pop().loop)  # type: ignore[arg-type]
         for name in loops[common:]:
-            if name not in program.loops:
+            if name not in program.loops and name not in program.conditions:
                 raise ValueError(f"kernel {kernel.name} runs in loop {name!r}, which the "
                                  "program does not declare")
             if name in closed or any(b.loop == name for b in stack):
                 raise ValueError(f"the kernels of loop {name!r} are not consecutive")
-            block = Block(name, program.loops[name], [])
+            if name in program.loops:
+                block = Block(name, program.loops[name], [])
+            else:
+                block = Block(name, 0, [], program.conditions[name])
             stack[-1].items.append(block)
             stack.append(block)
         stack[-1].items.append(index)

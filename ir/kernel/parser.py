@@ -480,20 +480,24 @@ def _parse_program(reader: _Reader) -> Program:
     parser.expect_end()
     kernels: list[Kernel] = []
     loops: dict[str, int] = {}
-    _program_items(reader, buffers, kernels, loops, ())
+    conditions: dict[str, str] = {}
+    _program_items(reader, buffers, kernels, (loops, conditions), ())
     reader.next("'}'")
     _expect_end(reader)
     for token in outputs:
         if token.text[1:] not in buffers:
             raise parser.error(f"output {token.text} is not a declared buffer", token)
-    return Program(name, buffers, params, [t.text[1:] for t in outputs], kernels, arena, loops)
+    return Program(name, buffers, params, [t.text[1:] for t in outputs], kernels, arena, loops,
+                   conditions)
 
 
 def _program_items(
     reader: _Reader, buffers: dict[str, ProgramBuffer], kernels: list[Kernel],
-    loops: dict[str, int], inside: tuple[str, ...],
+    declared: tuple[dict[str, int], dict[str, str]], inside: tuple[str, ...],
 ) -> None:
-    """Buffers, kernels and ``repeat NAME count=N {`` blocks up to a closing ``}``."""
+    """Buffers, kernels and ``repeat NAME count=N {`` (or ``repeat NAME while %FLAG {``)
+    blocks up to a closing ``}``; ``declared``: the repeat loops and the while loops."""
+    loops, conditions = declared
     while not reader.closes():
         number, line = reader.next("'}' closing the program")
         word = line.split(None, 1)[0]
@@ -503,14 +507,18 @@ def _program_items(
             parser = _Parser(line, number)
             parser.expect("repeat")
             token = parser.name("a loop name such as s5")
-            if token.text in loops:
+            if token.text in loops or token.text in conditions:
                 raise parser.error(f"loop {token.text} is declared twice", token)
-            parser.expect("count")
-            parser.expect("=")
-            loops[token.text] = parser.parse_int()
+            if parser.accept("while"):
+                flag = parser.expect_kind("value", "a condition buffer such as %t3")
+                conditions[token.text] = flag.text[1:]
+            else:
+                parser.expect("count")
+                parser.expect("=")
+                loops[token.text] = parser.parse_int()
             parser.expect("{")
             parser.expect_end()
-            _program_items(reader, buffers, kernels, loops, inside + (token.text,))
+            _program_items(reader, buffers, kernels, declared, inside + (token.text,))
             reader.next("'}' closing the repeat loop")
         elif inside:
             raise _Parser(line, number).error("a repeat loop holds kernels only",

@@ -22,6 +22,9 @@ line, two-space indentation per level (the parser goes by the braces)::
 
 A scan's body kernels sit in a repeat loop, ``repeat s5 count=64 {`` kernels
 ``}``: they run, in order, 64 times per call (``Kernel.loops``, ``Program.loops``).
+A while_loop's kernels sit in ``repeat w5 while %t7 {`` kernels ``}``: they run
+again and again while the one-element buffer ``%t7`` is non-zero, tested before each
+run (``Program.conditions``; a kernel of the loop writes it).
 
 Statements: ``for v in 0..extent {`` ... ``}``, ``let v: type = expr``,
 ``v = expr`` and ``%buffer[index] = expr``. The origin comment lists the
@@ -260,10 +263,12 @@ def keyed_program_lines(program: Program, safe: bool = False) -> list[Line]:
 
 
 def _item_lines(program: Program, block: Block, indent: str, safe: bool, lines: list[Line]) -> None:
-    """The kernels of ``block``, a repeat loop's inside ``repeat NAME count=N {`` ... ``}``."""
+    """The kernels of ``block``, a repeat loop's inside ``repeat NAME count=N {`` (or
+    ``repeat NAME while %FLAG {``) ... ``}``."""
     for item in block.items:
         if isinstance(item, Block):
-            lines.append((("repeat", item.loop), f"{indent}repeat {item.loop} count={item.count} {{"))
+            trips = f"while %{item.flag}" if item.flag is not None else f"count={item.count}"
+            lines.append((("repeat", item.loop), f"{indent}repeat {item.loop} {trips} {{"))
             _item_lines(program, item, indent + "  ", safe, lines)
             lines.append((("end",), indent + "}"))
         else:
@@ -311,7 +316,7 @@ def program_difference(a: Program, b: Program) -> str | None:
     ``==`` does not work on them; here arrays compare by dtype, shape and bytes
     (``-0.0`` differs from ``0.0``, NaNs with the same bits are equal).
     """
-    for field_name in ("name", "params", "outputs", "arena_bytes", "loops"):
+    for field_name in ("name", "params", "outputs", "arena_bytes", "loops", "conditions"):
         if getattr(a, field_name) != getattr(b, field_name):
             return f"{field_name}: {getattr(a, field_name)!r} != {getattr(b, field_name)!r}"
     if set(a.buffers) != set(b.buffers):

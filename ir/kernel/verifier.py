@@ -9,6 +9,8 @@
   kernel stores to; an ``output`` buffer is not returned;
 - repeat loops: a name is not an identifier, a count not a count, a kernel
   names a loop the program lacks, or a loop's kernels are not consecutive;
+  a while loop (``Program.conditions``) is also a repeat loop, or its flag is not
+  a one-element bool or int32 buffer that a kernel inside the loop stores to;
 - kernels: a name repeats; an argument is not a program buffer of the
   same dtype and size, or repeats; a param or constant is written (``out``
   or ``inout``); a load reads an ``out``-only argument or a store writes an
@@ -165,6 +167,7 @@ def _check_program(program: Program) -> None:
     for loop, count in program.loops.items():
         if not isinstance(loop, str) or not _NAME.match(loop) or not _is_count(count):
             raise _Fault(header, "program", f"repeat loop {loop!r} with count {count!r}")
+    _check_conditions(program)
     try:
         program_blocks(program)
     except ValueError as error:
@@ -194,6 +197,23 @@ def _check_program(program: Program) -> None:
             raise _Fault(
                 ("buffer", buffer.name), "program", f"%{buffer.name} is not among the outputs"
             )
+
+
+def _check_conditions(program: Program) -> None:
+    """The while loops' rules (see the module docstring)."""
+    header: Key = ("header",)
+    for loop, flag in program.conditions.items():
+        if not isinstance(loop, str) or not _NAME.match(loop) or loop in program.loops:
+            raise _Fault(header, "program", f"while loop {loop!r}: the name is not an "
+                         "identifier or is a repeat loop too")
+        buffer = program.buffers.get(flag) if isinstance(flag, str) else None
+        if buffer is None or buffer.size != 1 or buffer.type.dtype not in ("bool", "int32"):
+            raise _Fault(header, "program", f"while loop {loop}: its condition {flag!r} is not "
+                         "a one-element bool or int32 buffer")
+        if not any(loop in kernel.loops and isinstance(stmt, Store) and stmt.buffer == flag
+                   for kernel in program.kernels for stmt in _walk(kernel.body)):
+            raise _Fault(header, "program", f"while loop {loop}: no kernel inside it stores to "
+                         f"its condition %{flag}")
 
 
 def _check_buffer(key: str, buffer, arena_bytes: int) -> None:

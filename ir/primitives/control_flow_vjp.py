@@ -29,7 +29,7 @@ times ``T``, as jax's ``scan`` keeps them); ``dce`` drops stacked results nobody
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 from tcomp.ir.builder import Emitter, FunctionBuilder, copy_node
 from tcomp.ir.graph import Function, Node, Value
@@ -84,15 +84,15 @@ def split_body_vjp(body: Function, carries: int, xs: int) -> SplitVJP:
     reads = [v for node in tangent for v in node.inputs] + vjp.outputs[len(body.outputs):]
     while reads:
         value = reads.pop(0)
-        node = defined_by.get(value)
-        if node is None:
+        maker = defined_by.get(value)
+        if maker is None:
             continue  # a parameter or a tangent value
         if value in varying:
             if value not in residuals:
                 residuals.append(value)
-        elif id(node) not in invariant:  # a function of the consts: cheaper to recompute
-            invariant.add(id(node))
-            reads.extend(node.inputs)
+        elif id(maker) not in invariant:  # a function of the consts: cheaper to recompute
+            invariant.add(id(maker))
+            reads.extend(maker.inputs)
     recomputed = [node for node in primal if id(node) in invariant]
     split = SplitVJP(vjp, wrt, ct_outputs, primal, recomputed + tangent, residuals,
                      len(body.outputs))
@@ -147,7 +147,7 @@ def scan_vjp(
     init += [emit.zeros(params[i].type) for i in float_consts]
     sequences = list(residual_stacks) + list(saved_carries)
     sequences += list(node.inputs[carries: carries + xs])
-    sequences += [cotangents[i] for i in ys_cts]  # type: ignore[misc]
+    sequences += [cast(Value, cotangents[i]) for i in ys_cts]  # ys_cts: those with one
     attrs = {"length": node.attrs["length"], "num_carry": len(init),
              "num_xs": len(sequences), "reverse": not node.attrs["reverse"]}
     outputs = builder.emit_regions(

@@ -56,6 +56,7 @@ from tcomp.ir.kernel.lowering.fusion import FusionPlan, plan_fusion
 from tcomp.ir.kernel.lowering.hoist import Rematerialize
 from tcomp.ir.kernel.lowering.scan import lower_scan
 from tcomp.ir.kernel.lowering.split_reduction import PARTS
+from tcomp.ir.kernel.lowering.while_loop import lower_while
 from tcomp.ir.recursion import deep_recursion
 
 MIN_RECURSION_LIMIT = 20000  # inlining and hoisting recurse once per fused node and expression
@@ -113,6 +114,7 @@ class ProgramState:
         self.outputs = set(fn.outputs)
         self.kernels: list[Kernel] = []
         self.loops: dict[str, int] = {}  # repeat loops of scans (scan.py)
+        self.conditions: dict[str, str] = {}  # while loops (while_loop.py)
 
     def buffer_of(self, value: Value) -> str | None:
         """The buffer holding ``value`` for other kernels to read, if it has one."""
@@ -157,16 +159,13 @@ class ProgramState:
         for root in self.plan.roots:
             self.buffer_name(root)
             node = self.producers[root]
-            if node.regions:  # a scan: its kernels once, at its first result
-                if node.op != "scan":
-                    raise TcompBackendError(
-                        f"{node.op} has no kernel-IR lowering yet (tcomp.while_loop runs on "
-                        "backend='reference' only); a loop with a static trip count is "
-                        "tcomp.fori_loop or tcomp.scan, which every backend runs")
+            if node.regions:  # a scan or a while: its kernels once, at its first result
+                if node.op not in ("scan", "while"):
+                    raise TcompBackendError(f"{node.op} has no kernel-IR lowering")
                 if root is node.output:
                     for value in node.outputs:
                         self.buffer_name(value)
-                    lower_scan(self, node, ())
+                    (lower_scan if node.op == "scan" else lower_while)(self, node, ())
                 continue
             earlier = self.earlier.get(root)
             if earlier is not None and earlier.same_under(self.plan):
@@ -183,7 +182,7 @@ class ProgramState:
             raise NeedsBuffers(needed)
         outputs = [self._output_name(v) for v in self.fn.outputs]
         return Program(self.fn.name, self.buffers, list(self.param_names.values()), outputs,
-                       self.kernels, loops=self.loops)
+                       self.kernels, loops=self.loops, conditions=self.conditions)
 
     def _build(self, root: Value) -> BuiltKernel:
         """Builds the kernel of ``root``, noting what it asked of the plan."""

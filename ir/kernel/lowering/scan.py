@@ -111,6 +111,8 @@ def lower_scan(state: "ProgramState", node: Node, tags: tuple[str, ...]) -> None
     state.loops[loop] = length
     for name, count in sub.loops.items():
         state.loops[prefix + name] = count
+    for name, flag in sub.conditions.items():  # while loops inside the body
+        state.conditions[prefix + name] = rename[flag]
     # clamped, so a copy is memory-safe on any contents (a GPU warm-up launch on scratch)
     step_at = clamp_index(Cast(Load(step, Const(0, INDEX), "int32"), INDEX), max(length, 1))
 
