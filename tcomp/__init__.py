@@ -8,6 +8,7 @@ values inside ``jit`` and eagerly on numpy arrays and :class:`Array` outside.
 
 from tcomp import debug, distributed, errors, random
 from tcomp.backends.registry import available_backends, default_backend_name
+from tcomp.frontend.accumulate import accumulate_gradients
 from tcomp.frontend.array import Array
 from tcomp.frontend.bitwise_ops import (
     bitwise_and,

@@ -67,6 +67,15 @@ from tcomp.frontend.nn_pooling import (
     max_pool2d,
     max_pool3d,
 )
+from tcomp.frontend.nn_recurrent import (
+    gru_cell,
+    init_gru,
+    init_lstm,
+    init_rnn,
+    lstm_cell,
+    rnn,
+    rnn_cell,
+)
 from tcomp.frontend.pad_modes import pad_copying
 from tcomp.ir.errors import TcompArgumentError, TcompShapeError, TcompTypeError
 from tcomp.ir.types import is_float
@@ -344,9 +353,13 @@ __all__ = [
     "embedding",
     "gelu",
     "group_norm",
+    "gru_cell",
     "hard_tanh",
     "huber_loss",
     "init",
+    "init_gru",
+    "init_lstm",
+    "init_rnn",
     "kl_div",
     "l1_loss",
     "layer_norm",
@@ -354,6 +367,7 @@ __all__ = [
     "log_sigmoid",
     "log_softmax",
     "logsumexp",
+    "lstm_cell",
     "max_pool1d",
     "max_pool2d",
     "max_pool3d",
@@ -363,6 +377,8 @@ __all__ = [
     "relu",
     "relu6",
     "rms_norm",
+    "rnn",
+    "rnn_cell",
     "sigmoid",
     "silu",
     "smooth_l1_loss",
