@@ -113,7 +113,7 @@ def gelu(cfg: Config) -> list[Case]:
     torch = cfg.frameworks.get("torch")
     jax = cfg.frameworks.get("jax")
     ops = {
-        "tcomp": nn.gelu,
+        "tcomp": lambda v: nn.gelu(v, approximate="tanh"),
         "numpy": lambda v: 0.5 * v * (1.0 + np.tanh(c * (v + 0.044715 * v * v * v))),
         "torch": lambda v: torch.nn.functional.gelu(v, approximate="tanh"),
         "jax": lambda v: jax.nn.gelu(v, approximate=True),

@@ -156,6 +156,14 @@ class ArrayMethods:
         return getitem(self, index)
 
     @property
+    def at(self):
+        """Functional indexed updates: ``x.at[index].set(v)``, ``.add(v)``, ``.multiply(v)``,
+        ``.min(v)``, ``.max(v)``, ``.get()`` (``frontend/indexing_update.py``)."""
+        from tcomp.frontend.indexing_update import IndexUpdateHelper
+
+        return IndexUpdateHelper(self)
+
+    @property
     def T(self):
         return _ops().transpose(self)
 

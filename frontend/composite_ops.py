@@ -10,7 +10,8 @@ those ops. By theme:
   ``size``);
 - ``composite_shapes``: ``tril triu diagonal flip roll moveaxis ravel tile
   repeat split array_split outer``;
-- ``composite_einsum``: ``einsum``.
+- ``composite_einsum``: ``einsum``;
+- ``composite_sort``: ``sort argsort top_k`` (a bitonic network).
 """
 
 from tcomp.frontend.composite_einsum import einsum
@@ -42,11 +43,13 @@ from tcomp.frontend.composite_shapes import (
     tril,
     triu,
 )
+from tcomp.frontend.composite_sort import argsort, sort, top_k
 
 __all__ = [
     "all",
     "any",
     "argmin",
+    "argsort",
     "argwhere",
     "array_split",
     "cummax",
@@ -63,9 +66,11 @@ __all__ = [
     "ravel",
     "repeat",
     "roll",
+    "sort",
     "split",
     "std",
     "tile",
+    "top_k",
     "tril",
     "triu",
     "var",

@@ -3,10 +3,10 @@
 Basic indexing works as in numpy: integers (negative count from the end),
 slices with any step (negative steps reverse), ``None`` (a new axis) and
 ``...``. It lowers to ``rev`` (for negative steps), one ``slice`` and one
-``reshape``, so its gradient is free. One integer-array index on an axis,
-with plain ``:`` on every other axis (``x[idx]``, ``x[:, idx]``), is a
-``take``. Boolean masks are rejected: their result's shape would depend on
-the data.
+``reshape``, so its gradient is free. Integer-array indices (several, with
+ints, slices and ``None`` beside them) and numpy boolean masks follow numpy's
+advanced indexing (``indexing_advanced.py``: one ``take``); a traced boolean
+mask is rejected, as its result's shape would depend on the data.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from tcomp.frontend.dispatch import bind, dtype_of, materialize, operand, shape_of, user_error
+from tcomp.frontend.dispatch import bind, materialize, operand, shape_of, user_error
 from tcomp.frontend.trace import Tracer
 from tcomp.ir.errors import TcompIndexError
 
@@ -60,7 +60,7 @@ def getitem(x: Any, index: Any):
             raise user_error(
                 TcompIndexError,
                 f"unsupported index {entry!r} ({type(entry).__name__}); use ints, slices, None, "
-                "... or one integer array",
+                "... or integer arrays",
             )
         if step < 0:
             reversed_axes.append(axis)
@@ -121,23 +121,6 @@ def _reversed_bounds(start: int, step: int, length: int, size: int) -> tuple[int
 
 
 def _array_index(value: Any, entries: list[Any], positions: list[int]):
-    from tcomp.frontend.ops import take
+    from tcomp.frontend.indexing_advanced import advanced_getitem
 
-    full_slices = all(
-        isinstance(e, slice) and e == slice(None) for i, e in enumerate(entries) if i not in positions
-    )
-    # `is` tests only: `Ellipsis in entries` would compare arrays elementwise.
-    has_ellipsis = any(e is Ellipsis for e in entries)
-    if len(positions) != 1 or not full_slices or has_ellipsis:
-        raise user_error(
-            TcompIndexError,
-            "only one integer-array index, with ':' on every other axis, is supported "
-            "(x[idx], x[:, idx]); use tcomp.take or tcomp.take_along_axis",
-        )
-    index = operand(entries[positions[0]], "indexing")
-    if dtype_of(index) == "bool":
-        raise user_error(
-            TcompIndexError,
-            "boolean mask indexing gives a data-dependent shape; use tcomp.where(mask, x, 0)",
-        )
-    return take(value, index, axis=positions[0])
+    return advanced_getitem(value, entries, _expand_ellipsis)

@@ -76,6 +76,12 @@ from tcomp.frontend.nn_recurrent import (
     rnn,
     rnn_cell,
 )
+from tcomp.frontend.nn_resample import (
+    conv_transpose1d,
+    conv_transpose2d,
+    conv_transpose3d,
+    interpolate,
+)
 from tcomp.frontend.pad_modes import pad_copying
 from tcomp.ir.errors import TcompArgumentError, TcompShapeError, TcompTypeError
 from tcomp.ir.types import is_float
@@ -95,11 +101,25 @@ def relu(x: Any):
     return tcomp.where(tcomp.less_equal(x, zero), zero, x)
 
 
-def gelu(x: Any):
-    """GELU with the tanh approximation (``jax.nn.gelu``'s default; PyTorch's ``approximate="tanh"``)."""
+def gelu(x: Any, approximate: Any = "none"):
+    """GELU, PyTorch's ``F.gelu``: ``x * Phi(x)``, ``Phi`` the standard normal CDF.
+
+    ``approximate="none"`` (the default, as PyTorch's; also ``False``) is the exact form
+    ``0.5 * x * (1 + erf(x / sqrt(2)))``; ``"tanh"`` (also ``True``, ``jax.nn.gelu``'s
+    default) is ``0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x**3)))``. Until
+    issue 15 tcomp's ``gelu`` was always the tanh form: pass ``approximate="tanh"`` for
+    the old results (they differ by up to about 5e-4).
+    """
     x = _float_array(x, "gelu")
-    inner = math.sqrt(2.0 / math.pi) * (x + 0.044715 * x * x * x)
-    return 0.5 * x * (1.0 + tcomp.tanh(inner))
+    if approximate in ("tanh", True):
+        inner = math.sqrt(2.0 / math.pi) * (x + 0.044715 * x * x * x)
+        return 0.5 * x * (1.0 + tcomp.tanh(inner))
+    if approximate not in ("none", False):
+        raise user_error(
+            TcompArgumentError,
+            f"gelu: approximate must be 'none' or 'tanh' (or False / True), got {approximate!r}",
+        )
+    return 0.5 * x * (1.0 + tcomp.erf(x * (1.0 / math.sqrt(2.0))))
 
 
 def sigmoid(x: Any):
@@ -347,6 +367,9 @@ __all__ = [
     "conv1d",
     "conv2d",
     "conv3d",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
     "cross_entropy",
     "dropout",
     "elu",
@@ -360,14 +383,15 @@ __all__ = [
     "init_gru",
     "init_lstm",
     "init_rnn",
+    "interpolate",
     "kl_div",
     "l1_loss",
     "layer_norm",
     "leaky_relu",
     "log_sigmoid",
     "log_softmax",
-    "logsumexp",
     "lstm_cell",
+    "logsumexp",
     "max_pool1d",
     "max_pool2d",
     "max_pool3d",

@@ -30,10 +30,13 @@ def relu(x: np.ndarray) -> np.ndarray:
     return np.where(x > 0, x, 0.0)
 
 
-def gelu(x: np.ndarray) -> np.ndarray:
-    """The tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+def gelu(x: np.ndarray, approximate="none") -> np.ndarray:
+    """x * Phi(x) with the normal CDF from math.erf; or, approximate="tanh",
+    0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
     x = _f64(x)
-    return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
+    if approximate in ("tanh", True):
+        return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
+    return x * np.vectorize(lambda v: 0.5 * (1.0 + math.erf(v / math.sqrt(2.0))))(x)
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -492,3 +495,88 @@ def adaptive_avg_pool1d(x, output_size):
 
 def adaptive_avg_pool3d(x, output_size):
     return _adaptive(x, output_size)
+
+
+def _interpolate_sources(n_in, n_out, scale, mode, align_corners):
+    """Per output index: a list of (source index, weight), PyTorch's formulas."""
+    out = []
+    for dst in range(n_out):
+        if mode in ("nearest", "nearest-exact"):
+            # PyTorch computes these in float32: scale = float(in) / out or 1 / scale_factor
+            step = np.float32(n_in) / np.float32(n_out) if scale is None else np.float32(1 / scale)
+            shift = np.float32(0.5 if mode == "nearest-exact" else 0.0)
+            out.append([(min(int(np.floor((np.float32(dst) + shift) * step)), n_in - 1), 1.0)])
+            continue
+        if align_corners:
+            src = dst * ((n_in - 1) / (n_out - 1)) if n_out > 1 else 0.0
+        else:
+            step = n_in / n_out if scale is None else 1.0 / scale
+            src = max((dst + 0.5) * step - 0.5, 0.0)
+        i0 = min(int(math.floor(src)), n_in - 1)
+        i1 = min(i0 + 1, n_in - 1)
+        out.append([(i0, 1.0 - (src - i0)), (i1, src - i0)])
+    return out
+
+
+def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                recompute_scale_factor=None):
+    """F.interpolate: every output element is the sum over the corners of its source
+    cell (one corner for nearest) of the product of the per-axis weights."""
+    dtype = np.float64 if mode not in ("nearest", "nearest-exact") else x.dtype
+    x = np.asarray(x)
+    spatial = x.shape[2:]
+    d = len(spatial)
+    if size is not None:
+        sizes = (size,) * d if isinstance(size, int) else tuple(size)
+        scales = (None,) * d
+    else:
+        factors = scale_factor if isinstance(scale_factor, (tuple, list)) else (scale_factor,) * d
+        sizes = tuple(int(math.floor(n * f)) for n, f in zip(spatial, factors))
+        scales = (None,) * d if recompute_scale_factor else tuple(factors)
+    sources = [_interpolate_sources(n, m, s, mode, align_corners)
+               for n, m, s in zip(spatial, sizes, scales)]
+    out = np.zeros(x.shape[:2] + sizes, dtype=np.float64)
+    for position in np.ndindex(*sizes):
+        corners = [sources[a][position[a]] for a in range(d)]
+        for choice in np.ndindex(*(len(c) for c in corners)):
+            weight, index = 1.0, []
+            for a, k in enumerate(choice):
+                i, w = corners[a][k]
+                weight *= w
+                index.append(i)
+            out[(Ellipsis,) + position] += weight * x[(Ellipsis,) + tuple(index)].astype(np.float64)
+    return out.astype(dtype)
+
+
+def conv_transpose2d(x, w, b=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    """F.conv_transpose2d as the scatter it is: each input element adds x * w[c_in, c_out]
+    at out[(i * stride + k * dilation) - padding] for every kernel offset k."""
+    x, w = _f64(x), _f64(w)
+    d = x.ndim - 2
+    spread = lambda v: (v,) * d if isinstance(v, (int, np.integer)) else tuple(v)  # noqa: E731
+    stride, padding, extra, dilation = map(spread, (stride, padding, output_padding, dilation))
+    n, c_in = x.shape[:2]
+    per_group, kernel = w.shape[1], w.shape[2:]
+    sizes = tuple(
+        (x.shape[2 + a] - 1) * stride[a] - 2 * padding[a] + dilation[a] * (kernel[a] - 1)
+        + extra[a] + 1
+        for a in range(d)
+    )
+    out = np.zeros((n, per_group * groups) + sizes)
+    for ci in range(c_in):
+        group = ci // (c_in // groups)
+        for i in np.ndindex(*x.shape[2:]):
+            for k in np.ndindex(*kernel):
+                o = tuple(i[a] * stride[a] + k[a] * dilation[a] - padding[a] for a in range(d))
+                if all(0 <= o[a] < sizes[a] for a in range(d)):
+                    for co in range(per_group):
+                        out[(slice(None), group * per_group + co) + o] += (
+                            x[(slice(None), ci) + i] * w[(ci, co) + k]
+                        )
+    if b is not None:
+        out += _f64(b).reshape((1, -1) + (1,) * d)
+    return out
+
+
+conv_transpose1d = conv_transpose3d = conv_transpose2d

@@ -1,7 +1,8 @@
 """``x[index]`` on traced values and ``tcomp.Array``, against numpy.
 
 Basic indexing (ints, slices with any step, None, ...) is drawn by
-hypothesis; one integer-array index is a ``take``; gradients of indexing
+hypothesis, and so is advanced indexing (several integer arrays, ints, slices,
+None, numpy boolean masks: tests/test_indexing_advanced.py); gradients of indexing
 scatter the cotangent back to the indexed positions; unsupported forms are
 ``TcompIndexError`` (an ``IndexError``).
 """
@@ -156,14 +157,16 @@ ERRORS = [
     (lambda a: a[0, 0, 0], "too many indices"),
     (lambda a: a[..., 0, ...], "single ellipsis"),
     (lambda a: a[a > 3], "boolean mask"),
-    (lambda a: a[np.array([True, False, True, True])], "boolean mask"),
     (lambda a: a[True], "unsupported index True"),
     (lambda a: a[1.5], "unsupported index 1.5"),
     (lambda a: a[::0], "step cannot be zero"),
     (lambda a: a[0.5:], "slice bounds"),
-    (lambda a: a[[0, 1], [1, 2]], "only one integer-array index"),
-    (lambda a: a[1:, [1, 2]], "only one integer-array index"),
-    (lambda a: a[..., [1, 2]], "only one integer-array index"),
+    (lambda a: a[[0, 4], [1, 2]], "index 4 is out of bounds for axis 0 with size 4"),
+    (lambda a: a[1:, [1, -6]], "index -6 is out of bounds for axis 1 with size 5"),
+    (lambda a: a[[0, 1], [1, 2, 3]], "cannot be broadcast together"),
+    (lambda a: a[[0.5, 1]], "index arrays must hold integers"),
+    (lambda a: a[:, a[0] > 1], "traced mask"),
+    (lambda a: a[np.array(True)], "0-d boolean index"),
     (lambda a: a["x"], "unsupported index 'x'"),
 ]
 

@@ -496,10 +496,12 @@ def test_causal_attention_ignores_future_keys(backend):
     np.testing.assert_allclose(base[:, 0], v[:, 0], rtol=1e-12)
 
 
-def test_gelu_is_the_tanh_approximation():
-    # Differs from the erf form by ~1e-4 here; pins which one nn.gelu is.
+def test_gelu_is_the_exact_form_by_default():
+    # PyTorch's default (issue 15); differs from the tanh form by ~1e-4 here. The tanh
+    # form (approximate="tanh") is tested in test_nn_resample.py.
     x = np.array([-3.0, -1.5, 0.5, 1.0, 2.5])
     np.testing.assert_allclose(np.asarray(nn.gelu(x)), ref.gelu(x), rtol=1e-12, atol=1e-14)
+    assert np.abs(ref.gelu(x) - ref.gelu(x, "tanh")).max() > 1e-4
 
 
 def test_cross_entropy_gradient_of_labels_is_not_needed(backend):

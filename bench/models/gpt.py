@@ -12,7 +12,7 @@ normal(0, 0.02 / sqrt(2 n_layer)), zero biases, unit LayerNorm weights.
 
 Changed from nanoGPT: ``bias=True`` (``GPTConfig``'s default; ``train.py``
 sets False); GELU with the tanh approximation in every framework (nanoGPT's
-``nn.GELU()`` is the exact erf form; ``tcomp.nn.gelu`` is the tanh form);
+``nn.GELU()`` is the exact erf form, as is ``tcomp.nn.gelu``'s default);
 a constant learning rate (no warmup or cosine decay: the schedule is a host
 scalar, not part of the step); random token ids instead of Shakespeare;
 linear weights stored ``[in, out]``. ``--quick`` shrinks it to n_layer 1,
@@ -116,7 +116,7 @@ def tcomp_loss(p: dict, carry: dict, idx: Any, targets: Any) -> tuple[Any, dict]
         y = tcomp.swapaxes(y, 1, 2).reshape(batch, length, width)
         x = x + y @ layer["proj_w"] + layer["proj_b"]
         h = nn.layer_norm(x, layer["ln_2_w"], layer["ln_2_b"], eps=EPS)
-        h = nn.gelu(h @ layer["fc_w"] + layer["fc_b"])
+        h = nn.gelu(h @ layer["fc_w"] + layer["fc_b"], approximate="tanh")
         x = x + h @ layer["mlp_proj_w"] + layer["mlp_proj_b"]
     x = nn.layer_norm(x, p["ln_f_w"], p["ln_f_b"], eps=EPS)
     logits = x @ tcomp.swapaxes(p["wte"], 0, 1)

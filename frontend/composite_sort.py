@@ -1,0 +1,187 @@
+"""``sort``, ``argsort`` and ``top_k``, composed from tcomp's existing ops (issue 15).
+
+A bitonic sorting network: the sorted axis is moved last, flattened into rows and
+padded to a power of two ``m``; then ``log2(m) * (log2(m) + 1) / 2`` compare-exchange
+stages each pair element ``i`` with ``i ^ j`` (a reshape to ``(..., m / 2j, 2, j)``
+and a flip of the pair axis), compare and ``where``-select (plain elementwise ops, so every backend runs and fuses
+them, and no stage depends on the data's values for its shape).
+
+The network sorts ``(key, index)`` pairs lexicographically, so the order is total and
+deterministic:
+
+- equal keys keep their input order (a *stable* sort, as ``np.argsort(kind="stable")``);
+- NaN sorts after everything, ``+inf`` included (numpy's rule), NaNs in input order;
+- ``-0.0`` and ``+0.0`` compare equal (as IEEE and numpy compare them), so they too
+  keep their input order: ``sort`` returns each element itself, sign of zero included.
+
+The values returned are the input gathered by the sorted indices
+(``take_along_axis``), so the gradient of ``sort``/``top_k`` flows to the selected
+elements only; the indices carry no gradient.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tcomp.frontend import ops
+from tcomp.frontend.bitwise_ops import logical_and, logical_not, logical_or
+from tcomp.frontend.composite_shapes import as_array, flip, slice_along, static_int
+from tcomp.frontend.creation import arange, full
+from tcomp.frontend.dispatch import cast, dtype_of, normalize_axis, shape_of, user_error
+from tcomp.frontend.math_ops import isnan
+from tcomp.ir.errors import TcompShapeError, TcompTypeError
+from tcomp.ir.types import is_float
+
+_INT32 = np.iinfo(np.int32)
+
+
+def _after(a: Any, b: Any, ia: Any, ib: Any, descending: bool, floats: bool):
+    """True where the pair ``(a, ia)`` belongs after ``(b, ib)`` in the order."""
+    beyond = ops.less(a, b) if descending else ops.greater(a, b)
+    tied = ops.equal(a, b)
+    if floats:
+        na, nb = isnan(a), isnan(b)
+        # ascending: NaN after every number; descending (top_k): NaN before every number
+        nan_order = logical_and(nb, logical_not(na)) if descending else logical_and(
+            na, logical_not(nb)
+        )
+        beyond = logical_or(beyond, nan_order)
+        tied = logical_or(tied, logical_and(na, nb))
+    return logical_or(beyond, logical_and(tied, ops.greater(ia, ib)))
+
+
+def _stage(pairs: Any, k: int, j: int, descending: bool, floats: bool):
+    """One compare-exchange stage of the bitonic network on ``pairs`` ``[rows, 2, m]``
+    (keys, then their indices): element ``i`` meets ``i ^ j`` and keeps the later of the
+    two when it is the upper one of an ascending block of ``k`` (or the lower one of a
+    descending block), else the earlier. The last merge, ``k == m``, is all ascending
+    (in the network's own direction)."""
+    m = shape_of(pairs)[-1]
+    other = _partner(pairs, j)
+    later = _after(pairs[:, 0:1], other[:, 0:1], pairs[:, 1:2], other[:, 1:2], descending, floats)
+    position = np.arange(m)
+    wants_later = ((position & j) != 0) != ((position & k) != 0)
+    return ops.where(ops.equal(later, wants_later), pairs, other)
+
+
+def _partner(x: Any, j: int):
+    """``x[..., i ^ j]`` along the last axis (length ``m``, a multiple of ``2j``)."""
+    lead, m = shape_of(x)[:-1], shape_of(x)[-1]
+    return ops.reshape(flip(ops.reshape(x, lead + (m // (2 * j), 2, j)), axis=-2), lead + (m,))
+
+
+def _carrier(dtype: str, m: int) -> str:
+    """The dtype that holds both the keys and their indices ``0 .. m - 1`` exactly, and
+    orders the keys as ``dtype`` does."""
+    if dtype in ("int32", "bool"):
+        return "int32"
+    if dtype == "float64" or m > 2**24:
+        return "float64"
+    return "float32"  # float16 and bfloat16 widen exactly
+
+
+def _sorted_indices(value: Any, descending: bool):
+    """int32 indices that sort ``value``'s last axis (shape ``value.shape``).
+
+    Keys and indices travel as one ``[rows, 2, m]`` array of one dtype (the indices are
+    exact in it), so each stage is one elementwise kernel.
+    """
+    shape = shape_of(value)
+    n = shape[-1]
+    rows = int(np.prod(shape[:-1], dtype=np.int64))
+    if n <= 1 or rows == 0:
+        return ops.broadcast_to(arange(n), shape) if n else full(shape, 0, "int32")
+    m = 1 << (n - 1).bit_length()
+    floats = is_float(dtype_of(value))
+    dtype = _carrier(dtype_of(value), m)
+    keys = ops.reshape(cast(ops.stop_gradient(value), dtype), (rows, n))
+    if m > n:
+        # Padding sorts after every element: NaN (ascending floats), -inf (descending
+        # floats, after any real -inf by index), the int32 extreme for ints.
+        if floats:
+            fill = float("-inf") if descending else float("nan")
+        else:
+            fill = int(_INT32.min if descending else _INT32.max)
+        keys = ops.concatenate([keys, full((rows, m - n), fill, dtype)], axis=1)
+    index = ops.broadcast_to(cast(arange(m), dtype), (rows, m))
+    pairs = ops.stack([keys, index], axis=1)
+    k = 2
+    while k <= m:
+        j = k // 2
+        while j >= 1:
+            pairs = _stage(pairs, k, j, descending, floats)
+            j //= 2
+        k *= 2
+    index = cast(pairs[:, 1, :n], "int32")
+    return ops.reshape(index, shape)
+
+
+def _last_axis(name: str, x: Any, axis: Any):
+    """``x`` with ``axis`` moved last (flattened when None), and how to move it back."""
+    value = as_array(x, name)
+    if axis is None:
+        return ops.reshape(value, (-1,)), None
+    if not shape_of(value):
+        raise user_error(
+            TcompShapeError, f"{name}: a 0-d array has no axis to sort; use axis=None"
+        )
+    axis = normalize_axis(name, axis, len(shape_of(value)))
+    return ops.swapaxes(value, axis, -1), axis
+
+
+def _restore(result: Any, axis: int | None):
+    return result if axis is None else ops.swapaxes(result, axis, -1)
+
+
+def argsort(x: Any, axis: Any = -1, stable: bool = True):
+    """numpy's argsort: int32 indices that sort ``x`` along ``axis`` (the flattened
+    array when None), ascending.
+
+    Always stable (equal elements keep their order; ``stable`` is accepted for numpy's
+    signature and must be true or None); NaN sorts last; ``-0.0`` equals ``+0.0``. A
+    bitonic network (see the module docstring): O(n log^2 n) elementwise work.
+    """
+    if stable is not None and not stable:
+        raise user_error(
+            TcompTypeError,
+            "argsort: only stable=True is supported (tcomp's sort is always stable)",
+        )
+    value, axis = _last_axis("argsort", x, axis)
+    return _restore(_sorted_indices(value, descending=False), axis)
+
+
+def sort(x: Any, axis: Any = -1):
+    """numpy's sort along ``axis`` (the flattened array when None), ascending.
+
+    ``x`` gathered by :func:`argsort`'s indices: stable, NaN last, and each element is
+    returned itself (``-0.0`` and ``+0.0`` keep their input order). The gradient goes to
+    the element that landed at each position.
+    """
+    value, axis = _last_axis("sort", x, axis)
+    index = _sorted_indices(value, descending=False)
+    return _restore(ops.take_along_axis(value, index, axis=-1), axis)
+
+
+def top_k(x: Any, k: Any) -> tuple[Any, Any]:
+    """The ``k`` largest elements along the last axis and their int32 indices, largest
+    first (``jax.lax.top_k``): ``values, indices``, each of shape ``x.shape[:-1] + (k,)``.
+
+    Equal elements come lowest index first; NaN counts as larger than every number (so
+    NaNs come first, as in a descending sort with NaN as the largest). ``k`` is a
+    Python int in ``[0, x.shape[-1]]``. The gradient of the values goes to the selected
+    elements.
+    """
+    value = as_array(x, "top_k")
+    shape = shape_of(value)
+    k = static_int(k, "top_k", "k")
+    if not shape:
+        raise user_error(TcompShapeError, "top_k: x must have at least one axis, got a 0-d array")
+    if not 0 <= k <= shape[-1]:
+        raise user_error(
+            TcompShapeError,
+            f"top_k: k must be in [0, {shape[-1]}] for x of shape {shape}, got {k}",
+        )
+    index = slice_along(_sorted_indices(value, descending=True), len(shape) - 1, 0, k)
+    return ops.take_along_axis(value, index, axis=-1), index
