@@ -96,5 +96,33 @@ def test_dce_drops_unused_stacked_results_and_their_work():
 def test_the_gradient_scan_does_not_stack_gradients_nobody_asked_for():
     optimized = tcomp.jit(tcomp.grad(rnn_loss)).lower(W, XS).function("optimized")
     reverse = scans(optimized)[-1]
-    # carries: the hidden state's cotangent and w's accumulated gradient; no stacked dxs
-    assert len(reverse.outputs) == reverse.attrs["num_carry"]
+    # the carry: the hidden state's cotangent; the ys: w's gradient factors h_t^T and dz_t
+    # (summed by one matmul after the loop); no stacked dxs
+    assert reverse.attrs["num_carry"] == 1
+    assert len(reverse.outputs) == 1 + 2
+    after = optimized.nodes[optimized.nodes.index(reverse) + 1:]
+    assert any(node.op == "matmul" and node.inputs[0].shape == (4, 6 * 2) for node in after)
+
+
+def test_a_weight_gradient_is_one_matmul_after_the_loop_and_exact():
+    def loss(w, u, xs):
+        def step(h, x):
+            h = tcomp.tanh(h @ w + x @ u)
+            return h, h
+        _, hs = tcomp.scan(step, H0.astype(np.float64), xs)
+        return tcomp.sum(hs * hs)
+
+    w, u = W.astype(np.float64), RNG.standard_normal((4, 4)) * 0.3
+    xs = XS.astype(np.float64)
+    scanned = tcomp.jit(tcomp.grad(loss, argnums=(0, 1)), backend="reference")(w, u, xs)
+
+    def unrolled(w, u, xs):
+        h, total = H0.astype(np.float64), 0.0
+        for t in range(xs.shape[0]):
+            h = tcomp.tanh(h @ w + xs[t] @ u)
+            total = total + tcomp.sum(h * h)
+        return total
+
+    expected = tcomp.jit(tcomp.grad(unrolled, argnums=(0, 1)), backend="reference")(w, u, xs)
+    for got, want in zip(scanned, expected):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-12, atol=1e-14)

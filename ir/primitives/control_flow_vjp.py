@@ -24,6 +24,12 @@ part::
 
 So the backward pass recomputes nothing of the forward (the memory is the residuals
 times ``T``, as jax's ``scan`` keeps them); ``dce`` drops stacked results nobody reads.
+
+A const's gradient that each step computes as ``matmul(p_t, q_t)`` (through
+transposes and reshapes: a weight's gradient ``x_t^T @ dz_t``) is not accumulated in a
+carry: the reverse scan stacks the two factors and one matmul after the loop sums
+them, ``sum_t p_t @ q_t = [p_0 .. p_T-1] @ [q_0; ..; q_T-1]`` (:func:`_summed_gradients`).
+That is T small matmuls and T copies of a weight-sized carry less per call.
 """
 
 from __future__ import annotations
@@ -102,6 +108,52 @@ def split_body_vjp(body: Function, carries: int, xs: int) -> SplitVJP:
     return split
 
 
+@dataclass
+class SummedGradient:
+    """A const's gradient that is ``chain(matmul(p, q))`` at every step, ``p`` and ``q``
+    values of the VJP, ``chain`` the transposes and reshapes after the matmul."""
+
+    p: Value
+    q: Value
+    chain: list[Node]
+
+
+def _summed_gradients(split: SplitVJP, float_consts: list[int]) -> dict[int, SummedGradient]:
+    """The float consts whose per-step gradient is a 2-d matmul (then transposes or
+    reshapes), by parameter index: summed after the loop instead of in a carry."""
+    producer = {v: n for n in split.vjp.nodes for v in n.outputs}
+    in_body = {id(n) for n in split.tangent}
+    found: dict[int, SummedGradient] = {}
+    for position, index in enumerate(split.wrt):
+        if index not in float_consts:
+            continue
+        chain: list[Node] = []
+        maker = producer.get(split.vjp.outputs[split.num_results + position])
+        while maker is not None and id(maker) in in_body and maker.op in ("transpose", "reshape"):
+            chain.append(maker)
+            maker = producer.get(maker.inputs[0])
+        if maker is None or maker.op != "matmul" or id(maker) not in in_body:
+            continue
+        p, q = maker.inputs
+        if len(p.shape) == 2 and len(q.shape) == 2:
+            found[index] = SummedGradient(p, q, list(reversed(chain)))
+    return found
+
+
+def _sum_over_steps(builder: FunctionBuilder, p_stack: Value, q_stack: Value,
+                    summed: SummedGradient, location: Any) -> Value:
+    """``chain(sum_t p[t] @ q[t])`` of the stacked factors ``[T, M, K]`` and ``[T, K, N]``."""
+    emit = Emitter(builder, location)
+    steps, m, k = p_stack.shape
+    n = q_stack.shape[2]
+    rows = emit.reshape_to(emit.emit("transpose", p_stack, perm=(1, 0, 2)), (m, steps * k))
+    columns = emit.reshape_to(q_stack, (steps * k, n))
+    value = emit.emit("matmul", rows, columns)
+    for node in summed.chain:
+        (value,) = copy_node(builder, node, [value])
+    return value
+
+
 def scan_forward(builder: FunctionBuilder, node: Node, inputs: Sequence[Value]) -> tuple[list[Value], list[Value]]:
     """The scan of ``node`` on ``inputs`` whose body is the primal part of its VJP, also
     stacking the residuals and each step's incoming carries (see the module docstring)."""
@@ -136,15 +188,17 @@ def scan_vjp(
     float_consts = [i for i in split.wrt if i >= carries + xs]
     ys_cts = [i for i in split.ct_outputs
               if i >= carries and cotangents[i] is not None]
-    reverse_body = _reverse_body(body, split, carries, xs, float_carries, float_consts,
-                                 ys_cts, node)
+    summed = _summed_gradients(split, float_consts)
+    accumulated = [i for i in float_consts if i not in summed]
+    reverse_body = _reverse_body(body, split, carries, xs, float_carries, accumulated,
+                                 ys_cts, node, summed)
 
     def ct_or_zeros(index: int) -> Value:
         value = cotangents[index]
         return value if value is not None else emit.zeros(node.outputs[index].type)
 
     init = [ct_or_zeros(i) for i in float_carries]
-    init += [emit.zeros(params[i].type) for i in float_consts]
+    init += [emit.zeros(params[i].type) for i in accumulated]
     sequences = list(residual_stacks) + list(saved_carries)
     sequences += list(node.inputs[carries: carries + xs])
     sequences += [cast(Value, cotangents[i]) for i in ys_cts]  # ys_cts: those with one
@@ -157,19 +211,25 @@ def scan_vjp(
     result: list[Value | None] = [None] * len(node.inputs)
     for position, i in enumerate(float_carries):
         result[i] = outputs[position]
-    for position, i in enumerate(float_consts):
+    for position, i in enumerate(accumulated):
         result[i] = outputs[len(float_carries) + position]
     for position, i in enumerate(float_xs):
         result[i] = outputs[len(init) + position]
+    factors = outputs[len(init) + len(float_xs):]
+    for position, (i, gradient) in enumerate(summed.items()):
+        p_stack, q_stack = factors[2 * position], factors[2 * position + 1]
+        result[i] = _sum_over_steps(builder, p_stack, q_stack, gradient, node.location)
     return result
 
 
 def _reverse_body(
     body: Function, split: SplitVJP, carries: int, xs: int, float_carries: list[int],
     float_consts: list[int], ys_cts: list[int], node: Node,
+    summed: dict[int, SummedGradient],
 ) -> Function:
-    """``(ct_carry, acc, residuals_t, c_t, x_t, ct_y_t, consts) -> (ct_carry', acc', ct_x_t)``:
-    the tangent nodes of ``split`` on those parameters."""
+    """``(ct_carry, acc, residuals_t, c_t, x_t, ct_y_t, consts) -> (ct_carry', acc', ct_x_t,
+    then the p_t, q_t of each summed gradient)``: the tangent nodes of ``split`` on those
+    parameters (``float_consts``: the consts accumulated in a carry)."""
     params = body.params
     b = FunctionBuilder(f"{body.name}_reverse")
     emit = Emitter(b, node.location)
@@ -196,4 +256,6 @@ def _reverse_body(
     grads = dict(zip(split.wrt, (env[v] for v in split.vjp.outputs[split.num_results:])))
     new_acc = [b.emit("add", [a, grads[i]], {}, node.location) for a, i in zip(acc, float_consts)]
     float_xs = [i for i in split.wrt if carries <= i < carries + xs]
-    return b.finish([grads[i] for i in float_carries] + new_acc + [grads[i] for i in float_xs])
+    factors = [env[v] for gradient in summed.values() for v in (gradient.p, gradient.q)]
+    return b.finish([grads[i] for i in float_carries] + new_acc + [grads[i] for i in float_xs]
+                    + factors)
