@@ -4,12 +4,16 @@ Usage: ``python tests/compile_recorded_cuda.py FILE`` after a test run with
 ``TCOMP_RECORD_KERNELS=FILE`` (see ``tests/kernel_recorder.py``). Programs
 are parsed back; those that render to the same CUDA under one name (the
 same kernels recorded from differently named functions) are compiled once;
-the rest are renamed so that their functions are unique, rendered as CUDA, each wrapped in its own namespace (their static helpers repeat), and
-compiled in batches (``nvcc -c`` with machine code for both architectures:
-the PTX passes ``ptxas`` too). A batch that fails is compiled again program
-by program so the report names the programs nvcc rejects, with its errors;
-a program the renderer cannot render is reported the same way. Exit status
-1 on any rejected program; 0 with a notice when nvcc is not installed.
+the rest are renamed so that their functions are unique, rendered as CUDA,
+each wrapped in its own namespace (their static helpers repeat), and
+compiled in batches (``nvcc -fatbin`` with machine code for both
+architectures: the PTX passes ``ptxas`` too). Device code only, as NVRTC
+compiles it at run time: ``nvcc -c`` also ran the host compiler, about 40%
+of the time, on stubs the runtime never uses. A batch that fails is compiled
+again program by program so the report names the programs nvcc rejects,
+with its errors; a program the renderer cannot render is reported the same
+way. Exit status 1 on any rejected program; 0 with a notice when nvcc is not
+installed.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ BATCH = 150
 
 def nvcc_command(nvcc: str, source: Path, output: Path) -> list[str]:
     arch_flags = [f"--generate-code=arch=compute_{a},code=sm_{a}" for a in ARCHES]
-    return [nvcc, "-c", *CUDA.compile_options, *arch_flags, "-o", str(output), str(source)]
+    return [nvcc, "-fatbin", *CUDA.compile_options, *arch_flags, "-o", str(output), str(source)]
 
 
 def compile_units(nvcc: str, units: list[str], folder: Path) -> str | None:
@@ -48,7 +52,7 @@ def compile_units(nvcc: str, units: list[str], folder: Path) -> str | None:
     source = Path(name)
     source.write_text("\n".join(units))
     result = subprocess.run(
-        nvcc_command(nvcc, source, source.with_suffix(".o")), capture_output=True, text=True
+        nvcc_command(nvcc, source, source.with_suffix(".fatbin")), capture_output=True, text=True
     )
     return None if result.returncode == 0 else (result.stderr + result.stdout)
 

@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any, Callable
 
 import ml_dtypes
 import numpy as np
 import pytest
+from nvcc_check import nvcc_fatbin
 from rounding_oracle import BFLOAT16
 
 import tcomp
@@ -366,9 +366,5 @@ def test_bfloat16_cuda_sources_compile_with_nvcc(tmp_path):
     ]
     path = tmp_path / "bf16.cu"
     path.write_text("".join(parts))
-    result = subprocess.run(
-        ["nvcc", "-c", *CUDA.compile_options, "-arch=sm_80", "-o", str(tmp_path / "bf16.o"),
-         str(path)],
-        capture_output=True, text=True, timeout=600,
-    )
+    result = nvcc_fatbin(path, CUDA.compile_options, arches=["sm_80"])
     assert result.returncode == 0, result.stderr[-4000:]

@@ -18,11 +18,11 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
+from nvcc_check import nvcc_fatbin
 
 import tcomp
 from tcomp.backends.cfamily import OPENCL, launch_plan, render_program
@@ -329,14 +329,11 @@ def _cuda_set() -> list[str]:
 
 
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc is not on PATH")
-@pytest.mark.parametrize("arch", ["sm_80", "sm_90"])
-def test_cuda_vector_sources_compile_with_nvcc(tmp_path, arch):
+def test_cuda_vector_sources_compile_with_nvcc(tmp_path):
+    """sm_80 and sm_90 in one nvcc call (tests/nvcc_check.py)."""
     path = tmp_path / "vector.cu"
     path.write_text(
         "".join(f"namespace v{n} {{\n{text}}}\n" for n, text in enumerate(_cuda_set()))
     )
-    result = subprocess.run(
-        ["nvcc", f"-arch={arch}", *CUDA.compile_options, "-cubin", "-o", os.devnull, str(path)],
-        capture_output=True, text=True, timeout=600,
-    )
+    result = nvcc_fatbin(path, CUDA.compile_options)
     assert result.returncode == 0, result.stderr[-4000:]

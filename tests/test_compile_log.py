@@ -3,8 +3,8 @@ cache did, and a miss says which part of the key changed (``tcomp cache info FIL
 
 The explanation rules are checked on hand-made records; the llvm backend's real
 keys in-process (memory, disk and stale entries, changed constants and
-options); the command line in subprocesses that act like a user's runs of a
-training script between edits.
+options); a user's runs of a training script between edits in fresh processes,
+and ``tcomp cache`` on what they logged (in this process: ``tcomp.cli.main``).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from tcomp.backends.compile_log import (
     record_call,
 )
 from tcomp.backends.llvm import compile_cache, runtime
+from tcomp.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -232,29 +233,50 @@ if __name__ == "__main__":
 '''
 
 
-def _tcomp(cache: Path, cwd: Path, *argv: str, script: bool = False, **env: str) -> str:
+def _script_run(cache: Path, cwd: Path, **env: str) -> None:
+    """``python train.py`` in a fresh process, as the user runs it between edits."""
     environment = {**os.environ, "TCOMP_CACHE_DIR": str(cache), "TCOMP_BACKEND": "llvm", **env}
     environment["PYTHONPATH"] = os.pathsep.join(
         [str(ROOT), environment.get("PYTHONPATH", "")]
     ).rstrip(os.pathsep)
-    command = [sys.executable, *argv] if script else [sys.executable, "-m", "tcomp", *argv]
-    done = subprocess.run(command, env=environment, capture_output=True, text=True,
-                          timeout=300, cwd=cwd)
+    done = subprocess.run([sys.executable, "train.py"], env=environment, capture_output=True,
+                          text=True, timeout=300, cwd=cwd)
     assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
-def test_cache_info_explains_the_last_miss_of_a_users_script(tmp_path):
-    cache = tmp_path / "cache"
+def _tcomp(capsys, *argv: str) -> tuple[int, str, str]:
+    """``tcomp ARGV`` in this process (``tcomp.cli.main``: what ``python -m tcomp`` runs,
+    tests/test_cli.py runs that once), with the cache folder and the folder the test set."""
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def user_folder(tmp_path, monkeypatch) -> Path:
+    """A folder holding the user's train.py, made the working folder, with its own cache."""
     (tmp_path / "train.py").write_text(SCRIPT)
-    none_yet = _tcomp(cache, tmp_path, "cache", "info", "train.py:step")
-    assert f"function: {tmp_path.resolve() / 'train.py'}:step\n" in none_yet
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TCOMP_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path
+
+
+def _info(capsys, *argv: str) -> str:
+    code, out, err = _tcomp(capsys, *argv)
+    assert code == 0, err
+    return out
+
+
+def test_cache_info_explains_the_last_miss_of_a_users_script(user_folder, capsys):
+    cache = user_folder / "cache"
+    none_yet = _info(capsys, "cache", "info", "train.py:step")
+    assert f"function: {user_folder.resolve() / 'train.py'}:step\n" in none_yet
     assert "no call of this function is on record here" in none_yet
 
-    _tcomp(cache, tmp_path, "train.py", script=True)
-    _tcomp(cache, tmp_path, "train.py", script=True)
-    _tcomp(cache, tmp_path, "train.py", script=True, SCALE="0.5")
-    out = _tcomp(cache, tmp_path, "cache", "info", "train.py:step")
+    _script_run(cache, user_folder)
+    _script_run(cache, user_folder)
+    _script_run(cache, user_folder, SCALE="0.5")
+    out = _info(capsys, "cache", "info", "train.py:step")
     calls = out.split("\n\n")[1:]
     assert len(calls) == 3
     assert calls[0].startswith("last call: ") and "backend llvm  (x: float32[8])" in calls[0]
@@ -264,33 +286,25 @@ def test_cache_info_explains_the_last_miss_of_a_users_script(tmp_path):
     assert "  disk: loaded from the disk cache" in calls[1] and "why" not in calls[1]
     assert "no earlier call of this function on llvm" in calls[2]
 
-    summary = _tcomp(cache, tmp_path, "cache", "info")
+    summary = _info(capsys, "cache", "info")
     assert "compile log: 1 function " in summary
-    assert "calls" in _tcomp(cache, tmp_path, "cache", "ls")
-    cleared = _tcomp(cache, tmp_path, "cache", "clear")
+    assert "calls" in _info(capsys, "cache", "ls")
+    cleared = _info(capsys, "cache", "clear")
     assert f"removed the compile log of 1 function from {cache / 'calls'}" in cleared
-    assert "no call of this function is on record" in _tcomp(
-        cache, tmp_path, "cache", "info", "train.py:step")
+    assert "no call of this function is on record" in _info(
+        capsys, "cache", "info", "train.py:step")
 
 
-def test_cache_info_of_a_missing_function_is_one_line(tmp_path):
-    (tmp_path / "train.py").write_text(SCRIPT)
-    environment = {**os.environ, "TCOMP_CACHE_DIR": str(tmp_path / "cache")}
-    environment["PYTHONPATH"] = str(ROOT)
-    done = subprocess.run([sys.executable, "-m", "tcomp", "cache", "info", "train.py:nope"],
-                          env=environment, capture_output=True, text=True, cwd=tmp_path)
-    assert done.returncode == 2
-    assert done.stderr.strip() == "tcomp cache: error: train.py: no function 'nope'"
+def test_cache_info_of_a_missing_function_is_one_line(user_folder, capsys):
+    code, _, err = _tcomp(capsys, "cache", "info", "train.py:nope")
+    assert code == 2
+    assert err.strip() == "tcomp cache: error: train.py: no function 'nope'"
 
 
 @pytest.mark.parametrize("target", ["train.py", "missing.py:step"])
-def test_cache_info_rejects_bad_targets(tmp_path, target):
-    (tmp_path / "train.py").write_text(SCRIPT)
-    environment = {**os.environ, "TCOMP_CACHE_DIR": str(tmp_path / "cache"),
-                   "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-m", "tcomp", "cache", "info", target],
-                          env=environment, capture_output=True, text=True, cwd=tmp_path)
-    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+def test_cache_info_rejects_bad_targets(user_folder, capsys, target):
+    code, _, err = _tcomp(capsys, "cache", "info", target)
+    assert code == 2 and len(err.strip().splitlines()) == 1
 
 
 def test_a_gpu_build_at_compile_time_is_counted_once(tmp_path, monkeypatch):

@@ -16,19 +16,19 @@ keeps the local-memory tree. No GPU runs here, so:
 - a numpy model of the emitted order (local steps, then shuffles with CUDA's
   out-of-range rule: a lane whose source lane is past the width keeps its own
   value) gives bit-for-bit the local-memory tree's result;
-- everything compiles with ``nvcc -arch=sm_80 / sm_90 --fmad=false -cubin``
-  (skipped without nvcc).
+- everything compiles to machine code for sm_80 and sm_90 with ``--fmad=false``
+  (one ``nvcc -fatbin`` call; skipped without nvcc).
 """
 
 from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 
 import ml_dtypes
 import numpy as np
 import pytest
+from nvcc_check import nvcc_fatbin
 
 import tcomp
 from tcomp import nn
@@ -290,14 +290,10 @@ def _all_sources(monkeypatch) -> str:
 
 
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc is not on PATH")
-@pytest.mark.parametrize("arch", ["sm_80", "sm_90"])
-def test_warp_reductions_compile_to_cubin(tmp_path, monkeypatch, arch):
+def test_warp_reductions_compile_to_machine_code(tmp_path, monkeypatch):
+    """sm_80 and sm_90 in one nvcc call (tests/nvcc_check.py)."""
     path = tmp_path / "all.cu"
     path.write_text(_all_sources(monkeypatch))
-    out = tmp_path / "all.cubin"
-    result = subprocess.run(
-        ["nvcc", f"-arch={arch}", *CUDA.compile_options, "-cubin", "-o", str(out), str(path)],
-        capture_output=True, text=True, timeout=600,
-    )
+    result = nvcc_fatbin(path, CUDA.compile_options)
     assert result.returncode == 0, result.stderr[-4000:]
-    assert out.stat().st_size > 0
+    assert path.with_suffix(".fatbin").stat().st_size > 0

@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import functools
 import shutil
-import subprocess
 from typing import Callable
 
 import numpy as np
 import pytest
+from nvcc_check import nvcc_fatbin
 from rounding_oracle import FLOAT16
 
 import tcomp
@@ -153,9 +153,5 @@ def test_the_double_helper_compiles_with_nvcc(tmp_path):
 
     path = tmp_path / "f16.cu"
     path.write_text(_rendered(conversions, np.ones(8), np.ones(8, np.float16))["cuda"])
-    result = subprocess.run(
-        ["nvcc", "-c", *CUDA.compile_options, "-arch=sm_80", "-o", str(tmp_path / "f16.o"),
-         str(path)],
-        capture_output=True, text=True, timeout=600,
-    )
+    result = nvcc_fatbin(path, CUDA.compile_options, arches=["sm_80"])
     assert result.returncode == 0, result.stderr[-4000:]
