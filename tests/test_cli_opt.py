@@ -66,13 +66,14 @@ def test_opt_list_passes_shows_both_levels_and_the_pipelines(capsys):
     code, out, _ = run(capsys, "opt", "--list-passes")
     lines = out.splitlines()
     headers = [line for line in lines if not line.startswith("  ")]
-    assert code == 0 and [h.split()[0] for h in headers] == ["graph", "kernel", "kernel"]
+    assert code == 0 and [h.split()[0] for h in headers] == ["graph", "kernel", "backend", "kernel"]
     rows = {line.split()[0]: line.split(None, 1)[1] for line in lines if line.startswith("  ")}
     for name in ["simplify", "cse", "dce", "fuse", *KERNEL_PASSES]:
         assert len(rows[name]) > 20 and rows[name].endswith("."), name
     assert rows["reuse-reduction-terms"].startswith("Stores a reduction's terms")
     assert rows["llvm"] == ",".join(LLVM_PIPELINE)
     assert rows["gpu"].startswith("fuse,") and "split-reductions{parts=1024}" in rows["gpu"]
+    assert rows["map-gpu-opencl"].startswith("map-gpu for OpenCL") and "map-gpu-cuda" in rows
 
 
 def test_opt_runs_a_graph_then_a_kernel_pipeline(capsys):

@@ -189,42 +189,48 @@ class GPUExecutable(Executable):
         pool = self.backend.pool
         for slot, shape, dtype in self._fresh:
             slots[slot] = DeviceBuffer(pool, shape, dtype)
-        launch = self.backend.driver.launch
         launches = self._launches or []
         calls = [  # (index, function, sizes, handles) per kernel
             (index, function, global_size, local_size, [slots[s].handle for s in arg_slots])
             for index, (function, arg_slots, global_size, local_size) in enumerate(launches)
         ]
-
-        download = self.backend.driver.download
-
-        def enqueue(block: Block) -> None:
-            for item in block.items:
-                if isinstance(item, Block) and item.flag is not None:
-                    # a while loop: the host reads its condition before each run (a
-                    # blocking one-element read: the queue drains once per iteration)
-                    slot = self._slots[item.flag]
-                    handle, host = slots[slot].handle, np.zeros(1, self._slot_types[slot][1])
-                    while True:
-                        download(handle, host)
-                        if not host[0]:
-                            break
-                        enqueue(item)
-                    continue
-                if isinstance(item, Block):
-                    # a scan's body: enqueued count times; its step index lives on the
-                    # device, so no step waits for the host
-                    for _ in range(item.count):
-                        enqueue(item)
-                    continue
-                index, function, global_size, local_size, handles = calls[item]
-                if around is None:
-                    launch(function, global_size, local_size, handles)
-                else:
-                    around(index, lambda: launch(function, global_size, local_size, handles))
-
-        enqueue(self._blocks)
+        # a method, not a nested function: a recursive closure is a reference cycle that
+        # would keep this call's temps out of the pool until the garbage collector runs
+        self._enqueue(self._blocks, calls, slots, around)
         return [slots[slot] for slot in self._results]
+
+    def _enqueue(
+        self,
+        block: Block,
+        calls: list[tuple[int, Any, int, int | None, list[Any]]],
+        slots: list[Any],
+        around: Callable[[int, Callable[[], None]], None] | None,
+    ) -> None:
+        """Enqueues ``block``'s kernels in order (``calls[i]``: kernel ``i``'s launch)."""
+        launch = self.backend.driver.launch
+        for item in block.items:
+            if isinstance(item, Block) and item.flag is not None:
+                # a while loop: the host reads its condition before each run (a
+                # blocking one-element read: the queue drains once per iteration)
+                slot = self._slots[item.flag]
+                handle, host = slots[slot].handle, np.zeros(1, self._slot_types[slot][1])
+                while True:
+                    self.backend.driver.download(handle, host)
+                    if not host[0]:
+                        break
+                    self._enqueue(item, calls, slots, around)
+                continue
+            if isinstance(item, Block):
+                # a scan's body: enqueued count times; its step index lives on the
+                # device, so no step waits for the host
+                for _ in range(item.count):
+                    self._enqueue(item, calls, slots, around)
+                continue
+            index, function, global_size, local_size, handles = calls[item]
+            if around is None:
+                launch(function, global_size, local_size, handles)
+            else:
+                around(index, lambda: launch(function, global_size, local_size, handles))
 
     def as_text(self) -> str:
         return self.source
