@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from tcomp.ir.builder import FunctionBuilder
 from tcomp.ir.graph import Function, Node, Value
@@ -123,14 +123,7 @@ def lower_scan(state: "ProgramState", node: Node, tags: tuple[str, ...]) -> None
 
     start = Const(length - 1 if reverse else 0, "int32")
     emit((Store(step, Const(0, INDEX), start),), tags, "step index")
-    for j in range(carries):
-        size = node.inputs[j].type.size
-        if size:
-            emit(_copy(results[j], inputs[j], size, node.inputs[j].dtype), tags, f"carry {j} init")
-    for name, value in zip(results, node.outputs):
-        if value.type.size == 0:  # an empty result: a kernel that stores to it, over nothing
-            i = Var("i0", INDEX, 0)
-            emit((Loop(i, (Store(name, i, const(0, value.dtype)),)),), tags, "empty")
+    emit_carry_init(emit, node, results, inputs, carries, tags)
     for view, stacked, size in views:
         if size and length:
             dtype = state.buffers[view].type.dtype
@@ -177,6 +170,23 @@ def _copy_schedule(body: tuple[Stmt, ...]) -> Schedule:
     if isinstance(loop, Loop) and loop.extent > 1:
         return Schedule(parallel=loop.var.name)
     return Schedule()
+
+
+def emit_carry_init(
+    emit: Callable[[tuple[Stmt, ...], tuple[str, ...], str], None], node: Node,
+    results: Sequence[str], inputs: Sequence[str], carries: int, tags: tuple[str, ...],
+) -> None:
+    """The kernels before a loop (scan or while) runs: each carry's initial value copied
+    into its result buffer, and a store over nothing to each empty result (so that every
+    output has a kernel that writes it)."""
+    for j in range(carries):
+        size = node.inputs[j].type.size
+        if size:
+            emit(_copy(results[j], inputs[j], size, node.inputs[j].dtype), tags, f"carry {j} init")
+    for name, value in zip(results, node.outputs):
+        if value.type.size == 0:  # an empty result: a kernel that stores to it, over nothing
+            i = Var("i0", INDEX, 0)
+            emit((Loop(i, (Store(name, i, const(0, value.dtype)),)),), tags, "empty")
 
 
 def rename_buffers(kernel: Kernel, rename: dict[str, str]) -> Kernel:

@@ -28,10 +28,15 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from tcomp.ir.graph import Node
-from tcomp.ir.kernel.expr import INDEX, Var, const
-from tcomp.ir.kernel.kernel import Kernel, Loop, Program, Stmt, Store
+from tcomp.ir.kernel.kernel import Kernel, Program, Stmt
 from tcomp.ir.kernel.lowering.builder import kernel_args
-from tcomp.ir.kernel.lowering.scan import _copy, _copy_schedule, distinct_outputs, rename_buffers
+from tcomp.ir.kernel.lowering.scan import (
+    _copy,
+    _copy_schedule,
+    distinct_outputs,
+    emit_carry_init,
+    rename_buffers,
+)
 
 if TYPE_CHECKING:
     from tcomp.ir.kernel.lowering.program import ProgramState
@@ -62,14 +67,7 @@ def lower_while(state: "ProgramState", node: Node, tags: tuple[str, ...]) -> Non
             state.next_kernel_name(), kernel_args(body_stmts, state.buffer_sizes()), body_stmts,
             _copy_schedule(body_stmts), (f"%{node.output.id} while: {origin}",), loops))
 
-    for j in range(carries):
-        size = node.inputs[j].type.size
-        if size:
-            emit(_copy(results[j], inputs[j], size, node.inputs[j].dtype), tags, f"carry {j} init")
-    for name, value in zip(results, node.outputs):
-        if value.type.size == 0:  # an empty result: a kernel that stores to it, over nothing
-            i = Var("i0", INDEX, 0)
-            emit((Loop(i, (Store(name, i, const(0, value.dtype)),)),), tags, "empty")
+    emit_carry_init(emit, node, results, inputs, carries, tags)
     _append(state, cond_sub, cond_rename, tags, f"{loop}_c0_")
     _append(state, body_sub, body_rename, inner, f"{loop}_b_")
     outs = [body_rename[name] for name in body_sub.outputs]
