@@ -99,16 +99,24 @@ def few(backend):
 
 @pytest.mark.parametrize("label", sorted(CASES))
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("mode", ["jit", "eager"])
-def test_forward(backend, label, dtype, mode):
-    if mode == "eager" and backend != "reference":
-        pytest.skip("eager runs on the default backend: once is enough")
-
-    @few(backend if mode == "jit" else None)
+def test_forward(backend, label, dtype):
+    @few(backend)
     @given(data=st.data())
     def body(data):
-        run_forward(data.draw(CASES[label], label="case"), dtype,
-                    backend if mode == "jit" else None)
+        run_forward(data.draw(CASES[label], label="case"), dtype, backend)
+
+    body()
+
+
+@pytest.mark.parametrize("label", sorted(CASES))
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_forward_eager(label, dtype):
+    """Outside jit: on the default backend, so once rather than per backend."""
+
+    @few(None)
+    @given(data=st.data())
+    def body(data):
+        run_forward(data.draw(CASES[label], label="case"), dtype, None)
 
     body()
 
