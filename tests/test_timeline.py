@@ -211,11 +211,17 @@ def test_opencl_inputs_are_copies_to_the_device():
 def test_calls_from_two_threads_get_a_track_each():
     jitted = tcomp.jit(two_layers, backend="llvm")
     jitted(*small_args())  # compiled before: the threads only run
+    # both threads alive until both have called (a finished thread's id may be reused)
+    barrier = threading.Barrier(2)
+
+    def calls() -> None:
+        jitted(*small_args())
+        barrier.wait()
+        for _ in range(2):
+            jitted(*small_args())
+
     with tcomp.profile() as timeline:
-        threads = [
-            threading.Thread(target=lambda: [jitted(*small_args()) for _ in range(3)])
-            for _ in range(2)
-        ]
+        threads = [threading.Thread(target=calls) for _ in range(2)]
         for thread in threads:
             thread.start()
         for thread in threads:
