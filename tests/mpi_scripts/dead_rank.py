@@ -11,12 +11,10 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import time
 
-from mlp_model import init_params, make_batches, make_steps
+from rank_failure import after_two_steps, step_reporting_the_timeout
 
 import tcomp.distributed as dist
-from tcomp.errors import TcompDistributedTimeoutError
 
 
 def main(out_dir: str) -> None:
@@ -25,23 +23,10 @@ def main(out_dir: str) -> None:
     if rank == 0:
         with open(path + ".pid", "w") as file:
             file.write(str(os.getpid()))
-    grad_step, update = make_steps("llvm")
-    parallel = dist.data_parallel(grad_step)
-    params = init_params("float64", seed=1)
-    x, y = make_batches("float64")[0]
-    for _ in range(2):
-        _, grads = parallel(params, x, y)
-        params = update(params, grads)
+    parallel, params, x, y = after_two_steps()
     if rank == 1:
         os.kill(os.getpid(), signal.SIGKILL)
-    start = time.monotonic()
-    try:
-        parallel(params, x, y)
-    except TcompDistributedTimeoutError as error:
-        with open(path + ".tmp", "w") as file:
-            file.write(f"{time.monotonic() - start:.3f}\n{error}")
-        os.replace(path + ".tmp", path)
-        raise
+    step_reporting_the_timeout(parallel, params, x, y, path)
 
 
 if __name__ == "__main__":

@@ -12,10 +12,9 @@ import os
 import sys
 import time
 
-from mlp_model import init_params, make_batches, make_steps
+from rank_failure import after_two_steps, step_reporting_the_timeout
 
 import tcomp.distributed as dist
-from tcomp.errors import TcompDistributedTimeoutError
 
 STALL_S = 20.0  # far beyond the test's TCOMP_MPI_TIMEOUT
 
@@ -23,24 +22,11 @@ STALL_S = 20.0  # far beyond the test's TCOMP_MPI_TIMEOUT
 def main(out_dir: str) -> None:
     rank = dist.rank()
     path = os.path.join(out_dir, "stalled_rank.txt")
-    grad_step, update = make_steps("llvm")
-    parallel = dist.data_parallel(grad_step)
-    params = init_params("float64", seed=1)
-    x, y = make_batches("float64")[0]
-    for _ in range(2):
-        _, grads = parallel(params, x, y)
-        params = update(params, grads)
+    parallel, params, x, y = after_two_steps()
     if rank == 1:
         time.sleep(STALL_S)  # rank 0's MPI_Abort at exit ends this sooner
         return
-    start = time.monotonic()
-    try:
-        parallel(params, x, y)
-    except TcompDistributedTimeoutError as error:
-        with open(path + ".tmp", "w") as file:
-            file.write(f"{time.monotonic() - start:.3f}\n{error}")
-        os.replace(path + ".tmp", path)
-        raise
+    step_reporting_the_timeout(parallel, params, x, y, path)
 
 
 if __name__ == "__main__":
