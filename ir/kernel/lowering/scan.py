@@ -43,7 +43,7 @@ from tcomp.ir.kernel.expr import (
     const,
     mul,
 )
-from tcomp.ir.kernel.kernel import Assign, Kernel, Let, Loop, Schedule, Stmt, Store
+from tcomp.ir.kernel.kernel import Assign, Kernel, Let, Loop, Program, Schedule, Stmt, Store
 from tcomp.ir.kernel.lowering.builder import kernel_args
 from tcomp.ir.primitives.control_flow import scan_parts
 from tcomp.ir.types import TensorType
@@ -100,12 +100,7 @@ def lower_scan(state: "ProgramState", node: Node, tags: tuple[str, ...]) -> None
             views.append((view, inputs[index], sub.buffers[name].size))
         else:
             rename[name] = inputs[index]
-    for name, buffer in sub.buffers.items():
-        if buffer.kind != "param":
-            new = prefix + name
-            kind = "temp" if buffer.kind == "output" else buffer.kind
-            state.buffers[new] = dataclasses.replace(buffer, name=new, kind=kind)
-            rename[name] = new
+    declare_region_buffers(state, sub, prefix, rename)
     step = prefix + "step"
     state.buffers[step] = _buffer(step, TensorType((1,), "int32"))
     state.loops[loop] = length
@@ -170,6 +165,19 @@ def _copy_schedule(body: tuple[Stmt, ...]) -> Schedule:
     if isinstance(loop, Loop) and loop.extent > 1:
         return Schedule(parallel=loop.var.name)
     return Schedule()
+
+
+def declare_region_buffers(
+    state: "ProgramState", sub: Program, prefix: str, rename: dict[str, str]
+) -> None:
+    """Declares the buffers of region program ``sub`` other than its parameters in
+    ``state``, renamed ``prefix + name`` (its outputs as temps), adding each to ``rename``."""
+    for name, buffer in sub.buffers.items():
+        if buffer.kind != "param":
+            new = prefix + name
+            kind = "temp" if buffer.kind == "output" else buffer.kind
+            state.buffers[new] = dataclasses.replace(buffer, name=new, kind=kind)
+            rename[name] = new
 
 
 def emit_carry_init(

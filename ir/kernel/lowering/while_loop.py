@@ -33,6 +33,7 @@ from tcomp.ir.kernel.lowering.builder import kernel_args
 from tcomp.ir.kernel.lowering.scan import (
     _copy,
     _copy_schedule,
+    declare_region_buffers,
     distinct_outputs,
     emit_carry_init,
     rename_buffers,
@@ -83,12 +84,7 @@ def _adopt(state: "ProgramState", sub: Program, params: list[str], prefix: str) 
     ``params``; the others, renamed ``prefix + name``, its outputs as temps) and
     returns the renaming."""
     rename = dict(zip(sub.params, params))
-    for name, buffer in sub.buffers.items():
-        if buffer.kind != "param":
-            new = prefix + name
-            kind = "temp" if buffer.kind == "output" else buffer.kind
-            state.buffers[new] = dataclasses.replace(buffer, name=new, kind=kind)
-            rename[name] = new
+    declare_region_buffers(state, sub, prefix, rename)
     return rename
 
 
