@@ -15,10 +15,10 @@ After (``exp`` is unused)::
       return %2
     }
 
-A ``scan`` whose stacked results (its ``y`` outputs after the carries) are partly
-unused loses those results and the body computes only the rest: a gradient's
-reverse scan, for one, stacks the gradient of every float sequence it reads, wanted
-or not. Carries always stay (the next step reads them).
+A control-flow node with some unused outputs asks its primitive to drop what it can
+(``Primitive.without_outputs``): a ``scan`` loses its unused stacked results and its
+body computes only the rest (a gradient's reverse scan, for one, stacks the gradient
+of every float sequence it reads, wanted or not); carries always stay.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 
 from tcomp.ir.graph import Function, Node, Value
+from tcomp.ir.primitives import get_primitive
 
 
 def dce(fn: Function) -> Function:
@@ -35,8 +36,10 @@ def dce(fn: Function) -> Function:
     trimmed = False
     for node in reversed(fn.nodes):
         if any(value in live for value in node.outputs):
-            if node.op == "scan" and not all(value in live for value in node.outputs):
-                node = _without_unused_ys(node, live)
+            trim = get_primitive(node.op).without_outputs if node.regions else None
+            if trim is not None and not all(value in live for value in node.outputs):
+                node = trim(node, live)
+                node = dataclasses.replace(node, regions=tuple(dce(r) for r in node.regions))
                 trimmed = True
             live.update(node.inputs)
             kept.append(node)
@@ -47,17 +50,3 @@ def dce(fn: Function) -> Function:
     nodes = [dataclasses.replace(n, attrs=dict(n.attrs)) for n in kept]
     return Function(fn.name, list(fn.params), nodes, list(fn.outputs), dict(fn.metadata))
 
-
-def _without_unused_ys(node: Node, live: set[Value]) -> Node:
-    """The scan ``node`` without its stacked results that are not in ``live``; its body
-    returns only the rest (and loses what only they needed)."""
-    (body,) = node.regions
-    carries = node.attrs["num_carry"]
-    keep = [i for i, value in enumerate(node.outputs) if i < carries or value in live]
-    if len(keep) == len(node.outputs):
-        return node
-    trimmed = Function(body.name, list(body.params), list(body.nodes),
-                       [body.outputs[i] for i in keep], dict(body.metadata))
-    outputs = [node.outputs[i] for i in keep]
-    return dataclasses.replace(node, attrs=dict(node.attrs), output=outputs[0],
-                               extra_outputs=tuple(outputs[1:]), regions=(dce(trimmed),))

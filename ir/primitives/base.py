@@ -64,6 +64,9 @@ class Primitive:
     # vjp_forward(builder, node, inputs) -> (outputs, residual): the forward copy of a
     # differentiated control-flow node, saving what its vjp_regions reads (as residual).
     vjp_forward: Callable[..., tuple[list["Value"], Any]] | None = None
+    # without_outputs(node, live) -> node: the node without the outputs not in ``live``
+    # that it can drop (dce; scan: its stacked ys), or the node itself.
+    without_outputs: Callable[..., Any] | None = None
 
     def __post_init__(self) -> None:
         if not self.attrs:

@@ -25,6 +25,7 @@ carries' types: a body that changes a carry's shape or dtype is a
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -142,12 +143,27 @@ def _scan_forward(builder: Any, node: Any, inputs: Sequence[Any]) -> tuple[list[
     return scan_forward(builder, node, inputs)
 
 
+def _scan_without_unused_ys(node: Any, live: set[Any]) -> Any:
+    """The scan ``node`` without its stacked results that are not in ``live``; its body
+    returns only the rest (dce then drops what only they needed)."""
+    (body,) = node.regions
+    carries = node.attrs["num_carry"]
+    keep = [i for i, value in enumerate(node.outputs) if i < carries or value in live]
+    if len(keep) == len(node.outputs):
+        return node
+    trimmed = Function(body.name, list(body.params), list(body.nodes),
+                       [body.outputs[i] for i in keep], dict(body.metadata))
+    outputs = [node.outputs[i] for i in keep]
+    return dataclasses.replace(node, attrs=dict(node.attrs), output=outputs[0],
+                               extra_outputs=tuple(outputs[1:]), regions=(trimmed,))
+
+
 register(Primitive(
     SCAN, _no_plain_call(SCAN), _no_plain_reference, None,
     attrs={"length": AttrKind.INDEX, "num_carry": AttrKind.INDEX, "num_xs": AttrKind.INDEX,
            "reverse": AttrKind.SCALAR},
     infer_regions=_infer_scan, reference_regions=_reference_scan, vjp_regions=_scan_vjp,
-    vjp_forward=_scan_forward,
+    vjp_forward=_scan_forward, without_outputs=_scan_without_unused_ys,
 ))
 
 
