@@ -177,6 +177,13 @@ def _apply_vjp_rule(
             f"internal error: the gradient rule of {node.op} gave {len(contributions)} "
             f"cotangents for {len(node.inputs)} inputs"
         )
+    return _checked_contributions(node, contributions)
+
+
+def _checked_contributions(
+    node: Node, contributions: Sequence[Value | None]
+) -> Sequence[Value | None]:
+    """``contributions``, after checking each has its input's type (a rule's bug)."""
     for value, contribution in zip(node.inputs, contributions):
         if contribution is not None and contribution.type != value.type:
             raise TcompTypeError(
@@ -205,13 +212,7 @@ def _apply_region_vjp(
     copied = Node(node.op, tuple(copy_of[v] for v in node.inputs), node.attrs, outputs[0],
                   backward_location(node.location), tuple(outputs[1:]), node.regions)
     contributions = primitive.vjp_regions(builder, copied, cts, residual)
-    for value, contribution in zip(node.inputs, contributions):
-        if contribution is not None and contribution.type != value.type:
-            raise TcompTypeError(
-                f"internal error: the gradient rule of {node.op} gave {contribution.type} "
-                f"for an input of type {value.type}"
-            )
-    return contributions
+    return _checked_contributions(node, contributions)
 
 
 def _active_values(function: Function, wrt: Sequence[int], outputs: Sequence[int]) -> set[Value]:

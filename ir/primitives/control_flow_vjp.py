@@ -34,6 +34,7 @@ That is T small matmuls and T copies of a weight-sized carry less per call.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Sequence, cast
 
@@ -87,9 +88,9 @@ def split_body_vjp(body: Function, carries: int, xs: int) -> SplitVJP:
     defined_by = {v: node for node in primal for v in node.outputs}
     residuals: list[Value] = []
     invariant: set[int] = set()  # ids of primal nodes the reverse body computes again
-    reads = [v for node in tangent for v in node.inputs] + vjp.outputs[len(body.outputs):]
+    reads = deque([v for node in tangent for v in node.inputs] + vjp.outputs[len(body.outputs):])
     while reads:
-        value = reads.pop(0)
+        value = reads.popleft()
         maker = defined_by.get(value)
         if maker is None:
             continue  # a parameter or a tangent value
