@@ -42,6 +42,28 @@ def test_column_reductions_take_the_block_path_and_row_reductions_do_not():
     assert _planned(lambda v, p: p - 0.01 * v.sum(axis=0), x, p) == [True]
 
 
+def test_a_vector_times_a_matrix_reads_columns_with_the_vector_broadcast():
+    """``h @ W`` (an RNN step's matrix-vector product, W not transposed): the load of
+    ``h[r]`` runs along the reduction but not along the columns, so it is the same for
+    every column of a block and does not make the loop a row reduction; ``W @ h`` (each
+    output a row of W) stays one."""
+    h, w = np.zeros((1, 100), np.float32), np.zeros((100, 100), np.float32)
+    assert _planned(lambda h, w: tcomp.tanh(h @ w), h, w) == [True]
+    assert _planned(lambda h, w: tcomp.tanh(h @ w.T), h, w) == [False]
+
+
+@pytest.mark.parametrize("rows, columns", [(100, 100), (3, 37), (65, 1)])
+def test_vector_matrix_products_sum_each_column_in_order(rows, columns):
+    rng = np.random.default_rng(rows * columns)
+    h = rng.standard_normal((1, rows)).astype(np.float32)
+    w = rng.standard_normal((rows, columns)).astype(np.float32)
+    got = np.asarray(tcomp.jit(lambda h, w: h @ w, backend="llvm")(h, w))
+    want = np.zeros((1, columns), np.float32)
+    for r in range(rows):  # float32, in order, as the kernel's loop is written
+        want = (want + h[:, r : r + 1] * w[r : r + 1, :]).astype(np.float32)
+    assert got.view(np.uint32).tolist() == want.view(np.uint32).tolist()
+
+
 # (one column is contiguous: numpy sums it pairwise and tcomp splits it, neither in order)
 @pytest.mark.parametrize("shape", [(7, 13), (256, 512), (1023, 2), (3, 5000), (2, 4097), (1, 9)])
 def test_float32_column_sums_equal_numpy_bit_for_bit(shape):

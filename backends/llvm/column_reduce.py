@@ -143,7 +143,7 @@ def _reads_columns(reduction: Loop, column: str) -> bool:
                     continue
                 coefficients = affine[0]
                 step = abs(coefficients.get(reduction.var.name, 0))
-                if step == 1:
+                if step == 1 and coefficients.get(column, 0) != 0:
                     return False  # contiguous along the reduction: a row reduction
                 if coefficients.get(column, 0) == 1 and step > 1:
                     strided = True
