@@ -64,6 +64,25 @@ def test_a_remainder_by_a_multiple_keeps_the_small_part():
     assert "floordiv" not in repr(expr)
 
 
+def test_multiples_of_the_divisor_come_out_of_a_division_whatever_the_rest():
+    """A transposed copy of a reshaped operand (an RNN's stacked states read for a weight
+    gradient) reads ``i1*2048 + (((i1*2048 + r0) // 32) % 64) * 32 + (i1*2048 + r0) % 32``:
+    the multiples of 32 leave the division although ``r0`` runs past 32, and what is left
+    merges back into ``i1*2048 + r0``, an affine read that vectorises."""
+    i1, r0 = Var("i1", INDEX, 128), Var("r0", INDEX, 2048)
+    flat = add(mul(i1, const_index(2048)), r0)
+    chunk = mod(floordiv(flat, const_index(32)), const_index(64))
+    index = add(mul(i1, const_index(2048)), mul(chunk, const_index(32)))
+    index = add(index, mod(flat, const_index(32)))
+    assert affine_terms(index) == ({"i1": 2048, "r0": 1}, 0)
+    assert chunk == floordiv(r0, const_index(32))
+    j = Var("j", INDEX, 10)
+    shifted = add(mul(j, const_index(6)), const_index(-7))  # a negative constant: floor
+    for env in environments([j]):
+        assert evaluate(floordiv(shifted, const_index(3)), env) == (6 * env["j"] - 7) // 3
+        assert evaluate(mod(shifted, const_index(3)), env) == (6 * env["j"] - 7) % 3
+
+
 @st.composite
 def index_expressions(draw):
     """A sum of loop variables times coefficients plus a constant, an unflatten/flatten

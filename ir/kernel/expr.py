@@ -388,6 +388,25 @@ def _factor_divisor(op: str, expr: Expr, divisor: int) -> Expr | None:
     return None
 
 
+def _peel_multiples(op: str, expr: Expr, divisor: int) -> Expr | None:
+    """``(c*q + r) // c -> q + r // c`` and ``(c*q + r) % c -> r % c`` for any ``r``
+    (floor semantics: adding a multiple of ``c`` moves the quotient by it and leaves the
+    remainder), when ``expr`` has terms (or a constant) divisible by ``c`` to peel off.
+    What a transposed copy of a reshaped operand reads: ``((i1*2048 + r0) // 32) % 64``
+    becomes ``(i1*64 + r0 // 32) % 64``, then ``r0 // 32`` (``r0 < 2048``)."""
+    terms, constant = _linear_terms(expr)
+    multiples = {a: k // divisor for a, k in terms.items() if k % divisor == 0}
+    quotient_constant, rest_constant = divmod(constant, divisor)
+    if not multiples and quotient_constant == 0:
+        return None
+    rest_terms = {a: k for a, k in terms.items() if k % divisor != 0}
+    rest = _from_terms(rest_terms, rest_constant)
+    if op == "mod":
+        return binary("mod", rest, const_index(divisor))
+    quotient = _from_terms(multiples, quotient_constant)
+    return add(quotient, binary("floordiv", rest, const_index(divisor)))
+
+
 def _merge_div_mod(terms: dict[Expr, int], constant: int) -> tuple[dict[Expr, int], int]:
     """``(x // d) * (d*k) + (x % d) * k -> x * k`` among linear terms (floor semantics make
     it exact for any integer ``x``): what flattening an unflattened index leaves."""
@@ -481,6 +500,9 @@ def _simplify_index(op: str, a: Expr, b: Expr) -> Expr | None:
         factored = _factor_divisor(op, a, divisor)
         if factored is not None:
             return factored
+        peeled = _peel_multiples(op, a, divisor)
+        if peeled is not None:
+            return peeled
         inner = a
         if op == "floordiv" and isinstance(inner, Binary) and inner.op == "floordiv":
             if isinstance(inner.b, Const):
