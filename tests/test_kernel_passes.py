@@ -19,6 +19,7 @@ from tcomp.ir.kernel.lowering.contraction import schedule_contractions
 from tcomp.ir.kernel.lowering.memory import plan_memory
 from tcomp.ir.kernel.lowering.program import fuse_function
 from tcomp.ir.kernel.lowering.reuse_terms import reuse_reduction_terms
+from tcomp.ir.kernel.lowering.schedule_cpu import schedule_cpu
 from tcomp.ir.kernel.lowering.split_reduction import GPU_PARTS, PARTS, split_reductions
 from tcomp.ir.kernel.passes import (
     FUSE,
@@ -68,9 +69,10 @@ def graph(name: str):
 
 
 def old_llvm(fn):
-    """What backends/llvm/compile_cache.py ran before the pipelines."""
+    """What backends/llvm/compile_cache.py ran before the pipelines, then the thread split
+    the llvm renderer used to decide while rendering (now the schedule-cpu pass)."""
     program = schedule_contractions(fuse_function(fn))
-    return reuse_reduction_terms(plan_memory(split_reductions(program, PARTS)))
+    return schedule_cpu(reuse_reduction_terms(plan_memory(split_reductions(program, PARTS))))
 
 
 def old_gpu(fn):

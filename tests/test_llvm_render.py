@@ -100,10 +100,19 @@ def test_overlapping_arena_temps_lose_noalias():
     assert 'noalias %"t"' not in header and 'noalias %"s"' not in header
 
 
-def test_parallel_split_only_when_threads_and_work():
+def test_parallel_split_only_when_threads_and_the_schedule_says_so():
+    from tcomp.ir.kernel.lowering.schedule_cpu import schedule_cpu
+
     assert "pthread_create" not in render_text(_program(parallel=True), num_threads=1)
-    assert "pthread_create" not in render_text(_program(parallel=True), num_threads=4)  # too small
-    text = render_text(_program(parallel=True, rows=4096, cols=64), num_threads=4)
+    # the renderer decides nothing: a schedule naming parallel is split, however small ...
+    assert "pthread_create" in render_text(_program(parallel=True), num_threads=4)
+    # ... and the schedule-cpu pass is what keeps small kernels on one thread
+    small = schedule_cpu(_program(parallel=True))
+    assert small.kernels[0].schedule.parallel is None
+    assert "pthread_create" not in render_text(small, num_threads=4)
+    big = schedule_cpu(_program(parallel=True, rows=4096, cols=64))
+    assert big.kernels[0].schedule.parallel == "i0"
+    text = render_text(big, num_threads=4)
     assert "pthread_create" in text and "pthread_join" in text
     assert re.search(r'define internal void @"kernel0.k0"\(.*i64 %"start", i64 %"end"\)', text)
     assert "pthread_create" not in render_text(_program(rows=4096, cols=64), num_threads=4)

@@ -117,7 +117,7 @@ class RunPlan:
     @classmethod
     def of(cls, program: Program) -> "RunPlan":
         from tcomp.backends.llvm.render import buffer_layout
-        from tcomp.backends.llvm.stmts import kernel_work
+        from tcomp.ir.kernel.analysis import kernel_work
 
         layout = buffer_layout(program)
         buffers = program.buffers

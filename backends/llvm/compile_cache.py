@@ -12,7 +12,7 @@ optimised graph-IR function, before any lowering, by :func:`graph_key`:
   or pthreads), the libmvec variants found, loop unrolling, and for a
   profiled compile (``profile=True``: a timestamp around each kernel) the
   word ``profile``, so that it never shares an entry with the plain one
-  (constants such as ``render.MIN_PARALLEL_WORK`` are covered by the
+  (constants such as ``schedule_cpu.MIN_PARALLEL_WORK`` are covered by the
   sources digest);
 - the SHA-256 of ``print_function(fn, locations=False)`` (exact: constants
   are printed bit for bit, value ids included; source locations left out,

@@ -58,7 +58,8 @@ from tcomp.backends.llvm.exprs import (
     intrinsic,
     memory_type,
 )
-from tcomp.backends.llvm.stmts import _BodyRenderer, check_interrupt, render_kernel
+from tcomp.backends.llvm.loops import check_interrupt, counted_loop
+from tcomp.backends.llvm.stmts import _BodyRenderer, render_kernel
 from tcomp.backends.llvm.vecmath import VariantTable
 from tcomp.ir.kernel.analysis import Contraction, Operand
 from tcomp.ir.kernel.expr import INDEX, Binary, Load, Var
@@ -105,30 +106,6 @@ def shared_scratch_bytes(kernel: Kernel, match: Contraction) -> int:
     nr = kernel.schedule.unroll[match.n_loop.var.name]
     n_pad = -(-match.n_loop.extent // nr) * nr
     return match.k_loop.extent * n_pad * (4 if match.acc.dtype == "float32" else 8) + ALIGN
-
-
-@contextmanager
-def _counted(b: ir.IRBuilder, start, end, name: str, step: int = 1,
-             interruptible: bool = False) -> Iterator[ir.Value]:
-    """``for index in start ..< end step step`` (signed i64); ``interruptible``: each
-    iteration first polls the interrupt flag (see ``stmts.check_interrupt``)."""
-    pre = b.block
-    header = b.append_basic_block(f"{name}.header")
-    body = b.append_basic_block(f"{name}.body")
-    exit_block = b.append_basic_block(f"{name}.exit")
-    b.branch(header)
-    b.position_at_end(header)
-    index = b.phi(I64, name=name)
-    index.add_incoming(_i64(start), pre)
-    b.cbranch(b.icmp_signed("<", index, _i64(end)), body, exit_block)
-    b.position_at_end(body)
-    if interruptible:
-        check_interrupt(b, exit_block)
-    yield index
-    following = b.add(index, _i64(step), flags=("nsw",))
-    index.add_incoming(following, b.block)
-    b.branch(header)
-    b.position_at_end(exit_block)
 
 
 def _i64(value) -> ir.Value:
@@ -213,7 +190,7 @@ class _ContractionRenderer(_BodyRenderer):
         zero = ir.Constant(self.ty, 0.0)
         panels = b.sdiv(lanes_padded, _i64(width))
         lane_inner = abs(s_lane) == 1 or abs(s_k) != 1
-        with (taker or _counted(b, 0, panels, f"{name}.panel")) as panel:
+        with (taker or counted_loop(b, 0, panels, f"{name}.panel")) as panel:
             panel_dest = b.gep(dest, [b.mul(panel, _i64(depth * width))], source_etype=self.ty)
             first = b.mul(panel, _i64(width))
             full = b.icmp_signed("<=", b.add(first, _i64(width)), limit)
@@ -235,12 +212,12 @@ class _ContractionRenderer(_BodyRenderer):
 
             def nest(guarded: bool, tag: str):
                 if lane_inner:
-                    with _counted(b, 0, depth, f"{name}.{tag}k") as k:
-                        with _counted(b, 0, width, f"{name}.{tag}c") as c:
+                    with counted_loop(b, 0, depth, f"{name}.{tag}k") as k:
+                        with counted_loop(b, 0, width, f"{name}.{tag}c") as c:
                             element(k, c, guarded)
                 else:
-                    with _counted(b, 0, width, f"{name}.{tag}c") as c:
-                        with _counted(b, 0, depth, f"{name}.{tag}k") as k:
+                    with counted_loop(b, 0, width, f"{name}.{tag}c") as c:
+                        with counted_loop(b, 0, depth, f"{name}.{tag}k") as k:
                             element(k, c, guarded)
 
             with b.if_else(full) as (then, otherwise):
@@ -283,7 +260,7 @@ class _ContractionRenderer(_BodyRenderer):
             blocks = self._take(self._field(self.pointers[COUNTER][0], 1), count, "ic.take",
                                 interruptible=True)
         else:
-            blocks = _counted(b, lo, hi, "ic", mc, interruptible=True)
+            blocks = counted_loop(b, lo, hi, "ic", mc, interruptible=True)
         with blocks as ic:
             if shared:
                 ic = b.mul(ic, _i64(mc), name="ic")
@@ -294,13 +271,13 @@ class _ContractionRenderer(_BodyRenderer):
                 self._pack(packed_a, match.a, a_base, m, ic, rows, rows_pad, size_k, mr, "packa")
             # polled per row block and per depth block, never while packing B (whose
             # threads wait for each other: leaving it early would leave them waiting)
-            with _counted(b, 0, size_k, "pc", kc, interruptible=True) as pc:
+            with counted_loop(b, 0, size_k, "pc", kc, interruptible=True) as pc:
                 depth = _smin(b, _i64(kc), b.sub(_i64(size_k), pc))
                 first = b.icmp_signed("==", pc, _i64(0))
-                with _counted(b, 0, n_pad, "jr", nr) as jr:
+                with counted_loop(b, 0, n_pad, "jr", nr) as jr:
                     b_panel = b.gep(packed_b, [b.add(b.mul(jr, _i64(size_k)), b.mul(pc, _i64(nr)))],
                                     source_etype=self.ty)
-                    with _counted(b, 0, rows_pad, "ir", mr) as row:
+                    with counted_loop(b, 0, rows_pad, "ir", mr) as row:
                         c_tile = b.gep(c_block, [b.add(b.mul(row, _i64(n_pad)), jr)],
                                        source_etype=self.ty)
                         if direct_a:  # row ic + row of A, from column pc on
@@ -384,7 +361,7 @@ class _ContractionRenderer(_BodyRenderer):
         let = Let(match.acc, Load(C_BUFFER, acc_index, match.acc.dtype))
         n_loop = Loop(match.n_loop.var, match.n_before + (let,) + match.n_after)
         self.pointers[C_BUFFER] = (c_block, match.acc.dtype, 0)
-        with _counted(b, 0, rows, "ep") as local:
+        with counted_loop(b, 0, rows, "ep") as local:
             row = b.add(ic, local)
             inner = {**scope, match.m_loop.var.name: (row, False),
                      ROW_OFFSET: (b.mul(local, _i64(n_pad)), False)}

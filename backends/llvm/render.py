@@ -26,11 +26,13 @@ Each distinct kernel is an internal function (see :mod:`tcomp.backends.llvm.stmt
 kernels that are the same code on other buffers (the blocks of a transformer:
 :func:`~tcomp.ir.kernel.analysis.code_key`) call one function, so LLVM
 optimises it once.
-A kernel whose schedule names its outermost loop ``parallel`` and that does
-at least ``min_parallel_work`` scalar operations is split into
-``num_threads`` chunks run on pthreads by the module's ``tcomp.parallel``
-(see :mod:`tcomp.backends.llvm.threads`), given the kernel's task and an array
-of its buffer pointers; every other kernel is called directly.
+A kernel whose schedule names a ``parallel`` loop (the ``schedule-cpu`` pass keeps
+it only where a split pays: :mod:`tcomp.ir.kernel.lowering.schedule_cpu`) is split,
+when ``num_threads > 1``, into ``num_threads`` chunks run on pthreads by the module's
+``tcomp.parallel`` (see :mod:`tcomp.backends.llvm.threads`), given the kernel's task
+and an array of its buffer pointers; every other kernel is called directly. The
+renderer decides nothing about threads itself: a schedule whose ``parallel`` loop
+cannot be split is refused (:func:`~tcomp.ir.kernel.verifier.verify_cpu_schedule`).
 """
 
 from __future__ import annotations
@@ -47,11 +49,8 @@ from tcomp.backends.llvm.contraction import (
     shared_scratch_bytes,
 )
 from tcomp.backends.llvm.exprs import I8, I32, I64, PTR, memory_type
-from tcomp.backends.llvm.stmts import (
-    check_interrupt,
-    kernel_work,
-    render_kernel,
-)
+from tcomp.backends.llvm.loops import check_interrupt, counted_loop
+from tcomp.backends.llvm.stmts import render_kernel
 from tcomp.backends.llvm.threads import TASK_FN, render_gomp_parallel, render_parallel_for
 from tcomp.backends.llvm.vecmath import VariantTable, keep_declarations
 from tcomp.ir.kernel.analysis import (
@@ -62,6 +61,7 @@ from tcomp.ir.kernel.analysis import (
     parallel_loop,
 )
 from tcomp.ir.kernel.kernel import Block, Kernel, Program, program_blocks
+from tcomp.ir.kernel.verifier import verify_cpu_schedule
 from tcomp.ir.recursion import deep_recursion
 from tcomp.ir.types import numpy_dtype
 
@@ -72,7 +72,6 @@ PROFILE_SYMBOL = "tcomp_profile"
 PROFILE_HEADER = 2  # slots before the first kernel's
 CLOCK_MONOTONIC = getattr(time, "CLOCK_MONOTONIC", 1)  # the C constant (1 on Linux)
 TIMESPEC = ir.LiteralStructType([ir.IntType(64), ir.IntType(64)])  # tv_sec, tv_nsec (LP64)
-MIN_PARALLEL_WORK = 2**20  # below this, waking threads costs about what it saves
 ALIGNMENT = 64
 RENDER_RECURSION_LIMIT = 20000  # Python frames to render a deep fused expression
 
@@ -119,7 +118,6 @@ def buffer_layout(program: Program) -> BufferLayout:
 def render_program(
     program: Program,
     num_threads: int = 1,
-    min_parallel_work: int = MIN_PARALLEL_WORK,
     threading: str = "pthread",
     vector_functions: VariantTable | None = None,
     profile: bool = False,
@@ -130,20 +128,20 @@ def render_program(
     per call) or ``gomp`` (libgomp's pool; the runtime must provide it).
     ``vector_functions``: the libmvec variants the runtime found (see
     :mod:`tcomp.backends.llvm.vecmath`); none by default. ``profile``: time
-    each kernel into :data:`PROFILE_SYMBOL` (see the module docstring).
+    each kernel into :data:`PROFILE_SYMBOL` (see the module docstring). Kernels run on
+    threads as their schedules say (``parallel``); :class:`TcompVerifyError` when one
+    names a loop that cannot be split.
     """
+    verify_cpu_schedule(program)
     # expressions are trees rendered recursively: a chain of hundreds of fused ops
     # is deeper than Python's default limit
     with deep_recursion(RENDER_RECURSION_LIMIT):
-        return _render_program(
-            program, num_threads, min_parallel_work, threading, vector_functions, profile
-        )
+        return _render_program(program, num_threads, threading, vector_functions, profile)
 
 
 def _render_program(
     program: Program,
     num_threads: int,
-    min_parallel_work: int,
     threading: str,
     vector_functions: VariantTable | None,
     profile: bool,
@@ -158,11 +156,7 @@ def _render_program(
     emitted: dict[str, tuple[ir.Function, ir.Function | None, int]] = {}
     for number, kernel in enumerate(program.kernels):
         aliased = overlapping_temps(program, kernel)
-        split = (
-            num_threads > 1
-            and parallel_loop(kernel, CPU_MIN_EXTENT) is not None
-            and kernel_work(kernel) >= min_parallel_work
-        )
+        split = num_threads > 1 and kernel.schedule.parallel is not None  # as schedule-cpu chose
         key = f"split={split}\n{code_key(kernel, aliased)}"
         if key not in emitted:  # the same code on other buffers calls the same function
             name = f"kernel{number}.{_module_name(kernel.name)}"
@@ -206,7 +200,7 @@ def _render_program(
                 dtype = program.buffers[item.flag].type.dtype
                 _while(b, item, flag, memory_type(dtype), stop, lambda: render_block(item))
             elif isinstance(item, Block):
-                _repeat(b, entry, item, lambda: render_block(item))
+                _repeat(b, item, lambda: render_block(item))
             else:
                 call_kernel(item)
 
@@ -223,26 +217,11 @@ def _render_program(
     return module
 
 
-def _repeat(b: ir.IRBuilder, entry: ir.Block, block: Block, render_body) -> None:
+def _repeat(b: ir.IRBuilder, block: Block, render_body) -> None:
     """A native counted loop around ``render_body()``: a scan's kernels, ``block.count``
-    times (the counter is a stack slot of ``entry``)."""
-    main = b.function
-    with b.goto_block(entry):
-        counter = b.alloca(I64, name=f"{block.loop}.step")
-    counter.type = PTR
-    head = main.append_basic_block(f"{block.loop}.head")
-    body = main.append_basic_block(f"{block.loop}.body")
-    done = main.append_basic_block(f"{block.loop}.done")
-    b.store(ir.Constant(I64, 0), counter)
-    b.branch(head)
-    b.position_at_end(head)
-    step = b.load(counter, typ=I64)
-    b.cbranch(b.icmp_unsigned("<", step, ir.Constant(I64, block.count)), body, done)
-    b.position_at_end(body)
-    render_body()
-    b.store(b.add(b.load(counter, typ=I64), ir.Constant(I64, 1)), counter)
-    b.branch(head)
-    b.position_at_end(done)
+    times (the backend's one counted loop, :func:`~tcomp.backends.llvm.loops.counted_loop`)."""
+    with counted_loop(b, 0, block.count, f"{block.loop}.step"):
+        render_body()
 
 
 def _while(b: ir.IRBuilder, block: Block, flag: ir.Value, flag_type: ir.Type, stop: ir.Block,

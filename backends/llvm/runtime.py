@@ -157,8 +157,8 @@ def _register_gomp(llvm) -> Any:
     """Loads libgomp (kept loaded for the process) and registers its entry points.
 
     Unless the user chose otherwise, idle pool threads sleep instead of spinning
-    (``OMP_WAIT_POLICY=passive``): parallel kernels are large (see
-    ``render.MIN_PARALLEL_WORK``), so a wake-up costs little, while spinning threads
+    (``OMP_WAIT_POLICY=passive``): parallel kernels are large (see the ``schedule-cpu``
+    pass's ``MIN_PARALLEL_WORK``), so a wake-up costs little, while spinning threads
     slow everything else on a busy machine, tcomp's own calls first. Measured on this
     2-core machine with other processes running: the autoencoder's train step took
     8-9.5 ms with ``GOMP_SPINCOUNT=10000`` (a 0.1 ms spin) and 2.1-3.6 ms passive

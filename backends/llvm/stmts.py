@@ -22,34 +22,17 @@ from llvmlite import ir
 from tcomp.backends.llvm.column_reduce import column_plan, render_columns
 from tcomp.backends.llvm.exprs import (
     FLOATS,
-    I32,
     I64,
     PTR,
     ExprRenderer,
     register_type,
 )
-from tcomp.backends.llvm.interrupt import FLAG_SYMBOL
+from tcomp.backends.llvm.loops import counted_loop
 from tcomp.backends.llvm.vecmath import VariantTable
-from tcomp.ir.kernel.expr import Binary, Expr, Var, walk
-from tcomp.ir.kernel.kernel import Assign, Kernel, Let, Loop, Stmt, Store, statement_exprs
+from tcomp.ir.kernel.expr import Binary, Expr, Var
+from tcomp.ir.kernel.kernel import Assign, Kernel, Let, Loop, Stmt, Store
 
 ACCUMULATOR_FLAGS = ("reassoc",)
-
-
-def kernel_work(kernel: Kernel) -> int:
-    """A rough count of scalar operations one run of ``kernel`` does."""
-
-    def count(body: tuple[Stmt, ...], trips: int) -> int:
-        total = 0
-        for stmt in body:
-            if isinstance(stmt, Loop):
-                total += count(stmt.body, trips * stmt.extent)
-            else:
-                nodes = sum(sum(1 for _ in walk(e)) for e in statement_exprs(stmt))
-                total += trips * (1 + nodes)
-        return total
-
-    return count(kernel.body, 1)
 
 
 def kernel_signature(kernel: Kernel, split: bool) -> ir.FunctionType:
@@ -192,27 +175,11 @@ class _BodyRenderer:
                      body: Callable[[ir.Value], None], step: int = 1,
                      interruptible: bool = False) -> None:
         """``for (i = start; i < end; i += step) body(i)``, ``body`` rendering at the
-        builder's position; ``interruptible``: each iteration first polls the interrupt
-        flag and leaves the loop once it is set (see :func:`check_interrupt`)."""
-        b = self.builder
-        preheader = b.block
-        label = _llvm_name(name)
-        header = b.append_basic_block(f"{label}.header")
-        inside = b.append_basic_block(f"{label}.body")
-        exit_block = b.append_basic_block(f"{label}.exit")
-        b.branch(header)
-        b.position_at_end(header)
-        index = b.phi(I64, name=label)
-        index.add_incoming(start, preheader)
-        b.cbranch(b.icmp_signed("<", index, end), inside, exit_block)
-        b.position_at_end(inside)
-        if interruptible:
-            check_interrupt(b, exit_block)
-        body(index)
-        following = b.add(index, ir.Constant(I64, step), name=f"{label}.next", flags=("nuw", "nsw"))
-        index.add_incoming(following, b.block)
-        b.branch(header)
-        b.position_at_end(exit_block)
+        builder's position: the backend's one counted loop (``loops.counted_loop``, which
+        also says what ``interruptible`` does), labelled after the loop variable ``name``."""
+        with counted_loop(self.builder, start, end, _llvm_name(name), step,
+                          interruptible) as index:
+            body(index)
 
     def loop(self, loop: Loop, scope: dict[str, tuple[ir.Value, bool]]) -> None:
         if loop.extent == 0:
@@ -244,24 +211,6 @@ def _holds_loop(loop: Loop) -> bool:
     return any(
         isinstance(stmt, Loop) and (stmt.extent > 1 or _holds_loop(stmt)) for stmt in loop.body
     )
-
-
-def check_interrupt(b: ir.IRBuilder, leave: ir.Block) -> None:
-    """Branches to ``leave`` when the runtime's interrupt flag is set (Ctrl-C during a
-    long call, see :mod:`tcomp.backends.llvm.interrupt`); goes on at a new block.
-
-    The flag is read with a monotonic atomic load, which LLVM neither hoists out of the
-    loop nor merges with the previous iteration's read.
-    """
-    flag = b.module.globals.get(FLAG_SYMBOL)
-    if flag is None:
-        flag = ir.GlobalVariable(b.module, I32, name=FLAG_SYMBOL)
-        flag.linkage = "external"
-    value = b.load_atomic(flag, "monotonic", 4, typ=I32)
-    go_on = b.append_basic_block("running")  # llvmlite makes each name unique
-    stop = b.icmp_signed("!=", value, ir.Constant(I32, 0))
-    b.cbranch(stop, leave, go_on)
-    b.position_at_end(go_on)
 
 
 def _is_var(expr: Expr, var: Var) -> bool:

@@ -55,6 +55,7 @@ from typing import Callable
 import numpy as np
 
 from tcomp.ir.errors import TcompVerifyError
+from tcomp.ir.kernel.analysis.parallel import split_problem
 from tcomp.ir.kernel.call import Call
 from tcomp.ir.kernel.expr import (
     BINARY_OPS,
@@ -137,6 +138,19 @@ def verify_kernel(kernel: Kernel, pass_name: str | None = None) -> None:
         _KernelChecker(kernel, 0, None).check()
     except _Fault as fault:
         _raise(fault, pass_name, keyed_kernel_lines(kernel, safe=True))
+
+
+def verify_cpu_schedule(program: Program, pass_name: str | None = None) -> None:
+    """Raises :class:`TcompVerifyError` when a kernel's ``parallel`` names a loop that
+    cannot be split across CPU threads (:func:`~tcomp.ir.kernel.analysis.split_problem`):
+    the invariant of a CPU schedule (after ``schedule-cpu``; the llvm renderer checks it
+    too), on top of :func:`verify_program`'s, which any backend's schedule meets."""
+    for index, kernel in enumerate(program.kernels):
+        problem = split_problem(kernel)
+        if problem is not None:
+            fault = _Fault(("schedule", index), f"kernel {kernel.name}",
+                           f"schedule: parallel={kernel.schedule.parallel}: {problem}")
+            _raise(fault, pass_name, keyed_program_lines(program, safe=True))
 
 
 def _raise(fault: _Fault, pass_name: str | None, lines: list[Line]) -> None:

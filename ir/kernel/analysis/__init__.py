@@ -12,8 +12,11 @@ into its process. Modules:
   :class:`Contraction` and :class:`Operand`);
 - :mod:`.overlap`: arena temporaries whose byte ranges overlap
   (:func:`overlapping_temps`), which a renderer must not mark as non-aliasing;
+- :mod:`.parallel`: the loop a schedule runs in parallel (:func:`parallel_loop`), and
+  why a CPU thread split of it is impossible (:func:`split_problem`);
 - :mod:`.same_code`: kernels that are the same code on other buffers
-  (:func:`code_key`), which a renderer emits once.
+  (:func:`code_key`), which a renderer emits once;
+- :mod:`.work`: a kernel's rough count of scalar operations (:func:`kernel_work`).
 """
 
 from __future__ import annotations
@@ -29,8 +32,14 @@ from tcomp.ir.kernel.analysis.contraction import (
     worth_blocking,
 )
 from tcomp.ir.kernel.analysis.overlap import overlapping_temps
-from tcomp.ir.kernel.analysis.parallel import CPU_MIN_EXTENT, GPU_MIN_EXTENT, parallel_loop
+from tcomp.ir.kernel.analysis.parallel import (
+    CPU_MIN_EXTENT,
+    GPU_MIN_EXTENT,
+    parallel_loop,
+    split_problem,
+)
 from tcomp.ir.kernel.analysis.same_code import code_key
+from tcomp.ir.kernel.analysis.work import kernel_work
 
 __all__ = [
     "FLOAT_ACCUMULATORS",
@@ -40,9 +49,11 @@ __all__ = [
     "affine_terms",
     "blocked_contraction",
     "code_key",
+    "kernel_work",
     "match_contraction",
     "overlapping_temps",
     "parallel_loop",
+    "split_problem",
     "CPU_MIN_EXTENT",
     "GPU_MIN_EXTENT",
     "worth_blocking",

@@ -5,7 +5,9 @@ the kernel's whole body after nothing but ``Let`` statements (pure, so each thre
 work-item may evaluate them again). How many iterations make a parallel loop worth it
 is the backend's choice: a GPU maps even one iteration to a work-item (``min_extent``
 1), the CPU splits only loops of two or more iterations across threads
-(:data:`CPU_MIN_EXTENT`).
+(:data:`CPU_MIN_EXTENT`). :func:`split_problem` says why a schedule's ``parallel`` cannot
+be split across CPU threads (the CPU schedule's invariant, checked by
+:func:`tcomp.ir.kernel.verifier.verify_cpu_schedule`).
 """
 
 from __future__ import annotations
@@ -28,3 +30,22 @@ def parallel_loop(kernel: Kernel, min_extent: int = GPU_MIN_EXTENT) -> Loop | No
     if isinstance(loop, Loop) and loop.var.name == name and loop.extent >= min_extent:
         return loop
     return None
+
+
+def split_problem(kernel: Kernel, min_extent: int = CPU_MIN_EXTENT) -> str | None:
+    """Why the loop ``kernel.schedule.parallel`` names cannot be split across CPU threads
+    (``start``/``end`` chunks of its iterations), in words; None when it can, or when the
+    schedule names no parallel loop."""
+    name = kernel.schedule.parallel
+    if name is None or parallel_loop(kernel, min_extent) is not None:
+        return None
+    top = kernel.body[-1] if kernel.body else None
+    if isinstance(top, Loop) and top.var.name == name and parallel_loop(kernel, 0) is not None:
+        return (
+            f"loop {name} runs {top.extent} time(s); a split across threads needs at least "
+            f"{min_extent}"
+        )
+    return (
+        f"loop {name} is not the kernel's outermost loop with nothing but lets before it, "
+        "so its iterations cannot be split across threads"
+    )

@@ -42,8 +42,9 @@ from tcomp.ir.kernel.lowering.flatten_contraction import flatten_contractions
 from tcomp.ir.kernel.lowering.memory import plan_memory
 from tcomp.ir.kernel.lowering.program import MIN_RECURSION_LIMIT, fuse_function
 from tcomp.ir.kernel.lowering.reuse_terms import reuse_reduction_terms
+from tcomp.ir.kernel.lowering.schedule_cpu import MIN_PARALLEL_WORK, schedule_cpu
 from tcomp.ir.kernel.lowering.split_reduction import GPU_PARTS, PARTS, split_reductions
-from tcomp.ir.kernel.verifier import verify_program
+from tcomp.ir.kernel.verifier import verify_cpu_schedule, verify_program
 from tcomp.ir.recursion import deep_recursion
 
 KernelPass = Callable[..., Program]
@@ -196,13 +197,39 @@ def reuse_reduction_terms_pass(program: Program) -> Program:
     return reuse_reduction_terms(program)
 
 
+def schedule_cpu_pass(program: Program, min_work: int = MIN_PARALLEL_WORK) -> Program:
+    """Records the CPU thread split: keeps `parallel` only on big kernels whose loop splits.
+
+    ``fuse`` names a candidate parallel loop in every kernel (a GPU maps it to
+    work-items); on a CPU the llvm renderer splits exactly the kernels whose
+    schedule still names it after this pass: the loop is the body's last
+    statement after lets only, of two or more iterations, and the kernel does
+    at least ``min_work`` scalar operations (``kernel_work``; 2**20 by default).
+    Only ``parallel`` changes. Last in the llvm pipeline::
+
+        kernel k0(in %p0: f32[256], out %t1: f32[256]) {   // exp of f32[8,32]
+          schedule {parallel=i0, vector={i1: 16}}
+        ->
+          schedule {vector={i1: 16}}                         // too little work: one thread
+        kernel k0(in %p0: f32[4194304], out %t1: f32[4194304]) {
+          schedule {parallel=i0, vector={i1: 16}}          // unchanged: split on threads
+    """
+    if isinstance(min_work, bool) or not isinstance(min_work, int) or min_work < 0:
+        raise TcompArgumentError(f"schedule-cpu: min_work must be a count >= 0, not {min_work!r}")
+    return schedule_cpu(program, min_work)
+
+
 KERNEL_PASSES: dict[str, KernelPass] = {
     "flatten-contractions": flatten_contractions_pass,
     "schedule-contractions": schedule_contractions_pass,
     "split-reductions": split_reductions_pass,
     "plan-memory": plan_memory_pass,
     "reuse-reduction-terms": reuse_reduction_terms_pass,
+    "schedule-cpu": schedule_cpu_pass,
 }
+# passes whose result also satisfies a backend's own invariants from then on: the
+# verifier checks them after that pass and every later one (with verify_each)
+SCHEDULE_CHECKS = {"schedule-cpu": verify_cpu_schedule}
 
 # The pipelines of the compiled backends, in the order their compile runs the steps.
 # The GPU backends then run map-gpu (backends/cfamily/schedule.py: the launch of each
@@ -210,7 +237,7 @@ KERNEL_PASSES: dict[str, KernelPass] = {
 # the dialect; no CPU blocking runs for a GPU.
 LLVM_PIPELINE: tuple[str, ...] = (
     FUSE, "flatten-contractions", "schedule-contractions", "split-reductions", "plan-memory",
-    "reuse-reduction-terms",
+    "reuse-reduction-terms", "schedule-cpu",
 )
 
 
@@ -301,10 +328,15 @@ def _parsed(names: list[str]) -> list[tuple[str, str, dict[str, int]]]:
 
 
 def _run(program: Program, passes, verify_each: bool) -> Program:
+    checks = []
     for spec, name, options in passes:
         program = KERNEL_PASSES[name](program, **options)
+        if name in SCHEDULE_CHECKS and SCHEDULE_CHECKS[name] not in checks:
+            checks.append(SCHEDULE_CHECKS[name])
         if verify_each:
             verify_program(program, pass_name=spec)
+            for check in checks:
+                check(program, pass_name=spec)
     return program
 
 
