@@ -49,6 +49,21 @@ def test_the_pass_keeps_parallel_only_where_a_split_pays():
     assert fused.parallel == "i0" and small_kernel.schedule.vector == fused.vector
 
 
+def _parallel_after_pipeline(fn, *args) -> list[str | None]:
+    return [k.schedule.parallel for k in lower(graph(fn, *args), LLVM_PIPELINE).kernels]
+
+
+def test_the_work_estimate_weighs_library_math_and_discounts_blocked_matmuls():
+    # elementwise over 2**18 floats: a tanh costs a polynomial, an add one instruction
+    x = np.ones(2**18, F32)
+    assert _parallel_after_pipeline(lambda v: tcomp.tanh(v) * 2.0, x) == ["i0"]
+    assert _parallel_after_pipeline(lambda v: v * 2.0 + 1.0, x) == [None]
+    # a 64x64 matmul (tens of microseconds on one core) stays on one thread, 512x512 splits
+    small, large = np.ones((64, 64), F32), np.ones((512, 512), F32)
+    assert _parallel_after_pipeline(lambda a, b: a @ b, small, small) == [None]
+    assert _parallel_after_pipeline(lambda a, b: a @ b, large, large) == ["i0"]
+
+
 def test_a_loop_that_cannot_be_split_loses_parallel_on_cpus_only():
     # the mean is a reduction before the output loop: the kernel is not one splittable loop
     fused = fuse(graph(_centered, BIG))

@@ -10,7 +10,19 @@ clears it elsewhere, so the schedule says what the llvm renderer does:
 - the loop can be split (:func:`~tcomp.ir.kernel.analysis.parallel_loop` with
   ``CPU_MIN_EXTENT``: the body's last statement after lets only, two iterations or more);
 - the kernel does at least ``min_work`` scalar operations per run
-  (:func:`~tcomp.ir.kernel.analysis.kernel_work`, an estimate; :data:`MIN_PARALLEL_WORK`).
+  (:func:`~tcomp.ir.kernel.analysis.kernel_work`, an estimate; :data:`MIN_PARALLEL_WORK`),
+  a blocked matmul's work counted :data:`BLOCKED_SPEEDUP` times smaller (its packed
+  micro-kernel does about that many of the estimate's operations per nanosecond more
+  than a fused elementwise loop).
+
+The threshold is a time: a thread sleeping in the pool (tcomp's libgomp runs passive,
+see ``backends/llvm/runtime.py``) takes 50-80 us to wake on the 2-core development
+machine, so a split pays only for kernels of about :data:`MIN_PARALLEL_NS` or more on one
+core. ``python -m bench.checks.thread_split`` times kernels of growing size run on one
+thread and split in two, with the estimate beside them; the constants come from it
+(fused kernels: about 40 operations per ns, blocked matmuls about 400). Before (one
+threshold of 2**20 operations) a 64x64 matmul (14 us on one thread) took 78 us split,
+and the small matmuls of min-char-rnn's step 10-15 us each took 50-150 us.
 
 Only ``parallel`` changes; the vector, unroll and tile hints stay::
 
@@ -33,7 +45,10 @@ from tcomp.ir.kernel.analysis.parallel import CPU_MIN_EXTENT, parallel_loop
 from tcomp.ir.kernel.analysis.work import kernel_work
 from tcomp.ir.kernel.kernel import Kernel, Program
 
-MIN_PARALLEL_WORK = 2**20  # below this, waking threads costs about what it saves
+MIN_PARALLEL_NS = 150_000  # one core's time below which a split loses (module docstring)
+OPS_PER_NS = 40  # kernel_work operations per nanosecond, fused loops on one core
+BLOCKED_SPEEDUP = 10  # a blocked matmul does this many times more per nanosecond
+MIN_PARALLEL_WORK = MIN_PARALLEL_NS * OPS_PER_NS  # 6,000,000
 
 
 def schedule_cpu(program: Program, min_work: int = MIN_PARALLEL_WORK) -> Program:
@@ -52,4 +67,14 @@ def _scheduled(kernel: Kernel, min_work: int) -> Kernel:
 
 def splits(kernel: Kernel, min_work: int = MIN_PARALLEL_WORK) -> bool:
     """Whether ``kernel``'s parallel loop is worth splitting across CPU threads."""
-    return parallel_loop(kernel, CPU_MIN_EXTENT) is not None and kernel_work(kernel) >= min_work
+    if parallel_loop(kernel, CPU_MIN_EXTENT) is None:
+        return False
+    return split_work(kernel) >= min_work
+
+
+def split_work(kernel: Kernel) -> int:
+    """The work :func:`splits` compares with ``min_work``: :func:`kernel_work`, divided by
+    :data:`BLOCKED_SPEEDUP` for a blocked matmul (a schedule with a ``tile``, set by
+    ``schedule-contractions``)."""
+    work = kernel_work(kernel)
+    return work // BLOCKED_SPEEDUP if kernel.schedule.tile else work

@@ -204,7 +204,8 @@ def schedule_cpu_pass(program: Program, min_work: int = MIN_PARALLEL_WORK) -> Pr
     work-items); on a CPU the llvm renderer splits exactly the kernels whose
     schedule still names it after this pass: the loop is the body's last
     statement after lets only, of two or more iterations, and the kernel does
-    at least ``min_work`` scalar operations (``kernel_work``; 2**20 by default).
+    at least ``min_work`` scalar operations (``kernel_work``, a blocked matmul's divided by
+    ``BLOCKED_SPEEDUP``; about 150 us of one core by default: ``MIN_PARALLEL_WORK``).
     Only ``parallel`` changes. Last in the llvm pipeline::
 
         kernel k0(in %p0: f32[256], out %t1: f32[256]) {   // exp of f32[8,32]
