@@ -133,7 +133,7 @@ def _split(program: Program, kernel: Kernel, parts: int) -> list[Kernel] | None:
     sizes = _sizes(program)
 
     inner = Var(loop.var.name, INDEX, chunk)
-    chunk_loop = Loop(inner, _subst_body(loop.body, loop.var, add(mul(part, const_index(chunk)),
+    chunk_loop = Loop(inner, substitute_body(loop.body, loop.var, add(mul(part, const_index(chunk)),
                                                                    inner)))
     partial_body = (*body[: at - 1],
                     Loop(part, (init, chunk_loop, Store(name, part, acc))))
@@ -144,7 +144,7 @@ def _split(program: Program, kernel: Kernel, parts: int) -> list[Kernel] | None:
     final_body: list[Stmt] = [*body[:at], combine]
     if loop.extent > done:
         rest = Var(loop.var.name, INDEX, loop.extent - done)
-        final_body.append(Loop(rest, _subst_body(loop.body, loop.var,
+        final_body.append(Loop(rest, substitute_body(loop.body, loop.var,
                                                  add(rest, const_index(done)))))
     final_body.extend(body[at + 1 :])
     final = Kernel(kernel.name, kernel_args(tuple(final_body), sizes), tuple(final_body),
@@ -197,12 +197,14 @@ def _sizes(program: Program):
     return lookup
 
 
-def _subst_body(body: tuple[Stmt, ...], var: Var, by: Expr) -> tuple[Stmt, ...]:
+def substitute_body(body: tuple[Stmt, ...], var: Var, by: Expr) -> tuple[Stmt, ...]:
+    """``body`` with the loop variable ``var`` replaced by ``by`` in every statement
+    (:func:`substitute`; also used by ``split_regions.py``)."""
     memo: dict[Expr, Expr] = {}
     out: list[Stmt] = []
     for stmt in body:
         if isinstance(stmt, Loop):
-            out.append(Loop(stmt.var, _subst_body(stmt.body, var, by)))
+            out.append(Loop(stmt.var, substitute_body(stmt.body, var, by)))
         elif isinstance(stmt, Let):
             out.append(Let(stmt.var, substitute(stmt.value, var, by, memo)))
         elif isinstance(stmt, Assign):
@@ -240,4 +242,4 @@ def substitute(expr: Expr, var: Var, by: Expr, memo: dict[Expr, Expr]) -> Expr:
     return result
 
 
-__all__ = ["MIN_SPLIT_ELEMENTS", "PARTS", "split_reductions"]
+__all__ = ["MIN_SPLIT_ELEMENTS", "PARTS", "split_reductions", "substitute", "substitute_body"]

@@ -44,6 +44,7 @@ from tcomp.ir.kernel.lowering.program import MIN_RECURSION_LIMIT, fuse_function
 from tcomp.ir.kernel.lowering.reuse_terms import reuse_reduction_terms
 from tcomp.ir.kernel.lowering.schedule_cpu import MIN_PARALLEL_WORK, schedule_cpu
 from tcomp.ir.kernel.lowering.split_reduction import GPU_PARTS, PARTS, split_reductions
+from tcomp.ir.kernel.lowering.split_regions import split_regions
 from tcomp.ir.kernel.verifier import verify_cpu_schedule, verify_program
 from tcomp.ir.recursion import deep_recursion
 
@@ -220,6 +221,25 @@ def schedule_cpu_pass(program: Program, min_work: int = MIN_PARALLEL_WORK) -> Pr
     return schedule_cpu(program, min_work)
 
 
+def split_regions_pass(program: Program) -> Program:
+    """Cuts a loop where a select's condition on it changes: a concatenate's or pad's pieces.
+
+    A sum of pads (the gradient of slices: an LSTM's four gates) or a concatenate
+    evaluates every source per element through clamped loads; each piece of the
+    cut loop folds its conditions and clamps away (``lowering/split_regions.py``).
+    Same values bit for bit; only loops without a reduction and not the parallel
+    loop; at most ``MAX_PIECES`` pieces. In the llvm pipeline, before ``schedule-cpu`` (which
+    then measures the cheaper pieces)::
+
+        for i1 in 0..256 { %t[i1] = select(i1 < 128, %a[min(i1, 127)],
+                                           %b[min(max(i1 + -128, 0), 127)]) }
+        ->
+        for i1 in 0..128 { %t[i1] = %a[i1] }
+        for i1 in 0..128 { %t[i1 + 128] = %b[i1] }
+    """
+    return split_regions(program)
+
+
 KERNEL_PASSES: dict[str, KernelPass] = {
     "flatten-contractions": flatten_contractions_pass,
     "schedule-contractions": schedule_contractions_pass,
@@ -227,6 +247,7 @@ KERNEL_PASSES: dict[str, KernelPass] = {
     "plan-memory": plan_memory_pass,
     "reuse-reduction-terms": reuse_reduction_terms_pass,
     "schedule-cpu": schedule_cpu_pass,
+    "split-regions": split_regions_pass,
 }
 # passes whose result also satisfies a backend's own invariants from then on: the
 # verifier checks them after that pass and every later one (with verify_each)
@@ -238,7 +259,7 @@ SCHEDULE_CHECKS = {"schedule-cpu": verify_cpu_schedule}
 # the dialect; no CPU blocking runs for a GPU.
 LLVM_PIPELINE: tuple[str, ...] = (
     FUSE, "flatten-contractions", "schedule-contractions", "split-reductions", "plan-memory",
-    "reuse-reduction-terms", "schedule-cpu",
+    "reuse-reduction-terms", "split-regions", "schedule-cpu",
 )
 
 
