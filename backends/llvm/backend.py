@@ -42,7 +42,7 @@ import numpy as np
 from tcomp.backends.base import Backend, Executable
 from tcomp.backends.llvm import interrupt
 from tcomp.backends.llvm.addresses import data_address
-from tcomp.backends.llvm.host_pool import output_array
+from tcomp.backends.llvm.host_pool import MIN_BYTES, POOL, output_array
 from tcomp.backends.options import NUM_THREADS_ENV, CompileOptions, num_threads_from_environment
 from tcomp.ir.errors import TcompBackendError, TcompMemoryError
 from tcomp.ir.graph import Function
@@ -69,6 +69,17 @@ def default_num_threads() -> int:
     """``TCOMP_NUM_THREADS`` when set, else the CPUs available to this process (read now:
     for callers that were not handed :class:`CompileOptions`)."""
     return num_threads_from_environment()
+
+
+def scratch_array(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """A call's arena (or a temp outside it), dropped when the call returns: from the
+    host pool (:mod:`tcomp.backends.llvm.host_pool`) when it has at least ``MIN_BYTES``,
+    so the next call reuses its pages, else :func:`aligned_empty`. From glibc, an arena
+    over 32 MiB was a fresh ``mmap`` every call: the 4-layer GPT's 65 MiB arena was
+    faulted in and zeroed page by page on each train step."""
+    if math.prod(shape) * np.dtype(dtype).itemsize >= MIN_BYTES:
+        return POOL.array(shape, np.dtype(dtype))
+    return aligned_empty(shape, dtype)
 
 
 def aligned_empty(
@@ -315,7 +326,7 @@ class LLVMExecutable(Executable):
         for shape, dtype, kind in self._allocations:
             try:
                 arrays.append(
-                    output_array(shape, dtype) if kind == "output" else aligned_empty(shape, dtype)
+                    output_array(shape, dtype) if kind == "output" else scratch_array(shape, dtype)
                 )
             except MemoryError as error:
                 raise self._out_of_memory(shape, dtype, kind) from error
