@@ -3,11 +3,13 @@
 - ``logical_and``, ``logical_or``, ``logical_xor``, ``logical_not``: any dtype in,
   bool out; a value counts as true when it is not zero (NaN is true), as numpy's.
 - ``bitwise_and``, ``bitwise_or``, ``bitwise_xor``, ``bitwise_not`` (``invert``):
-  int32 and bool (on bools the logical ops); the operators ``& | ^ ~`` call them.
-- ``left_shift``, ``right_shift`` (``<<``, ``>>``): int32, with numpy's result for
-  every shift amount, which C and LLVM leave undefined: ``x << s`` is 0 and
-  ``x >> s`` is ``x >> 31`` (-1 for negative ``x``, else 0) when ``s`` is negative or
-  32 and more; in range ``<<`` wraps and ``>>`` fills with the sign bit.
+  integers (int8, uint8, int32, uint32, int64) and bool (on bools the logical ops);
+  the operators ``& | ^ ~`` call them.
+- ``left_shift``, ``right_shift`` (``<<``, ``>>``): integers of ``W`` bits, with
+  numpy's result for every shift amount, which C and LLVM leave undefined: ``x << s``
+  is 0 and ``x >> s`` is ``x >> (W - 1)`` (-1 for negative ``x``, else 0) when ``s`` is
+  negative or ``W`` and more; in range ``<<`` wraps and ``>>`` fills with the sign
+  bit (zeros for unsigned ``x``).
 
 Operands broadcast and promote as numpy's (a Python int meets an int32 array as
 int32). Floats are refused, as numpy refuses them. None has a gradient.
@@ -31,6 +33,8 @@ from tcomp.frontend.dispatch import (
     user_error,
 )
 from tcomp.ir.errors import TcompTypeError
+
+_INTS = ("int8", "uint8", "int32", "uint32", "int64")
 
 
 def _binary(op: str, public: str, x: Any, y: Any, dtypes: tuple[str, ...]):
@@ -85,32 +89,32 @@ def logical_not(x: Any):
 
 
 # ---------------------------------------------------------------------------
-# Bitwise: int32 and bool
+# Bitwise: integers and bool
 
 
 def bitwise_and(x: Any, y: Any):
-    """``x & y`` elementwise on int32 or bool (the logical and of bools)."""
-    return _binary("bitwise_and", "bitwise_and", x, y, ("int32", "bool"))
+    """``x & y`` elementwise on integers or bool (the logical and of bools)."""
+    return _binary("bitwise_and", "bitwise_and", x, y, (*_INTS, "bool"))
 
 
 def bitwise_or(x: Any, y: Any):
-    """``x | y`` elementwise on int32 or bool (the logical or of bools)."""
-    return _binary("bitwise_or", "bitwise_or", x, y, ("int32", "bool"))
+    """``x | y`` elementwise on integers or bool (the logical or of bools)."""
+    return _binary("bitwise_or", "bitwise_or", x, y, (*_INTS, "bool"))
 
 
 def bitwise_xor(x: Any, y: Any):
-    """``x ^ y`` elementwise on int32 or bool (the logical xor of bools)."""
-    return _binary("bitwise_xor", "bitwise_xor", x, y, ("int32", "bool"))
+    """``x ^ y`` elementwise on integers or bool (the logical xor of bools)."""
+    return _binary("bitwise_xor", "bitwise_xor", x, y, (*_INTS, "bool"))
 
 
 def bitwise_not(x: Any):
-    """``~x`` elementwise: every bit flipped on int32 (``-x - 1``), ``not x`` on bool.
+    """``~x`` elementwise: every bit flipped on integers (``-x - 1``), ``not x`` on bool.
     Also called ``invert``, as in numpy."""
     value = materialize(operand(x, "bitwise_not"))
-    if dtype_of(value) not in ("int32", "bool"):
+    if dtype_of(value) not in (*_INTS, "bool"):
         raise user_error(
             TcompTypeError,
-            f"bitwise_not: takes int32 or bool arrays, got {dtype_of(value)}; convert first, "
+            f"bitwise_not: takes integer or bool arrays, got {dtype_of(value)}; convert first, "
             "e.g. x.astype('int32'), or use logical_not",
         )
     return bind("bitwise_not", [value], weak=is_weak(value))
@@ -119,18 +123,18 @@ def bitwise_not(x: Any):
 invert = bitwise_not
 
 # ---------------------------------------------------------------------------
-# Shifts: int32 only, numpy's result for every amount
+# Shifts: integers, numpy's result for every amount
 
 
 def left_shift(x: Any, y: Any):
-    """``x << y`` elementwise on int32: bits shifted past the top are dropped (it
-    wraps); 0 when ``y`` is negative or 32 and more (numpy's result; C leaves it
+    """``x << y`` elementwise on integers: bits shifted past the top are dropped (it
+    wraps); 0 when ``y`` is negative or the width W and more (numpy's result; C leaves it
     undefined)."""
-    return _binary("left_shift", "left_shift", x, y, ("int32",))
+    return _binary("left_shift", "left_shift", x, y, _INTS)
 
 
 def right_shift(x: Any, y: Any):
-    """``x >> y`` elementwise on int32, filling with the sign bit; ``x >> 31`` (-1 for
-    negative ``x``, else 0) when ``y`` is negative or 32 and more (numpy's result; C
+    """``x >> y`` elementwise on integers, filling with the sign bit; ``x >> (W-1)`` (-1 for
+    negative ``x``, else 0) when ``y`` is negative or W and more (numpy's result; C
     leaves it undefined)."""
-    return _binary("right_shift", "right_shift", x, y, ("int32",))
+    return _binary("right_shift", "right_shift", x, y, _INTS)

@@ -5,8 +5,8 @@ composed from tcomp's existing ops.
 argwhere``. They are built from sums, elementwise ops, slices, pads and
 concatenations (``tcomp.frontend.ops``), so they work inside ``jit`` and
 eagerly on every backend, and autodiff differentiates them through those
-ops. Dtypes follow tcomp's ``sum``: bool counts as int32, int32 stays int32
-(numpy widens to int64), and the float functions (``var``, ``std``) give
+ops. Dtypes follow tcomp's ``sum`` (``accumulation_dtype``): bool and int8 count as
+int32, uint8 as uint32, int32 stays int32 (numpy widens to int64), and the float functions (``var``, ``std``) give
 float32 for integer input (numpy gives float64).
 """
 
@@ -19,9 +19,11 @@ from typing import Any, Callable
 import numpy as np
 
 from tcomp.frontend import ops
+from tcomp.frontend.bitwise_ops import invert
 from tcomp.frontend.composite_shapes import as_array, move_to_end, slice_along, static_int
 from tcomp.frontend.creation import arange, full
 from tcomp.frontend.dispatch import (
+    accumulation_dtype,
     cast,
     dtype_of,
     normalize_axes,
@@ -31,7 +33,7 @@ from tcomp.frontend.dispatch import (
     user_error,
 )
 from tcomp.ir.errors import TcompShapeError, TcompTypeError
-from tcomp.ir.types import canonical_dtype
+from tcomp.ir.types import canonical_dtype, is_integer
 
 # ---------------------------------------------------------------------------
 # Statistics
@@ -85,8 +87,8 @@ def prod(x: Any, axis: Any = None, keepdims: bool = False, *, dtype: Any = None)
     value = as_array(x, "prod")
     if dtype is not None:
         value = cast(value, canonical_dtype(dtype))
-    elif dtype_of(value) == "bool":
-        value = cast(value, "int32")
+    else:
+        value = cast(value, accumulation_dtype(dtype_of(value)))
     shape = shape_of(value)
     axes = normalize_axes("prod", axis, len(shape))
     kept = tuple(d for i, d in enumerate(shape) if i not in axes)
@@ -140,8 +142,8 @@ def argmin(x: Any, axis: Any = None):
     dtype = dtype_of(value)
     if dtype == "bool":
         reversed_ = ops.equal(value, False)
-    elif dtype == "int32":
-        reversed_ = ops.subtract(-1, value)
+    elif is_integer(dtype):
+        reversed_ = invert(value)  # ~x = -1 - x reverses the order, never overflows
     else:
         reversed_ = ops.negative(value)
     return ops.argmax(reversed_, axis=axis)
@@ -160,8 +162,8 @@ def _scan(
     value = as_array(x, name)
     if dtype is not None:
         value = cast(value, canonical_dtype(dtype))
-    elif dtype_of(value) == "bool" and not keep_bool:
-        value = cast(value, "int32")
+    elif not keep_bool:
+        value = cast(value, accumulation_dtype(dtype_of(value)))
     if axis is None:
         value, axis = ops.reshape(value, (-1,)), 0
     axis = normalize_axis(name, axis, len(shape_of(value)))

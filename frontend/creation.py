@@ -29,9 +29,7 @@ from tcomp.frontend.ops import add, multiply
 from tcomp.frontend.values import is_python_scalar, python_scalar_dtype
 from tcomp.ir.bfloat16 import convert_array
 from tcomp.ir.errors import TcompShapeError, TcompTypeError
-from tcomp.ir.types import canonical_dtype, is_float, numpy_dtype
-
-_INT32 = np.iinfo(np.int32)
+from tcomp.ir.types import canonical_dtype, int_bounds, is_float, is_integer, numpy_dtype
 
 
 def full(shape: Any, fill_value: Any, dtype: Any = None):
@@ -58,23 +56,24 @@ def full(shape: Any, fill_value: Any, dtype: Any = None):
 
 def check_fits(op: str, values: Any, dtype: str, prefix: str = "") -> None:
     """Raises :class:`TcompTypeError` naming ``op`` when ``dtype`` cannot hold one of
-    ``values`` (a Python number or a numpy array): int32 holds finite values whose
-    truncation toward zero is in its range (tcomp has no int64); a float dtype holds
-    every value that does not round to infinity in it (inf and NaN themselves are
-    fine, as PyTorch checks); bool holds anything (non-zero is True)."""
+    ``values`` (a Python number or a numpy array): an integer dtype holds finite values
+    whose truncation toward zero is in its range; a float dtype holds every value that
+    does not round to infinity in it (inf and NaN themselves are fine, as PyTorch
+    checks); bool holds anything (non-zero is True)."""
     if dtype == "bool":
         return
     for value in _extremes(values):
-        if dtype == "int32" and isinstance(value, float) and not math.isfinite(value):
+        if is_integer(dtype) and isinstance(value, float) and not math.isfinite(value):
             raise user_error(
-                TcompTypeError, f"{op}: {prefix}{value!r} has no int32 value; use a float dtype"
+                TcompTypeError, f"{op}: {prefix}{value!r} has no {dtype} value; use a float dtype"
             )
-        if dtype == "int32" and not _INT32.min <= math.trunc(value) <= _INT32.max:
+        if is_integer(dtype) and not _in_bounds(math.trunc(value), dtype):
+            low, high = int_bounds(dtype)
+            wider = "dtype='int64' or " if dtype != "int64" else ""
             raise user_error(
                 TcompTypeError,
-                f"{op}: {prefix}{value!r} is beyond int32, tcomp's only integer type (it has no "
-                f"int64; int32 holds {_INT32.min} to {_INT32.max}); use a float dtype, e.g. "
-                "dtype='float64' (exact for integers up to 2**53)",
+                f"{op}: {prefix}{value!r} is beyond {dtype} ({dtype} holds {low} to {high}); "
+                f"use {wider}a float dtype, e.g. dtype='float64' (exact for integers up to 2**53)",
             )
         if is_float(dtype) and _rounds_to_infinity(value, dtype):
             largest = float(np.finfo(numpy_dtype(dtype)).max)
@@ -86,6 +85,11 @@ def check_fits(op: str, values: Any, dtype: str, prefix: str = "") -> None:
             )
 
 
+def _in_bounds(value: int, dtype: str) -> bool:
+    low, high = int_bounds(dtype)
+    return low <= value <= high
+
+
 def _extremes(values: Any) -> list[int | float]:
     """The values :func:`check_fits` looks at, as Python numbers: a scalar itself; of an
     array its least and greatest finite values, and the NaN or infinities it holds."""
@@ -94,8 +98,7 @@ def _extremes(values: Any) -> list[int | float]:
     if values.size == 0 or values.dtype == np.bool_:
         return []
     if values.dtype.kind in "iu":
-        wide = values.astype(np.int64)
-        return [wide.min().item(), wide.max().item()]
+        return [values.min().item(), values.max().item()]
     wide = values.astype(np.float64)  # float16 and bfloat16 too
     finite = wide[np.isfinite(wide)]
     picked = [finite.min().item(), finite.max().item()] if finite.size else []
@@ -140,7 +143,7 @@ def arange(start: Any, stop: Any = None, step: Any = 1, dtype: Any = None):
     """numpy's arange for Python numbers: int32 for ints, float32 when any bound is a float.
 
     Every value must fit the dtype (:func:`check_fits`): an int32 range beyond int32 is a
-    ``TcompTypeError`` (tcomp has no int64; use ``dtype="float64"``)."""
+    ``TcompTypeError`` (ask for ``dtype="int64"``)."""
     if stop is None:
         start, stop = 0, start
     for bound in (start, stop, step):
@@ -166,7 +169,7 @@ def arange(start: Any, stop: Any = None, step: Any = 1, dtype: Any = None):
         check_fits("arange", end, dtype, prefix="the value ")
     ramp = bind("iota", [], shape=(count,), axis=0, dtype=dtype)
     if step != 1:
-        ramp = multiply(ramp, convert_array(step, dtype))
+        ramp = multiply(ramp, materialize(convert_array(step, dtype)))
     if start != 0:
-        ramp = add(ramp, convert_array(start, dtype))
+        ramp = add(ramp, materialize(convert_array(start, dtype)))
     return ramp

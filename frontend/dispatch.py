@@ -23,8 +23,8 @@ from tcomp.frontend.location import user_location
 from tcomp.frontend.trace import Tracer, current_trace
 from tcomp.frontend.values import host_array, is_python_scalar, python_scalar_dtype
 from tcomp.ir.bfloat16 import convert_array
-from tcomp.ir.errors import TcompError, TcompShapeError, with_location
-from tcomp.ir.types import canonical_dtype, is_float, promote_dtypes
+from tcomp.ir.errors import TcompError, TcompShapeError, TcompTypeError, with_location
+from tcomp.ir.types import canonical_dtype, int_bounds, is_float, is_integer, promote_dtypes
 
 
 @dataclass(frozen=True)
@@ -51,8 +51,10 @@ def operand(x: Any, op: str) -> Operand:
     if isinstance(x, (Tracer, Array, Weak)):
         return x
     if is_python_scalar(x):
-        if isinstance(x, int):
-            host_array(x, what=op)  # int32 range check
+        if isinstance(x, int) and not isinstance(x, bool):
+            low, high = int_bounds("int64")  # the dtype it meets decides the rest (cast)
+            if not low <= x <= high:
+                raise user_error(TcompTypeError, f"{op}: the integer {x} does not fit in int64")
         return Weak(x)
     return host_array(x, what=f"{op}: argument")
 
@@ -76,14 +78,17 @@ def is_weak(x: Operand) -> bool:
 
 
 def _kind(dtype: str) -> int:
-    return 0 if dtype == "bool" else 1 if dtype == "int32" else 2
+    return 0 if dtype == "bool" else 1 if is_integer(dtype) else 2
 
 
 def result_dtype(*operands: Operand) -> str:
     """numpy's promotion among arrays; Python scalars only decide when no array does.
 
     A Python scalar of a higher kind (a float meeting an int array) lifts the
-    result to the default dtype of that kind (float32), never to float64.
+    result to the default dtype of that kind (float32, or int32 for an int meeting
+    bool), never to float64; one of the same or a lower kind takes the array's
+    dtype (``uint8_image + 1`` stays uint8, as in numpy 2: :func:`cast` refuses a
+    Python int that the dtype cannot hold, as numpy 2 does).
     """
     strong = [dtype_of(x) for x in operands if not is_weak(x)]
     weak = [dtype_of(x) for x in operands if is_weak(x)]
@@ -100,9 +105,31 @@ def result_dtype(*operands: Operand) -> str:
     return dtype
 
 
+def accumulation_dtype(dtype: str) -> str:
+    """The dtype a sum (or product, cumulative sum) of ``dtype`` values is computed and
+    returned in: numpy's rule (small integers sum in the default integer of their
+    signedness) with tcomp's default integer, int32, in place of numpy's int64, as JAX
+    does: bool, int8 and int32 give int32; uint8 and uint32 give uint32; int64 and the
+    floats keep their dtype."""
+    if dtype in ("bool", "int8"):
+        return "int32"
+    if dtype == "uint8":
+        return "uint32"
+    return dtype
+
+
 def cast(x: Operand, dtype: str) -> Operand:
     """``x`` converted to ``dtype`` (a convert node for traced or device data)."""
     if isinstance(x, Weak):
+        if is_integer(dtype) and isinstance(x.value, int) and not isinstance(x.value, bool):
+            low, high = int_bounds(dtype)
+            if not low <= x.value <= high:
+                raise user_error(
+                    TcompTypeError,
+                    f"the Python integer {x.value} does not fit in {dtype} ({low}..{high}), "
+                    "the dtype of the array it meets; convert the array first "
+                    "(x.astype('int32')), as numpy 2 asks",
+                )
         return convert_array(x.value, dtype)  # bfloat16: tcomp's rounding
     if dtype_of(x) == dtype:
         return x
@@ -157,7 +184,7 @@ def bind(op: str, inputs: Sequence[Operand], weak: bool = False, **attrs: Any) -
                 trace_of_x.lift(x)  # raises the escaped-tracer error
         result = eager.execute(op, attrs, inputs)  # type: ignore[arg-type]
     else:
-        result = trace.emit(op, [trace.lift(x) for x in inputs], attrs)
+        result = trace.emit(op, [trace.lift(x, exact=True) for x in inputs], attrs)
     result.weak = weak
     return result
 
@@ -168,7 +195,7 @@ def materialize(x: Operand) -> Tracer | Array:
         x = cast(x, x.dtype)
     if isinstance(x, np.ndarray):
         trace = current_trace()
-        return trace.lift(x) if trace is not None else eager.from_host(x)
+        return trace.lift(x, exact=True) if trace is not None else eager.from_host(x)
     return x
 
 

@@ -102,6 +102,7 @@ def _checked(entry: Any, axis: int, size: int) -> Any:
     from tcomp.frontend import ops
 
     if _is_traced(entry):
+        entry = ops.int32_indices(entry)  # int8 ... int64 indices, as int32
         value = ops.where(ops.less(entry, 0), ops.add(entry, size), entry)
         return ops.astype(ops.clip(value, 0, max(size - 1, 0)), "int32")
     array = np.asarray(entry, dtype=np.int64)

@@ -489,7 +489,8 @@ def _canonical_leaf(leaf: Any, path: str, fn_name: str) -> Any:
 # numpy dtypes a host array may have as it is (native byte order), by tcomp name: the
 # arrays _canonical_leaf would return unchanged
 _READY_DTYPES = {
-    np.dtype(name): name for name in ("float32", "float64", "float16", "int32", "bool")
+    np.dtype(name): name
+    for name in ("float32", "float64", "float16", "int8", "uint8", "int32", "uint32", "bool")
 }
 
 

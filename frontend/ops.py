@@ -8,14 +8,13 @@ functions lower to the primitives of ``tcomp.ir.primitives``.
 
 from __future__ import annotations
 
-import builtins
 import math
 from typing import Any, Sequence
 
 import numpy as np
 
 from tcomp.frontend.dispatch import (
-    Operand,
+    accumulation_dtype,
     bind,
     broadcast,
     broadcast_shapes,
@@ -32,8 +31,9 @@ from tcomp.frontend.dispatch import (
     user_error,
 )
 from tcomp.frontend.integer_power import integer_operands
+from tcomp.frontend.values import native_byte_order
 from tcomp.ir.errors import TcompShapeError, TcompTypeError
-from tcomp.ir.types import canonical_dtype, is_float
+from tcomp.ir.types import canonical_dtype, is_float, is_integer, numpy_dtype
 
 # ---------------------------------------------------------------------------
 # Elementwise
@@ -50,8 +50,8 @@ def _elementwise(op: str, *args: Any, float_inputs: bool = False, public: str | 
     if dtype == "bool" and op in _NOT_ON_BOOL:
         raise user_error(
             TcompTypeError,
-            f"{name}: not defined on bool arrays (numpy computes it in int8, which tcomp "
-            "lacks); convert first, e.g. x.astype('int32')",
+            f"{name}: not defined on bool arrays (numpy computes it in int8); convert "
+            "first, e.g. x.astype('int32')",
         )
     if dtype == "bool" and op in _BOOL_VIA_INT32:
         # bool + bool is "or", bool * bool "and" (as numpy): computed on 0/1 ints.
@@ -88,12 +88,12 @@ def divide(x: Any, y: Any):
 
 
 def power(x: Any, y: Any):
-    """Elementwise ``x ** y``: integer (or bool) ``**`` integer stays int32 and is exact
+    """Elementwise ``x ** y``: integer (or bool) ``**`` integer stays an integer and is exact
     (:mod:`tcomp.frontend.integer_power`); other integer inputs give float32. Gradients
     at ``y == 0`` and ``x == 0`` are defined, never NaN from ``0 * inf`` (the ``pow``
     primitive's rule, ir/primitives/elementwise.py)."""
     base, exponent = operand(x, "power"), operand(y, "power")
-    if result_dtype(base, exponent) in ("int32", "bool"):
+    if is_integer(result_dtype(base, exponent)) or result_dtype(base, exponent) == "bool":
         return _elementwise("pow", *integer_operands(base, exponent), public="power")
     return _elementwise("pow", base, exponent, float_inputs=True, public="power")
 
@@ -245,8 +245,16 @@ def clip(x: Any, a_min: Any = None, a_max: Any = None):
 
 
 def astype(x: Any, dtype: Any):
-    """``x`` converted to ``dtype`` (float to int truncates toward zero, as in numpy)."""
-    return cast(_array_operand(x, "astype"), canonical_dtype(dtype))
+    """``x`` converted to ``dtype`` (float to int truncates toward zero, as in numpy).
+
+    A numpy integer array converted to an integer dtype is converted by numpy, before
+    it becomes a tcomp value: ``tcomp.astype(np.arange(3), "int64")`` keeps int64
+    values beyond int32 (host int64 arrays are otherwise narrowed to int32,
+    :mod:`tcomp.frontend.values`)."""
+    target = canonical_dtype(dtype)
+    if isinstance(x, (np.ndarray, np.integer)) and np.asarray(x).dtype.kind in "iu" and is_integer(target):
+        return materialize(native_byte_order(np.asarray(x)).astype(numpy_dtype(target)))
+    return cast(_array_operand(x, "astype"), target)
 
 
 # ---------------------------------------------------------------------------
@@ -258,6 +266,8 @@ def _reduce(op: str, public: str, x: Any, axis: Any, keepdims: bool):
     keep_bool = dtype_of(value) == "bool" and op != "reduce_sum"  # max/min of bools are bools
     if dtype_of(value) == "bool":
         value = cast(value, "int32")
+    if op == "reduce_sum":
+        value = cast(value, accumulation_dtype(dtype_of(value)))
     shape = shape_of(value)
     axes = normalize_axes(public, axis, len(shape))
     if op != "reduce_sum":
@@ -275,7 +285,8 @@ def _reduce(op: str, public: str, x: Any, axis: Any, keepdims: bool):
 
 
 def sum(x: Any, axis: Any = None, keepdims: bool = False):
-    """Sum over ``axis`` (an int, a tuple, or None for all); bools count as int32."""
+    """Sum over ``axis`` (an int, a tuple, or None for all); bools, int8 and int32 sum in
+    int32, uint8 and uint32 in uint32, int64 in int64 (:func:`accumulation_dtype`)."""
     return _reduce("reduce_sum", "sum", x, axis, keepdims)
 
 
@@ -505,74 +516,11 @@ def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: float =
 
 
 # ---------------------------------------------------------------------------
-# Gathering
+# Gathering: take, take_along_axis, one_hot (frontend/ops_gather.py, re-exported here)
 
-
-def _indices(indices: Any, op: str) -> Operand:
-    value = operand(indices, op)
-    if dtype_of(value) != "int32":
-        if is_float(dtype_of(value)) or dtype_of(value) == "bool":
-            raise user_error(TcompTypeError, f"{op}: indices must be integers, got {dtype_of(value)}")
-    return cast(value, "int32")
-
-
-def take(x: Any, indices: Any, axis: int | None = None):
-    """numpy's take: negative indices count from the end; out-of-range indices clamp."""
-    value = _array_operand(x, "take")
-    if axis is None:
-        value = reshape(value, (-1,))
-        axis = 0
-    axis = normalize_axis("take", axis, len(shape_of(value)))
-    return bind("gather", [value, _indices(indices, "take")], axis=axis)
-
-
-def take_along_axis(x: Any, indices: Any, axis: int):
-    """numpy's take_along_axis: picks ``x[..., indices[..., i, ...], ...]`` along ``axis``.
-
-    Indices follow ``take``'s rules (negative from the end, clamped).
-    """
-    value = _array_operand(x, "take_along_axis")
-    idx = _indices(indices, "take_along_axis")
-    xs, ishape = shape_of(value), shape_of(idx)
-    if len(xs) != len(ishape):
-        raise user_error(
-            TcompShapeError,
-            f"take_along_axis: indices must have the array's rank {len(xs)}, got shape {ishape}",
-        )
-    axis = normalize_axis("take_along_axis", axis, len(xs))
-    n = xs[axis]
-    others = broadcast_shapes(
-        "take_along_axis",
-        tuple(d for i, d in enumerate(xs) if i != axis),
-        tuple(d for i, d in enumerate(ishape) if i != axis),
-    )
-    k = ishape[axis]
-    # Move the axis last, broadcast the other axes, and flatten them into rows.
-    perm = tuple(i for i in range(len(xs)) if i != axis) + (axis,)
-    rows = int(np.prod(others, dtype=np.int64))
-    x_rows = reshape(broadcast(transpose(value, perm), others + (n,)), (rows * n,))
-    i_rows = reshape(broadcast(transpose(idx, perm), others + (k,)), (rows, k))
-    i_rows = clip(where(less(i_rows, 0), add(i_rows, n), i_rows), 0, builtins.max(n - 1, 0))
-    from tcomp.frontend.creation import arange  # creation builds on this module
-
-    offsets = multiply(reshape(arange(rows), (rows, 1)), n)
-    picked = bind("gather", [x_rows, cast(add(i_rows, offsets), "int32")], axis=0)
-    picked = reshape(picked, others + (k,))
-    return transpose(picked, _inverse(perm))
-
-
-def _inverse(perm: Sequence[int]) -> tuple[int, ...]:
-    inverse = [0] * len(perm)
-    for i, p in enumerate(perm):
-        inverse[p] = i
-    return tuple(inverse)
-
-
-def one_hot(indices: Any, num_classes: int, dtype: Any = "float32"):
-    """``result[..., c] = (indices[...] == c)`` as ``dtype``; out-of-range indices give all zeros."""
-    from tcomp.frontend.creation import arange  # creation builds on this module
-
-    idx = _indices(indices, "one_hot")
-    classes = arange(int(num_classes))
-    hits = equal(expand_dims(idx, -1), classes)
-    return astype(hits, dtype)
+from tcomp.frontend.ops_gather import (  # noqa: E402 (it builds on the functions above)
+    int32_indices,  # noqa: F401 (re-exported)
+    one_hot,  # noqa: F401
+    take,  # noqa: F401
+    take_along_axis,  # noqa: F401
+)

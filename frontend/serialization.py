@@ -13,7 +13,9 @@ Leaves: numpy arrays and anything numpy makes one of (brought to tcomp's
 dtypes as a jit argument is: int64 becomes int32 when it fits), ``tcomp.Array``,
 and Python ``bool``/``int``/``float`` (stored as 0-d BOOL/I64/F64 tensors and
 loaded back as Python scalars). Dtypes: float32, float64, float16, bfloat16
-(safetensors ``BF16``), int32, bool.
+(safetensors ``BF16``), int8, uint8, int32, uint32, int64 (``I8 U8 I32 U32 I64``), bool.
+An int64 leaf of a tcomp file (saved from an int64 ``tcomp.Array``) loads as int64; in
+a file of another tool it is brought to tcomp's dtypes as a jit argument is.
 """
 
 from __future__ import annotations
@@ -28,7 +30,13 @@ from tcomp.frontend.array import Array
 from tcomp.frontend.pytree import leaf_paths, tree_flatten, tree_unflatten
 from tcomp.frontend.serialization_tree import FORMAT, decode_tree, encode_tree, same_structure
 from tcomp.frontend.trace import Tracer
-from tcomp.frontend.values import BFLOAT16, canonical_host_array, host_array, is_python_scalar
+from tcomp.frontend.values import (
+    BFLOAT16,
+    canonical_host_array,
+    host_array,
+    is_python_scalar,
+    native_byte_order,
+)
 from tcomp.ir.errors import TcompArgumentError, TcompTracerError, TcompTypeError
 from tcomp.ir.types import TensorType, canonical_dtype
 
@@ -51,7 +59,7 @@ _CODES = {
     "U32": np.dtype(np.uint32),
     "U64": np.dtype(np.uint64),
 }
-_TCOMP_CODES = ("F32", "F64", "F16", "BF16", "I32", "BOOL")
+_TCOMP_CODES = ("F32", "F64", "F16", "BF16", "I8", "U8", "I32", "U32", "I64", "BOOL")
 _PYTHON_CODES = {"bool": "BOOL", "int": "I64", "float": "F64"}
 _NAMES = {np.dtype(np.bool_): "bool", BFLOAT16: "bfloat16"}  # others: dtype.name
 
@@ -137,7 +145,7 @@ def load(path: str | os.PathLike, backend: str | None = None, like: Any = None) 
                 f"the tcomp metadata is malformed: the array leaf {name!r} is {code}, not one of "
                 f"tcomp's dtypes ({', '.join(_TCOMP_CODES)})"
             )
-        return _to_backend(array, backend, f"{path}: {name}")
+        return _to_backend(array, backend, f"{path}: {name}", keep_int64=True)
 
     try:
         tree = decode_tree(metadata[TREE_KEY], make_leaf)
@@ -185,14 +193,16 @@ def _read(path: str) -> tuple[dict[str, str], dict[str, np.ndarray], dict[str, s
     return metadata, tensors, codes
 
 
-def _to_backend(array: np.ndarray, backend: str | None, what: str) -> Any:
-    """``array`` itself, or as a ``tcomp.Array`` held by ``backend``."""
+def _to_backend(array: np.ndarray, backend: str | None, what: str, keep_int64: bool = False) -> Any:
+    """``array`` itself, or as a ``tcomp.Array`` held by ``backend`` (int64 kept as it is
+    when ``keep_int64``, else narrowed as a jit argument is)."""
     if backend is None:
         return array
     from tcomp.backends.registry import get_backend
 
     target = get_backend(backend)
-    host = canonical_host_array(array, what)
+    keep = keep_int64 and array.dtype == np.int64
+    host = native_byte_order(array) if keep else canonical_host_array(array, what)
     return Array(
         target.from_host(np.asarray(host, order="C")),
         target,

@@ -132,8 +132,11 @@ class Trace:
         value = self.builder.emit(op, [t._value for t in inputs], attrs, user_location())
         return Tracer(self, value)
 
-    def lift(self, x: Any) -> Tracer:
-        """This trace's tracer for ``x``: captures outer tracers, turns concrete data into constants."""
+    def lift(self, x: Any, exact: bool = False) -> Tracer:
+        """This trace's tracer for ``x``: captures outer tracers, turns concrete data into
+        constants (a numpy array of a tcomp dtype as it is when ``exact``: the frontend's
+        own operands, whose dtype is decided, int64 included; otherwise brought to tcomp's
+        dtypes as an argument is, :mod:`tcomp.frontend.values`)."""
         if isinstance(x, Tracer):
             # Checked first, so a tracer of a finished trace is caught even when it is ours.
             if not x._trace.active:
@@ -148,7 +151,7 @@ class Trace:
             if x._trace is self:
                 return x
             return self._capture(x)
-        array = concrete_array(x)
+        array = x if exact and isinstance(x, np.ndarray) else concrete_array(x)
         weak = isinstance(x, (bool, int, float))
         value = self.builder.emit("constant", [], {"value": array}, user_location())
         return Tracer(self, value, weak)

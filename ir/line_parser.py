@@ -23,6 +23,7 @@ from tcomp.ir.graph import Location
 from tcomp.ir.types import (
     TensorType,
     dtype_from_short,
+    is_integer,
     numpy_dtype,
     shape_problem,
 )
@@ -41,12 +42,12 @@ def elements_to_array(elements: list[str], dtype: str, shape: tuple[int, ...]) -
         if any(e not in ("true", "false") for e in elements):
             raise ValueError("bool elements are true or false")
         return np.array([e == "true" for e in elements], dtype=np.bool_).reshape(shape)
-    if dtype == "int32":
+    if is_integer(dtype):
         values = [int(e) for e in elements]
-        info = np.iinfo(np.int32)
+        info = np.iinfo(numpy_dtype(dtype))
         if any(not info.min <= v <= info.max for v in values):
-            raise ValueError("int32 element out of range")
-        return np.array(values, dtype=np.int32).reshape(shape)
+            raise ValueError(f"{dtype} element out of range")
+        return np.array(values, dtype=numpy_dtype(dtype)).reshape(shape)
     # Floats go through float64; the printer falls back to hex where that is not bit-exact.
     with np.errstate(all="ignore"):
         floats = np.array([float(e) for e in elements], dtype=np.float64)

@@ -148,7 +148,11 @@ float32 = "float32"
 float64 = "float64"
 float16 = "float16"
 bfloat16 = "bfloat16"  # host arrays: ml_dtypes.bfloat16
+int8 = "int8"
+uint8 = "uint8"
 int32 = "int32"
+uint32 = "uint32"
+int64 = "int64"
 bool_ = "bool"
 
 __all__ = [name for name in dir() if not name.startswith("_")]

@@ -69,8 +69,10 @@ def values(rng: np.random.Generator, shape, dtype: str, low: float = -3, high: f
     """Random values of a dtype (ints in [low, high], bools half true)."""
     if dtype == "bool":
         return np.asarray(rng.random(shape) < 0.5)
-    if dtype == "int32":
-        return np.asarray(rng.integers(int(low), int(high) + 1, shape), dtype=np.int32)
+    if dtype in ("int8", "uint8", "int32", "uint32", "int64"):
+        if dtype.startswith("u"):  # unsigned: the same span, moved to start at 0
+            low, high = 0, high - min(low, 0)
+        return np.asarray(rng.integers(int(low), int(high) + 1, shape), dtype=numpy_dtype(dtype))
     return np.asarray(rng.uniform(low, high, shape), dtype=numpy_dtype(dtype))
 
 

@@ -16,7 +16,7 @@ import pytest
 from tcomp.backends.cfamily import render_program
 from tcomp.backends.reference.kernel_interpreter import run_program
 from tcomp.ir.errors import TcompVerifyError
-from tcomp.ir.kernel.expr import INDEX, Binary, Load, Unary, Var
+from tcomp.ir.kernel.expr import INDEX, Binary, Cast, Load, Select, Unary, Var
 from tcomp.ir.kernel.kernel import Kernel, KernelArg, Loop, Program, ProgramBuffer, Schedule, Store
 from tcomp.ir.kernel.ops import BINARY_OPS, UNARY_OPS
 from tcomp.ir.kernel.parser import parse_program
@@ -24,7 +24,9 @@ from tcomp.ir.kernel.printer import print_program
 from tcomp.ir.kernel.verifier import verify_program
 from tcomp.ir.types import TensorType, numpy_dtype
 
-DTYPES = ("float32", "float64", "int32", "bool")
+DTYPES = ("float32", "float64", "int8", "uint8", "int32", "uint32", "int64", "bool")
+# computing nothing themselves (the lowering widens them): cast, select, load and store only
+STORAGE_DTYPES = ("int8", "uint8", "uint32")
 SIZE = 8
 VALUES = {  # inputs per dtype: signs, zero, fractions; no zero divisors in the second
     "float32": ([-2.5, -1.0, -0.5, 0.0, 0.25, 0.5, 1.5, 3.0],
@@ -32,6 +34,11 @@ VALUES = {  # inputs per dtype: signs, zero, fractions; no zero divisors in the 
     "float64": ([-2.5, -1.0, -0.5, 0.0, 0.25, 0.5, 1.5, 3.0],
                 [1.5, -2.0, 0.5, 2.0, -0.75, 4.0, -1.0, 0.5]),
     "int32": ([-7, -3, -1, 0, 1, 2, 5, 31], [2, -3, 4, 1, -5, 3, 7, 2]),
+    "int8": ([-128, -3, -1, 0, 1, 2, 5, 127], [2, -3, 4, 1, -5, 3, 7, 2]),
+    "uint8": ([0, 1, 2, 7, 100, 128, 200, 255], [2, 3, 4, 1, 5, 3, 7, 2]),
+    "uint32": ([0, 1, 7, 2**31, 2**31 + 5, 3_000_000_000, 2**32 - 2, 2**32 - 1],
+               [2, 3, 4, 1, 5, 3, 7, 2]),
+    "int64": ([-(2**63), -(2**40) - 3, -1, 0, 1, 2**33, 5, 2**62 + 7], [2, -3, 4, 1, -5, 3, 7, 2]),
     "bool": ([True, False, True, True, False, False, True, False],
              [True, True, False, True, False, True, False, False]),
 }
@@ -105,3 +112,66 @@ def test_every_op_renders_compiles_and_interprets_alike(op, arity):
 def test_the_op_lists_have_no_op_the_verifier_refuses_everywhere():
     refused = [op for op, arity in CASES if not accepted(op, arity)]
     assert refused == []
+
+
+def cast_program(source: str, target: str) -> Program:
+    """``%t[i] = target(%p0[i])``, and ``select(%p0[i] == %p0[i], ...)`` kept out: a cast only."""
+    i = Var("i0", INDEX, SIZE)
+    value = Cast(Load("p0", i, source), target)
+    kernel = Kernel("k0", (KernelArg("p0", source, SIZE, "in"), KernelArg("t", target, SIZE, "out")),
+                    (Loop(i, (Store("t", i, value),)),), Schedule(parallel="i0"), ("%1 convert",))
+    buffers = {"p0": ProgramBuffer("p0", TensorType((SIZE,), source), "param"),
+               "t": ProgramBuffer("t", TensorType((SIZE,), target), "output")}
+    return Program(f"cast_{source}_{target}", buffers, ["p0"], ["t"], [kernel])
+
+
+CAST_VALUES = {**VALUES, "float32": ([-2.5, -1.0, -0.5, 0.0, 0.25, 100.5, 255.0, 300.75],),
+               "float64": ([-2.5, -1.0, -129.0, 0.0, 0.25, 100.5, 2.0**40 + 0.5, 4e9],)}
+
+
+@pytest.mark.parametrize("source", DTYPES)
+def test_every_cast_renders_compiles_and_interprets_alike(source):
+    """Every dtype to every other: integers wrap, unsigned ones zero-extend, floats go to
+    integers by float_to_int's rule (in range and out of it: -1.0 to uint8 is 255)."""
+    from tcomp.backends.llvm.backend import LLVMExecutable
+
+    inputs = [np.asarray(CAST_VALUES[source][0], numpy_dtype(source))]
+    for target in DTYPES:
+        if target == source:
+            continue
+        program = cast_program(source, target)
+        verify_program(program)
+        text = print_program(program)
+        assert print_program(parse_program(text)) == text
+        for dialect in ("opencl", "cuda"):
+            assert "k0" in render_program(program, dialect)
+        with np.errstate(all="ignore"):
+            (expected,) = run_program(program, inputs)
+        (got,) = LLVMExecutable(program, 1)(inputs)
+        np.testing.assert_array_equal(np.asarray(got), expected, err_msg=f"{source} -> {target}")
+
+
+@pytest.mark.parametrize("dtype", STORAGE_DTYPES)
+def test_storage_types_select_and_refuse_arithmetic(dtype):
+    """int8, uint8, uint32 values are selected as they are; an op on them is refused
+    (the lowering computes them in int32 / int64)."""
+    from tcomp.backends.llvm.backend import LLVMExecutable
+
+    i = Var("i0", INDEX, SIZE)
+    a, b = Load("p0", i, dtype), Load("p1", i, dtype)
+    flag = Binary("lt", Cast(a, "int64"), Cast(b, "int64"), "bool")
+    value = Select(flag, a, b, dtype)
+    args = (KernelArg("p0", dtype, SIZE, "in"), KernelArg("p1", dtype, SIZE, "in"),
+            KernelArg("t", dtype, SIZE, "out"))
+    kernel = Kernel("k0", args, (Loop(i, (Store("t", i, value),)),), Schedule(parallel="i0"),
+                    ("%1 select",))
+    buffers = {name: ProgramBuffer(name, TensorType((SIZE,), dtype), "param") for name in ("p0", "p1")}
+    buffers["t"] = ProgramBuffer("t", TensorType((SIZE,), dtype), "output")
+    program = Program("select_storage", buffers, ["p0", "p1"], ["t"], [kernel])
+    verify_program(program)
+    for dialect in ("opencl", "cuda"):
+        assert "k0" in render_program(program, dialect)
+    inputs = [np.asarray(v, numpy_dtype(dtype)) for v in VALUES[dtype]]
+    (got,) = LLVMExecutable(program, 1)(inputs)
+    np.testing.assert_array_equal(np.asarray(got), np.minimum(*inputs))
+    assert [op for op, arity in CASES if any(d == dtype for d, _ in accepted(op, arity))] == []

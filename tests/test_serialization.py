@@ -215,7 +215,7 @@ def test_other_file_problems_are_clear_errors(tmp_path) -> None:
     write_with_metadata(path, LEAF_A, fmt="2")
     with pytest.raises(TcompArgumentError, match="this tcomp reads format '1'"):
         tcomp.load(path)
-    write_with_metadata(path, LEAF_A, tensors={"a": np.ones(2, np.int64)})
+    write_with_metadata(path, LEAF_A, tensors={"a": np.ones(2, np.int16)})
     with pytest.raises(TcompArgumentError, match="not one of tcomp's dtypes"):
         tcomp.load(path)
     path.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00not json at all!")

@@ -27,7 +27,8 @@ class Dialect:
     pointer_space: str  # address-space qualifier of a buffer pointer ("" for none)
     index_type: str  # a signed 64-bit integer
     unsigned_index_type: str  # its unsigned twin (wrapping arithmetic)
-    byte_type: str  # an unsigned byte (bool in memory)
+    byte_type: str  # an unsigned byte (bool and uint8 in memory)
+    signed_byte_type: str  # a signed byte (int8)
     half_type: str  # an unsigned 16-bit integer (float16 and bfloat16 in memory, as bits)
     uint_type: str  # an unsigned 32-bit integer
     float_as_uint: str  # reinterprets a float's bits as uint_type (a function name)
@@ -77,6 +78,7 @@ OPENCL = Dialect(
     index_type="long",
     unsigned_index_type="ulong",
     byte_type="uchar",
+    signed_byte_type="char",  # signed in OpenCL C
     half_type="ushort",
     uint_type="uint",
     float_as_uint="as_uint",
@@ -108,6 +110,7 @@ CUDA = Dialect(
     index_type="long long",
     unsigned_index_type="unsigned long long",
     byte_type="unsigned char",
+    signed_byte_type="signed char",
     half_type="unsigned short",
     uint_type="unsigned int",
     float_as_uint="__float_as_uint",

@@ -82,7 +82,23 @@ _ARITH = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
 _MATH_UNARY = {"exp", "log", "sqrt", "tanh", "sin", "cos"} | MATH_OPS
 _BITWISE = {"bitand": "&", "bitor": "|", "bitxor": "^"}
 # sources that a float cannot hold exactly: their bfloat16 conversion is one helper
-_ONCE_TO_BF16 = {"float64": "round_bf16_f64", "int32": "round_bf16_int", INDEX: "round_bf16_int"}
+_ONCE_TO_BF16 = {
+    "float64": "round_bf16_f64",
+    "int32": "round_bf16_int",
+    "uint32": "round_bf16_int",
+    "int64": "round_bf16_int",
+    INDEX: "round_bf16_int",
+}
+_INTEGERS = ("int8", "uint8", "int32", "uint32", "int64")
+# float -> these integer types: the int32 (to_i32) or int64 (to_i64) result, wrapped
+_FLOAT_TO_INT = {
+    "int8": "to_i32",
+    "uint8": "to_i32",
+    "int32": "to_i32",
+    "uint32": "to_i64",
+    "int64": "to_i64",
+    INDEX: "to_i64",
+}
 
 
 def unsupported(what: str) -> TcompBackendError:
@@ -91,7 +107,7 @@ def unsupported(what: str) -> TcompBackendError:
 
 def check_dtype(dtype: str) -> None:
     """Raises for a type this renderer does not handle."""
-    if dtype not in ("bool", "int32", "index", *FLOATS):
+    if dtype not in ("bool", *_INTEGERS, "index", *FLOATS):
         raise unsupported(f"no C type for {dtype}")
 
 
@@ -108,6 +124,8 @@ class ExprRenderer:
     def helper(self, kind: str, dtype: str, *args: str) -> str:
         if dtype in HALF_TYPES and kind not in CONVERSIONS[dtype] + BF16_ROUNDINGS + F16_ROUNDINGS:
             dtype = "float32"  # 16-bit floats are floats in registers
+        if dtype == "int64":
+            dtype = INDEX  # one C type, one meaning: the index helpers serve int64
         self.used.add((kind, dtype))
         return f"{helper_name(kind, dtype)}({', '.join(args)})"
 
@@ -195,8 +213,10 @@ class ExprRenderer:
         v = int(value)
         if dtype == "int32" and v == -(2**31):
             return "(-2147483647 - 1)"
-        if dtype == INDEX and v == -(2**63):
+        if dtype in (INDEX, "int64") and v == -(2**63):
             return f"(-({d.index_type})9223372036854775807 - 1)"
+        if dtype in ("int8", "uint8", "uint32"):
+            return f"(({self.ctype(dtype)}){v}{'u' if dtype == 'uint32' else ''})"
         return f"({v})" if v < 0 else str(v)
 
     # -- unary ----------------------------------------------------------------
@@ -225,7 +245,7 @@ class ExprRenderer:
                 return x
             raise unsupported(f"no rendering for {op} on bool (convert first)")
         if op == "neg":
-            return f"(-{x})" if dtype == INDEX else self.helper("neg", dtype, x)
+            return f"(-{x})" if dtype == INDEX else self.helper("neg", dtype, x)  # int64 wraps
         if op == "abs":
             return self.helper("abs", dtype, x)
         if op == "sign":
@@ -270,7 +290,10 @@ class ExprRenderer:
         if op in ("add", "sub", "mul"):
             if dtype == INDEX:
                 return f"({a} {_ARITH[op]} {b})"
-            # int32 wraps as numpy's does (signed overflow is undefined in C)
+            # int32 and int64 wrap as numpy's do (signed overflow is undefined in C)
+            if dtype == "int64":
+                t, u = self.ctype(dtype), self.dialect.unsigned_index_type
+                return f"({t})(({u}){a} {_ARITH[op]} ({u}){b})"
             return f"(int)((unsigned int){a} {_ARITH[op]} (unsigned int){b})"
         raise unsupported(f"no rendering for {op} on {dtype}")
 
@@ -284,8 +307,13 @@ class ExprRenderer:
             return x
         if target == "bool":
             return f"({x} != 0)"  # NaN != 0 is true, as numpy's bool(nan)
-        if source in FLOATS and target in ("int32", INDEX):
-            return self.helper("to_i32" if target == "int32" else "to_i64", source, x)
+        if source in FLOATS and target in _FLOAT_TO_INT:
+            # tcomp's rule (ir/primitives/elementwise.py float_to_int): int8 and uint8
+            # through int32, uint32 through int64, wrapped by the C conversion
+            converted = self.helper(_FLOAT_TO_INT[target], source, x)
+            if target in ("int32", INDEX):
+                return converted
+            return f"({self.ctype(target)}){converted}"
         if source in HALF_TYPES and target == "float32":
             return x  # the same float
         return f"({self.ctype(target)}){x}"

@@ -44,9 +44,15 @@ CONVERSIONS = {"float16": HALF_HELPERS, "bfloat16": BF16_HELPERS}
 def c_type(dtype: str, dialect: Dialect) -> str:
     """The C type of a register value of ``dtype`` (float16 and bfloat16 compute in
     float: each operation's result is rounded to the 16-bit format, as numpy's float16
-    arithmetic and ml_dtypes' bfloat16 arithmetic are)."""
-    types = {"float16": "float", "bfloat16": "float", "float32": "float", "float64": "double", "int32": "int", "bool": "bool"}
-    return dialect.index_type if dtype == "index" else types[dtype]
+    arithmetic and ml_dtypes' bfloat16 arithmetic are). int8 is ``char`` / ``signed
+    char``, uint8 ``uchar`` / ``unsigned char``, uint32 ``uint`` / ``unsigned int``,
+    int64 ``long`` / ``long long`` (OpenCL / CUDA)."""
+    types = {
+        "float16": "float", "bfloat16": "float", "float32": "float", "float64": "double",
+        "int32": "int", "bool": "bool", "int8": dialect.signed_byte_type,
+        "uint8": dialect.byte_type, "uint32": dialect.uint_type,
+    }
+    return dialect.index_type if dtype in ("index", "int64") else types[dtype]
 
 
 def c_name(name: str) -> str:
@@ -75,6 +81,11 @@ def helper_name(kind: str, dtype: str) -> str:
 
 def _unsigned(dtype: str, dialect: Dialect) -> str:
     return "unsigned int" if dtype == "int32" else dialect.unsigned_index_type
+
+
+def _bits(dtype: str) -> int:
+    """The width of a computing integer type: 32 for int32, 64 for index (and int64)."""
+    return 32 if dtype == "int32" else 64
 
 
 def memory_type(dtype: str, dialect: Dialect) -> str:
@@ -247,6 +258,10 @@ def render_helper(kind: str, dtype: str, dialect: Dialect) -> str:
         return f"{head}{t} {name}({t} a, {t} b) {{\n  return a {cmp} b ? a : b;\n}}\n"
     one = f"({t})1"
     zero = f"({t})0"
+    u = _unsigned(dtype, dialect) if dtype in ("int32", "index") else ""
+    # unsigned literals: the shift width and 1 (int32 as ever; 64-bit ones cast)
+    width = "32u" if dtype == "int32" else f"({u})64"
+    unsigned_one = "1u" if dtype == "int32" else f"({u})1"
     body = {
         "max": f"{t} a, {t} b) {{\n  return (a >= b || isnan(a)) ? a : b;  /* np.maximum */\n",
         "min": f"{t} a, {t} b) {{\n  return (a <= b || isnan(a)) ? a : b;  /* np.minimum */\n",
@@ -276,19 +291,19 @@ def render_helper(kind: str, dtype: str, dialect: Dialect) -> str:
         # numpy's shifts for every amount (ir/primitives/bitwise.py): C's are undefined for
         # amounts >= 32 or < 0 (unsigned, those are >= 32), and for a negative a << b
         "shl": (
-            f"{t} a, {t} b) {{\n  /* numpy's: 0 for amounts outside 0..31; wraps */\n"
-            f"  return ((unsigned int)b < 32u) ? ({t})((unsigned int)a << b) : 0;\n"
+            f"{t} a, {t} b) {{\n  /* numpy's: 0 for amounts outside 0..{_bits(dtype) - 1}; wraps */\n"
+            f"  return (({u})b < {width}) ? ({t})(({u})a << b) : 0;\n"
         ),
         "shr": (
-            f"{t} a, {t} b) {{\n  /* numpy's: the sign fills; a >> 31 outside 0..31 */\n"
-            "  return a >> (((unsigned int)b < 32u) ? b : 31);\n"
+            f"{t} a, {t} b) {{\n  /* numpy's: the sign fills; a >> {_bits(dtype) - 1} outside 0..{_bits(dtype) - 1} */\n"
+            f"  return a >> ((({u})b < {width}) ? b : {_bits(dtype) - 1});\n"
         ),
         # int32 pow, exact (ir/primitives/elementwise.py integer_power): binary
         # exponentiation in unsigned arithmetic, which wraps as numpy's does
         "pow": (
             f"{t} a, {t} b) {{\n  /* exact, wrapping; b < 0: 1 / a**-b truncated toward 0 */\n"
             "  if (b < 0) return a == 1 ? 1 : (a == -1 ? ((b & 1) ? -1 : 1) : 0);\n"
-            "  unsigned int r = 1u, p = (unsigned int)a;\n"
+            f"  {u} r = {unsigned_one}, p = ({u})a;\n"
             "  for (; b != 0; b >>= 1) {\n"
             "    if (b & 1) r *= p;\n"
             "    p *= p;\n"

@@ -1,7 +1,8 @@
 """Kernel-IR scalar expressions rendered as LLVM IR (llvmlite.ir only).
 
-Types: ``float16/32/64`` are ``half/float/double``, ``int32`` is ``i32``,
-``index`` is ``i64``, ``bool`` is ``i1`` in registers and ``i8`` in memory,
+Types: ``float16/32/64`` are ``half/float/double``, ``int8``/``uint8`` are ``i8``,
+``int32``/``uint32`` ``i32``, ``int64`` and ``index`` ``i64`` (integer casts:
+:mod:`tcomp.backends.llvm.int_casts`), ``bool`` is ``i1`` in registers and ``i8`` in memory,
 ``bfloat16`` is ``float`` in registers (always a value bfloat16 can hold) and
 ``i16`` in memory (the upper half of the float bits; see
 :mod:`tcomp.backends.llvm.halves`).
@@ -28,9 +29,9 @@ Semantics follow the numpy references that the kernel interpreter uses:
   (``frem`` for fmod, ``llvm.floor``, ``llvm.copysign``; see
   ``ir/primitives/elementwise.py``), so they equal numpy's bit for bit;
 - int32 ``pow`` is exact (:mod:`tcomp.backends.llvm.int_power`), float ``pow`` libm's;
-- float -> int32 gives numpy's x86 result: truncation in range, ``INT_MIN``
+- float -> int32/int64 gives numpy's x86 result: truncation in range, ``INT_MIN``
   for NaN and out-of-range values (``llvm.fptosi.sat`` plus a select, so
-  never poison);
+  never poison); to int8/uint8 through int32, to uint32 through int64 (wrapping);
 - ``Select`` and ``and``/``or`` evaluate both sides with one ``select`` when
   every load inside them is provably in range; otherwise they branch, so a
   guarded load is never executed speculatively.
@@ -60,6 +61,7 @@ from tcomp.backends.llvm.halves import (
     store_bfloat16,
 )
 from tcomp.backends.llvm.inline_math import exp_f32, tanh_f32
+from tcomp.backends.llvm.int_casts import float_to_int, int_to_float, int_to_int
 from tcomp.backends.llvm.int_power import int_power
 from tcomp.backends.llvm.scalar_ops import bitwise, bitwise_not, math_function
 from tcomp.backends.llvm.threefry import render_call
@@ -95,7 +97,11 @@ _REGISTER_TYPES: dict[str, ir.Type] = {
     "float32": F32,
     "float64": F64,
     "bfloat16": F32,  # a bfloat16 value in a float (i16 in memory)
+    "int8": I8,
+    "uint8": I8,
     "int32": I32,
+    "uint32": I32,
+    "int64": I64,
     "bool": I1,
     INDEX: I64,
 }
@@ -143,7 +149,7 @@ def intrinsic(module: ir.Module, name: str, ret: ir.Type, args: list[ir.Type]) -
 
 
 def _suffix(ty: ir.Type) -> str:
-    return {F16: "f16", F32: "f32", F64: "f64", I32: "i32", I64: "i64", I1: "i1"}[ty]
+    return {F16: "f16", F32: "f32", F64: "f64", I8: "i8", I32: "i32", I64: "i64", I1: "i1"}[ty]
 
 
 class ExprRenderer:
@@ -510,19 +516,13 @@ class ExprRenderer:
             widths = {"float16": 16, "float32": 32, "float64": 64}
             return b.fpext(x, ty) if widths[target] > widths[source] else b.fptrunc(x, ty)
         if target in FLOATS:
-            convert = b.uitofp if source == "bool" else b.sitofp
             if target == "float16":
                 # via float: ints that float rounds are far beyond half's range (inf either way)
-                return b.fptrunc(convert(x, F32), F16)
-            return convert(x, ty)
+                return b.fptrunc(int_to_float(b, x, source, F32), F16)
+            return int_to_float(b, x, source, ty)
         if source in FLOATS:
             return self._float_to_int(x, source, target)
-        # integer <-> integer (bool is unsigned)
-        if source == "bool":
-            return b.zext(x, ty)
-        if ty.width > x.type.width:
-            return b.sext(x, ty)
-        return b.trunc(x, ty)
+        return int_to_int(b, x, source, ty)  # integer <-> integer (bool is unsigned)
 
     def _bfloat16_cast(self, x: ir.Value, source: str, target: str) -> ir.Value:
         """Casts from or to bfloat16 (not to bool); to bfloat16 one rounding of the exact
@@ -542,27 +542,16 @@ class ExprRenderer:
             x = b.uitofp(x, F32)  # exact
         elif source != "float32":
             if source != "float64":
-                x = b.sitofp(x, F64)  # int32 exact; index exact below 2**53
+                x = int_to_float(b, x, source, F64)  # int32 exact; int64 exact below 2**53
             # round-to-odd to float keeps the bits bf16's rounding needs: one rounding in all
             x = self._round_to_odd_float(x)
         return round_to_bfloat16(b, x)
 
     def _float_to_int(self, x: ir.Value, source: str, target: str) -> ir.Value:
-        b = self.builder
         if source == "float16":
-            x = b.fpext(x, F32)
-        ty = register_type(target)
-        converted = b.call(
-            intrinsic(
-                self.module, f"llvm.fptosi.sat.{_suffix(ty)}.{_suffix(x.type)}", ty, [x.type]
-            ),
-            [x],
-        )
-        # x86 (and so numpy) gives the "integer indefinite" INT_MIN for NaN and out of
-        # range; below the range fptosi.sat already saturates to INT_MIN
-        limit = ir.Constant(x.type, float(2 ** (ty.width - 1)))
-        in_range = b.fcmp_ordered("<", x, limit)  # false for NaN
-        return b.select(in_range, converted, ir.Constant(ty, 1 << (ty.width - 1)))
+            x = self.builder.fpext(x, F32)
+        declare = lambda name, ret, args: intrinsic(self.module, name, ret, args)  # noqa: E731
+        return float_to_int(self.builder, declare, x, target, register_type(target))
 
     def _round_to_odd_float(self, x: ir.Value) -> ir.Value:
         """``x`` (double) rounded to float with round-to-odd, so that a second rounding

@@ -21,7 +21,10 @@ a zero divisor and ``INT_MIN // -1`` wrapping; on floats numpy's ``npy_divmod``
 algorithm (fmod, then corrected; see ``ir/primitives/elementwise.py``).
 
 Scalar types are the graph IR's dtypes (``float32``, ``float64``, ``float16``, ``bfloat16``,
-``int32``, ``bool``) plus ``index``, a signed 64-bit integer for loop variables and offsets.
+``int8``, ``uint8``, ``int32``, ``uint32``, ``int64``, ``bool``) plus ``index``, a signed
+64-bit integer for loop variables and offsets. ``STORAGE_TYPES`` (int8, uint8, uint32):
+constants, loads, stores, casts and selects only (the lowering computes them in
+int32 / int64). Integer constants are wrapped into their type when built.
 
 Build expressions with the functions below (:func:`add`, :func:`mul`,
 :func:`floordiv`, ...) rather than the classes: they fold constants and
@@ -41,6 +44,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence, Union
 
+from tcomp.ir.kernel.folding import compare_ranges, floordiv_bound, fold_integer
 from tcomp.ir.kernel.ops import (  # noqa: F401 (re-exported; the op names live there)
     BINARY_OPS,
     BOOL_UNARY_OPS,
@@ -49,12 +53,15 @@ from tcomp.ir.kernel.ops import (  # noqa: F401 (re-exported; the op names live 
     REDUCE_OPS,
     UNARY_OPS,
 )
+from tcomp.ir.types import STORAGE_INT_DTYPES, int_bounds, wrap_int
 
 INDEX = "index"
-SCALAR_TYPES = ("float32", "float64", "float16", "bfloat16", "int32", "bool", INDEX)
+_INTEGERS = ("int8", "uint8", "int32", "uint32", "int64")
+SCALAR_TYPES = ("float32", "float64", "float16", "bfloat16", *_INTEGERS, "bool", INDEX)
 FLOAT_TYPES = frozenset({"float16", "bfloat16", "float32", "float64"})
 HALF_TYPES = frozenset({"float16", "bfloat16"})  # stored in 16 bits, computed in float32
-INTEGER_TYPES = frozenset({"int32", INDEX})
+INTEGER_TYPES = frozenset({*_INTEGERS, INDEX})
+STORAGE_TYPES = STORAGE_INT_DTYPES  # integer types that hold values but compute nothing
 
 Number = Union[int, float, bool]
 
@@ -280,7 +287,7 @@ def value_range(expr: Expr) -> tuple[float, float]:
             return (min(lo_a * c, hi_a * c), max(lo_a * c, hi_a * c))
         if expr.op == "floordiv" and isinstance(expr.b, Const) and expr.b.value > 0:
             c = expr.b.value
-            return (_floordiv_bound(lo_a, c), _floordiv_bound(hi_a, c))
+            return (floordiv_bound(lo_a, c), floordiv_bound(hi_a, c))
         if expr.op == "mod" and isinstance(expr.b, Const) and expr.b.value > 0 and lo_a >= 0:
             return (0, min(hi_a, expr.b.value - 1))
         if expr.op == "min":
@@ -294,20 +301,19 @@ def value_range(expr: Expr) -> tuple[float, float]:
     return (-math.inf, math.inf)
 
 
-def _floordiv_bound(bound: float, divisor: float) -> float:
-    return bound if math.isinf(bound) else bound // divisor
-
-
 # ---------------------------------------------------------------------------
 # Constructors that simplify
 
 
 def const(value: Number, dtype: str) -> Const:
-    """A constant of ``dtype`` (the value is converted to the type's Python kind)."""
+    """A constant of ``dtype`` (the value is converted to the type's Python kind; an
+    integer is wrapped into its type, two's complement)."""
     if dtype == "bool":
         return Const(bool(value), dtype)
-    if dtype in INTEGER_TYPES:
+    if dtype == INDEX:
         return Const(int(value), dtype)
+    if dtype in INTEGER_TYPES:
+        return Const(wrap_int(int(value), dtype), dtype)
     return Const(float(value), dtype)
 
 
@@ -436,7 +442,7 @@ def binary(op: str, a: Expr, b: Expr) -> Expr:
     """``op(a, b)`` with constants folded and identities applied (see :func:`add` ...)."""
     dtype = "bool" if op in COMPARISON_OPS or op in LOGICAL_OPS else a.dtype
     if isinstance(a, Const) and isinstance(b, Const) and a.dtype in INTEGER_TYPES | {"bool"}:
-        folded = _fold_integer(op, a.value, b.value)
+        folded = fold_integer(op, a.value, b.value)
         if folded is not None:
             return const(folded, dtype)
     if a.dtype == INDEX:
@@ -453,31 +459,6 @@ def binary(op: str, a: Expr, b: Expr) -> Expr:
         if _is_const(b, True):
             return a
     return Binary(op, a, b, dtype)
-
-
-def _fold_integer(op: str, x: Number, y: Number) -> Number | None:
-    if op == "add":
-        return x + y
-    if op == "sub":
-        return x - y
-    if op == "mul":
-        return x * y
-    if op == "floordiv" and y > 0:
-        return x // y
-    if op == "mod" and y > 0:
-        return x % y
-    if op == "max":
-        return max(x, y)
-    if op == "min":
-        return min(x, y)
-    comparisons = {"eq": x == y, "ne": x != y, "lt": x < y, "le": x <= y, "gt": x > y, "ge": x >= y}
-    if op in comparisons:
-        return comparisons[op]
-    if op == "and":
-        return bool(x) and bool(y)
-    if op == "or":
-        return bool(x) or bool(y)
-    return None
 
 
 def _simplify_index(op: str, a: Expr, b: Expr) -> Expr | None:
@@ -524,23 +505,9 @@ def _simplify_index(op: str, a: Expr, b: Expr) -> Expr | None:
     if op in COMPARISON_OPS:
         lo_a, hi_a = value_range(a)
         lo_b, hi_b = value_range(b)
-        known = _compare_ranges(op, lo_a, hi_a, lo_b, hi_b)
+        known = compare_ranges(op, lo_a, hi_a, lo_b, hi_b)
         if known is not None:
             return const(known, "bool")
-    return None
-
-
-def _compare_ranges(op: str, lo_a: float, hi_a: float, lo_b: float, hi_b: float) -> bool | None:
-    if op == "lt":
-        return True if hi_a < lo_b else False if lo_a >= hi_b else None
-    if op == "le":
-        return True if hi_a <= lo_b else False if lo_a > hi_b else None
-    if op == "gt":
-        return _compare_ranges("lt", lo_b, hi_b, lo_a, hi_a)
-    if op == "ge":
-        return _compare_ranges("le", lo_b, hi_b, lo_a, hi_a)
-    if op == "eq" and lo_a == hi_a == lo_b == hi_b:
-        return True
     return None
 
 
@@ -595,7 +562,18 @@ def cast(x: Expr, dtype: str) -> Expr:
         return x
     if isinstance(x, Const) and x.dtype in INTEGER_TYPES | {"bool"}:
         return const(x.value, dtype)
+    if isinstance(x, Cast) and x.x.dtype == dtype and _widens(dtype, x.dtype):
+        return x.x  # narrow(wide(x)) -> x when the wide integer type holds every narrow value
     return Cast(x, dtype)
+
+
+def _widens(narrow: str, wide: str) -> bool:
+    """Whether the integer type ``wide`` holds every value of the integer type ``narrow``."""
+    if narrow not in INTEGER_TYPES or wide not in INTEGER_TYPES:
+        return False
+    low, high = int_bounds("int64" if narrow == INDEX else narrow)
+    wide_low, wide_high = int_bounds("int64" if wide == INDEX else wide)
+    return wide_low <= low and high <= wide_high
 
 
 def clamp_index(x: Expr, extent: int) -> Expr:

@@ -8,6 +8,9 @@ groups, and the renderers and the kernel interpreter give each its meaning:
   rounded). ``MATH_OPS`` among them are C's math-library functions of the same
   name (``rint`` rounds halves to even, as numpy's ``round``/``rint``);
   ``isnan`` gives ``bool``;
+- no op takes the storage types ``int8``, ``uint8``, ``uint32`` (the lowering computes
+  them in ``int32`` / ``int64``, :func:`tcomp.ir.types.compute_dtype`); where ``int32``
+  is named below, ``int64`` works the same way at 64 bits;
 - ``neg``, ``abs``, ``sign``: numbers; ``not``: ``bool`` (gives ``bool``);
   ``bitnot``: ``int32`` (``~x``) and ``bool`` (``not``);
 - ``ARITHMETIC_OPS``: numbers (``div``, ``pow`` floats only);

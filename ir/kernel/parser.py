@@ -69,7 +69,7 @@ from tcomp.ir.kernel.printer import (  # noqa: F401 (the equality helpers are re
 from tcomp.ir.kernel.schedule_text import parse_schedule
 from tcomp.ir.line_parser import PARSE_RECURSION_LIMIT, LineParser, Token, parse_error
 from tcomp.ir.recursion import deep_recursion
-from tcomp.ir.types import TensorType, canonical_dtype
+from tcomp.ir.types import TensorType, canonical_dtype, int_bounds
 
 _KERNEL_TOKEN = re.compile(
     r"""
@@ -125,7 +125,7 @@ class _Parser(LineParser):
         return self.expect_kind("ident", what)
 
     def scalar_type(self) -> str:
-        token = self.name("a scalar type (f32, f64, f16, bf16, i32, bool, index)")
+        token = self.name("a scalar type (f32, f64, f16, bf16, i8, u8, i32, u32, i64, bool, index)")
         if token.text not in _TYPE_NAMES:
             raise self.error(f"unknown scalar type {token.text!r}", token)
         return _TYPE_NAMES[token.text]
@@ -195,6 +195,10 @@ class _Parser(LineParser):
         value = self.int_literal(token)
         if dtype in FLOAT_TYPES and abs(value) > _FLOAT_MAX:
             raise self.error(f"{token.text} is too large for a float constant", token)
+        if dtype not in FLOAT_TYPES and dtype != INDEX:
+            low, high = int_bounds(dtype)
+            if not low <= value <= high:
+                raise self.error(f"{token.text} does not fit {type_name(dtype)}", token)
         return const(value, dtype)
 
     def load(self) -> Load:

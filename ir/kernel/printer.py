@@ -57,6 +57,7 @@ import numpy as np
 from tcomp.ir.kernel.call import Call
 from tcomp.ir.kernel.expr import (
     INDEX,
+    INTEGER_TYPES,
     Binary,
     Cast,
     Const,
@@ -141,8 +142,8 @@ def _format_const(expr: Const) -> str:
         return "true" if expr.value else "false"
     if expr.dtype == INDEX:
         return str(int(expr.value))
-    if expr.dtype == "int32":
-        return f"{int(expr.value)}:i32"
+    if expr.dtype in INTEGER_TYPES:
+        return f"{int(expr.value)}:{type_name(expr.dtype)}"
     return f"{format_attr(float(expr.value))}:{type_name(expr.dtype)}"
 
 

@@ -21,9 +21,10 @@
   assignment targets a loop variable or an undeclared local;
 - types: a ``Reduce`` remains; binary operands differ in type, or an op
   does not take that type (``div`` and the float functions want floats,
-  ``pow`` floats or int32, ``floordiv``/``mod`` numbers, ``&&``/``||``/``not`` bools,
-  ``shl``/``shr`` int32, the other bitwise ops int32 or bool, a ``Call`` of
-  ``CALL_OPS`` its count of int32 operands); a
+  ``pow`` floats, int32 or int64, ``floordiv``/``mod`` numbers, ``&&``/``||``/``not``
+  bools, ``shl``/``shr`` int32 or int64, the other bitwise ops those or bool, a ``Call``
+  of ``CALL_OPS`` its count of int32 operands; no unary or binary op takes a storage
+  type, int8, uint8 or uint32); a
   node's type is not the one its operands give; a ``select`` condition is not
   bool; an index is not ``index``-typed; a constant's value does not fit its
   type; a loop extent is negative;
@@ -99,7 +100,16 @@ from tcomp.ir.kernel.printer import (
     keyed_kernel_lines,
     keyed_program_lines,
 )
-from tcomp.ir.types import MAX_ELEMENTS, TensorType, is_int, numpy_dtype, shape_problem
+from tcomp.ir.types import (
+    MAX_ELEMENTS,
+    STORAGE_INT_DTYPES,
+    TensorType,
+    compute_dtype,
+    int_bounds,
+    is_int,
+    numpy_dtype,
+    shape_problem,
+)
 
 CONTEXT_LINES = 3  # lines of IR shown before and after the faulty one
 
@@ -107,7 +117,6 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _ANY_GROUP_SIZE = frozenset({"single", "nest", "coarsened", "vector"})  # GPU kinds, local None
 _BUFFER_NAME = re.compile(r"[A-Za-z0-9_.]+\Z")
 _RESERVED = frozenset({"for", "let", "in", "true", "false", "nan", "inf", "schedule", "kernel"})
-_INT32 = np.iinfo(np.int32)
 _INT64 = np.iinfo(np.int64)
 
 Key = tuple  # what a printed line shows: ("buffer", name), ("stmt", kernel, path) ...
@@ -483,8 +492,8 @@ class _KernelChecker:
         if dtype == "bool":
             ok = isinstance(value, (bool, np.bool_))
         elif dtype in INTEGER_TYPES:
-            bounds = _INT64 if dtype == INDEX else _INT32
-            ok = is_int(value) and bounds.min <= value <= bounds.max
+            low, high = int_bounds("int64" if dtype == INDEX else dtype)
+            ok = is_int(value) and low <= value <= high
         else:
             ok = isinstance(value, float)
         if not ok:
@@ -494,10 +503,13 @@ class _KernelChecker:
         x = expr.x.dtype
         if expr.op not in UNARY_OPS:
             raise self.fault(f"unknown unary op {expr.op!r}")
+        if x in STORAGE_INT_DTYPES:
+            raise self.fault(f"{expr.op} does not take {x}, a storage type (compute it in "
+                             f"{compute_dtype(x)}): {_show(expr)}")
         if expr.op == "not":
             wanted = x == "bool"
         elif expr.op == "bitnot":
-            wanted = x in ("int32", "bool")
+            wanted = x in ("int32", "int64", "bool")
         elif expr.op in FLOAT_UNARY_OPS:
             wanted = x in FLOAT_TYPES
         else:
@@ -523,20 +535,23 @@ class _KernelChecker:
             raise self.fault(f"unknown binary op {op!r}")
         if a != b:
             raise self.fault(f"{op} of {a} and {b}: operands must have one type ({_show(expr)})")
+        if a in STORAGE_INT_DTYPES:
+            raise self.fault(f"{op} does not take {a}, a storage type (compute it in "
+                             f"{compute_dtype(a)}): {_show(expr)}")
         if op in LOGICAL_OPS:
             wanted = a == "bool"
         elif op == "div":
             wanted = a in FLOAT_TYPES
         elif op == "pow":  # int32: exact, ir/primitives/elementwise.py integer_power
-            wanted = a in FLOAT_TYPES or a == "int32"
+            wanted = a in FLOAT_TYPES or a in ("int32", "int64")
         elif op in ("floordiv", "mod"):
             wanted = a in INTEGER_TYPES or a in FLOAT_TYPES  # numpy's floor_divide / remainder
         elif op in COMPARISON_OPS:
             wanted = True
         elif op in SHIFT_OPS:
-            wanted = a == "int32"
+            wanted = a in ("int32", "int64")
         elif op in ("bitand", "bitor", "bitxor"):
-            wanted = a in ("int32", "bool")
+            wanted = a in ("int32", "int64", "bool")
         else:
             wanted = a != "bool"
         if not wanted:

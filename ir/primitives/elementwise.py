@@ -152,15 +152,17 @@ _define_binary(
 
 
 def integer_power(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """int32 ``x ** y`` by tcomp's definition (the comment above), elementwise."""
+    """Integer ``x ** y`` by tcomp's definition (the comment above), elementwise, in
+    ``x``'s dtype (any integer dtype: the exact power wrapped to its width)."""
+    dtype = np.asarray(x).dtype
     x64, y64 = np.asarray(x).astype(np.int64), np.asarray(y).astype(np.int64)
-    # uint64 arithmetic wraps modulo 2**64 (defined behaviour), so the low 32 bits are exact
+    # uint64 arithmetic wraps modulo 2**64 (defined behaviour), so the low bits are exact
     with np.errstate(all="ignore"):
         wrapped = np.power(x64.astype(np.uint64), np.maximum(y64, 0).astype(np.uint64))
-    powers = wrapped.astype(np.uint32).astype(np.int64)
-    powers = np.where(powers >= 2**31, powers - 2**32, powers)
+        powers = wrapped.astype(dtype)  # the low bits, two's complement
     reciprocals = np.where(x64 == 1, 1, np.where(x64 == -1, np.where(y64 % 2 == 0, 1, -1), 0))
-    return np.asarray(np.where(y64 >= 0, powers, reciprocals), dtype=np.int32)
+    with np.errstate(all="ignore"):
+        return np.asarray(np.where(y64 >= 0, powers, reciprocals.astype(dtype)), dtype=dtype)
 
 
 def _pow_reference(inputs: Sequence[np.ndarray], attrs: Mapping[str, Any]) -> np.ndarray:
@@ -316,8 +318,9 @@ register(
 )
 
 # ---------------------------------------------------------------------------
-# convert(x) {dtype}: numpy's astype (float -> int truncates toward zero); to bfloat16
-# tcomp's rounding (tcomp.ir.bfloat16: once, from the exact value), not ml_dtypes'
+# convert(x) {dtype}: numpy's astype (float -> int truncates toward zero, out of range by
+# float_to_int's rule; int -> int wraps); to bfloat16 tcomp's rounding
+# (tcomp.ir.bfloat16: once, from the exact value), not ml_dtypes'
 
 
 def _dtype_attr(op: str, dtype: object) -> str:
@@ -332,11 +335,34 @@ def _convert_infer(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> Ten
     return types[0].with_dtype(_dtype_attr("convert", attrs["dtype"]))
 
 
-def _convert_reference(inputs: Sequence[np.ndarray], attrs: Mapping[str, Any]) -> np.ndarray:
+def float_to_int(x: np.ndarray, dtype: str) -> np.ndarray:
+    """Floats converted to the integer ``dtype`` by tcomp's rule (numpy's on x86, made
+    explicit, as C leaves out-of-range conversions undefined):
+
+    - int32 and int64: truncation toward zero in range; the least value (``INT_MIN``,
+      x86's "integer indefinite") for NaN and values out of range;
+    - int8 and uint8: as int32, then wrapped to 8 bits; uint32: as int64, then wrapped
+      to 32 bits (what x86 compilers emit, so ``-1.0`` gives 255 as uint8).
+    """
+    if dtype in ("int8", "uint8", "uint32"):
+        wide = float_to_int(x, "int64" if dtype == "uint32" else "int32")
+        return wide.astype(numpy_dtype(dtype))  # wraps
+    bits = 31 if dtype == "int32" else 63
+    values = np.asarray(x, dtype=np.float64)
+    in_range = (values >= -(2.0**bits)) & (values < 2.0**bits)  # false for NaN
+    safe = np.where(in_range, values, 0.0)
     with np.errstate(all="ignore"):
-        if attrs["dtype"] == "bfloat16":
-            return to_bfloat16(inputs[0])  # tcomp's rounding: once, from the exact value
-        return inputs[0].astype(numpy_dtype(attrs["dtype"]))
+        return np.where(in_range, np.trunc(safe), -(2**bits)).astype(numpy_dtype(dtype))
+
+
+def _convert_reference(inputs: Sequence[np.ndarray], attrs: Mapping[str, Any]) -> np.ndarray:
+    x, dtype = inputs[0], attrs["dtype"]
+    with np.errstate(all="ignore"):
+        if dtype == "bfloat16":
+            return to_bfloat16(x)  # tcomp's rounding: once, from the exact value
+        if is_float(canonical_dtype(x.dtype)) and dtype not in ("bool",) and not is_float(dtype):
+            return np.asarray(float_to_int(x, dtype))
+        return x.astype(numpy_dtype(dtype))
 
 
 def _convert_vjp(b, n, ct):

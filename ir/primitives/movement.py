@@ -24,7 +24,7 @@ import numpy as np
 
 from tcomp.ir.primitives.attrs import AttrKind
 from tcomp.ir.primitives.base import Primitive, register, shape_error, type_error
-from tcomp.ir.types import TensorType, canonical_dtype
+from tcomp.ir.types import TensorType, canonical_dtype, is_integer, numpy_dtype
 
 # ---------------------------------------------------------------------------
 # reshape
@@ -214,10 +214,11 @@ def _pad_infer(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorT
 
 def _fits(value: Any, dtype: str) -> bool:
     """Whether the pad value ``value`` (a number or bool) has one meaning in ``dtype``:
-    any value for floats and bool (nonzero is true), a bool or an int in range for int32."""
-    if dtype != "int32":
+    any value for floats and bool (nonzero is true), a bool or an int in range for an
+    integer dtype."""
+    if not is_integer(dtype):
         return True
-    info = np.iinfo(np.int32)
+    info = np.iinfo(numpy_dtype(dtype))
     return isinstance(value, int) and info.min <= value <= info.max
 
 

@@ -45,6 +45,7 @@ from tcomp.ir.kernel.kernel import (
 )
 from tcomp.ir.kernel.lowering.context import Accessor, Index, LoweringContext, uniform_const
 from tcomp.ir.kernel.lowering.hoist import Hoister, NameGen, Rematerialize
+from tcomp.ir.kernel.lowering.storage import lower_node
 from tcomp.ir.kernel.lowering.table import (
     ExpressionLowering,
     KernelLowering,
@@ -100,7 +101,7 @@ class KernelBuilder:
                 raise TypeError(f"{node.op} cannot be inlined into an expression")
             inputs = [self._reader(v) for v in node.inputs]
             rule = typing.cast(ExpressionLowering, lowering)
-            found = rule(LoweringContext(self, node), inputs, node.attrs, node.output.type)
+            found = lower_node(rule, LoweringContext(self, node), node, inputs)
             self.accessors[value] = found
             self.fused.append(node)
         return found

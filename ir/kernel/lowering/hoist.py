@@ -64,8 +64,8 @@ from tcomp.ir.kernel.expr import (
     unary,
 )
 from tcomp.ir.kernel.kernel import Assign, Let, Loop, Stmt, Store
+from tcomp.ir.types import int_bounds
 
-INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 FLOATS = ("float16", "bfloat16", "float32", "float64")
 
 
@@ -153,14 +153,16 @@ def _rebuild(expr: Expr, children: list[Expr]) -> Expr:
 
 
 def reduce_init(op: str, dtype: str) -> Const:
-    """The identity of a reduction: 0, -inf / INT32_MIN (max), +inf / INT32_MAX (min)."""
+    """The identity of a reduction: 0, -inf / the type's least integer (max), +inf / its
+    greatest (min)."""
     if op == "add":
         return const(0, dtype)
     if dtype == "bool":
         return const(op == "min", dtype)
     if dtype in FLOATS:
         return const(-math.inf if op in ("max", "argmax") else math.inf, dtype)
-    return const(INT32_MIN if op in ("max", "argmax") else INT32_MAX, dtype)
+    low, high = int_bounds("int64" if dtype == INDEX else dtype)
+    return const(low if op in ("max", "argmax") else high, dtype)
 
 
 class Hoister:

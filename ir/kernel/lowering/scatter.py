@@ -26,10 +26,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tcomp.ir.graph import Node
-from tcomp.ir.kernel.expr import Load, add, const, flat_index
+from tcomp.ir.kernel.expr import Load, add, cast, const, flat_index
 from tcomp.ir.kernel.kernel import Stmt, Store
 from tcomp.ir.kernel.lowering.hoist import Hoister
 from tcomp.ir.kernel.lowering.rules_reduce import wrap_and_clamp
+from tcomp.ir.kernel.lowering.storage import widen
 
 if TYPE_CHECKING:
     from tcomp.ir.kernel.lowering.builder import KernelBuilder
@@ -50,7 +51,9 @@ def build_scatter_add(builder: "KernelBuilder", node: Node) -> tuple[Stmt, ...]:
     span = indices.type.ndim
     position = wrap_and_clamp(builder.read(indices, idx[axis : axis + span]), size)
     target = flat_index(idx[:axis] + [position] + idx[axis + span :], out.shape)
-    total = add(Load(name, target, out.dtype), builder.read(updates, idx))
+    # a storage type (int8, uint8, uint32) adds in its compute type and wraps back
+    old, update = Load(name, target, out.dtype), builder.read(updates, idx)
+    total = cast(add(widen(old), widen(update)), out.dtype)
     hoister = Hoister(builder.names, builder.placed, pinned=frozenset({name}))
     return body + hoister.build_nest(loops, [Store(name, target, total)])
 
