@@ -1,4 +1,5 @@
-"""The collectives of :mod:`tcomp.distributed`, on the host, between jitted calls.
+"""The collectives of :mod:`tcomp.distributed`: on the host between jitted calls, or as
+graph-IR nodes when called inside a trace (:mod:`tcomp.frontend.distributed_traced`).
 
 Each takes a pytree of tcomp Arrays, numpy arrays or scalars and returns the same
 structure, each leaf the same kind of value as it came (an Array on its backend, or a
@@ -14,6 +15,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from tcomp.frontend import distributed_traced as traced
 from tcomp.frontend.distributed_agreement import agree, check_identical
 from tcomp.frontend.distributed_buckets import (
     DEFAULT_BUCKET_BYTES,
@@ -34,6 +36,7 @@ from tcomp.frontend.distributed_host import (
     work_dtype,
 )
 from tcomp.frontend.pytree import tree_unflatten
+from tcomp.frontend.trace import current_trace
 from tcomp.ir.errors import TcompArgumentError, TcompShapeError
 
 
@@ -41,9 +44,13 @@ def all_reduce(x: Any, op: str = "sum", *, bucket_bytes: int = DEFAULT_BUCKET_BY
     """Every rank's ``x`` combined elementwise by ``op`` (``"sum"``, ``"mean"``, ``"max"``,
     ``"min"``); every rank gets the result. ``x`` is a pytree; its leaves are packed into
     buckets of about ``bucket_bytes`` (one per dtype at least) and each bucket is one
-    ``MPI_Iallreduce``. float16/bfloat16 are reduced in float32 and rounded back."""
+    ``MPI_Iallreduce``. float16/bfloat16 are reduced in float32 and rounded back. Inside
+    ``jit``: a graph-IR ``all_reduce_<op>`` node per leaf, where the program is split
+    (see :mod:`tcomp.frontend.distributed_traced`)."""
     check_op(op, "all_reduce")
     check_bucket_bytes(bucket_bytes)
+    if current_trace() is not None:
+        return traced.all_reduce(x, op)
     leaves, treedef, hosts = host_leaves(x, "all_reduce")
     agree("all_reduce", describe("all_reduce", hosts, treedef, op=op, bucket_bytes=bucket_bytes))
     results = reduce_arrays(hosts, op, bucket_bytes, "all_reduce")
@@ -64,7 +71,9 @@ def reduce_arrays(
     return out
 
 
-def reduce_buffers(buckets: Sequence[Bucket], buffers: Sequence[np.ndarray], op: str, what: str) -> None:
+def reduce_buffers(
+    buckets: Sequence[Bucket], buffers: Sequence[np.ndarray], op: str, what: str
+) -> None:
     """All-reduces each packed bucket buffer in place: one ``Iallreduce`` per bucket, all
     in flight together, then one wait; ``"mean"`` divides by the number of ranks."""
     MPI = mpi()
@@ -82,7 +91,10 @@ def reduce_buffers(buckets: Sequence[Bucket], buffers: Sequence[np.ndarray], op:
 def all_gather(x: Any, axis: int = 0) -> Any:
     """Every rank's ``x`` concatenated along ``axis`` in rank order (each leaf's ``axis``
     grows ``size()`` times); every rank gets the result. A 0-d leaf gives a vector of
-    ``size()`` values. Every rank must pass the same shapes."""
+    ``size()`` values. Every rank must pass the same shapes. Inside ``jit``: a graph-IR
+    ``all_gather`` node per leaf (see :mod:`tcomp.frontend.distributed_traced`)."""
+    if current_trace() is not None:
+        return traced.all_gather(x, axis)
     leaves, treedef, hosts = host_leaves(x, "all_gather")
     for h in hosts:
         if h.ndim and not -h.ndim <= axis < h.ndim:
@@ -91,6 +103,13 @@ def all_gather(x: Any, axis: int = 0) -> Any:
                 f"shape {list(h.shape)}"
             )
     agree("all_gather", describe("all_gather", hosts, treedef, axis=axis))
+    results = gather_arrays(hosts, axis)
+    return tree_unflatten(treedef, [restore(m, r) for m, r in zip(leaves, results)])
+
+
+def gather_arrays(hosts: Sequence[np.ndarray], axis: int) -> list[np.ndarray]:
+    """The all-gather of numpy arrays along ``axis`` (0-d arrays: stacked), without the
+    agreement check: one ``Iallgather`` each, all in flight together."""
     comm = communicator()
     count = comm.Get_size()
     sends = [np.ascontiguousarray(h).reshape(-1).view(np.uint8) for h in hosts]
@@ -101,23 +120,31 @@ def all_gather(x: Any, axis: int = 0) -> Any:
     for h, received in zip(hosts, receives):
         parts = received.view(h.dtype).reshape((count, *h.shape))
         results.append(parts if h.ndim == 0 else np.concatenate(list(parts), axis=axis))
-    return tree_unflatten(treedef, [restore(m, r) for m, r in zip(leaves, results)])
+    return results
 
 
 def broadcast(x: Any, root: int = 0, *, bucket_bytes: int = DEFAULT_BUCKET_BYTES) -> Any:
     """``root``'s ``x`` on every rank (every rank passes arrays of the same shapes and
     dtypes, which it gets back filled with ``root``'s values). Leaves are sent as bytes
-    in buckets of about ``bucket_bytes``, one ``MPI_Ibcast`` each."""
+    in buckets of about ``bucket_bytes``, one ``MPI_Ibcast`` each. Inside ``jit``: a
+    graph-IR ``broadcast_from`` node per leaf."""
     check_bucket_bytes(bucket_bytes)
+    if current_trace() is not None:
+        return traced.broadcast(x, root)
     leaves, treedef, hosts = host_leaves(x, "broadcast")
     results = _broadcast_hosts(hosts, treedef, root, bucket_bytes, "broadcast")
     return tree_unflatten(treedef, [restore(m, r) for m, r in zip(leaves, results)])
 
 
-def broadcast_parameters(params: Any, root: int = 0, *, bucket_bytes: int = DEFAULT_BUCKET_BYTES) -> Any:
+def broadcast_parameters(
+    params: Any, root: int = 0, *, bucket_bytes: int = DEFAULT_BUCKET_BYTES
+) -> Any:
     """``root``'s parameters on every rank: call once before training so that every rank
-    starts from the same values (e.g. after each rank initialised its own)."""
+    starts from the same values (e.g. after each rank initialised its own). Inside
+    ``jit``: as :func:`broadcast`."""
     check_bucket_bytes(bucket_bytes)
+    if current_trace() is not None:
+        return traced.broadcast(params, root)
     leaves, treedef, hosts = host_leaves(params, "broadcast_parameters")
     results = _broadcast_hosts(hosts, treedef, root, bucket_bytes, "broadcast_parameters")
     return tree_unflatten(treedef, [restore(m, r) for m, r in zip(leaves, results)])
@@ -126,9 +153,17 @@ def broadcast_parameters(params: Any, root: int = 0, *, bucket_bytes: int = DEFA
 def _broadcast_hosts(
     hosts: list[np.ndarray], treedef: Any, root: int, bucket_bytes: int, what: str
 ) -> list[np.ndarray]:
-    comm = communicator()
-    _check_root(root, comm.Get_size(), what)
+    _check_root(root, communicator().Get_size(), what)
     agree(what, describe(what, hosts, treedef, root=root, bucket_bytes=bucket_bytes))
+    return broadcast_arrays(hosts, root, bucket_bytes, what)
+
+
+def broadcast_arrays(
+    hosts: Sequence[np.ndarray], root: int, bucket_bytes: int, what: str
+) -> list[np.ndarray]:
+    """``root``'s numpy arrays on every rank, without the agreement check: the bytes in
+    buckets, one ``Ibcast`` each."""
+    comm = communicator()
     raw = [np.ascontiguousarray(h).reshape(-1).view(np.uint8) for h in hosts]
     buckets = plan_buckets([(r.shape, np.uint8) for r in raw], bucket_bytes)
     buffers = [pack(bucket, raw) for bucket in buckets]
@@ -140,32 +175,62 @@ def _broadcast_hosts(
     return [o.view(h.dtype).reshape(h.shape) for o, h in zip(out, hosts)]
 
 
-def reduce_scatter(x: Any, op: str = "sum") -> Any:
+def reduce_scatter(x: Any, op: str = "sum", axis: int = 0) -> Any:
     """The all-reduce of ``x`` by ``op``, of which each rank keeps only its block along
-    axis 0: rank ``r`` gets rows ``r * n / size()`` to ``(r + 1) * n / size()`` of the
-    reduced array (``n``, each leaf's axis 0, must divide by ``size()``)."""
+    ``axis``: rank ``r`` gets indices ``r * n / size()`` to ``(r + 1) * n / size()`` of
+    the reduced array (``n``, each leaf's length along ``axis``, must divide by
+    ``size()``). Inside ``jit`` (ops ``"sum"`` and ``"mean"``): a graph-IR
+    ``reduce_scatter_<op>`` node per leaf."""
     check_op(op, "reduce_scatter")
+    if current_trace() is not None:
+        return traced.reduce_scatter(x, op, axis)
     leaves, treedef, hosts = host_leaves(x, "reduce_scatter")
-    comm = communicator()
-    count = comm.Get_size()
+    count = communicator().Get_size()
     for h in hosts:
-        if h.ndim == 0 or h.shape[0] % count:
+        if h.ndim == 0 or not -h.ndim <= axis < h.ndim or h.shape[axis] % count:
             raise TcompShapeError(
                 f"tcomp.distributed.reduce_scatter: a leaf of shape {list(h.shape)} cannot be "
-                f"split into {count} equal blocks along axis 0 (one per rank)"
+                f"split into {count} equal blocks along axis {axis} (one per rank)"
             )
-    agree("reduce_scatter", describe("reduce_scatter", hosts, treedef, op=op))
+    agree("reduce_scatter", describe("reduce_scatter", hosts, treedef, op=op, axis=axis))
+    results = reduce_scatter_arrays(hosts, op, axis, "reduce_scatter")
+    return tree_unflatten(treedef, [restore(m, r) for m, r in zip(leaves, results)])
+
+
+def reduce_scatter_arrays(
+    hosts: Sequence[np.ndarray], op: str, axis: int, what: str
+) -> list[np.ndarray]:
+    """The reduce-scatter of numpy arrays along ``axis``, without the agreement check:
+    one ``Ireduce_scatter_block`` each, all in flight together."""
     MPI = mpi()
+    comm = communicator()
+    count = comm.Get_size()
     mpi_op = {"sum": MPI.SUM, "mean": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN}[op]
-    sends = [np.ascontiguousarray(h, work_dtype(h.dtype, op, "reduce_scatter", h.shape)) for h in hosts]
+    sends = [
+        np.ascontiguousarray(np.moveaxis(h, axis, 0), work_dtype(h.dtype, op, what, h.shape))
+        for h in hosts
+    ]
     receives = [np.empty((s.shape[0] // count, *s.shape[1:]), s.dtype) for s in sends]
     requests = [comm.Ireduce_scatter_block(s, r, op=mpi_op) for s, r in zip(sends, receives)]
-    wait_all(requests, f"reduce_scatter ({len(hosts)} arrays)", keep_alive=sends + receives)
+    wait_all(requests, f"{what} ({len(hosts)} arrays)", keep_alive=sends + receives)
     if op == "mean":
         for r in receives:
             r /= count
-    results = [r.astype(h.dtype) for r, h in zip(receives, hosts)]
-    return tree_unflatten(treedef, [restore(m, r) for m, r in zip(leaves, results)])
+    return [np.moveaxis(r, 0, axis).astype(h.dtype) for r, h in zip(receives, hosts)]
+
+
+def reduce_to_root_arrays(hosts: Sequence[np.ndarray], root: int, what: str) -> list[np.ndarray]:
+    """The sum of every rank's numpy arrays on ``root``, zeros on the other ranks (the
+    gradient of a broadcast), without the agreement check: one ``Ireduce`` each."""
+    MPI = mpi()
+    comm = communicator()
+    sends = [np.ascontiguousarray(h, work_dtype(h.dtype, "sum", what, h.shape)) for h in hosts]
+    receives = [np.zeros_like(s) for s in sends]
+    requests = [comm.Ireduce(s, r, op=MPI.SUM, root=root) for s, r in zip(sends, receives)]
+    wait_all(requests, f"{what} ({len(hosts)} arrays to rank {root})", keep_alive=sends + receives)
+    if comm.Get_rank() != root:
+        receives = [np.zeros_like(s) for s in sends]
+    return [r.astype(h.dtype) for r, h in zip(receives, hosts)]
 
 
 def check_parameters(params: Any, what: str = "check_parameters") -> None:
@@ -189,9 +254,13 @@ __all__ = [
     "all_gather",
     "all_reduce",
     "broadcast",
+    "broadcast_arrays",
     "broadcast_parameters",
     "check_parameters",
+    "gather_arrays",
     "reduce_arrays",
     "reduce_buffers",
     "reduce_scatter",
+    "reduce_scatter_arrays",
+    "reduce_to_root_arrays",
 ]

@@ -1,9 +1,9 @@
 """Host data for collectives: pytrees of tcomp Arrays, numpy arrays and scalars as numpy
 arrays, and back again on the backend each leaf came from.
 
-Collectives run on the host between jitted calls; a traced value (a collective inside
-``jit``) is refused here with an error saying so, until collectives exist as graph-IR
-ops.
+The host collectives run between jitted calls. Inside ``jit`` the collectives become
+graph-IR ops before they get here (:mod:`tcomp.frontend.distributed_traced`); what is
+host-only (``data_parallel``, ``check_parameters``) refuses a traced value here.
 """
 
 from __future__ import annotations
@@ -34,11 +34,10 @@ def host_leaves(tree: Any, op: str) -> tuple[list[Any], TreeDef, list[np.ndarray
             raise TcompTracerError(
                 with_location(
                     f"tcomp.distributed.{op} was called inside jit, on a traced value "
-                    f"({np.dtype(leaf.dtype).name}{list(leaf.shape)}): collectives inside jit "
-                    "are not supported yet. Call it on "
-                    f"the jitted function's outputs instead, between jitted calls, e.g. "
-                    f"`loss, grads = step(params, x)` then "
-                    f"`grads = tcomp.distributed.{op}(grads)`",
+                    f"({np.dtype(leaf.dtype).name}{list(leaf.shape)}): it runs on the host "
+                    "only. Call it on the jitted function's outputs instead, between "
+                    "jitted calls (inside jit, all_reduce, all_gather, broadcast and "
+                    "reduce_scatter work on traced values)",
                     user_location(),
                 )
             )
@@ -91,7 +90,9 @@ def work_dtype(dtype: np.dtype, op: str, collective: str, shape: tuple[int, ...]
     return dtype
 
 
-def describe(collective: str, hosts: list[np.ndarray], treedef: TreeDef, **settings: Any) -> list[str]:
+def describe(
+    collective: str, hosts: list[np.ndarray], treedef: TreeDef, **settings: Any
+) -> list[str]:
     """The lines :func:`~tcomp.frontend.distributed_agreement.agree` compares: tcomp's
     version, the collective and its settings, the tree and each leaf's dtype and shape."""
     options = ", ".join(f"{k}={v!r}" for k, v in settings.items())

@@ -69,6 +69,9 @@ class Lowered:
     def as_text(self, stage: str = "traced", locations: bool = True) -> str:
         """The IR of ``stage`` as text (``locations`` adds each graph node's file:line)."""
         if stage == "kernels":
+            split = getattr(self._program.compiled(), "kernels_text", None)
+            if split is not None:  # split at collectives: kernel groups and host steps
+                return split()
             return print_program(self.kernel_program())
         if stage == "source":
             text = self._program.compiled().as_text()

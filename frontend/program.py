@@ -17,6 +17,7 @@ from typing import Any
 
 from tcomp.backends.base import Backend, Executable
 from tcomp.backends.options import CompileOptions
+from tcomp.frontend.distributed_split_exec import compile_split
 from tcomp.frontend.pytree import TreeDef
 from tcomp.ir.fork_safe import ForkSafeLock
 from tcomp.ir.graph import Function
@@ -120,9 +121,12 @@ class CompiledProgram:
         if executable is None:
             optimized = self.optimized  # the graph passes run here, timed on their own
             compiling = time.perf_counter()
-            executable = self.backend.compile_with(optimized, self.options)
-            if not checked:
-                self.backend.record_trace(self.traced, executable, self.options)
+            # collectives (tcomp.distributed inside jit): kernel groups and host steps
+            executable = compile_split(self.backend, optimized, self.options)
+            if executable is None:
+                executable = self.backend.compile_with(optimized, self.options)
+                if not checked:
+                    self.backend.record_trace(self.traced, executable, self.options)
             self.compile_seconds = time.perf_counter() - compiling
         else:
             self.compile_seconds = time.perf_counter() - started

@@ -30,8 +30,23 @@ an Array on its backend, or a numpy array)::
   :class:`~tcomp.errors.TcompDistributedTimeoutError`, and the process then calls
   ``MPI_Abort`` at exit so that the launcher stops the others.
 - ``import tcomp`` does not start MPI: mpi4py is imported at the first call here.
-  Collectives inside ``jit`` (as graph-IR ops) are not supported yet: calling one on a
-  traced value raises an error that says to call it on the jitted function's outputs.
+- Inside ``jit`` the four collectives are graph-IR ops (one node per leaf; they
+  differentiate: the gradient of an all-reduce is an all-reduce of the cotangent): the
+  compiled backends run the program in kernel groups with the collectives on the host
+  between them (``f.lower(...).as_text("kernels")`` shows where), the reference backend
+  calls MPI from its numpy references. A data-parallel step written inside ``jit``::
+
+      @tcomp.jit
+      def step(params, x, y):  # x, y: this rank's shard of the batch
+          loss, grads = tcomp.value_and_grad(
+              lambda p: dist.all_reduce(local_loss(p, x, y), "mean"))(params)
+          grads = dist.all_reduce(grads, "mean")  # replicated parameters: average
+          return loss, sgd_update(params, grads)
+
+  The gradient on each rank is that of the sum over ranks of every rank's output, so
+  with ``loss`` the same on every rank each rank's ``grads`` is its local gradient; the
+  ``all_reduce(grads, "mean")`` makes them the gradient of the global mean loss.
+  ``data_parallel`` and ``check_parameters`` stay on the host (refused inside ``jit``).
 """
 
 from __future__ import annotations

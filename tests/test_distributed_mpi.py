@@ -5,6 +5,7 @@ numpy definitions of the collectives. Skipped when mpi4py or mpiexec is missing.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -211,10 +212,11 @@ def test_demo_data_parallel_prints_the_same_losses_on_every_rank():
         command, capture_output=True, text=True, timeout=90, env=dict(os.environ, TCOMP_NUM_THREADS="1")
     )
     assert result.returncode == 0, result.stderr
-    by_rank = {
-        r: [line.split("] ", 1)[1] for line in result.stdout.splitlines() if line.startswith(f"[rank {r}/2]")]
-        for r in (0, 1)
-    }
+    # each rank's lines, found by their tags: mpiexec forwards the two ranks' output as
+    # it comes, and one rank's line may land in the middle of the other's
+    by_rank: dict[int, list[str]] = {0: [], 1: []}
+    for rank, text in re.findall(r"\[rank (\d)/2\] (.*?)(?=\[rank \d/2\]|\n|$)", result.stdout):
+        by_rank[int(rank)].append(text.strip())
     losses = [line for line in by_rank[0] if line.startswith("step ")]
     assert losses == [line for line in by_rank[1] if line.startswith("step ")] and len(losses) == 1
     assert "150 per rank" in by_rank[0][0]

@@ -9,7 +9,8 @@ are dropped; the nodes they read stay for :mod:`dce` to remove.
   result has at most ``FOLD_LIMIT`` elements becomes a ``constant`` computed
   with the primitive's numpy reference (bigger results stay, so that
   ``broadcast_to`` of a scalar never turns into a big constant; nodes
-  without inputs, ``iota`` and ``constant``, stay as they are).
+  without inputs, ``iota`` and ``constant``, stay as they are; nor are the
+  collectives, ``Primitive.communicates``: their reference talks to other ranks).
 - Identities, where "0"/"1" is a constant, or a ``reshape``/``broadcast_to``
   of one, whose every element is 0/1 (see :func:`uniform_value`)::
 
@@ -185,12 +186,15 @@ def _fold(
     """op(constants) -> constant, for results of at most FOLD_LIMIT elements."""
     if not inputs or out_type.size > FOLD_LIMIT:
         return None
+    primitive = get_primitive(op)
+    if primitive.communicates:  # a collective: folding it would talk to the other ranks
+        return None
     producers = [context.producer(v) for v in inputs]
     if any(p is None or p.op != "constant" for p in producers):
         return None
     arrays = [p.attrs["value"] for p in producers if p is not None]
     with np.errstate(all="ignore"):
-        result = get_primitive(op).evaluate(arrays, attrs, out_type.dtype)
+        result = primitive.evaluate(arrays, attrs, out_type.dtype)
         array = result.reshape(out_type.shape)
     return context.emit("constant", (), {"value": array})
 

@@ -4,11 +4,13 @@
 reference, gradient rule). The definitions are grouped by kind:
 elementwise (with math functions and bitwise ops), reductions, movement
 (layout) ops, contraction, convolution, window reductions (pooling),
-indexing, the random-bit generator (``threefry2x32``) and control flow
-(``scan``, ``switch``, ``while``: ops that hold regions).
+indexing, the random-bit generator (``threefry2x32``), control flow
+(``scan``, ``switch``, ``while``: ops that hold regions) and the collectives
+across processes (``all_reduce_sum`` ...: ``COLLECTIVE_OPS``).
 """
 
 from tcomp.ir.primitives import bitwise as _bitwise  # noqa: F401,E402
+from tcomp.ir.primitives import collectives as _collectives  # noqa: F401,E402
 from tcomp.ir.primitives import contraction as _contraction  # noqa: F401,E402
 from tcomp.ir.primitives import control_flow as _control_flow  # noqa: F401,E402
 from tcomp.ir.primitives import convolution as _convolution  # noqa: F401,E402

@@ -67,6 +67,9 @@ class Primitive:
     # without_outputs(node, live) -> node: the node without the outputs not in ``live``
     # that it can drop (dce; scan: its stacked ys), or the node itself.
     without_outputs: Callable[..., Any] | None = None
+    # A collective (collectives.py): its reference talks to the other processes, so
+    # graph passes never fold it into a constant at compile time.
+    communicates: bool = False
 
     def __post_init__(self) -> None:
         if not self.attrs:
