@@ -81,7 +81,7 @@ def test_opt_runs_a_graph_then_a_kernel_pipeline(capsys):
     assert (code, err) == (0, "") and out.startswith("program @f(")
     assert run(capsys, "opt", "small.tir", "-p",
                "simplify,cse,dce,fuse,schedule-contractions,split-reductions,plan-memory,"
-               "reuse-reduction-terms") == (0, out, "")  # fuse alone: llvm's pipeline
+               "reuse-reduction-terms,split-regions,schedule-cpu") == (0, out, "")  # fuse alone: llvm's
     code, only_fused, _ = run(capsys, "opt", "small.tir", "-p", "fuse,reuse-reduction-terms")
     assert code == 0 and only_fused.startswith("program @f(") and "exp(" not in only_fused
     code, split, _ = run(capsys, "opt", "small.tir", "-p",
