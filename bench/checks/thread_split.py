@@ -14,15 +14,15 @@ come from this table: a split should be chosen exactly where the split column wi
 from __future__ import annotations
 
 import argparse
-import time
 from typing import Any, Callable
 
 import numpy as np
 
+from bench.checks.call_overhead import _median_us
+
 
 def workloads() -> list[tuple[str, Callable[..., Any], list[np.ndarray]]]:
     """``(name, function, arguments)`` of the kernels timed, small to large."""
-    import tcomp
     from tcomp import nn
 
     rng = np.random.default_rng(0)
@@ -36,17 +36,7 @@ def workloads() -> list[tuple[str, Callable[..., Any], list[np.ndarray]]]:
     for k in (14, 16, 17, 18, 19, 20, 22):
         cases.append((f"gelu 2^{k}", lambda x: nn.gelu(x, approximate="tanh"), [floats(2**k)]))
         cases.append((f"add 2^{k}", lambda x: x * 2.0 + 1.0, [floats(2**k)]))
-    del tcomp
     return cases
-
-
-def _median_us(run: Callable[[], Any], calls: int) -> float:
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times)) * 1e6
 
 
 def main() -> None:
