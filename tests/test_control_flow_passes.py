@@ -96,10 +96,11 @@ def test_dce_drops_unused_stacked_results_and_their_work():
 def test_the_gradient_scan_does_not_stack_gradients_nobody_asked_for():
     optimized = tcomp.jit(tcomp.grad(rnn_loss)).lower(W, XS).function("optimized")
     reverse = scans(optimized)[-1]
-    # the carry: the hidden state's cotangent; the ys: w's gradient factors h_t^T and dz_t
-    # (summed by one matmul after the loop); no stacked dxs
+    # the carry: the hidden state's cotangent; the one y: dz_t, w's gradient factor that
+    # reads a cotangent (its other factor h_t^T is the transposed stack of the saved
+    # carries, summed by one matmul after the loop); no stacked dxs
     assert reverse.attrs["num_carry"] == 1
-    assert len(reverse.outputs) == 1 + 2
+    assert len(reverse.outputs) == 1 + 1
     after = optimized.nodes[optimized.nodes.index(reverse) + 1:]
     assert any(node.op == "matmul" and node.inputs[0].shape == (4, 6 * 2) for node in after)
 

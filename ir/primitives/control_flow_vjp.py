@@ -27,9 +27,16 @@ times ``T``, as jax's ``scan`` keeps them); ``dce`` drops stacked results nobody
 
 A const's gradient that each step computes as ``matmul(p_t, q_t)`` (through
 transposes and reshapes: a weight's gradient ``x_t^T @ dz_t``) is not accumulated in a
-carry: the reverse scan stacks the two factors and one matmul after the loop sums
-them, ``sum_t p_t @ q_t = [p_0 .. p_T-1] @ [q_0; ..; q_T-1]`` (:func:`_summed_gradients`).
-That is T small matmuls and T copies of a weight-sized carry less per call.
+carry: one matmul after the loop sums the stacked factors, ``sum_t p_t @ q_t =
+[p_0 .. p_T-1] @ [q_0; ..; q_T-1]`` (:func:`_summed_gradients`). That is T small
+matmuls and T copies of a weight-sized carry less per call. A factor's stack comes
+from where it already exists when it can (:class:`Factor`): a factor that is a step's
+incoming carry or sequence element, or a transpose of one, is read from the stack of
+saved carries or from the scan's own input sequence, and a factor the forward part
+computes is saved by the forward scan; only factors that read a cotangent (``dz_t``)
+are stacked by the reverse scan. A factor's transpose (``x_t^T``) is taken once of the
+stack after the loop, where the matmul reads it in place, rather than copied at every
+step.
 """
 
 from __future__ import annotations
@@ -55,6 +62,7 @@ class SplitVJP:
     tangent: list[Node]  # the others, in order, after the invariant primal nodes they need
     residuals: list[Value]  # step-varying primal values the tangent part (or a gradient) reads
     num_results: int  # the body's own results (the first outputs of ``vjp``)
+    summed: dict[int, "SummedGradient"]  # float consts summed after the loop, by param index
 
 
 _SPLITS: dict[tuple[int, int, int], tuple[Function, SplitVJP]] = {}  # memo by body
@@ -72,7 +80,7 @@ def split_body_vjp(body: Function, carries: int, xs: int) -> SplitVJP:
     wrt = [i for i, p in enumerate(body.params) if is_float(p.dtype)]
     ct_outputs = [i for i, v in enumerate(body.outputs) if is_float(v.dtype)]
     vjp = vjp_function(body, wrt, ct_outputs, name=f"{body.name}_vjp")
-    tainted: set[Value] = set(vjp.params[len(body.params):])
+    tainted: set[Value] = set(vjp.params[len(body.params) :])
     primal, tangent = [], []
     for node in vjp.nodes:
         if any(v in tainted for v in node.inputs):
@@ -86,9 +94,19 @@ def split_body_vjp(body: Function, carries: int, xs: int) -> SplitVJP:
         if any(v in varying for v in node.inputs):
             varying.update(node.outputs)
     defined_by = {v: node for node in primal for v in node.outputs}
+    float_consts = [i for i in wrt if i >= carries + xs]
+    summed = _summed_gradients(vjp, tangent, wrt, float_consts, len(body.outputs))
+    for gradient in summed.values():
+        for factor in (gradient.p, gradient.q):
+            factor.find_source(vjp.params, carries, xs, defined_by, varying)
+    tangent = _needed(tangent, _reverse_outputs(vjp, wrt, carries, len(body.outputs), summed))
     residuals: list[Value] = []
     invariant: set[int] = set()  # ids of primal nodes the reverse body computes again
-    reads = deque([v for node in tangent for v in node.inputs] + vjp.outputs[len(body.outputs):])
+    reads = deque(
+        [v for node in tangent for v in node.inputs]
+        + _reverse_outputs(vjp, wrt, carries, len(body.outputs), summed)
+        + [f.value for g in summed.values() for f in (g.p, g.q) if f.source == "residual"]
+    )
     while reads:
         value = reads.popleft()
         maker = defined_by.get(value)
@@ -101,8 +119,13 @@ def split_body_vjp(body: Function, carries: int, xs: int) -> SplitVJP:
             invariant.add(id(maker))
             reads.extend(maker.inputs)
     recomputed = [node for node in primal if id(node) in invariant]
-    split = SplitVJP(vjp, wrt, ct_outputs, primal, recomputed + tangent, residuals,
-                     len(body.outputs))
+    for gradient in summed.values():
+        for factor in (gradient.p, gradient.q):
+            if factor.source == "residual":
+                factor.index = residuals.index(factor.value)
+    split = SplitVJP(
+        vjp, wrt, ct_outputs, primal, recomputed + tangent, residuals, len(body.outputs), summed
+    )
     if len(_SPLITS) > 256:
         _SPLITS.clear()
     _SPLITS[key] = (body, split)
@@ -110,26 +133,80 @@ def split_body_vjp(body: Function, carries: int, xs: int) -> SplitVJP:
 
 
 @dataclass
+class Factor:
+    """One factor of a summed gradient, ``value_t`` or (``transposed``) ``value_t^T`` at
+    step ``t``, and where the stack ``[value_0 .. value_T-1]`` comes from (``source``):
+
+    - ``"carry"`` / ``"x"``: ``value`` is the body's carry or sequence parameter
+      ``index``: the forward's stack of saved carries, or the scan's input sequence;
+    - ``"residual"``: a step-varying value of the forward part: the forward scan saves it
+      (``index`` into the residuals);
+    - ``"reverse"``: any other value (one that reads a cotangent, a const): the reverse
+      scan stacks it.
+    """
+
+    value: Value
+    transposed: bool = False
+    source: str = "reverse"
+    index: int = -1
+
+    def find_source(
+        self,
+        params: Sequence[Value],
+        carries: int,
+        xs: int,
+        primal_maker: dict[Value, Node],
+        varying: set[Value],
+    ) -> None:
+        """Set ``source`` and ``index`` (a residual's index is set once the residuals are
+        chosen): ``params`` are the VJP's, ``primal_maker`` maps the forward part's values
+        to their nodes, ``varying`` holds the step-varying values."""
+        if self.value in params[: carries + xs]:
+            position = list(params).index(self.value)
+            self.source, self.index = (
+                ("carry", position) if position < carries else ("x", position - carries)
+            )
+        elif self.value in primal_maker and self.value in varying:
+            self.source = "residual"
+        # else a cotangent's function, a const or a function of the consts alone: the
+        # reverse scan stacks it (an invariant factor is rare: ``P @ sum_t q_t``)
+
+
+@dataclass
 class SummedGradient:
     """A const's gradient that is ``chain(matmul(p, q))`` at every step, ``p`` and ``q``
-    values of the VJP, ``chain`` the transposes and reshapes after the matmul."""
+    factors of values of the VJP, ``chain`` the transposes and reshapes after the
+    matmul."""
 
-    p: Value
-    q: Value
+    p: Factor
+    q: Factor
     chain: list[Node]
 
 
-def _summed_gradients(split: SplitVJP, float_consts: list[int]) -> dict[int, SummedGradient]:
+def _peel_transpose(value: Value, producer: dict[Value, Node]) -> Factor:
+    """``value`` as a factor: ``Factor(u, transposed=True)`` when it is ``transpose(u)`` of
+    a matrix, else ``Factor(value)``."""
+    maker = producer.get(value)
+    if maker is not None and maker.op == "transpose" and len(value.shape) == 2:
+        return Factor(maker.inputs[0], transposed=True)
+    return Factor(value)
+
+
+def _summed_gradients(
+    vjp: Function, tangent: list[Node], wrt: list[int], float_consts: list[int], num_results: int
+) -> dict[int, SummedGradient]:
     """The float consts whose per-step gradient is a 2-d matmul (then transposes or
-    reshapes), by parameter index: summed after the loop instead of in a carry."""
-    producer = {v: n for n in split.vjp.nodes for v in n.outputs}
-    in_body = {id(n) for n in split.tangent}
+    reshapes), by parameter index: summed after the loop instead of in a carry. A
+    gradient whose factor is a function of the consts alone is not summed (its stack
+    would be the same matrix T times)."""
+    producer = {v: n for n in vjp.nodes for v in n.outputs}
+    in_body = {id(n) for n in tangent}
     found: dict[int, SummedGradient] = {}
-    for position, index in enumerate(split.wrt):
+    for position, index in enumerate(wrt):
         if index not in float_consts:
             continue
         chain: list[Node] = []
-        maker = producer.get(split.vjp.outputs[split.num_results + position])
+        maker = producer.get(vjp.outputs[num_results + position])
         while maker is not None and id(maker) in in_body and maker.op in ("transpose", "reshape"):
             chain.append(maker)
             maker = producer.get(maker.inputs[0])
@@ -137,17 +214,72 @@ def _summed_gradients(split: SplitVJP, float_consts: list[int]) -> dict[int, Sum
             continue
         p, q = maker.inputs
         if len(p.shape) == 2 and len(q.shape) == 2:
-            found[index] = SummedGradient(p, q, list(reversed(chain)))
+            found[index] = SummedGradient(
+                _peel_transpose(p, producer), _peel_transpose(q, producer), list(reversed(chain))
+            )
     return found
 
 
-def _sum_over_steps(builder: FunctionBuilder, p_stack: Value, q_stack: Value,
-                    summed: SummedGradient, location: Any) -> Value:
-    """``chain(sum_t p[t] @ q[t])`` of the stacked factors ``[T, M, K]`` and ``[T, K, N]``."""
+def _reverse_outputs(
+    vjp: Function, wrt: list[int], carries: int, num_results: int, summed: dict[int, SummedGradient]
+) -> list[Value]:
+    """The VJP values the reverse body gives back: the gradients of the float carries,
+    sequence elements and consts that are not summed, and the factors it stacks."""
+    grads = vjp.outputs[num_results:]
+    values = [g for i, g in zip(wrt, grads) if i < carries or i not in summed]
+    return values + [f.value for g in summed.values() for f in (g.p, g.q) if f.source == "reverse"]
+
+
+def _needed(nodes: list[Node], outputs: list[Value]) -> list[Node]:
+    """The nodes of ``nodes`` that ``outputs`` depend on, in their order."""
+    wanted: set[Value] = set(outputs)
+    kept: list[Node] = []
+    for node in reversed(nodes):
+        if any(v in wanted for v in node.outputs):
+            kept.append(node)
+            wanted.update(node.inputs)
+    return list(reversed(kept))
+
+
+def _factor_stack(
+    factor: Factor,
+    reverse_stack: Value | None,
+    residual_stacks: Sequence[Value],
+    saved_carries: Sequence[Value],
+    sequences: Sequence[Value],
+) -> Value:
+    """The ``[T, ...]`` stack of ``factor.value`` (``reverse_stack``: the reverse scan's)."""
+    if factor.source == "carry":
+        return saved_carries[factor.index]
+    if factor.source == "x":
+        return sequences[factor.index]
+    if factor.source == "residual":
+        return residual_stacks[factor.index]
+    assert reverse_stack is not None
+    return reverse_stack
+
+
+def _sum_over_steps(
+    builder: FunctionBuilder,
+    p: Factor,
+    p_stack: Value,
+    q: Factor,
+    q_stack: Value,
+    summed: SummedGradient,
+    location: Any,
+) -> Value:
+    """``chain(sum_t p_t @ q_t)`` from the stacks of the factors' values: ``[T, M, K]`` (or
+    ``[T, K, M]`` for a transposed ``p``) and ``[T, K, N]`` (or ``[T, N, K]``)."""
     emit = Emitter(builder, location)
-    steps, m, k = p_stack.shape
+    if p.transposed:  # p_t = u_t^T: [u_0; ..; u_T-1]^T, read in place by the matmul
+        steps, k, m = p_stack.shape
+        rows = emit.emit("transpose", emit.reshape_to(p_stack, (steps * k, m)), perm=(1, 0))
+    else:
+        steps, m, k = p_stack.shape
+        rows = emit.reshape_to(emit.emit("transpose", p_stack, perm=(1, 0, 2)), (m, steps * k))
+    if q.transposed:
+        q_stack = emit.emit("transpose", q_stack, perm=(0, 2, 1))
     n = q_stack.shape[2]
-    rows = emit.reshape_to(emit.emit("transpose", p_stack, perm=(1, 0, 2)), (m, steps * k))
     columns = emit.reshape_to(q_stack, (steps * k, n))
     value = emit.emit("matmul", rows, columns)
     for node in summed.chain:
@@ -155,7 +287,9 @@ def _sum_over_steps(builder: FunctionBuilder, p_stack: Value, q_stack: Value,
     return value
 
 
-def scan_forward(builder: FunctionBuilder, node: Node, inputs: Sequence[Value]) -> tuple[list[Value], list[Value]]:
+def scan_forward(
+    builder: FunctionBuilder, node: Node, inputs: Sequence[Value]
+) -> tuple[list[Value], list[Value]]:
     """The scan of ``node`` on ``inputs`` whose body is the primal part of its VJP, also
     stacking the residuals and each step's incoming carries (see the module docstring)."""
     (body,) = node.regions
@@ -163,7 +297,9 @@ def scan_forward(builder: FunctionBuilder, node: Node, inputs: Sequence[Value]) 
     split = split_body_vjp(body, carries, xs)
     params = split.vjp.params[: len(body.params)]
     saving = Function(
-        body.name, list(params), list(split.primal),
+        body.name,
+        list(params),
+        list(split.primal),
         list(split.vjp.outputs[: split.num_results]) + split.residuals + list(params[:carries]),
         dict(body.metadata),
     )
@@ -182,17 +318,17 @@ def scan_vjp(
     split = split_body_vjp(body, carries, xs)
     if saved is None:  # not made by scan_forward (a rule called directly): save now
         _, saved = scan_forward(builder, node, node.inputs)
-    residual_stacks, saved_carries = saved[: len(split.residuals)], saved[len(split.residuals):]
+    residual_stacks, saved_carries = saved[: len(split.residuals)], saved[len(split.residuals) :]
     params = body.params
     float_carries = [i for i in split.wrt if i < carries]
     float_xs = [i for i in split.wrt if carries <= i < carries + xs]
     float_consts = [i for i in split.wrt if i >= carries + xs]
-    ys_cts = [i for i in split.ct_outputs
-              if i >= carries and cotangents[i] is not None]
-    summed = _summed_gradients(split, float_consts)
+    ys_cts = [i for i in split.ct_outputs if i >= carries and cotangents[i] is not None]
+    summed = split.summed
     accumulated = [i for i in float_consts if i not in summed]
-    reverse_body = _reverse_body(body, split, carries, xs, float_carries, accumulated,
-                                 ys_cts, node, summed)
+    reverse_body = _reverse_body(
+        body, split, carries, xs, float_carries, accumulated, ys_cts, node, summed
+    )
 
     def ct_or_zeros(index: int) -> Value:
         value = cotangents[index]
@@ -201,12 +337,19 @@ def scan_vjp(
     init = [ct_or_zeros(i) for i in float_carries]
     init += [emit.zeros(params[i].type) for i in accumulated]
     sequences = list(residual_stacks) + list(saved_carries)
-    sequences += list(node.inputs[carries: carries + xs])
+    sequences += list(node.inputs[carries : carries + xs])
     sequences += [cast(Value, cotangents[i]) for i in ys_cts]  # ys_cts: those with one
-    attrs = {"length": node.attrs["length"], "num_carry": len(init),
-             "num_xs": len(sequences), "reverse": not node.attrs["reverse"]}
+    attrs = {
+        "length": node.attrs["length"],
+        "num_carry": len(init),
+        "num_xs": len(sequences),
+        "reverse": not node.attrs["reverse"],
+    }
     outputs = builder.emit_regions(
-        "scan", init + sequences + list(node.inputs[carries + xs:]), attrs, (reverse_body,),
+        "scan",
+        init + sequences + list(node.inputs[carries + xs :]),
+        attrs,
+        (reverse_body,),
         node.location,
     )
     result: list[Value | None] = [None] * len(node.inputs)
@@ -216,16 +359,32 @@ def scan_vjp(
         result[i] = outputs[len(float_carries) + position]
     for position, i in enumerate(float_xs):
         result[i] = outputs[len(init) + position]
-    factors = outputs[len(init) + len(float_xs):]
-    for position, (i, gradient) in enumerate(summed.items()):
-        p_stack, q_stack = factors[2 * position], factors[2 * position + 1]
-        result[i] = _sum_over_steps(builder, p_stack, q_stack, gradient, node.location)
+    reverse_stacks = iter(outputs[len(init) + len(float_xs) :])
+    for i, gradient in summed.items():
+        p, q = gradient.p, gradient.q
+        stacks = [
+            _factor_stack(
+                f,
+                next(reverse_stacks) if f.source == "reverse" else None,
+                residual_stacks,
+                saved_carries,
+                node.inputs[carries : carries + xs],
+            )
+            for f in (p, q)
+        ]
+        result[i] = _sum_over_steps(builder, p, stacks[0], q, stacks[1], gradient, node.location)
     return result
 
 
 def _reverse_body(
-    body: Function, split: SplitVJP, carries: int, xs: int, float_carries: list[int],
-    float_consts: list[int], ys_cts: list[int], node: Node,
+    body: Function,
+    split: SplitVJP,
+    carries: int,
+    xs: int,
+    float_carries: list[int],
+    float_consts: list[int],
+    ys_cts: list[int],
+    node: Node,
     summed: dict[int, SummedGradient],
 ) -> Function:
     """``(ct_carry, acc, residuals_t, c_t, x_t, ct_y_t, consts) -> (ct_carry', acc', ct_x_t,
@@ -243,7 +402,7 @@ def _reverse_body(
     ct_y = {i: b.add_param(body.outputs[i].type) for i in ys_cts}
     for i in range(carries + xs, len(params)):
         env[vjp_params[i]] = b.add_param(params[i].type)  # the consts
-    ct_params = vjp_params[len(params):]
+    ct_params = vjp_params[len(params) :]
     for position, output in enumerate(split.ct_outputs):
         if output < carries:
             env[ct_params[position]] = ct_c[float_carries.index(output)]
@@ -252,11 +411,25 @@ def _reverse_body(
         else:  # a y nobody differentiates
             env[ct_params[position]] = emit.zeros(body.outputs[output].type)
     for tangent_node in split.tangent:
-        env.update(zip(tangent_node.outputs,
-                       copy_node(b, tangent_node, [env[v] for v in tangent_node.inputs])))
-    grads = dict(zip(split.wrt, (env[v] for v in split.vjp.outputs[split.num_results:])))
+        env.update(
+            zip(
+                tangent_node.outputs,
+                copy_node(b, tangent_node, [env[v] for v in tangent_node.inputs]),
+            )
+        )
+    grads = {
+        i: env[v]
+        for i, v in zip(split.wrt, split.vjp.outputs[split.num_results :])
+        if i not in summed
+    }
     new_acc = [b.emit("add", [a, grads[i]], {}, node.location) for a, i in zip(acc, float_consts)]
     float_xs = [i for i in split.wrt if carries <= i < carries + xs]
-    factors = [env[v] for gradient in summed.values() for v in (gradient.p, gradient.q)]
-    return b.finish([grads[i] for i in float_carries] + new_acc + [grads[i] for i in float_xs]
-                    + factors)
+    factors = [
+        env[f.value]
+        for gradient in summed.values()
+        for f in (gradient.p, gradient.q)
+        if f.source == "reverse"
+    ]
+    return b.finish(
+        [grads[i] for i in float_carries] + new_acc + [grads[i] for i in float_xs] + factors
+    )
