@@ -15,7 +15,8 @@ Fan-in and fan-out (:func:`fan_in_and_fan_out`), for tcomp's layouts:
 - fewer than 2 dimensions: no fans (a ``TcompShapeError``, as in PyTorch); biases
   are usually ``zeros``.
 
-``orthogonal`` is not provided: it needs a QR decomposition, which tcomp lacks.
+``orthogonal`` (PyTorch's ``orthogonal_``) runs a Householder QR written in tcomp ops:
+:mod:`tcomp.frontend.nn_init_orthogonal`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 
 from tcomp.frontend.creation import full
 from tcomp.frontend.dispatch import user_error
+from tcomp.frontend.nn_init_orthogonal import orthogonal
 from tcomp.frontend.random_keys import normalize_shape
 from tcomp.frontend.random_sampling import normal as _normal
 from tcomp.frontend.random_sampling import truncated_normal
@@ -208,6 +210,7 @@ __all__ = [
     "kaiming_uniform",
     "normal",
     "ones",
+    "orthogonal",
     "trunc_normal",
     "uniform",
     "xavier_normal",

@@ -49,22 +49,27 @@ Independence: keys from ``split``/``fold_in`` are outputs of a cryptographic-qua
 block function, so their streams are independent for every practical purpose; reuse
 of one key for two purposes gives the same bits twice (split it instead).
 
-Not provided: ``permutation``, ``shuffle`` and ``choice`` without replacement need a
-sort, which tcomp does not have (``choice`` with replacement is ``randint`` and
-``tcomp.take``).
+- ``permutation(key, n)``: ``arange(n)`` sorted by ``bits`` of fresh keys from
+  ``split``, ``ceil(3 ln n / ln(2**32 - 1))`` times (one sort up to n = 1625), JAX's rule;
+  ``choice``: ``randint`` (with replacement), the inverse CDF of ``p``, a prefix of a
+  permutation, or the Gumbel-top-k of ``log p`` (without replacement): see
+  :mod:`tcomp.frontend.random_permutation`.
 """
 
 from __future__ import annotations
 
 from tcomp.frontend.random_keys import bits, fold_in, key, split, threefry2x32
+from tcomp.frontend.random_permutation import choice, permutation
 from tcomp.frontend.random_sampling import bernoulli, normal, randint, truncated_normal, uniform
 
 __all__ = [
     "bernoulli",
     "bits",
+    "choice",
     "fold_in",
     "key",
     "normal",
+    "permutation",
     "randint",
     "split",
     "threefry2x32",
