@@ -170,17 +170,33 @@ class ArrayMethods:
     # numpy's functions call these methods with out=/dtype=/order= (np.sum(x) is
     # x.sum(axis=None, dtype=None, out=None)), so the methods accept the defaults.
 
-    def sum(self, axis: Any = None, keepdims: bool = False, *, dtype: Any = None, out: Any = None):
-        return _with_dtype(_ops().sum(self, axis=axis, keepdims=_no_out(keepdims, out)), dtype)
+    def sum(
+        self, axis: Any = None, keepdims: bool = False, *, dtype: Any = None, out: Any = None,
+        where: Any = None,
+    ):
+        keep = _no_out(keepdims, out)
+        return _with_dtype(_ops().sum(self, axis=axis, keepdims=keep, where=where), dtype)
 
-    def mean(self, axis: Any = None, keepdims: bool = False, *, dtype: Any = None, out: Any = None):
-        return _with_dtype(_ops().mean(self, axis=axis, keepdims=_no_out(keepdims, out)), dtype)
+    def mean(
+        self, axis: Any = None, keepdims: bool = False, *, dtype: Any = None, out: Any = None,
+        where: Any = None,
+    ):
+        keep = _no_out(keepdims, out)
+        return _with_dtype(_ops().mean(self, axis=axis, keepdims=keep, where=where), dtype)
 
-    def max(self, axis: Any = None, keepdims: bool = False, *, out: Any = None):
-        return _ops().max(self, axis=axis, keepdims=_no_out(keepdims, out))
+    def max(
+        self, axis: Any = None, keepdims: bool = False, *, out: Any = None, initial: Any = None,
+        where: Any = None,
+    ):
+        keep = _no_out(keepdims, out)
+        return _ops().max(self, axis=axis, keepdims=keep, initial=initial, where=where)
 
-    def min(self, axis: Any = None, keepdims: bool = False, *, out: Any = None):
-        return _ops().min(self, axis=axis, keepdims=_no_out(keepdims, out))
+    def min(
+        self, axis: Any = None, keepdims: bool = False, *, out: Any = None, initial: Any = None,
+        where: Any = None,
+    ):
+        keep = _no_out(keepdims, out)
+        return _ops().min(self, axis=axis, keepdims=keep, initial=initial, where=where)
 
     def argmax(self, axis: Any = None, *, out: Any = None):
         return _ops().argmax(self, axis=_no_out(axis, out))

@@ -32,7 +32,7 @@ from tcomp.frontend.dispatch import (
 )
 from tcomp.frontend.integer_power import integer_operands
 from tcomp.frontend.values import native_byte_order
-from tcomp.ir.errors import TcompShapeError, TcompTypeError
+from tcomp.ir.errors import TcompArgumentError, TcompShapeError, TcompTypeError
 from tcomp.ir.types import canonical_dtype, is_float, is_integer, numpy_dtype
 
 # ---------------------------------------------------------------------------
@@ -284,26 +284,77 @@ def _reduce(op: str, public: str, x: Any, axis: Any, keepdims: bool):
     return result
 
 
-def sum(x: Any, axis: Any = None, keepdims: bool = False):
+def _selected(x: Any, selection: Any, fill: Any, public: str) -> Any:
+    """``x`` with the elements that ``where`` (bool, broadcast to ``x``'s shape) leaves
+    out replaced by ``fill``: numpy's ``where=`` of a reduction."""
+    value = _array_operand(x, public)
+    mask = _array_operand(selection, public)
+    if dtype_of(mask) != "bool":
+        raise user_error(TcompTypeError, f"{public}: where must be a bool array, got {dtype_of(mask)}")
+    shape = shape_of(value)
+    if broadcast_shapes(public, shape, shape_of(mask)) != shape:
+        raise user_error(
+            TcompShapeError,
+            f"{public}: where of shape {shape_of(mask)} does not broadcast to x's shape {shape}",
+        )
+    return where(broadcast_to(mask, shape), value, fill)
+
+
+def sum(x: Any, axis: Any = None, keepdims: bool = False, *, where: Any = None):
     """Sum over ``axis`` (an int, a tuple, or None for all); bools, int8 and int32 sum in
-    int32, uint8 and uint32 in uint32, int64 in int64 (:func:`accumulation_dtype`)."""
+    int32, uint8 and uint32 in uint32, int64 in int64 (:func:`accumulation_dtype`).
+    ``where`` (bool, broadcast to ``x``): only the elements where it is true count."""
+    if where is not None:
+        x = _selected(x, where, 0, "sum")
     return _reduce("reduce_sum", "sum", x, axis, keepdims)
 
 
-def max(x: Any, axis: Any = None, keepdims: bool = False):
-    """Maximum over ``axis``; ties share the gradient equally."""
-    return _reduce("reduce_max", "max", x, axis, keepdims)
+def _extreme(op: str, public: str, x: Any, axis: Any, keepdims: bool, initial: Any, where: Any):
+    """``max``/``min`` with numpy's ``initial`` (a value the result is compared with) and
+    ``where`` (which needs ``initial``, as in numpy)."""
+    if where is not None:
+        if initial is None:
+            raise user_error(
+                TcompArgumentError,
+                f"{public}: where= needs initial= (the result where nothing is selected), as in numpy",
+            )
+        x = _selected(x, where, initial, public)
+    if initial is None:
+        return _reduce(op, public, x, axis, keepdims)
+    value = _array_operand(x, public)
+    axes = normalize_axes(public, axis, len(shape_of(value)))
+    if any(shape_of(value)[a] == 0 for a in axes):  # numpy: the initial value alone
+        from tcomp.frontend.creation import full  # creation builds on this module
+
+        dims = enumerate(shape_of(value))
+        shape = tuple(1 if i in axes else d for i, d in dims if keepdims or i not in axes)
+        return full(shape, initial, dtype_of(value))
+    combine = maximum if op == "reduce_max" else minimum
+    return combine(_reduce(op, public, value, axis, keepdims), initial)
 
 
-def min(x: Any, axis: Any = None, keepdims: bool = False):
-    """Minimum over ``axis``; ties share the gradient equally."""
-    return _reduce("reduce_min", "min", x, axis, keepdims)
+def max(x: Any, axis: Any = None, keepdims: bool = False, *, initial: Any = None, where: Any = None):
+    """Maximum over ``axis``; ties share the gradient equally. ``initial``: a value the
+    maximum is also taken with (the result over an empty or unselected axis);
+    ``where`` (with ``initial``): only the elements where it is true count (numpy's)."""
+    return _extreme("reduce_max", "max", x, axis, keepdims, initial, where)
 
 
-def mean(x: Any, axis: Any = None, keepdims: bool = False):
-    """Mean over ``axis``; integer inputs give float32."""
+def min(x: Any, axis: Any = None, keepdims: bool = False, *, initial: Any = None, where: Any = None):
+    """Minimum over ``axis``; ties share the gradient equally. ``initial`` and ``where``:
+    as in :func:`max`."""
+    return _extreme("reduce_min", "min", x, axis, keepdims, initial, where)
+
+
+def mean(x: Any, axis: Any = None, keepdims: bool = False, *, where: Any = None):
+    """Mean over ``axis``; integer inputs give float32. ``where`` (bool, broadcast to
+    ``x``): the mean of the selected elements (NaN where none is selected, as numpy)."""
     value = to_float(operand(x, "mean"))
     axes = normalize_axes("mean", axis, len(shape_of(value)))
+    if where is not None:
+        total = sum(value, axis=axes, keepdims=keepdims, where=where)
+        ones = broadcast_to(cast(_array_operand(where, "mean"), dtype_of(value)), shape_of(value))
+        return divide(total, sum(ones, axis=axes, keepdims=keepdims))
     count = 1
     for a in axes:
         count *= shape_of(value)[a]
