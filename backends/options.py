@@ -28,7 +28,9 @@ variable behaves as documented.
 compile option (it changes the signature, so it is read before one exists).
 ``TCOMP_MPI_TIMEOUT`` (:func:`mpi_timeout_text_from_environment`) is read by
 ``tcomp.distributed`` when a collective waits (seconds; ``frontend/distributed_comm.py``
-parses and checks it).
+parses and checks it). ``TCOMP_MPI_OVERLAP`` (:func:`mpi_overlap_from_environment`) is
+read when a program with collectives is split for a compiled backend
+(``frontend/distributed_split_exec.py``).
 
 It imports only the standard library, so ``backends`` and ``frontend`` may both
 use it; ``ir`` never imports it and takes plain values (``verify_each``).
@@ -46,7 +48,8 @@ from tcomp.ir.user_frames import user_stacklevel
 __all__ = [
     "BACKEND_ENV", "CACHE_DIR_ENV", "CACHE_MAX_MB_ENV", "CompileOptions", "DEFAULT_CACHE_MAX_MB",
     "CHECK_FINITE_ENV", "DEFAULT_JIT_CACHE_SIZE", "ENABLE_X64_ENV", "JIT_CACHE_SIZE_ENV",
-    "MPI_TIMEOUT_ENV", "NUM_THREADS_ENV", "mpi_timeout_text_from_environment",
+    "MPI_OVERLAP_ENV", "MPI_TIMEOUT_ENV", "NUM_THREADS_ENV", "mpi_overlap_from_environment",
+    "mpi_timeout_text_from_environment",
     "VERIFY_PASSES_ENV", "available_cpus", "backend_name_from_environment",
     "cache_dir_from_environment", "check_finite_from_environment", "enable_x64_from_environment",
     "cache_max_mb_from_environment", "jit_cache_size_from_environment",
@@ -62,6 +65,7 @@ BACKEND_ENV = "TCOMP_BACKEND"
 ENABLE_X64_ENV = "TCOMP_ENABLE_X64"
 CHECK_FINITE_ENV = "TCOMP_CHECK_FINITE"
 MPI_TIMEOUT_ENV = "TCOMP_MPI_TIMEOUT"
+MPI_OVERLAP_ENV = "TCOMP_MPI_OVERLAP"
 
 DEFAULT_CACHE_MAX_MB = 1024
 DEFAULT_JIT_CACHE_SIZE = 64  # signatures kept per jitted function
@@ -87,6 +91,13 @@ def mpi_timeout_text_from_environment() -> str:
     """``TCOMP_MPI_TIMEOUT`` as set, stripped (``""`` when unset): the seconds a
     ``tcomp.distributed`` collective may wait for the other ranks."""
     return _text(MPI_TIMEOUT_ENV)
+
+
+def mpi_overlap_from_environment() -> bool:
+    """``TCOMP_MPI_OVERLAP``: ``0`` makes a jitted program's collectives blocking (each
+    waited on as soon as it started); unset or anything else lets them overlap the
+    kernel groups that do not read their results."""
+    return _text(MPI_OVERLAP_ENV) != "0"
 
 
 def available_cpus() -> int:

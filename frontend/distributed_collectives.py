@@ -21,9 +21,6 @@ from tcomp.frontend.distributed_buckets import (
     DEFAULT_BUCKET_BYTES,
     Bucket,
     check_bucket_bytes,
-    pack,
-    plan_buckets,
-    unpack,
 )
 from tcomp.frontend.distributed_comm import communicator, mpi, wait_all
 from tcomp.frontend.distributed_host import (
@@ -33,7 +30,13 @@ from tcomp.frontend.distributed_host import (
     host_leaves,
     leaf_paths,
     restore,
-    work_dtype,
+)
+from tcomp.frontend.distributed_pending import (
+    start_broadcast,
+    start_gather,
+    start_reduce,
+    start_reduce_scatter,
+    start_reduce_to_root,
 )
 from tcomp.frontend.pytree import tree_unflatten
 from tcomp.frontend.trace import current_trace
@@ -61,14 +64,7 @@ def reduce_arrays(
     hosts: Sequence[np.ndarray], op: str, bucket_bytes: int, what: str
 ) -> list[np.ndarray]:
     """The all-reduce of numpy arrays, bucketed, without the agreement check."""
-    types = [(h.shape, work_dtype(h.dtype, op, what, h.shape)) for h in hosts]
-    buckets = plan_buckets(types, bucket_bytes)
-    buffers = [pack(bucket, hosts) for bucket in buckets]
-    reduce_buffers(buckets, buffers, op, what)
-    out: list = [None] * len(hosts)
-    for bucket, buffer in zip(buckets, buffers):
-        unpack(bucket, buffer, [h.shape for h in hosts], [h.dtype for h in hosts], out)
-    return out
+    return start_reduce(hosts, op, bucket_bytes, what).wait()
 
 
 def reduce_buffers(
@@ -110,17 +106,7 @@ def all_gather(x: Any, axis: int = 0) -> Any:
 def gather_arrays(hosts: Sequence[np.ndarray], axis: int) -> list[np.ndarray]:
     """The all-gather of numpy arrays along ``axis`` (0-d arrays: stacked), without the
     agreement check: one ``Iallgather`` each, all in flight together."""
-    comm = communicator()
-    count = comm.Get_size()
-    sends = [np.ascontiguousarray(h).reshape(-1).view(np.uint8) for h in hosts]
-    receives = [np.empty((count, s.size), np.uint8) for s in sends]
-    requests = [comm.Iallgather(s, r) for s, r in zip(sends, receives)]
-    wait_all(requests, f"all_gather ({len(hosts)} arrays)", keep_alive=sends + receives)
-    results = []
-    for h, received in zip(hosts, receives):
-        parts = received.view(h.dtype).reshape((count, *h.shape))
-        results.append(parts if h.ndim == 0 else np.concatenate(list(parts), axis=axis))
-    return results
+    return start_gather(hosts, axis).wait()
 
 
 def broadcast(x: Any, root: int = 0, *, bucket_bytes: int = DEFAULT_BUCKET_BYTES) -> Any:
@@ -163,16 +149,7 @@ def broadcast_arrays(
 ) -> list[np.ndarray]:
     """``root``'s numpy arrays on every rank, without the agreement check: the bytes in
     buckets, one ``Ibcast`` each."""
-    comm = communicator()
-    raw = [np.ascontiguousarray(h).reshape(-1).view(np.uint8) for h in hosts]
-    buckets = plan_buckets([(r.shape, np.uint8) for r in raw], bucket_bytes)
-    buffers = [pack(bucket, raw) for bucket in buckets]
-    requests = [comm.Ibcast(buffer, root=root) for buffer in buffers]
-    wait_all(requests, f"{what} ({len(buckets)} buckets from rank {root})", keep_alive=buffers)
-    out: list = [None] * len(hosts)
-    for bucket, buffer in zip(buckets, buffers):
-        unpack(bucket, buffer, [r.shape for r in raw], [np.uint8] * len(raw), out)
-    return [o.view(h.dtype).reshape(h.shape) for o, h in zip(out, hosts)]
+    return start_broadcast(hosts, root, bucket_bytes, what).wait()
 
 
 def reduce_scatter(x: Any, op: str = "sum", axis: int = 0) -> Any:
@@ -202,35 +179,13 @@ def reduce_scatter_arrays(
 ) -> list[np.ndarray]:
     """The reduce-scatter of numpy arrays along ``axis``, without the agreement check:
     one ``Ireduce_scatter_block`` each, all in flight together."""
-    MPI = mpi()
-    comm = communicator()
-    count = comm.Get_size()
-    mpi_op = {"sum": MPI.SUM, "mean": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN}[op]
-    sends = [
-        np.ascontiguousarray(np.moveaxis(h, axis, 0), work_dtype(h.dtype, op, what, h.shape))
-        for h in hosts
-    ]
-    receives = [np.empty((s.shape[0] // count, *s.shape[1:]), s.dtype) for s in sends]
-    requests = [comm.Ireduce_scatter_block(s, r, op=mpi_op) for s, r in zip(sends, receives)]
-    wait_all(requests, f"{what} ({len(hosts)} arrays)", keep_alive=sends + receives)
-    if op == "mean":
-        for r in receives:
-            r /= count
-    return [np.moveaxis(r, 0, axis).astype(h.dtype) for r, h in zip(receives, hosts)]
+    return start_reduce_scatter(hosts, op, axis, what).wait()
 
 
 def reduce_to_root_arrays(hosts: Sequence[np.ndarray], root: int, what: str) -> list[np.ndarray]:
     """The sum of every rank's numpy arrays on ``root``, zeros on the other ranks (the
     gradient of a broadcast), without the agreement check: one ``Ireduce`` each."""
-    MPI = mpi()
-    comm = communicator()
-    sends = [np.ascontiguousarray(h, work_dtype(h.dtype, "sum", what, h.shape)) for h in hosts]
-    receives = [np.zeros_like(s) for s in sends]
-    requests = [comm.Ireduce(s, r, op=MPI.SUM, root=root) for s, r in zip(sends, receives)]
-    wait_all(requests, f"{what} ({len(hosts)} arrays to rank {root})", keep_alive=sends + receives)
-    if comm.Get_rank() != root:
-        receives = [np.zeros_like(s) for s in sends]
-    return [r.astype(h.dtype) for r, h in zip(receives, hosts)]
+    return start_reduce_to_root(hosts, root, what).wait()
 
 
 def check_parameters(params: Any, what: str = "check_parameters") -> None:

@@ -132,7 +132,7 @@ def wait_all(requests: Sequence[Any], what: str, keep_alive: Sequence[Any] = ())
     try:
         while not MPI.Request.Testall(requests):
             if time.monotonic() > deadline:
-                _abandon(requests, keep_alive)
+                abandon(requests, keep_alive)
                 message = _timeout_message(what, limit)
                 raise TcompDistributedTimeoutError(with_location(message, user_location()))
             spins += 1
@@ -140,11 +140,24 @@ def wait_all(requests: Sequence[Any], what: str, keep_alive: Sequence[Any] = ())
                 time.sleep(pause)
                 pause = min(pause * 2, _MAX_SLEEP_S)
     except MPI.Exception as error:
-        _abandon(requests, keep_alive)
+        abandon(requests, keep_alive)
         raise TcompDistributedError(
             f"tcomp.distributed: {what} failed on rank {rank()} of {size()}: "
             f"{error.Get_error_string()}"
         ) from None
+
+
+def progress(requests: Sequence[Any]) -> None:
+    """One non-blocking ``Testall`` on ``requests``: lets MPI move them along (an MPI
+    library without a progress thread advances a collective only inside MPI calls).
+    Errors are left for :func:`wait_all` to report."""
+    if not requests:
+        return
+    MPI = mpi()
+    try:
+        MPI.Request.Testall(list(requests))
+    except MPI.Exception:
+        pass
 
 
 def _timeout_message(what: str, limit: float) -> str:
@@ -156,7 +169,7 @@ def _timeout_message(what: str, limit: float) -> str:
     )
 
 
-def _abandon(requests: Sequence[Any], buffers: Sequence[Any]) -> None:
+def abandon(requests: Sequence[Any], buffers: Sequence[Any]) -> None:
     """Keeps a failed collective's requests and buffers alive and arranges ``MPI_Abort``
     at exit (``MPI_Finalize`` would wait for the missing rank forever)."""
     _state.abandoned.append((list(requests), list(buffers)))

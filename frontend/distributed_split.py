@@ -3,20 +3,34 @@
 The compiled backends lower graph IR to kernels; a collective (``all_reduce_sum`` ...,
 :mod:`tcomp.ir.primitives.collectives`) is not a kernel but a host call of MPI. So a
 function with collectives is cut into *kernel groups* (graph-IR functions compiled by
-the backend as they are) and *host steps* (the collectives, run by
-:func:`tcomp.frontend.distributed_traced.run_host_step`) between them:
+the backend as they are) and *host steps* (the collectives, started non-blocking by
+:func:`tcomp.frontend.distributed_traced.start_host_step`), each waited on by a
+:class:`HostWait` placed before the first part that reads its results:
 
-    group 0, host step 0, group 1, host step 1, ..., group K
+    group 0, host step 0, group 1, wait 0, group 2, host step 1, ..., group K, wait 1
 
 Each value gets a *level*: parameters 0; a node's output the highest level among its
-inputs, plus one past a collective. A plain node of level k goes in group k; a
-collective whose input has level k in host step k. So group k holds everything that can
-run before host step k (as early as possible), and every collective of one level runs
-in one host step, together (their all-reduces share buckets). Nodes without inputs
-(``constant``, ``iota``) are copied into each group that reads them instead of being
-passed between groups. The values a group reads from earlier groups and host steps are
-its parameters; those later parts read from it are its outputs (device buffers passed
-along, never copied to the host except into a host step).
+inputs, plus one past a collective. A plain node of level k runs before host step k's
+collectives, which read values of level k; so every collective starts as early as its
+input allows. With overlap (the default; ``TCOMP_MPI_OVERLAP=0`` turns it off) the
+collectives of level k are started in the order their inputs are computed, in
+batches: a batch closes once it holds ``FIRST_START_BYTES`` (the level's first batch)
+or ``START_BYTES`` (``DEFAULT_BUCKET_BYTES``) and the next collective's input comes
+later. The nodes of
+level k are cut into one kernel group per batch (what that batch's inputs need and no
+earlier group computed), then one for the rest; so in a backward pass the all-reduce of
+the last layers' gradients travels while the earlier layers' gradients are computed
+(PyTorch DDP's gradient buckets, fixed at compile time). A level whose collectives are
+one batch of less than ``FIRST_START_BYTES`` (a loss) is not cut: a kernel group
+boundary costs more than such a message can hide. Without overlap a level's
+nodes are one kernel group, its collectives one host step, waited on at once.
+
+Nodes without inputs (``constant``, ``iota``) are copied into each group that reads
+them instead of being passed between groups. The values a group reads from earlier
+groups and host steps are its parameters; those later parts read from it are its
+outputs (device buffers passed along, never copied to the host except into a host step).
+The plan is a function of the graph alone, so every rank that traced the same program
+starts the same collectives in the same order.
 
 Collectives inside a control-flow region (a ``scan`` body ...) cannot be split out
 and are refused for the compiled backends (the reference backend runs them).
@@ -26,47 +40,86 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
+from tcomp.frontend.distributed_buckets import DEFAULT_BUCKET_BYTES
 from tcomp.ir.builder import FunctionBuilder, copy_node
 from tcomp.ir.errors import TcompArgumentError, with_location
 from tcomp.ir.graph import Function, Node, Value
 from tcomp.ir.primitives.collectives import COLLECTIVE_OPS
 
+FIRST_START_BYTES = 1 << 20  # 1 MiB: PyTorch DDP's first gradient bucket
+START_BYTES = DEFAULT_BUCKET_BYTES  # the later batches of a level
 
-@dataclass
+
+@dataclass(eq=False)
 class KernelGroup:
     """Nodes compiled together: ``function`` reads ``inputs`` (values of the whole
-    function, bound to its parameters in order) and defines ``outputs``."""
+    function, bound to its parameters in order) and defines ``outputs``; ``level`` is
+    the level of its nodes."""
 
     index: int
     function: Function
     inputs: list[Value]
     outputs: list[Value]
+    level: int = 0
 
     @property
     def node_count(self) -> int:
         return len(self.function.nodes)
 
 
-@dataclass
+@dataclass(eq=False)
 class HostStep:
-    """Collectives run on the host after kernel group ``index``, together."""
+    """Collectives started together on the host (non-blocking). ``needed_by``: the
+    kernel groups that depend on their results, directly or through other groups (in
+    run order); ``wait_before``: the kernel group before which the step is waited on
+    (None: before a later host step that reads it, or at the end)."""
 
     index: int
     nodes: list[Node]
+    level: int = 0
+    needed_by: list[int] = field(default_factory=list)
+    wait_before: int | None = None
+
+    @property
+    def nbytes(self) -> int:
+        return sum(_nbytes(node.inputs[0]) for node in self.nodes)
+
+
+@dataclass(eq=False)
+class HostWait:
+    """Waiting on the collectives of ``step`` (up to ``TCOMP_MPI_TIMEOUT``)."""
+
+    step: HostStep
+
+
+Part = KernelGroup | HostStep | HostWait
 
 
 @dataclass
 class SplitPlan:
-    """The parts of ``function`` in the order they run, and its nodes without inputs
-    (made on the host where a host step or the function's outputs read them)."""
+    """The parts of ``function`` in the order they run, its nodes without inputs (made
+    on the host where a host step or the function's outputs read them), and whether the
+    collectives overlap the kernel groups."""
 
     function: Function
-    parts: list[KernelGroup | HostStep]
+    parts: list[Part]
     free: dict[Value, Node] = field(default_factory=dict)
+    overlap: bool = True
+
+    @property
+    def groups(self) -> list[KernelGroup]:
+        return [part for part in self.parts if isinstance(part, KernelGroup)]
+
+    @property
+    def steps(self) -> list[HostStep]:
+        return [part for part in self.parts if isinstance(part, HostStep)]
 
     @property
     def collectives(self) -> list[Node]:
-        return [node for part in self.parts if isinstance(part, HostStep) for node in part.nodes]
+        """Every collective, in the order the ranks start them."""
+        return [node for step in self.steps for node in step.nodes]
 
 
 def is_collective(node: Node) -> bool:
@@ -81,9 +134,39 @@ def has_collectives(function: Function) -> bool:
     )
 
 
-def plan_split(function: Function) -> SplitPlan:
-    """``function`` cut at its collectives (see the module docstring)."""
+def plan_split(
+    function: Function,
+    overlap: bool = True,
+    first_start_bytes: int | None = None,
+    start_bytes: int | None = None,
+) -> SplitPlan:
+    """``function`` cut at its collectives (see the module docstring); ``overlap`` False
+    waits on each host step as soon as it started. A level's first batch of collectives
+    closes at ``first_start_bytes``, the later ones at ``start_bytes`` (defaults: the
+    module's ``FIRST_START_BYTES`` and ``START_BYTES``, read at each call)."""
+    first = FIRST_START_BYTES if first_start_bytes is None else first_start_bytes
+    later = START_BYTES if start_bytes is None else start_bytes
     free = {node.output: node for node in function.nodes if not node.inputs and not node.regions}
+    groups, steps = _levels(function, free)
+    segments: list[tuple[int, list[Node], bool]] = []  # (level, nodes, is a host step)
+    for k in range(max([*groups, *(k + 1 for k in steps)], default=0) + 1):
+        nodes, collectives = groups.get(k, []), steps.get(k, [])
+        batches = _start_batches(nodes, collectives, first, later) if overlap else [collectives]
+        worth_cutting = len(batches) > 1 or _batch_bytes(collectives) >= first
+        cuts = _cut(nodes, batches) if collectives and overlap and worth_cutting else [nodes]
+        for cut, batch in zip(cuts, [*batches, []]):
+            if cut:
+                segments.append((k, cut, False))
+            if batch:
+                segments.append((k, batch, True))
+    parts = _parts(function, segments, free)
+    return SplitPlan(function, _with_waits(parts, overlap), free, overlap)
+
+
+def _levels(
+    function: Function, free: dict[Value, Node]
+) -> tuple[dict[int, list[Node]], dict[int, list[Node]]]:
+    """The plain nodes and the collectives of each level, in the function's order."""
     level: dict[Value, int] = {param: 0 for param in function.params}
     groups: dict[int, list[Node]] = {}
     steps: dict[int, list[Node]] = {}
@@ -108,35 +191,131 @@ def plan_split(function: Function) -> SplitPlan:
             groups.setdefault(at, []).append(node)
             for value in node.outputs:
                 level[value] = at
-    last = max([*groups, *(k + 1 for k in steps)], default=0)
-    placed = {v: k for k, nodes in groups.items() for n in nodes for v in n.outputs}
-    needed = _values_needed_outside(function, groups, steps)
-    parts: list[KernelGroup | HostStep] = []
-    for k in range(last + 1):
-        if groups.get(k):
-            outputs = [v for v in needed if placed.get(v) == k]
-            parts.append(_kernel_group(function, k, groups[k], outputs, free))
-        if steps.get(k):
-            parts.append(HostStep(k, steps[k]))
-    return SplitPlan(function, parts, free)
+    return groups, steps
 
 
-def _values_needed_outside(
-    function: Function, groups: dict[int, list[Node]], steps: dict[int, list[Node]]
-) -> list[Value]:
-    """The values read outside the group that defines them, in first-read order."""
-    home = {v: k for k, nodes in groups.items() for n in nodes for v in n.outputs}
-    needed: dict[Value, None] = {}
-    for k, nodes in groups.items():
+def _nbytes(value: Value) -> int:
+    return value.type.size * np.dtype(value.dtype).itemsize
+
+
+def _batch_bytes(collectives: list[Node]) -> int:
+    return sum(_nbytes(v) for node in collectives for v in node.inputs)
+
+
+def _start_batches(
+    nodes: list[Node], collectives: list[Node], first: int, later: int
+) -> list[list[Node]]:
+    """A level's collectives in the order their inputs are computed (stable), cut into
+    batches that start together (see the module docstring)."""
+    position = {v: i for i, node in enumerate(nodes) for v in node.outputs}
+
+    def ready(node: Node) -> int:
+        return max((position.get(v, -1) for v in node.inputs), default=-1)
+
+    batches: list[list[Node]] = []
+    current: list[Node] = []
+    filled, cap = 0, first
+    for node in sorted(collectives, key=ready):
+        if current and filled >= cap and ready(node) > ready(current[-1]):
+            batches.append(current)
+            current, filled, cap = [], 0, later
+        current.append(node)
+        filled += _batch_bytes([node])
+    return [*batches, current] if current else batches
+
+
+def _cut(nodes: list[Node], batches: list[list[Node]]) -> list[list[Node]]:
+    """``nodes`` (one level's) cut into one list per batch, what that batch's inputs
+    need and no earlier list holds, and one last list with the rest; each in order."""
+    producer = {v: node for node in nodes for v in node.outputs}
+    assigned: dict[int, int] = {}  # id(node) -> cut
+    for index, batch in enumerate(batches):
+        stack = [v for node in batch for v in node.inputs]
+        while stack:
+            node = producer.get(stack.pop())
+            if node is None or id(node) in assigned:
+                continue
+            assigned[id(node)] = index
+            stack.extend(node.inputs)
+    cuts: list[list[Node]] = [[] for _ in range(len(batches) + 1)]
+    for node in nodes:
+        cuts[assigned.get(id(node), len(batches))].append(node)
+    return cuts
+
+
+def _parts(
+    function: Function, segments: list[tuple[int, list[Node], bool]], free: dict[Value, Node]
+) -> list[KernelGroup | HostStep]:
+    """Kernel groups and host steps of ``segments``, numbered in run order."""
+    home: dict[Value, int] = {}
+    for position, (_, nodes, is_step) in enumerate(segments):
+        if not is_step:
+            home.update((v, position) for node in nodes for v in node.outputs)
+    needed: dict[Value, None] = {}  # read outside the segment that defines them
+    for position, (_, nodes, is_step) in enumerate(segments):
         for node in nodes:
             for value in node.inputs:
-                if value in home and home[value] != k:
+                if is_step or (value in home and home[value] != position):
                     needed[value] = None
-    for nodes in steps.values():
-        for node in nodes:
-            needed.update((v, None) for v in node.inputs)
     needed.update((v, None) for v in function.outputs)
-    return list(needed)
+    parts: list[KernelGroup | HostStep] = []
+    for position, (level, nodes, is_step) in enumerate(segments):
+        if is_step:
+            parts.append(HostStep(len(parts) - len(_groups(parts)), nodes, level))
+        else:
+            outputs = [v for v in needed if home.get(v) == position]
+            group = _kernel_group(function, len(_groups(parts)), nodes, outputs, free)
+            group.level = level
+            parts.append(group)
+    return parts
+
+
+def _groups(parts: list[KernelGroup | HostStep]) -> list[KernelGroup]:
+    return [part for part in parts if isinstance(part, KernelGroup)]
+
+
+def _with_waits(parts: list[KernelGroup | HostStep], overlap: bool) -> list[Part]:
+    """``parts`` with each host step's wait before the first part that reads its
+    results (right after the step without ``overlap``; the rest at the end), and each
+    step's ``needed_by`` and ``wait_before``."""
+    made_by: dict[Value, HostStep] = {}
+    depends: dict[Value, set[int]] = {}  # value -> the host steps it depends on
+    steps = {part.index: part for part in parts if isinstance(part, HostStep)}
+    waited: set[int] = set()
+    ordered: list[Part] = []
+
+    def wait(step: HostStep) -> None:
+        if step.index not in waited:
+            waited.add(step.index)
+            ordered.append(HostWait(step))
+
+    for part in parts:
+        reads = part.inputs if isinstance(part, KernelGroup) else _step_inputs(part)
+        for index in sorted({made_by[v].index for v in reads if v in made_by}):
+            wait(steps[index])
+        ordered.append(part)
+        deps = set().union(*(depends.get(v, set()) for v in reads))
+        if isinstance(part, KernelGroup):
+            depends.update((v, deps) for v in part.outputs)
+            for index in sorted(deps):
+                steps[index].needed_by.append(part.index)
+        else:
+            for node in part.nodes:
+                made_by[node.output] = part
+                depends[node.output] = deps | {part.index}
+            if not overlap:
+                wait(part)
+    for remaining in steps.values():
+        wait(remaining)
+    for position, placed in enumerate(ordered):
+        if isinstance(placed, HostWait):
+            after = (p for p in ordered[position:] if isinstance(p, KernelGroup))
+            placed.step.wait_before = next((group.index for group in after), None)
+    return ordered
+
+
+def _step_inputs(step: HostStep) -> list[Value]:
+    return [v for node in step.nodes for v in node.inputs]
 
 
 def _kernel_group(

@@ -3,11 +3,16 @@
 :func:`compile_split` compiles each kernel group with the backend (an ordinary
 :class:`~tcomp.backends.base.Executable` each, cached by the backend like any program)
 and returns a :class:`SplitExecutable`, which runs the parts in order: a kernel group on
-the device buffers it reads, a host step on its collectives' inputs copied to the host
-(the results go back to the backend's memory). On its first call every rank checks that
-it runs the same collectives (the same ops, attributes and types, in the same order:
-:func:`~tcomp.frontend.distributed_agreement.agree`), so ranks that traced different
-programs fail with a message naming them instead of hanging.
+the device buffers it reads; a host step starts its collectives non-blocking on their
+inputs copied to the host; its wait (placed by the plan before the first kernel group
+that reads the results) waits up to ``TCOMP_MPI_TIMEOUT`` and puts the results in the
+backend's memory. Between kernel groups each step in flight gets one ``Testall`` so that
+MPI moves it along. ``TCOMP_MPI_OVERLAP=0`` (read when the program is compiled) plans
+each wait right after its start: the blocking schedule. On its first call every rank
+checks that it runs the same collectives (the same ops, attributes, types and host
+steps, started in the same order: :func:`~tcomp.frontend.distributed_agreement.agree`),
+so ranks that traced different programs fail with a message naming them instead of
+hanging.
 
 The reference backend runs graph IR directly, collectives included (their references
 call MPI), so it needs no split: :func:`compile_split` returns None for it.
@@ -21,16 +26,21 @@ import numpy as np
 
 import tcomp
 from tcomp.backends.base import Backend, Executable
-from tcomp.backends.options import CompileOptions
+from tcomp.backends.options import (
+    MPI_OVERLAP_ENV,
+    CompileOptions,
+    mpi_overlap_from_environment,
+)
 from tcomp.frontend.distributed_agreement import agree
 from tcomp.frontend.distributed_split import (
     HostStep,
+    HostWait,
     KernelGroup,
     SplitPlan,
     has_collectives,
     plan_split,
 )
-from tcomp.frontend.distributed_traced import describe_collective, run_host_step
+from tcomp.frontend.distributed_traced import PendingStep, describe_collective, start_host_step
 from tcomp.ir.graph import Function, Value
 from tcomp.ir.kernel.kernel import Program as KernelProgram
 from tcomp.ir.kernel.printer import print_program
@@ -45,7 +55,8 @@ def compile_split(
     and ``backend`` compiles to kernels; else None (compile it as usual)."""
     if backend.name == "reference" or not has_collectives(function):
         return None
-    return SplitExecutable(plan_split(function), backend, options)
+    plan = plan_split(function, overlap=mpi_overlap_from_environment())
+    return SplitExecutable(plan, backend, options)
 
 
 class SplitExecutable(Executable):
@@ -65,23 +76,42 @@ class SplitExecutable(Executable):
         if not self._agreed:
             self._agree()
         env: dict[Value, Any] = dict(zip(self.plan.function.params, buffers))
-        for part in self.plan.parts:
-            if isinstance(part, KernelGroup):
-                outputs = self.executables[id(part)]([self._buffer(env, v) for v in part.inputs])
-                env.update(zip(part.outputs, outputs))
-            else:
-                hosts = [self._host(env, node.inputs[0]) for node in part.nodes]
-                results = run_host_step(part.nodes, hosts)
-                for node, result in zip(part.nodes, results):
-                    env[node.output] = self.backend.from_host(np.asarray(result, order="C"))
+        in_flight: dict[int, PendingStep] = {}
+        try:
+            for part in self.plan.parts:
+                if isinstance(part, KernelGroup):
+                    arguments = [self._buffer(env, v) for v in part.inputs]
+                    outputs = self.executables[id(part)](arguments)
+                    env.update(zip(part.outputs, outputs))
+                    for pending in in_flight.values():
+                        pending.progress()
+                elif isinstance(part, HostStep):
+                    hosts = [self._host(env, node.inputs[0]) for node in part.nodes]
+                    in_flight[part.index] = start_host_step(part.nodes, hosts)
+                else:
+                    results = in_flight.pop(part.step.index).wait()
+                    for node, result in zip(part.step.nodes, results):
+                        env[node.output] = self.backend.from_host(np.asarray(result, order="C"))
+        except BaseException:
+            for pending in in_flight.values():  # MPI may still write into their buffers
+                pending.abandon()
+            raise
         return [self._buffer(env, v) for v in self.plan.function.outputs]
 
     def _agree(self) -> None:
-        lines = [f"tcomp version: {tcomp.__version__}", f"program: {self.plan.function.name}"]
-        lines += [
-            f"collective {i}: {describe_collective(n)}" for i, n in enumerate(self.plan.collectives)
+        plan = self.plan
+        lines = [
+            f"tcomp version: {tcomp.__version__}",
+            f"program: {plan.function.name}",
+            f"overlap: {'on' if plan.overlap else f'off ({MPI_OVERLAP_ENV}=0)'}",
         ]
-        agree(f"the collectives of {self.plan.function.name}", lines)
+        lines += [
+            f"collective {i}: host step {step.index}: {describe_collective(node)}"
+            for i, (step, node) in enumerate(
+                (step, node) for step in plan.steps for node in step.nodes
+            )
+        ]
+        agree(f"the collectives of {plan.function.name}", lines)
         self._agreed = True
 
     def _free_value(self, value: Value) -> np.ndarray:
@@ -112,46 +142,72 @@ class SplitExecutable(Executable):
 
     def kernels_text(self) -> str:
         """The kernel groups' kernel IR with the host steps between them: where the
-        program is split."""
-        groups = sum(isinstance(p, KernelGroup) for p in self.plan.parts)
-        steps = len(self.plan.parts) - groups
-        lines = [
-            f"// {self.plan.function.name}: split at its collectives into {groups} kernel "
-            f"groups and {steps} host steps (MPI), run in this order"
-        ]
+        program is split, where each host step's collectives start and where they are
+        waited on."""
+        lines = [self._header()]
         for part in self.plan.parts:
             if isinstance(part, KernelGroup):
-                lines.append(
-                    f"// ---- kernel group {part.index}: {part.node_count} graph nodes, "
-                    f"{len(part.inputs)} inputs, {len(part.outputs)} outputs"
-                )
+                lines.append(self._group_line(part))
                 program = getattr(self.executables[id(part)], "program", None)
                 if isinstance(program, KernelProgram):
                     lines.append(print_program(program).rstrip("\n"))
             else:
-                lines.append(self._host_step_text(part))
+                lines.append(self._host_text(part))
         return "\n".join(lines) + "\n"
 
-    def _host_step_text(self, step: HostStep) -> str:
-        lines = [f"// ---- host step {step.index}: {len(step.nodes)} collectives (MPI on the host)"]
-        lines += [f"//   {format_node(node)}" for node in step.nodes]
+    def _header(self) -> str:
+        plan = self.plan
+        how = (
+            "overlap on: each host step starts non-blocking and is waited on before the "
+            "first kernel group that reads it"
+            if plan.overlap
+            else f"overlap off ({MPI_OVERLAP_ENV}=0): each host step is waited on at once"
+        )
+        return (
+            f"// {plan.function.name}: split at its collectives into {len(plan.groups)} kernel "
+            f"groups and {len(plan.steps)} host steps (MPI), run in this order; {how}"
+        )
+
+    @staticmethod
+    def _group_line(group: KernelGroup) -> str:
+        return (
+            f"// ---- kernel group {group.index}: {group.node_count} graph nodes, "
+            f"{len(group.inputs)} inputs, {len(group.outputs)} outputs"
+        )
+
+    def _host_text(self, part: HostStep | HostWait) -> str:
+        if isinstance(part, HostWait):
+            step = part.step
+            return f"// ---- wait for host step {step.index} ({len(step.nodes)} collectives)"
+        needed = ", ".join(str(i) for i in part.needed_by) or "none"
+        if not self.plan.overlap:
+            waited = "at once"
+        elif part.wait_before is not None:
+            waited = f"before kernel group {part.wait_before}"
+        else:
+            waited = "at the end"
+        lines = [
+            f"// ---- host step {part.index}: start {len(part.nodes)} collectives, "
+            f"{part.nbytes} bytes (MPI on the host, non-blocking); needed by kernel groups: "
+            f"{needed}; waited on {waited}"
+        ]
+        lines += [f"//   {format_node(node)}" for node in part.nodes]
         return "\n".join(lines)
 
     def as_text(self) -> str:
-        texts = []
+        texts = [self._header()]
         for part in self.plan.parts:
             if isinstance(part, KernelGroup):
-                texts.append(
-                    f"// ---- kernel group {part.index}\n" + self.executables[id(part)].as_text()
-                )
+                texts.append(self._group_line(part) + "\n" + self.executables[id(part)].as_text())
             else:
-                texts.append(self._host_step_text(part))
+                texts.append(self._host_text(part))
         return "\n".join(texts)
 
     def compile_info(self) -> dict[str, Any]:
         info: dict[str, Any] = {
             "kernel_groups": len(self.executables),
-            "host_steps": len(self.plan.parts) - len(self.executables),
+            "host_steps": len(self.plan.steps),
+            "overlap": self.plan.overlap,
         }
         for executable in self.executables.values():
             for key, value in executable.compile_info().items():

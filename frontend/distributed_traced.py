@@ -10,8 +10,9 @@ behaviour. The nodes differentiate like any op (``grad`` of ``all_reduce(x, "sum
 How they run: the reference backend evaluates them with the primitives' references,
 which call :class:`MpiRunner` (installed on import); the compiled backends run the
 program split at its collectives (:mod:`tcomp.frontend.distributed_split`), and the
-host steps between kernel groups call :func:`run_host_step`, which packs the
-``all_reduce`` nodes of one step into buckets (one ``Iallreduce`` per bucket).
+host steps between kernel groups call :func:`start_host_step`, which packs the
+``all_reduce`` nodes of one step into buckets (one ``Iallreduce`` per bucket) and
+returns a :class:`PendingStep` to wait on later.
 """
 
 from __future__ import annotations
@@ -24,7 +25,15 @@ import tcomp
 from tcomp.frontend.dispatch import bind, materialize, normalize_axis, operand, user_error
 from tcomp.frontend.distributed_agreement import agree
 from tcomp.frontend.distributed_buckets import DEFAULT_BUCKET_BYTES
-from tcomp.frontend.distributed_comm import communicator, size
+from tcomp.frontend.distributed_comm import abandon, communicator, size
+from tcomp.frontend.distributed_pending import (
+    Pending,
+    start_broadcast,
+    start_gather,
+    start_reduce,
+    start_reduce_scatter,
+    start_reduce_to_root,
+)
 from tcomp.frontend.pytree import tree_flatten, tree_unflatten
 from tcomp.ir.errors import TcompArgumentError
 from tcomp.ir.graph import Node, attrs_key
@@ -93,37 +102,81 @@ def host_collective(
 ) -> list[np.ndarray]:
     """Collective ``op`` (a primitive's name) with ``attrs`` on each of ``hosts``, this
     rank's numpy arrays, without the agreement check."""
-    from tcomp.frontend import distributed_collectives as host
+    return start_host_collective(op, attrs, hosts).wait()
 
+
+def start_host_collective(
+    op: str, attrs: Mapping[str, Any], hosts: Sequence[np.ndarray]
+) -> Pending:
+    """:func:`host_collective` started non-blocking: wait on what it returns."""
     what = f"{op} (inside jit)"
     hosts = list(hosts)
     if op.startswith("all_reduce_"):
-        return host.reduce_arrays(hosts, op[len("all_reduce_") :], DEFAULT_BUCKET_BYTES, what)
+        return start_reduce(hosts, op[len("all_reduce_") :], DEFAULT_BUCKET_BYTES, what)
     if op.startswith("reduce_scatter_"):
-        return host.reduce_scatter_arrays(hosts, op[len("reduce_scatter_") :], attrs["axis"], what)
+        return start_reduce_scatter(hosts, op[len("reduce_scatter_") :], attrs["axis"], what)
     if op == "all_gather":
-        return host.gather_arrays(hosts, attrs["axis"])
+        return start_gather(hosts, attrs["axis"])
     if op == "broadcast_from":
-        return host.broadcast_arrays(hosts, attrs["root"], DEFAULT_BUCKET_BYTES, what)
+        return start_broadcast(hosts, attrs["root"], DEFAULT_BUCKET_BYTES, what)
     if op == "reduce_to_root":
-        return host.reduce_to_root_arrays(hosts, attrs["root"], what)
+        return start_reduce_to_root(hosts, attrs["root"], what)
     raise TcompArgumentError(f"internal error: {op} is not a collective")
 
 
-def run_host_step(nodes: Sequence[Node], hosts: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """The results of the collective ``nodes`` (one host array each, in order): nodes of
-    one op and attributes run together, so one step's ``all_reduce`` nodes of one op
-    share buckets (one ``Iallreduce`` per bucket of about ``DEFAULT_BUCKET_BYTES``)."""
+class PendingStep:
+    """A host step's collectives in flight (:func:`start_host_step`): :meth:`wait` gives
+    their results in the order of the step's nodes."""
+
+    def __init__(self, count: int, parts: list[tuple[list[int], Pending]]) -> None:
+        self.count = count
+        self.parts = parts
+
+    def progress(self) -> None:
+        """Lets MPI advance the step's requests without waiting."""
+        for _, pending in self.parts:
+            pending.progress()
+
+    def wait(self) -> list[np.ndarray]:
+        """Waits (each part up to ``TCOMP_MPI_TIMEOUT``) and returns the results."""
+        results: list[Any] = [None] * self.count
+        try:
+            for members, pending in self.parts:
+                for index, output in zip(members, pending.wait()):
+                    results[index] = output
+        except BaseException:
+            self.abandon()  # the parts after a failed one may still be in flight
+            raise
+        return results
+
+    def abandon(self) -> None:
+        """Gives up on the requests not yet waited for (after an error elsewhere): their
+        buffers stay alive and the process calls ``MPI_Abort`` at exit."""
+        for _, pending in self.parts:
+            if not pending.done:
+                abandon(pending.requests, pending.buffers)
+
+
+def start_host_step(nodes: Sequence[Node], hosts: Sequence[np.ndarray]) -> PendingStep:
+    """Starts the collective ``nodes`` (one host array each, in order), non-blocking:
+    nodes of one op and attributes run together, so one step's ``all_reduce`` nodes of
+    one op share buckets (one ``Iallreduce`` per bucket of about ``DEFAULT_BUCKET_BYTES``).
+    Every rank starts them in the same order: by (op, attributes) in the order each first
+    appears among the nodes."""
     groups: dict[tuple, list[int]] = {}
     for index, node in enumerate(nodes):
         groups.setdefault((node.op, attrs_key(node.attrs)), []).append(index)
-    results: list[Any] = [None] * len(nodes)
+    parts = []
     for members in groups.values():
         node = nodes[members[0]]
-        outputs = host_collective(node.op, node.attrs, [hosts[i] for i in members])
-        for index, output in zip(members, outputs):
-            results[index] = output
-    return results
+        pending = start_host_collective(node.op, node.attrs, [hosts[i] for i in members])
+        parts.append((members, pending))
+    return PendingStep(len(nodes), parts)
+
+
+def run_host_step(nodes: Sequence[Node], hosts: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """The results of the collective ``nodes``: :func:`start_host_step`, then wait."""
+    return start_host_step(nodes, hosts).wait()
 
 
 def describe_collective(node: Node) -> str:

@@ -18,7 +18,6 @@ from mpi_helpers import SCRIPTS, check_ok, launch, needs_mpi
 import tcomp
 import tcomp.distributed as dist
 from tcomp.errors import TcompArgumentError, TcompDistributedError, TcompShapeError, TcompTypeError
-from tcomp.frontend.distributed_split import KernelGroup, plan_split
 from tcomp.ir.autodiff import vjp_function
 from tcomp.ir.builder import FunctionBuilder
 from tcomp.ir.errors import TcompVerifyError
@@ -251,42 +250,32 @@ def test_at_one_rank_every_collective_is_the_identity(backend):
     np.testing.assert_allclose(np.asarray(out["grad_max"]), 2 * x, rtol=1e-15)
 
 
-def test_the_kernels_stage_shows_where_the_program_is_split():
+def test_the_kernels_stage_shows_where_each_collective_starts_and_is_waited_on():
     params, x, y = mlp_data()
     step = data_parallel_step("llvm")
     text = step.lower(params, x, y).as_text("kernels")
     assert text.startswith(
-        "// step: split at its collectives into 2 kernel groups and 2 host steps"
+        "// step: split at its collectives into 2 kernel groups and 2 host steps (MPI), run "
+        "in this order; overlap on"
     )
     order = [line.split(":")[0] for line in text.splitlines() if line.startswith("// ----")]
     assert order == [
-        "// ---- kernel group 0",
-        "// ---- host step 0",
-        "// ---- kernel group 1",
-        "// ---- host step 1",
+        "// ---- kernel group 0",  # the forward up to the local loss
+        "// ---- host step 0",  # starts the loss's all-reduce (and its cotangent's)
+        "// ---- wait for host step 0 (2 collectives)",
+        "// ---- kernel group 1",  # the backward
+        "// ---- host step 1",  # the gradients
+        "// ---- wait for host step 1 (2 collectives)",
     ]
+    assert (
+        "host step 0: start 2 collectives, 16 bytes (MPI on the host, non-blocking); "
+        "needed by kernel groups: 1; waited on before kernel group 1" in text
+    )
+    assert "needed by kernel groups: none; waited on at the end" in text  # the outputs
     assert text.count("= all_reduce_mean(") == 2 + len(params)  # loss, its cotangent, grads
     assert "kernel k0(" in text  # each group's kernel IR
-    assert step.lower(params, x, y).compile_info()["host_steps"] == 2
-
-
-def test_the_split_runs_each_collective_as_early_as_its_input_allows():
-    @tcomp.jit(backend="llvm")
-    def f(a, b):
-        early = dist.all_reduce(a * 2.0)  # needs only a: host step 0
-        late = dist.all_reduce(tcomp.exp(early) + b)  # after it: host step 1
-        independent = dist.all_reduce(b - 1.0)  # reads only b: host step 0 too
-        return late, independent, a  # a parameter returned as it is
-
-    a, b = np.arange(3.0), np.ones(3)
-    plan = plan_split(f.lower(a, b).function("optimized"))
-    kinds = [("group" if isinstance(p, KernelGroup) else "host", p.index) for p in plan.parts]
-    assert kinds == [("group", 0), ("host", 0), ("group", 1), ("host", 1)]
-    assert len(plan.parts[1].nodes) == 2
-    late, independent, same = f(a, b)
-    np.testing.assert_allclose(np.asarray(late), np.exp(a * 2.0) + b, rtol=1e-15)
-    np.testing.assert_array_equal(np.asarray(independent), b - 1.0)
-    np.testing.assert_array_equal(np.asarray(same), a)
+    info = step.lower(params, x, y).compile_info()
+    assert info["host_steps"] == 2 and info["kernel_groups"] == 2 and info["overlap"] is True
 
 
 def test_a_collective_inside_a_loop_body_is_refused_on_llvm_with_the_line():
@@ -377,7 +366,7 @@ def test_the_llvm_step_makes_one_all_reduce_per_host_step(two_rank_run):
         # gradients (one bucket); the agreement check once, at the first call
         assert calls == {"Iallreduce": 2 * STEPS, "Iallgather": 1}, calls
         text = str(data["kernels"])
-        assert "host step 1: 4 collectives" in text and "kernel group 2" in text
+        assert "host step 1: start 4 collectives" in text and "kernel group 2" in text
 
 
 def transposes(ranks: int) -> dict[str, list[np.ndarray]]:
