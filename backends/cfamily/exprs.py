@@ -12,7 +12,9 @@ out-of-range values. The math functions (``floor`` ... ``rint`` ... ``atan``)
 are C's of the same name (``rint`` rounds halves to even, as numpy), ``bitand``
 ... ``bitnot`` C's ``& | ^ ~`` (``!`` on bool) and the shifts helpers with
 numpy's result for every amount (C leaves >= 32 and negative undefined).
-``Select`` is C's ``?:`` and
+Each op's code is found in ``UNARY_CODE`` / ``BINARY_CODE`` (one function per op, keyed
+like :data:`tcomp.ir.kernel.op_table.KERNEL_OPS`, whose ``c_math`` names the C functions
+and ``rounds_half`` the ops rounded to 16 bits). ``Select`` is C's ``?:`` and
 ``and``/``or`` are ``&&``/``||``, so a guarded load is never evaluated. A ``Call``
 (``threefry2x32_0``/``_1``) is the helper ``tc_threefry2x32_i32(k0, k1, x0, x1, word)``
 (:mod:`tcomp.backends.cfamily.threefry`).
@@ -37,6 +39,8 @@ int32 and index values convert to bfloat16 with one rounding too
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 import numpy as np
 
@@ -68,19 +72,12 @@ from tcomp.ir.kernel.expr import (
     Unary,
     Var,
 )
-from tcomp.ir.kernel.ops import MATH_OPS
+from tcomp.ir.kernel.op_table import KERNEL_OPS
 from tcomp.ir.types import numpy_dtype
 
 FLOATS = ("float16", "bfloat16", "float32", "float64")
-# float16 / bfloat16 results of these are rounded to 16 bits (the others are exact on them)
-_ROUNDED_BINARY = {"add", "sub", "mul", "div", "pow", "floordiv", "mod"}
-_ROUNDED_UNARY = {"exp", "log", "sqrt", "tanh", "sin", "cos", "logistic"} | (
-    MATH_OPS - {"floor", "ceil", "trunc", "rint"}  # these are exact on 16-bit floats
-)
 _COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 _ARITH = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
-_MATH_UNARY = {"exp", "log", "sqrt", "tanh", "sin", "cos"} | MATH_OPS
-_BITWISE = {"bitand": "&", "bitor": "|", "bitxor": "^"}
 # sources that a float cannot hold exactly: their bfloat16 conversion is one helper
 _ONCE_TO_BF16 = {
     "float64": "round_bf16_f64",
@@ -183,10 +180,10 @@ class ExprRenderer:
             return self.rounded(text, expr.dtype) if expr.x.dtype != expr.dtype else text
         if isinstance(expr, Unary):
             text = self.unary(expr.op, self.render(expr.x), expr.x.dtype)
-            return self.rounded(text, expr.dtype) if expr.op in _ROUNDED_UNARY else text
+            return self.rounded(text, expr.dtype) if KERNEL_OPS[expr.op].rounds_half else text
         if isinstance(expr, Binary):
             text = self.binary(expr.op, self.render(expr.a), self.render(expr.b), expr.a.dtype)
-            return self.rounded(text, expr.dtype) if expr.op in _ROUNDED_BINARY else text
+            return self.rounded(text, expr.dtype) if KERNEL_OPS[expr.op].rounds_half else text
         if isinstance(expr, Call):  # threefry2x32_<word>: one helper, the word a constant
             args = [bare(self.render(arg)) for arg in expr.args]
             return self.helper(THREEFRY, "int32", *args, str(threefry_word(expr.op)))
@@ -219,83 +216,23 @@ class ExprRenderer:
             return f"(({self.ctype(dtype)}){v}{'u' if dtype == 'uint32' else ''})"
         return f"({v})" if v < 0 else str(v)
 
-    # -- unary ----------------------------------------------------------------
+    # -- unary and binary: through UNARY_CODE / BINARY_CODE -------------------
 
     def unary(self, op: str, x: str, dtype: str) -> str:
-        d = self.dialect
+        """``op(x)`` where ``x`` has ``dtype`` (16-bit floats: before the rounding)."""
         dtype = "float32" if dtype in HALF_TYPES else dtype  # computed in float, then rounded
-        if op == "not":
-            return f"(!{x})"
-        if op == "isnan":
-            return f"(isnan({x}) != 0)" if dtype in FLOATS else "false"
-        if op == "bitnot":
-            return f"(!{x})" if dtype == "bool" else f"(~{x})"
-        if dtype in FLOATS:
-            if op == "neg":
-                return f"(-{x})"
-            if op == "abs":
-                return f"{d.math('fabs', dtype)}({x})"
-            if op in _MATH_UNARY:
-                return f"{d.math(op, dtype)}({x})"
-            if op in ("sign", "logistic"):
-                return self.helper(op, dtype, x)
-            raise unsupported(f"no rendering for unary {op} on {dtype}")
-        if dtype == "bool":
-            if op == "abs":
-                return x
-            raise unsupported(f"no rendering for {op} on bool (convert first)")
-        if op == "neg":
-            return f"(-{x})" if dtype == INDEX else self.helper("neg", dtype, x)  # int64 wraps
-        if op == "abs":
-            return self.helper("abs", dtype, x)
-        if op == "sign":
-            return f"(({x} > 0) - ({x} < 0))" if dtype == "int32" else self._int_sign(x, dtype)
-        raise unsupported(f"no rendering for unary {op} on {dtype}")
-
-    def _int_sign(self, x: str, dtype: str) -> str:
-        t = self.ctype(dtype)
-        return f"(({t})({x} > 0) - ({t})({x} < 0))"
-
-    # -- binary ---------------------------------------------------------------
+        code = UNARY_CODE.get(op)
+        if code is None:
+            raise _no_unary(op, dtype)
+        return code(self, op, x, dtype)
 
     def binary(self, op: str, a: str, b: str, dtype: str) -> str:
         """``op(a, b)`` where both operands have ``dtype``."""
         dtype = "float32" if dtype in HALF_TYPES else dtype  # computed in float, then rounded
-        if op in _COMPARE:
-            return f"({a} {_COMPARE[op]} {b})"
-        if op == "and":
-            return f"({a} && {b})"
-        if op == "or":
-            return f"({a} || {b})"
-        if op in _BITWISE:
-            return f"({a} {_BITWISE[op]} {b})"
-        if op in ("shl", "shr"):
-            return self.helper(op, dtype, a, b)
-        if dtype in FLOATS:
-            if op in _ARITH:
-                return f"({a} {_ARITH[op]} {b})"
-            if op == "pow":
-                return f"{self.dialect.math('pow', dtype)}({a}, {b})"
-            if op in ("max", "min", "floordiv", "mod"):
-                return self.helper(op, dtype, a, b)
-            raise unsupported(f"no rendering for float {op}")
-        if dtype == "bool":
-            if op in ("max", "add"):
-                return f"({a} | {b})"
-            if op in ("min", "mul"):
-                return f"({a} & {b})"
-            raise unsupported(f"no rendering for {op} on bool")
-        if op in ("max", "min", "floordiv", "mod", "div", "pow"):
-            return self.helper(op, dtype, a, b)
-        if op in ("add", "sub", "mul"):
-            if dtype == INDEX:
-                return f"({a} {_ARITH[op]} {b})"
-            # int32 and int64 wrap as numpy's do (signed overflow is undefined in C)
-            if dtype == "int64":
-                t, u = self.ctype(dtype), self.dialect.unsigned_index_type
-                return f"({t})(({u}){a} {_ARITH[op]} ({u}){b})"
-            return f"(int)((unsigned int){a} {_ARITH[op]} (unsigned int){b})"
-        raise unsupported(f"no rendering for {op} on {dtype}")
+        code = BINARY_CODE.get(op)
+        if code is None:
+            raise unsupported(f"no rendering for binary {op} on {dtype}")
+        return code(self, op, a, b, dtype)
 
     # -- casts ----------------------------------------------------------------
 
@@ -317,3 +254,135 @@ class ExprRenderer:
         if source in HALF_TYPES and target == "float32":
             return x  # the same float
         return f"({self.ctype(target)}){x}"
+
+
+# -- the code of each kernel-IR op ---------------------------------------------
+# One function per op (shared by ops alike): (renderer, op, operand texts..., dtype) -> C.
+# 16-bit floats arrive as float32; the rounding after them is KERNEL_OPS[op].rounds_half.
+UnaryCode = Callable[[ExprRenderer, str, str, str], str]
+BinaryCode = Callable[[ExprRenderer, str, str, str, str], str]
+
+
+def _no_unary(op: str, dtype: str) -> TcompBackendError:
+    return unsupported(f"no rendering for unary {op} on {dtype}")
+
+
+def _math_call(r: ExprRenderer, op: str, x: str, dtype: str) -> str:
+    """A C math function of one float (``fabs`` for ``abs``): the table's ``c_math``."""
+    name = KERNEL_OPS[op].c_math
+    if dtype not in FLOATS or name is None:
+        raise _no_unary(op, dtype)
+    return f"{r.dialect.math(name, dtype)}({x})"
+
+
+def _float_helper(r: ExprRenderer, op: str, x: str, dtype: str) -> str:
+    """``sign`` and ``logistic`` of floats: a helper (NaN, -0.0 and overflow as numpy)."""
+    if dtype not in FLOATS:
+        raise _no_unary(op, dtype)
+    return r.helper(op, dtype, x)
+
+
+def _isnan(r: ExprRenderer, op: str, x: str, dtype: str) -> str:
+    return f"(isnan({x}) != 0)" if dtype in FLOATS else "false"
+
+
+def _bitnot(r: ExprRenderer, op: str, x: str, dtype: str) -> str:
+    return f"(!{x})" if dtype == "bool" else f"(~{x})"
+
+
+def _neg(r: ExprRenderer, op: str, x: str, dtype: str) -> str:
+    if dtype in FLOATS or dtype == INDEX:
+        return f"(-{x})"
+    if dtype == "bool":
+        raise unsupported("no rendering for neg on bool (convert first)")
+    return r.helper("neg", dtype, x)  # int32 and int64 wrap
+
+
+def _abs(r: ExprRenderer, op: str, x: str, dtype: str) -> str:
+    if dtype in FLOATS:
+        return _math_call(r, op, x, dtype)
+    return x if dtype == "bool" else r.helper("abs", dtype, x)
+
+
+def _sign(r: ExprRenderer, op: str, x: str, dtype: str) -> str:
+    if dtype in FLOATS:
+        return r.helper(op, dtype, x)
+    if dtype == "bool":
+        raise unsupported("no rendering for sign on bool (convert first)")
+    if dtype == "int32":
+        return f"(({x} > 0) - ({x} < 0))"
+    t = r.ctype(dtype)
+    return f"(({t})({x} > 0) - ({t})({x} < 0))"
+
+
+def _infix(symbol: str) -> BinaryCode:
+    """``(a symbol b)`` on every dtype the op takes."""
+    return lambda r, op, a, b, dtype: f"({a} {symbol} {b})"
+
+
+def _binary_helper(r: ExprRenderer, op: str, a: str, b: str, dtype: str) -> str:
+    """A helper of ``cfamily/helpers.py`` (shifts, floor division, NaN-propagating max ...)."""
+    if dtype == "bool":
+        raise unsupported(f"no rendering for {op} on bool")
+    return r.helper(op, dtype, a, b)
+
+
+def _arithmetic(r: ExprRenderer, op: str, a: str, b: str, dtype: str) -> str:
+    """``add``, ``sub``, ``mul``, ``div``: C's operator on floats and index, wrapping on
+    int32 / int64 (signed overflow is undefined in C), ``|`` / ``&`` on bool."""
+    if dtype in FLOATS or dtype == INDEX:
+        return f"({a} {_ARITH[op]} {b})"
+    if dtype == "bool":
+        if op in _BOOL_ARITH:
+            return f"({a} {_BOOL_ARITH[op]} {b})"
+        raise unsupported(f"no rendering for {op} on bool")
+    if op == "div":
+        return r.helper(op, dtype, a, b)
+    if dtype == "int64":
+        t, u = r.ctype(dtype), r.dialect.unsigned_index_type
+        return f"({t})(({u}){a} {_ARITH[op]} ({u}){b})"
+    return f"(int)((unsigned int){a} {_ARITH[op]} (unsigned int){b})"
+
+
+def _pow(r: ExprRenderer, op: str, a: str, b: str, dtype: str) -> str:
+    if dtype in FLOATS:
+        return f"{r.dialect.math('pow', dtype)}({a}, {b})"
+    return _binary_helper(r, op, a, b, dtype)  # int32 / int64: exact (tc_pow_i32)
+
+
+def _extreme(r: ExprRenderer, op: str, a: str, b: str, dtype: str) -> str:
+    """``max`` / ``min``: ``|`` / ``&`` on bool, else a helper (NaN propagates)."""
+    if dtype == "bool":
+        return f"({a} {_BOOL_ARITH[op]} {b})"
+    return r.helper(op, dtype, a, b)
+
+
+_BOOL_ARITH = {"max": "|", "add": "|", "min": "&", "mul": "&"}
+
+UNARY_CODE: dict[str, UnaryCode] = {
+    **{op: _math_call for op, info in KERNEL_OPS.items() if info.category == "math"},
+    **dict.fromkeys(("exp", "log", "sqrt", "tanh", "sin", "cos"), _math_call),
+    "logistic": _float_helper,
+    "isnan": _isnan,
+    "neg": _neg,
+    "abs": _abs,
+    "sign": _sign,
+    "not": lambda r, op, x, dtype: f"(!{x})",
+    "bitnot": _bitnot,
+}
+BINARY_CODE: dict[str, BinaryCode] = {
+    **{op: _infix(symbol) for op, symbol in _COMPARE.items()},
+    "and": _infix("&&"),
+    "or": _infix("||"),
+    "bitand": _infix("&"),
+    "bitor": _infix("|"),
+    "bitxor": _infix("^"),
+    "shl": _binary_helper,
+    "shr": _binary_helper,
+    **dict.fromkeys(("add", "sub", "mul", "div"), _arithmetic),
+    "pow": _pow,
+    "max": _extreme,
+    "min": _extreme,
+    "floordiv": _binary_helper,
+    "mod": _binary_helper,
+}

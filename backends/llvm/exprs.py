@@ -42,6 +42,8 @@ runtime found any (see :mod:`tcomp.backends.llvm.vecmath`); float32 ``exp``
 (:mod:`tcomp.backends.llvm.inline_math`). The other C math functions (``floor``
 ... ``erf`` ... ``atan``) and the bitwise ops and shifts (numpy's for every shift
 amount) are :mod:`tcomp.backends.llvm.scalar_ops`; ``Call`` (Threefry) :mod:`~.threefry`.
+Each ``Unary`` and ``Binary`` op's code is found in ``UNARY_CODE`` / ``BINARY_CODE`` of
+:mod:`tcomp.backends.llvm.op_code`, keyed like :data:`tcomp.ir.kernel.op_table.KERNEL_OPS`.
 
 No fast-math flags are used here except ``reassoc`` on accumulator updates
 (see :mod:`tcomp.backends.llvm.stmts`); NaN and infinity behave as in IEEE.
@@ -60,10 +62,8 @@ from tcomp.backends.llvm.halves import (
     round_to_bfloat16,
     store_bfloat16,
 )
-from tcomp.backends.llvm.inline_math import exp_f32, tanh_f32
 from tcomp.backends.llvm.int_casts import float_to_int, int_to_float, int_to_int
-from tcomp.backends.llvm.int_power import int_power
-from tcomp.backends.llvm.scalar_ops import bitwise, bitwise_not, math_function
+from tcomp.backends.llvm.op_code import BINARY_CODE, UNARY_CODE
 from tcomp.backends.llvm.threefry import render_call
 from tcomp.backends.llvm.vecmath import VariantTable, declare_variants, variant_attribute
 from tcomp.ir.errors import TcompBackendError
@@ -81,7 +81,6 @@ from tcomp.ir.kernel.expr import (
     value_range,
     walk,
 )
-from tcomp.ir.kernel.ops import BITWISE_OPS, MATH_OPS
 
 I1 = ir.IntType(1)
 I8 = ir.IntType(8)
@@ -107,8 +106,6 @@ _REGISTER_TYPES: dict[str, ir.Type] = {
 }
 FLOATS = ("float16", "bfloat16", "float32", "float64")
 _MEMORY_TYPES: dict[str, ir.Type] = {"bool": I8, "bfloat16": I16}
-_FLOAT_COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
-_INTRINSIC_UNARY = {"exp", "log", "sqrt", "tanh", "sin", "cos"}
 
 
 def _unsupported(what: str) -> TcompBackendError:
@@ -265,8 +262,7 @@ class ExprRenderer:
     def _logical(self, expr: Binary) -> ir.Value:
         a = self.render(expr.a)
         if self.speculatable(expr.b):
-            b = self.render(expr.b)
-            return self.builder.and_(a, b) if expr.op == "and" else self.builder.or_(a, b)
+            return self.binary(expr.op, a, self.render(expr.b), "bool")
         false, true = ir.Constant(I1, 0), ir.Constant(I1, 1)
         if expr.op == "and":
             return self._branch(a, lambda: self.render(expr.b), lambda: false)
@@ -294,87 +290,13 @@ class ExprRenderer:
             set.add(call.attributes, variant_attribute(full, len(args), variants))
         return call
 
-    # -- unary ----------------------------------------------------------------
+    # -- unary and binary: through UNARY_CODE / BINARY_CODE (op_code.py) -------
 
     def _unary(self, op: str, x: ir.Value, dtype: str) -> ir.Value:
-        b = self.builder
-        if op == "not":
-            return b.xor(x, ir.Constant(I1, 1))
-        if op == "isnan":
-            return b.fcmp_unordered("uno", x, x) if dtype in FLOATS else ir.Constant(I1, 0)
-        if dtype in FLOATS:
-            return self._in_float(dtype, [x], lambda v, t: self._float_unary(op, v[0], t))
-        return self._int_unary(op, x, dtype)
-
-    def _float_unary(self, op: str, x: ir.Value, dtype: str) -> ir.Value:
-        b, ty = self.builder, x.type
-        if op == "neg":
-            return b.fneg(x)
-        if op == "abs":
-            return self._call("fabs", ty, [x])
-        if op == "exp":
-            return self._exp(x)
-        if op == "tanh" and ty == F32:
-            return tanh_f32(
-                b, lambda p, q, r: self._call("fma", ty, [p, q, r]),
-                lambda p, q: self._call("minnum", ty, [p, q]),
-                lambda p: self._call("fabs", ty, [p]),
-                lambda p, q: self._call("copysign", ty, [p, q]), x,
-            )
-        if op in _INTRINSIC_UNARY:
-            return self._call(op, ty, [x])
-        if op == "sign":
-            # x > 0 ? 1 : x < 0 ? -1 : x == 0 ? 0 : x  (NaN stays NaN, -0.0 -> 0.0)
-            one, zero = ir.Constant(ty, 1.0), ir.Constant(ty, 0.0)
-            inner = b.select(b.fcmp_ordered("==", x, zero), zero, x)
-            inner = b.select(b.fcmp_ordered("<", x, zero), ir.Constant(ty, -1.0), inner)
-            return b.select(b.fcmp_ordered(">", x, zero), one, inner)
-        if op == "logistic":
-            return self._logistic(x, dtype)
-        if op in MATH_OPS:
-            return math_function(b, self._call, self.vector_functions, op, x)
-        raise _unsupported(f"unary {op} on {dtype}")
-
-    def _exp(self, x: ir.Value) -> ir.Value:
-        """exp: inline IR for float (:mod:`tcomp.backends.llvm.inline_math`), libm for double."""
-        ty = x.type
-        if ty != F32:
-            return self._call("exp", ty, [x])
-        return exp_f32(
-            self.builder, lambda p, q, r: self._call("fma", ty, [p, q, r]),
-            lambda p, q: self._call("minnum", ty, [p, q]),
-            lambda p, q: self._call("maxnum", ty, [p, q]), x,
-        )
-
-    def _logistic(self, x: ir.Value, dtype: str) -> ir.Value:
-        # z = exp(-|x|); x >= 0 ? 1 / (1 + z) : z / (1 + z), each step rounded to dtype
-        b, ty = self.builder, x.type
-        one = ir.Constant(ty, 1.0)
-        z = self._exp(b.fneg(self._call("fabs", ty, [x])))
-        positive = b.fcmp_ordered(">=", x, ir.Constant(ty, 0.0))
-        return b.fdiv(b.select(positive, one, z), b.fadd(one, z))
-
-    def _int_unary(self, op: str, x: ir.Value, dtype: str) -> ir.Value:
-        b, ty = self.builder, x.type
-        zero = ir.Constant(ty, 0)
-        if op == "bitnot":
-            return bitwise_not(b, x)
-        if dtype == "bool":
-            if op == "abs":
-                return x
-            if op in ("neg", "sign"):
-                raise _unsupported(f"{op} on bool (convert first)")
-        if op == "neg":
-            return b.sub(zero, x)  # wraps, as numpy
-        if op == "abs":
-            return b.select(b.icmp_signed("<", x, zero), b.sub(zero, x), x)
-        if op == "sign":
-            positive = b.zext(b.icmp_signed(">", x, zero), ty)
-            negative = b.zext(b.icmp_signed("<", x, zero), ty)
-            return b.sub(positive, negative)
-        raise _unsupported(f"unary {op} on {dtype}")
-
-    # -- binary ---------------------------------------------------------------
+        code = UNARY_CODE.get(op)
+        if code is None:
+            raise _unsupported(f"unary {op} on {dtype}")
+        return code(self, op, x, dtype)
 
     def binary(self, op: str, a: ir.Value, c: ir.Value, dtype: str) -> ir.Value:
         """``op(a, c)`` where both operands have ``dtype``; ``flags`` on float arithmetic."""
@@ -384,117 +306,10 @@ class ExprRenderer:
         self, op: str, a: ir.Value, c: ir.Value, dtype: str, flags: tuple[str, ...]
     ) -> ir.Value:
         """As :meth:`binary`, with fast-math ``flags`` on float add/mul (accumulators)."""
-        b = self.builder
-        if op in _FLOAT_COMPARE:
-            if dtype in FLOATS:
-                if op == "ne":
-                    return b.fcmp_unordered("!=", a, c)
-                return b.fcmp_ordered(_FLOAT_COMPARE[op], a, c)
-            if dtype == "bool":
-                return b.icmp_unsigned(_FLOAT_COMPARE[op], a, c)
-            return b.icmp_signed(_FLOAT_COMPARE[op], a, c)
-        if dtype in FLOATS:
-            return self._in_float(dtype, [a, c], lambda v, t: self._float_binary(op, v, flags))
-        return self._int_binary(op, a, c, dtype)
-
-    def _float_binary(self, op: str, values: list[ir.Value], flags: tuple[str, ...]) -> ir.Value:
-        b = self.builder
-        a, c = values
-        if op == "add":
-            return b.fadd(a, c, flags=flags)
-        if op == "sub":
-            return b.fsub(a, c)
-        if op == "mul":
-            return b.fmul(a, c, flags=flags)
-        if op == "div":
-            return b.fdiv(a, c)
-        if op == "pow":
-            return self._call("pow", a.type, [a, c])
-        if op == "max":
-            return self._call("maximum", a.type, [a, c])
-        if op == "min":
-            return self._call("minimum", a.type, [a, c])
-        if op in ("floordiv", "mod"):
-            return self._float_division(op, a, c)
-        raise _unsupported(f"float {op}")
-
-    def _float_division(self, op: str, a: ir.Value, c: ir.Value) -> ir.Value:
-        """numpy's floor_divide (``floordiv``) or remainder (``mod``) of floats: its
-        ``npy_divmod``, as ``ir/primitives/elementwise.py`` states it, with selects."""
-        b, ty = self.builder, a.type
-        zero, one, half = ir.Constant(ty, 0.0), ir.Constant(ty, 1.0), ir.Constant(ty, 0.5)
-        mod = b.frem(a, c)  # fmod(a, c): exact, a's sign; NaN for c == 0
-        nonzero_mod = b.fcmp_unordered("!=", mod, zero)  # C's `if (mod)`: NaN counts
-        signs_differ = b.xor(b.fcmp_ordered("<", c, zero), b.fcmp_ordered("<", mod, zero))
-        flip = b.and_(nonzero_mod, signs_differ)  # mod += c; div -= 1
-        if op == "mod":
-            # a zero remainder takes c's sign; c == 0 leaves fmod's NaN as it is
-            kept = b.select(nonzero_mod, mod, self._call("copysign", ty, [zero, c]))
-            return b.select(flip, b.fadd(mod, c), kept)
-        div = b.fdiv(b.fsub(a, mod), c)  # nearly an integer
-        div = b.select(flip, b.fsub(div, one), div)
-        floored = self._call("floor", ty, [div])
-        # snapped to the nearest integer: floor(div) + 1 when div - floor(div) > 0.5
-        snapped = b.select(
-            b.fcmp_ordered(">", b.fsub(div, floored), half), b.fadd(floored, one), floored
-        )
-        quotient = b.fdiv(a, c)
-        zero_div = self._call("copysign", ty, [zero, quotient])  # div == 0: the sign of a / c
-        result = b.select(b.fcmp_unordered("!=", div, zero), snapped, zero_div)
-        return b.select(b.fcmp_ordered("==", c, zero), quotient, result)  # c == 0: a / c
-
-    def _int_binary(self, op: str, a: ir.Value, c: ir.Value, dtype: str) -> ir.Value:
-        b = self.builder
-        if op in BITWISE_OPS:
-            return bitwise(b, op, a, c)
-        if dtype == "bool":
-            if op in ("max", "add"):
-                return b.or_(a, c)
-            if op in ("min", "mul"):
-                return b.and_(a, c)
-            raise _unsupported(f"{op} on bool")
-        if op == "add":
-            return b.add(a, c)
-        if op == "sub":
-            return b.sub(a, c)
-        if op == "mul":
-            return b.mul(a, c)
-        if op == "max":
-            return self._call("smax", a.type, [a, c])
-        if op == "min":
-            return self._call("smin", a.type, [a, c])
-        if op in ("floordiv", "mod", "div"):
-            return self._int_division(op, a, c)
-        if op == "pow":
-            return int_power(b, a, c)
-        raise _unsupported(f"{op} on {dtype}")
-
-    def _int_division(self, op: str, a: ir.Value, c: ir.Value) -> ir.Value:
-        # A divisor of 0 or -1 never reaches sdiv/srem (0 traps, INT_MIN / -1 traps):
-        # x // 0 = x % 0 = 0 (numpy), x // -1 = -x (wrapping), x % -1 = 0.
-        b, ty = self.builder, a.type
-        zero, one, minus_one = ir.Constant(ty, 0), ir.Constant(ty, 1), ir.Constant(ty, -1)
-        is_zero = b.icmp_signed("==", c, zero)
-        is_minus_one = b.icmp_signed("==", c, minus_one)
-        safe = b.select(b.or_(is_zero, is_minus_one), one, c)
-        quotient = b.sdiv(a, safe)
-        remainder = b.srem(a, safe)
-        if op == "div":  # truncating (numpy's int division then astype)
-            result = quotient
-            special = b.select(is_zero, zero, b.sub(zero, a))
-            return b.select(b.or_(is_zero, is_minus_one), special, result)
-        # floor: step down when the remainder is non-zero and its sign differs from c's
-        adjust = b.and_(
-            b.icmp_signed("!=", remainder, zero),
-            b.icmp_signed("<", b.xor(remainder, safe), zero),
-        )
-        if op == "floordiv":
-            result = b.sub(quotient, b.zext(adjust, ty))
-            special = b.select(is_zero, zero, b.sub(zero, a))
-        else:
-            result = b.select(adjust, b.add(remainder, safe), remainder)
-            special = zero
-        return b.select(b.or_(is_zero, is_minus_one), special, result)
+        code = BINARY_CODE.get(op)
+        if code is None:
+            raise _unsupported(f"{op} on {dtype}")
+        return code(self, op, a, c, dtype, flags)
 
     # -- casts ----------------------------------------------------------------
 

@@ -34,20 +34,18 @@ from typing import Callable
 from llvmlite import ir
 
 from tcomp.backends.llvm.vecmath import VariantTable, declare_variants, variant_attribute
+from tcomp.ir.kernel.op_table import KERNEL_OPS
 
-# kernel-IR op -> LLVM intrinsic base name (llvm.<name>.f32 / .f64)
+# kernel-IR math op -> LLVM intrinsic base name (llvm.<name>.f32 / .f64), and the math ops
+# LLVM has no intrinsic for (libm's, by name): both from the op table
 INTRINSIC_MATH = {
-    "floor": "floor",
-    "ceil": "ceil",
-    "trunc": "trunc",
-    "rint": "roundeven",
-    "sinh": "sinh",
-    "cosh": "cosh",
-    "asin": "asin",
-    "acos": "acos",
-    "atan": "atan",
+    op: info.llvm_intrinsic
+    for op, info in KERNEL_OPS.items()
+    if info.category == "math" and info.llvm_intrinsic is not None
 }
-LIBRARY_MATH = frozenset({"erf", "log1p", "expm1", "asinh", "acosh", "atanh"})
+LIBRARY_MATH = frozenset(
+    op for op, info in KERNEL_OPS.items() if info.category == "math" and info.llvm_intrinsic is None
+)
 
 # (intrinsic base name, type, arguments) -> the call, with its vector variants
 IntrinsicCall = Callable[[str, ir.Type, list[ir.Value]], ir.Value]
@@ -86,25 +84,34 @@ def _library_function(module: ir.Module, name: str, ty: ir.Type) -> ir.Function:
     return function
 
 
+# the bitwise ops that are one instruction (IRBuilder method names); the shifts are below
+_LOGIC = {"bitand": "and_", "bitor": "or_", "bitxor": "xor"}
+
+
 def bitwise(builder: ir.IRBuilder, op: str, a: ir.Value, c: ir.Value) -> ir.Value:
-    """``op(a, c)`` for a bitwise kernel-IR op on ``i32`` (or ``i1``, not the shifts)."""
-    b = builder
-    if op == "bitand":
-        return b.and_(a, c)
-    if op == "bitor":
-        return b.or_(a, c)
-    if op == "bitxor":
-        return b.xor(a, c)
+    """``op(a, c)`` for a bitwise kernel-IR op on ``i32`` / ``i64`` (or ``i1``, not the
+    shifts)."""
+    if op in _LOGIC:
+        return getattr(builder, _LOGIC[op])(a, c)
+    if op not in _SHIFTS:
+        raise KeyError(f"llvm backend: no bitwise op {op!r}")
     ty = a.type
-    bits = ir.Constant(ty, ty.width)
-    in_range = b.icmp_unsigned("<", c, bits)  # false for a negative amount, too
-    if op == "shl":
-        masked = b.and_(c, ir.Constant(ty, ty.width - 1))
-        return b.select(in_range, b.shl(a, masked), ir.Constant(ty, 0))
-    if op == "shr":
-        amount = b.select(in_range, c, ir.Constant(ty, ty.width - 1))
-        return b.ashr(a, amount)
-    raise KeyError(f"llvm backend: no bitwise op {op!r}")
+    in_range = builder.icmp_unsigned("<", c, ir.Constant(ty, ty.width))  # false for c < 0 too
+    return _SHIFTS[op](builder, a, c, in_range)
+
+
+def _shl(b: ir.IRBuilder, a: ir.Value, c: ir.Value, in_range: ir.Value) -> ir.Value:
+    ty = a.type
+    masked = b.and_(c, ir.Constant(ty, ty.width - 1))
+    return b.select(in_range, b.shl(a, masked), ir.Constant(ty, 0))
+
+
+def _shr(b: ir.IRBuilder, a: ir.Value, c: ir.Value, in_range: ir.Value) -> ir.Value:
+    amount = b.select(in_range, c, ir.Constant(a.type, a.type.width - 1))
+    return b.ashr(a, amount)
+
+
+_SHIFTS = {"shl": _shl, "shr": _shr}
 
 
 def bitwise_not(builder: ir.IRBuilder, x: ir.Value) -> ir.Value:

@@ -10,7 +10,9 @@ arrays, so rounding is the reference executor's (``floordiv`` and ``mod``
 on ``int32`` and floats are the ``floor_divide`` and ``remainder``
 primitives: numpy's, a zero divisor giving 0 on ints; the bitwise ops are
 the ``bitwise_*`` and shift primitives; ``threefry2x32_0``/``_1`` calls the
-``threefry2x32`` primitive, in uint32); ``index`` values are Python ints.
+``threefry2x32`` primitive, in uint32); ``index`` values are Python ints. Which primitive
+computes an op is the op table's (``KERNEL_OPS[op].primitive``; ``not``, ``isnan``,
+``and``, ``or`` are its ``numpy`` functions), through ``EVALUATE``.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from tcomp.ir.kernel.kernel import (
     Store,
     program_blocks,
 )
+from tcomp.ir.kernel.op_table import KERNEL_OPS, KernelOpInfo
 from tcomp.ir.primitives import PRIMITIVES
 from tcomp.ir.types import numpy_dtype
 
@@ -62,13 +65,28 @@ _INDEX_OPS: dict[str, Callable[[Any, Any], Any]] = {
     "gt": lambda a, b: a > b,
     "ge": lambda a, b: a >= b,
 }
-
-
-# kernel-IR ops computed by a graph primitive of another name
-_PRIMITIVE_OF = {
-    "floordiv": "floor_divide", "mod": "remainder", "bitand": "bitwise_and", "bitor": "bitwise_or",
-    "bitxor": "bitwise_xor", "bitnot": "bitwise_not", "shl": "left_shift", "shr": "right_shift",
+_INDEX_UNARY: dict[str, Callable[[Any], Any]] = {
+    "neg": lambda a: -a,
+    "abs": abs,
+    "sign": lambda a: (a > 0) - (a < 0),
 }
+
+
+# (operand values, result dtype) -> the value of one op
+OpFunction = Callable[[list[Any], str], Any]
+
+
+def _op_function(info: KernelOpInfo) -> OpFunction:
+    """The op's graph primitive's numpy reference when the table names one (so 16-bit
+    floats round as the reference executor rounds), else its ``numpy`` function."""
+    primitive, numpy = info.primitive, info.numpy
+    if primitive is not None:
+        return lambda values, dtype: _primitive(primitive, values, {}, dtype)
+    return lambda values, dtype: numpy_dtype(dtype).type(numpy(*values))
+
+
+# every op of the table: KERNEL_OPS[op].primitive (floordiv is floor_divide ...) or .numpy
+EVALUATE: dict[str, OpFunction] = {op: _op_function(info) for op, info in KERNEL_OPS.items()}
 
 
 def run_program(program: Program, params: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -148,23 +166,17 @@ def evaluate_expr(expr: Expr, env: dict[str, Any], memory: dict[str, np.ndarray]
         return _primitive("convert", [value], {"dtype": expr.dtype}, expr.dtype)
     if isinstance(expr, Unary):
         value = evaluate_expr(expr.x, env, memory)
-        if expr.op == "not":
-            return np.bool_(not value)
-        if expr.op == "isnan":
-            return np.bool_(np.isnan(value))
-        return _primitive(_PRIMITIVE_OF.get(expr.op, expr.op), [value], {}, expr.dtype)
+        if expr.x.dtype == INDEX:
+            return _INDEX_UNARY[expr.op](value)
+        return EVALUATE[expr.op]([value], expr.dtype)
     if isinstance(expr, Binary):
         a = evaluate_expr(expr.a, env, memory)
-        if expr.op == "and" and not a:
-            return np.bool_(False)
-        if expr.op == "or" and a:
-            return np.bool_(True)
+        if (expr.op == "and" and not a) or (expr.op == "or" and a):
+            return np.bool_(bool(a))  # short-circuit: a guarded load is never evaluated
         b = evaluate_expr(expr.b, env, memory)
-        if expr.op in ("and", "or"):
-            return np.bool_(bool(b))
         if expr.a.dtype == INDEX:
             return _INDEX_OPS[expr.op](a, b)
-        return _primitive(_PRIMITIVE_OF.get(expr.op, expr.op), [a, b], {}, expr.dtype)
+        return EVALUATE[expr.op]([a, b], expr.dtype)
     if isinstance(expr, Reduce):
         return _reduce(expr, env, memory)
     if isinstance(expr, Call):  # threefry2x32_<word>: the primitive's numpy uint32 reference

@@ -1,8 +1,12 @@
 """The scalar operations of the kernel IR, by name, grouped by the types they take.
 
+Each op is one entry of :data:`tcomp.ir.kernel.op_table.KERNEL_OPS` (its arity, operand
+dtypes, result, 16-bit rounding, C / LLVM names and numpy meaning); the sets here are
+derived from that table and kept for their many importers.
+
 :mod:`tcomp.ir.kernel.expr` builds expressions of them (and re-exports the sets it
-always had), :mod:`tcomp.ir.kernel.verifier` checks their operand types with these
-groups, and the renderers and the kernel interpreter give each its meaning:
+always had), :mod:`tcomp.ir.kernel.verifier` checks their operand types against the
+table, and the renderers and the kernel interpreter give each its meaning:
 
 - ``FLOAT_UNARY_OPS``: float operands only (16-bit floats computed in float32 and
   rounded). ``MATH_OPS`` among them are C's math-library functions of the same
@@ -32,20 +36,20 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
+from tcomp.ir.kernel.op_table import FLOAT, KERNEL_OPS, KernelOpInfo, ops_where  # noqa: F401
+
+# The groups below are derived from the table (tcomp.ir.kernel.op_table); add an op there.
 # C99 <math.h> names; each takes and gives one float
-MATH_OPS = frozenset(
-    {"floor", "ceil", "trunc", "rint", "erf", "log1p", "expm1", "sinh", "cosh", "asinh"}
-    | {"acosh", "atanh", "asin", "acos", "atan"}
-)
-FLOAT_UNARY_OPS = MATH_OPS | {"exp", "log", "sqrt", "tanh", "sin", "cos", "logistic", "isnan"}
-BOOL_UNARY_OPS = frozenset({"not", "isnan"})  # the unary ops whose result is bool
-UNARY_OPS = FLOAT_UNARY_OPS | {"neg", "abs", "sign", "not", "bitnot"}
-ARITHMETIC_OPS = frozenset({"add", "sub", "mul", "div", "pow", "max", "min", "floordiv", "mod"})
-COMPARISON_OPS = frozenset({"eq", "ne", "lt", "le", "gt", "ge"})
-LOGICAL_OPS = frozenset({"and", "or"})
-SHIFT_OPS = frozenset({"shl", "shr"})  # int32 only
-BITWISE_OPS = SHIFT_OPS | {"bitand", "bitor", "bitxor"}
-BINARY_OPS = ARITHMETIC_OPS | COMPARISON_OPS | LOGICAL_OPS | BITWISE_OPS
+MATH_OPS = ops_where(lambda op: op.category == "math")
+FLOAT_UNARY_OPS = ops_where(lambda op: op.arity == 1 and op.operands == FLOAT)
+BOOL_UNARY_OPS = ops_where(lambda op: op.arity == 1 and op.result == "bool")
+UNARY_OPS = ops_where(lambda op: op.arity == 1)
+ARITHMETIC_OPS = ops_where(lambda op: op.category == "arithmetic")
+COMPARISON_OPS = ops_where(lambda op: op.category == "comparison")
+LOGICAL_OPS = ops_where(lambda op: op.arity == 2 and op.category == "logical")
+SHIFT_OPS = ops_where(lambda op: op.category == "shift")  # int32 and int64 only
+BITWISE_OPS = ops_where(lambda op: op.arity == 2 and op.category in ("bitwise", "shift"))
+BINARY_OPS = ops_where(lambda op: op.arity == 2)
 REDUCE_OPS = frozenset({"add", "max", "min", "argmax"})
 # n-ary ops (Call nodes): name -> operand count; int32 operands and result
 CALL_OPS = MappingProxyType({"threefry2x32_0": 4, "threefry2x32_1": 4})

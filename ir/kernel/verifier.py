@@ -20,7 +20,7 @@
   (same type and extent); a name is bound twice in one scope chain; an
   assignment targets a loop variable or an undeclared local;
 - types: a ``Reduce`` remains; binary operands differ in type, or an op
-  does not take that type (``div`` and the float functions want floats,
+  does not take that type (its ``operands`` in :data:`tcomp.ir.kernel.op_table.KERNEL_OPS`: ``div`` and the float functions want floats,
   ``pow`` floats, int32 or int64, ``floordiv``/``mod`` numbers, ``&&``/``||``/``not``
   bools, ``shl``/``shr`` int32 or int64, the other bitwise ops those or bool, a ``Call``
   of ``CALL_OPS`` its count of int32 operands; no unary or binary op takes a storage
@@ -60,11 +60,8 @@ from tcomp.ir.kernel.analysis.parallel import split_problem
 from tcomp.ir.kernel.call import Call
 from tcomp.ir.kernel.expr import (
     BINARY_OPS,
-    COMPARISON_OPS,
-    FLOAT_TYPES,
     INDEX,
     INTEGER_TYPES,
-    LOGICAL_OPS,
     SCALAR_TYPES,
     UNARY_OPS,
     Binary,
@@ -92,7 +89,7 @@ from tcomp.ir.kernel.kernel import (
     Store,
     program_blocks,
 )
-from tcomp.ir.kernel.ops import BOOL_UNARY_OPS, CALL_OPS, FLOAT_UNARY_OPS, SHIFT_OPS
+from tcomp.ir.kernel.ops import CALL_OPS, KERNEL_OPS
 from tcomp.ir.kernel.printer import (
     Line,
     format_expr,
@@ -506,17 +503,10 @@ class _KernelChecker:
         if x in STORAGE_INT_DTYPES:
             raise self.fault(f"{expr.op} does not take {x}, a storage type (compute it in "
                              f"{compute_dtype(x)}): {_show(expr)}")
-        if expr.op == "not":
-            wanted = x == "bool"
-        elif expr.op == "bitnot":
-            wanted = x in ("int32", "int64", "bool")
-        elif expr.op in FLOAT_UNARY_OPS:
-            wanted = x in FLOAT_TYPES
-        else:
-            wanted = x != "bool"
-        if not wanted:
+        info = KERNEL_OPS[expr.op]
+        if x not in info.operands:
             raise self.fault(f"{expr.op} does not take {x}: {_show(expr)}")
-        return "bool" if expr.op in BOOL_UNARY_OPS else x
+        return info.result_dtype(x)
 
     def call(self, expr: Call) -> str:
         count = CALL_OPS.get(expr.op)
@@ -538,25 +528,10 @@ class _KernelChecker:
         if a in STORAGE_INT_DTYPES:
             raise self.fault(f"{op} does not take {a}, a storage type (compute it in "
                              f"{compute_dtype(a)}): {_show(expr)}")
-        if op in LOGICAL_OPS:
-            wanted = a == "bool"
-        elif op == "div":
-            wanted = a in FLOAT_TYPES
-        elif op == "pow":  # int32: exact, ir/primitives/elementwise.py integer_power
-            wanted = a in FLOAT_TYPES or a in ("int32", "int64")
-        elif op in ("floordiv", "mod"):
-            wanted = a in INTEGER_TYPES or a in FLOAT_TYPES  # numpy's floor_divide / remainder
-        elif op in COMPARISON_OPS:
-            wanted = True
-        elif op in SHIFT_OPS:
-            wanted = a in ("int32", "int64")
-        elif op in ("bitand", "bitor", "bitxor"):
-            wanted = a in ("int32", "int64", "bool")
-        else:
-            wanted = a != "bool"
-        if not wanted:
+        info = KERNEL_OPS[op]  # pow on int32 / int64: exact (ir/primitives integer_power)
+        if a not in info.operands:
             raise self.fault(f"{op} does not take {a}: {_show(expr)}")
-        return "bool" if op in COMPARISON_OPS or op in LOGICAL_OPS else a
+        return info.result_dtype(a)
 
 
 # ---------------------------------------------------------------------------

@@ -64,6 +64,7 @@ from tcomp.ir.kernel.expr import (
     unary,
 )
 from tcomp.ir.kernel.kernel import Assign, Let, Loop, Stmt, Store
+from tcomp.ir.kernel.rewrite import with_children
 from tcomp.ir.types import int_bounds
 
 FLOATS = ("float16", "bfloat16", "float32", "float64")
@@ -134,22 +135,6 @@ def _refcounts(roots: Sequence[Expr]) -> dict[Expr, int]:
             counts[child] = counts.get(child, 0) + 1
             stack.append(child)
     return counts
-
-
-def _rebuild(expr: Expr, children: list[Expr]) -> Expr:
-    if isinstance(expr, Load):
-        return Load(expr.buffer, children[0], expr.dtype)
-    if isinstance(expr, Unary):
-        return Unary(expr.op, children[0], expr.dtype)
-    if isinstance(expr, Binary):
-        return Binary(expr.op, children[0], children[1], expr.dtype)
-    if isinstance(expr, Select):
-        return Select(children[0], children[1], children[2], expr.dtype)
-    if isinstance(expr, Cast):
-        return Cast(children[0], expr.dtype)
-    if isinstance(expr, Call):
-        return Call(expr.op, tuple(children), expr.dtype)
-    raise TypeError(f"cannot rebuild {expr!r}")
 
 
 def reduce_init(op: str, dtype: str) -> Const:
@@ -264,7 +249,7 @@ class Hoister:
                     if child_frame.depth < depth:
                         new = self._let(new, child_frame)  # invariant in this loop: hoist
                 children.append(new)
-            result = _rebuild(expr, children)
+            result = with_children(expr, children)
             if self.refcount.get(expr, 1) > 1 and is_compute(result):
                 result = self._let(result, self.frame(expr))  # used again: compute once
         self.memo[expr] = result

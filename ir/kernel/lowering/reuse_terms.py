@@ -32,14 +32,12 @@ from __future__ import annotations
 import dataclasses
 import itertools
 
-from tcomp.ir.kernel.call import Call
 from tcomp.ir.kernel.expr import (
     Binary,
-    Cast,
     Const,
     Expr,
     Load,
-    Select,
+    Reduce,
     Unary,
     Var,
     free_vars,
@@ -57,6 +55,7 @@ from tcomp.ir.kernel.kernel import (
     walk_statements,
 )
 from tcomp.ir.kernel.lowering.split_reduction import substitute
+from tcomp.ir.kernel.rewrite import map_expr
 
 FLOAT_TERMS = ("float32", "float64")
 
@@ -184,18 +183,12 @@ def _fresh(names: set[str]) -> str:
 
 
 def _replace(expr: Expr, target: Expr, by: Expr) -> Expr:
-    """``expr`` with every occurrence of the subexpression ``target`` replaced by ``by``."""
-    if expr == target:
-        return by
-    if isinstance(expr, Unary):
-        return Unary(expr.op, _replace(expr.x, target, by), expr.dtype)
-    if isinstance(expr, Binary):
-        return Binary(expr.op, _replace(expr.a, target, by), _replace(expr.b, target, by), expr.dtype)
-    if isinstance(expr, Select):
-        cond, a, b = (_replace(e, target, by) for e in (expr.cond, expr.a, expr.b))
-        return Select(cond, a, b, expr.dtype)
-    if isinstance(expr, Cast):
-        return Cast(_replace(expr.x, target, by), expr.dtype)
-    if isinstance(expr, Call):
-        return Call(expr.op, tuple(_replace(e, target, by) for e in expr.args), expr.dtype)
-    return expr  # loads, variables, constants: the term is never inside an index
+    """``expr`` with every occurrence of the subexpression ``target`` replaced by ``by``
+    (loads are kept as they are: the term is never inside an index)."""
+
+    def replace(node: Expr) -> Expr | None:
+        if node == target:
+            return by
+        return node if isinstance(node, (Load, Reduce)) else None
+
+    return map_expr(expr, replace)

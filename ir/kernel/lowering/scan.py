@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from tcomp.ir.builder import FunctionBuilder
 from tcomp.ir.graph import Function, Node, Value
@@ -45,6 +45,7 @@ from tcomp.ir.kernel.expr import (
 )
 from tcomp.ir.kernel.kernel import Assign, Kernel, Let, Loop, Program, Schedule, Stmt, Store
 from tcomp.ir.kernel.lowering.builder import kernel_args
+from tcomp.ir.kernel.rewrite import map_expr, with_children
 from tcomp.ir.primitives.control_flow import scan_parts
 from tcomp.ir.types import TensorType
 
@@ -199,25 +200,15 @@ def emit_carry_init(
 
 def rename_buffers(kernel: Kernel, rename: dict[str, str]) -> Kernel:
     """``kernel`` with its buffers renamed through ``rename`` (args, loads, stores)."""
-    memo: dict[int, Expr] = {}
+    memo: dict[Expr, Expr] = {}
+
+    def renamed(node: Expr, children: Sequence[Expr]) -> Expr:
+        if isinstance(node, Load):
+            return Load(rename.get(node.buffer, node.buffer), children[0], node.dtype)
+        return with_children(node, children)
 
     def expr(e: Expr) -> Expr:
-        found = memo.get(id(e))
-        if found is not None:
-            return found
-        if isinstance(e, Load):
-            result: Expr = Load(rename.get(e.buffer, e.buffer), expr(e.index), e.dtype)
-        else:
-            node: Any = e  # every Expr class is a dataclass
-            fields = {f.name: getattr(node, f.name) for f in dataclasses.fields(node) if f.init}
-            changed: dict[str, Any] = {k: expr(v) for k, v in fields.items() if isinstance(v, Expr)}
-            if any(isinstance(v, tuple) and v and isinstance(v[0], Expr) for v in fields.values()):
-                changed.update({k: tuple(expr(x) for x in v) for k, v in fields.items()
-                                if isinstance(v, tuple) and v and isinstance(v[0], Expr)
-                                and k != "axes"})
-            result = dataclasses.replace(node, **changed) if changed else e
-        memo[id(e)] = result
-        return result
+        return map_expr(e, lambda node: None, renamed, memo)
 
     def stmt(s: Stmt) -> Stmt:
         if isinstance(s, Loop):

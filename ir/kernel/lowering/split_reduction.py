@@ -53,24 +53,17 @@ Summing in another order changes float rounding slightly. Example::
 
 from __future__ import annotations
 
-from tcomp.ir.kernel.call import Call
 from tcomp.ir.kernel.expr import (
     INDEX,
     Binary,
-    Cast,
     Const,
     Expr,
     Load,
-    Select,
-    Unary,
     Var,
     add,
     binary,
-    cast,
     const_index,
     mul,
-    select,
-    unary,
 )
 from tcomp.ir.kernel.kernel import (
     Assign,
@@ -85,6 +78,8 @@ from tcomp.ir.kernel.kernel import (
     walk_statements,
 )
 from tcomp.ir.kernel.lowering.builder import kernel_args
+from tcomp.ir.kernel.rewrite import substitute as substitute_exprs
+from tcomp.ir.kernel.rewrite import with_children_simplified
 from tcomp.ir.types import TensorType
 
 PARTS = 16  # chunks of a split reduction (fixed: the kernel text stays deterministic)
@@ -218,28 +213,7 @@ def substitute_body(body: tuple[Stmt, ...], var: Var, by: Expr) -> tuple[Stmt, .
 def substitute(expr: Expr, var: Var, by: Expr, memo: dict[Expr, Expr]) -> Expr:
     """``expr`` with ``var`` replaced by ``by`` (index arithmetic re-simplified; ``memo``
     shares the work between calls on one body)."""
-    found = memo.get(expr)
-    if found is not None:
-        return found
-    if expr == var:
-        result = by
-    elif isinstance(expr, Load):
-        result = Load(expr.buffer, substitute(expr.index, var, by, memo), expr.dtype)
-    elif isinstance(expr, Unary):
-        result = unary(expr.op, substitute(expr.x, var, by, memo))
-    elif isinstance(expr, Binary):
-        result = binary(expr.op, substitute(expr.a, var, by, memo), substitute(expr.b, var, by, memo))
-    elif isinstance(expr, Select):
-        result = select(substitute(expr.cond, var, by, memo), substitute(expr.a, var, by, memo),
-                        substitute(expr.b, var, by, memo))
-    elif isinstance(expr, Cast):
-        result = cast(substitute(expr.x, var, by, memo), expr.dtype)
-    elif isinstance(expr, Call):
-        result = Call(expr.op, tuple(substitute(e, var, by, memo) for e in expr.args), expr.dtype)
-    else:
-        result = expr  # constants and other variables
-    memo[expr] = result
-    return result
+    return substitute_exprs(expr, {var: by}, with_children_simplified, memo)
 
 
 __all__ = ["MIN_SPLIT_ELEMENTS", "PARTS", "split_reductions", "substitute", "substitute_body"]
