@@ -25,21 +25,27 @@ KEY = tcomp.random.key(7)
 CHI2_999 = {23: 49.73, 3: 16.27}  # chi-square 99.9% points by degrees of freedom
 
 
-@settings(max_examples=15, deadline=None)
-@given(n=st.integers(0, 3000), seed=st.integers(0, 2**31 - 1))
+@settings(max_examples=8, deadline=None)
+@given(n=st.integers(0, 600), seed=st.integers(0, 2**31 - 1))
 def test_a_permutation_holds_every_item_once(n, seed):
     got = np.asarray(tcomp.random.permutation(tcomp.random.key(seed), n))
     assert got.dtype == np.int32 and got.shape == (n,)
     np.testing.assert_array_equal(np.sort(got), np.arange(n))
 
 
+def test_a_two_round_permutation_holds_every_item_once():
+    assert shuffle_rounds(1700) == 2
+    got = np.asarray(tcomp.jit(lambda k: tcomp.random.permutation(k, 1700))(KEY))
+    np.testing.assert_array_equal(np.sort(got), np.arange(1700))
+
+
 def test_the_same_key_gives_the_same_order_on_every_backend(backend):
-    fn = tcomp.jit(lambda k: tcomp.random.permutation(k, 2000), backend=backend)
+    fn = tcomp.jit(lambda k: tcomp.random.permutation(k, 300), backend=backend)
     want = np.asarray(
-        tcomp.jit(lambda k: tcomp.random.permutation(k, 2000), backend="reference")(KEY)
+        tcomp.jit(lambda k: tcomp.random.permutation(k, 300), backend="reference")(KEY)
     )
     np.testing.assert_array_equal(np.asarray(fn(KEY)), want)
-    assert not np.array_equal(want, np.arange(2000))
+    assert not np.array_equal(want, np.arange(300))
 
 
 def test_the_order_of_four_items_is_uniform():
