@@ -19,7 +19,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from tcomp.frontend.distributed_buckets import pack, plan_buckets, unpack
+from tcomp.frontend.distributed_buckets import Bucket, pack, plan_buckets, unpack
 from tcomp.frontend.distributed_comm import communicator, mpi, progress, wait_all
 from tcomp.frontend.distributed_host import work_dtype
 
@@ -72,11 +72,23 @@ def start_reduce(hosts: Sequence[np.ndarray], op: str, bucket_bytes: int, what: 
                 buffer /= count
         out: list = [None] * len(hosts)
         for bucket, buffer in zip(buckets, buffers):
-            unpack(bucket, buffer, [h.shape for h in hosts], [h.dtype for h in hosts], out)
+            _unpack_views(bucket, buffer, hosts, out)
         return out
 
     total = sum(b.nbytes for b in buckets)
     return Pending(requests, buffers, f"{what} ({len(buckets)} buckets, {total} bytes)", finish)
+
+
+def _unpack_views(
+    bucket: Bucket, buffer: np.ndarray, hosts: Sequence[np.ndarray], out: list
+) -> None:
+    """The bucket's arrays out of ``buffer`` (made for this call alone) into ``out``:
+    views of it where the dtype is the bucket's (no copy), converted copies otherwise
+    (float16 reduced in float32)."""
+    for index, offset in zip(bucket.members, bucket.offsets):
+        host = hosts[index]
+        piece = buffer[offset : offset + host.size].reshape(host.shape)
+        out[index] = piece if piece.dtype == host.dtype else piece.astype(host.dtype)
 
 
 def start_gather(hosts: Sequence[np.ndarray], axis: int) -> Pending:

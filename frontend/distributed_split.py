@@ -20,13 +20,21 @@ later. The nodes of
 level k are cut into one kernel group per batch (what that batch's inputs need and no
 earlier group computed), then one for the rest; so in a backward pass the all-reduce of
 the last layers' gradients travels while the earlier layers' gradients are computed
-(PyTorch DDP's gradient buckets, fixed at compile time). A level whose collectives are
+(PyTorch DDP's gradient buckets, fixed at compile time). Collectives that read only
+constants (the cotangent of an all-reduced loss: ``all_reduce_mean(1.0)``) start before
+the level's first kernel group, in a host step of their own, so that the backward pass
+waits only for them and not for the loss's all-reduce, which only the outputs read (a
+rank that is late with its forward pass no longer holds up the other's backward pass).
+A level whose collectives are
 one batch of less than ``FIRST_START_BYTES`` (a loss) is not cut: a kernel group
 boundary costs more than such a message can hide. Without overlap a level's
 nodes are one kernel group, its collectives one host step, waited on at once.
 
-Nodes without inputs (``constant``, ``iota``) are copied into each group that reads
-them instead of being passed between groups. The values a group reads from earlier
+A move (``transpose``, ``reshape``, ``broadcast_to`` ...) runs at the latest level its
+readers allow: a weight's transpose that only the backward pass reads runs there, fused
+into the matmul that reads it, instead of being written out by the forward group. Nodes that read no parameter (``constant``,
+``iota``, and what reads only them, such as a constant broadcast to a weight's shape)
+are copied into each group that reads them instead of being passed between groups. The values a group reads from earlier
 groups and host steps are its parameters; those later parts read from it are its
 outputs (device buffers passed along, never copied to the host except into a host step).
 The plan is a function of the graph alone, so every rank that traced the same program
@@ -48,6 +56,9 @@ from tcomp.ir.errors import TcompArgumentError, with_location
 from tcomp.ir.graph import Function, Node, Value
 from tcomp.ir.primitives.collectives import COLLECTIVE_OPS
 
+# Moves that a reading kernel does for free (an index map) but that cost a pass over
+# memory when written out: planned at the level of their first reader.
+SINKING_OPS = frozenset({"reshape", "transpose", "broadcast_to", "slice", "rev", "convert"})
 FIRST_START_BYTES = 1 << 20  # 1 MiB: PyTorch DDP's first gradient bucket
 START_BYTES = DEFAULT_BUCKET_BYTES  # the later batches of a level
 
@@ -99,9 +110,9 @@ Part = KernelGroup | HostStep | HostWait
 
 @dataclass
 class SplitPlan:
-    """The parts of ``function`` in the order they run, its nodes without inputs (made
-    on the host where a host step or the function's outputs read them), and whether the
-    collectives overlap the kernel groups."""
+    """The parts of ``function`` in the order they run, its nodes that read no parameter
+    (``free``: made on the host where a host step or the function's outputs read them),
+    and whether the collectives overlap the kernel groups."""
 
     function: Function
     parts: list[Part]
@@ -146,11 +157,16 @@ def plan_split(
     module's ``FIRST_START_BYTES`` and ``START_BYTES``, read at each call)."""
     first = FIRST_START_BYTES if first_start_bytes is None else first_start_bytes
     later = START_BYTES if start_bytes is None else start_bytes
-    free = {node.output: node for node in function.nodes if not node.inputs and not node.regions}
+    free = _free_nodes(function)
     groups, steps = _levels(function, free)
     segments: list[tuple[int, list[Node], bool]] = []  # (level, nodes, is a host step)
     for k in range(max([*groups, *(k + 1 for k in steps)], default=0) + 1):
         nodes, collectives = groups.get(k, []), steps.get(k, [])
+        if overlap:  # what reads only constants starts before the level's kernels
+            early = [c for c in collectives if all(v in free for v in c.inputs)]
+            if early:
+                segments.append((k, early, True))
+                collectives = [c for c in collectives if c not in early]
         batches = _start_batches(nodes, collectives, first, later) if overlap else [collectives]
         worth_cutting = len(batches) > 1 or _batch_bytes(collectives) >= first
         cuts = _cut(nodes, batches) if collectives and overlap and worth_cutting else [nodes]
@@ -163,16 +179,35 @@ def plan_split(
     return SplitPlan(function, _with_waits(parts, overlap), free, overlap)
 
 
+def _free_nodes(function: Function) -> dict[Value, Node]:
+    """The nodes that read no parameter: ``constant`` and ``iota``, and the nodes (no
+    regions, no collectives) that read only such values, like a constant broadcast to a
+    weight's shape. Each group that reads one makes it again, fused into its kernels."""
+    free: dict[Value, Node] = {}
+    for node in function.nodes:
+        if node.regions or is_collective(node) or len(node.outputs) != 1:
+            continue
+        if all(v in free for v in node.inputs):
+            free[node.output] = node
+    return free
+
+
 def _levels(
     function: Function, free: dict[Value, Node]
 ) -> tuple[dict[int, list[Node]], dict[int, list[Node]]]:
-    """The plain nodes and the collectives of each level, in the function's order."""
-    level: dict[Value, int] = {param: 0 for param in function.params}
-    groups: dict[int, list[Node]] = {}
-    steps: dict[int, list[Node]] = {}
+    """The plain nodes and the collectives of each level, in the function's order.
+
+    A node's level is the highest level of its inputs (a collective starts as early as
+    they allow; plain nodes run as early, so that they can overlap the collectives of
+    their level), except for the moves of ``SINKING_OPS``, which run at the latest
+    level their readers allow: the lowest level among the nodes that read them (the last
+    level for a function output). So a weight's transpose that only the backward pass
+    reads is fused into the matmul that reads it instead of being written out by the
+    forward group and passed on as a buffer."""
+    earliest: dict[Value, int] = {param: 0 for param in function.params}
     for node in function.nodes:
         if node.output in free:
-            level[node.output] = 0
+            earliest[node.output] = 0
             continue
         if any(has_collectives(region) for region in node.regions):
             raise TcompArgumentError(
@@ -183,14 +218,28 @@ def _levels(
                     node.location,
                 )
             )
-        at = max((level[v] for v in node.inputs), default=0)
-        if is_collective(node):
-            steps.setdefault(at, []).append(node)
-            level[node.output] = at + 1
-        else:
-            groups.setdefault(at, []).append(node)
-            for value in node.outputs:
-                level[value] = at
+        at = max((earliest[v] for v in node.inputs), default=0)
+        for value in node.outputs:
+            earliest[value] = at + 1 if is_collective(node) else at
+    last = max(earliest.values(), default=0)
+    latest: dict[Value, int] = {v: last for v in function.outputs}
+    placed: dict[int, int] = {}  # id(node) -> level
+    for node in reversed(function.nodes):
+        if node.output in free:
+            continue
+        level = max((earliest[v] for v in node.inputs), default=0)
+        if node.op in SINKING_OPS and not node.regions:
+            level = max(level, latest.get(node.output, last))
+        placed[id(node)] = level
+        for value in node.inputs:
+            latest[value] = min(latest.get(value, level), level)
+    groups: dict[int, list[Node]] = {}
+    steps: dict[int, list[Node]] = {}
+    for node in function.nodes:
+        if node.output in free:
+            continue
+        target = steps if is_collective(node) else groups
+        target.setdefault(placed[id(node)], []).append(node)
     return groups, steps
 
 
@@ -327,8 +376,9 @@ def _kernel_group(
 
     def read(value: Value) -> Value:
         if value not in env:
-            if value in free:  # a constant or iota: made here again
-                env[value] = copy_node(builder, free[value], [])[0]
+            if value in free:  # a constant, iota or what reads only them: made here again
+                node = free[value]
+                env[value] = copy_node(builder, node, [read(v) for v in node.inputs])[0]
             else:  # a parameter, or a value of an earlier group or host step
                 env[value] = builder.add_param(value.type)
                 inputs.append(value)

@@ -14,6 +14,10 @@ steps, started in the same order: :func:`~tcomp.frontend.distributed_agreement.a
 so ranks that traced different programs fail with a message naming them instead of
 hanging.
 
+A program traced for one rank (``size() == 1``) is not split: its collectives are
+identities (:mod:`tcomp.frontend.distributed_single`), so it is compiled whole without
+them, and runs as fast as the same program without collectives.
+
 The reference backend runs graph IR directly, collectives included (their references
 call MPI), so it needs no split: :func:`compile_split` returns None for it.
 """
@@ -32,6 +36,7 @@ from tcomp.backends.options import (
     mpi_overlap_from_environment,
 )
 from tcomp.frontend.distributed_agreement import agree
+from tcomp.frontend.distributed_single import single_rank
 from tcomp.frontend.distributed_split import (
     HostStep,
     HostWait,
@@ -47,14 +52,23 @@ from tcomp.ir.kernel.printer import print_program
 from tcomp.ir.primitives import get_primitive
 from tcomp.ir.text import format_node
 
+# True: split a program traced for one rank like any other (tests of the split path in
+# one process, and ``as_text("kernels")`` of the plan a single process would not run).
+SPLIT_AT_ONE_RANK = False
+
 
 def compile_split(
     backend: Backend, function: Function, options: CompileOptions
 ) -> Executable | None:
     """``function`` compiled as kernel groups and host steps when it holds collectives
-    and ``backend`` compiles to kernels; else None (compile it as usual)."""
+    and ``backend`` compiles to kernels; else None (compile it as usual). Traced for
+    one rank, its collectives are identities: it is compiled whole without them
+    (:func:`~tcomp.frontend.distributed_single.single_rank`)."""
     if backend.name == "reference" or not has_collectives(function):
         return None
+    alone = None if SPLIT_AT_ONE_RANK else single_rank(function)
+    if alone is not None:
+        return backend.compile_with(alone, options)
     plan = plan_split(function, overlap=mpi_overlap_from_environment())
     return SplitExecutable(plan, backend, options)
 
@@ -71,6 +85,8 @@ class SplitExecutable(Executable):
             if isinstance(part, KernelGroup)
         }
         self._agreed = False
+        self._free_values: dict[Value, np.ndarray] = {}
+        self._host_buffers = getattr(backend, "host_view", None) is not None
 
     def __call__(self, buffers: Sequence[Any]) -> list[Any]:
         if not self._agreed:
@@ -91,12 +107,22 @@ class SplitExecutable(Executable):
                 else:
                     results = in_flight.pop(part.step.index).wait()
                     for node, result in zip(part.step.nodes, results):
-                        env[node.output] = self.backend.from_host(np.asarray(result, order="C"))
+                        env[node.output] = self._from_host(result)
         except BaseException:
             for pending in in_flight.values():  # MPI may still write into their buffers
                 pending.abandon()
             raise
         return [self._buffer(env, v) for v in self.plan.function.outputs]
+
+    def _from_host(self, result: np.ndarray) -> Any:
+        """A collective's result (an array made for this call alone) as a buffer: on a
+        backend whose buffers are host memory (``host_view``: llvm) the array itself,
+        read-only, which the kernels read in place; else a copy to the device."""
+        result = np.asarray(result, order="C")
+        if self._host_buffers and result.dtype.isnative and result.flags.aligned:
+            result.setflags(write=False)
+            return result
+        return self.backend.from_host(result)
 
     def _agree(self) -> None:
         plan = self.plan
@@ -115,8 +141,16 @@ class SplitExecutable(Executable):
         self._agreed = True
 
     def _free_value(self, value: Value) -> np.ndarray:
-        node = self.plan.free[value]
-        return get_primitive(node.op).evaluate([], node.attrs, value.dtype).reshape(value.shape)
+        """A value that reads no parameter, evaluated on the host once (read-only)."""
+        made = self._free_values.get(value)
+        if made is None:
+            node = self.plan.free[value]
+            inputs = [self._free_value(v) for v in node.inputs]
+            made = get_primitive(node.op).evaluate(inputs, node.attrs, value.dtype)
+            made = np.array(made, copy=True).reshape(value.shape)
+            made.setflags(write=False)
+            self._free_values[value] = made
+        return made
 
     def _buffer(self, env: dict[Value, Any], value: Value) -> Any:
         if value not in env:

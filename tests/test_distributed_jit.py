@@ -212,8 +212,18 @@ def data_parallel_step(backend):
     return step
 
 
+@pytest.fixture(params=[False, True], ids=["whole", "split"])
+def split_at_one_rank(request, monkeypatch):
+    """Both ways a one-rank program runs on llvm: compiled whole without its collectives
+    (the default) and split at them as on more ranks."""
+    from tcomp.frontend import distributed_split_exec
+
+    monkeypatch.setattr(distributed_split_exec, "SPLIT_AT_ONE_RANK", request.param)
+    return request.param
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_at_one_rank_a_data_parallel_step_is_the_plain_gradient(backend):
+def test_at_one_rank_a_data_parallel_step_is_the_plain_gradient(backend, split_at_one_rank):
     params, x, y = mlp_data()
     loss, grads = data_parallel_step(backend)(params, x, y)
     plain_loss, plain_grads = tcomp.jit(tcomp.value_and_grad(mlp_loss), backend=backend)(
@@ -227,7 +237,7 @@ def test_at_one_rank_a_data_parallel_step_is_the_plain_gradient(backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_at_one_rank_every_collective_is_the_identity(backend):
+def test_at_one_rank_every_collective_is_the_identity(backend, split_at_one_rank):
     inputs = collective_inputs(0)
 
     @tcomp.jit(backend=backend)
@@ -250,32 +260,37 @@ def test_at_one_rank_every_collective_is_the_identity(backend):
     np.testing.assert_allclose(np.asarray(out["grad_max"]), 2 * x, rtol=1e-15)
 
 
-def test_the_kernels_stage_shows_where_each_collective_starts_and_is_waited_on():
+def test_the_kernels_stage_shows_where_each_collective_starts_and_is_waited_on(monkeypatch):
+    from tcomp.frontend import distributed_split_exec
+
+    monkeypatch.setattr(distributed_split_exec, "SPLIT_AT_ONE_RANK", True)
     params, x, y = mlp_data()
     step = data_parallel_step("llvm")
     text = step.lower(params, x, y).as_text("kernels")
     assert text.startswith(
-        "// step: split at its collectives into 2 kernel groups and 2 host steps (MPI), run "
+        "// step: split at its collectives into 2 kernel groups and 3 host steps (MPI), run "
         "in this order; overlap on"
     )
     order = [line.split(":")[0] for line in text.splitlines() if line.startswith("// ----")]
     assert order == [
+        "// ---- host step 0",  # the loss's cotangent (a constant): before any kernel
         "// ---- kernel group 0",  # the forward up to the local loss
-        "// ---- host step 0",  # starts the loss's all-reduce (and its cotangent's)
-        "// ---- wait for host step 0 (2 collectives)",
+        "// ---- host step 1",  # starts the loss's all-reduce
+        "// ---- wait for host step 0 (1 collectives)",  # the backward needs only the cotangent
         "// ---- kernel group 1",  # the backward
-        "// ---- host step 1",  # the gradients
-        "// ---- wait for host step 1 (2 collectives)",
+        "// ---- host step 2",  # the gradients
+        "// ---- wait for host step 1 (1 collectives)",  # the loss: an output only
+        "// ---- wait for host step 2 (2 collectives)",
     ]
     assert (
-        "host step 0: start 2 collectives, 16 bytes (MPI on the host, non-blocking); "
+        "host step 0: start 1 collectives, 8 bytes (MPI on the host, non-blocking); "
         "needed by kernel groups: 1; waited on before kernel group 1" in text
     )
     assert "needed by kernel groups: none; waited on at the end" in text  # the outputs
     assert text.count("= all_reduce_mean(") == 2 + len(params)  # loss, its cotangent, grads
     assert "kernel k0(" in text  # each group's kernel IR
     info = step.lower(params, x, y).compile_info()
-    assert info["host_steps"] == 2 and info["kernel_groups"] == 2 and info["overlap"] is True
+    assert info["host_steps"] == 3 and info["kernel_groups"] == 2 and info["overlap"] is True
 
 
 def test_a_collective_inside_a_loop_body_is_refused_on_llvm_with_the_line():
@@ -362,11 +377,17 @@ def test_loss_all_reduced_inside_jit_trains_as_one_process_on_the_whole_batch(
 def test_the_llvm_step_makes_one_all_reduce_per_host_step(two_rank_run):
     for data in two_rank_run["llvm"]:
         calls = dict(data["calls"].tolist())
-        # host step 0: the loss and its cotangent (one bucket); host step 1: the 4
-        # gradients (one bucket); the agreement check once, at the first call
-        assert calls == {"Iallreduce": 2 * STEPS, "Iallgather": 1}, calls
+        # host step 0: the loss's cotangent (a constant: started before the forward);
+        # host step 1: the loss (waited on at the end, so the backward runs meanwhile);
+        # host step 2: the 4 gradients (one bucket); the agreement check once, at the
+        # first call
+        assert calls == {"Iallreduce": 3 * STEPS, "Iallgather": 1}, calls
         text = str(data["kernels"])
-        assert "host step 1: start 4 collectives" in text and "kernel group 2" in text
+        assert "host step 2: start 4 collectives" in text and "kernel group 2" in text
+        assert (
+            "host step 1: start 1 collectives, 8 bytes (MPI on the host, non-blocking); "
+            "needed by kernel groups: none; waited on at the end" in text
+        )
 
 
 def transposes(ranks: int) -> dict[str, list[np.ndarray]]:

@@ -169,8 +169,11 @@ def test_the_plan_is_the_same_every_time_and_blocking_keeps_one_group_per_level(
 def test_at_one_rank_overlap_on_and_off_give_the_same_values_bit_for_bit(
     monkeypatch, first_start_bytes
 ):
-    # size 1 runs the same code path: each request is complete when started
-    from tcomp.frontend import distributed_split
+    # size 1 runs the same code path when forced to split (else nothing is split):
+    # each request is complete when started
+    from tcomp.frontend import distributed_split, distributed_split_exec
+
+    monkeypatch.setattr(distributed_split_exec, "SPLIT_AT_ONE_RANK", True)
 
     params, x, y = mlp_data()
     results = {}
