@@ -38,6 +38,14 @@ fail because of the cache. The folder stays under ``TCOMP_CACHE_MAX_MB``
 (default 1024 MiB): after each store the least recently used entries go (a
 hit marks an entry used), so entries of old tcomp versions, whose keys
 nobody asks for any more, age out.
+
+The folder and the limit are compile options (``CompileOptions.cache_dir`` and
+``cache_max_mb``, :mod:`tcomp.backends.options`): a backend asks
+:func:`options_cache` for the cache of the options a program was compiled with,
+so a program keeps the folder of its options even when the environment changes
+later. :func:`shared_cache` without a folder (and :class:`DiskCache` without a
+limit) reads the environment at that moment: for callers that were handed no
+options.
 """
 
 from __future__ import annotations
@@ -67,13 +75,14 @@ from tcomp.backends.cache_trust import (
 from tcomp.backends.options import (
     CACHE_MAX_MB_ENV,
     DEFAULT_CACHE_MAX_MB,
+    CompileOptions,
     cache_dir_from_environment,
     cache_max_mb_from_environment,
 )
 
 __all__ = [
     "CACHE_DIR_ENV", "CacheStats", "DiskCache", "TcompCacheWarning", "default_cache_dir",
-    "key_digest", "max_cache_bytes", "shared_cache",
+    "key_digest", "max_cache_bytes", "options_cache", "shared_cache",
 ]
 
 MAX_MB_ENV = CACHE_MAX_MB_ENV
@@ -105,11 +114,14 @@ class CacheStats:
 
 @dataclass
 class DiskCache:
-    """Payload bytes stored by key text in ``folder/namespace`` (see the module docstring)."""
+    """Payload bytes stored by key text in ``folder/namespace`` (see the module docstring),
+    the folder kept under ``max_mb`` MiB (None: what ``TCOMP_CACHE_MAX_MB`` says when
+    a store checks it)."""
 
     folder: Path | None
     namespace: str
     stats: CacheStats = field(default_factory=CacheStats)
+    max_mb: float | None = None
     # the folder's size as last scanned plus what this object stored since: the
     # folder is scanned again only when this passes the limit, not on every store
     _estimated_bytes: int | None = field(default=None, repr=False)
@@ -232,7 +244,7 @@ class DiskCache:
             self._estimated_bytes = self._folder_bytes()
         else:
             self._estimated_bytes += _HEADER.size + len(payload)
-        if self._estimated_bytes > max_cache_bytes():
+        if self._estimated_bytes > max_cache_bytes(self.max_mb):
             self.evict(keep=(path, *keep))
         return True
 
@@ -247,8 +259,8 @@ class DiskCache:
 
     def evict(self, keep: Collection[Path] = ()) -> int:
         """Removes the least recently used entries (of every namespace) but those in
-        ``keep`` until the folder holds at most ``TCOMP_CACHE_MAX_MB`` (default 1024);
-        returns how many."""
+        ``keep`` until the folder holds at most :attr:`max_mb` MiB (by default
+        ``TCOMP_CACHE_MAX_MB``, 1024 when unset); returns how many."""
         if self.folder is None:
             return 0
         try:
@@ -258,7 +270,7 @@ class DiskCache:
             return 0
         except OSError:
             return 0
-        limit = max_cache_bytes()
+        limit = max_cache_bytes(self.max_mb)
         entries = []
         for path in self.folder.glob("*/*.bin"):
             try:
@@ -303,16 +315,28 @@ class _Unset:
 _UNSET = _Unset()
 
 
-def shared_cache(namespace: str, folder: Path | None | _Unset = _UNSET) -> DiskCache:
+def shared_cache(
+    namespace: str, folder: Path | None | _Unset = _UNSET, max_mb: float | None = None
+) -> DiskCache:
     """The process's cache object for ``namespace`` in ``folder`` (None: the cache is
     off), by default the folder the environment chooses now; a new one when the folder
-    changed since the last call (so its statistics are those of the current folder)."""
+    changed since the last call (so its statistics are those of the current folder).
+    Its size limit becomes ``max_mb`` MiB (None: what ``TCOMP_CACHE_MAX_MB`` says when a
+    store checks), the latest caller's: each use asks for the cache just before."""
     if isinstance(folder, _Unset):
         folder = default_cache_dir()
     cache = _SHARED.get(namespace)
     if cache is None or cache.folder != folder:
         cache = _SHARED[namespace] = DiskCache(folder, namespace)
+    cache.max_mb = max_mb
     return cache
+
+
+def options_cache(namespace: str, options: CompileOptions) -> DiskCache:
+    """The process's cache object for ``namespace`` in the folder and under the size
+    limit of ``options`` (``cache_dir``, ``cache_max_mb``), whatever the environment
+    says now."""
+    return shared_cache(namespace, options.cache_dir, options.cache_max_mb)
 
 
 def key_digest(key: str) -> str:

@@ -167,13 +167,15 @@ def load_records(identity: str, folder: Path | None = None) -> list[CompileRecor
         return []
 
 
-def record_call(identity: str, record: CompileRecord) -> CompileRecord:
+def record_call(identity: str, record: CompileRecord, folder: Path | None = None) -> CompileRecord:
     """Explains ``record`` (when it missed) against the function's earlier records,
-    appends it to the log and returns it. Never raises for a cache-folder problem."""
-    path = log_path(identity)
+    appends it to the log in ``folder`` (the program's ``CompileOptions.cache_dir``; by
+    default the environment's now) and returns it. Never raises for a cache-folder
+    problem."""
+    path = log_path(identity, folder)
     if path is None:
         return record
-    earlier = load_records(identity)
+    earlier = load_records(identity, folder)
     if record.missed:
         record.why = explain_miss(earlier, record)
     elif record.outcome == "driver":

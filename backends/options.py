@@ -6,13 +6,17 @@ arguments. ``jit`` builds one :class:`CompileOptions` with
 :meth:`CompileOptions.from_environment` when it traces a new signature (so a
 variable is read when a function is compiled, never at import) and passes it
 down: ``verify_passes`` to ``ir.passes.run_pipeline(verify_each=...)``, the
-whole value to ``Backend.compile_with`` (llvm: ``num_threads``).
+whole value to ``Backend.compile_with`` (llvm: ``num_threads``; llvm, opencl and
+cuda: ``verify_passes`` for the kernel pipeline, ``cache_dir`` and ``cache_max_mb``
+for the disk cache, :func:`tcomp.backends.cache.options_cache`). A program keeps
+the options it was traced with: a later change of the environment is not its.
 
-A caller below the edge that was not handed options (``Backend.compile``
-called directly, the disk cache asked for its folder by a module that does
-not take one yet) reads the one variable it needs through the matching
-``*_from_environment`` function here, at the same moment as before, so each
-variable behaves as documented.
+An entry point that was handed no options (``Backend.compile`` called directly)
+builds them here with :meth:`CompileOptions.from_environment`, once. A lower helper
+called without them by tests and tools (``shared_cache(namespace)``,
+``LLVMExecutable(program)``, ``runtime.compile_module(text)``) reads the one
+variable it needs through the matching ``*_from_environment`` function, at that
+moment.
 
 | field | variable | default |
 | --- | --- | --- |

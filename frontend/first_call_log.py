@@ -25,12 +25,12 @@ def log_first_call(fn: Callable[..., Any], program: CompiledProgram) -> None:
     """Adds the first call of a signature to the compile log (where the program came
     from and, for a miss, why: :mod:`tcomp.backends.compile_log`) and logs a miss's
     reasons at INFO on ``tcomp.jit``."""
-    from tcomp.backends.cache import default_cache_dir
     from tcomp.backends.compile_log import CompileRecord, function_identity, record_call
 
     executable = program.executable
     parts = executable.cache_key_parts() if executable is not None else None
-    if parts is None or default_cache_dir() is None:
+    folder = program.options.cache_dir  # the folder its compile used, not today's
+    if parts is None or folder is None:
         return
     # A program found by its traced graph skipped the passes: its log record takes
     # the graph text from the earlier record with the same graph key, if any.
@@ -49,7 +49,7 @@ def log_first_call(fn: Callable[..., Any], program: CompiledProgram) -> None:
         key_parts=parts,
         graph=graph,
         seconds=(program.compile_seconds or 0.0) + _deferred_build_seconds(info),
-    ))
+    ), folder)
     if record.why and logger.isEnabledFor(logging.INFO):
         logger.info("%s missed the compile cache: %s", program.traced.name,
                     "; ".join(line.strip() for line in record.why))

@@ -196,10 +196,11 @@ def test_backends_verify_their_pipeline_when_the_environment_says_so(monkeypatch
         cuda_without_device().compile(function)
     pytest.importorskip("llvmlite")
     from tcomp.backends.llvm.compile_cache import compile_function
+    from tcomp.backends.options import CompileOptions
 
-    monkeypatch.setenv("TCOMP_CACHE_DIR", str(tmp_path))  # a fresh cache: this one lowers
+    options = CompileOptions(verify_passes=True, cache_dir=tmp_path)  # a fresh cache: lowers
     with pytest.raises(TcompVerifyError, match="after pass 'plan-memory'"):
-        compile_function(function, 1)
+        compile_function(function, options)
 
 
 def test_the_input_is_verified_before_the_first_pass(monkeypatch):

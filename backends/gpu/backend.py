@@ -15,8 +15,9 @@ with no device (or no driver package) still lowers and renders, so
 running raises the driver's clear error ("no NVIDIA driver ...").
 
 Binaries are cached in memory by source text and, unless the driver keeps
-its own cache of builds from source (PoCL and NVIDIA's OpenCL do), on disk (``TCOMP_CACHE_DIR``,
-namespace ``<backend>-binaries``) under a key that holds the source, the
+its own cache of builds from source (PoCL and NVIDIA's OpenCL do), on disk (the
+folder of the compile's options, ``CompileOptions.cache_dir``: ``TCOMP_CACHE_DIR``
+when ``jit`` traced; namespace ``<backend>-binaries``) under a key that holds the source, the
 device, the driver and compiler versions and the tcomp version: a new driver
 or device compiles afresh, and a damaged entry is rebuilt, never loaded.
 """
@@ -30,9 +31,10 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from tcomp.backends.base import Backend, Executable
-from tcomp.backends.cache import shared_cache
+from tcomp.backends.cache import options_cache, shared_cache
 from tcomp.backends.gpu.driver import Driver
 from tcomp.backends.gpu.memory import BufferPool, DeviceBuffer
+from tcomp.backends.options import CompileOptions
 from tcomp.ir.errors import TcompBackendError
 from tcomp.ir.graph import Function
 from tcomp.ir.kernel.kernel import Program
@@ -109,30 +111,37 @@ class GPUBackend(Backend):
         self.driver  # noqa: B018 - opening it is the check
 
     def compile(self, function: Function) -> Executable:
+        """:meth:`compile_with` the options the environment sets now."""
+        return self.compile_with(function, CompileOptions.from_environment())
+
+    def compile_with(self, function: Function, options: CompileOptions) -> Executable:
         """Lowers (``GPU_PIPELINE``, then ``map-gpu`` for this device's dialect; verified
-        after each pass when ``TCOMP_VERIFY_PASSES`` is set), renders and builds
-        ``function`` for this device."""
+        after each pass when ``options.verify_passes``), renders and builds ``function``
+        for this device (the binary cache in ``options.cache_dir``)."""
         from tcomp.backends.gpu.executable import GPUExecutable
-        from tcomp.backends.options import verify_passes_from_environment
         from tcomp.ir.kernel.passes import GPU_PIPELINE, lower
 
         started = time.perf_counter()
-        verify = verify_passes_from_environment()
+        verify = options.verify_passes
         program = self.map_gpu(lower(function, GPU_PIPELINE, verify_each=verify), verify)
         self.check_dtypes(program)
         with deep_recursion(PLAN_RECURSION_LIMIT):  # planning walks expression trees
-            return GPUExecutable(self, program, time.perf_counter() - started)
+            return GPUExecutable(self, program, time.perf_counter() - started, options)
 
-    def compile_program(self, program: Program) -> Executable:
-        """Builds an already lowered kernel-IR program (``map-gpu`` runs on it; a launch
-        its schedules already hold is checked)."""
+    def compile_program(
+        self, program: Program, options: CompileOptions | None = None
+    ) -> Executable:
+        """Builds an already lowered kernel-IR program (``map-gpu`` runs on it, verified
+        after when ``options.verify_passes``; a launch its schedules already hold is
+        checked). ``options``: by default the environment's now."""
         from tcomp.backends.gpu.executable import GPUExecutable
-        from tcomp.backends.options import verify_passes_from_environment
 
-        program = self.map_gpu(program, verify_passes_from_environment())
+        if options is None:
+            options = CompileOptions.from_environment()
+        program = self.map_gpu(program, options.verify_passes)
         self.check_dtypes(program)
         with deep_recursion(PLAN_RECURSION_LIMIT):
-            return GPUExecutable(self, program, 0.0)
+            return GPUExecutable(self, program, 0.0, options)
 
     def map_gpu(self, program: Program, verify: bool) -> Program:
         """The ``map-gpu`` pass for this device's dialect (:func:`tcomp.backends.cfamily.map_gpu`),
@@ -160,16 +169,20 @@ class GPUBackend(Backend):
                     f"{program.name} is float64): use float32 inputs, or another backend"
                 )
 
-    def build(self, source: str, name: str) -> tuple[Any, dict[str, Any]]:
+    def build(
+        self, source: str, name: str, options: CompileOptions | None = None
+    ) -> tuple[Any, dict[str, Any]]:
         """The loaded module of ``source`` and where it came from (``cache``: ``memory``,
-        ``disk``, ``miss``, or ``driver`` when the driver keeps its own binary cache)."""
+        ``disk``, ``miss``, or ``driver`` when the driver keeps its own binary cache).
+        The disk cache is the one of ``options`` (None: of the environment now)."""
         module = self._modules.get(source)
         if module is not None:
             return module, {"cache": "memory"}
         if self.driver.keeps_binary_cache:
             module = self._modules[source] = self.driver.build_source(source, name)
             return module, {"cache": "driver"}
-        cache = shared_cache(f"{self.name}-binaries")
+        namespace = f"{self.name}-binaries"
+        cache = shared_cache(namespace) if options is None else options_cache(namespace, options)
         key = self._cache_key(source)
         binary = cache.load(key)
         origin = "disk"

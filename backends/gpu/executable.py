@@ -47,16 +47,28 @@ from tcomp.ir.types import numpy_dtype
 
 if TYPE_CHECKING:
     from tcomp.backends.gpu.backend import GPUBackend
+    from tcomp.backends.options import CompileOptions
 
 
 class GPUExecutable(Executable):
-    """``program`` (kernel IR), ``source`` (the rendered C), ``compile_info()``."""
+    """``program`` (kernel IR), ``source`` (the rendered C), ``compile_info()``.
 
-    def __init__(self, backend: "GPUBackend", program: Program, lower_seconds: float) -> None:
+    ``options``: what it was compiled with (the binary cache's folder and limit, used
+    when it builds, which may be after the environment changed); None: the
+    environment's when it builds."""
+
+    def __init__(
+        self,
+        backend: "GPUBackend",
+        program: Program,
+        lower_seconds: float,
+        options: "CompileOptions | None" = None,
+    ) -> None:
         from tcomp.backends.cfamily import launch_plan, render_program
 
         self.backend = backend
         self.program = program
+        self.options = options
         started = time.perf_counter()
         dialect = backend.dialect
         self.source = render_program(program, dialect)
@@ -113,7 +125,7 @@ class GPUExecutable(Executable):
                     f"needs work-groups of {launch.local_size}, above the device's limit of "
                     f"{limit}"
                 )
-        module, build_info = self.backend.build(self.source, self.program.name)
+        module, build_info = self.backend.build(self.source, self.program.name, self.options)
         self._launches = [
             (
                 driver.function(module, launch.function),

@@ -206,7 +206,12 @@ class LLVMExecutable(Executable):
     _input_copies: dict[int, str] | None = None  # input number -> why a call copied it
     _cache_entry: object = None  # the compile cache's in-memory entry, kept alive by this
 
-    def __init__(self, program: Program, num_threads: int = 1, profiled: bool = False) -> None:
+    def __init__(
+        self, program: Program, num_threads: int = 1, profiled: bool = False,
+        object_cache: Any = None,
+    ) -> None:
+        """``object_cache``: the disk cache of object code (``runtime.object_cache`` of
+        the compile's options); None: the one the environment chooses now."""
         from tcomp.backends.llvm.runtime import compile_module
 
         started = time.perf_counter()
@@ -217,7 +222,7 @@ class LLVMExecutable(Executable):
         text = self._render(program)
         rendered = time.perf_counter()
         self._llvm_ir: str | None = text
-        self._compiled = compile_module(text)  # holds the engine alive
+        self._compiled = compile_module(text, object_cache)  # holds the engine alive
         self._set_plan(RunPlan.of(program))
         self.info: dict[str, Any] = {"render_s": rendered - started}
         if self._compiled.created < rendered:  # made before: an in-memory hit by the IR
@@ -474,22 +479,21 @@ class LLVMBackend(Backend):
     def compile(self, function: Function) -> Executable:
         """Lowers, renders and compiles ``function``, or takes the result from the
         graph-level cache (:mod:`tcomp.backends.llvm.compile_cache`), with the
-        thread count the environment sets now."""
-        from tcomp.backends.llvm.compile_cache import compile_function
-
-        return compile_function(function, default_num_threads())
+        options the environment sets now."""
+        return self.compile_with(function, CompileOptions.from_environment())
 
     def compile_with(self, function: Function, options: CompileOptions) -> Executable:
-        """:meth:`compile` with ``options`` (``num_threads``) chosen by the caller."""
+        """:meth:`compile` with ``options`` chosen by the caller (``num_threads``, the
+        disk cache's folder and limit, ``verify_passes`` for the kernel pipeline)."""
         from tcomp.backends.llvm.compile_cache import compile_function
 
-        return compile_function(function, options.num_threads)
+        return compile_function(function, options)
 
     def find_by_trace(self, traced: Function, options: CompileOptions) -> Executable | None:
         """The executable cached for ``traced`` by :mod:`tcomp.backends.llvm.trace_cache`."""
         from tcomp.backends.llvm.trace_cache import find_by_trace
 
-        return find_by_trace(traced, options.num_threads)
+        return find_by_trace(traced, options)
 
     def record_trace(
         self, traced: Function, executable: Executable, options: CompileOptions
@@ -497,7 +501,7 @@ class LLVMBackend(Backend):
         """Keys ``executable``'s cache entry by ``traced`` too (a warm start skips the passes)."""
         from tcomp.backends.llvm.trace_cache import record_trace
 
-        record_trace(traced, executable, options.num_threads)
+        record_trace(traced, executable, options)
 
     def compile_profiled(
         self, function: Function, options: CompileOptions | None = None
@@ -506,8 +510,9 @@ class LLVMBackend(Backend):
         in memory and on disk): :meth:`LLVMExecutable.profile_calls` runs it."""
         from tcomp.backends.llvm.compile_cache import compile_function
 
-        num_threads = options.num_threads if options is not None else default_num_threads()
-        return compile_function(function, num_threads, profile=True)
+        if options is None:
+            options = CompileOptions.from_environment()
+        return compile_function(function, options, profile=True)
 
     def compile_program(self, program: Program, num_threads: int | None = None) -> LLVMExecutable:
         """Compiles an already lowered kernel-IR program."""

@@ -20,7 +20,9 @@ optimised graph-IR function, before any lowering, by :func:`graph_key`:
 
 Two levels answer it. In memory (per process, while an executable holds the
 entry) a hit shares the compiled module. On disk, in the ``llvm-graph``
-namespace of :class:`tcomp.backends.cache.DiskCache` (same folder, same
+namespace of :class:`tcomp.backends.cache.DiskCache` in the folder of the
+compile's :class:`~tcomp.backends.options.CompileOptions` (same folder as the
+object code, same
 checks: a damaged entry is rejected, deleted and rebuilt, never loaded), an
 entry holds JSON: the :class:`~tcomp.backends.llvm.backend.RunPlan` (what a
 call allocates and returns), the kernel-IR program as text (``.program`` and
@@ -47,7 +49,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from tcomp.backends.cache import DiskCache, key_digest, shared_cache
+from tcomp.backends.cache import DiskCache, key_digest, options_cache, shared_cache
+from tcomp.backends.options import CompileOptions
 from tcomp.ir.fork_safe import ForkSafeLock
 from tcomp.ir.graph import Function
 from tcomp.ir.kernel.kernel import Program
@@ -91,19 +94,24 @@ _NOTED_STALE: set[str] = set()  # digests whose entry a lookup by trace removed 
 _STATE: dict[str, Any] = {}
 
 
-def compile_function(function: Function, num_threads: int, profile: bool = False):
-    """The executable of ``function`` (see the module docstring); its ``compile_info()``
-    says which level answered and the seconds of each step that ran. ``profile``: the
-    program rendered with a timestamp around each kernel (a separate entry)."""
+def compile_function(function: Function, options: CompileOptions, profile: bool = False):
+    """The executable of ``function`` compiled with ``options`` (``num_threads``; the
+    disk cache in ``cache_dir`` under ``cache_max_mb``; the kernel pipeline verified
+    after each pass when ``verify_passes``; see the module docstring); its
+    ``compile_info()`` says which level answered and the seconds of each step that ran.
+    ``profile``: the program rendered with a timestamp around each kernel (a separate
+    entry)."""
     from tcomp.backends.llvm.backend import LLVMExecutable
+    from tcomp.backends.llvm.runtime import object_cache
 
+    num_threads = options.num_threads
     started = time.perf_counter()
     parts = graph_key_parts(function, num_threads, profile)
     key = "\n".join(parts.values())
     digest = key_digest(key)
     keyed = time.perf_counter()
     info: dict[str, Any] = {"key_s": keyed - started}
-    restored, stale = load_by_digest(digest, function, num_threads, info, profile)
+    restored, stale = load_by_digest(digest, function, options, info, profile)
     stale = _take_noted_stale(digest) or stale
     if restored is not None:
         return _with_key(restored, parts)
@@ -113,15 +121,16 @@ def compile_function(function: Function, num_threads: int, profile: bool = False
     with _LOCK:
         COUNTERS.misses += 1
     from tcomp.backends.llvm.runtime import host_vector_bits
-    from tcomp.backends.options import verify_passes_from_environment
     from tcomp.ir.kernel.passes import llvm_pipeline, lower
 
     pipeline = llvm_pipeline(host_vector_bits())
-    program = lower(function, pipeline, verify_each=verify_passes_from_environment())
+    program = lower(function, pipeline, verify_each=options.verify_passes)
     lowered = time.perf_counter()
     with _LOCK:
         COUNTERS.lowerings += 1
-    executable = LLVMExecutable(program, num_threads, profiled=profile)
+    executable = LLVMExecutable(
+        program, num_threads, profiled=profile, object_cache=object_cache(options)
+    )
     entry = _Entry(executable.plan, executable._compiled, program=program)
     executable._cache_entry = entry  # keeps the memory-level entry alive
     executable.info = {"cache": executable.info.pop("cache"), **info,
@@ -130,25 +139,28 @@ def compile_function(function: Function, num_threads: int, profile: bool = False
         executable.info["stale"] = True  # the disk entry was damaged or incomplete
     with _LOCK:
         _MEMORY[digest] = entry
-    if _disk_cache().enabled:
+    if _disk_cache(options).enabled:
         storing = time.perf_counter()
-        _store(key, entry, function)
+        _store(key, entry, function, options)
         executable.info["store_s"] = time.perf_counter() - storing
     return _with_key(executable, parts)
 
 
 def load_by_digest(
-    digest: str, function: Function, num_threads: int, info: dict[str, Any],
+    digest: str, function: Function, options: CompileOptions, info: dict[str, Any],
     profile: bool = False, note_stale: bool = False,
 ) -> tuple[Any, bool]:
-    """(the executable of the graph entry ``digest`` from memory or disk, or None;
+    """(the executable of the graph entry ``digest`` from memory or the disk cache of
+    ``options``, made for ``options.num_threads``, or None;
     whether a disk entry was there but of no use: damaged, its plan not fitting
     ``function``, or its object code gone -- such an entry is removed). ``info``
     (seconds so far) goes into the executable's ``compile_info``. ``note_stale``
     (a lookup by the traced graph): a removed entry is remembered, so that the
     :func:`compile_function` of ``digest`` that follows reports itself ``stale``."""
-    from tcomp.backends.llvm.runtime import load_module
+    from tcomp.backends.llvm.runtime import load_module, object_cache
 
+    num_threads = options.num_threads
+    disk = _disk_cache(options)
     looking = time.perf_counter()
     with _LOCK:
         entry = _MEMORY.get(digest)
@@ -156,19 +168,19 @@ def load_by_digest(
             COUNTERS.memory_hits += 1
     if entry is not None:
         return _restore(entry, num_threads, {"cache": "memory", **info}, profile), False
-    rejected = _disk_cache().stats.rejected
-    payload = _disk_cache().load_digest(digest)
-    stale = _disk_cache().stats.rejected > rejected
+    rejected = disk.stats.rejected
+    payload = disk.load_digest(digest)
+    stale = disk.stats.rejected > rejected
     if payload is None:
         if stale and note_stale:
             _note_stale(digest)
         return None, stale
     decoded = _decode(payload, function)
-    compiled = load_module(decoded[0]) if decoded is not None else None
+    compiled = load_module(decoded[0], object_cache(options)) if decoded is not None else None
     if decoded is None or compiled is None:
         # a plan that does not fit the function, or object code gone (evicted, never
         # stored): of no use, so removed; the caller compiles and stores it afresh
-        _disk_cache().discard_digest(digest)
+        disk.discard_digest(digest)
         if note_stale:
             _note_stale(digest)
         return None, True
@@ -194,31 +206,31 @@ def _take_noted_stale(digest: str) -> bool:
     return noted
 
 
-def disk_paths(digest: str, executable: Any) -> tuple[Path, ...]:
+def disk_paths(digest: str, executable: Any, options: CompileOptions) -> tuple[Path, ...]:
     """The files of the graph entry ``digest`` and of ``executable``'s object code, when
-    both are in the disk cache now (what a link to that entry must keep when its own
-    store evicts); () otherwise."""
-    from tcomp.backends.llvm.runtime import object_entry_path
+    both are in the disk cache of ``options`` now (what a link to that entry must keep
+    when its own store evicts); () otherwise."""
+    from tcomp.backends.llvm.runtime import object_cache, object_entry_path
 
     entry = getattr(executable, "_cache_entry", None)
-    graph_path = _disk_cache().path_for_digest(digest)
+    graph_path = _disk_cache(options).path_for_digest(digest)
     if entry is None or graph_path is None or not graph_path.is_file():
         return ()
-    object_path = object_entry_path(entry.compiled.key_digest)
+    object_path = object_entry_path(entry.compiled.key_digest, object_cache(options))
     return (graph_path, object_path) if object_path is not None else ()
 
 
-def _store(key: str, entry: _Entry, function: Function) -> bool:
+def _store(key: str, entry: _Entry, function: Function, options: CompileOptions) -> bool:
     """Stores the graph entry of ``entry`` only when its object-code entry is on disk (a
     full disk or the size limit may have kept it out), and keeps that one with it when
     the store evicts: a graph entry never outlives its machine code by this store.
     A plan that would not pass the load-time check is not stored either."""
-    from tcomp.backends.llvm.runtime import object_entry_path
+    from tcomp.backends.llvm.runtime import object_cache, object_entry_path
 
-    object_path = object_entry_path(entry.compiled.key_digest)
+    object_path = object_entry_path(entry.compiled.key_digest, object_cache(options))
     if object_path is None or entry.plan.problem_with(function) is not None:
         return False
-    return _disk_cache().store(key, _encode(entry), keep=(object_path,))
+    return _disk_cache(options).store(key, _encode(entry), keep=(object_path,))
 
 
 def _with_key(executable, parts: dict[str, str]):
@@ -310,13 +322,18 @@ def _python_files(folder: Path) -> list[Path]:
     return found
 
 
-def _disk_cache() -> DiskCache:
-    return shared_cache(NAMESPACE)
+def _disk_cache(options: CompileOptions | None = None) -> DiskCache:
+    """The graph-level disk cache in the folder of ``options``; with None, in the one the
+    environment chooses now (tests and tools that were handed no options)."""
+    if options is None:
+        return shared_cache(NAMESPACE)
+    return options_cache(NAMESPACE, options)
 
 
-def disk_cache_stats():
-    """Hits, misses, stores and rejected entries of the graph-level disk cache."""
-    return _disk_cache().stats
+def disk_cache_stats(options: CompileOptions | None = None):
+    """Hits, misses, stores and rejected entries of the graph-level disk cache (of the
+    folder of ``options``; with None, of the environment's now)."""
+    return _disk_cache(options).stats
 
 
 def _encode(entry: _Entry) -> bytes:

@@ -12,6 +12,9 @@
   (in memory or on disk, never compiling): the graph-level cache
   (:mod:`tcomp.backends.llvm.compile_cache`) uses it to skip lowering and
   rendering too.
+- The disk cache is the ``llvm`` namespace of :mod:`tcomp.backends.cache` in the
+  folder of the caller's compile options (:func:`object_cache`); a caller that
+  passes no cache gets the one the environment chooses at that moment.
 - :func:`run` calls ``tcomp_main`` once with one array of buffer pointers
   (a single ctypes call, which releases the GIL).
 
@@ -30,10 +33,15 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from tcomp.backends.llvm import compile_worker, interrupt
 from tcomp.ir.errors import TcompBackendError
+from tcomp.ir.kernel.op_table import KERNEL_OPS
+
+if TYPE_CHECKING:
+    from tcomp.backends.cache import DiskCache
+    from tcomp.backends.options import CompileOptions
 
 # held by every use of LLVM here, and across os.fork (see _before_fork); reentrant, so
 # that a fork from inside a compile (a callback) cannot deadlock on it
@@ -54,13 +62,15 @@ PROFILE_SYMBOL = "tcomp_profile"
 PROFILE_HEADER = 2  # render.PROFILE_HEADER: the slots before the kernels' (calls, ns of calls)
 _USE_GOMP = ctypes.c_int32(0)  # read by compiled code: 1 = libgomp's pool may be used
 _GOMP_SYMBOLS = ("GOMP_parallel", "omp_get_thread_num", "omp_get_num_threads")
-_LIBM_SYMBOLS = (
-    "expf", "exp", "logf", "log", "sinf", "sin", "cosf", "cos", "tanhf", "tanh", "powf", "pow",
-    # llvm/scalar_ops.py: called by name, or what LLVM's intrinsics become (roundeven, floor,
-    # ceil and trunc only on a CPU without SSE4.1)
-    *(f"{name}{suffix}" for name in ("erf", "log1p", "expm1", "asinh", "acosh", "atanh", "sinh",
-                                     "cosh", "asin", "acos", "atan", "roundeven", "floor", "ceil",
-                                     "trunc") for suffix in ("f", "")),
+# the libm functions compiled code may call, float and double, from the op table: each op
+# with a C math function, by its LLVM intrinsic's name when it has one (what LLVM makes of
+# the intrinsic where the CPU has no instruction: roundeven, floor, ceil and trunc without
+# SSE4.1; exp, sin ... always), else by its C name (llvm/scalar_ops.py calls it by name)
+_LIBM_SYMBOLS = tuple(
+    f"{info.llvm_intrinsic or info.c_math}{suffix}"
+    for info in KERNEL_OPS.values()
+    if info.c_math is not None
+    for suffix in ("f", "")
 )
 
 
@@ -289,12 +299,13 @@ def _register_c_symbols(llvm) -> None:
             break
 
 
-def compile_module(text: str) -> CompiledModule:
+def compile_module(text: str, cache: "DiskCache | None" = None) -> CompiledModule:
     """The compiled form of the LLVM IR ``text``.
 
-    Cached per process by the text, and on disk (:mod:`tcomp.backends.cache`)
-    by the text, the host CPU and the tcomp, llvmlite and LLVM versions: a
-    disk hit loads the object code and skips optimisation and code generation.
+    Cached per process by the text, and on disk (``cache``, by default
+    :func:`object_cache` of the environment now) by the text, the host CPU and the
+    tcomp, llvmlite and LLVM versions: a disk hit loads the object code and skips
+    optimisation and code generation.
     """
     from tcomp.backends.cache import key_digest
 
@@ -305,8 +316,10 @@ def compile_module(text: str) -> CompiledModule:
         found = _CACHE.get(digest)
         if found is not None:
             return found
+        if cache is None:
+            cache = object_cache()
         started = time.perf_counter()
-        compiled = _load_stored(state, digest, started)
+        compiled = _load_stored(state, digest, started, cache)
         if compiled is None:
             from tcomp.backends.llvm.compile_cache import COUNTERS
 
@@ -314,28 +327,31 @@ def compile_module(text: str) -> CompiledModule:
             object_code, optimized_ir, timings = compile_worker.optimise(
                 text, lambda text: optimise_and_emit(state, text)
             )
-            _disk_cache().store(key, _pack_entry(object_code, optimized_ir))
+            cache.store(key, _pack_entry(object_code, optimized_ir))
             compiled = _make_module(state, digest, object_code, optimized_ir, started, timings)
         _CACHE[digest] = compiled
         return compiled
 
 
-def load_module(digest: str) -> CompiledModule | None:
+def load_module(digest: str, cache: "DiskCache | None" = None) -> CompiledModule | None:
     """The module whose :attr:`CompiledModule.key_digest` is ``digest``, from memory or
-    the disk cache; None when neither has it (this never compiles)."""
+    the disk cache ``cache`` (by default :func:`object_cache` of the environment now);
+    None when neither has it (this never compiles)."""
     with _LOCK:
         found = _CACHE.get(digest)
         if found is not None:
             return found
         state = _initialise()
-        compiled = _load_stored(state, digest, time.perf_counter())
+        compiled = _load_stored(state, digest, time.perf_counter(), cache or object_cache())
         if compiled is not None:
             _CACHE[digest] = compiled
         return compiled
 
 
-def _load_stored(state: dict[str, Any], digest: str, started: float) -> CompiledModule | None:
-    stored = _disk_cache().load_digest(digest)
+def _load_stored(
+    state: dict[str, Any], digest: str, started: float, cache: "DiskCache"
+) -> CompiledModule | None:
+    stored = cache.load_digest(digest)
     if stored is None:
         return None
     unpacked = _unpack_entry(stored)
@@ -406,25 +422,33 @@ def _load_object(state: dict[str, Any], object_code: bytes) -> tuple[Any, int]:
     return engine, address
 
 
-def _disk_cache():
-    from tcomp.backends.cache import shared_cache
-
-    return shared_cache("llvm")
+NAMESPACE = "llvm"  # the object-code entries' folder in the disk cache
 
 
-def object_entry_path(digest: str) -> Any:
-    """The disk cache's file holding the object code of :attr:`CompiledModule.key_digest`
-    ``digest`` when there is one (a ``Path``), else None: never stored, not storable
-    (a full disk, an untrusted folder, the cache off), or evicted. The graph-level
-    cache stores an entry naming this one only while it is there."""
-    cache = _disk_cache()
+def object_cache(options: "CompileOptions | None" = None) -> "DiskCache":
+    """The disk cache of object code in the folder and under the size limit of
+    ``options``; with None, those the environment sets now (a caller handed no options)."""
+    from tcomp.backends.cache import options_cache, shared_cache
+
+    return shared_cache(NAMESPACE) if options is None else options_cache(NAMESPACE, options)
+
+
+def object_entry_path(digest: str, cache: "DiskCache | None" = None) -> Any:
+    """The file of ``cache`` (by default :func:`object_cache` of the environment now)
+    holding the object code of :attr:`CompiledModule.key_digest` ``digest`` when there
+    is one (a ``Path``), else None: never stored, not storable (a full disk, an
+    untrusted folder, the cache off), or evicted. The graph-level cache stores an entry
+    naming this one only while it is there."""
+    if cache is None:
+        cache = object_cache()
     return cache.path_for_digest(digest) if cache.contains_digest(digest) else None
 
 
-def disk_cache_stats():
-    """Hits, misses, stores and rejected entries of the llvm disk cache in this process."""
+def disk_cache_stats(options: "CompileOptions | None" = None):
+    """Hits, misses, stores and rejected entries of the llvm disk cache in this process
+    (the cache of ``options``' folder; with None, of the environment's now)."""
     with _LOCK:
-        return _disk_cache().stats
+        return object_cache(options).stats
 
 
 def _disk_key(state: dict[str, Any], text: str) -> str:

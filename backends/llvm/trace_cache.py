@@ -15,7 +15,8 @@ so this module adds a second key that points at the first:
   passes and the compile produced for it, as JSON.
 
 :func:`record_trace` stores that link after a compile whose graph entry is on
-disk (namespace ``llvm-trace`` of the same disk cache, same checks) and in a
+disk (namespace ``llvm-trace`` of the same disk cache, in the folder of the
+compile's options, same checks) and in a
 per-process table. :func:`find_by_trace` follows it: the value must be a dict
 of the graph key's part names to strings, agree with this process's backend
 options (a link is never trusted to name another compiler or CPU), and lead
@@ -33,8 +34,9 @@ import time
 import weakref
 from typing import Any
 
-from tcomp.backends.cache import DiskCache, key_digest, shared_cache
+from tcomp.backends.cache import DiskCache, key_digest, options_cache
 from tcomp.backends.llvm import compile_cache
+from tcomp.backends.options import CompileOptions
 from tcomp.ir.fork_safe import ForkSafeLock
 from tcomp.ir.graph import Function
 from tcomp.ir.passes import DEFAULT_PIPELINE
@@ -76,51 +78,57 @@ def _trace_key(traced: Function, num_threads: int) -> str:
     return key
 
 
-def find_by_trace(traced: Function, num_threads: int) -> Any:
+def find_by_trace(traced: Function, options: CompileOptions) -> Any:
     """The executable that the graph passes and the compile made of ``traced`` earlier
-    (this process or, through the disk cache, another), or None. Its ``compile_info``
-    has ``found_by: "trace"`` besides the graph cache's ``cache`` and seconds."""
+    with ``options`` (this process or, through the disk cache of ``options``, another),
+    or None. Its ``compile_info`` has ``found_by: "trace"`` besides the graph cache's
+    ``cache`` and seconds."""
+    num_threads = options.num_threads
+    disk = _disk_cache(options)
     started = time.perf_counter()
     digest = key_digest(_trace_key(traced, num_threads))
     with _LOCK:
         graph_parts = _LINKS.get(digest)
     from_disk = graph_parts is None
     if from_disk:
-        graph_parts = _decode(_disk_cache().load_digest(digest))
+        graph_parts = _decode(disk.load_digest(digest))
     if graph_parts is None or not _fits_this_process(graph_parts, num_threads):
         if from_disk and graph_parts is not None:
-            _disk_cache().discard_digest(digest)
+            disk.discard_digest(digest)
         return None
     graph_digest = key_digest("\n".join(graph_parts.values()))
     info = {"found_by": "trace", "key_s": time.perf_counter() - started}
     executable, _ = compile_cache.load_by_digest(
-        graph_digest, traced, num_threads, info, note_stale=True
+        graph_digest, traced, options, info, note_stale=True
     )
     if executable is None:  # the graph entry is gone or of no use: so is the link
         with _LOCK:
             _LINKS.pop(digest, None)
-        _disk_cache().discard_digest(digest)
+        disk.discard_digest(digest)
         return None
     _remember(digest, graph_parts)
     executable.key_parts = dict(graph_parts)  # read by cache_key_parts() for the compile log
     return executable
 
 
-def record_trace(traced: Function, executable: Any, num_threads: int) -> None:
-    """Links ``traced`` to the graph entry ``executable`` was compiled or loaded as: in
-    this process always, on disk when that entry is on disk (a link to nothing would
-    only cost a lookup). A profiled executable is never linked (its own entries)."""
+def record_trace(traced: Function, executable: Any, options: CompileOptions) -> None:
+    """Links ``traced`` to the graph entry ``executable`` was compiled or loaded as with
+    ``options``: in this process always, on disk (the cache of ``options``) when that
+    entry is on disk (a link to nothing would only cost a lookup). A profiled
+    executable is never linked (its own entries)."""
     graph_parts = getattr(executable, "key_parts", None)
     if not isinstance(graph_parts, dict) or tuple(graph_parts) != GRAPH_PART_NAMES:
         return
     if graph_parts["options"].endswith("; profile"):
         return
-    key = _trace_key(traced, num_threads)
+    key = _trace_key(traced, options.num_threads)
     _remember(key_digest(key), graph_parts)
-    keep = compile_cache.disk_paths(key_digest("\n".join(graph_parts.values())), executable)
+    graph_digest = key_digest("\n".join(graph_parts.values()))
+    keep = compile_cache.disk_paths(graph_digest, executable, options)
     if keep:
         payload = {"format": FORMAT, "graph_parts": graph_parts}
-        _disk_cache().store(key, json.dumps(payload, separators=(",", ":")).encode(), keep=keep)
+        data = json.dumps(payload, separators=(",", ":")).encode()
+        _disk_cache(options).store(key, data, keep=keep)
 
 
 def clear_memory() -> None:
@@ -167,5 +175,5 @@ def _fits_this_process(graph_parts: dict[str, str], num_threads: int) -> bool:
     )
 
 
-def _disk_cache() -> DiskCache:
-    return shared_cache(NAMESPACE)
+def _disk_cache(options: CompileOptions) -> DiskCache:
+    return options_cache(NAMESPACE, options)

@@ -10,6 +10,10 @@ Functions LLVM has no intrinsic for (``erf``, ``log1p`` ...: ``LIBRARY_FUNCTIONS
 are direct calls to libm, declared without side effects, and marked the same way;
 their table entries are keyed by the libm name (``erff``) instead of the intrinsic's.
 A call without a variant stays a scalar call per element, as correct, only slower.
+Both tables come from the kernel op table (``ir/kernel/op_table.py`` ``KERNEL_OPS``):
+every op whose C math function libmvec has (:data:`LIBMVEC`), keyed by its LLVM
+intrinsic when it has one (``FUNCTIONS``), else by its C name (``LIBRARY_FUNCTIONS``),
+so a new math op in the table is vectorised where libmvec can.
 
 libmvec's results are within 4 ulp of the scalar functions (glibc's
 documented bound), with NaN, infinities and overflow handled as libm does.
@@ -23,24 +27,32 @@ from typing import Callable, Mapping, Sequence
 
 from llvmlite import ir
 
+from tcomp.ir.kernel.op_table import KERNEL_OPS
+
+# the libm functions glibc's libmvec has vector variants of (x86_64, glibc 2.35); which
+# of them this machine has is found at run time (available_variants)
+LIBMVEC = frozenset(
+    "acos acosh asin asinh atan atan2 atanh cbrt cos cosh erf erfc exp exp10 exp2 expm1 hypot "
+    "log log10 log1p log2 pow sin sinh tan tanh".split()
+)
+
+
+def _libmvec_ops(intrinsic: bool) -> dict[str, tuple[str, str, int]]:
+    """The kernel ops whose C math function libmvec has, with an LLVM intrinsic
+    (``intrinsic``) or without: called name -> (libm name for float, for double, arity)."""
+    table = {}
+    for info in KERNEL_OPS.values():
+        if info.c_math not in LIBMVEC or (info.llvm_intrinsic is not None) != intrinsic:
+            continue
+        base = info.llvm_intrinsic if info.llvm_intrinsic is not None else info.c_math
+        table[base] = (f"{info.c_math}f", info.c_math, info.arity)
+    return table
+
+
 # intrinsic base name -> (libm name for float, for double, number of arguments)
-FUNCTIONS: dict[str, tuple[str, str, int]] = {
-    "exp": ("expf", "exp", 1),
-    "log": ("logf", "log", 1),
-    "sin": ("sinf", "sin", 1),
-    "cos": ("cosf", "cos", 1),
-    "tanh": ("tanhf", "tanh", 1),
-    "pow": ("powf", "pow", 2),
-    "sinh": ("sinhf", "sinh", 1),
-    "cosh": ("coshf", "cosh", 1),
-    "asin": ("asinf", "asin", 1),
-    "acos": ("acosf", "acos", 1),
-    "atan": ("atanf", "atan", 1),
-}
+FUNCTIONS: dict[str, tuple[str, str, int]] = _libmvec_ops(intrinsic=True)
 # libm functions without an LLVM intrinsic, called by name: base name -> the same fields
-LIBRARY_FUNCTIONS: dict[str, tuple[str, str, int]] = {
-    name: (f"{name}f", name, 1) for name in ("erf", "log1p", "expm1", "asinh", "acosh", "atanh")
-}
+LIBRARY_FUNCTIONS: dict[str, tuple[str, str, int]] = _libmvec_ops(intrinsic=False)
 # isa letter -> (LLVM feature it needs, vector bits)
 ISAS: dict[str, tuple[str, int]] = {"e": ("avx512f", 512), "d": ("avx2", 256), "b": ("sse4.2", 128)}
 
