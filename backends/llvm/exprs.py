@@ -57,8 +57,12 @@ from llvmlite import ir
 
 from tcomp.backends.llvm.halves import (
     I16,
+    arithmetic_operand,
     bfloat16_constant,
+    canonical_nan,
+    exact_on_bfloat16,
     load_bfloat16,
+    round_arithmetic_to_bfloat16,
     round_to_bfloat16,
     store_bfloat16,
 )
@@ -274,7 +278,14 @@ class ExprRenderer:
         """``fn`` on ``values``, computed in float and rounded back for float16 and
         bfloat16 (whose register values are floats already)."""
         if dtype == "bfloat16":
-            return round_to_bfloat16(self.builder, fn(values, "float32"))
+            values = [arithmetic_operand(self.builder, v) for v in values]  # see halves.py
+            result = fn(values, "float32")
+            if exact_on_bfloat16(result, values):  # max, min, abs, neg: only NaNs change
+                return canonical_nan(self.builder, result)
+            arithmetic = round_arithmetic_to_bfloat16(self.builder, result, values)
+            if arithmetic is not None:  # add, sub, mul, div: a shorter rounding
+                return arithmetic
+            return round_to_bfloat16(self.builder, result)
         if dtype != "float16":
             return fn(values, dtype)
         wide = [self.builder.fpext(v, F32) for v in values]

@@ -11,6 +11,10 @@ passes and vectoriser see plain counted loops. Locals (``Let``/``Assign``)
 are allocas in the entry block that SROA turns into registers. An update
 ``acc = acc + x`` (or ``*``) of a float local gets the ``reassoc`` flag so
 that sum reductions vectorise; no other fast-math flag is ever set.
+A bfloat16 ``acc = max(acc, x)`` (or ``min``) whose ``acc`` starts at a
+constant is ``llvm.maximum(acc, canonical_nan(x))``, with no rounding after it
+(:func:`extreme_accumulators`; the bits are those of rounding each step, see
+:mod:`tcomp.backends.llvm.halves`), so it vectorises as float32's does.
 """
 
 from __future__ import annotations
@@ -27,9 +31,10 @@ from tcomp.backends.llvm.exprs import (
     ExprRenderer,
     register_type,
 )
+from tcomp.backends.llvm.halves import canonical_nan
 from tcomp.backends.llvm.loops import counted_loop
 from tcomp.backends.llvm.vecmath import VariantTable
-from tcomp.ir.kernel.expr import Binary, Expr, Var
+from tcomp.ir.kernel.expr import Binary, Const, Expr, Var
 from tcomp.ir.kernel.kernel import Assign, Kernel, Let, Loop, Stmt, Store
 
 ACCUMULATOR_FLAGS = ("reassoc",)
@@ -85,6 +90,7 @@ def render_kernel(
     )
     renderer.exprs.vector_functions = vector_functions or {}
     renderer.vector_loops = frozenset(kernel.schedule.vector)
+    renderer.extreme_accumulators = extreme_accumulators(kernel.body)
     renderer.block(kernel.body, {})
     builder.ret_void()
     return function
@@ -110,6 +116,7 @@ class _BodyRenderer:
         self.parallel = parallel
         self.exprs = ExprRenderer(builder, pointers, {})
         self.vector_loops: frozenset[str] = frozenset()  # the schedule's vector loops
+        self.extreme_accumulators: frozenset[str] = frozenset()  # see extreme_accumulators
         self.loop_depth = 0  # loops around the statement being rendered
 
     def block(self, body: tuple[Stmt, ...], scope: dict[str, tuple[ir.Value, bool]]) -> None:
@@ -157,6 +164,15 @@ class _BodyRenderer:
             rest = self.exprs.render(other)
             current = self.exprs.render(var)
             return self.exprs.binary_flags(value.op, current, rest, var.dtype, ACCUMULATOR_FLAGS)
+        if var.name in self.extreme_accumulators:
+            assert isinstance(value, Binary)
+            # acc = max(acc, x) in bfloat16: x made canonical, no rounding (module docstring)
+            a, c = self.exprs.render(value.a), self.exprs.render(value.b)
+            if _is_var(value.a, var):
+                c = canonical_nan(self.builder, c)
+            else:
+                a = canonical_nan(self.builder, a)
+            return self.exprs.binary(value.op, a, c, "float32")
         return self.exprs.render(value)
 
     def lets(self, stmts: tuple[Let, ...], scope: dict[str, tuple[ir.Value, bool]]
@@ -211,6 +227,36 @@ def _holds_loop(loop: Loop) -> bool:
     return any(
         isinstance(stmt, Loop) and (stmt.extent > 1 or _holds_loop(stmt)) for stmt in loop.body
     )
+
+
+def extreme_accumulators(body: tuple[Stmt, ...]) -> frozenset[str]:
+    """The bfloat16 locals of ``body`` that start at a constant (``let acc: bf16 =
+    -inf:bf16``) and are only ever updated as ``acc = max(acc, x)`` or ``min``: their
+    register value is a bfloat16 value with a canonical NaN throughout, so the update
+    needs no rounding when ``x`` is made canonical (see :mod:`tcomp.backends.llvm.halves`)."""
+    constant: set[str] = set()
+    other: set[str] = set()
+    updated: set[str] = set()
+
+    def visit(stmts: tuple[Stmt, ...]) -> None:
+        for stmt in stmts:
+            if isinstance(stmt, Loop):
+                visit(stmt.body)
+            elif isinstance(stmt, Let) and stmt.var.dtype == "bfloat16":
+                (constant if isinstance(stmt.value, Const) else other).add(stmt.var.name)
+            elif isinstance(stmt, Assign):
+                value, var = stmt.value, stmt.var
+                if (
+                    isinstance(value, Binary)
+                    and value.op in ("max", "min")
+                    and _is_var(value.a, var) != _is_var(value.b, var)
+                ):
+                    updated.add(var.name)
+                else:
+                    other.add(var.name)
+
+    visit(body)
+    return frozenset((constant & updated) - other)
 
 
 def _is_var(expr: Expr, var: Var) -> bool:

@@ -56,7 +56,7 @@ from tcomp.ir.kernel.lowering.table import (
 if TYPE_CHECKING:
     from tcomp.ir.kernel.lowering.program import ProgramState
 
-VECTOR_WIDTHS = {"float32": 16, "float64": 8, "int32": 16}
+VECTOR_WIDTHS = {"float32": 16, "float64": 8, "int32": 16, "bfloat16": 16}
 MAX_INDEX_PATTERNS = 2  # a shared inlined value read at more index vectors gets a buffer
 
 
