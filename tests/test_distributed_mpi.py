@@ -22,7 +22,7 @@ from mlp_model import single_process_run  # noqa: E402
 
 pytestmark = needs_mpi
 
-STEPS = 20
+STEPS = 100  # issue 18: parameters after 100 steps equal the single-process run
 # backend:dtype:bucket_bytes:accumulation_steps. With bucket_bytes 300 the float64 MLP's
 # (loss, grads) leaves, in flattening order loss 8 B, b1 64, b2 24, w1 256, w2 192 bytes,
 # make 3 buckets ([loss b1 b2] [w1] [w2]); in float32 (half each, 272 B in all) 1.
