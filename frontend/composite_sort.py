@@ -1,10 +1,11 @@
 """``sort``, ``argsort`` and ``top_k``, composed from tcomp's existing ops (issue 15).
 
-A bitonic sorting network: the sorted axis is moved last, flattened into rows and
-padded to a power of two ``m``; then ``log2(m) * (log2(m) + 1) / 2`` compare-exchange
-stages each pair element ``i`` with ``i ^ j`` (a reshape to ``(..., m / 2j, 2, j)``
-and a flip of the pair axis), compare and ``where``-select (plain elementwise ops, so every backend runs and fuses
-them, and no stage depends on the data's values for its shape).
+A bitonic sorting network (frontend/sort_network.py): the sorted axis is moved last,
+flattened into rows and padded to a power of two ``m``; then
+``log2(m) * (log2(m) + 1) / 2`` compare-exchange stages each pair element ``i`` with
+``i ^ j``, compare and ``where``-select (plain elementwise ops and a gather, so every
+backend runs and fuses them, and no stage depends on the data's values for its shape).
+The stages run in one ``tcomp.scan`` (traced and compiled once, whatever the length).
 
 The network sorts ``(key, index)`` pairs lexicographically, so the order is total and
 deterministic:
@@ -26,50 +27,14 @@ from typing import Any
 import numpy as np
 
 from tcomp.frontend import ops
-from tcomp.frontend.bitwise_ops import logical_and, logical_not, logical_or
-from tcomp.frontend.composite_shapes import as_array, flip, slice_along, static_int
+from tcomp.frontend.composite_shapes import as_array, slice_along, static_int
 from tcomp.frontend.creation import arange, full
 from tcomp.frontend.dispatch import cast, dtype_of, normalize_axis, shape_of, user_error
-from tcomp.frontend.math_ops import isnan
+from tcomp.frontend.sort_network import bitonic_sort
 from tcomp.ir.errors import TcompShapeError, TcompTypeError
 from tcomp.ir.types import is_float
 
 _INT32 = np.iinfo(np.int32)
-
-
-def _after(a: Any, b: Any, ia: Any, ib: Any, descending: bool, floats: bool):
-    """True where the pair ``(a, ia)`` belongs after ``(b, ib)`` in the order."""
-    beyond = ops.less(a, b) if descending else ops.greater(a, b)
-    tied = ops.equal(a, b)
-    if floats:
-        na, nb = isnan(a), isnan(b)
-        # ascending: NaN after every number; descending (top_k): NaN before every number
-        nan_order = logical_and(nb, logical_not(na)) if descending else logical_and(
-            na, logical_not(nb)
-        )
-        beyond = logical_or(beyond, nan_order)
-        tied = logical_or(tied, logical_and(na, nb))
-    return logical_or(beyond, logical_and(tied, ops.greater(ia, ib)))
-
-
-def _stage(pairs: Any, k: int, j: int, descending: bool, floats: bool):
-    """One compare-exchange stage of the bitonic network on ``pairs`` ``[rows, 2, m]``
-    (keys, then their indices): element ``i`` meets ``i ^ j`` and keeps the later of the
-    two when it is the upper one of an ascending block of ``k`` (or the lower one of a
-    descending block), else the earlier. The last merge, ``k == m``, is all ascending
-    (in the network's own direction)."""
-    m = shape_of(pairs)[-1]
-    other = _partner(pairs, j)
-    later = _after(pairs[:, 0:1], other[:, 0:1], pairs[:, 1:2], other[:, 1:2], descending, floats)
-    position = np.arange(m)
-    wants_later = ((position & j) != 0) != ((position & k) != 0)
-    return ops.where(ops.equal(later, wants_later), pairs, other)
-
-
-def _partner(x: Any, j: int):
-    """``x[..., i ^ j]`` along the last axis (length ``m``, a multiple of ``2j``)."""
-    lead, m = shape_of(x)[:-1], shape_of(x)[-1]
-    return ops.reshape(flip(ops.reshape(x, lead + (m // (2 * j), 2, j)), axis=-2), lead + (m,))
 
 
 def _carrier(dtype: str, m: int) -> str:
@@ -106,14 +71,7 @@ def _sorted_indices(value: Any, descending: bool):
             fill = int(_INT32.min if descending else _INT32.max)
         keys = ops.concatenate([keys, full((rows, m - n), fill, dtype)], axis=1)
     index = ops.broadcast_to(cast(arange(m), dtype), (rows, m))
-    pairs = ops.stack([keys, index], axis=1)
-    k = 2
-    while k <= m:
-        j = k // 2
-        while j >= 1:
-            pairs = _stage(pairs, k, j, descending, floats)
-            j //= 2
-        k *= 2
+    pairs = bitonic_sort(ops.stack([keys, index], axis=1), descending, floats)
     index = cast(pairs[:, 1, :n], "int32")
     return ops.reshape(index, shape)
 
@@ -124,9 +82,7 @@ def _last_axis(name: str, x: Any, axis: Any):
     if axis is None:
         return ops.reshape(value, (-1,)), None
     if not shape_of(value):
-        raise user_error(
-            TcompShapeError, f"{name}: a 0-d array has no axis to sort; use axis=None"
-        )
+        raise user_error(TcompShapeError, f"{name}: a 0-d array has no axis to sort; use axis=None")
     axis = normalize_axis(name, axis, len(shape_of(value)))
     return ops.swapaxes(value, axis, -1), axis
 
