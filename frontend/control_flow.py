@@ -81,13 +81,14 @@ def scan(
     scan over the carries it saves (memory: the carries times the length).
     """
     if current_trace() is None:
+        from tcomp.frontend.eager import backend_name_of
         from tcomp.frontend.jit import JitFunction
 
         def eager(init: Any, xs: Any) -> Any:
             return scan(f, init, xs, length=length, reverse=reverse)
 
         eager.__name__ = f"scan_{region_name(f, 'f')}"
-        return JitFunction(eager)(init, xs)
+        return JitFunction(eager, backend=backend_name_of(init, xs))(init, xs)
     if not isinstance(reverse, bool):
         raise user_error(TcompArgumentError, f"scan: reverse must be True or False, got {reverse!r}")
     init_leaves, carry_tree = tree_flatten(init)

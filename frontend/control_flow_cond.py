@@ -42,9 +42,11 @@ def switch(index: Any, branches: Sequence[Callable[..., Any]], *operands: Any) -
     gradient flows only through the taken branch), only the cost is all branches'.
     """
     if current_trace() is None:
+        from tcomp.frontend.eager import backend_name_of
         from tcomp.frontend.jit import JitFunction
 
-        return JitFunction(lambda i, ops: switch(i, branches, *ops))(index, operands)
+        backend = backend_name_of(index, operands)
+        return JitFunction(lambda i, ops: switch(i, branches, *ops), backend=backend)(index, operands)
     branches = list(branches)
     if not branches or not all(callable(b) for b in branches):
         raise user_error(TcompArgumentError, "switch: branches must be a non-empty list of "
@@ -107,9 +109,11 @@ def cond(pred: Any, true_fn: Callable[..., Any], false_fn: Callable[..., Any],
     branches'). ``pred`` may be a bool or a number (non-zero is true).
     """
     if current_trace() is None:
+        from tcomp.frontend.eager import backend_name_of
         from tcomp.frontend.jit import JitFunction
 
-        return JitFunction(lambda p, ops: cond(p, true_fn, false_fn, *ops))(pred, operands)
+        backend = backend_name_of(pred, operands)
+        return JitFunction(lambda p, ops: cond(p, true_fn, false_fn, *ops), backend=backend)(pred, operands)
     trace = current_trace()
     assert trace is not None
     pred = trace.lift(materialize(operand(pred, "cond")))
@@ -142,9 +146,10 @@ def while_loop(cond_fun: Callable[[Any], Any], body_fun: Callable[[Any], Any], i
             return val
     """
     if current_trace() is None:
+        from tcomp.frontend.eager import backend_name_of
         from tcomp.frontend.jit import JitFunction
 
-        return JitFunction(lambda v: while_loop(cond_fun, body_fun, v))(init)
+        return JitFunction(lambda v: while_loop(cond_fun, body_fun, v), backend=backend_name_of(init))(init)
     trace = current_trace()
     assert trace is not None
     location = user_location()

@@ -111,6 +111,18 @@ def _backend_of(inputs: Sequence[Array | np.ndarray]) -> Backend:
     return arrays[0]._backend if arrays else get_backend(None)
 
 
+def backend_name_of(*trees: Any) -> str | None:
+    """The backend an eager call on the leaves of ``trees`` runs on, by the rule of
+    :func:`_backend_of` (None: no Array among them, the default backend). Eager
+    ``scan``/``cond``/``while_loop`` compile their one-node program for it, so a loop
+    over a ``reference`` Array stays on ``reference``."""
+    from tcomp.frontend.pytree import tree_flatten
+
+    leaves = [leaf for tree in trees for leaf in tree_flatten(tree)[0]]
+    arrays = [leaf for leaf in leaves if isinstance(leaf, Array)]
+    return _backend_of(arrays).name if arrays else None
+
+
 def _type_of(x: Array | np.ndarray) -> TensorType:
     if isinstance(x, Array):
         return x.aval

@@ -137,9 +137,9 @@ def looped_network(pairs: Any, descending: bool, floats: bool):
     :func:`stage_table` (``STAGES_PER_STEP`` stages a step, which halves the loop's
     copies of its carry): the body is traced and compiled once whatever ``m`` is.
 
-    Called eagerly, the network runs as one jitted call on the backend ``pairs`` lives
-    on (``tcomp.scan`` called eagerly runs on the default backend, whatever its
-    inputs' backend)."""
+    Called eagerly, the network runs as one jitted call (kept per direction and key
+    kind, so the table and the carrier's setup are not run op by op) on the backend
+    ``pairs`` lives on."""
     if current_trace() is None:
         backend = pairs.backend if isinstance(pairs, Array) and pairs.committed else None
         return _eager_network(descending, floats, backend)(pairs)
