@@ -9,7 +9,8 @@ before ``llvm.maximum``, so that LLVM vectorises it (``backends/llvm/stmts.py``)
 Checked here against the reference executor on every kind of bit pattern:
 NaNs of both signs with payloads (signalling ones too), infinities, signed
 zeros, subnormals and ties, in rows (the vectorised reduction) and in columns
-(the column-blocked reduction of ``backends/llvm/column_reduce.py``).
+(the column-blocked reduction of ``backends/llvm/column_reduce.py``), with rows
+long enough for the interleaved vector body of bf16 kernels and a remainder.
 """
 
 from __future__ import annotations
@@ -22,8 +23,11 @@ from hypothesis import strategies as st
 
 pytest.importorskip("llvmlite")
 
+from llvmlite import ir  # noqa: E402
+
 import tcomp  # noqa: E402
 from tcomp.backends.llvm.backend import LLVMExecutable  # noqa: E402
+from tcomp.backends.llvm.stmts import BFLOAT16_INTERLEAVE, render_kernel  # noqa: E402
 from tcomp.backends.reference.kernel_interpreter import run_program  # noqa: E402
 from tcomp.ir.kernel.expr import (  # noqa: E402
     INDEX,
@@ -50,7 +54,9 @@ from tcomp.ir.kernel.kernel import (  # noqa: E402
 from tcomp.ir.types import TensorType  # noqa: E402
 
 BF16 = np.dtype(ml_dtypes.bfloat16)
-ROWS, COLUMNS = 5, 37  # 37: a vector body and a remainder on every vector width
+# 101 = 64 + 37: the innermost loops of bf16 kernels run four 16-lane vector iterations
+# at a time (BFLOAT16_INTERLEAVE in backends/llvm/stmts.py), then a remainder of 37
+ROWS, COLUMNS = 5, 101
 
 # every class of bit pattern: NaN payloads of both signs (0x7f81 signalling), infinities,
 # zeros, subnormals, the largest finite values, and ordinary values (ties are exact)
@@ -294,3 +300,66 @@ def test_a_max_reduction_that_starts_at_a_loaded_value(bits):
     got = LLVMExecutable(program, 1)(inputs)
     want = run_program(program, inputs)
     _assert_bits(got[0], want[0], _mixed_nan_signs(x.reshape(ROWS, COLUMNS), axis=1))
+
+
+# ------------------------------------------------------------------ interleaved loops
+
+
+def _rendered_loop_hints(dtype: str) -> tuple[list[str], dict[str, str]]:
+    """The branches with ``!llvm.loop`` and the metadata nodes (name -> text) of a two-loop
+    kernel ``t0[i, j] = p0 * p1`` in ``dtype``, rendered (not optimised)."""
+    row, column = Var("i0", INDEX, ROWS), Var("i1", INDEX, COLUMNS)
+    index = add(mul(row, const_index(COLUMNS)), column)
+    product = binary("mul", Load("p0", index, dtype), Load("p1", index, dtype))
+    body = (Loop(row, (Loop(column, (Store("t0", index, product),)),)),)
+    size = ROWS * COLUMNS
+    args = tuple(
+        KernelArg(name, dtype, size, role)
+        for name, role in (("p0", "in"), ("p1", "in"), ("t0", "out"))
+    )
+    module = ir.Module()
+    render_kernel(module, Kernel("k0", args, body, Schedule()), "k0")
+    lines = str(module).splitlines()
+    branches = [line for line in lines if line.lstrip().startswith("br ") and "!llvm.loop" in line]
+    nodes = dict(line.split(" = ", 1) for line in lines if line.startswith("!"))
+    return branches, nodes
+
+
+def test_the_innermost_loop_of_a_bfloat16_kernel_asks_for_interleaving():
+    branches, nodes = _rendered_loop_hints("bfloat16")
+    assert len(branches) == 1 and "i1" in branches[0], branches  # the inner loop's latch only
+    loop_id = branches[0].split("!llvm.loop ")[1].strip()
+    operands = nodes[loop_id].removeprefix("!{").removesuffix("}").strip().split(", ")
+    assert operands[0] == loop_id, nodes  # a loop ID refers to itself, as LLVM requires
+    hint = nodes[operands[1]]
+    assert '"llvm.loop.interleave.count"' in hint and f"i32 {BFLOAT16_INTERLEAVE}" in hint
+
+
+def test_a_float32_kernel_keeps_llvms_own_interleaving():
+    assert _rendered_loop_hints("float32") == ([], {})
+
+
+def test_llvm_interleaves_the_vector_body_of_a_bfloat16_loop():
+    x = np.zeros(4096, BF16)
+    source = tcomp.jit(lambda a, b: a * b, backend="llvm").lower(x, x).as_text("source")
+    body = source.split("vector.body:")[1].split("\n\n")[0]
+    assert body.count("fmul <16 x float>") == BFLOAT16_INTERLEAVE, body
+
+
+@given(st.lists(PATTERNS, min_size=2 * COLUMNS, max_size=2 * COLUMNS))
+def test_full_roundings_in_an_interleaved_loop_match_the_reference(bits):
+    # sqrt (correctly rounded in float32) and a float32 -> bf16 cast take the full rounding
+    # of halves.round_to_bfloat16, here over an interleaved vector body and its remainder
+    a = _array(bits[:COLUMNS], (COLUMNS,))
+    b = _array(bits[COLUMNS:], (COLUMNS,))
+
+    def f(a, b):
+        wide = a.astype(np.float32) * b.astype(np.float32) + b.astype(np.float32)
+        return tcomp.sqrt(a), wide.astype(BF16)
+
+    with np.errstate(all="ignore"):
+        got, want = _both(f, a, b)
+    nan = np.isnan(a.astype(np.float32))
+    _assert_bits(got[0], want[0], np.zeros(COLUMNS, bool))
+    both = nan & np.isnan(b.astype(np.float32))
+    _assert_bits(got[1], want[1], both)

@@ -37,13 +37,15 @@ def counted_loop(
     name: str,
     step: int = 1,
     interruptible: bool = False,
+    interleave: int = 0,
 ) -> Iterator[ir.Value]:
     """``for index in start ..< stop step step`` (signed i64; ``start`` and ``stop`` are
     values or ints); the ``with`` body renders the loop body at ``b``'s position and
     gets ``index``; after the block, ``b`` is at the loop's exit. ``interruptible``:
     each iteration first polls the interrupt flag and leaves the loop once it is set
     (:func:`check_interrupt`). The indices never wrap (``step`` > 0, ``stop`` at most
-    an i64 extent), so the increment is ``nuw nsw``."""
+    an i64 extent), so the increment is ``nuw nsw``. ``interleave`` > 1 asks the
+    vectoriser to interleave that many vector iterations (:func:`interleave_hint`)."""
     preheader = b.block
     header = b.append_basic_block(f"{name}.header")
     inside = b.append_basic_block(f"{name}.body")
@@ -59,8 +61,25 @@ def counted_loop(
     yield index
     following = b.add(index, _i64(step), name=f"{name}.next", flags=("nuw", "nsw"))
     index.add_incoming(following, b.block)
-    b.branch(header)
+    latch = b.branch(header)
+    if interleave > 1:
+        latch.set_metadata("llvm.loop", interleave_hint(b.module, interleave))
     b.position_at_end(exit_block)
+
+
+def interleave_hint(module: ir.Module, count: int) -> ir.MDValue:
+    """A loop ID (``!llvm.loop``) asking the vectoriser to interleave ``count`` vector
+    iterations (``llvm.loop.interleave.count``); the ID refers to itself, as loop IDs
+    must, so each call makes a new one."""
+    hint = module.add_metadata(
+        [ir.MetaDataString(module, "llvm.loop.interleave.count"), ir.Constant(I32, count)]
+    )
+    # a placeholder first operand unique in the module (add_metadata shares equal nodes),
+    # then replaced by the node itself
+    placeholder = ir.MetaDataString(module, f"tcomp.loop.{len(module.metadata)}")
+    loop_id = module.add_metadata([placeholder, hint])
+    loop_id.operands = (loop_id, hint)
+    return loop_id
 
 
 def check_interrupt(b: ir.IRBuilder, leave: ir.Block) -> None:
