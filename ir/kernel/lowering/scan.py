@@ -7,7 +7,7 @@ that the backends run ``length`` times: the code, and the compile, do not grow
 with the length. Around them, plain kernels::
 
     once:        %s<id>_step[0] = 0 (T-1 when reversed); carry[i] = init[i]
-    each step:   x view[i] = xs[step * S + i]          (per sequence)
+    each step:   x view[i] = xs[step * S + i]          (per sequence the body reads)
                  ...the body's kernels (carry in: the carry buffer)...
                  ys[step * S + i] = y[i]                (per stacked result)
                  carry[i] = new carry[i]
@@ -91,9 +91,13 @@ def lower_scan(state: "ProgramState", node: Node, tags: tuple[str, ...]) -> None
 
     rename: dict[str, str] = {}
     views: list[tuple[str, str, int]] = []  # (view, stacked, slice size)
+    read = {arg.name for kernel in sub.kernels for arg in kernel.args if arg.access != "out"}
+    read.update(sub.outputs)
     for index, name in enumerate(sub.params):
         if index < carries:
             rename[name] = results[index]
+        elif index < carries + xs and name not in read:
+            rename[name] = inputs[index]  # never read: no per-step slice (the view unused)
         elif index < carries + xs:
             view = prefix + f"x{index - carries}"
             state.buffers[view] = dataclasses.replace(sub.buffers[name], name=view, kind="temp")
