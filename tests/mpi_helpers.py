@@ -54,3 +54,16 @@ def launch(
 
 def check_ok(result: subprocess.CompletedProcess) -> None:
     assert result.returncode == 0, f"mpiexec failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie, exited but not yet reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as stat:  # a zombie has exited
+            return stat.read().split(") ")[1][0] != "Z"
+    except FileNotFoundError:
+        return False

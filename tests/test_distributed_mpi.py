@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 import pytest
-from mpi_helpers import SCRIPTS, check_ok, find_mpiexec, launch, needs_mpi
+from mpi_helpers import SCRIPTS, check_ok, find_mpiexec, launch, needs_mpi, process_alive
 
 from tcomp.backends.registry import available_backends
 
@@ -184,26 +184,15 @@ def test_a_killed_rank_does_not_leave_the_other_hanging(tmp_path):
     )
     assert result.returncode != 0
     pid = int((tmp_path / "dead_rank.txt.pid").read_text())
-    while _alive(pid) and time.monotonic() - start < 60:  # MPI_Abort at exit ends it
+    while process_alive(pid) and time.monotonic() - start < 60:  # MPI_Abort at exit ends it
         time.sleep(0.1)
-    assert not _alive(pid), "rank 0 still runs a minute after rank 1 was killed"
+    assert not process_alive(pid), "rank 0 still runs a minute after rank 1 was killed"
     report = tmp_path / "dead_rank.txt"
     if report.exists():
         seconds, message = report.read_text().split("\n", 1)
         assert 2.0 <= float(seconds) < 10.0
         assert "did not complete within 2 s (TCOMP_MPI_TIMEOUT)" in message
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as stat:  # a zombie has exited
-            return stat.read().split(") ")[1][0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def test_demo_data_parallel_prints_the_same_losses_on_every_rank():

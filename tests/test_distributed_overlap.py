@@ -11,13 +11,12 @@ still ends an overlapped step with the timeout error).
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 
 import numpy as np
 import pytest
-from mpi_helpers import SCRIPTS, check_ok, launch, needs_mpi
+from mpi_helpers import SCRIPTS, check_ok, launch, needs_mpi, process_alive
 from test_distributed_jit import data_parallel_step, mlp_data
 
 import tcomp
@@ -317,15 +316,3 @@ def test_a_killed_rank_does_not_leave_an_overlapped_step_hanging(tmp_path):
         seconds, message = report.read_text().split("\n", 1)
         assert 2.0 <= float(seconds) < 10.0
         assert "did not complete within 2 s (TCOMP_MPI_TIMEOUT)" in message
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as stat:  # a zombie has exited
-            return stat.read().split(") ")[1][0] != "Z"
-    except FileNotFoundError:
-        return False

@@ -23,12 +23,17 @@ import os
 import statistics
 import subprocess
 import sys
-import time
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from bench.checks.data_parallel_scaling import BATCH, SIZES, loss_fn, params_and_batch
+from bench.checks.data_parallel_scaling import (
+    BATCH,
+    SIZES,
+    loss_fn,
+    median_seconds,
+    params_and_batch,
+)
 
 
 def step_function(collectives: bool) -> Any:
@@ -46,17 +51,6 @@ def step_function(collectives: bool) -> Any:
         return loss, tcomp.tree_map(lambda p, g: p - 0.01 * g, params, grads)
 
     return tcomp.jit(step)
-
-
-def timed(fn: Callable[[], Any], steps: int, barrier: Callable[[], None]) -> float:
-    """The median seconds of ``steps`` calls, each started together on every rank."""
-    times = []
-    for _ in range(steps):
-        barrier()
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def worker(rounds: int, steps: int, first_start_bytes: int | None, batch: int) -> None:
@@ -91,10 +85,10 @@ def worker(rounds: int, steps: int, first_start_bytes: int | None, batch: int) -
     }
     for _ in range(rounds):
         for name, fn in steps_by_name.items():
-            samples[name].append(timed(lambda fn=fn: fn(params, *mine), steps, comm.Barrier))
-        samples["compute"].append(timed(lambda: compute(params, *mine), steps, comm.Barrier))
+            samples[name].append(median_seconds(lambda fn=fn: fn(params, *mine), steps, comm.Barrier))
+        samples["compute"].append(median_seconds(lambda: compute(params, *mine), steps, comm.Barrier))
         samples["allreduce"].append(
-            timed(lambda: dist.all_reduce(flat, "mean"), steps, comm.Barrier)
+            median_seconds(lambda: dist.all_reduce(flat, "mean"), steps, comm.Barrier)
         )
     if rank == 0:
         plans = {

@@ -30,23 +30,12 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from typing import Any, Callable
 
 import numpy as np
 
-from bench.checks.data_parallel_scaling import SIZES, params_and_batch
+from bench.checks.data_parallel_scaling import SIZES, median_seconds, params_and_batch
 from bench.checks.overlap_collectives import step_function
-
-
-def _median_of_calls(fn: Callable[[], Any], steps: int, barrier: Callable[[], None]) -> float:
-    times = []
-    for _ in range(steps):
-        barrier()
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def _rounds(
@@ -61,7 +50,7 @@ def _rounds(
     samples: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(rounds):
         for name, fn in cases.items():
-            samples[name].append(_median_of_calls(fn, steps, barrier))
+            samples[name].append(median_seconds(fn, steps, barrier))
     return samples
 
 
