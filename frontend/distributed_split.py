@@ -95,7 +95,7 @@ class HostStep:
 
     @property
     def nbytes(self) -> int:
-        return sum(_nbytes(node.inputs[0]) for node in self.nodes)
+        return _batch_bytes(self.nodes)
 
 
 @dataclass(eq=False)
@@ -308,19 +308,18 @@ def _parts(
                     needed[value] = None
     needed.update((v, None) for v in function.outputs)
     parts: list[KernelGroup | HostStep] = []
+    groups = steps = 0  # numbered separately, each in run order
     for position, (level, nodes, is_step) in enumerate(segments):
         if is_step:
-            parts.append(HostStep(len(parts) - len(_groups(parts)), nodes, level))
+            parts.append(HostStep(steps, nodes, level))
+            steps += 1
         else:
             outputs = [v for v in needed if home.get(v) == position]
-            group = _kernel_group(function, len(_groups(parts)), nodes, outputs, free)
+            group = _kernel_group(function, groups, nodes, outputs, free)
             group.level = level
             parts.append(group)
+            groups += 1
     return parts
-
-
-def _groups(parts: list[KernelGroup | HostStep]) -> list[KernelGroup]:
-    return [part for part in parts if isinstance(part, KernelGroup)]
 
 
 def _with_waits(parts: list[KernelGroup | HostStep], overlap: bool) -> list[Part]:

@@ -55,7 +55,8 @@ def householder_q(a: Any) -> Any:
 
     def reflect(k: Any, state: tuple[Any, Any, Any]) -> tuple[Any, Any, Any]:
         matrix, vectors, signs = state
-        column = ops.matmul(matrix, _unit_vector(k, n, dtype))
+        e_column = _unit_vector(k, n, dtype)
+        column = ops.matmul(matrix, e_column)
         x = ops.where(rows >= k, column, 0.0)
         e_k = _unit_vector(k, m, dtype)
         x_k = ops.sum(x * e_k)
@@ -64,9 +65,9 @@ def householder_q(a: Any) -> Any:
         length = ops.sqrt(ops.sum(v * v))
         v = ops.where(length > 0, v / ops.where(length > 0, length, 1.0), 0.0)
         matrix = matrix - 2.0 * ops.reshape(v, (m, 1)) * ops.reshape(ops.matmul(v, matrix), (1, n))
-        column_k = ops.reshape(_unit_vector(k, n, dtype), (1, n))
+        column_k = ops.reshape(e_column, (1, n))
         vectors = vectors + ops.reshape(v, (m, 1)) * column_k
-        signs = signs + (_sign_one_at_zero(alpha) - 1.0) * _unit_vector(k, n, dtype)
+        signs = signs + (_sign_one_at_zero(alpha) - 1.0) * e_column
         return matrix, vectors, signs
 
     _, vectors, signs = fori_loop(0, n, reflect, (a, full((m, n), 0, dtype), full((n,), 1, dtype)))

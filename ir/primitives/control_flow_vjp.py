@@ -99,12 +99,13 @@ def split_body_vjp(body: Function, carries: int, xs: int) -> SplitVJP:
     for gradient in summed.values():
         for factor in (gradient.p, gradient.q):
             factor.find_source(vjp.params, carries, xs, defined_by, varying)
-    tangent = _needed(tangent, _reverse_outputs(vjp, wrt, carries, len(body.outputs), summed))
+    reverse_outputs = _reverse_outputs(vjp, wrt, carries, len(body.outputs), summed)
+    tangent = _needed(tangent, reverse_outputs)
     residuals: list[Value] = []
     invariant: set[int] = set()  # ids of primal nodes the reverse body computes again
     reads = deque(
         [v for node in tangent for v in node.inputs]
-        + _reverse_outputs(vjp, wrt, carries, len(body.outputs), summed)
+        + reverse_outputs
         + [f.value for g in summed.values() for f in (g.p, g.q) if f.source == "residual"]
     )
     while reads:
