@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -115,6 +116,55 @@ def test_short_calls_stay_on_the_calling_thread(monkeypatch):
     assert seen == []
     interrupt.call(lambda pointers: None, None, interrupt.INTERRUPTIBLE_WORK)
     assert len(seen) == 1
+
+
+def test_after_the_first_call_the_previous_calls_time_decides(monkeypatch):
+    seen = []
+    monkeypatch.setattr(interrupt, "_call_on_worker", lambda *a: seen.append(a))
+    short, long = interrupt.INTERRUPTIBLE_SECONDS / 2, interrupt.INTERRUPTIBLE_SECONDS
+    # a big estimate whose calls turned out quick stays on the calling thread
+    interrupt.call(lambda pointers: None, None, interrupt.INTERRUPTIBLE_WORK, short)
+    assert seen == []
+    # a small estimate whose previous call was long goes to the worker
+    interrupt.call(lambda pointers: None, None, 0, long)
+    assert len(seen) == 1
+    # a program that may run forever always does, however quick its last call was
+    interrupt.call(lambda pointers: None, None, interrupt.UNBOUNDED_WORK, short)
+    assert len(seen) == 2
+
+
+def test_a_call_returns_the_time_it_took():
+    def entry(pointers):
+        time.sleep(0.02)
+
+    seconds = interrupt.call(entry, None, 0)
+    assert 0.02 <= seconds < 5.0
+
+
+def test_an_executable_passes_its_previous_calls_time(monkeypatch):
+    times = []
+    real = interrupt.call
+
+    def spy(entry, pointers, work, last_seconds=None):
+        times.append(last_seconds)
+        return real(entry, pointers, work, last_seconds)
+
+    monkeypatch.setattr(interrupt, "call", spy)
+    f = tcomp.jit(lambda a: a * 2.0 + 1.0, backend="llvm")
+    x = np.arange(8, dtype=np.float32)
+    for _ in range(3):
+        np.testing.assert_array_equal(np.asarray(f(x)), x * 2.0 + 1.0)
+    assert times[0] is None and all(t is not None and t > 0 for t in times[1:]), times
+
+
+def test_a_program_with_a_while_loop_is_always_interruptible():
+    def count_up(n):
+        return tcomp.while_loop(lambda i: i < n, lambda i: i + 1, tcomp.zeros((), "int32"))
+
+    jitted = tcomp.jit(count_up, backend="llvm")
+    assert int(jitted(np.int32(3))) == 3
+    executable = jitted.lower(np.int32(3))._program.executable
+    assert executable.plan.work == interrupt.UNBOUNDED_WORK
 
 
 def test_a_call_overlapping_another_threads_interrupt_runs_again(monkeypatch):

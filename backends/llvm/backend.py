@@ -161,7 +161,7 @@ class RunPlan:
                                                    for loop in kernel.loops)
                    for kernel in program.kernels)  # a scan's body runs count times
         if program.conditions:  # a while loop may run long, or forever: Ctrl-C must stop it
-            work = max(work, interrupt.INTERRUPTIBLE_WORK)
+            work = interrupt.UNBOUNDED_WORK
         return cls(
             program.name, params, tuple(allocations), tuple(results), tuple(constants), work
         )
@@ -205,6 +205,9 @@ class LLVMExecutable(Executable):
     profiled = False  # rendered with a timestamp around each kernel (profile_calls)
     _input_copies: dict[int, str] | None = None  # input number -> why a call copied it
     _cache_entry: object = None  # the compile cache's in-memory entry, kept alive by this
+    # how long the previous call took (None before the first): interrupt.call decides by
+    # it whether a call runs on the Ctrl-C worker thread
+    _last_call_seconds: float | None = None
 
     def __init__(
         self, program: Program, num_threads: int = 1, profiled: bool = False,
@@ -338,7 +341,9 @@ class LLVMExecutable(Executable):
         pointers = self._pointer_array(*[data_address(a) for a in arrays])
         # the one call into compiled code (a long one on a worker thread, so that Ctrl-C
         # stops it: see tcomp.backends.llvm.interrupt)
-        interrupt.call(self._compiled.entry, pointers, self.plan.work)
+        self._last_call_seconds = interrupt.call(
+            self._compiled.entry, pointers, self.plan.work, self._last_call_seconds
+        )
         results = []
         for kind, what, freeze in self._results:
             if kind == "constant":

@@ -11,9 +11,16 @@ returns. Two halves make it stop early instead:
   loop that holds another loop, a blocked matmul once per depth block. Once
   it reads non-zero, each loop leaves early and ``tcomp_main`` returns; the
   outputs are then garbage, and nobody sees them.
-- :func:`call` runs a long call (at least :data:`INTERRUPTIBLE_WORK` scalar
-  operations, by the renderer's estimate) made on the main thread on a
-  worker thread instead, and waits for it interruptibly. On Ctrl-C (or any
+- :func:`call` runs a long call made on the main thread on a worker thread
+  instead, and waits for it interruptibly. A call is long when the program's
+  previous call took at least :data:`INTERRUPTIBLE_SECONDS` (the caller passes
+  that time back in); a first call, when its estimate is at least
+  :data:`INTERRUPTIBLE_WORK` scalar operations; a program with a while loop
+  (:data:`UNBOUNDED_WORK`: it may run forever), always. Handing a call to the
+  worker and back wakes two threads: 0.1-0.2 ms on an idle 2-core VM, and
+  several ms when other processes hold the cores (the Keras autoencoder's 1.5 ms
+  train step took 1.7 ms on the calling thread against 3.8 ms handed over, under
+  load), so only calls long enough for Ctrl-C to matter pay it. On Ctrl-C (or any
   exception while waiting) it sets the flag, waits for the native call to
   return, clears the flag and raises the ``KeyboardInterrupt``. The buffers
   stay alive until the native code is done with them.
@@ -37,8 +44,14 @@ from typing import Any
 FLAG_SYMBOL = "tcomp_interrupt"
 FLAG = ctypes.c_int32(0)  # read by compiled code: non-zero = stop now
 # calls doing fewer scalar operations (a few milliseconds at most) run on the calling
-# thread: handing a call to the worker costs tens of microseconds
+# thread: handing a call to the worker costs tens of microseconds to milliseconds. Used
+# for a program's first call only: later calls go by the time the previous one took.
 INTERRUPTIBLE_WORK = 2**28
+# a call whose program's previous call was shorter runs on the calling thread: Ctrl-C
+# waits at most about this long
+INTERRUPTIBLE_SECONDS = 0.05
+# the work of a program that may run forever (a while loop): every call is interruptible
+UNBOUNDED_WORK = 2**62
 
 _state_lock = threading.Lock()
 _sequence = 0  # odd while FLAG is set (a seqlock)
@@ -98,13 +111,16 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def call(entry: Any, pointers: Any, work: int) -> None:
-    """Calls compiled ``entry(pointers)``: on a worker thread, interruptibly, when the
-    call is long (``work`` scalar operations, see :data:`INTERRUPTIBLE_WORK`) and this
-    is the main thread (the one that gets Ctrl-C); on this thread otherwise."""
-    if work >= INTERRUPTIBLE_WORK and threading.current_thread() is threading.main_thread():
+def call(entry: Any, pointers: Any, work: int, last_seconds: float | None = None) -> float:
+    """Calls compiled ``entry(pointers)`` and returns the seconds it took: on a worker
+    thread, interruptibly, when the call is long (:func:`is_long`: ``work`` scalar
+    operations, ``last_seconds`` the previous call of the same program took, None for a
+    first call) and this is the main thread (the one that gets Ctrl-C); on this thread
+    otherwise."""
+    started = time.perf_counter()
+    if is_long(work, last_seconds) and threading.current_thread() is threading.main_thread():
         _call_on_worker(entry, pointers)
-        return
+        return time.perf_counter() - started
     while True:
         before = _sequence
         if before % 2:  # another thread's interrupt is being handled: let it finish
@@ -112,8 +128,17 @@ def call(entry: Any, pointers: Any, work: int) -> None:
             continue
         entry(pointers)
         if _sequence == before:
-            return
+            return time.perf_counter() - started
         # an interrupt overlapped this call, which may have stopped early: run it again
+
+
+def is_long(work: int, last_seconds: float | None) -> bool:
+    """Whether a call runs on the worker (see the module docstring)."""
+    if work >= UNBOUNDED_WORK:
+        return True
+    if last_seconds is None:
+        return work >= INTERRUPTIBLE_WORK
+    return last_seconds >= INTERRUPTIBLE_SECONDS
 
 
 def _call_on_worker(entry: Any, pointers: Any) -> None:
