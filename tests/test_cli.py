@@ -203,7 +203,7 @@ def test_inspect_json_kernels_and_source(capsys):
         "name": "%t14", "access": "out", "type": "f32[128]"
     }
     assert {"name": "%t14", "kind": "temp", "type": "f32[16,8]"} in data["buffers"]
-    assert list(k0["schedule"]) == ["parallel", "vector", "unroll", "tile"]
+    assert list(k0["schedule"]) == ["parallel", "vector", "unroll", "tile", "columns"]
     code, out, _ = run(capsys, *PREDICT, "--stage", "source", "--format", "json")
     data = json.loads(out)
     assert list(data) == ["backend", "source"] and data["backend"] == "llvm"

@@ -124,17 +124,18 @@ def test_a_kind_the_kernel_cannot_run_as_is_refused_naming_both():
     fn, args, _, _ = CASES["matmul"]
     program = map_gpu(gpu_program(fn, *args), "opencl")
     kernel = program.kernels[0]
-    wrong = GpuLaunch("nest", 128 * 64)
     bad = dataclasses.replace(
         program, kernels=[dataclasses.replace(
-            kernel, schedule=dataclasses.replace(kernel.schedule, gpu=wrong))]
+            kernel, schedule=dataclasses.replace(kernel.schedule, gpu=GpuLaunch("vector", 2048, coarsen=4, collapse=2)))]
     )
-    with pytest.raises(TcompBackendError, match=r"gpu=\{kind: nest, global: 8192\}, but on "
-                       r"opencl it runs as gpu=\{kind: tiled_matmul"):
+    with pytest.raises(TcompBackendError, match=r"gpu=\{kind: vector, global: 2048, collapse: 2, "
+                       r"coarsen: 4\}, but on opencl it cannot run so: its nest is not lets and "
+                       r"stores.*map-gpu would choose gpu=\{kind: tiled_matmul"):
         launch_plan(bad, "opencl")
     half_fn, half_args, _, _ = CASES["half_matmul_cuda"]
     half = map_gpu(gpu_program(half_fn, *half_args), "cuda")
-    with pytest.raises(TcompBackendError, match="kind: tensor_core.*on opencl it runs as"):
+    with pytest.raises(TcompBackendError, match="kind: tensor_core.*on opencl it cannot run so: "
+                       "no 16-bit contraction for tensor cores"):
         render_program(half, "opencl")  # OpenCL has no tensor cores
 
 
@@ -156,7 +157,8 @@ def test_the_verifier_checks_a_launch(launch, message):
 @pytest.mark.parametrize("text, message", [
     ("gpu={kind: nest}", "gpu: the launch needs global"),
     ("gpu={kind: fastest, global: 4}", "gpu: unknown kind 'fastest'"),
-    ("gpu={kind: nest, global: 4, speed: 2}", "expected kind, global, local, tm, tn or coarsen"),
+    ("gpu={kind: nest, global: 4, speed: 2}",
+     "expected kind, global, local, collapse, tm, tn or coarsen"),
     ("gpu={kind: nest, global: 4, global: 8}", "gpu: global is given twice"),
 ])
 def test_bad_launch_text_is_a_parse_error(text, message):

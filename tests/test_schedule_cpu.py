@@ -174,3 +174,21 @@ def test_opt_lists_the_pass_and_llvm_runs_it_last():
     listing = list_passes()
     assert "schedule-cpu" in listing and "Records the CPU thread split" in listing
     assert LLVM_PIPELINE[-1] == "schedule-cpu" and "schedule-cpu" not in GPU_PIPELINE
+
+
+@pytest.mark.filterwarnings("ignore::tcomp.TcompFloat64Warning")
+def test_the_pass_records_column_blocks_where_the_renderer_blocks_columns():
+    """A column reduction's vector loop gets ``columns`` (4096 bytes of accumulators per
+    block); a row reduction does not, nor a blocked matmul (its own blocks)."""
+
+    def columns_of(fn, *args):
+        program = lower(graph(fn, *args), LLVM_PIPELINE, verify_each=True)
+        return [kernel.schedule.columns for kernel in program.kernels]
+
+    x = np.zeros((64, 300), F32)
+    assert columns_of(lambda v: v.sum(axis=0), x) == [{"i0": 1024}]
+    assert columns_of(lambda v: v.sum(axis=0), x.astype(np.float64)) == [{"i0": 512}]
+    assert columns_of(lambda v: v.sum(axis=1), x) == [{}]
+    a = np.zeros((256, 256), F32)
+    assert columns_of(lambda p, q: p @ q, a, a) == [{}]
+    assert "columns=" not in print_program(lower(graph(lambda p, q: p @ q, a, a), LLVM_PIPELINE))

@@ -1,8 +1,14 @@
 """How a kernel's loops map onto a GPU's work-items and work-groups (pure analysis).
 
-The renderer (:mod:`tcomp.backends.cfamily.render`) writes what
-:func:`map_kernel` decides; :func:`~tcomp.backends.cfamily.render.launch_plan`
-reports its sizes. Two rules:
+:func:`mapping_decision` decides, for the ``map-gpu`` pass
+(:mod:`tcomp.backends.cfamily.schedule`), how many loops collapse and whether a
+reduction gets a work-group, and of what size; the pass records both in the kernel's
+launch (``collapse``, ``local``). :func:`build_mapping` rebuilds the structure the
+renderer (:mod:`tcomp.backends.cfamily.render`) writes from those recorded decisions,
+whatever decided them (a hand-edited launch too); :func:`map_kernel` is both at once.
+The parallel nest itself (which loops may collapse) is
+:mod:`tcomp.ir.kernel.analysis.gpu_nest`, which the kernel verifier shares. The rules of
+the decision:
 
 1. **Collapse.** The schedule's ``parallel`` loop (outermost, after only
    ``Let`` statements) is the first level of the *parallel nest*. While a
@@ -43,8 +49,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from tcomp.ir.kernel.analysis.parallel import parallel_loop
-from tcomp.ir.kernel.expr import Binary, Const, Expr, Load, Var, free_vars, walk
+from tcomp.ir.kernel.analysis.gpu_nest import (
+    assigned_outside,
+    collapse_limit,
+    declared,
+    folded_nest,
+    reads_what_it_writes,
+)
+from tcomp.ir.kernel.expr import Binary, Const, Expr, Var, free_vars
 from tcomp.ir.kernel.kernel import (
     Assign,
     Kernel,
@@ -136,66 +148,12 @@ def _product(values: Iterable[int]) -> int:
 # Facts about statements
 
 
-def declared(body: tuple[Stmt, ...]) -> set[str]:
-    """Names of the variables ``body`` declares (``Let`` and loop variables), at any depth."""
-    names: set[str] = set()
-    for stmt in walk_statements(body):
-        if isinstance(stmt, (Let, Loop)):
-            names.add(stmt.var.name)
-    return names
-
-
-def assigned_outside(loop: Loop) -> set[str]:
-    """Names of the variables ``loop``'s body assigns but does not declare: its
-    cross-iteration state (empty: the iterations are independent)."""
-    inner = declared(loop.body)
-    return {
-        stmt.var.name
-        for stmt in walk_statements(loop.body)
-        if isinstance(stmt, Assign) and stmt.var.name not in inner
-    }
-
-
 def has_store(body: tuple[Stmt, ...]) -> bool:
     return any(isinstance(stmt, Store) for stmt in walk_statements(body))
 
 
-def buffers_loaded(body: tuple[Stmt, ...]) -> set[str]:
-    names: set[str] = set()
-    for stmt in walk_statements(body):
-        for expr in statement_exprs(stmt):
-            names.update(node.buffer for node in walk(expr) if isinstance(node, Load))
-    return names
-
-
-def buffers_stored(body: tuple[Stmt, ...]) -> set[str]:
-    return {stmt.buffer for stmt in walk_statements(body) if isinstance(stmt, Store)}
-
-
-def reads_what_it_writes(kernel: Kernel, aliased: frozenset[str] = frozenset()) -> bool:
-    """Whether ``kernel`` loads from a buffer it stores to (or, with ``aliased`` the
-    args that may share memory, loads one of them and stores another)."""
-    loaded, stored = buffers_loaded(kernel.body), buffers_stored(kernel.body)
-    if loaded & stored:
-        return True
-    return bool(loaded & aliased) and bool(stored & aliased)
-
-
 # ---------------------------------------------------------------------------
 # Rule 1: the parallel nest
-
-
-def collapse_nest(outer: Loop) -> tuple[Loop, ...]:
-    """``outer`` and the independent loops nested in it that join it, outermost first."""
-    nest = [outer]
-    while True:
-        *lets, last = nest[-1].body or (None,)
-        if not isinstance(last, Loop) or not all(isinstance(s, Let) for s in lets):
-            break
-        if last.extent < 1 or assigned_outside(last):
-            break
-        nest.append(last)
-    return tuple(nest)
 
 
 def perfect_prefix(loop: Loop, allowed: set[str]) -> tuple[Loop, ...]:
@@ -234,10 +192,7 @@ def combine_op(assign: Assign) -> str | None:
     return value.op
 
 
-
-def reduction_accumulators(
-    body: tuple[Stmt, ...], position: int
-) -> tuple[Accumulator, ...] | None:
+def reduction_accumulators(body: tuple[Stmt, ...], position: int) -> tuple[Accumulator, ...] | None:
     """The accumulators when ``body[position]`` is a reduction loop whose accumulators
     are declared by the run of ``Let`` statements just before it; else None."""
     loop = body[position]
@@ -332,31 +287,49 @@ def group_size(extent: int) -> int:
 # The mapping
 
 
-def map_kernel(kernel: Kernel, aliased: frozenset[str] = frozenset()) -> KernelMapping:
-    """Where ``kernel``'s statements run (see the module docstring); ``aliased``: its
-    args that may share memory (:func:`tcomp.ir.kernel.analysis.overlap.overlapping_temps`)."""
-    conservative = reads_what_it_writes(kernel, aliased)
-    loop = parallel_loop(kernel)
-    if loop is None:
-        prefix: tuple[Stmt, ...] = ()
-        nest: tuple[Loop, ...] = ()
-        body = kernel.body
-    else:
-        prefix = kernel.body[:-1]
-        nest = (loop,) if conservative else collapse_nest(loop)
-        body = nest[-1].body
-    plain = KernelMapping(prefix, nest, body)
-    if conservative:
-        return plain
-    steps = group_steps(body)
+def mapping_decision(
+    kernel: Kernel, aliased: frozenset[str] = frozenset()
+) -> tuple[int, int | None]:
+    """``(collapse, group)``: how many loops of ``kernel``'s parallel nest collapse (all
+    that may, :func:`~tcomp.ir.kernel.analysis.gpu_nest.collapse_limit`) and the
+    work-group size of a work-group reduction (None: one work-item per index), by the
+    rules of the module docstring; ``aliased``: its args that may share memory
+    (:func:`tcomp.ir.kernel.analysis.overlap.overlapping_temps`)."""
+    collapse = collapse_limit(kernel, aliased)
+    if reads_what_it_writes(kernel, aliased):
+        return collapse, None
+    plain = build_mapping(kernel, collapse)
+    steps = group_steps(plain.body)
     if steps is None:
-        return plain
+        return collapse, None
     extents = [step.extent for step in steps if step.kind == "reduce"]
     if not extents or max(extents) < MIN_GROUP_REDUCTION:
-        return plain
-    if len(nest) > 1 and plain.outer >= ENOUGH_WORK_ITEMS:
-        return plain
-    return KernelMapping(prefix, nest, body, group_size(max(extents)), steps)
+        return collapse, None
+    if len(plain.nest) > 1 and plain.outer >= ENOUGH_WORK_ITEMS:
+        return collapse, None
+    return collapse, group_size(max(extents))
+
+
+def build_mapping(kernel: Kernel, collapse: int, group: int | None = None) -> KernelMapping:
+    """The mapping of ``kernel`` with its parallel nest's first ``collapse`` loops in the
+    grid (0: none, the whole body per work-item) and, when ``group`` is an int, one
+    work-group of that size per index (``steps`` rebuilt from the body; ``()`` when the
+    body cannot run as a group, :func:`group_steps`). The caller checks ``collapse``
+    (:func:`~tcomp.ir.kernel.analysis.gpu_nest.launch_problem`)."""
+    nest = folded_nest(kernel, collapse)
+    if nest:
+        prefix, body = kernel.body[:-1], nest[-1].body
+    else:
+        prefix, body = (), kernel.body
+    if group is None:
+        return KernelMapping(prefix, nest, body)
+    return KernelMapping(prefix, nest, body, group, group_steps(body) or ())
+
+
+def map_kernel(kernel: Kernel, aliased: frozenset[str] = frozenset()) -> KernelMapping:
+    """Where ``kernel``'s statements run (see the module docstring): the mapping
+    :func:`mapping_decision` decides."""
+    return build_mapping(kernel, *mapping_decision(kernel, aliased))
 
 
 def identity(op: str, dtype: str) -> Const:

@@ -15,10 +15,11 @@ size (work-items in all) and the local size (None: any work-group size, the
 kernel checks its own bound; an int: exactly that size, declared by the
 kernel, and the global size is a multiple of it).
 
-Where loops run is :mod:`tcomp.backends.cfamily.mapping`'s decision:
+Where loops run is what the launch records (``collapse``, ``local``), as
+:mod:`tcomp.backends.cfamily.mapping` decides it for ``map-gpu``:
 
 - the schedule's ``parallel`` loop and the independent loops perfectly
-  nested in it collapse into one global index ``tc_g``, the loop variables
+  nested in it (the first ``collapse`` of them) fold into one global index ``tc_g``, the loop variables
   recovered by div/mod, innermost fastest (coalesced accesses); ``Let``
   statements between the levels are recomputed per work-item. A 2-d
   elementwise kernel (OpenCL)::
@@ -100,13 +101,13 @@ from tcomp.backends.cfamily.mapping import (
     GroupStep,
     KernelMapping,
     identity,
-    map_kernel,
 )
 from tcomp.backends.cfamily.schedule import (
     KernelLaunch,
     function_name,
     kernel_mapping,
     launch_for,
+    launch_mapping,
     launch_plan,
 )
 from tcomp.backends.cfamily.tensor_core import GROUP_SIZE as TENSOR_CORE_GROUP
@@ -168,7 +169,7 @@ def _render_kernel(program: Program, kernel: Kernel, exprs: ExprRenderer) -> str
     kind = launch.kind
     tensor = tensor_core_contraction(kernel, d.tensor_cores) if kind == "tensor_core" else None
     contraction = gpu_contraction(kernel) if kind == "tiled_matmul" else None
-    mapping = map_kernel(kernel, aliased)
+    mapping = launch_mapping(kernel, launch)  # the recorded collapse and group size
     params = []
     for arg in kernel.args:
         check_dtype(arg.dtype)

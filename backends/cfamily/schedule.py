@@ -17,11 +17,20 @@ kinds, in the order they are tried:
   (:mod:`~tcomp.backends.cfamily.vector_nest`), else strided by the group;
 - ``nest``: the collapsed nest, one work-item per index; ``single``: no parallel loop.
 
+Each launch holds the decisions, not what follows from them: how many loops of the
+parallel nest fold into the grid (``collapse``), a work-group reduction's group size
+(``local``), a tiled matmul's register tile (``tm``, ``tn``), the indices per work-item
+of a coarsened nest and the vector width of a vector one (``coarsen``); tensor cores are
+the kind. The renderer rebuilds the rest from them (the group steps, the vector plan,
+the contraction's staging: :func:`launch_mapping`).
+
 :func:`launch_for` is what the renderer and :func:`launch_plan` read: the recorded
-launch, checked against this kernel on this dialect (a program whose text was edited
-by hand may change a tiled matmul's register tile, nothing else), or the decision made
-now for a program that has not been through ``map-gpu`` (kernel IR from the CPU
-pipeline, or parsed from text).
+launch, checked against this kernel on this dialect (:func:`launch_problem`), or the
+decision made now for a program that has not been through ``map-gpu`` (kernel IR from
+the CPU pipeline, or parsed from text without launches). A launch edited by hand in a
+program's text is rendered as it says when the kernel can run that way: another
+register tile, fewer collapsed loops, another group size, ``coarsened`` for ``vector``,
+a ``nest`` for a tensor-core matmul, each with the global size it gives.
 """
 
 from __future__ import annotations
@@ -38,11 +47,19 @@ from tcomp.backends.cfamily.contraction import (
 )
 from tcomp.backends.cfamily.dialect import Dialect, get_dialect
 from tcomp.backends.cfamily.helpers import c_name
-from tcomp.backends.cfamily.mapping import KernelMapping, map_kernel
+from tcomp.backends.cfamily.mapping import (
+    MAX_GROUP_SIZE,
+    KernelMapping,
+    build_mapping,
+    group_steps,
+    map_kernel,
+)
 from tcomp.backends.cfamily.tensor_core import tensor_core_contraction, tensor_core_launch
 from tcomp.backends.cfamily.vector_nest import LANES, vector_plan
 from tcomp.ir.errors import TcompBackendError
 from tcomp.ir.kernel.analysis import overlapping_temps as aliased_args
+from tcomp.ir.kernel.analysis.gpu_nest import launch_problem as loop_problem
+from tcomp.ir.kernel.analysis.gpu_nest import reads_what_it_writes
 from tcomp.ir.kernel.kernel import GpuLaunch, Kernel, Program, Schedule
 from tcomp.ir.kernel.schedule_text import format_gpu_launch
 
@@ -100,41 +117,105 @@ def gpu_launch(program: Program, kernel: Kernel, dialect: str | Dialect) -> GpuL
         global_size, local_size = contraction_launch(contraction, tile)
         return GpuLaunch("tiled_matmul", global_size, local_size, tm=tile.tm, tn=tile.tn)
     mapping = kernel_mapping(program, kernel)
+    collapse = len(mapping.nest)
     if mapping.local_size is not None:
-        return GpuLaunch("group_reduction", mapping.global_size, mapping.local_size)
+        return GpuLaunch(
+            "group_reduction", mapping.global_size, mapping.local_size, collapse=collapse
+        )
     per_item = coarsening(mapping)
     if per_item > 1:
-        plan = vector_plan(kernel, mapping, aliased_args(program, kernel)) if d.vector_load else None
+        plan = (
+            vector_plan(kernel, mapping, aliased_args(program, kernel)) if d.vector_load else None
+        )
         kind = "vector" if plan is not None and per_item == len(LANES) else "coarsened"
-        return GpuLaunch(kind, -(-mapping.global_size // per_item), None, coarsen=per_item)
-    return GpuLaunch("nest" if mapping.nest else "single", mapping.global_size)
+        return GpuLaunch(
+            kind, -(-mapping.global_size // per_item), None, coarsen=per_item, collapse=collapse
+        )
+    if mapping.nest:
+        return GpuLaunch("nest", mapping.global_size, collapse=collapse)
+    return GpuLaunch("single", mapping.global_size)
+
+
+def launch_mapping(kernel: Kernel, launch: GpuLaunch) -> KernelMapping:
+    """The mapping the renderer writes for ``kernel`` run as ``launch`` (a nest kind or a
+    work-group reduction): rebuilt from the recorded ``collapse`` and group size."""
+    group = launch.local_size if launch.kind == "group_reduction" else None
+    return build_mapping(kernel, launch.collapse, group)
 
 
 def launch_for(program: Program, kernel: Kernel, dialect: str | Dialect) -> GpuLaunch:
     """The launch of ``kernel`` on ``dialect``: its schedule's, when ``map-gpu`` recorded
-    one that this kernel can run as on this dialect, else the decision made now.
+    one (checked: :func:`launch_problem`), else the decision made now.
 
-    A recorded tiled matmul may name another register tile (powers of two up to
-    :data:`MAX_REGISTER_TILE`; its global size must match that tile); any other
-    difference from the decision raises ``TcompBackendError`` naming both."""
-    decided = gpu_launch(program, kernel, dialect)
+    Raises ``TcompBackendError`` naming the kernel, the recorded launch and why the
+    kernel cannot run as it says."""
     recorded = kernel.schedule.gpu
-    if recorded is None or recorded == decided:
-        return decided
-    if recorded.kind == decided.kind == "tiled_matmul" and _valid_tile(recorded):
-        contraction = gpu_contraction(kernel)
-        assert contraction is not None  # the decision was tiled_matmul
-        tile = TileShape(recorded.tm, recorded.tn)
-        global_size, local_size = contraction_launch(contraction, tile)
-        retiled = GpuLaunch("tiled_matmul", global_size, local_size, tm=tile.tm, tn=tile.tn)
-        if recorded == retiled:
-            return recorded
+    if recorded is None:
+        return gpu_launch(program, kernel, dialect)
+    problem = launch_problem(program, kernel, recorded, dialect)
+    if problem is None:
+        return recorded
     raise TcompBackendError(
         f"kernel {kernel.name}: its schedule says gpu={{{format_gpu_launch(recorded)}}}, but "
-        f"on {_dialect(dialect).name} it runs as gpu={{{format_gpu_launch(decided)}}} "
-        "(only a tiled_matmul's tm and tn may be chosen by hand, with the global size "
-        "they give)"
+        f"on {_dialect(dialect).name} it cannot run so: {problem} (map-gpu would choose "
+        f"gpu={{{format_gpu_launch(gpu_launch(program, kernel, dialect))}}})"
     )
+
+
+def launch_problem(
+    program: Program, kernel: Kernel, launch: GpuLaunch, dialect: str | Dialect
+) -> str | None:
+    """Why ``kernel`` cannot run as ``launch`` says on ``dialect``, in words (None: it
+    can): the loops' check the kernel verifier makes
+    (:func:`tcomp.ir.kernel.analysis.gpu_nest.launch_problem`), then the kind's own: a
+    tensor-core or tiled contraction with the sizes its tile gives, a work-group reduction
+    of at most :data:`~tcomp.backends.cfamily.mapping.MAX_GROUP_SIZE` over a body a group
+    can run, vector accesses the nest allows."""
+    d = _dialect(dialect)
+    aliased = aliased_args(program, kernel)
+    problem = loop_problem(kernel, launch, aliased)
+    if problem is not None:
+        return problem
+    kind = launch.kind
+    sizes = (launch.global_size, launch.local_size)
+    if kind == "tensor_core":
+        tensor = tensor_core_contraction(kernel, d.tensor_cores)
+        if tensor is None:
+            return f"no 16-bit contraction for tensor cores (tensor_cores={d.tensor_cores})"
+        if sizes != tensor_core_launch(tensor):
+            return f"a tensor-core launch has global and local {tensor_core_launch(tensor)}"
+    elif kind == "tiled_matmul":
+        contraction = gpu_contraction(kernel)
+        if contraction is None:
+            return "no float32/float64 contraction to tile"
+        if not _valid_tile(launch):
+            return (
+                f"tm x tn = {launch.tm} x {launch.tn}: each a power of two up to "
+                f"{MAX_REGISTER_TILE}"
+            )
+        expected = contraction_launch(contraction, TileShape(launch.tm, launch.tn))
+        if sizes != expected:
+            return f"a {launch.tm} x {launch.tn} register tile gives global and local {expected}"
+    elif kind == "group_reduction":
+        assert launch.local_size is not None  # loop_problem's rule
+        if launch.local_size > MAX_GROUP_SIZE:
+            return f"group size {launch.local_size} is above {MAX_GROUP_SIZE}"
+        if reads_what_it_writes(kernel, aliased):
+            return "it reads what it writes, so its work-items cannot share an index"
+        steps = group_steps(launch_mapping(kernel, launch).body)
+        if not steps or not any(step.kind == "reduce" for step in steps):
+            return "no reduction a work-group can share (or a store inside a serial loop)"
+    elif kind == "vector":
+        if launch.coarsen != len(LANES):
+            return f"a vector launch takes {len(LANES)} indices per work-item"
+        if not d.vector_load:
+            return "the dialect has no vector loads"
+        if vector_plan(kernel, launch_mapping(kernel, launch), aliased) is None:
+            return (
+                "its nest is not lets and stores whose accesses are the nest's flat index "
+                "or free of it, on 32-bit buffers"
+            )
+    return None
 
 
 def _valid_tile(launch: GpuLaunch) -> bool:

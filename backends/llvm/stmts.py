@@ -28,7 +28,7 @@ from typing import Callable
 
 from llvmlite import ir
 
-from tcomp.backends.llvm.column_reduce import column_plan, render_columns
+from tcomp.backends.llvm.column_reduce import column_parts, render_columns
 from tcomp.backends.llvm.exprs import (
     FLOATS,
     I64,
@@ -39,6 +39,7 @@ from tcomp.backends.llvm.exprs import (
 from tcomp.backends.llvm.halves import canonical_nan
 from tcomp.backends.llvm.loops import counted_loop
 from tcomp.backends.llvm.vecmath import LIBMVEC, VariantTable
+from tcomp.ir.errors import TcompBackendError
 from tcomp.ir.kernel.expr import Binary, Const, Expr, Unary, Var, walk
 from tcomp.ir.kernel.kernel import (
     Assign,
@@ -118,7 +119,7 @@ def render_kernel(
         builder, pointers, entry, bounds, kernel.schedule.parallel
     )
     renderer.exprs.vector_functions = vector_functions or {}
-    renderer.vector_loops = frozenset(kernel.schedule.vector)
+    renderer.column_blocks = dict(kernel.schedule.columns)
     renderer.extreme_accumulators = extreme_accumulators(kernel.body)
     if any(arg.dtype == "bfloat16" for arg in kernel.args):
         renderer.interleave = BFLOAT16_INTERLEAVE
@@ -146,7 +147,7 @@ class _BodyRenderer:
         self.bounds = bounds
         self.parallel = parallel
         self.exprs = ExprRenderer(builder, pointers, {})
-        self.vector_loops: frozenset[str] = frozenset()  # the schedule's vector loops
+        self.column_blocks: dict[str, int] = {}  # the schedule's columns (column_reduce.py)
         self.extreme_accumulators: frozenset[str] = frozenset()  # see extreme_accumulators
         self.loop_depth = 0  # loops around the statement being rendered
         self.interleave = 0  # the interleave hint for innermost loops (0: LLVM's choice)
@@ -245,11 +246,16 @@ class _BodyRenderer:
             start, end = self.bounds
         else:
             start, end = ir.Constant(I64, 0), ir.Constant(I64, loop.extent)
-        if loop.var.name in self.vector_loops:
-            plan = column_plan(loop)
-            if plan is not None:
-                render_columns(self, loop, plan, scope, (start, end))
-                return
+        if loop.var.name in self.column_blocks:  # the schedule's columns={...}
+            plan = column_parts(loop)
+            if plan is None:
+                raise TcompBackendError(
+                    f"llvm renderer: schedule columns={{{loop.var.name}: ...}} names a loop "
+                    "that is not lets, a reduction and the rest"
+                )
+            width = self.column_blocks[loop.var.name]
+            render_columns(self, loop, plan, scope, (start, end), width)
+            return
         if loop.extent == 1 and self.bounds is None:
             self.block(loop.body, {**scope, loop.var.name: (ir.Constant(I64, 0), False)})
             return

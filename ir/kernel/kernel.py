@@ -103,10 +103,10 @@ def statement_exprs(stmt: Stmt) -> tuple[Expr, ...]:
 # How a GPU runs a kernel (GpuLaunch.kind), as backends/cfamily's map-gpu pass decides:
 GPU_KINDS = (
     "single",  # no parallel loop: one work-item runs the nest
-    "nest",  # the parallel nest collapsed: one work-item per index
-    "coarsened",  # the collapsed nest, `coarsen` indices per work-item, group-strided
-    "vector",  # the collapsed nest, `coarsen` consecutive indices as one vector access
-    "group_reduction",  # one work-group of `local` work-items per index of the nest
+    "nest",  # the parallel nest's first `collapse` loops as one index: a work-item each
+    "coarsened",  # that nest, `coarsen` indices per work-item, group-strided
+    "vector",  # that nest, `coarsen` (4) consecutive indices as one vector access per buffer
+    "group_reduction",  # one work-group of `local` work-items per index of the nest (if any)
     "tiled_matmul",  # a contraction: work-groups of 16 x 16 with a `tm x tn` register tile
     "tensor_core",  # a 16-bit float contraction on tensor cores (mma.sync)
 )
@@ -116,10 +116,17 @@ GPU_KINDS = (
 class GpuLaunch:
     """Where a kernel runs on a GPU: its ``kind`` (one of :data:`GPU_KINDS`), the
     work-items in all (``global_size``), the work-group size (``local_size``; None: any
-    size, the kernel checks its own bound), the register tile ``tm x tn`` of a tiled
-    matmul and the indices per work-item (``coarsen``) of a coarsened or vector nest.
-    Printed in the schedule as ``gpu={kind: tiled_matmul, global: 262144, local: 256, tm:
-    8, tn: 8}`` (fields at their defaults left out); renderers generate what it says."""
+    size, the kernel checks its own bound; a group reduction's group size), how many
+    loops of the parallel nest fold into the grid (``collapse``: the schedule's
+    ``parallel`` loop and the independent loops perfectly nested in it, outermost first;
+    0 for a kernel run whole by one work-item or one work-group, and for the matmul
+    kinds), the register tile ``tm x tn`` of a tiled matmul and the indices per
+    work-item (``coarsen``) of a coarsened or vector nest (a vector nest's vector width).
+    Tensor cores are the kind ``tensor_core``. Printed in the schedule as
+    ``gpu={kind: nest, global: 6400, collapse: 2}`` (fields at their defaults left out,
+    but those of the kind); renderers generate what it says, and
+    :func:`tcomp.ir.kernel.analysis.gpu_nest.launch_problem` says when a kernel cannot
+    run as it says."""
 
     kind: str
     global_size: int
@@ -127,6 +134,7 @@ class GpuLaunch:
     tm: int = 1
     tn: int = 1
     coarsen: int = 1
+    collapse: int = 0
 
 
 @dataclass
@@ -138,6 +146,9 @@ class Schedule:
     - ``vector``: loop variable -> SIMD width hint;
     - ``unroll``: loop variable -> unroll factor;
     - ``tile``: loop variable -> tile size (for blocked loop nests);
+    - ``columns``: loop variable -> columns per block, for a vector loop holding a
+      reduction down columns that the CPU renders a block of columns at a time
+      (:mod:`tcomp.ir.kernel.analysis.columns`; set by ``schedule-cpu``);
     - ``gpu``: the launch a GPU backend chose (:class:`GpuLaunch`); None on CPUs.
     """
 
@@ -145,12 +156,13 @@ class Schedule:
     vector: dict[str, int] = field(default_factory=dict)
     unroll: dict[str, int] = field(default_factory=dict)
     tile: dict[str, int] = field(default_factory=dict)
+    columns: dict[str, int] = field(default_factory=dict)
     gpu: GpuLaunch | None = None
 
     def is_default(self) -> bool:
         return (
             self.parallel is None
-            and not (self.vector or self.unroll or self.tile)
+            and not (self.vector or self.unroll or self.tile or self.columns)
             and self.gpu is None
         )
 

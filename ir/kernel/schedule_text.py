@@ -3,12 +3,15 @@
 One line under the kernel's header, only when the schedule is not the default::
 
     schedule {parallel=i0, vector={i1: 16}, unroll={i0: 12, i1: 32}, tile={i0: 36, r0: 256}}
+    schedule {vector={i0: 16}, columns={i0: 1024}}
     schedule {parallel=i0, gpu={kind: tiled_matmul, global: 262144, local: 256, tm: 8, tn: 8}}
+    schedule {parallel=i0, gpu={kind: group_reduction, global: 2048, local: 256, collapse: 1}}
 
-``parallel`` names a loop variable; ``vector``, ``unroll`` and ``tile`` map loop
-variables to ints (the CPU's blocking); ``gpu`` is the launch a GPU backend chose
-(:class:`~tcomp.ir.kernel.kernel.GpuLaunch`: ``kind`` one of ``GPU_KINDS``, then
-``global``, and ``local``, ``tm``, ``tn``, ``coarsen`` when not at their defaults).
+``parallel`` names a loop variable; ``vector``, ``unroll``, ``tile`` and ``columns``
+map loop variables to ints (the CPU's blocking and column blocks); ``gpu`` is the launch
+a GPU backend chose (:class:`~tcomp.ir.kernel.kernel.GpuLaunch`: ``kind`` one of
+``GPU_KINDS``, then ``global``, and ``local``, ``collapse``, ``tm``, ``tn``,
+``coarsen`` when not at their defaults or when they belong to the kind).
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ from typing import Any
 from tcomp.ir.kernel.kernel import GPU_KINDS, GpuLaunch, Schedule
 from tcomp.ir.line_parser import LineParser
 
-SCHEDULE_MAPS = ("vector", "unroll", "tile")
+SCHEDULE_MAPS = ("vector", "unroll", "tile", "columns")
 _GPU_FIELDS = {  # text name -> GpuLaunch field
     "global": "global_size",
     "local": "local_size",
+    "collapse": "collapse",
     "tm": "tm",
     "tn": "tn",
     "coarsen": "coarsen",
@@ -30,13 +34,16 @@ _GPU_FIELDS = {  # text name -> GpuLaunch field
 _GPU_DEFAULTS = {f.name: f.default for f in dataclasses.fields(GpuLaunch)}
 _KIND_FIELDS = {  # the fields that mean something for a kind: printed even at defaults
     "tiled_matmul": ("tm", "tn"),
-    "coarsened": ("coarsen",),
-    "vector": ("coarsen",),
+    "coarsened": ("collapse", "coarsen"),
+    "vector": ("collapse", "coarsen"),
+    "nest": ("collapse",),
+    "group_reduction": ("collapse",),
 }
 
 
 def format_schedule(schedule: Schedule) -> str:
-    """``schedule {parallel=i0, vector={i1: 16}, unroll={...}, tile={...}, gpu={...}}``."""
+    """``schedule {parallel=i0, vector={i1: 16}, unroll={...}, tile={...}, columns={...},
+    gpu={...}}``."""
     parts = []
     if schedule.parallel is not None:
         parts.append(f"parallel={schedule.parallel}")
@@ -51,9 +58,9 @@ def format_schedule(schedule: Schedule) -> str:
 
 
 def format_gpu_launch(launch: GpuLaunch) -> str:
-    """``kind: nest, global: 6400``: fields at their defaults are left out, except
-    ``global`` and the ones of the kind (a tiled matmul's ``tm`` and ``tn``, a coarsened
-    nest's ``coarsen``)."""
+    """``kind: nest, global: 6400, collapse: 2``: fields at their defaults are left out,
+    except ``global`` and the ones of the kind (a tiled matmul's ``tm`` and ``tn``, a
+    nest's or a group reduction's ``collapse``, a coarsened nest's ``coarsen``)."""
     parts = [f"kind: {launch.kind}"]
     shown = ("global_size", *_KIND_FIELDS.get(launch.kind, ()))
     for text, field_name in _GPU_FIELDS.items():
@@ -76,7 +83,7 @@ def parse_schedule(parser: LineParser) -> Schedule:
         return var.text, parser.parse_int()
 
     def entry() -> None:
-        key = parser.expect_kind("ident", "parallel, vector, unroll, tile or gpu")
+        key = parser.expect_kind("ident", "parallel, vector, unroll, tile, columns or gpu")
         if key.text in seen:
             raise parser.error(f"{key.text} is given twice", key)
         seen.add(key.text)
@@ -90,7 +97,7 @@ def parse_schedule(parser: LineParser) -> Schedule:
             schedule.gpu = _parse_gpu_launch(parser)
         else:
             raise parser.error(
-                f"expected parallel, vector, unroll, tile or gpu, found {key.text!r}", key
+                f"expected parallel, vector, unroll, tile, columns or gpu, found {key.text!r}", key
             )
 
     parser.comma_list("}", entry)
@@ -104,7 +111,7 @@ def _parse_gpu_launch(parser: LineParser) -> GpuLaunch:
     values: dict[str, Any] = {}
 
     def entry() -> None:
-        key = parser.expect_kind("ident", "kind, global, local, tm, tn or coarsen")
+        key = parser.expect_kind("ident", "kind, global, local, collapse, tm, tn or coarsen")
         if key.text in values:
             raise parser.error(f"gpu: {key.text} is given twice", key)
         parser.expect(":")
@@ -119,7 +126,9 @@ def _parse_gpu_launch(parser: LineParser) -> GpuLaunch:
             values[key.text] = parser.parse_int()
         else:
             raise parser.error(
-                f"gpu: expected kind, global, local, tm, tn or coarsen, found {key.text!r}", key
+                f"gpu: expected kind, global, local, collapse, tm, tn or coarsen, found "
+                f"{key.text!r}",
+                key,
             )
 
     parser.comma_list("}", entry)

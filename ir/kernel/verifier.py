@@ -31,7 +31,12 @@
 - an integer leaves int64, the index type of the compiled backends (sizes,
   loop extents, index constants, offsets, arena bytes, schedule factors),
   or is a bool;
-- the schedule names a variable that is no loop of the kernel, or a factor < 1;
+- the schedule names a variable that is no loop of the kernel, or a factor < 1; a
+  ``columns`` loop is not lets, a reduction and the rest
+  (:func:`~tcomp.ir.kernel.analysis.columns.column_problem`); a GPU launch's fields
+  disagree (kind, sizes, a ``local`` that does not divide ``global``) or its ``collapse``
+  and global size do not fit the kernel's loops
+  (:func:`~tcomp.ir.kernel.analysis.gpu_nest.launch_problem`);
 - bounds: an index whose :func:`value_range` is finite reaches outside its
   buffer (loads in both arms of a ``select`` count: renderers may evaluate
   both).
@@ -56,6 +61,9 @@ from typing import Callable
 import numpy as np
 
 from tcomp.ir.errors import TcompVerifyError
+from tcomp.ir.kernel.analysis.columns import column_problem
+from tcomp.ir.kernel.analysis.gpu_nest import launch_problem
+from tcomp.ir.kernel.analysis.overlap import overlapping_temps
 from tcomp.ir.kernel.analysis.parallel import split_problem
 from tcomp.ir.kernel.call import Call
 from tcomp.ir.kernel.expr import (
@@ -334,12 +342,15 @@ class _KernelChecker:
         schedule = self.kernel.schedule
         if schedule.parallel is not None and schedule.parallel not in self.loop_names:
             raise self.fault(f"schedule: parallel={schedule.parallel} is not a loop of the kernel")
-        for field_name in ("vector", "unroll", "tile"):
+        for field_name in ("vector", "unroll", "tile", "columns"):
             for name, factor in getattr(schedule, field_name).items():
                 if name not in self.loop_names:
                     raise self.fault(f"schedule: {field_name} names {name!r}, not a loop")
                 if not _is_count(factor) or factor < 1:
                     raise self.fault(f"schedule: {field_name}[{name}] = {factor!r}, not >= 1")
+        problem = column_problem(self.kernel)
+        if problem is not None:
+            raise self.fault(f"schedule: {problem}")
         if schedule.gpu is not None:
             self.check_gpu_launch(schedule.gpu)
 
@@ -360,6 +371,10 @@ class _KernelChecker:
             )
         if (local is None) != (launch.kind in _ANY_GROUP_SIZE):
             raise self.fault(f"schedule: a {launch.kind} launch has local size {local!r}")
+        aliased = overlapping_temps(self.program, self.kernel) if self.program else frozenset()
+        problem = launch_problem(self.kernel, launch, aliased)
+        if problem is not None:
+            raise self.fault(f"schedule: gpu: {problem}")
 
     # -- statements ------------------------------------------------------
 

@@ -96,12 +96,13 @@ def node_json(node: Node, path: str | None) -> dict[str, Any]:
 
 
 def schedule_json(schedule: Schedule) -> dict[str, Any]:
-    """A kernel's schedule: parallel loop, vector widths, unroll factors, tiles."""
+    """A kernel's schedule: parallel loop, vector widths, unroll factors, tiles, column blocks."""
     return {
         "parallel": schedule.parallel,
         "vector": dict(sorted(schedule.vector.items())),
         "unroll": dict(sorted(schedule.unroll.items())),
         "tile": dict(sorted(schedule.tile.items())),
+        "columns": dict(sorted(schedule.columns.items())),
     }
 
 

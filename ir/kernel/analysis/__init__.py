@@ -7,9 +7,14 @@ into its process. Modules:
 
 - :mod:`.affine`: an index expression as coefficients of loop variables
   (:func:`affine_terms`);
+- :mod:`.columns`: reductions down columns that the CPU renders a block of columns at
+  a time (:func:`~.columns.column_plan`; ``schedule-cpu`` records them);
 - :mod:`.contraction`: recognising matmul-like loop nests
   (:func:`match_contraction`, :func:`blocked_contraction`, with
   :class:`Contraction` and :class:`Operand`);
+- :mod:`.gpu_nest`: a kernel's parallel nest on a GPU (how many loops may fold into
+  the grid, :func:`~.gpu_nest.collapse_limit`) and whether a recorded launch fits the
+  kernel (:func:`~.gpu_nest.launch_problem`);
 - :mod:`.overlap`: arena temporaries whose byte ranges overlap
   (:func:`overlapping_temps`), which a renderer must not mark as non-aliasing;
 - :mod:`.parallel`: the loop a schedule runs in parallel (:func:`parallel_loop`), and

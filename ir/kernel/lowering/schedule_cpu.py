@@ -1,4 +1,5 @@
-"""The CPU thread split as schedule data: which kernels run their parallel loop on threads.
+"""The CPU schedule's last decisions as data: which kernels run their parallel loop on
+threads, and which vector loops run as blocks of columns.
 
 ``fuse`` (and the passes that make kernels) name a *candidate* parallel loop in each
 kernel's schedule: the outermost output loop, which a GPU maps to work-items whatever
@@ -24,7 +25,7 @@ thread and split in two, with the estimate beside them; the constants come from 
 threshold of 2**20 operations) a 64x64 matmul (14 us on one thread) took 78 us split,
 and the small matmuls of min-char-rnn's step 10-15 us each took 50-150 us.
 
-Only ``parallel`` changes; the vector, unroll and tile hints stay::
+The vector, unroll and tile hints stay::
 
     schedule {parallel=i0, vector={i1: 16}}     // softmax of f32[8,32]: 8 x 32 elements
     ->
@@ -32,6 +33,14 @@ Only ``parallel`` changes; the vector, unroll and tile hints stay::
 
 The renderer then splits exactly the kernels whose schedule names ``parallel`` (across
 ``TCOMP_NUM_THREADS`` threads; with one thread the chunk is the whole loop).
+
+Column blocks: a vector loop holding a reduction down columns (``x.sum(axis=0)``, a
+bias gradient, a convolution's reduction nest under its output columns) gets a
+``columns`` entry, the columns per block the llvm renderer runs it in
+(:func:`tcomp.ir.kernel.analysis.columns.kernel_column_blocks`; a blocked matmul's row
+loop, which the renderer blocks its own way, is left alone)::
+
+    schedule {vector={i0: 16}}  ->  schedule {vector={i0: 16}, columns={i0: 1024}}
 It runs last in the llvm pipeline, so it measures the kernels as rendered (after
 ``split-reductions``, which only splits kernels with no parallel loop, and
 ``reuse-reduction-terms``).
@@ -41,6 +50,9 @@ from __future__ import annotations
 
 import dataclasses
 
+from tcomp.ir.kernel.analysis.columns import kernel_column_blocks
+from tcomp.ir.kernel.analysis.contraction import blocked_contraction
+from tcomp.ir.kernel.analysis.overlap import overlapping_temps
 from tcomp.ir.kernel.analysis.parallel import CPU_MIN_EXTENT, parallel_loop
 from tcomp.ir.kernel.analysis.work import kernel_work
 from tcomp.ir.kernel.kernel import Kernel, Program
@@ -53,8 +65,11 @@ MIN_PARALLEL_WORK = MIN_PARALLEL_NS * OPS_PER_NS  # 6,000,000
 
 def schedule_cpu(program: Program, min_work: int = MIN_PARALLEL_WORK) -> Program:
     """The pass: clears ``parallel`` in every kernel whose loop cannot be split across
-    threads or that does less than ``min_work`` work (module docstring)."""
-    program.kernels = [_scheduled(kernel, min_work) for kernel in program.kernels]
+    threads or that does less than ``min_work`` work, and records the column blocks of
+    each kernel's column reductions (module docstring)."""
+    program.kernels = [
+        _with_columns(program, _scheduled(kernel, min_work)) for kernel in program.kernels
+    ]
     return program
 
 
@@ -62,6 +77,18 @@ def _scheduled(kernel: Kernel, min_work: int) -> Kernel:
     if kernel.schedule.parallel is None or splits(kernel, min_work):
         return kernel
     schedule = dataclasses.replace(kernel.schedule, parallel=None)
+    return dataclasses.replace(kernel, schedule=schedule)
+
+
+def _with_columns(program: Program, kernel: Kernel) -> Kernel:
+    """``kernel`` with its schedule's ``columns``: the column blocks of its vector loops,
+    outside a blocked matmul's row loop (rendered blocked unless its args may overlap,
+    as the llvm renderer decides)."""
+    blocked = None if overlapping_temps(program, kernel) else blocked_contraction(kernel)
+    columns = kernel_column_blocks(kernel, blocked.m_loop if blocked is not None else None)
+    if columns == kernel.schedule.columns:
+        return kernel
+    schedule = dataclasses.replace(kernel.schedule, columns=columns)
     return dataclasses.replace(kernel, schedule=schedule)
 
 
