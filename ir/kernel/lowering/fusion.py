@@ -24,7 +24,11 @@ consumes it. A value is materialised (a *root*) when it is
   them, which every consumer simply recomputes. A comparison of one computed
   value (and cheap ones) becomes cheap too, by giving that value the buffer
   instead: relu's ``x <= 0``, read by its forward and its backward select,
-  is recomputed in both from ``x``. A movement op (or convert,
+  is recomputed in both from ``x``. So does any light op of one computed
+  value that has other users: ``1 + e``, where ``e = exp(-|z|)`` is read by a
+  cross-entropy's backward too, is recomputed from ``e``'s buffer rather than
+  stored as a second buffer (a value whose only user is the light op, like a
+  matmul and its bias add, keeps it in its own kernel). A movement op (or convert,
   gather) of computed values used by several kernels becomes cheap by
   giving those computed values buffers instead: no copy kernels;
 - a contraction (``matmul``, ``conv``) whose consumer's kernel already holds one,
@@ -197,8 +201,18 @@ def plan_fusion(fn: Function, forced: set[Value] | frozenset[Value] = frozenset(
         return bool(works) and max(works + [contraction_work(node)]) >= MIN_WORK
 
     def light_of_one_value(node: Node) -> bool:
-        computed = {source for source in node.inputs if source not in cheap}
-        return node.op in COMPARE_OPS and len(computed) == 1
+        # a light op of one computed value that has a buffer anyway (it has other
+        # users, as exp(-|z|) does in a cross-entropy's forward and backward): each
+        # consumer recomputes the light op from that buffer instead of reading a second
+        # buffer. A comparison always qualifies (its computed value gets the buffer).
+        # A value with no other user (a matmul whose only user is its bias add) keeps
+        # the light op fused into its own kernel.
+        computed = [source for source in dict.fromkeys(node.inputs) if source not in cheap]
+        if len(computed) != 1:
+            return False
+        if node.op in COMPARE_OPS:
+            return True
+        return node.op in LIGHT_OPS and len(users.get(computed[0], [])) > 1
 
     def read_from_buffers(value: Value) -> None:
         # a movement op wanted by several kernels: recompute it everywhere from buffers
@@ -245,8 +259,9 @@ def plan_fusion(fn: Function, forced: set[Value] | frozenset[Value] = frozenset(
             read_from_buffers(value)
         elif light_of_one_value(node):
             # a comparison of one computed value wanted by several kernels (relu's `x <= 0`,
-            # read by its forward and its backward select): that value gets the buffer
-            # and each kernel recomputes the comparison, so it fuses where it is used
+            # read by its forward and its backward select), or a light op of a value
+            # with other users (`1 + e` beside `e`): that value gets the buffer and each
+            # kernel recomputes the light op, so it fuses where it is used
             cheap.add(value)
             must.update(source for source in node.inputs if source not in cheap)
         else:
