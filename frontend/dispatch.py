@@ -23,7 +23,13 @@ from tcomp.frontend.location import user_location
 from tcomp.frontend.trace import Tracer, current_trace
 from tcomp.frontend.values import host_array, is_python_scalar, python_scalar_dtype
 from tcomp.ir.bfloat16 import convert_array
-from tcomp.ir.errors import TcompError, TcompShapeError, TcompTypeError, with_location
+from tcomp.ir.errors import (
+    TcompAxisError,
+    TcompError,
+    TcompShapeError,
+    TcompTypeError,
+    with_location,
+)
 from tcomp.ir.types import canonical_dtype, int_bounds, is_float, is_integer, promote_dtypes
 
 
@@ -204,7 +210,7 @@ def normalize_axis(op: str, axis: int, ndim: int) -> int:
         raise user_error(TcompShapeError, f"{op}: axis must be an int, got {axis!r}")
     if not -ndim <= axis < ndim:
         raise user_error(
-            TcompShapeError, f"{op}: axis {axis} is out of range for an array of rank {ndim}"
+            TcompAxisError, f"{op}: axis {axis} is out of range for an array of rank {ndim}"
         )
     return int(axis) % ndim
 

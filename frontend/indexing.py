@@ -23,7 +23,8 @@ from tcomp.ir.errors import TcompIndexError
 def _is_array_index(entry: Any) -> bool:
     from tcomp.frontend.array import Array
 
-    return isinstance(entry, (Tracer, Array, np.ndarray, list))
+    # a tuple inside the index tuple is a sequence of indices, as a list is (numpy's rule)
+    return isinstance(entry, (Tracer, Array, np.ndarray, list, tuple))
 
 
 def getitem(x: Any, index: Any):

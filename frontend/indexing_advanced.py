@@ -75,19 +75,32 @@ def _expand(entries: list[Any]) -> list[Any]:
                     TcompIndexError, f"index arrays must be integers, got {dtype_of(entry)}"
                 )
             out.append(entry)
-        elif isinstance(entry, (list, np.ndarray)):
+        elif isinstance(entry, (list, tuple, np.ndarray)):
             array = _static_array(entry)
             if array.dtype == bool:
                 if array.ndim == 0:
                     raise user_error(
                         TcompIndexError, "a 0-d boolean index is not supported; use None or a mask"
                     )
-                out.extend(np.nonzero(array))
+                out.extend(_MaskAxis.of(part, size) for part, size in zip(np.nonzero(array), array.shape))
             else:
                 out.append(array)
         else:
             out.append(entry)
     return out
+
+
+class _MaskAxis(np.ndarray):
+    """One of a boolean mask's ``nonzero()`` arrays, knowing the length of the mask's axis
+    it came from: numpy requires that length to be the indexed axis's size."""
+
+    mask_size: int
+
+    @classmethod
+    def of(cls, positions: np.ndarray, mask_size: int) -> "_MaskAxis":
+        view = positions.view(cls)
+        view.mask_size = int(mask_size)
+        return view
 
 
 def _is_advanced(entry: Any) -> bool:
@@ -105,6 +118,13 @@ def _checked(entry: Any, axis: int, size: int) -> Any:
         entry = ops.int32_indices(entry)  # int8 ... int64 indices, as int32
         value = ops.where(ops.less(entry, 0), ops.add(entry, size), entry)
         return ops.astype(ops.clip(value, 0, max(size - 1, 0)), "int32")
+    mask_size = getattr(entry, "mask_size", None)
+    if mask_size is not None and mask_size != size:
+        raise user_error(
+            TcompIndexError,
+            f"boolean index did not match the indexed array along axis {axis}: the axis has "
+            f"{size} elements, the mask's axis {mask_size}",
+        )
     array = np.asarray(entry, dtype=np.int64)
     bad = (array < -size) | (array >= size)
     if bad.any():

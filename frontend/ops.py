@@ -426,7 +426,12 @@ def reshape(x: Any, shape: Any):
     """numpy's reshape (row-major; one axis may be -1)."""
     value = _array_operand(x, "reshape")
     old = shape_of(value)
-    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(int(d) for d in shape)
+    dims = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    if any(not isinstance(d, (int, np.integer)) or isinstance(d, (bool, np.bool_)) for d in dims):
+        raise user_error(
+            TcompTypeError, f"reshape: the shape must be ints (one may be -1), got {shape!r}"
+        )
+    shape = tuple(int(d) for d in dims)
     size = int(np.prod(old, dtype=np.int64))
     if shape.count(-1) > 1 or any(d < -1 for d in shape):
         raise user_error(TcompShapeError, f"reshape: invalid shape {shape}")

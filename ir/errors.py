@@ -126,6 +126,11 @@ class TcompIndexError(TcompError, IndexError):
     """An index out of range or an indexing form tcomp does not support."""
 
 
+class TcompAxisError(TcompShapeError, IndexError):
+    """An axis out of range for the array's rank: a ``ValueError`` and an ``IndexError``,
+    as numpy's ``AxisError`` is (so ``except IndexError`` code written for numpy works)."""
+
+
 class TcompDistributedError(TcompError, RuntimeError):
     """A collective of :mod:`tcomp.distributed` that cannot run: MPI not installed, ranks
     that disagree on what they run (the message names the ranks and the difference), a

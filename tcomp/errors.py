@@ -10,6 +10,7 @@ of the same meaning, so ``except ValueError`` catches a shape mismatch too
 
 from tcomp.ir.errors import (
     TcompArgumentError,
+    TcompAxisError,
     TcompBackendError,
     TcompCallError,
     TcompDistributedError,
@@ -30,6 +31,7 @@ from tcomp.ir.errors import (
 
 __all__ = [
     "TcompArgumentError",
+    "TcompAxisError",
     "TcompBackendError",
     "TcompCallError",
     "TcompDistributedError",

@@ -1,0 +1,1 @@
+"""Folder put on ``sys.path`` by the runner only: it holds the fake ``tinygrad``."""

@@ -1,0 +1,1 @@
+"""``tinygrad.renderer``: only names the suite imports."""
