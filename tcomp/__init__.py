@@ -136,6 +136,24 @@ from tcomp.frontend.ops import (
     transpose,
     where,
 )
+from tcomp.frontend.ops_more_creation import diag, eye, identity, linspace, meshgrid
+from tcomp.frontend.ops_more_math import (
+    allclose,
+    copysign,
+    exp2,
+    fmod,
+    isclose,
+    lerp,
+    log2,
+    log10,
+    logaddexp,
+    logaddexp2,
+    mod,
+    reciprocal,
+    rsqrt,
+    tan,
+)
+from tcomp.frontend.ops_more_stats import corrcoef, cov, logcumsumexp
 from tcomp.frontend.pytree import tree_flatten, tree_map, tree_unflatten
 from tcomp.frontend.serialization import load, save
 from tcomp.frontend.timeline import profile
