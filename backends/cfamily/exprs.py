@@ -276,7 +276,8 @@ def _math_call(r: ExprRenderer, op: str, x: str, dtype: str) -> str:
 
 
 def _float_helper(r: ExprRenderer, op: str, x: str, dtype: str) -> str:
-    """``sign`` and ``logistic`` of floats: a helper (NaN, -0.0 and overflow as numpy)."""
+    """``sign``, ``logistic`` and ``tanh`` of floats: a helper (NaN, -0.0, overflow and
+    tanh's +-1 as numpy)."""
     if dtype not in FLOATS:
         raise _no_unary(op, dtype)
     return r.helper(op, dtype, x)
@@ -361,7 +362,8 @@ _BOOL_ARITH = {"max": "|", "add": "|", "min": "&", "mul": "&"}
 
 UNARY_CODE: dict[str, UnaryCode] = {
     **{op: _math_call for op, info in KERNEL_OPS.items() if info.category == "math"},
-    **dict.fromkeys(("exp", "log", "sqrt", "tanh", "sin", "cos"), _math_call),
+    **dict.fromkeys(("exp", "log", "sqrt", "sin", "cos"), _math_call),
+    "tanh": _float_helper,
     "logistic": _float_helper,
     "isnan": _isnan,
     "neg": _neg,

@@ -25,7 +25,7 @@ SUFFIX = {
 HELPER_KINDS = (
     "from_f16", "to_f16", "round_f16", "round_f16_f64", "from_bf16", "to_bf16", "round_bf16",
     "round_bf16_f64", "round_bf16_int",
-    "max", "min", "sign", "logistic", "neg", "abs", "floordiv", "mod", "div", "to_i32", "to_i64",
+    "max", "min", "sign", "logistic", "tanh", "neg", "abs", "floordiv", "mod", "div", "to_i32", "to_i64",
     "shl", "shr", "pow", "threefry2x32",
 )
 HALF_HELPERS = ("from_f16", "to_f16", "round_f16")  # keyed with dtype float16
@@ -81,6 +81,11 @@ def helper_name(kind: str, dtype: str) -> str:
 
 def _unsigned(dtype: str, dialect: Dialect) -> str:
     return "unsigned int" if dtype == "int32" else dialect.unsigned_index_type
+
+
+def _tanh_limit(dtype: str) -> str:
+    """The C literal of ``|x|`` from which the ``tanh`` helper returns +-1 itself."""
+    return "20.0" if dtype == "float64" else "10.0f"
 
 
 def _bits(dtype: str) -> int:
@@ -268,6 +273,15 @@ def render_helper(kind: str, dtype: str, dialect: Dialect) -> str:
         "sign": (
             f"{t} x) {{\n  /* NaN stays NaN, -0.0 -> 0.0 */\n"
             f"  return x > {zero} ? {one} : (x < {zero} ? -{one} : (x == {zero} ? {zero} : x));\n"
+        ),
+        # numpy's float32 tanh is exactly +-1 from |x| = 10 on (float64: from about 19.1), but
+        # an OpenCL tanh may stop at 1 - 2**-24 (PoCL's does, even at 1e6), and 1 - tanh**2
+        # then stays 1.2e-7 where it should be 0: tanh's and the tanh GELU's gradients went
+        # wrong by up to 0.4 at large |x|. Past the limit the helper gives +-1 itself.
+        "tanh": (
+            f"{t} x) {{\n  /* +-1 from |x| >= {_tanh_limit(dtype)}, as numpy; NaN stays NaN */\n"
+            f"  return {dialect.math('fabs', dtype)}(x) >= {_tanh_limit(dtype)} ? "
+            f"{dialect.math('copysign', dtype)}({one}, x) : {dialect.math('tanh', dtype)}(x);\n"
         ),
         "logistic": (
             f"{t} x) {{\n  {t} z = {dialect.math('exp', dtype)}(-{dialect.math('fabs', dtype)}(x));\n"

@@ -15,6 +15,10 @@ static __device__ __forceinline__ float tc_round_bf16(float f) {
 static __device__ __forceinline__ float tc_max_f32(float a, float b) {
   return (a >= b || isnan(a)) ? a : b;  /* np.maximum */
 }
+static __device__ __forceinline__ float tc_tanh_f32(float x) {
+  /* +-1 from |x| >= 10.0f, as numpy; NaN stays NaN */
+  return fabsf(x) >= 10.0f ? copysignf((float)1, x) : tanhf(x);
+}
 
 /* k0: %2 tanh, %3 reshape, %4 broadcast_to, %5 mul, %7 constant, %8 broadcast_to, %9 add, %11 constant, %12 broadcast_to, %13 max */
 extern "C" __global__ void chain_k0(const unsigned short* __restrict__ p1,
@@ -24,5 +28,5 @@ extern "C" __global__ void chain_k0(const unsigned short* __restrict__ p1,
   if (tc_g >= 6400) return;
   const long long i0 = tc_g / 100;
   const long long i1 = tc_g % 100;
-  t13[(i0 * 100) + i1] = tc_to_bf16(tc_max_f32(tc_round_bf16(tc_round_bf16(tc_round_bf16(tanhf(tc_from_bf16(p0[(i0 * 100) + i1]))) * tc_from_bf16(p1[i1])) + 1.0f), 0.5f));
+  t13[(i0 * 100) + i1] = tc_to_bf16(tc_max_f32(tc_round_bf16(tc_round_bf16(tc_round_bf16(tc_tanh_f32(tc_from_bf16(p0[(i0 * 100) + i1]))) * tc_from_bf16(p1[i1])) + 1.0f), 0.5f));
 }
