@@ -36,7 +36,7 @@ from tcomp.frontend.nn_common import (
     static_hint,
 )
 from tcomp.frontend.nn_losses import mse
-from tcomp.frontend.nn_norms import _channels, _check_affine, _per_channel
+from tcomp.frontend.nn_norms import _channel_statistics, _channels, _normalized_per_channel
 from tcomp.frontend.ops_gather import one_hot as one_hot_as
 from tcomp.frontend.trace import Tracer
 from tcomp.ir.errors import TcompArgumentError, TcompShapeError, TcompTypeError
@@ -280,46 +280,23 @@ def instance_norm(
     c = _channels(op, x, minimum_rank=3)
     if not isinstance(use_input_stats, bool):
         raise user_error(TcompTypeError, f"{op}: use_input_stats must be True or False")
-    if (running_mean is None) != (running_var is None):
-        raise user_error(TcompArgumentError, f"{op}: give running_mean and running_var together")
-    if not use_input_stats and running_mean is None:
-        raise user_error(
-            TcompArgumentError,
-            f"{op}: use_input_stats=False normalises with running_mean and running_var; give them",
-        )
+    stats = _channel_statistics(
+        op,
+        x,
+        c,
+        running_mean,
+        running_var,
+        weight,
+        bias,
+        not use_input_stats,
+        "use_input_stats=False",
+    )
     momentum = check_number(momentum, "momentum", op)
     eps = check_number(eps, "eps", op, minimum=0.0)
-    stats = {
-        name: _array(v, op) if v is not None else None
-        for name, v in (
-            ("running_mean", running_mean),
-            ("running_var", running_var),
-            ("weight", weight),
-            ("bias", bias),
-        )
-    }
-    _check_affine(op, (c,), f"one value per channel of x {shape_of(x)}:", **stats)
-    ndim = len(shape_of(x))
-    axes = tuple(range(2, ndim))
-    count = math.prod(shape_of(x)[2:])
-    if use_input_stats:
-        if count < 2:
-            raise user_error(
-                TcompShapeError,
-                f"{op}: needs more than one spatial element per plane, got x {shape_of(x)}",
-            )
-        mean = ops.mean(x, axis=axes, keepdims=True)
-        centred = x - mean
-        variance = ops.mean(centred * centred, axis=axes, keepdims=True)
-    else:
-        mean = _per_channel(stats["running_mean"], ndim)
-        variance = _per_channel(stats["running_var"], ndim)
-        centred = x - mean
-    y = centred / ops.sqrt(variance + eps)
-    if stats["weight"] is not None:
-        y = y * _per_channel(stats["weight"], ndim)
-    if stats["bias"] is not None:
-        y = y + _per_channel(stats["bias"], ndim)
+    axes = tuple(range(2, len(shape_of(x))))
+    y, mean, variance, count = _normalized_per_channel(
+        op, x, axes, use_input_stats, stats, eps, "needs more than one spatial element per plane"
+    )
     if not use_input_stats or running_mean is None:
         return y
     plane_means = ops.mean(ops.reshape(mean, shape_of(x)[:2]), axis=0)

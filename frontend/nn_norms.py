@@ -170,6 +170,76 @@ def group_norm(x: Any, num_groups: int, weight: Any = None, bias: Any = None, ep
     return y
 
 
+def _channel_statistics(
+    op: str,
+    x: Any,
+    c: int,
+    running_mean: Any,
+    running_var: Any,
+    weight: Any,
+    bias: Any,
+    normalise_with_running: bool,
+    when: str,
+    hint: str = "",
+) -> dict[str, Any]:
+    """The per-channel arrays of batch_norm / instance_norm (None where not given), checked:
+    running mean and variance together, required when ``normalise_with_running``
+    (``when`` says which setting that is, ``hint`` what else to do), each ``[c]``."""
+    if (running_mean is None) != (running_var is None):
+        raise user_error(TcompArgumentError, f"{op}: give running_mean and running_var together")
+    if normalise_with_running and running_mean is None:
+        raise user_error(
+            TcompArgumentError,
+            f"{op}: {when} normalises with running_mean and running_var; give them{hint}",
+        )
+    stats = {
+        name: _array(v, op) if v is not None else None
+        for name, v in (
+            ("running_mean", running_mean),
+            ("running_var", running_var),
+            ("weight", weight),
+            ("bias", bias),
+        )
+    }
+    _check_affine(op, (c,), f"one value per channel of x {shape_of(x)}:", **stats)
+    return stats
+
+
+def _normalized_per_channel(
+    op: str,
+    x: Any,
+    axes: tuple[int, ...],
+    from_input: bool,
+    stats: dict[str, Any],
+    eps: float,
+    too_few: str,
+) -> tuple[Any, Any, Any, int]:
+    """``(y, mean, variance, count)``: ``x`` normalised by the mean and biased variance of
+    its elements over ``axes`` (``from_input``; fewer than two is an error saying
+    ``too_few``) or by the running statistics, then ``* weight + bias`` per channel (axis
+    1); ``count`` is the number of elements each statistic covers."""
+    ndim = len(shape_of(x))
+    count = 1
+    for a in axes:
+        count *= shape_of(x)[a]
+    if from_input:
+        if count < 2:
+            raise user_error(TcompShapeError, f"{op}: {too_few}, got x {shape_of(x)}")
+        mean = ops.mean(x, axis=axes, keepdims=True)
+        centered = x - mean
+        variance = ops.mean(centered * centered, axis=axes, keepdims=True)
+    else:
+        mean = _per_channel(stats["running_mean"], ndim)
+        variance = _per_channel(stats["running_var"], ndim)
+        centered = x - mean
+    y = centered / ops.sqrt(variance + eps)
+    if stats["weight"] is not None:
+        y = y * _per_channel(stats["weight"], ndim)
+    if stats["bias"] is not None:
+        y = y + _per_channel(stats["bias"], ndim)
+    return y, mean, variance, count
+
+
 def batch_norm(
     x: Any,
     running_mean: Any = None,
@@ -207,47 +277,22 @@ def batch_norm(
             TcompTypeError,
             f"{op}: training must be True or False, got {training!r}{static_hint(training)}",
         )
-    if (running_mean is None) != (running_var is None):
-        raise user_error(TcompArgumentError, f"{op}: give running_mean and running_var together")
-    if not training and running_mean is None:
-        raise user_error(
-            TcompArgumentError,
-            f"{op}: training=False normalises with running_mean and running_var; give them "
-            "(or use training=True for the batch's statistics)",
-        )
-    stats = {
-        name: _array(v, op) if v is not None else None
-        for name, v in (
-            ("running_mean", running_mean),
-            ("running_var", running_var),
-            ("weight", weight),
-            ("bias", bias),
-        )
-    }
-    _check_affine(op, (c,), f"one value per channel of x {shape_of(x)}:", **stats)
-    ndim = len(shape_of(x))
-    axes = (0,) + tuple(range(2, ndim))
-    count = 1
-    for a in axes:
-        count *= shape_of(x)[a]
-    if training:
-        if count < 2:
-            raise user_error(
-                TcompShapeError,
-                f"{op}: training needs more than one value per channel, got x {shape_of(x)}",
-            )
-        mean = ops.mean(x, axis=axes, keepdims=True)
-        centered = x - mean
-        variance = ops.mean(centered * centered, axis=axes, keepdims=True)
-    else:
-        mean = _per_channel(stats["running_mean"], ndim)
-        variance = _per_channel(stats["running_var"], ndim)
-        centered = x - mean
-    y = centered / ops.sqrt(variance + eps)
-    if stats["weight"] is not None:
-        y = y * _per_channel(stats["weight"], ndim)
-    if stats["bias"] is not None:
-        y = y + _per_channel(stats["bias"], ndim)
+    stats = _channel_statistics(
+        op,
+        x,
+        c,
+        running_mean,
+        running_var,
+        weight,
+        bias,
+        not training,
+        "training=False",
+        " (or use training=True for the batch's statistics)",
+    )
+    axes = (0,) + tuple(range(2, len(shape_of(x))))
+    y, mean, variance, count = _normalized_per_channel(
+        op, x, axes, training, stats, eps, "training needs more than one value per channel"
+    )
     if not training or running_mean is None:
         return y
     batch_mean = ops.reshape(mean, (c,))
