@@ -340,36 +340,51 @@ _PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
 def pad(x: Any, pad: Any, mode: str = "constant", value: float = 0.0):
     """PyTorch's ``F.pad``: ``pad`` is ``(low, high)`` pairs from the last axis backwards,
-    ``(left, right)`` or ``(left, right, top, bottom)`` and so on (non-negative).
+    ``(left, right)`` or ``(left, right, top, bottom)`` and so on.
 
     ``mode``: ``"constant"`` (``value``), ``"reflect"`` (mirrored without repeating the
     edge, each pad smaller than its axis), ``"replicate"`` (the edge repeated) or
     ``"circular"`` (wrapped around, each pad at most its axis). ``tcomp.pad`` gives the
     same in numpy's terms (``edge``, ``reflect``, ``wrap``); the copying modes are one
     gather per axis, whose gradient is a scatter-add onto the copied positions.
+
+    A negative pad removes that many elements from its side, as in PyTorch: the positive
+    pads are applied first (reflected and replicated ones read the whole of ``x``), then
+    the negative ones cut, except in ``"circular"`` mode, which cuts first and wraps what
+    is left (PyTorch's order for each mode); an axis cut below 0 elements is an error.
     """
     x = _array(x, "pad")
     ndim = len(shape_of(x))
     widths = tuple(pad) if isinstance(pad, (tuple, list)) else None
     if widths is None or len(widths) % 2 or len(widths) > 2 * ndim or not all(
-        is_int(w) and w >= 0 for w in widths
+        is_int(w) for w in widths
     ):
         raise user_error(
             TcompTypeError,
-            f"pad: pad must be (low, high) pairs of non-negative ints, at most one pair per "
+            f"pad: pad must be (low, high) pairs of ints, at most one pair per "
             f"axis of x {shape_of(x)} (last axis first), got {pad!r}",
         )
     pairs = [(0, 0)] * ndim
     for i in range(len(widths) // 2):
         pairs[ndim - 1 - i] = (int(widths[2 * i]), int(widths[2 * i + 1]))
+    for axis, (low, high) in enumerate(pairs):
+        if shape_of(x)[axis] + low + high < 0:
+            raise user_error(
+                TcompShapeError,
+                f"pad: axis {axis} of x {shape_of(x)} has {shape_of(x)[axis]} elements, "
+                f"fewer than the padding ({low}, {high}) removes",
+            )
+    grown = [(max(low, 0), max(high, 0)) for low, high in pairs]
     if mode == "constant":
-        return tcomp.pad(x, pairs, constant_values=value)
+        return _cut(tcomp.pad(x, grown, constant_values=value), pairs)
     if mode not in _PAD_MODES:
         raise user_error(
             TcompTypeError,
             f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', got {mode!r}",
         )
-    for axis, (low, high) in enumerate(pairs):
+    if mode == "circular":
+        x = _cut(x, pairs)
+    for axis, (low, high) in enumerate(grown):
         size = shape_of(x)[axis]
         limit = {"reflect": size - 1, "circular": size}.get(mode, low + high)
         if max(low, high) > limit:
@@ -379,7 +394,19 @@ def pad(x: Any, pad: Any, mode: str = "constant", value: float = 0.0):
                 f"pad: mode {mode!r} needs each pad {need} its axis: axis {axis} of x "
                 f"{shape_of(x)} has {size} elements, padding ({low}, {high})",
             )
-    return pad_copying(x, pairs, _PAD_MODES[mode])
+    padded = pad_copying(x, grown, _PAD_MODES[mode])
+    return padded if mode == "circular" else _cut(padded, pairs)
+
+
+def _cut(x: Any, pairs: list[tuple[int, int]]):
+    """``x`` with ``-low`` / ``-high`` elements removed from each side whose pad is negative."""
+    if all(low >= 0 and high >= 0 for low, high in pairs):
+        return x
+    index = tuple(
+        slice(-min(low, 0), shape_of(x)[axis] + min(high, 0))
+        for axis, (low, high) in enumerate(pairs)
+    )
+    return x[index]
 
 
 __all__ = [
