@@ -168,7 +168,7 @@ def cross_entropy(
     axis: int = -1,
 ):
     """``nll_loss(log_softmax(logits), labels)``, PyTorch's ``F.cross_entropy`` with
-    class-index labels.
+    class-index labels, or with class probabilities.
 
     ``logits`` ``[..., C]`` (float; the class axis is ``axis``, last by default),
     ``labels`` ``[...]`` integer class indices. ``weight``, ``ignore_index`` and
@@ -180,11 +180,21 @@ def cross_entropy(
     target, as PyTorch: ``(1 - e) * nll + e / C * sum_c -weight[c] log_softmax[c]``,
     both terms divided by the same total weight under ``"mean"``. Logits of ``-inf``
     (masked classes) are fine as long as no label and no smoothing picks them.
+
+    ``labels`` of a float dtype and the logits' shape are class probabilities (PyTorch's
+    second form): the loss of a position is ``-sum_c weight[c] * p[c] *
+    log_softmax[c]``, with ``p`` smoothed to ``(1 - e) * p + e / C``; ``"mean"``
+    divides the sum by the number of positions (not by a total weight, as PyTorch);
+    ``ignore_index`` is refused with them, as in PyTorch.
     """
     op = "cross_entropy"
     reduction = check_reduction(reduction, op)
     _check_ignore_index(op, ignore_index)
     smoothing = check_number(label_smoothing, "label_smoothing", op, minimum=0.0, maximum=1.0)
+    if _are_probabilities(labels, logits):
+        return _cross_entropy_of_probabilities(
+            op, logits, labels, weight, ignore_index, reduction, smoothing, axis
+        )
     logits, labels = _class_inputs(op, logits, labels, axis)
     classes = shape_of(logits)[-1]
     weight = _class_weight(op, weight, classes, dtype_of(logits))
@@ -204,6 +214,46 @@ def cross_entropy(
         reduction,
         smoothing,
     )
+
+
+def _are_probabilities(labels: Any, logits: Any) -> bool:
+    """Whether ``labels`` are class probabilities: a float array of the logits' shape."""
+    labels, logits = operand(labels, "cross_entropy"), operand(logits, "cross_entropy")
+    return is_float(dtype_of(labels)) and shape_of(labels) == shape_of(logits)
+
+
+def _cross_entropy_of_probabilities(
+    op: str,
+    logits: Any,
+    probabilities: Any,
+    weight: Any,
+    ignore_index: int | None,
+    reduction: str,
+    smoothing: float,
+    axis: int,
+):
+    """:func:`cross_entropy` with class-probability targets (see its docstring)."""
+    if ignore_index is not None:
+        raise user_error(
+            TcompArgumentError,
+            f"{op}: ignore_index is for class-index labels; these labels are class "
+            f"probabilities (float, the logits' shape {shape_of(logits)})",
+        )
+    logits, probabilities = _float_array(logits, op), _float_array(probabilities, op)
+    rank = len(shape_of(logits))
+    if rank == 0:
+        raise user_error(TcompShapeError, f"{op}: logits must have a class axis, got a 0-d array")
+    axis = normalize_axis(op, axis, rank)
+    classes = shape_of(logits)[axis]
+    log_p = log_softmax_along(logits, axis)
+    target = ops.astype(probabilities, dtype_of(logits))
+    if smoothing:
+        target = target * (1.0 - smoothing) + smoothing / classes
+    terms = target * log_p
+    weight = _class_weight(op, weight, classes, dtype_of(logits))
+    if weight is not None:
+        terms = terms * ops.reshape(weight, [classes] + [1] * (rank - 1 - axis))
+    return reduce_loss(-ops.sum(terms, axis=axis), reduction)
 
 
 def _pointwise_inputs(op: str, prediction: Any, target: Any, same_shape: bool = False):
