@@ -356,13 +356,17 @@ def pad(x: Any, pad: Any, mode: str = "constant", value: float = 0.0):
     x = _array(x, "pad")
     ndim = len(shape_of(x))
     widths = tuple(pad) if isinstance(pad, (tuple, list)) else None
-    if widths is None or len(widths) % 2 or len(widths) > 2 * ndim or not all(
-        is_int(w) for w in widths
-    ):
+    if widths is None or not all(is_int(w) for w in widths):
         raise user_error(
             TcompTypeError,
             f"pad: pad must be (low, high) pairs of ints, at most one pair per "
             f"axis of x {shape_of(x)} (last axis first), got {pad!r}",
+        )
+    if len(widths) % 2 or len(widths) > 2 * ndim:
+        raise user_error(
+            TcompArgumentError,
+            f"pad: pad must be (low, high) pairs, at most one pair per axis of x "
+            f"{shape_of(x)} (last axis first): {len(widths)} values, got {pad!r}",
         )
     pairs = [(0, 0)] * ndim
     for i in range(len(widths) // 2):

@@ -225,8 +225,9 @@ ERRORS = {
         "embedding: padding_idx",
         lambda: nn.embedding(np.zeros(2, np.int32), np.zeros((3, 2)), 3),
     ),
-    "pad odd": (TypeError, "pad: pad must be", lambda: nn.pad(np.zeros((2, 3)), (1, 2, 3))),
-    "pad too many": (TypeError, "pad: pad must be", lambda: nn.pad(np.zeros(3), (1, 1, 1, 1))),
+    "pad odd": (ValueError, "pad: pad must be", lambda: nn.pad(np.zeros((2, 3)), (1, 2, 3))),
+    "pad too many": (ValueError, "pad: pad must be", lambda: nn.pad(np.zeros(3), (1, 1, 1, 1))),
+    "pad not ints": (TypeError, "pad: pad must be", lambda: nn.pad(np.zeros(3), (1.5, 1))),
     "pad mode": (TypeError, "pad: mode must be", lambda: nn.pad(np.zeros(3), (1, 1), "edge")),
     "pad reflect size": (
         ValueError,

@@ -8,6 +8,7 @@ from typing import Any
 
 from bench.op_suite.errors import Unsupported
 from bench.op_suite.lookup import fn
+from bench.op_suite.methods_reduce import along_axis
 
 
 def _conv_padding(padding: Any, d: int) -> Any:
@@ -24,13 +25,13 @@ class NNMethods:
     ``cross_entropy`` and the like."""
 
     def softmax(self: Any, axis: int = -1) -> Any:
-        return self._record("softmax", fn("softmax", where="nn"), self, axis)
+        return along_axis(self, "softmax", fn("softmax", where="nn"), axis)
 
     def log_softmax(self: Any, axis: int = -1) -> Any:
-        return self._record("log_softmax", fn("log_softmax", where="nn"), self, axis)
+        return along_axis(self, "log_softmax", fn("log_softmax", where="nn"), axis)
 
     def softmin(self: Any, axis: int = -1) -> Any:
-        return self._record("softmin", fn("softmin", where="nn"), self, axis)
+        return along_axis(self, "softmin", fn("softmin", where="nn"), axis)
 
     def normalize(self: Any, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Any:
         return self._record("normalize", fn("normalize", where="nn"), self, p=p, dim=dim, eps=eps)

@@ -20,6 +20,15 @@ def _axis(axis: Any, ndim: int) -> Any:
     return axis
 
 
+def along_axis(tensor: Any, name: str, function: Any, axis: int) -> Any:
+    """``function(tensor, axis)`` recorded as ``name``. torch lets a 0-d tensor be
+    scanned or softmaxed along axis 0 or -1, as if it were one element long: the shim
+    hands tcomp that one-element axis and takes it away again."""
+    if tensor.ndim == 0 and axis in (0, -1):
+        return along_axis(tensor.reshape(1), name, function, 0).reshape(())
+    return tensor._record(name, function, tensor, axis)
+
+
 class ReduceMethods:
     """Reductions (``sum``, ``max``, ``var`` ...), cumulative ops, sort and top-k."""
 
@@ -86,21 +95,21 @@ class ReduceMethods:
 
     # cumulative ops: tinygrad's default axis is 0
     def cumsum(self: Any, axis: int = 0) -> Any:
-        return self._record("cumsum", fn("cumsum"), self, axis)
+        return along_axis(self, "cumsum", fn("cumsum"), axis)
 
     def cumprod(self: Any, axis: int = 0) -> Any:
-        return self._record("cumprod", fn("cumprod"), self, axis)
+        return along_axis(self, "cumprod", fn("cumprod"), axis)
 
     def logcumsumexp(self: Any, axis: int = 0) -> Any:
-        return self._record("logcumsumexp", fn("logcumsumexp"), self, axis)
+        return along_axis(self, "logcumsumexp", fn("logcumsumexp"), axis)
 
     def cummax(self: Any, axis: int = 0) -> Any:
         """``(values, indices)``: values from ``tcomp.cummax``; tcomp has no function for
         the indices, so taking them raises :class:`Unsupported`."""
-        return self._record("cummax", fn("cummax"), self, axis), _Missing("indices of cummax")
+        return along_axis(self, "cummax", fn("cummax"), axis), _Missing("indices of cummax")
 
     def cummin(self: Any, axis: int = 0) -> Any:
-        return self._record("cummin", fn("cummin"), self, axis), _Missing("indices of cummin")
+        return along_axis(self, "cummin", fn("cummin"), axis), _Missing("indices of cummin")
 
     # sorting and selection
     def sort(self: Any, dim: int = -1, descending: bool = False) -> Any:

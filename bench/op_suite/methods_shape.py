@@ -92,13 +92,18 @@ class ShapeMethods:
         return self._record("expand_dims", fn("expand_dims"), self, dim)
 
     def pad(self: Any, padding: Any, mode: str = "constant", value: float = 0.0) -> Any:
-        """Per-axis ``(low, high)`` pairs (``None`` for none) go to ``tcomp.pad``; torch's
-        flat form (last axis first) goes to ``tcomp.nn.pad``."""
+        """Per-axis ``(low, high)`` pairs (``None`` for none) go to ``tcomp.pad``, or to
+        ``tcomp.nn.pad`` when one is negative; torch's flat form (last axis first) goes to
+        ``tcomp.nn.pad``."""
         if all(isinstance(p, int) for p in padding):
             return self._record(
                 "nn.pad", fn("pad", where="nn"), self, tuple(padding), mode=mode, value=value
             )
         pairs = [(0, 0) if p is None else tuple(p) for p in padding]
+        if len(pairs) == self.ndim and any(min(p) < 0 for p in pairs):
+            # negative pads cut (torch's F.pad, tcomp.nn.pad); numpy's pad has none
+            flat = tuple(w for pair in reversed(pairs) for w in pair)
+            return self._record("nn.pad", fn("pad", where="nn"), self, flat, mode=mode, value=value)
         if mode == "constant":
             return self._record("pad", fn("pad"), self, pairs, constant_values=value)
         numpy_mode = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}.get(mode, mode)
