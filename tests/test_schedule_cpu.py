@@ -176,7 +176,7 @@ def test_opt_lists_the_pass_and_llvm_runs_it_last():
     assert LLVM_PIPELINE[-1] == "schedule-cpu" and "schedule-cpu" not in GPU_PIPELINE
 
 
-@pytest.mark.filterwarnings("ignore::tcomp.TcompFloat64Warning")
+@pytest.mark.filterwarnings("ignore::tcomp.errors.TcompFloat64Warning")
 def test_the_pass_records_column_blocks_where_the_renderer_blocks_columns():
     """A column reduction's vector loop gets ``columns`` (4096 bytes of accumulators per
     block); a row reduction does not, nor a blocked matmul (its own blocks)."""
