@@ -164,19 +164,6 @@ def max_pool1d(
     return _max_pool(x, kernel_size, kernel, stride, padding, dilation, ceil_mode, 1)
 
 
-def max_pool2d(
-    x: Any,
-    kernel: Any = None,
-    stride: Any = None,
-    padding: Any = 0,
-    dilation: Any = 1,
-    ceil_mode: bool = False,
-    *,
-    kernel_size: Any = None,
-):
-    return _max_pool(x, kernel_size, kernel, stride, padding, dilation, ceil_mode, 2)
-
-
 def max_pool3d(
     x: Any,
     kernel: Any = None,
@@ -252,7 +239,7 @@ def avg_pool3d(
 
 
 _OVERRIDE = "; ``divisor_override``, when given, divides every window instead"
-for _f, _d in ((max_pool1d, 1), (max_pool2d, 2), (max_pool3d, 3)):
+for _f, _d in ((max_pool1d, 1), (max_pool3d, 3)):  # max_pool2d: nn_more_pooling.py
     _f.__doc__ = _MAX_DOC.format(axes=", ".join(_AXES[_d]), d=_d)
 for _f, _d in ((avg_pool1d, 1), (avg_pool2d, 2), (avg_pool3d, 3)):
     _f.__doc__ = _AVG_DOC.format(
@@ -310,6 +297,5 @@ __all__ = [
     "avg_pool2d",
     "avg_pool3d",
     "max_pool1d",
-    "max_pool2d",
     "max_pool3d",
 ]

@@ -17,8 +17,8 @@ import pytest
 import tcomp
 from tcomp import nn
 from tcomp.backends.llvm.backend import LLVMExecutable
-from tcomp.backends.llvm.column_reduce import column_plan
 from tcomp.backends.llvm.runtime import host_vector_bits
+from tcomp.ir.kernel.analysis.columns import column_plan
 from tcomp.ir.kernel.kernel import Loop, Program
 from tcomp.ir.kernel.passes import llvm_pipeline, lower
 

@@ -44,23 +44,10 @@ from __future__ import annotations
 from llvmlite import ir
 
 from tcomp.backends.llvm.exprs import I64, register_type
-from tcomp.ir.kernel.analysis.columns import (
-    BLOCK_BYTES,
-    ColumnPlan,
-    column_block,
-    column_parts,
-    column_plan,
-)
+from tcomp.ir.kernel.analysis.columns import ColumnPlan
 from tcomp.ir.kernel.kernel import Loop
 
-__all__ = [
-    "BLOCK_BYTES",
-    "ColumnPlan",
-    "column_block",
-    "column_parts",
-    "column_plan",
-    "render_columns",
-]
+__all__ = ["render_columns"]
 
 Scope = dict[str, tuple[ir.Value, bool]]
 

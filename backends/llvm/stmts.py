@@ -28,7 +28,7 @@ from typing import Callable
 
 from llvmlite import ir
 
-from tcomp.backends.llvm.column_reduce import column_parts, render_columns
+from tcomp.backends.llvm.column_reduce import render_columns
 from tcomp.backends.llvm.exprs import (
     FLOATS,
     I64,
@@ -40,6 +40,7 @@ from tcomp.backends.llvm.halves import canonical_nan
 from tcomp.backends.llvm.loops import counted_loop
 from tcomp.backends.llvm.vecmath import LIBMVEC, VariantTable
 from tcomp.ir.errors import TcompBackendError
+from tcomp.ir.kernel.analysis.columns import column_parts
 from tcomp.ir.kernel.expr import Binary, Const, Expr, Unary, Var, walk
 from tcomp.ir.kernel.kernel import (
     Assign,
