@@ -552,7 +552,9 @@ def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: float =
     ``constant``, or ``edge``, ``reflect``, ``symmetric``, ``wrap`` (frontend/pad_modes.py)."""
     value = _array_operand(x, "pad")
     ndim = len(shape_of(value))
-    widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (ndim, 2)) if ndim else np.zeros((0, 2), np.int64)
+    from tcomp.frontend.pad_modes import pad_widths  # pad_modes builds on this module
+
+    widths = pad_widths(pad_width, ndim)
     if (widths < 0).any():
         raise user_error(TcompShapeError, f"pad: negative padding {pad_width!r}")
     if mode != "constant":

@@ -14,9 +14,33 @@ from typing import Any, Sequence
 import numpy as np
 
 from tcomp.frontend.dispatch import shape_of, user_error
-from tcomp.ir.errors import TcompShapeError, TcompTypeError
+from tcomp.ir.errors import TcompArgumentError, TcompShapeError, TcompTypeError
 
 NUMPY_MODES = ("edge", "reflect", "symmetric", "wrap")
+
+
+def pad_widths(pad_width: Any, ndim: int) -> np.ndarray:
+    """numpy's ``pad_width`` forms (an int, one ``(low, high)`` pair, or a pair per axis)
+    as an ``(ndim, 2)`` int array; any other form is the user's error, named in pad's
+    terms rather than numpy's broadcasting message."""
+    try:
+        requested = np.asarray(pad_width, dtype=np.int64)
+    except (TypeError, ValueError, OverflowError):
+        raise user_error(
+            TcompTypeError,
+            f"pad: pad_width must be an int, a (low, high) pair or a pair per axis, "
+            f"got {pad_width!r}",
+        ) from None
+    if not ndim:
+        return np.zeros((0, 2), np.int64)
+    try:
+        return np.broadcast_to(requested, (ndim, 2))
+    except ValueError:
+        raise user_error(
+            TcompArgumentError,
+            f"pad: pad_width {pad_width!r} does not fit an array of rank {ndim}: give an "
+            f"int, one (low, high) pair, or {ndim} pairs",
+        ) from None
 
 
 def source_positions(size: int, low: int, high: int, mode: str) -> np.ndarray:

@@ -28,7 +28,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tcomp
-from tcomp.errors import TcompShapeError, TcompTypeError
+from tcomp.errors import TcompArgumentError, TcompShapeError, TcompTypeError
 
 # ---------------------------------------------------------------------------
 # Movement
@@ -177,6 +177,10 @@ def test_pad_errors(backend):
         run(lambda a: tcomp.pad(a, 1, mode="median"), [x], "jit", backend)
     with pytest.raises(TcompShapeError, match="negative"):
         run(lambda a: tcomp.pad(a, -1), [x], "jit", backend)
+    with pytest.raises(TcompArgumentError, match="does not fit an array of rank 2"):
+        run(lambda a: tcomp.pad(a, ((0, 0), (0, 1), (3, 0))), [x], "jit", backend)
+    with pytest.raises(TcompTypeError, match="pad_width must be"):
+        run(lambda a: tcomp.pad(a, ((1, 2), 3)), [x], "jit", backend)
 
 
 # ---------------------------------------------------------------------------

@@ -1,12 +1,17 @@
-"""Sorting one test's outcome into pass, fail, refused, unsupported, crash, error, skip.
+"""Sorting one test's outcome into pass, fail, differs, refused, unsupported, crash,
+error, skip.
 
-- **pass**: the test ran to the end.
+- **pass**: the test ran to the end. Where the suite expected torch's exception class
+  for bad input and tcomp refused it with its own error, the reason says so (the
+  worker lets tcomp's error stand in and the test goes on).
 - **skip**: the suite skipped it itself.
 - **unsupported**: the shim's :class:`~bench.op_suite.errors.Unsupported` (tcomp has no
   function for a tinygrad feature, or lacks a dtype).
 - **refused**: tcomp raised one of its own errors (a ``TcompError`` subclass).
 - **fail**: a wrong value, shape or dtype: an ``AssertionError``, or the suite's
   comparison wrapping one.
+- **differs**: a fail that :mod:`bench.op_suite.conventions` explains by a documented
+  tcomp convention (numpy's or JAX's where torch's differs); runnable, not passing.
 - **crash**: any other exception whose innermost frame of interest is in tcomp's code.
 - **error**: any other exception raised in the shim, the suite or torch (the harness,
   not tcomp); **timeout**: the test ran past the runner's limit.
@@ -18,9 +23,20 @@ import os
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from bench.op_suite.conventions import convention_for
 from bench.op_suite.errors import Unsupported
 
-OUTCOMES = ("pass", "fail", "refused", "unsupported", "crash", "error", "timeout", "skip")
+OUTCOMES = (
+    "pass",
+    "fail",
+    "differs",
+    "refused",
+    "unsupported",
+    "crash",
+    "error",
+    "timeout",
+    "skip",
+)
 
 
 @dataclass(frozen=True)
@@ -91,14 +107,17 @@ def classify(
     skipped: str | None = None,
     tcomp_roots: tuple[str, ...] | None = None,
     expected_error: str | None = None,
+    stood_in: tuple[str, ...] = (),
+    test_id: str = "",
 ) -> Outcome:
     """The outcome of a test that raised ``exc`` (None: it passed) with the traceback
     ``frames`` (``(filename, line, function)``, outermost first). ``expected_error``:
-    the error the suite expected where another escaped (noted in a refusal's reason)."""
+    the error the suite expected where another escaped (noted in a refusal's reason);
+    ``stood_in``: the bad-input checks a tcomp error met in place of torch's class."""
     if skipped is not None:
         return Outcome("skip", skipped)
     if exc is None:
-        return Outcome("pass")
+        return Outcome("pass", _stood_in_note(stood_in))
     from tcomp.ir.errors import TcompError
 
     chain = list(_chain(exc))
@@ -111,7 +130,11 @@ def classify(
             "refused", note + _one_line(exc), _innermost(frames, suite_path, tcomp_roots)
         )
     if any(isinstance(e, AssertionError) for e in chain):
-        return Outcome("fail", _one_line(exc), _innermost(frames, suite_path, tcomp_roots))
+        reason, where = _one_line(exc), _innermost(frames, suite_path, tcomp_roots)
+        convention = convention_for(test_id, reason)
+        if convention is not None:
+            return Outcome("differs", f"{convention.why} [{reason}]", where)
+        return Outcome("fail", reason, where)
     for filename, line, function in reversed(frames):
         who = owner(filename, suite_path, tcomp_roots)
         if who == "tcomp":
@@ -119,6 +142,15 @@ def classify(
         if who is not None:
             return Outcome("error", f"[{who}] {_one_line(exc)}", f"{filename}:{line} in {function}")
     return Outcome("error", _one_line(exc))
+
+
+def _stood_in_note(stood_in: tuple[str, ...]) -> str:
+    if not stood_in:
+        return ""
+    counts = {s: stood_in.count(s) for s in stood_in}
+    return "tcomp's error stood in for torch's: " + ", ".join(
+        f"{s}" + (f" (x{n})" if n > 1 else "") for s, n in counts.items()
+    )
 
 
 def _innermost(

@@ -7,6 +7,7 @@ from typing import Any
 from bench.op_suite.dtypes import to_dtype
 from bench.op_suite.errors import Unsupported
 from bench.op_suite.lookup import fn
+from bench.op_suite.promotion import torch_mixed
 
 
 def _unary(tinygrad_name: str, *tcomp_names: str, where: str = "tcomp") -> Any:
@@ -25,9 +26,9 @@ def _unary(tinygrad_name: str, *tcomp_names: str, where: str = "tcomp") -> Any:
 def _binary(tinygrad_name: str, tcomp_name: str, reflected: bool = False) -> Any:
     def method(self: Any, other: Any) -> Any:
         f = fn(tcomp_name)
-        if reflected:
-            return self._record(tcomp_name, f, other, self)
-        return self._record(tcomp_name, f, self, other)
+        left, right = (other, self) if reflected else (self, other)
+        left, right = torch_mixed(tcomp_name, left, right)
+        return self._record(tcomp_name, f, left, right)
 
     method.__name__ = tinygrad_name
     method.__doc__ = f"``tcomp.{tcomp_name}``{' with the operands swapped' if reflected else ''}."

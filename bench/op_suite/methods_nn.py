@@ -178,16 +178,17 @@ class NNMethods:
         is_causal: bool = False,
         enable_gqa: bool = False,
     ) -> Any:
+        """``tcomp.nn.scaled_dot_product_attention``: PyTorch's arguments and causal mask."""
         if dropout_p:
             raise Unsupported("attention dropout", f"dropout_p={dropout_p}")
         return self._record(
-            "attention",
-            fn("attention", where="nn"),
+            "scaled_dot_product_attention",
+            fn("scaled_dot_product_attention", where="nn"),
             self,
             key,
             value,
-            causal=is_causal,
-            mask=attn_mask,
+            attn_mask=attn_mask,
+            is_causal=is_causal,
             enable_gqa=enable_gqa,
         )
 
