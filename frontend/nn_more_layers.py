@@ -54,13 +54,38 @@ def _norm_along(x: Any, p: float, axis: int, eps: float):
     (``max(sum |x|^p, eps^p) ** (1/p)``), so a zero vector gets a finite gradient."""
     if p == math.inf:
         return ops.maximum(ops.max(ops.abs(x), axis=axis, keepdims=True), eps)
+    if p == -math.inf:
+        return ops.maximum(ops.min(ops.abs(x), axis=axis, keepdims=True), eps)
+    if p == 0.0:  # the count of nonzero entries: a step function, no gradient flows
+        nonzero = ops.astype(ops.not_equal(x, 0), dtype_of(x))
+        return ops.maximum(ops.sum(nonzero, axis=axis, keepdims=True), eps)
+    if p < 0.0:  # ||x||_p falls as the sum grows: the clamp is a cap on the sum
+        total = ops.sum(_abs_power(x, p), axis=axis, keepdims=True)
+        return ops.power(ops.minimum(total, _power_or_inf(eps, p)), 1.0 / p)
     if p == 1.0:
         return ops.maximum(ops.sum(ops.abs(x), axis=axis, keepdims=True), eps)
     if p == 2.0:
         total = ops.sum(x * x, axis=axis, keepdims=True)
         return ops.sqrt(ops.maximum(total, eps * eps))
-    total = ops.sum(ops.power(ops.abs(x), p), axis=axis, keepdims=True)
+    total = ops.sum(_abs_power(x, p), axis=axis, keepdims=True)
     return ops.power(ops.maximum(total, eps**p), 1.0 / p)
+
+
+def _abs_power(x: Any, p: float):
+    """``|x| ** p`` whose gradient at ``x == 0`` is 0 (PyTorch's norm gradient there),
+    where the plain power's would be ``0 * inf = nan`` for ``p < 1``."""
+    zero = ops.equal(x, 0)
+    safe = ops.where(zero, 1.0, ops.abs(x))
+    at_zero = 0.0 if p > 0 else math.inf
+    return ops.where(zero, at_zero, ops.power(safe, p))
+
+
+def _power_or_inf(base: float, exponent: float) -> float:
+    """``base ** exponent`` for a Python float, ``inf`` where it overflows."""
+    try:
+        return base**exponent
+    except (OverflowError, ZeroDivisionError):
+        return math.inf
 
 
 def cosine_similarity(x1: Any, x2: Any, dim: int = 1, eps: float = 1e-8):
@@ -80,11 +105,15 @@ def cosine_similarity(x1: Any, x2: Any, dim: int = 1, eps: float = 1e-8):
 
 
 def normalize(x: Any, p: float = 2.0, dim: int = 1, eps: float = 1e-12):
-    """PyTorch's ``F.normalize``: ``x / max(||x||_p, eps)`` along ``dim``. ``p``: a number
-    ``>= 1`` or ``math.inf``. A zero vector gives zeros and the gradient ``1 / eps``
-    (PyTorch's values)."""
+    """PyTorch's ``F.normalize``: ``x / max(||x||_p, eps)`` along ``dim``. A zero vector
+    gives zeros and the gradient ``1 / eps`` (PyTorch's values).
+
+    ``p`` is any number or ``±math.inf``, with numpy's and PyTorch's vector-norm
+    definitions: ``(sum |x|^p)^(1/p)``; ``inf`` the largest ``|x|``, ``-inf`` the
+    smallest; ``0`` the count of nonzero entries (no gradient flows through the count).
+    Below 1 these are not norms, but they are what both libraries compute."""
     op = "normalize"
-    p = check_number(p, "p", op, minimum=1.0)
+    p = check_number(p, "p", op)
     eps = check_number(eps, "eps", op, minimum=0.0)
     x = _float_array(x, op)
     axis = normalize_axis(op, dim, len(shape_of(x)))

@@ -98,6 +98,10 @@ def normalize(x, p=2.0, dim=1, eps=1e-12):
     x = _f64(x)
     if p == math.inf:
         norm = np.abs(x).max(axis=dim, keepdims=True)
+    elif p == -math.inf:
+        norm = np.abs(x).min(axis=dim, keepdims=True)
+    elif p == 0:
+        norm = (x != 0).sum(axis=dim, keepdims=True).astype(x.dtype)
     else:
         norm = (np.abs(x) ** p).sum(axis=dim, keepdims=True) ** (1.0 / p)
     return x / np.maximum(norm, eps)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+import nn_more_reference
 import numpy as np
 import pytest
 from hypothesis import given
@@ -43,8 +44,8 @@ def pointwise_cases(draw, name: str):
         return MoreCase(name, (x, rng.standard_normal(other)), {"dim": dim}, wrt=(0, 1))
     if name == "normalize":
         dim = draw(st.integers(-len(shape), len(shape) - 1))
-        p = draw(st.sampled_from([2.0, 1.0, 3.0, math.inf]))
-        if p in (1.0, math.inf):
+        p = draw(st.sampled_from([2.0, 1.0, 3.0, math.inf, 0.5, 0.0, -1.0, -math.inf]))
+        if p in (1.0, math.inf, -math.inf, 0.0):
             size = math.prod(shape)  # magnitudes 0.1 apart, random signs: smooth
             magnitudes = (rng.permutation(size) + 1) * 0.1
             x = (magnitudes * rng.choice([-1.0, 1.0], size)).reshape(shape)
@@ -278,6 +279,26 @@ def test_zero_vectors_give_zeros_and_finite_gradients(backend):
     np.testing.assert_allclose(np.asarray(g)[0], 1e12)
 
 
+@pytest.mark.parametrize("p", [0.5, -1.0, -math.inf, 0.0])
+def test_normalize_below_one_at_zero_entries_has_pytorch_gradient(p):
+    """Entries equal to 0 get a finite gradient (PyTorch's norm gradient is 0 there; the
+    plain power would give 0 * inf); with p < 0 a zero entry makes the norm 0 and the
+    eps clamp takes over, so the gradient is 1 / eps as for a zero vector."""
+    x = np.array([[0.0, 0.5, -2.0], [1.0, -3.0, 0.25]])
+    g = np.asarray(tcomp.grad(lambda a: tcomp.sum(nn.normalize(a, p=p, dim=1)))(x))
+    assert np.all(np.isfinite(g))
+    if p > 0:  # row 0: finite differences of the definition away from the kink
+        delta = np.zeros_like(x)
+        delta[0, 1] = 1e-6
+        reference = nn_more_reference.normalize
+        numeric = (reference(x + delta, p, 1).sum() - reference(x - delta, p, 1).sum()) / 2e-6
+        np.testing.assert_allclose(g[0, 1], numeric, rtol=1e-5)
+    elif p == 0:  # the count of row 0's nonzero entries, 2, carries no gradient
+        np.testing.assert_allclose(g[0], 0.5)
+    else:
+        np.testing.assert_allclose(g[0], 1e12)
+
+
 def test_masked_fill_keeps_the_dtype_and_gives_value_its_gradient():
     x = np.arange(6, dtype=np.int32).reshape(2, 3)
     out = nn.masked_fill(x, np.array([True, False, True]), 9.7)
@@ -311,9 +332,9 @@ ERRORS = {
         lambda: nn.masked_fill(np.ones(2), np.ones(3, bool), 0.0),
     ),
     "normalize-p": (
-        TcompArgumentError,
-        "normalize: p must be >= 1.0",
-        lambda: nn.normalize(np.ones((2, 2)), p=0.5),
+        TcompTypeError,
+        "normalize: p must be a number",
+        lambda: nn.normalize(np.ones((2, 2)), p="fro"),
     ),
     "cosine-shapes": (
         TcompShapeError,
