@@ -1,7 +1,7 @@
 """More numpy math functions of the ``tcomp`` namespace, composed from tcomp's ops (issue 15).
 
-``exp2 log2 log10 tan reciprocal rsqrt copysign fmod mod logaddexp logaddexp2 lerp
-isclose allclose``. Each is a few calls of ``tcomp.frontend.ops`` and ``math_ops``,
+``exp2 log2 log10 tan reciprocal rsqrt copysign fmod trunc_divide mod logaddexp
+logaddexp2 lerp isclose allclose``. Each is a few calls of ``tcomp.frontend.ops`` and ``math_ops``,
 so it works inside ``jit``, eagerly on numpy arrays and ``tcomp.Array``, on every
 backend, and gets its gradient from autodiff of those calls. As everywhere in
 tcomp, the float functions give float32 for int and bool inputs (numpy gives
@@ -27,7 +27,7 @@ from tcomp.frontend.dispatch import (
     to_float,
     user_error,
 )
-from tcomp.frontend.math_ops import isfinite, isnan, log1p
+from tcomp.frontend.math_ops import isfinite, isnan, log1p, trunc
 from tcomp.ir.errors import TcompTypeError
 from tcomp.ir.types import is_float
 
@@ -141,6 +141,31 @@ def fmod(x: Any, y: Any):
     a, b = _float_operands("fmod", a, b)
     r = ops.remainder(ops.abs(a), ops.abs(b))
     return ops.where(_sign_bit(ops.stop_gradient(a)), ops.negative(r), r)
+
+
+def trunc_divide(x: Any, y: Any):
+    """Division rounded toward zero, elementwise: C's integer ``/``, PyTorch's
+    ``div(x, y, rounding_mode="trunc")``, ``jax.lax.div`` (numpy has no such function;
+    its ``floor_divide`` rounds toward -inf: ``trunc_divide(-7, 2) == -3``,
+    ``floor_divide(-7, 2) == -4``).
+
+    Integers: ``(x - fmod(x, y)) // y``, exact; a zero divisor gives 0 and
+    ``INT_MIN / -1`` wraps to ``INT_MIN``, as ``floor_divide``. Floats: ``trunc(x / y)``
+    (inf and NaN as ``x / y`` gives them); no gradient (piecewise constant, as
+    ``floor_divide``). bool inputs are refused.
+    """
+    a, b = operand(x, "trunc_divide"), operand(y, "trunc_divide")
+    broadcast_shapes("trunc_divide", shape_of(a), shape_of(b))
+    dtype = result_dtype(a, b)
+    if dtype == "bool":
+        raise user_error(
+            TcompTypeError,
+            "trunc_divide: not defined on bool arrays; convert first, e.g. x.astype('int32')",
+        )
+    if not is_float(dtype):
+        return ops.floor_divide(ops.subtract(a, fmod(a, b)), b)
+    a, b = _float_operands("trunc_divide", a, b)
+    return trunc(ops.divide(a, b))
 
 
 def mod(x: Any, y: Any):

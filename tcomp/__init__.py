@@ -152,6 +152,7 @@ from tcomp.frontend.ops_more_math import (
     reciprocal,
     rsqrt,
     tan,
+    trunc_divide,
 )
 from tcomp.frontend.ops_more_stats import corrcoef, cov, logcumsumexp
 from tcomp.frontend.pytree import tree_flatten, tree_map, tree_unflatten
