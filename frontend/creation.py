@@ -139,30 +139,46 @@ def ones_like(x: Any, dtype: Any = None):
     return full_like(x, 1, dtype)
 
 
+def _default_arange_dtype(start: int, step: int, count: int) -> str:
+    """int32 when the integer range's first and last values fit it, else int64."""
+    ends = (int(start), int(start) + builtins.max(count - 1, 0) * int(step))
+    int32 = np.iinfo(np.int32)
+    return "int32" if all(int32.min <= end <= int32.max for end in ends) else "int64"
+
+
 def arange(start: Any, stop: Any = None, step: Any = 1, dtype: Any = None):
     """numpy's arange for Python numbers: int32 for ints, float32 when any bound is a float.
 
-    Every value must fit the dtype (:func:`check_fits`): an int32 range beyond int32 is a
-    ``TcompTypeError`` (ask for ``dtype="int64"``)."""
+    With integer bounds and no ``dtype``, a range whose values do not all fit int32 is
+    int64 (numpy's dtype for it; ``arange(2**31, 2**31 + 3)``), and one beyond int64 is
+    a ``TcompTypeError``. With a ``dtype``, every value must fit it (:func:`check_fits`):
+    ``arange(2**31, dtype="int32")`` is a ``TcompTypeError``."""
     if stop is None:
         start, stop = 0, start
     for bound in (start, stop, step):
         if not isinstance(bound, (int, float, np.number)) or isinstance(bound, bool):
-            raise user_error(TcompTypeError, "arange: bounds must be Python numbers, known when tracing")
+            raise user_error(
+                TcompTypeError, "arange: bounds must be Python numbers, known when tracing"
+            )
     if not all(math.isfinite(bound) for bound in (start, stop, step)):
         raise user_error(
-            TcompShapeError, f"arange: bounds must be finite, got start={start}, stop={stop}, step={step}"
+            TcompShapeError,
+            f"arange: bounds must be finite, got start={start}, stop={stop}, step={step}",
         )
     if step == 0:
         raise user_error(TcompShapeError, "arange: step must not be 0")
+    integers = all(isinstance(b, (int, np.integer)) for b in (start, stop, step))
+    if integers:  # exact for ints beyond float64's 2**53
+        count = builtins.max(0, -((int(start) - int(stop)) // int(step)))
+    else:
+        count = builtins.max(0, math.ceil((stop - start) / step))
     if dtype is None:
-        dtype = "int32" if all(isinstance(b, (int, np.integer)) for b in (start, stop, step)) else "float32"
+        dtype = _default_arange_dtype(start, step, count) if integers else "float32"
     dtype = canonical_dtype(dtype)
     if dtype == "bool":
         raise user_error(
             TcompTypeError, "arange: dtype bool is not supported; compare an int32 range instead"
         )
-    count = builtins.max(0, math.ceil((stop - start) / step))
     if count == 0:
         return materialize(np.zeros(0, numpy_dtype(dtype)))
     for end in (start, start + (count - 1) * step):  # the values are monotonic

@@ -1,6 +1,6 @@
 """The numpy math functions of the ``tcomp`` namespace beyond ``ops.py``'s: rounding,
 ``erf``, ``log1p``, ``expm1``, hyperbolic and inverse trigonometric functions, and
-the predicates ``isnan``, ``isinf``, ``isfinite``.
+the predicates ``isnan``, ``isinf``, ``isfinite``, ``isposinf``, ``isneginf``.
 
 Like ``tcomp.exp``, each works inside ``jit``/``grad`` and eagerly on numpy arrays
 and ``tcomp.Array``; the float functions give float32 for int32 and bool inputs
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tcomp.frontend import ops
 from tcomp.frontend.dispatch import (
     bind,
     dtype_of,
@@ -178,3 +179,22 @@ def isfinite(x: Any):
     """True where ``x`` is neither infinite nor NaN, elementwise (bool; always for int32
     and bool inputs)."""
     return bind("isfinite", [materialize(operand(x, "isfinite"))])
+
+
+def isposinf(x: Any):
+    """True where ``x`` is ``+inf``, elementwise (bool; never for integer and bool
+    inputs), numpy's ``isposinf``. A comparison, so it has no gradient."""
+    return _is_signed_inf(x, "isposinf", float("inf"))
+
+
+def isneginf(x: Any):
+    """True where ``x`` is ``-inf``, elementwise (bool; never for integer and bool
+    inputs), numpy's ``isneginf``. A comparison, so it has no gradient."""
+    return _is_signed_inf(x, "isneginf", float("-inf"))
+
+
+def _is_signed_inf(x: Any, public: str, infinity: float):
+    value = materialize(operand(x, public))
+    if not is_float(dtype_of(value)):
+        return bind("isinf", [value])  # all False, in x's shape
+    return ops.equal(value, infinity)  # the Python float takes x's dtype

@@ -78,6 +78,8 @@ from tcomp.frontend.math_ops import (
     isfinite,
     isinf,
     isnan,
+    isneginf,
+    isposinf,
     log1p,
     rint,
     round,

@@ -2,7 +2,8 @@
 
 An integer result needs every value within its dtype's range (and finite), else a
 ``TcompTypeError`` in the user's terms that says so and suggests int64 or a float
-dtype, never a raw numpy ``OverflowError`` or a silently wrapped value. A
+dtype, never a raw numpy ``OverflowError`` or a silently wrapped value. An integer
+``arange`` with no dtype is int32 when its values fit, else int64 (numpy's dtype). A
 float result needs finite values that do not round to infinity in its dtype (inf and
 NaN asked for as such are fine), as PyTorch checks. Values that fit keep working.
 """
@@ -22,20 +23,48 @@ INT32_MAX = 2**31 - 1
 
 
 @pytest.mark.parametrize(
-    "make",
+    "bounds",
     [
-        lambda: tcomp.arange(2**31, 2**31 + 3),  # the issue's case: numpy's OverflowError
-        lambda: tcomp.arange(2**31 - 2, 2**31 + 1),  # starts inside, ends outside (wrapped)
-        lambda: tcomp.arange(0, 2**31 + 1, 2**30),
-        lambda: tcomp.arange(-(2**31) - 1, 0, 2**30),
-        lambda: tcomp.arange(5, -(2**31) - 2**30, -(2**30)),  # 5 - 3 * 2**30 is beyond
-        lambda: tcomp.arange(1e10, 1e10 + 3, dtype="int32"),
+        (2**31, 2**31 + 3),  # the issue's case: numpy's OverflowError before
+        (2**31 - 2, 2**31 + 1),  # starts inside, ends outside
+        (0, 2**31 + 1, 2**30),
+        (-(2**31) - 1, 0, 2**30),
+        (5, -(2**31) - 2**30, -(2**30)),  # 5 - 3 * 2**30 is beyond
+        (2**62, 2**62 + 2**40, 2**38),  # beyond float64's exact integers
     ],
 )
-def test_arange_beyond_int32_is_a_clear_error(make):
+@pytest.mark.parametrize("mode", ["jit", "eager_numpy"])
+def test_integer_arange_beyond_int32_is_int64(backend, mode, bounds):
+    """With no dtype, numpy's dtype for the range: int64 (exact, on every backend)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no numpy overflow warning on the way
+        check(
+            run(lambda: tcomp.arange(*bounds), [], mode, backend),
+            np.arange(*bounds),
+            "int64",
+            backend,
+        )
+
+
+def test_int64_arange_computes_exactly(backend):
+    got = tcomp.jit(lambda: tcomp.arange(2**31, 2**31 + 5) * 3 - 2**31, backend=backend)()
+    check(got, np.arange(2**31, 2**31 + 5) * 3 - 2**31, "int64", backend)
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: tcomp.arange(2**31, 2**31 + 3, dtype="int32"), r"beyond int32.*int64.*float"),
+        (lambda: tcomp.arange(0, 2**31 + 1, 2**30, dtype="int32"), r"beyond int32"),
+        (lambda: tcomp.arange(1e10, 1e10 + 3, dtype="int32"), r"beyond int32.*int64.*float"),
+        (lambda: tcomp.arange(2**63, 2**63 + 3), r"beyond int64.*float"),
+        (lambda: tcomp.arange(-(2**63) - 1, 0, 2**62), r"beyond int64"),
+    ],
+)
+def test_arange_beyond_its_dtype_is_a_clear_error(make, match):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no numpy overflow warning on the way either
-        with pytest.raises(TcompTypeError, match=r"arange: .*beyond int32.*int64.*float"):
+        with pytest.raises(TcompTypeError, match=r"arange: .*" + match):
             make()
 
 
@@ -68,7 +97,9 @@ def test_fill_values_beyond_the_dtype_are_clear_errors(make, match):
 
 def test_the_errors_name_the_users_line_inside_jit():
     with pytest.raises(TcompTypeError, match=r"beyond int32[\s\S]*test_creation_ranges.py"):
-        tcomp.jit(lambda x: x + tcomp.arange(2**31, 2**31 + 3))(np.zeros(3, np.int32))
+        tcomp.jit(lambda x: x + tcomp.arange(2**31, 2**31 + 3, dtype="int32"))(
+            np.zeros(3, np.int32)
+        )
 
 
 @pytest.mark.parametrize("mode", ["jit", "eager_numpy"])

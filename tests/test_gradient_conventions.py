@@ -6,8 +6,10 @@ The conventions (README, "Gradients at kinks and singular points"):
 - ``d(x ** y)/dx = y * x ** (y - 1)``, but 0 wherever ``y == 0`` (``x ** 0`` is the
   constant 1, even at ``x == 0``, where the formula would give ``0 * inf``);
 - ``d(x ** y)/dy = x ** y * log(x)``; at ``x == 0`` it is 0 for ``y >= 0`` (``0 ** y``
-  is 0 for every ``y > 0``) and NaN for ``y < 0`` (``0 ** y`` is infinite there); for
-  ``x < 0`` it is NaN (``x ** y`` is real only at integer ``y``), as in JAX and PyTorch;
+  is 0 for every ``y > 0``) and the formula's ``inf * -inf = -inf`` for ``y < 0`` (the
+  limit from positive bases; PyTorch's value, +inf at ``-0.0`` and an odd integer ``y``
+  as in PyTorch); for ``x < 0`` it is NaN (``x ** y`` is real only at integer ``y``), as
+  in JAX and PyTorch;
 - ``relu'(0) = 0`` (JAX's and PyTorch's choice);
 - ``clip`` passes the gradient to ``x`` on the closed interval ``[a_min, a_max]``
   (PyTorch's choice), to ``a_min`` where ``x < a_min`` and to ``a_max`` where ``x > a_max``;
@@ -61,15 +63,39 @@ def test_gradient_with_respect_to_the_base(backend):
     np.testing.assert_allclose(_values(got), expected, rtol=1e-6)
 
 
-def test_gradient_of_zero_to_the_y(backend):
-    """d(0 ** y)/dy: 0 for y > 0 (0 ** y = 0 around y) and at y == 0, NaN for y < 0."""
-    y = np.array([0.5, 1.0, 2.0, 0.0, -1.0, NAN], F32)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_gradient_of_zero_to_the_y(backend, dtype):
+    """d(0 ** y)/dy: 0 for y > 0 (0 ** y = 0 around y) and at y == 0, -inf for y < 0
+    (the limit of x ** y * log(x) as x -> 0+, and PyTorch's value), NaN for a NaN y."""
+    y = np.array([0.5, 1.0, 2.0, 0.0, -1.0, -0.3, -2.0, NAN], dtype)
+    expected = [0.0, 0.0, 0.0, 0.0, -np.inf, -np.inf, -np.inf, NAN]
     got = _grad(lambda b: (0.0**b).sum(), backend)(y)
-    np.testing.assert_array_equal(_values(got), [0.0, 0.0, 0.0, 0.0, NAN, NAN])
-    # the same with an array base of zeros, -0.0 included
-    zeros = np.array([0.0, -0.0, 0.0, 0.0, 0.0, 0.0], F32)
+    np.testing.assert_array_equal(_values(got), expected)
+    # the same with an array base of zeros
+    zeros = np.zeros(8, dtype)
     got = _grad(lambda a, b: (a**b).sum(), backend, argnums=1)(zeros, y)
-    np.testing.assert_array_equal(_values(got), [0.0, 0.0, 0.0, 0.0, NAN, NAN])
+    np.testing.assert_array_equal(_values(got), expected)
+    # the cotangent multiplies the infinity: a negative one flips its sign
+    got = _grad(lambda b: (-3.0 * 0.0**b).sum(), backend)(y)
+    np.testing.assert_array_equal(_values(got), [0, 0, 0, 0, np.inf, np.inf, np.inf, NAN])
+
+
+def test_gradient_at_a_negative_zero_base_is_the_formulas(backend):
+    """At -0.0 and y < 0 the formula (-0.0) ** y * log(0): +inf where (-0.0) ** y = -inf
+    (odd integer y), -inf elsewhere, as PyTorch; the base's gradient is y * x ** (y - 1)."""
+    x = np.full(5, -0.0, F32)
+    y = np.array([-1.0, -2.0, -0.3, 0.3, 2.0], F32)
+    dx, dy = _grad(lambda a, b: (a**b).sum(), backend, argnums=(0, 1))(x, y)
+    np.testing.assert_array_equal(_values(dy), [np.inf, -np.inf, -np.inf, 0.0, 0.0])
+    np.testing.assert_array_equal(_values(dx), [-np.inf, np.inf, -np.inf, np.inf, -0.0])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_gradient_with_respect_to_the_base_at_zero(backend, dtype):
+    """d(x ** y)/dx at x == 0 is y * 0 ** (y - 1) except 0 at y == 0: PyTorch's values."""
+    y = np.array([0.0, 0.3, -0.3, 1.0, 2.0, -1.0], dtype)
+    got = _grad(lambda a, b: (a**b).sum(), backend)(np.zeros(6, dtype), y)
+    np.testing.assert_array_equal(_values(got), [0.0, np.inf, -np.inf, 1.0, 0.0, -np.inf])
 
 
 def test_gradient_with_respect_to_the_exponent_elsewhere(backend):

@@ -11,7 +11,7 @@ What tcomp defines, and so what is checked (``frontend/math_ops.py``,
   rounded once, so they are within one 16-bit ulp of the exact result rounded;
 - ``floor``, ``ceil``, ``trunc``, ``rint``/``round`` (halves to even): bit for bit,
   signed zeros, infinities and NaN included; int32 and bool come back unchanged;
-- ``isnan``, ``isinf``, ``isfinite``, the logical and bitwise ops: exactly numpy's;
+- ``isnan``, ``isinf``, ``isfinite``, ``isposinf``, ``isneginf``, the logical and bitwise ops: exactly numpy's;
 - ``left_shift``/``right_shift``: numpy's int32 result bit for bit for every amount,
   negative and >= 32 included (C and LLVM leave those undefined);
 - gradients (float64 central differences through ``tcomp.grad``): the rules of
@@ -97,7 +97,13 @@ ROUNDING = {
     "rint": (tcomp.rint, np.rint),
     "round": (tcomp.round, np.round),
 }
-PREDICATES = {"isnan": np.isnan, "isinf": np.isinf, "isfinite": np.isfinite}
+PREDICATES = {
+    "isnan": np.isnan,
+    "isinf": np.isinf,
+    "isfinite": np.isfinite,
+    "isposinf": np.isposinf,
+    "isneginf": np.isneginf,
+}
 LOGICAL = {
     "logical_and": np.logical_and,
     "logical_or": np.logical_or,
@@ -329,7 +335,7 @@ def test_round_refuses_other_decimals(backend):
 
 
 # ---------------------------------------------------------------------------
-# isnan, isinf, isfinite
+# isnan, isinf, isfinite, isposinf, isneginf
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -349,11 +355,24 @@ def test_predicates_on_every_special_value(backend, dtype):
     values = np.array(SPECIALS + [float(info.max), -float(info.max), float(info.tiny)])
     x = _as_dtype(values, dtype)
     results = tcomp.jit(
-        lambda a: (tcomp.isnan(a), tcomp.isinf(a), tcomp.isfinite(a)), backend=backend
+        lambda a: tuple(getattr(tcomp, name)(a) for name in PREDICATES), backend=backend
     )(x)
     wide = x.astype(np.float64)
-    for got, want in zip(results, (np.isnan(wide), np.isinf(wide), np.isfinite(wide))):
+    for got, want in zip(results, (numpy_fn(wide) for numpy_fn in PREDICATES.values())):
         assert_same_bits(got, want, f"{dtype} on {backend}")
+
+
+@pytest.mark.parametrize("name", ["isposinf", "isneginf"])
+def test_signed_infinity_predicates_have_no_gradient(backend, name):
+    """A comparison: the gradient through ``where(isposinf(x), ...)`` reaches only the
+    selected branch, none through the predicate itself."""
+    x = np.array([np.inf, -np.inf, 1.0, 2.0], np.float32)
+    predicate = getattr(tcomp, name)
+    grad = tcomp.jit(
+        tcomp.grad(lambda a: tcomp.sum(tcomp.where(predicate(a), 0.0, a * 3.0))), backend=backend
+    )(x)
+    expected = np.where(getattr(np, name)(x), 0.0, 3.0)
+    np.testing.assert_array_equal(np.asarray(grad), expected)
 
 
 # ---------------------------------------------------------------------------

@@ -128,7 +128,9 @@ _define_binary("add", np.add, lambda b, n, ct: [ct, ct])
 # d(x - y) = (1, -1)
 _define_binary("sub", np.subtract, lambda b, n, ct: [ct, b.neg(ct)])
 # d(x * y) = (y, x)
-_define_binary("mul", np.multiply, lambda b, n, ct: [b.mul(ct, n.inputs[1]), b.mul(ct, n.inputs[0])])
+_define_binary(
+    "mul", np.multiply, lambda b, n, ct: [b.mul(ct, n.inputs[1]), b.mul(ct, n.inputs[0])]
+)
 # d(x / y) = (1 / y, -x / y^2 = -out / y)
 _define_binary(
     "div",
@@ -176,10 +178,12 @@ def _pow_reference(inputs: Sequence[np.ndarray], attrs: Mapping[str, Any]) -> np
 def _pow_vjp(b, n, ct):
     # d(x ** y)/dx = y * x ** (y - 1), but 0 wherever y == 0 (x ** 0 is the constant 1; at
     #   x == 0 the formula would be 0 * inf).
-    # d(x ** y)/dy = x ** y * log(x); at x == 0: 0 for y >= 0 (0 ** y is 0 for every y > 0,
-    #   as JAX), NaN for y < 0 (0 ** y is infinite around y) and for a NaN y. For x < 0 it
-    #   is NaN (log(x)): x ** y is real only at integer y, so it has no derivative in y
-    #   (JAX's and PyTorch's value).
+    # d(x ** y)/dy = x ** y * log(x). At x == 0: 0 for y >= 0 (0 ** y is 0 for every y > 0,
+    #   as JAX and PyTorch); for y < 0 the formula itself, 0 ** y * log(0) = inf * -inf =
+    #   -inf, which is also the limit from positive bases (PyTorch's value; at -0.0 and an
+    #   odd integer y, (-0.0) ** y = -inf makes it +inf, as in PyTorch); NaN for a NaN y.
+    #   For x < 0 it is NaN (log(x)): x ** y is real only at integer y, so it has no
+    #   derivative in y (JAX's and PyTorch's value).
     # The special points are selected, never multiplied away (NaN * 0 is NaN), and each
     # unselected branch is computed at a safe point (y = 1, x = 1) where it is finite, so
     # its zero cotangent gives zeros, not NaN, in second derivatives.
@@ -190,11 +194,10 @@ def _pow_vjp(b, n, ct):
     y_is_zero = b.eq(y, zero)
     safe_y = b.select(y_is_zero, one, y)
     dx = b.select(y_is_zero, zero, b.mul(ct, b.mul(safe_y, b.pow(x, b.sub(safe_y, one)))))
-    x_is_zero = b.eq(x, zero)
-    safe_x = b.select(x_is_zero, one, x)
-    at_zero_base = b.select(b.ge(y, zero), zero, b.full(np.nan, y.type))
+    flat_at_zero = b.bitwise_and(b.eq(x, zero), b.ge(y, zero))  # 0 ** y, y >= 0: 0 nearby
+    safe_x = b.select(flat_at_zero, one, x)
     general = b.mul(ct, b.mul(b.pow(safe_x, y), b.log(safe_x)))
-    dy = b.select(x_is_zero, at_zero_base, general)
+    dy = b.select(flat_at_zero, zero, general)
     return [dx, dy]
 
 
@@ -257,6 +260,7 @@ _define_binary(
 
 # ---------------------------------------------------------------------------
 # Comparisons: bool results, no gradient
+
 
 def applied_to_inputs(fn: Callable[..., Any]) -> Callable[[Sequence[np.ndarray], Any], np.ndarray]:
     """The numpy reference that applies the ufunc ``fn`` to a node's inputs."""
@@ -375,7 +379,11 @@ def _convert_vjp(b, n, ct):
 
 register(
     Primitive(
-        "convert", _convert_infer, _convert_reference, _convert_vjp, {"dtype": AttrKind.DTYPE},
+        "convert",
+        _convert_infer,
+        _convert_reference,
+        _convert_vjp,
+        {"dtype": AttrKind.DTYPE},
         num_inputs=1,
     )
 )
