@@ -19,7 +19,7 @@ from typing import Any, Callable
 import numpy as np
 
 from tcomp.frontend import ops
-from tcomp.frontend.bitwise_ops import invert
+from tcomp.frontend.bitwise_ops import invert, logical_or
 from tcomp.frontend.composite_shapes import as_array, move_to_end, slice_along, static_int
 from tcomp.frontend.creation import arange, full
 from tcomp.frontend.dispatch import (
@@ -32,8 +32,9 @@ from tcomp.frontend.dispatch import (
     to_float,
     user_error,
 )
+from tcomp.frontend.math_ops import isnan
 from tcomp.ir.errors import TcompShapeError, TcompTypeError
-from tcomp.ir.types import canonical_dtype, is_integer
+from tcomp.ir.types import canonical_dtype, is_float, is_integer
 
 # ---------------------------------------------------------------------------
 # Statistics
@@ -191,18 +192,52 @@ def cumprod(x: Any, axis: Any = None, *, dtype: Any = None):
     return _scan("cumprod", x, axis, ops.multiply, dtype, keep_bool=False)
 
 
-def cummax(x: Any, axis: Any = None):
+def cummax(x: Any, axis: Any = None, *, return_indices: bool = False):
     """The running maximum along ``axis`` (numpy's ``np.maximum.accumulate``; PyTorch's name).
 
     The scan of ``cumsum`` with ``maximum``; bool stays bool, NaN propagates.
     Tied values share the gradient (``maximum``'s rule, applied per round).
+    ``axis=None`` scans the flattened array.
+
+    ``return_indices=True`` gives ``(values, indices)`` as ``torch.cummax`` does:
+    ``indices[i]`` (int32, along the axis) is where ``values[i]`` was found. A tie
+    takes the latest position, and from the first NaN on every NaN moves the index
+    to itself (``[1, 3, 3, 2, nan, 5, nan]`` -> ``[0, 1, 2, 2, 4, 4, 6]``).
+    The indices have no gradient.
     """
-    return _scan("cummax", x, axis, ops.maximum, None, keep_bool=True)
+    return _extreme_scan("cummax", x, axis, ops.maximum, return_indices)
 
 
-def cummin(x: Any, axis: Any = None):
-    """The running minimum along ``axis`` (``np.minimum.accumulate``); see ``cummax``."""
-    return _scan("cummin", x, axis, ops.minimum, None, keep_bool=True)
+def cummin(x: Any, axis: Any = None, *, return_indices: bool = False):
+    """The running minimum along ``axis`` (``np.minimum.accumulate``); see ``cummax``
+    (the same tie and NaN rules for ``return_indices=True``: ``[3, 1, 1, 2]`` ->
+    ``[0, 1, 2, 2]``)."""
+    return _extreme_scan("cummin", x, axis, ops.minimum, return_indices)
+
+
+def _extreme_scan(
+    name: str, x: Any, axis: Any, combine: Callable[[Any, Any], Any], return_indices: bool
+):
+    """cummax/cummin, and with ``return_indices`` their positions: position p is
+    where the running value was last found at or before i exactly when
+    ``x[p] == values[p]`` (or ``x[p]`` is NaN), so the index is a running maximum of
+    those positions (0 elsewhere): a second scan, of int32."""
+    value = as_array(x, name)
+    if axis is None:
+        value, axis = ops.reshape(value, (-1,)), 0
+    axis = normalize_axis(name, axis, len(shape_of(value)))
+    values = _scan(name, value, axis, combine, None, keep_bool=True)
+    if not return_indices:
+        return values
+    shape = shape_of(value)
+    positions = ops.reshape(
+        arange(shape[axis]), tuple(d if i == axis else 1 for i, d in enumerate(shape))
+    )
+    found = ops.equal(value, values)
+    if is_float(dtype_of(value)):
+        found = logical_or(found, isnan(value))
+    candidates = ops.where(found, positions, 0)
+    return values, _scan(name, candidates, axis, ops.maximum, None, keep_bool=True)
 
 
 # ---------------------------------------------------------------------------

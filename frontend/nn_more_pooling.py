@@ -29,7 +29,9 @@ from tcomp.ir.types import is_float
 
 def _window_indices(x: Any, attrs: dict, out_hw: tuple[int, int]):
     """int64 ``[N, C, OH, OW]``: the flat index ``h * W + w`` of each window's maximum,
-    PyTorch's choice: the first largest value in window order, a NaN replacing it."""
+    PyTorch's choice: its loop starts at the window's first element inside the input
+    and moves to each later one that is larger or NaN (so the first of equal maxima,
+    the last NaN; a window of ``-inf`` points at its first element, never at padding)."""
     n, c, h, w = shape_of(x)
     pads = attrs["padding"][4:]
     strides, dilation, window = (
@@ -64,6 +66,9 @@ def _window_indices(x: Any, attrs: dict, out_hw: tuple[int, int]):
             continue
         take = ops.greater(candidate, best)
         take = ops.where(isnan(candidate), True, take)
+        # the first element inside the input is taken even at -inf (PyTorch starts there)
+        first_inside = logical_and(ops.equal(positions, -1), where_from >= 0)
+        take = ops.where(first_inside, True, take)
         best = ops.where(take, candidate, best)
         positions = ops.where(take, where_from, positions)
     return ops.astype(ops.stop_gradient(positions), "int64")

@@ -157,6 +157,7 @@ from tcomp.frontend.ops_more_math import (
     trunc_divide,
 )
 from tcomp.frontend.ops_more_stats import corrcoef, cov, logcumsumexp
+from tcomp.frontend.put_along_axis import put_along_axis
 from tcomp.frontend.pytree import tree_flatten, tree_map, tree_unflatten
 from tcomp.frontend.serialization import load, save
 from tcomp.frontend.timeline import profile

@@ -189,15 +189,24 @@ class ShapeMethods:
         return self._record("take_along_axis", fn("take_along_axis"), x, index, dim)
 
     def scatter(self: Any, dim: int, index: Any, src: Any, reduce: Any = None) -> Any:
-        return self._record(
-            "put_along_axis", fn("put_along_axis", "scatter"), self, index, src, dim
-        )
+        """torch's scatter is ``tcomp.put_along_axis`` (``reduce`` "add" and "multiply"
+        by the same names); see :func:`_scatter` for torch's index shapes."""
+        if reduce is not None and _is_tensor(src):
+            raise TypeError("scatter: a tensor src with reduce is scatter_reduce's (tinygrad)")
+        return _scatter(self, dim, index, src, reduce=reduce)
 
     def scatter_reduce(
         self: Any, dim: int, index: Any, src: Any, reduce: str, include_self: bool = True
     ) -> Any:
-        return self._record(
-            "scatter_reduce", fn("scatter_reduce"), self, dim, index, src, reduce, include_self
+        """``tcomp.put_along_axis`` with torch's reduction names as tcomp's (sum: add,
+        prod: multiply, amin: min, amax: max, mean); another name goes to tcomp as it is."""
+        return _scatter(
+            self,
+            dim,
+            index,
+            src,
+            reduce=_SCATTER_REDUCTIONS.get(reduce, reduce),
+            include_self=include_self,
         )
 
     def masked_select(self: Any, mask: Any, size: Any = None) -> Any:
@@ -224,3 +233,37 @@ class ShapeMethods:
                 "one_hot without num_classes", "a result whose size depends on the data"
             )
         return self._record("one_hot", fn("one_hot"), self, num_classes, dtype="int32")
+
+
+_SCATTER_REDUCTIONS = {"sum": "add", "prod": "multiply", "amin": "min", "amax": "max"}
+
+
+def _is_tensor(value: Any) -> bool:
+    return bool(getattr(value, "_is_shim_tensor", False))
+
+
+def _scatter(x: Any, dim: int, index: Any, src: Any, **kw: Any) -> Any:
+    """torch's scatter as numpy's put_along_axis. torch checks ``src``'s dtype against
+    ``x``'s and lets ``index`` be smaller than ``x`` on the other axes and than ``src`` on
+    every axis: only ``src``'s leading part (``index``'s shape) is written, into the
+    leading part of ``x`` on the other axes; that part of ``x`` is cut out, updated and
+    set back."""
+    if _is_tensor(src):
+        if src.dtype != x.dtype:
+            raise RuntimeError(f"scatter: src is {src.dtype}, self is {x.dtype} (torch: same)")
+        if src.ndim == index.ndim and src.shape != index.shape:
+            src = src[tuple(slice(0, n) for n in index.shape)]
+    if index.ndim != x.ndim or not -x.ndim <= dim < x.ndim:
+        return x._record("put_along_axis", fn("put_along_axis"), x, index, src, dim, **kw)
+    axis = dim % x.ndim
+    others = [a for a in range(x.ndim) if a != axis]
+    if any(index.shape[a] > x.shape[a] for a in others):
+        raise RuntimeError(f"scatter: index {index.shape} is larger than self {x.shape}")
+    if all(index.shape[a] == x.shape[a] for a in others):
+        return x._record("put_along_axis", fn("put_along_axis"), x, index, src, dim, **kw)
+    cut = tuple(slice(None) if a == axis else slice(0, index.shape[a]) for a in range(x.ndim))
+    part = x[cut]
+    updated = part._record("put_along_axis", fn("put_along_axis"), part, index, src, dim, **kw)
+    result = type(x)(x)
+    result[cut] = updated
+    return result
