@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from bench.op_suite.dtypes import to_dtype
-from bench.op_suite.errors import Unsupported
 from bench.op_suite.lookup import fn
 from bench.op_suite.promotion import torch_mixed
 
@@ -152,9 +151,14 @@ class ElementwiseMethods:
         )
 
     def isinf(self: Any, detect_positive: bool = True, detect_negative: bool = True) -> Any:
-        if not (detect_positive and detect_negative):
-            raise Unsupported("isposinf/isneginf", "isinf with one sign only")
-        return self._record("isinf", fn("isinf"), self)
+        if detect_positive and detect_negative:
+            return self._record("isinf", fn("isinf"), self)
+        if detect_positive:
+            return self._record("isposinf", fn("isposinf"), self)
+        if detect_negative:
+            return self._record("isneginf", fn("isneginf"), self)
+        # neither sign: nothing is detected, all False (tinygrad's result)
+        return self._record("isinf", fn("zeros_like"), self, dtype="bool")
 
     def isclose(
         self: Any, other: Any, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False
@@ -179,24 +183,17 @@ class ElementwiseMethods:
         return self._record("where", fn("where"), mask, value, self)
 
     def div(self: Any, other: Any, rounding_mode: str | None = None) -> Any:
-        """``divide``; ``"floor"``: ``floor_divide``; ``"trunc"``: ``trunc(divide)`` for
-        floats (torch's definition), unsupported for integers (numpy has no such function)."""
-        if rounding_mode is None:
-            return self._record("divide", fn("divide"), self, other)
-        if rounding_mode == "floor":
-            return self._record("floor_divide", fn("floor_divide"), self, other)
-        if rounding_mode == "trunc":
-            other_int = isinstance(other, int) or (
-                hasattr(other, "dtype") and not other.dtype.is_float
+        """``divide``; ``"floor"``: ``floor_divide``; ``"trunc"``: ``trunc_divide``
+        (rounded toward zero, torch's definition), each after torch's promotion of mixed
+        int/float operands (:mod:`bench.op_suite.promotion`)."""
+        names = {None: "divide", "floor": "floor_divide", "trunc": "trunc_divide"}
+        if rounding_mode not in names:
+            raise RuntimeError(
+                f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}"
             )
-            if not self.dtype.is_float and other_int:
-                raise Unsupported(
-                    "truncating integer division", "div(rounding_mode='trunc') on integers"
-                )
-            return self._record("divide", fn("divide"), self, other).trunc()
-        raise RuntimeError(
-            f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}"
-        )
+        name = names[rounding_mode]
+        left, right = torch_mixed(name, self, other)
+        return self._record(name, fn(name), left, right)
 
     # casts
     def cast(self: Any, dtype: Any) -> Any:

@@ -108,10 +108,13 @@ class NNMethods:
         ceil_mode: bool = False,
         return_indices: bool = False,
     ) -> Any:
-        if return_indices:
-            raise Unsupported("max_pool with indices", "return_indices=True")
+        """``tcomp.nn.max_pool{1,2,3}d``; ``return_indices=True`` (2-d only) gives
+        tcomp's ``(values, indices)``, PyTorch's flat ``h * W + w`` indices."""
         d = len(kernel_size) if isinstance(kernel_size, (tuple, list)) else self.ndim - 2
+        if return_indices and d != 2:
+            raise Unsupported(f"max_pool{d}d with indices", "return_indices=True")
         name = f"max_pool{d}d"
+        extra = {"return_indices": True} if return_indices else {}
         return self._record(
             name,
             fn(name, where="nn"),
@@ -121,6 +124,7 @@ class NNMethods:
             _conv_padding(padding, d),
             dilation,
             ceil_mode,
+            **extra,
         )
 
     def avg_pool2d(

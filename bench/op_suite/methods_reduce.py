@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from bench.op_suite.dtypes import to_dtype
-from bench.op_suite.errors import Unsupported
 from bench.op_suite.lookup import fn
 
 
@@ -104,48 +103,38 @@ class ReduceMethods:
         return along_axis(self, "logcumsumexp", fn("logcumsumexp"), axis)
 
     def cummax(self: Any, axis: int = 0) -> Any:
-        """``(values, indices)``: values from ``tcomp.cummax``; tcomp has no function for
-        the indices, so taking them raises :class:`Unsupported`."""
-        return along_axis(self, "cummax", fn("cummax"), axis), _Missing("indices of cummax")
+        """``(values, indices)``: ``tcomp.cummax(x, axis, return_indices=True)``."""
+        return _scan_with_indices(self, "cummax", axis)
 
     def cummin(self: Any, axis: int = 0) -> Any:
-        return along_axis(self, "cummin", fn("cummin"), axis), _Missing("indices of cummin")
+        """``(values, indices)``: ``tcomp.cummin(x, axis, return_indices=True)``."""
+        return _scan_with_indices(self, "cummin", axis)
 
     # sorting and selection
     def sort(self: Any, dim: int = -1, descending: bool = False) -> Any:
-        if descending:
-            raise Unsupported("descending sort")
-        return self._record("sort", fn("sort"), self, dim), self._record(
-            "argsort", fn("argsort"), self, dim
+        return self._record("sort", fn("sort"), self, dim, descending=descending), self._record(
+            "argsort", fn("argsort"), self, dim, descending=descending
         )
 
     def argsort(self: Any, dim: int = -1, descending: bool = False) -> Any:
-        if descending:
-            raise Unsupported("descending argsort")
-        return self._record("argsort", fn("argsort"), self, dim)
+        return self._record("argsort", fn("argsort"), self, dim, descending=descending)
 
     def topk(self: Any, k: int, dim: int = -1, largest: bool = True, sorted_: bool = True) -> Any:
         """``tcomp.top_k`` (last axis; another ``dim`` is moved there and back)."""
-        if not largest:
-            raise Unsupported("top_k of the smallest", "topk(largest=False)")
         last = self.ndim - 1
         dim = dim % self.ndim if self.ndim else 0
         x = self if dim == last else self._record("moveaxis", fn("moveaxis"), self, dim, -1)
-        values, indices = x._record("top_k", fn("top_k"), x, k)
+        values, indices = x._record("top_k", fn("top_k"), x, k, largest=largest)
         if dim != last:
             values = values._record("moveaxis", fn("moveaxis"), values, -1, dim)
             indices = indices._record("moveaxis", fn("moveaxis"), indices, -1, dim)
         return values, indices
 
 
-class _Missing:
-    """Stands for a result tcomp cannot give; any use of it raises Unsupported."""
-
-    def __init__(self, feature: str) -> None:
-        self.feature = feature
-
-    def __getattr__(self, name: str) -> Any:
-        raise Unsupported(self.feature)
-
-    def __getitem__(self, index: Any) -> Any:
-        raise Unsupported(self.feature)
+def _scan_with_indices(tensor: Any, name: str, axis: int) -> Any:
+    """``tcomp.<name>(tensor, axis, return_indices=True)``; a 0-d tensor's axis 0 or -1
+    is a one-element axis, as in :func:`along_axis`."""
+    if tensor.ndim == 0 and axis in (0, -1):
+        values, indices = _scan_with_indices(tensor.reshape(1), name, 0)
+        return values.reshape(()), indices.reshape(())
+    return tensor._record(name, fn(name), tensor, axis, return_indices=True)

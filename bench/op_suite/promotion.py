@@ -22,6 +22,7 @@ ARITHMETIC = frozenset(
         "multiply",
         "divide",
         "floor_divide",
+        "trunc_divide",
         "remainder",
         "power",
         "maximum",
