@@ -307,5 +307,14 @@ def nonzero(x: Any, *, size: Any = None, fill_value: Any = 0) -> tuple:
 
 def argwhere(x: Any, *, size: Any = None, fill_value: Any = 0):
     """numpy's argwhere with a static ``size``: ``stack(nonzero(x, size=...), axis=1)``,
-    shape ``(size, ndim)``, int32 (see ``nonzero``)."""
-    return ops.stack(list(nonzero(x, size=size, fill_value=fill_value)), axis=1)
+    shape ``(size, ndim)``, int32 (see ``nonzero``). A 0-d ``x`` gives ``(size, 0)``, as
+    numpy's argwhere of a 0-d array has no columns (its ``nonzero`` refuses 0-d)."""
+    value = as_array(x, "argwhere")
+    if not shape_of(value):
+        if size is None:
+            nonzero(value, size=size)  # the same error as for any other shape
+        rows = static_int(size, "argwhere", "size")
+        if rows < 0:
+            raise user_error(TcompShapeError, f"argwhere: size must not be negative, got {rows}")
+        return full((rows, 0), 0, "int32")
+    return ops.stack(list(nonzero(value, size=size, fill_value=fill_value)), axis=1)

@@ -285,6 +285,16 @@ def test_nonzero_and_argwhere_match_numpy(backend):
     inner()
 
 
+@pytest.mark.parametrize("value", [5.0, 0.0])
+def test_argwhere_of_a_0d_array_has_no_columns(backend, value):
+    """numpy's argwhere of a 0-d array is ``(k, 0)``; with a static size, ``(size, 0)``."""
+    assert np.argwhere(np.float32(value)).shape[1] == 0
+    got = run_jit(backend, lambda a: tcomp.argwhere(a, size=3), np.float32(value))
+    assert np.asarray(got).shape == (3, 0) and np.asarray(got).dtype == np.int32
+    with pytest.raises(tcomp.errors.TcompShapeError, match="nonzero: not defined on 0-d"):
+        tcomp.nonzero(np.float32(value), size=3)
+
+
 # ---------------------------------------------------------------------------
 # Shapes
 
