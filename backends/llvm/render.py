@@ -51,6 +51,7 @@ from tcomp.backends.llvm.contraction import (
 from tcomp.backends.llvm.exprs import I8, I32, I64, PTR, memory_type
 from tcomp.backends.llvm.loops import check_interrupt, counted_loop
 from tcomp.backends.llvm.stmts import render_kernel
+from tcomp.backends.llvm.team import render_team_dispatch, render_team_entry
 from tcomp.backends.llvm.threads import TASK_FN, render_gomp_parallel, render_parallel_for
 from tcomp.backends.llvm.vecmath import VariantTable, keep_declarations
 from tcomp.ir.kernel.analysis import (
@@ -66,6 +67,9 @@ from tcomp.ir.recursion import deep_recursion
 from tcomp.ir.types import numpy_dtype
 
 ENTRY = "tcomp_main"
+PROGRAM = "tcomp.program"  # the kernels in order, when tcomp_main runs them in a team
+# parallel kernels a program needs before its calls run in one team (backends/llvm/team.py)
+TEAM_MIN_KERNELS = 2
 # the profile counters of a profiled module: [calls, ns of whole calls, ns per kernel...,
 # ns at the latest call's start]
 PROFILE_SYMBOL = "tcomp_profile"
@@ -164,7 +168,15 @@ def _render_program(
                 module, kernel, name, aliased, split, num_threads, threading, vector_functions
             )
         kernel_functions.append((kernel, *emitted[key]))
-    main = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR]), name=ENTRY)
+    split_kernels = sum(1 for _, _, task, _ in kernel_functions if task is not None)
+    in_team = threading == "gomp" and num_threads > 1 and split_kernels >= TEAM_MIN_KERNELS
+    if in_team:  # the program runs on thread 0 of one team (backends/llvm/team.py)
+        main = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR, PTR]), name=PROGRAM)
+        main.linkage = "internal"
+        team = main.args[1]
+        team.name = "team"
+    else:
+        main = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR]), name=ENTRY)
     buffers = main.args[0]
     buffers.name = "buffers"
     entry = main.append_basic_block("entry")  # stack slots only; branches to "start"
@@ -187,7 +199,12 @@ def _render_program(
             args = _pointer_array(b, pointers, entry)
             context, raw = _shared_context(b, args, scratch, entry) if scratch else (args, None)
             runner = render_runner(module, num_threads)  # one per module
-            b.call(runner, [task, context, ir.Constant(I64, loop.extent)])
+            if in_team:
+                dispatch = render_team_dispatch(module, num_threads, runner)
+                whole = ir.Constant(I32, 1 if scratch else 0)  # a shared contraction
+                b.call(dispatch, [team, task, context, ir.Constant(I64, loop.extent), whole])
+            else:
+                b.call(runner, [task, context, ir.Constant(I64, loop.extent)])
             if raw is not None:
                 b.call(module.globals["free"], [raw])
         if clock is not None:
@@ -213,6 +230,8 @@ def _render_program(
     b.ret_void()
     b.position_at_end(entry)
     b.branch(main.basic_blocks[1])
+    if in_team:
+        render_team_entry(module, main, num_threads)
     keep_declarations(module)
     return module
 

@@ -54,13 +54,23 @@ _ENTRY_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 # the i32 global that threads.py renders (threads.GOMP_FLAG; not imported from there, which
 # would import the renderer into a process that only loads cached code)
 GOMP_FLAG = "tcomp_use_gomp"
-# malloc: contraction.py; clock_gettime: a profiled tcomp_main (render.py)
-_LIBC_SYMBOLS = ("pthread_create", "pthread_join", "malloc", "free", "clock_gettime")
+# malloc: contraction.py; clock_gettime: a profiled tcomp_main (render.py); sched_yield,
+# nanosleep: a thread team waiting for work (team.py)
+_LIBC_SYMBOLS = (
+    "pthread_create", "pthread_join", "malloc", "free", "clock_gettime", "sched_yield",
+    "nanosleep",
+    "prctl",
+)
 # the counters of a profiled module (render.PROFILE_SYMBOL; not imported from there, which
 # would import the renderer into a process that only loads cached code)
 PROFILE_SYMBOL = "tcomp_profile"
 PROFILE_HEADER = 2  # render.PROFILE_HEADER: the slots before the kernels' (calls, ns of calls)
 _USE_GOMP = ctypes.c_int32(0)  # read by compiled code: 1 = libgomp's pool may be used
+# the i32 global team.py renders (team.TEAM_FLAG): 1 = a program with several parallel
+# kernels runs them in one thread team per call; TCOMP_THREAD_TEAM=0 turns it off
+TEAM_FLAG = "tcomp_use_team"
+TEAM_ENV = "TCOMP_THREAD_TEAM"
+_USE_TEAM = ctypes.c_int32(0 if os.environ.get(TEAM_ENV, "1").strip() == "0" else 1)
 _GOMP_SYMBOLS = ("GOMP_parallel", "omp_get_thread_num", "omp_get_num_threads")
 # the libm functions compiled code may call, float and double, from the op table: each op
 # with a C math function, by its LLVM intrinsic's name when it has one (what LLVM makes of
@@ -179,6 +189,7 @@ def _register_gomp(llvm) -> Any:
     it was. A libgomp already loaded by something else keeps the policy it has.
     """
     llvm.add_symbol(GOMP_FLAG, ctypes.addressof(_USE_GOMP))
+    llvm.add_symbol(TEAM_FLAG, ctypes.addressof(_USE_TEAM))
     llvm.add_symbol(interrupt.FLAG_SYMBOL, ctypes.addressof(interrupt.FLAG))
     for path in _library_paths("gomp", "libgomp.so.1"):
         try:
