@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import backends_under_test
 from frontend_helpers import fixture_settings
 from gradcheck import assert_gradient_matches_sampled_differences
 from hypothesis import given, settings
@@ -26,6 +27,19 @@ LAYOUTS = [((7,), -1), ((3, 5), 1), ((5, 3), 0), ((2, 3, 6), -1), ((9,), None)]
 FEW = settings(fixture_settings, max_examples=5)
 FLOATS = ["float32", "float64", "float16"]
 INTS = ["int8", "uint8", "int32", "uint32", "int64", "bool"]
+# PoCL builds the network's kernels slowly (each dtype and layout is a compile), so on
+# opencl a few dtypes stand for the rest, which run on the other backends
+OPENCL_DTYPES = {"float32", "int32", "int64"}
+
+
+def backend_dtype_pairs(dtypes: list[str]) -> list[tuple[str, str]]:
+    """``(backend, dtype)`` for every backend under test, opencl with its few dtypes."""
+    return [
+        (backend, dtype)
+        for backend in backends_under_test()
+        for dtype in dtypes
+        if backend != "opencl" or dtype in OPENCL_DTYPES
+    ]
 
 
 def draw_values(data, shape, dtype: str) -> np.ndarray:
@@ -64,12 +78,10 @@ def layouts_for(backend: str):
     return LAYOUTS[1:3] if backend == "opencl" else LAYOUTS  # each layout is a compile
 
 
-@pytest.mark.parametrize("dtype", FLOATS + INTS)
+@pytest.mark.parametrize(("backend", "dtype"), backend_dtype_pairs(FLOATS + INTS))
 @FEW
 @given(data=st.data())
 def test_descending_sort_and_argsort(backend, dtype, data):
-    if backend == "opencl" and dtype not in ("float32", "int32", "int64"):
-        pytest.skip("PoCL builds the network's kernels slowly; the other dtypes run on llvm")
     shape, axis = data.draw(st.sampled_from(layouts_for(backend)), label="layout")
     x = draw_values(data, shape, dtype)
     index, values = tcomp.jit(
@@ -86,13 +98,13 @@ def test_descending_sort_and_argsort(backend, dtype, data):
     same_bits(np.asarray(values), np.take_along_axis(flat, want, axis=along))
 
 
-@pytest.mark.parametrize("dtype", ["int8", "uint8", "uint32", "int64"])
+@pytest.mark.parametrize(
+    ("backend", "dtype"), backend_dtype_pairs(["int8", "uint8", "uint32", "int64"])
+)
 @FEW
 @given(data=st.data())
 def test_ascending_sort_of_every_integer_dtype(backend, dtype, data):
     """Their extremes included: uint32 and int64 sort exactly (not through float32)."""
-    if backend == "opencl" and dtype != "int64":
-        pytest.skip("PoCL builds the network's kernels slowly; the other dtypes run on llvm")
     shape, axis = data.draw(st.sampled_from(layouts_for(backend)), label="layout")
     x = draw_values(data, shape, dtype)
     index, values = tcomp.jit(
