@@ -231,7 +231,7 @@ def _render_program(
     b.position_at_end(entry)
     b.branch(main.basic_blocks[1])
     if in_team:
-        render_team_entry(module, main, num_threads)
+        render_team_entry(module, main, num_threads, ENTRY)
     keep_declarations(module)
     return module
 

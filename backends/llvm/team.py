@@ -40,7 +40,7 @@ import sys
 from llvmlite import ir
 
 from tcomp.backends.llvm.exprs import I32, I64, PTR
-from tcomp.backends.llvm.threads import TASK_FN, _IndirectCallee, _pthread
+from tcomp.backends.llvm.threads import GOMP_FLAG, _IndirectCallee, _pthread, runtime_flag_set
 
 TEAM = ir.LiteralStructType([I64, PTR, PTR, I64, I64, I64, I64, I32, I32])
 TIMESPEC = ir.LiteralStructType([I64, I64])  # tv_sec, tv_nsec (LP64)
@@ -278,16 +278,16 @@ TEAM_BODY = "tcomp.team.body"
 BODY_DATA = ir.LiteralStructType([PTR, PTR])  # the program's buffers, the team slot
 
 
-def render_team_entry(module: ir.Module, program: ir.Function, num_threads: int) -> ir.Function:
-    """``void tcomp_main(ptr buffers)`` in team mode: the program (``void(ptr buffers,
+def render_team_entry(
+    module: ir.Module, program: ir.Function, num_threads: int, entry_name: str
+) -> ir.Function:
+    """``void <entry_name>(ptr buffers)`` (``tcomp_main``) in team mode: the program (``void(ptr buffers,
     ptr team)``) on thread 0 of one ``GOMP_parallel`` whose other threads help.
 
     Without libgomp's pool (a forked child: the runtime's ``tcomp_use_gomp`` is 0), or
     with teams turned off (``tcomp_use_team`` 0: ``TCOMP_THREAD_TEAM=0``), the program
     runs alone with a null team, and each parallel kernel goes to the module's own
     per-kernel runner (:func:`render_team_dispatch`)."""
-    from tcomp.backends.llvm.render import ENTRY
-    from tcomp.backends.llvm.threads import GOMP_FLAG
 
     body = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR]), name=TEAM_BODY)
     body.linkage = "internal"
@@ -310,7 +310,7 @@ def render_team_entry(module: ir.Module, program: ir.Function, num_threads: int)
             b.call(help_fn, [team])
     b.ret_void()
 
-    main = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR]), name=ENTRY)
+    main = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR]), name=entry_name)
     b = ir.IRBuilder(main.append_basic_block("entry"))
     team = b.alloca(TEAM, name="team")
     slot = b.alloca(BODY_DATA, name="data")
@@ -318,7 +318,7 @@ def render_team_entry(module: ir.Module, program: ir.Function, num_threads: int)
     for number, value in ((STATE, _i64(0)), (DONE, ir.Constant(I32, 0))):
         b.store(value, _field(b, team, number))
     gomp = _pthread(module, "GOMP_parallel", ir.FunctionType(ir.VoidType(), [PTR, PTR, I32, I32]))
-    in_team = b.and_(_flag_set(b, GOMP_FLAG), _flag_set(b, TEAM_FLAG))
+    in_team = b.and_(runtime_flag_set(b, GOMP_FLAG), runtime_flag_set(b, TEAM_FLAG))
     with b.if_else(in_team) as (pool, alone):
         with pool:
             for i, value in enumerate((main.args[0], team)):
@@ -328,15 +328,6 @@ def render_team_entry(module: ir.Module, program: ir.Function, num_threads: int)
             b.call(program, [main.args[0], ir.Constant(PTR, None)])
     b.ret_void()
     return main
-
-
-def _flag_set(b: ir.IRBuilder, name: str) -> ir.Value:
-    """Whether the runtime-owned i32 ``name`` is non-zero."""
-    flag = b.module.globals.get(name)
-    if flag is None:
-        flag = ir.GlobalVariable(b.module, I32, name=name)
-        flag.linkage = "external"
-    return b.icmp_signed("!=", b.load(flag, typ=I32), ir.Constant(I32, 0))
 
 
 def render_team_dispatch(module: ir.Module, num_threads: int, runner: ir.Function) -> ir.Function:
@@ -365,7 +356,6 @@ def render_team_dispatch(module: ir.Module, num_threads: int, runner: ir.Functio
 
 
 __all__ = [
-    "TASK_FN",
     "TEAM",
     "render_team_dispatch",
     "render_team_entry",

@@ -60,6 +60,16 @@ def _thread_entry(module: ir.Module) -> ir.Function:
     return function
 
 
+def runtime_flag_set(b: ir.IRBuilder, name: str) -> ir.Value:
+    """Whether the runtime-owned i32 global ``name`` (an external the runtime defines,
+    such as ``tcomp_use_gomp``) is non-zero, read where ``b`` stands."""
+    flag = b.module.globals.get(name)
+    if flag is None:
+        flag = ir.GlobalVariable(b.module, I32, name=name)
+        flag.linkage = "external"
+    return b.icmp_signed("!=", b.load(flag, typ=I32), ir.Constant(I32, 0))
+
+
 def _pthread(module: ir.Module, name: str, ty: ir.FunctionType) -> ir.Function:
     existing = module.globals.get(name)
     return existing if existing is not None else ir.Function(module, ty, name)
@@ -153,12 +163,7 @@ def render_gomp_parallel(module: ir.Module, num_threads: int) -> ir.Function:
     b = ir.IRBuilder(function.append_basic_block("entry"))
     slot = b.alloca(data_type, name="data")
     slot.type = PTR
-    flag = module.globals.get(GOMP_FLAG)
-    if flag is None:
-        flag = ir.GlobalVariable(module, I32, name=GOMP_FLAG)
-        flag.linkage = "external"
-    use_gomp = b.icmp_signed("!=", b.load(flag, typ=I32), ir.Constant(I32, 0))
-    with b.if_else(use_gomp) as (pool, threads):
+    with b.if_else(runtime_flag_set(b, GOMP_FLAG)) as (pool, threads):
         with pool:
             for i, value in enumerate((task_fn, buffers, n)):
                 field = b.gep(slot, [ir.Constant(I32, 0), ir.Constant(I32, i)], source_etype=data_type)

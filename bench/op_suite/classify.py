@@ -19,6 +19,7 @@ error, skip.
 
 from __future__ import annotations
 
+import collections
 import os
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -147,9 +148,9 @@ def classify(
 def _stood_in_note(stood_in: tuple[str, ...]) -> str:
     if not stood_in:
         return ""
-    counts = {s: stood_in.count(s) for s in stood_in}
+    counts = collections.Counter(stood_in)  # first-seen order, each check once
     return "tcomp's error stood in for torch's: " + ", ".join(
-        f"{s}" + (f" (x{n})" if n > 1 else "") for s, n in counts.items()
+        s + (f" (x{n})" if n > 1 else "") for s, n in counts.items()
     )
 
 
