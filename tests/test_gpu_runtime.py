@@ -425,3 +425,15 @@ def test_pocl_kernels_are_built_at_load_and_the_first_call_builds_nothing(monkey
     np.testing.assert_allclose(np.asarray(total), expected, rtol=1e-5)
     with np.errstate(divide="ignore"):
         np.testing.assert_array_equal(np.asarray(quotients), np.floor_divide(indices, divisors))
+
+
+def test_a_rejected_program_is_blamed_on_tcomp_unless_the_toolchain_refuses_every_program():
+    from tcomp.backends.gpu.driver import build_error_message
+
+    ours = build_error_message("opencl", "step", "error: use of undeclared identifier 'x'",
+                               "x;")
+    assert "a tcomp bug" in ours and "undeclared identifier" in ours and "1 | x;" in ours
+    # PoCL whose LLVM does not know the (virtual) CPU refuses to build any program
+    theirs = build_error_message("opencl", "step", "error: unknown target CPU 'generic'", "x;")
+    assert "a tcomp bug" not in theirs
+    assert "does not recognise this CPU" in theirs and "unknown target CPU" in theirs

@@ -141,10 +141,22 @@ def numbered_source(source: str) -> str:
     return "\n".join(f"{number:>{width}} | {line}" for number, line in enumerate(lines, 1))
 
 
+# Compiler logs that blame the device's toolchain, not the program: PoCL's bundled LLVM
+# does not know some (virtual) CPUs, reports the host CPU as "generic" and then refuses
+# to compile anything for it.
+TOOLCHAIN_FAULTS = ("unknown target CPU",)
+
+
 def build_error_message(backend: str, name: str, log: str, source: str) -> str:
     """The text of a TcompBackendError for a program the device compiler rejected."""
+    if any(fault in log for fault in TOOLCHAIN_FAULTS):
+        cause = ("the device's own compiler cannot build for this processor, whatever the "
+                 "program (for PoCL: its LLVM does not recognise this CPU; pick another "
+                 "OpenCL platform or another backend)")
+    else:
+        cause = "a tcomp bug: please report it with this message"
     return (
         f"{backend}: the device compiler rejected the generated program {name!r} "
-        f"(a tcomp bug: please report it with this message)\n"
+        f"({cause})\n"
         f"--- compiler log ---\n{log.strip()}\n--- source ---\n{numbered_source(source)}"
     )

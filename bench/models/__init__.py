@@ -3,7 +3,7 @@
 One module per model, each a port of a public training program (its
 docstring says which, and what was changed): ``cnn`` (PyTorch's CIFAR-10
 tutorial), ``gpt`` (nanoGPT's baby GPT), ``mlp`` (JAX's MNIST example),
-``autoencoder`` (the Keras blog's) and ``rnn`` (min-char-rnn). Each declares
+``autoencoder`` (the Keras blog's), ``rnn`` (min-char-rnn) and ``resnet`` (He et al.'s CIFAR ResNet with batch norm). Each declares
 a :class:`bench.models.spec.Model` (``MODEL``); :mod:`bench.models.frameworks`
 builds its train step for each framework (``tcomp_step(model, backend)``,
 ``jax_step(model, jax)``, ``torch_step(model, torch, compiled)``);
@@ -20,7 +20,7 @@ import importlib
 
 from bench.models.spec import Model
 
-MODEL_NAMES = ("cnn", "gpt", "mlp", "autoencoder", "rnn")
+MODEL_NAMES = ("cnn", "resnet", "gpt", "mlp", "autoencoder", "rnn")
 
 
 def load(name: str) -> Model:

@@ -31,6 +31,7 @@ import numpy as np
 
 from tcomp.ir.primitives.attrs import AttrKind
 from tcomp.ir.primitives.base import Primitive, register, shape_error, type_error
+from tcomp.ir.primitives.convolution_phases import phases_apply, strided_input_gradient
 from tcomp.ir.types import TensorType
 
 CONV_ATTRS = {
@@ -158,7 +159,9 @@ def _conv_vjp(b, n, ct):
     # input: dX[h] = sum_{o s + k r = h + pl} ct[o] w[k]; with k' = K-1-k (the flipped kernel)
     #   and ct dilated by s: dX = conv(ct, flip(w^T), lhs_dilation=s, rhs_dilation=r,
     #   padding low r(K-1) - pl, high Hd - 1 + pl - (O-1) s), then dx = dX[::l];
-    #   w^T swaps the in/out channels within each group.
+    #   w^T swaps the in/out channels within each group. With a stride and neither
+    #   dilation, one stride-1 conv per phase of the input instead (convolution_phases.py):
+    #   the dilated ct would make all but 1 / s^d of the products zeros.
     # weight: dw[o, c, k] = sum_{n, j} ct[n, o, j] X[n, c, j s + k r - pl]: a conv whose batch
     #   is c and whose channels are (group, n): lhs x as [C/g, g N, H], rhs ct as [O, N, O],
     #   stride r, kernel dilation s, padding low pl, groups g, giving [C/g, O, K] -> [O, C/g, K].
@@ -181,18 +184,11 @@ def _conv_vjp(b, n, ct):
     wt = b.reshape(w, shape=(groups, og, cg, *kernel))
     wt = b.transpose(wt, perm=(0, 2, 1, *range(3, 3 + d)))
     wt = b.reshape(wt, shape=(c, og, *kernel))
-    wt = b.rev(wt, axes=spatial_axes)
-    pad_in: list[int] = []
-    starts: list[int] = []
-    for a in range(d):
-        low = rhs[a] * (kernel[a] - 1) - padding[2 * a]
-        high = dilated[a] - 1 + padding[2 * a] - (out_spatial[a] - 1) * strides[a]
-        pad_in += [low, high]
-        starts.append(max(-low, 0))
-    # with a negative high pad, the clamped conv has extra outputs at the end: sliced off
-    input_attrs = {"strides": (1,) * d, "lhs_dilation": tuple(strides), "rhs_dilation": tuple(rhs),
-                   "groups": groups}
-    dx = _clamped(b, (ct, wt), input_attrs, pad_in, starts, dilated)
+    dx = None
+    if phases_apply(attrs):
+        dx = strided_input_gradient(b, ct, wt, attrs, spatial, _clamped)
+    if dx is None:
+        dx = _dilated_input_gradient(b, ct, wt, attrs, dilated, out_spatial, kernel)
     if any(l > 1 for l in lhs):
         dx = b.slice(dx, start=(0,) * (d + 2), stop=dx.shape,
                      step=(1, 1) + tuple(lhs))
@@ -212,6 +208,27 @@ def _conv_vjp(b, n, ct):
     dw = _clamped(b, (xs, cts), weight_attrs, pad_w, [0] * d, kernel)  # [C/g, O, K...]
     dw = b.transpose(dw, perm=(1, 0, *spatial_axes))
     return [dx, dw]
+
+
+def _dilated_input_gradient(b, ct, wt, attrs: Mapping[str, Any], dilated: list[int],
+                            out_spatial: Sequence[int], kernel: Sequence[int]):
+    """The input gradient as one transposed convolution: ``ct`` dilated by the stride,
+    convolved with the flipped ``wt`` (see ``_conv_vjp``), over the lhs-dilated input."""
+    d = len(dilated)
+    strides, rhs, padding = attrs["strides"], attrs["rhs_dilation"], attrs["padding"]
+    groups = attrs["groups"]
+    wt = b.rev(wt, axes=tuple(range(2, 2 + d)))
+    pad_in: list[int] = []
+    starts: list[int] = []
+    for a in range(d):
+        low = rhs[a] * (kernel[a] - 1) - padding[2 * a]
+        high = dilated[a] - 1 + padding[2 * a] - (out_spatial[a] - 1) * strides[a]
+        pad_in += [low, high]
+        starts.append(max(-low, 0))
+    # with a negative high pad, the clamped conv has extra outputs at the end: sliced off
+    input_attrs = {"strides": (1,) * d, "lhs_dilation": tuple(strides), "rhs_dilation": tuple(rhs),
+                   "groups": groups}
+    return _clamped(b, (ct, wt), input_attrs, pad_in, starts, dilated)
 
 
 register(Primitive("conv", _conv_infer, conv_reference, _conv_vjp, CONV_ATTRS, num_inputs=2))

@@ -147,12 +147,15 @@ def _reshapes_a_transpose(node: Node, producers: dict[Value, Node]) -> bool:
 
 
 def matmul_sources(fn: Function) -> set[Value]:
-    """The computed values that matmul and window-reduction and scatter_add
-    operands read (through PASS_THROUGH_OPS)."""
+    """The computed values that matmul, window-reduction and scatter_add operands read
+    (through PASS_THROUGH_OPS), and those of convs of at least ``MIN_WORK`` multiply-adds
+    (inlined, a batch norm's backward ran inside a weight gradient's reduction, once per
+    window offset: 27 times in a 3x3 conv of 3 channels)."""
     producers = fn.producers()
     sources = set()
     for node in fn.nodes:
-        if node.op not in BUFFERED_OPERAND_OPS:
+        heavy_conv = node.op == "conv" and contraction_work(node) >= MIN_WORK
+        if node.op not in BUFFERED_OPERAND_OPS and not heavy_conv:
             continue
         blocked = node.op == "matmul" and contraction_work(node) >= MIN_WORK
         for value in node.inputs:
