@@ -96,7 +96,7 @@ def test_opt_runs_a_graph_then_a_kernel_pipeline(capsys):
         ("fuse,cse", "graph pass 'cse' works on graph IR: put it before fuse"),
         ("fuse,plan-memory,fuse", "fuse is named twice"),
         ("fuse,tile", "unknown pass 'tile': graph passes are simplify, cse, dce; kernel passes "
-                      "are fuse, flatten-contractions, schedule-contractions"),
+                      "are fuse, flatten-contractions, split-contractions, schedule-contractions"),
         ("fuse,split-reductions{chunks=4}", "split-reductions takes no option 'chunks'"),
         ("cse{n=1},fuse", "graph pass 'cse' takes no options"),
         ("fuse{n=1}", "fuse takes no options"),

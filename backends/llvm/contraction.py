@@ -74,6 +74,8 @@ COUNTER = "tc.counter"
 ROW_OFFSET = "tc.row"
 ALIGN = 64
 _WIDE = {"float32": F32, "float64": F64}
+PANEL_IN_L1 = 4096  # elements of a packed panel that one lane-by-lane pass may write
+TILE_K = 16  # k per tile when a panel is packed lane by lane in tiles (one cache line)
 
 
 def render_contraction_kernel(
@@ -104,8 +106,21 @@ def render_contraction_kernel(
 def shared_scratch_bytes(kernel: Kernel, match: Contraction) -> int:
     """Bytes of the packed-B scratch a shared contraction's caller provides (plus alignment)."""
     nr = kernel.schedule.unroll[match.n_loop.var.name]
+    if reads_b_in_place(match, nr):
+        return ALIGN
     n_pad = -(-match.n_loop.extent // nr) * nr
     return match.k_loop.extent * n_pad * (4 if match.acc.dtype == "float32" else 8) + ALIGN
+
+
+def reads_b_in_place(match: Contraction, nr: int) -> bool:
+    """Whether the micro-kernel reads B's rows where they are instead of packed panels:
+    rows contiguous in n, of the accumulator's dtype, and every panel whole (``N`` a
+    multiple of ``NR``: a partial last panel would read past the row). A conv's im2col
+    copy is such a B (``[K, P]``, ``P`` the image): packing it again cost about as much
+    as the multiply-adds (16 per element for 16 output channels)."""
+    b, n = match.b, match.n_loop.var.name
+    return (b.dtype == match.acc.dtype and b.strides.get(n) == 1
+            and match.n_loop.extent % nr == 0)
 
 
 def _i64(value) -> ir.Value:
@@ -189,7 +204,11 @@ class _ContractionRenderer(_BodyRenderer):
         s_k = operand.strides.get(self.match.k_loop.var.name, 0)
         zero = ir.Constant(self.ty, 0.0)
         panels = b.sdiv(lanes_padded, _i64(width))
+        # lanes inner: contiguous writes; k inner when that reads contiguously, in tiles of
+        # TILE_K for a panel bigger than L1 (down a 32768-deep panel, 64 bytes a step, every
+        # lane's pass went out to L2; across it, lanes 128 KiB apart met in one cache set)
         lane_inner = abs(s_lane) == 1 or abs(s_k) != 1
+        tiled = not lane_inner and depth * width > PANEL_IN_L1
         with (taker or counted_loop(b, 0, panels, f"{name}.panel")) as panel:
             panel_dest = b.gep(dest, [b.mul(panel, _i64(depth * width))], source_etype=self.ty)
             first = b.mul(panel, _i64(width))
@@ -215,6 +234,12 @@ class _ContractionRenderer(_BodyRenderer):
                     with counted_loop(b, 0, depth, f"{name}.{tag}k") as k:
                         with counted_loop(b, 0, width, f"{name}.{tag}c") as c:
                             element(k, c, guarded)
+                elif tiled:
+                    with counted_loop(b, 0, depth, f"{name}.{tag}t", TILE_K) as tile:
+                        end = _smin(b, b.add(tile, _i64(TILE_K)), _i64(depth))
+                        with counted_loop(b, 0, width, f"{name}.{tag}c") as c:
+                            with counted_loop(b, tile, end, f"{name}.{tag}k") as k:
+                                element(k, c, guarded)
                 else:
                     with counted_loop(b, 0, width, f"{name}.{tag}c") as c:
                         with counted_loop(b, 0, depth, f"{name}.{tag}k") as k:
@@ -236,10 +261,14 @@ class _ContractionRenderer(_BodyRenderer):
         mr, nr, mc, kc = self.mr, self.nr, self.mc, self.kc
         n_pad = -(-size_n // nr) * nr
         direct_a = self._reads_a_in_place(n_pad)
+        direct_b = reads_b_in_place(match, nr)
         a_raw, packed_a = self._malloc(_i64(0 if direct_a else mc * size_k))
         c_raw, c_block = self._malloc(_i64(mc * n_pad))
         b_base = self._base(match.b, scope)
-        if shared:  # the threads pack B together, into the caller's scratch, then wait
+        raws: tuple[Any, ...] = (c_raw, a_raw)  # malloc'd here, freed at the end
+        if direct_b:  # the micro-kernel reads B's rows where they are: nothing to pack
+            packed_b = self.pointers[match.b.buffer][0]
+        elif shared:  # the threads pack B together, into the caller's scratch, then wait
             context = self.pointers[COUNTER][0]
             packed_b = b.load(self._field(context, 5), typ=PTR)
             panels = n_pad // nr
@@ -247,14 +276,13 @@ class _ContractionRenderer(_BodyRenderer):
             self._pack(packed_b, match.b, b_base, n, _i64(0), _i64(size_n), _i64(n_pad), size_k,
                        nr, "packb", taker)
             self._wait(self._field(context, 4), panels)
-            raws: tuple[Any, ...] = (c_raw, a_raw)
         else:
             b_raw, packed_b = self._malloc(_i64(size_k * n_pad))
             self._pack(packed_b, match.b, b_base, n, _i64(0), _i64(size_n), _i64(n_pad),
                        size_k, nr, "packb")
             raws = (c_raw, a_raw, b_raw)
         a_base = self._base(match.a, scope)
-        ukernel = _micro_kernel(b.module, self.ty, mr, nr, self.lanes, direct_a)
+        ukernel = _micro_kernel(b.module, self.ty, mr, nr, self.lanes, direct_a, direct_b)
         if shared:
             count = -(-match.m_loop.extent // mc)
             blocks = self._take(self._field(self.pointers[COUNTER][0], 1), count, "ic.take",
@@ -275,8 +303,14 @@ class _ContractionRenderer(_BodyRenderer):
                 depth = _smin(b, _i64(kc), b.sub(_i64(size_k), pc))
                 first = b.icmp_signed("==", pc, _i64(0))
                 with counted_loop(b, 0, n_pad, "jr", nr) as jr:
-                    b_panel = b.gep(packed_b, [b.add(b.mul(jr, _i64(size_k)), b.mul(pc, _i64(nr)))],
-                                    source_etype=self.ty)
+                    if direct_b:  # row pc of B, from column jr on
+                        s_k = match.b.strides[match.k_loop.var.name]
+                        start = b.add(b_base, b.add(b.mul(pc, _i64(s_k)), jr))
+                        b_panel = b.gep(packed_b, [start], source_etype=self.ty)
+                    else:
+                        b_panel = b.gep(packed_b, [b.add(b.mul(jr, _i64(size_k)),
+                                                         b.mul(pc, _i64(nr)))],
+                                        source_etype=self.ty)
                     with counted_loop(b, 0, rows_pad, "ir", mr) as row:
                         c_tile = b.gep(c_block, [b.add(b.mul(row, _i64(n_pad)), jr)],
                                        source_etype=self.ty)
@@ -291,6 +325,8 @@ class _ContractionRenderer(_BodyRenderer):
                                 packed_a, [b.add(b.mul(row, _i64(size_k)), b.mul(pc, _i64(mr)))],
                                 source_etype=self.ty)
                             extra = []
+                        if direct_b:
+                            extra.append(_i64(match.b.strides[match.k_loop.var.name]))
                         b.call(ukernel, [a_panel, b_panel, c_tile, depth, _i64(n_pad), first,
                                          *extra])
             self._epilogue(ic, rows, n_pad, c_block, scope)
@@ -369,23 +405,28 @@ class _ContractionRenderer(_BodyRenderer):
 
 
 def _micro_kernel(
-    module: ir.Module, ty: ir.Type, mr: int, nr: int, lanes: int, direct_a: bool = False
+    module: ir.Module, ty: ir.Type, mr: int, nr: int, lanes: int, direct_a: bool = False,
+    direct_b: bool = False,
 ) -> ir.Function:
     """``void ukernel(ptr a, ptr b, ptr c, i64 depth, i64 ldc, i1 first)``:
     ``c[r, 0..nr) (+)= sum_p a[p, r] * b[p, 0..nr)`` for ``r < mr`` with ``a`` packed
     ``[p][mr]``, ``b`` packed ``[p][nr]`` and ``c`` rows ``ldc`` apart (all 64-byte aligned);
     ``first`` starts from zero instead of ``c``. ``direct_a``: two more arguments, ``i64
     lda, i64 valid``, and ``a`` is A itself, row ``r`` at ``a + min(r, valid - 1) * lda``
-    (rows past ``valid`` repeat the last one: their results land in C rows nobody reads)."""
+    (rows past ``valid`` repeat the last one: their results land in C rows nobody reads).
+    ``direct_b``: one more argument after those, ``i64 ldb``, and ``b`` is B itself, row
+    ``p`` at ``b + p * ldb`` (read unaligned)."""
     suffix = "f32" if ty == F32 else "f64"
-    name = f"tc.ukernel.{suffix}.{mr}x{nr}" + (".direct" if direct_a else "")
+    name = (f"tc.ukernel.{suffix}.{mr}x{nr}" + (".direct" if direct_a else "")
+            + (".b_in_place" if direct_b else ""))
     existing = module.globals.get(name)
     if existing is not None:
         return existing
     vector = ir.VectorType(ty, lanes)
     per_row = nr // lanes
     fma = intrinsic(module, f"llvm.fma.v{lanes}{suffix}", vector, [vector] * 3)
-    arguments = [PTR, PTR, PTR, I64, I64, I1] + ([I64, I64] if direct_a else [])
+    arguments = ([PTR, PTR, PTR, I64, I64, I1] + ([I64, I64] if direct_a else [])
+                 + ([I64] if direct_b else []))
     function = ir.Function(module, ir.FunctionType(ir.VoidType(), arguments), name=name)
     function.linkage = "internal"
     function.attributes.add("nounwind")
@@ -396,8 +437,9 @@ def _micro_kernel(
     for arg in (a, bp, c):
         arg.add_attribute("noalias")
     b = ir.IRBuilder(function.append_basic_block("entry"))
+    ldb = function.args[-1] if direct_b else None
     if direct_a:
-        lda, valid = function.args[6:]
+        lda, valid = function.args[6:8]
         last = b.sub(valid, _i64(1))
         a_rows = [b.gep(a, [b.mul(_smin(b, _i64(r), last), lda)], inbounds=True,
                         source_etype=ty) for r in range(mr)]
@@ -438,10 +480,12 @@ def _micro_kernel(
         accs.append(phi)
     b.cbranch(b.icmp_signed("<", p, depth), body, done)
     b.position_at_end(body)
-    b_row = b.gep(bp, [b.mul(p, _i64(nr))], inbounds=True, source_etype=ty)
+    b_row = b.gep(bp, [b.mul(p, ldb if direct_b else _i64(nr))], inbounds=True,
+                  source_etype=ty)
+    b_align = (4 if ty == F32 else 8) if direct_b else ALIGN
     b_vectors = [
         b.load(b.gep(b_row, [_i64(v * lanes)], inbounds=True, source_etype=ty), typ=vector,
-               align=ALIGN)
+               align=b_align)
         for v in range(per_row)
     ]
     if not direct_a:

@@ -174,6 +174,16 @@ def _split(nest: _Nest) -> tuple[int, int, int] | None:
     return None
 
 
+def _reduction_innermost(cols: list[Loop], reductions: list[Loop]) -> bool:
+    """Whether the second factor's copy is laid out ``[B, P, K]`` (its loops ``B, P, K``,
+    vectorised along the last reduction loop) rather than ``[B, K, P]``: when the last
+    output loop is shorter than a vector and the last reduction loop is longer. A conv's
+    weight gradient has the window offsets as ``P`` (a 3-wide last loop) and the batch and
+    image as ``K`` (the image's rows innermost): along ``P`` its im2col copy ran in
+    3-element vectors, along ``K`` it reads and writes whole rows."""
+    return cols[-1].extent < VECTOR_HINT and reductions[-1].extent > cols[-1].extent
+
+
 def _digits(flat: Var, loops: list[Loop]) -> dict[Var, Expr]:
     """Each loop variable as its row-major digit of ``flat``."""
     digits, stride = {}, math.prod(loop.extent for loop in loops)
@@ -234,25 +244,35 @@ def _flattened(program: Program, kernel: Kernel, names: Iterator[str]) -> list[K
     k_flat = flat(reductions)
     copy_rows = _nested(rows + reductions, (Store(
         rows_buffer, add(mul(flat(rows), const_index(extent["K"])), k_flat), row_factor),))
-    cols_index = add(mul(add(mul(flat(batch), const_index(extent["K"])), k_flat),
-                         const_index(extent["P"])), flat(cols))
-    copy_cols = _nested(batch + reductions + cols, (Store(cols_buffer, cols_index, col_factor),))
-
     m, n, k = (Var(f"f{i}", INDEX, extent[key]) for i, key in enumerate("MPK"))
+    b_flat = mul(flat(batch), const_index(extent["K"] * extent["P"]))
+    k_inner = _reduction_innermost(cols, reductions)
+    if k_inner:  # [B, P, K]: the copy runs along the reduction's innermost loop
+        cols_index = add(b_flat, add(mul(flat(cols), const_index(extent["K"])), k_flat))
+        copy_cols = _nested(batch + cols + reductions,
+                            (Store(cols_buffer, cols_index, col_factor),))
+        b_index = add(b_flat, add(mul(n, const_index(extent["K"])), k))
+    else:  # [B, K, P]: the copy runs along the last output loop
+        cols_index = add(b_flat, add(mul(k_flat, const_index(extent["P"])), flat(cols)))
+        copy_cols = _nested(batch + reductions + cols,
+                            (Store(cols_buffer, cols_index, col_factor),))
+        b_index = add(b_flat, add(mul(k, const_index(extent["P"])), n))
     a = Load(rows_buffer, add(mul(m, const_index(extent["K"])), k), dtype_rows)
-    b_index = add(mul(add(mul(flat(batch), const_index(extent["K"])), k), const_index(extent["P"])), n)
     b = Load(cols_buffer, b_index, dtype_cols)
     product = Binary("mul", a, b, nest.acc.dtype) if first == 0 else Binary("mul", b, a, nest.acc.dtype)
     digits = {**_digits(m, rows), **_digits(n, cols)}
     body = (Let(nest.acc, Const(0.0, nest.acc.dtype)),
             Loop(k, (Assign(nest.acc, Binary("add", nest.acc, product, nest.acc.dtype)),)),
             *(_replace(stmt, digits) for stmt in nest.epilogue))
-    matmul_body = _nested(batch, (Loop(m, (Loop(n, body),)),))
+    # [B, P, K]: the im2col rows are contiguous in k, so they are the matmul's rows
+    # (outer loop), which the blocked kernel reads in place when the other side is narrow
+    outer_loop, inner_loop = (n, m) if k_inner else (m, n)
+    matmul_body = _nested(batch, (Loop(outer_loop, (Loop(inner_loop, body),)),))
     sizes = buffer_sizes(program.buffers)
     made = []
     for loops_body, vector in ((copy_rows, reductions[-1].var.name),
-                               (copy_cols, cols[-1].var.name),
-                               (matmul_body, n.name)):
+                               (copy_cols, (reductions if k_inner else cols)[-1].var.name),
+                               (matmul_body, inner_loop.name)):
         outer = loops_body[0]
         assert isinstance(outer, Loop)
         made.append(Kernel(kernel.name, kernel_args(loops_body, sizes), loops_body,

@@ -43,6 +43,7 @@ from tcomp.ir.kernel.lowering.memory import plan_memory
 from tcomp.ir.kernel.lowering.program import MIN_RECURSION_LIMIT, fuse_function
 from tcomp.ir.kernel.lowering.reuse_terms import reuse_reduction_terms
 from tcomp.ir.kernel.lowering.schedule_cpu import MIN_PARALLEL_WORK, schedule_cpu
+from tcomp.ir.kernel.lowering.split_contraction import split_contractions
 from tcomp.ir.kernel.lowering.split_reduction import GPU_PARTS, PARTS, split_reductions
 from tcomp.ir.kernel.lowering.split_regions import split_regions
 from tcomp.ir.kernel.verifier import verify_cpu_schedule, verify_program
@@ -119,6 +120,25 @@ def flatten_contractions_pass(program: Program) -> Program:
           acc = sum over f2 in 0..150 of %tflat1[..] * %tflat0[..]; out[..] = acc }}}
     """
     return flatten_contractions(program)
+
+
+def split_contractions_pass(program: Program) -> Program:
+    """Splits a contraction with a small output and a long contracted loop along that loop.
+
+    A kernel matched as a contraction without batch loops, with ``M * N`` at most
+    ``MAX_OUTPUT`` and ``K`` at least ``MIN_K`` (a convolution's weight gradient: 16 x 144
+    outputs over 32768 batch-and-image positions) becomes a partial contraction over
+    ``PARTS`` chunks of ``K``, parallel over the chunks (``schedule-contractions`` blocks
+    each), and a final kernel that adds the partials and runs the epilogue
+    (``lowering/split_contraction.py``)::
+
+        for f0 in 0..16 { for f1 in 0..144 { acc = sum over f2 in 0..32768; out[..] = acc }}
+        ->
+        for s0 in 0..16 { for f0, f1 { acc = sum over f2 in 0..2048 at s0 * 2048 + f2;
+                                       %tsplitk0[(s0 * 16 + f0) * 144 + f1] = acc }}
+        for f0, f1 { acc = sum over s0 of %tsplitk0[..]; out[..] = acc }
+    """
+    return split_contractions(program)
 
 
 def split_reductions_pass(program: Program, parts: int = PARTS) -> Program:
@@ -242,6 +262,7 @@ def split_regions_pass(program: Program) -> Program:
 
 KERNEL_PASSES: dict[str, KernelPass] = {
     "flatten-contractions": flatten_contractions_pass,
+    "split-contractions": split_contractions_pass,
     "schedule-contractions": schedule_contractions_pass,
     "split-reductions": split_reductions_pass,
     "plan-memory": plan_memory_pass,
@@ -258,8 +279,8 @@ SCHEDULE_CHECKS = {"schedule-cpu": verify_cpu_schedule}
 # kernel for their dialect, recorded in its schedule), a backend pass because it knows
 # the dialect; no CPU blocking runs for a GPU.
 LLVM_PIPELINE: tuple[str, ...] = (
-    FUSE, "flatten-contractions", "schedule-contractions", "split-reductions", "plan-memory",
-    "reuse-reduction-terms", "split-regions", "schedule-cpu",
+    FUSE, "flatten-contractions", "split-contractions", "schedule-contractions",
+    "split-reductions", "plan-memory", "reuse-reduction-terms", "split-regions", "schedule-cpu",
 )
 
 
