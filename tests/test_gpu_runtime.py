@@ -437,3 +437,21 @@ def test_a_rejected_program_is_blamed_on_tcomp_unless_the_toolchain_refuses_ever
     theirs = build_error_message("opencl", "step", "error: unknown target CPU 'generic'", "x;")
     assert "a tcomp bug" not in theirs
     assert "does not recognise this CPU" in theirs and "unknown target CPU" in theirs
+
+
+def test_a_pocl_that_builds_nothing_makes_opencl_unavailable_with_the_reason(monkeypatch):
+    cl = pytest.importorskip("pyopencl")
+    from tcomp.backends.opencl import driver as opencl_driver
+    from tcomp.ir.errors import TcompBackendError
+
+    try:
+        devices = [d for p in cl.get_platforms() for d in p.get_devices()]
+    except cl.Error:
+        devices = []
+    if not any(opencl_driver.builds_at_first_launch(d) for d in devices):
+        pytest.skip("no PoCL CPU device here (pip install 'pyopencl[pocl]' gives one)")
+    # a compiler that rejects the one-line probe, as PoCL does for a CPU its LLVM does not
+    # know; on such a machine the real probe fails the same way
+    monkeypatch.setattr(opencl_driver, "PROBE_SOURCE", "__kernel void tcomp_probe( {")
+    with pytest.raises(TcompBackendError, match="builds no program on this machine"):
+        opencl_driver.OpenCLDriver()

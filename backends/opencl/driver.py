@@ -40,6 +40,8 @@ DEFAULT_LOCAL_SIZE = 128
 # PoCL's grid_width_specialization_limit on CPU devices (USHRT_MAX from 1.8 to 8.0-dev): a
 # launch whose grid is narrower runs a "-smallgrid" variant of the work-group function
 POCL_SMALL_GRID = 65535
+# built when a PoCL CPU device opens: a compiler that cannot build this builds nothing
+PROBE_SOURCE = "__kernel void tcomp_probe(__global float *x) { x[0] = 1.0f; }"
 
 
 def import_pyopencl() -> Any:
@@ -128,6 +130,26 @@ class OpenCLDriver(Driver):
         self.keeps_binary_cache = bool(has_src_build_cache(device))
         self.builds_at_first_launch = builds_at_first_launch(device)
         self._launched: dict[tuple[int, int], Any] = {}  # (kernel id, local size) -> kernel
+        if self.builds_at_first_launch:
+            self._check_compiler()
+
+    def _check_compiler(self) -> None:
+        """Builds a one-line program, so a PoCL that can build nothing on this machine
+        (its LLVM does not know the CPU: "unknown target CPU 'generic'") makes the
+        backend unavailable, with the reason, instead of failing every program."""
+        cl = self.cl
+        program = cl.Program(self.context, PROBE_SOURCE)
+        try:
+            program.build(options=["-cl-std=CL1.2"], cache_dir=False)
+        except cl.Error as error:
+            try:
+                log = program.get_build_info(self.device, cl.program_build_info.LOG)
+            except cl.Error:
+                log = ""
+            raise TcompBackendError(
+                f"{self.info.describe()}: its OpenCL compiler builds no program on this "
+                f"machine (a one-line kernel failed): {(log or str(error)).strip()}"
+            ) from None
 
     def alloc(self, nbytes: int) -> Any:
         cl = self.cl

@@ -10,6 +10,18 @@ INSTALL_HINTS = {
     "opencl": 'pip install "tcomp[opencl]"',
     "cuda": 'pip install "tcomp[cuda]"  (also needs an NVIDIA GPU and its driver)',
 }
+# the Python package each hint installs: no hint when it is there (the reason is elsewhere)
+HINTED_MODULES = {"opencl": "pyopencl", "cuda": "pycuda"}
+
+
+def install_hint(name: str) -> str | None:
+    """How to install what the backend ``name`` lacks, when its package is missing."""
+    import importlib.util
+
+    module = HINTED_MODULES.get(name)
+    if module is not None and importlib.util.find_spec(module) is not None:
+        return None
+    return INSTALL_HINTS.get(name)
 
 
 def device_lines(name: str) -> list[str]:
@@ -57,8 +69,9 @@ def run(args: argparse.Namespace) -> int:
             details = device_lines(name)
         else:
             line = "not available"
-            if name in INSTALL_HINTS:
-                line += f"; install: {INSTALL_HINTS[name]}"
+            hint = install_hint(name)
+            if hint:
+                line += f"; install: {hint}"
             reason = unavailable_reason(name)
             if reason:
                 details = [f"why: {reason}"]
