@@ -183,6 +183,11 @@ MODEL = Model(
     jax_loss=jax_loss,
     torch_loss=torch_loss,
     update=update,
+    # ReLU after batch norm: an element at its channel's batch mean sits on ReLU's kink,
+    # and float32 rounding (each framework's own summation order) decides its side; one
+    # flipped element moves its channel's whole input gradient through the batch-norm
+    # mean terms (1e-3 to 1e-2 of the gradient at --quick's batch of 4; none seen at 32)
+    tolerance=(1e-2, 1e-3),
 )
 
 

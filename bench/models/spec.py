@@ -40,6 +40,9 @@ class Model:
     jax_loss: Callable[[Any], Loss]
     torch_loss: Callable[[Any], Loss]
     update: Callable[[Any, dict, dict, dict], tuple[dict, dict]]
+    # (rtol, atol) of the check of loss and gradients across frameworks, where the model
+    # needs its own (bench/models/workload.py's RTOL, ATOL otherwise; the model says why)
+    tolerance: tuple[float, float] | None = None
 
 
 def initial_state(

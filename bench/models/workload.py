@@ -50,7 +50,8 @@ def models(cfg: Config) -> list[Case]:
     cfg.notes.append(
         f"models: before timing, each framework's loss and gradients at the initial state and "
         f"the losses of its first two steps are checked against "
-        f"{others[0] if others else 'nothing (tcomp alone)'} (rtol {RTOL:g}, atol {ATOL:g}); "
+        f"{others[0] if others else 'nothing (tcomp alone)'} (rtol {RTOL:g}, atol {ATOL:g}; "
+        f"resnet {_tolerance_text('resnet')}: ReLU after batch norm, see its module); "
         f"first calls (trace + compile + run) are medians of {_first_call_repeats(cfg)} fresh "
         f"processes, with empty (cold) or filled (warm) caches: tcomp's, JAX's persistent "
         f"cache, torch.compile's Inductor cache"
@@ -104,12 +105,17 @@ def train_step_case(cfg: Config, model: Model) -> tuple[Case, list[str]]:
         model.describe(cfg.quick),
         runs,
         results=results,
-        rtol=RTOL,
-        atol=ATOL,
+        rtol=(model.tolerance or (RTOL, ATOL))[0],
+        atol=(model.tolerance or (RTOL, ATOL))[1],
         reference=reference,
         note="; ".join([note, *notes]),
     )
     return case, list(steps)
+
+
+def _tolerance_text(name: str) -> str:
+    rtol, atol = load(name).tolerance or (RTOL, ATOL)
+    return f"rtol {rtol:g}, atol {atol:g}"
 
 
 def _runner(train: frameworks.TrainStep, state: Any, batch: tuple) -> Callable[[], Any]:
