@@ -47,8 +47,8 @@ from tcomp.ir.kernel.kernel import (
     Schedule,
     Store,
 )
-from tcomp.ir.kernel.lowering.builder import kernel_args
-from tcomp.ir.kernel.lowering.split_reduction import PARTS, substitute_body
+from tcomp.ir.kernel.lowering.builder import buffer_sizes, kernel_args
+from tcomp.ir.kernel.lowering.split_reduction import PARTS, fresh_buffer_name, substitute_body
 from tcomp.ir.types import TensorType
 
 MIN_K = 4096  # contracted iterations from which a split pays
@@ -93,10 +93,10 @@ def _split(program: Program, kernel: Kernel, parts: int) -> list[Kernel] | None:
     assert isinstance(assign, Assign)
     acc = match.acc
 
-    name = _fresh_buffer(program)
+    name = fresh_buffer_name(program, "tsplitk")
     program.buffers[name] = ProgramBuffer(
         name, TensorType((parts * size_m * size_n,), acc.dtype), "temp")
-    sizes = _sizes(program)
+    sizes = buffer_sizes(program.buffers)
     part = Var("s0", INDEX, parts)
     slot = add(mul(add(mul(part, const_index(size_m)), m), const_index(size_n)), n)
 
@@ -121,18 +121,3 @@ def _split(program: Program, kernel: Kernel, parts: int) -> list[Kernel] | None:
     final = Kernel(kernel.name, kernel_args(final_body, sizes), final_body, Schedule(),
                    kernel.origin, kernel.loops)
     return [partial, final]
-
-
-def _fresh_buffer(program: Program) -> str:
-    number = 0
-    while f"tsplitk{number}" in program.buffers:
-        number += 1
-    return f"tsplitk{number}"
-
-
-def _sizes(program: Program):
-    def lookup(name: str) -> tuple[str, int]:
-        buffer = program.buffers[name]
-        return buffer.type.dtype, buffer.size
-
-    return lookup

@@ -77,7 +77,7 @@ from tcomp.ir.kernel.kernel import (
     Store,
     walk_statements,
 )
-from tcomp.ir.kernel.lowering.builder import kernel_args
+from tcomp.ir.kernel.lowering.builder import buffer_sizes, kernel_args
 from tcomp.ir.kernel.rewrite import substitute as substitute_exprs
 from tcomp.ir.kernel.rewrite import with_children_simplified
 from tcomp.ir.types import TensorType
@@ -123,9 +123,9 @@ def _split(program: Program, kernel: Kernel, parts: int) -> list[Kernel] | None:
     part = Var("s0", INDEX, parts)
     if any(_binds(s, part.name) for s in walk_statements(body)):
         return None
-    name = _fresh_buffer(program)
+    name = fresh_buffer_name(program)
     program.buffers[name] = ProgramBuffer(name, TensorType((parts,), acc.dtype), "temp")
-    sizes = _sizes(program)
+    sizes = buffer_sizes(program.buffers)
 
     inner = Var(loop.var.name, INDEX, chunk)
     chunk_loop = Loop(inner, substitute_body(loop.body, loop.var, add(mul(part, const_index(chunk)),
@@ -177,19 +177,13 @@ def _binds(stmt: Stmt, name: str) -> bool:
     return isinstance(stmt, (Loop, Let)) and stmt.var.name == name
 
 
-def _fresh_buffer(program: Program) -> str:
+def fresh_buffer_name(program: Program, prefix: str = "tsplit") -> str:
+    """``prefix`` and the first number no buffer of ``program`` has yet (also used by
+    ``split_contraction.py``)."""
     n = 0
-    while f"tsplit{n}" in program.buffers:
+    while f"{prefix}{n}" in program.buffers:
         n += 1
-    return f"tsplit{n}"
-
-
-def _sizes(program: Program):
-    def lookup(name: str) -> tuple[str, int]:
-        buffer = program.buffers[name]
-        return buffer.type.dtype, buffer.size
-
-    return lookup
+    return f"{prefix}{n}"
 
 
 def substitute_body(body: tuple[Stmt, ...], var: Var, by: Expr) -> tuple[Stmt, ...]:
