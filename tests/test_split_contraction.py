@@ -7,7 +7,8 @@
 - ``flatten-contractions`` lays a weight gradient's im2col copy out ``[P, K]``, so the
   copy runs along the image's rows and the matmul reads its rows in place;
 - the blocked matmul reads B's rows in place when they are contiguous and whole panels;
-- a strided conv's input gradient is one stride-1 conv per phase (no lhs dilation).
+- a strided conv's input gradient is one stride-1 conv per phase (no lhs dilation);
+- the register tile has fewer rows when the usual one would compute many zero rows.
 """
 
 from __future__ import annotations
@@ -110,3 +111,17 @@ def test_a_strided_conv_input_gradient_has_no_dilated_conv(stride):
         numeric[index] = (float(_conv_loss(up, w, stride)) -
                           float(_conv_loss(down, w, stride))) / (2 * eps)
     np.testing.assert_allclose(np.asarray(grad_x(x, w, stride)), numeric, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("rows, bits, expected", [
+    (16, 512, 8),    # 12-row tiles would compute 24 rows, 8 of them zeros
+    (32, 512, 12),   # 36 rows, 4 zeros: within MAX_PADDED_ROWS
+    (40, 512, 12),   # 48 rows, 8 zeros: within MAX_PADDED_ROWS
+    (1024, 512, 12),
+    (16, 256, 6),    # AVX2: 18 rows, 2 zeros
+    (9, 256, 6),     # 12 rows, 3 zeros; 4-row tiles also compute 12: keep 6
+])
+def test_the_row_tile_shrinks_only_when_it_pads_many_rows(rows, bits, expected):
+    from tcomp.ir.kernel.lowering.contraction import tile_rows
+
+    assert tile_rows(rows, bits) == expected

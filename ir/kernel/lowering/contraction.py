@@ -44,6 +44,7 @@ VECTOR_BITS = (128, 256, 512)
 DEFAULT_VECTOR_BITS = 512
 ROWS_PER_TILE = {128: 4, 256: 6, 512: 12}  # MR
 NR_VECTORS = 2
+MAX_PADDED_ROWS = 0.2  # share of zero rows in the row tiles above which a smaller tile is used
 # MC = MC_TILES * MR rows packed per block, KC deep contracted blocks
 MC_TILES = 8
 MIN_BLOCKS = 8
@@ -56,6 +57,19 @@ def vector_lanes(dtype: str, vector_bits: int = DEFAULT_VECTOR_BITS) -> int:
     return vector_bits // ELEMENT_BITS[dtype]
 
 
+def tile_rows(rows: int, vector_bits: int) -> int:
+    """MR for ``rows`` rows: :data:`ROWS_PER_TILE`, or two thirds of it when that pads
+    more than :data:`MAX_PADDED_ROWS` of the rows computed and the smaller tile pads less
+    (16 output channels with AVX-512's 12-row tile computed 24 rows, 8 of them zeros;
+    two 8-row tiles compute 16)."""
+    mr = ROWS_PER_TILE[vector_bits]
+    smaller = mr * 2 // 3
+    padded = -(-rows // mr) * mr
+    if (padded - rows) / padded > MAX_PADDED_ROWS and -(-rows // smaller) * smaller < padded:
+        return smaller
+    return mr
+
+
 def contraction_schedule(
     kernel: Kernel, match: Contraction, vector_bits: int = DEFAULT_VECTOR_BITS
 ) -> Schedule:
@@ -63,7 +77,7 @@ def contraction_schedule(
     register tile MR x NR (NR two vectors), MC rows packed per block, KC-deep blocks."""
     m, n, k = match.m_loop.var.name, match.n_loop.var.name, match.k_loop.var.name
     lanes = vector_lanes(match.acc.dtype, vector_bits)
-    mr = ROWS_PER_TILE[vector_bits]
+    mr = tile_rows(match.m_loop.extent, vector_bits)
     # one vector of lanes when n fits in it (a 10-wide output would waste 22 of 32 lanes)
     nr = lanes if match.n_loop.extent <= lanes else NR_VECTORS * lanes
     blocks = -(-match.k_loop.extent // KC[match.acc.dtype])
