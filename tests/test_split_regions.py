@@ -145,3 +145,27 @@ def test_concatenates_and_sums_of_pads_keep_every_bit(widths, rows, axis):
     _same_bits(tcomp.grad(pieces), full)
     program = lower(_graph(tcomp.grad(pieces), full), LLVM_PIPELINE)
     verify_program(program)
+
+
+def test_an_im2col_copy_unrolls_its_window_loops_and_loses_its_selects():
+    """A padded 3x3 conv's im2col copy reads ``x[h + kh - 1, w + kw - 1]`` under a select;
+    the window loops (3 iterations) are unrolled so each copy's image loops have constant
+    boundaries, and the pieces read contiguously with no select or clamp left."""
+    from tcomp import nn
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 16, 32, 32)).astype(F32)
+    w = rng.standard_normal((16, 16, 3, 3)).astype(F32)
+
+    def conv(x, w):
+        return nn.conv2d(x, w, padding=1)
+
+    def im2col(program: Program) -> str:
+        blocks = [b for b in print_program(program).split("kernel ") if "out %tflat1" in b]
+        assert len(blocks) == 1, blocks
+        return blocks[0]
+
+    before, after = _programs(conv, x, w)
+    assert "select(" in im2col(before) and "min(" in im2col(before)
+    assert "select(" not in im2col(after) and "min(" not in im2col(after)
+    _same_bits(conv, x, w)

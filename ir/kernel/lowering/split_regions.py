@@ -26,6 +26,12 @@ the clamps away::
       ...
     }
 
+A short loop (at most :data:`MAX_UNROLLED` iterations) whose variable shifts such a
+condition of a loop inside it, ``w + v + c OP k``, is unrolled first, so each copy's
+inner loop has constant boundaries: a padded 3x3 convolution's im2col copy, which reads
+``x[h + kh - 1, w + kw - 1]`` under a select over clamped (gathered) loads, becomes nine
+copies of contiguous row copies and zero fills.
+
 Every element is computed by the same expression as before with the same values, and
 pieces run in the loop's order, so results are identical bit for bit. Only loops that
 hold stores and no reduction are cut (a reduction loop's accumulator order would be
@@ -44,6 +50,7 @@ from tcomp.ir.kernel.kernel import Assign, Kernel, Loop, Program, Stmt, statemen
 from tcomp.ir.kernel.lowering.split_reduction import substitute_body
 
 MAX_PIECES = 8  # a loop is cut into at most this many pieces (code size grows with them)
+MAX_UNROLLED = 3  # iterations of a loop unrolled so an inner loop's boundaries are constants
 _MIRRORED = {"lt": "gt", "le": "ge", "gt": "lt", "ge": "le"}
 
 
@@ -55,21 +62,76 @@ def split_regions(program: Program) -> Program:
 
 
 def _split_kernel(kernel: Kernel) -> Kernel:
-    body = _split_body(kernel.body, kernel.schedule.parallel)
+    schedule = kernel.schedule
+    named = {*schedule.vector, *schedule.unroll, *schedule.tile, *schedule.columns}
+    if schedule.parallel is not None:
+        named.add(schedule.parallel)
+    body = _split_body(kernel.body, schedule.parallel, named)
     if body == kernel.body:
         return kernel
     return dataclasses.replace(kernel, body=body)
 
 
-def _split_body(body: tuple[Stmt, ...], parallel: str | None) -> tuple[Stmt, ...]:
+def _split_body(body: tuple[Stmt, ...], parallel: str | None,
+                named: set[str]) -> tuple[Stmt, ...]:
+    """``body`` with its loops cut (never the ``parallel`` one) and short loops whose
+    variable moves an inner loop's boundaries unrolled (none the schedule ``named``)."""
     out: list[Stmt] = []
     for stmt in body:
         if not isinstance(stmt, Loop):
             out.append(stmt)
             continue
-        inner = Loop(stmt.var, _split_body(stmt.body, parallel))
+        if stmt.var.name not in named and _moves_inner_boundaries(stmt):
+            for value in range(stmt.extent):
+                copy = substitute_body(stmt.body, stmt.var, const_index(value))
+                out.extend(_split_body(copy, parallel, named))
+            continue
+        inner = Loop(stmt.var, _split_body(stmt.body, parallel, named))
         out.extend(_pieces(inner) if stmt.var.name != parallel else (inner,))
     return tuple(out)
+
+
+def _moves_inner_boundaries(loop: Loop) -> bool:
+    """Whether ``loop`` is short (at most :data:`MAX_UNROLLED` iterations), holds no
+    reduction, and its variable shifts a condition ``w + v + c OP k`` of a loop ``w``
+    inside it: unrolled, each copy's ``w`` loop has constant boundaries to cut at (an
+    im2col copy's window offset beside the image position it pads)."""
+    if loop.extent > MAX_UNROLLED or _reduces(loop.body):
+        return False
+    inner = {stmt.var.name for stmt in _loops_within(loop.body)}
+    name = loop.var.name
+    for stmt in _statements_within(loop.body):
+        for expr in statement_exprs(stmt):
+            for node in walk(expr):
+                if not isinstance(node, Binary) or node.op not in _MIRRORED:
+                    continue
+                for side in (node.a, node.b):
+                    affine = affine_terms(side)
+                    if affine is None:
+                        continue
+                    terms = set(affine[0])
+                    if name in terms and len(terms) == 2 and terms - {name} <= inner:
+                        return True
+    return False
+
+
+def _loops_within(body: tuple[Stmt, ...]) -> list[Loop]:
+    found: list[Loop] = []
+    for stmt in body:
+        if isinstance(stmt, Loop):
+            found.append(stmt)
+            found.extend(_loops_within(stmt.body))
+    return found
+
+
+def _statements_within(body: tuple[Stmt, ...]) -> list[Stmt]:
+    found: list[Stmt] = []
+    for stmt in body:
+        if isinstance(stmt, Loop):
+            found.extend(_statements_within(stmt.body))
+        else:
+            found.append(stmt)
+    return found
 
 
 def _pieces(loop: Loop) -> tuple[Loop, ...]:
