@@ -48,7 +48,12 @@ from tcomp.ir.kernel.kernel import (
     Store,
 )
 from tcomp.ir.kernel.lowering.builder import buffer_sizes, kernel_args
-from tcomp.ir.kernel.lowering.split_reduction import PARTS, fresh_buffer_name, substitute_body
+from tcomp.ir.kernel.lowering.split_reduction import (
+    PARTS,
+    fresh_buffer_name,
+    replace_kernels,
+    substitute_body,
+)
 from tcomp.ir.types import TensorType
 
 MIN_K = 4096  # contracted iterations from which a split pays
@@ -57,15 +62,7 @@ MAX_OUTPUT = 128 * 128  # output elements (M * N) up to which the rows cannot ke
 
 def split_contractions(program: Program, parts: int = PARTS) -> Program:
     """The pass (see the module docstring); kernels are renumbered when any is split."""
-    kernels: list[Kernel] = []
-    for kernel in program.kernels:
-        split = _split(program, kernel, parts)
-        kernels.extend(split if split is not None else [kernel])
-    if len(kernels) != len(program.kernels):
-        for number, kernel in enumerate(kernels):
-            kernel.name = f"k{number}"
-        program.kernels = kernels
-    return program
+    return replace_kernels(program, lambda kernel: _split(program, kernel, parts))
 
 
 def _eligible(kernel: Kernel, parts: int) -> Contraction | None:

@@ -53,6 +53,8 @@ Summing in another order changes float rounding slightly. Example::
 
 from __future__ import annotations
 
+from typing import Callable
+
 from tcomp.ir.kernel.expr import (
     INDEX,
     Binary,
@@ -92,13 +94,21 @@ def split_reductions(program: Program, parts: int = PARTS) -> Program:
     """The pass: splits every eligible kernel (see the module docstring) into ``parts``
     chunks and renumbers the kernels ``k0, k1, ...``. ``PARTS`` (16) suits CPU threads; a
     GPU backend asks for more (``GPU_PARTS``), so the chunks fill its multiprocessors."""
+    return replace_kernels(program, lambda kernel: _split(program, kernel, parts))
+
+
+def replace_kernels(
+    program: Program, split: Callable[[Kernel], list[Kernel] | None]
+) -> Program:
+    """``program`` with each kernel replaced by ``split(kernel)`` where that is not None,
+    the kernels renumbered ``k0, k1, ...`` when any was (also ``split_contraction.py``)."""
     kernels: list[Kernel] = []
     for kernel in program.kernels:
-        split = _split(program, kernel, parts)
-        kernels.extend(split if split is not None else [kernel])
+        pieces = split(kernel)
+        kernels.extend(pieces if pieces is not None else [kernel])
     if len(kernels) != len(program.kernels):
-        for i, kernel in enumerate(kernels):
-            kernel.name = f"k{i}"
+        for number, kernel in enumerate(kernels):
+            kernel.name = f"k{number}"
         program.kernels = kernels
     return program
 
