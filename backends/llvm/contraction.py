@@ -262,6 +262,7 @@ class _ContractionRenderer(_BodyRenderer):
         n_pad = -(-size_n // nr) * nr
         direct_a = self._reads_a_in_place(n_pad)
         direct_b = reads_b_in_place(match, nr)
+        ldb = match.b.strides[match.k_loop.var.name] if direct_b else 0  # B's row stride
         a_raw, packed_a = self._malloc(_i64(0 if direct_a else mc * size_k))
         c_raw, c_block = self._malloc(_i64(mc * n_pad))
         b_base = self._base(match.b, scope)
@@ -304,8 +305,7 @@ class _ContractionRenderer(_BodyRenderer):
                 first = b.icmp_signed("==", pc, _i64(0))
                 with counted_loop(b, 0, n_pad, "jr", nr) as jr:
                     if direct_b:  # row pc of B, from column jr on
-                        s_k = match.b.strides[match.k_loop.var.name]
-                        start = b.add(b_base, b.add(b.mul(pc, _i64(s_k)), jr))
+                        start = b.add(b_base, b.add(b.mul(pc, _i64(ldb)), jr))
                         b_panel = b.gep(packed_b, [start], source_etype=self.ty)
                     else:
                         b_panel = b.gep(packed_b, [b.add(b.mul(jr, _i64(size_k)),
@@ -326,7 +326,7 @@ class _ContractionRenderer(_BodyRenderer):
                                 source_etype=self.ty)
                             extra = []
                         if direct_b:
-                            extra.append(_i64(match.b.strides[match.k_loop.var.name]))
+                            extra.append(_i64(ldb))
                         b.call(ukernel, [a_panel, b_panel, c_tile, depth, _i64(n_pad), first,
                                          *extra])
             self._epilogue(ic, rows, n_pad, c_block, scope)

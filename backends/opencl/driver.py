@@ -137,19 +137,12 @@ class OpenCLDriver(Driver):
         """Builds a one-line program, so a PoCL that can build nothing on this machine
         (its LLVM does not know the CPU: "unknown target CPU 'generic'") makes the
         backend unavailable, with the reason, instead of failing every program."""
-        cl = self.cl
-        program = cl.Program(self.context, PROBE_SOURCE)
-        try:
-            program.build(options=["-cl-std=CL1.2"], cache_dir=False)
-        except cl.Error as error:
-            try:
-                log = program.get_build_info(self.device, cl.program_build_info.LOG)
-            except cl.Error:
-                log = ""
+        _, log = self._build(PROBE_SOURCE)
+        if log is not None:
             raise TcompBackendError(
                 f"{self.info.describe()}: its OpenCL compiler builds no program on this "
-                f"machine (a one-line kernel failed): {(log or str(error)).strip()}"
-            ) from None
+                f"machine (a one-line kernel failed): {log.strip()}"
+            )
 
     def alloc(self, nbytes: int) -> Any:
         cl = self.cl
@@ -174,6 +167,13 @@ class OpenCLDriver(Driver):
             raise TcompBackendError(f"{self.info.describe()}: reading a result failed: {error}") from None
 
     def build_source(self, source: str, name: str) -> Any:
+        built, log = self._build(source)
+        if log is not None:
+            raise TcompBackendError(build_error_message("opencl", name, log, source))
+        return built
+
+    def _build(self, source: str) -> tuple[Any, str | None]:
+        """``(program, None)`` built for this device, or ``(None, the compiler's log)``."""
         cl = self.cl
         program = cl.Program(self.context, source)
         try:
@@ -182,13 +182,13 @@ class OpenCLDriver(Driver):
                     # NVIDIA's compiler reports informational output for most programs;
                     # PYOPENCL_COMPILER_OUTPUT=1 shows it, as pyopencl documents
                     warnings.simplefilter("ignore", cl.CompilerWarning)
-                return program.build(options=["-cl-std=CL1.2"], cache_dir=False)
+                return program.build(options=["-cl-std=CL1.2"], cache_dir=False), None
         except cl.Error as error:
             try:
                 log = program.get_build_info(self.device, cl.program_build_info.LOG)
             except cl.Error:
                 log = str(error)
-            raise TcompBackendError(build_error_message("opencl", name, log or str(error), source)) from None
+            return None, log or str(error)
 
     def compile(self, source: str, name: str) -> bytes:
         program = self.build_source(source, name)

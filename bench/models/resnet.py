@@ -39,12 +39,11 @@ def describe(quick: bool) -> str:
     return f"ResNet-8 b{QUICK_BATCH if quick else BATCH} 3x32x32"
 
 
-def _norms(block: str) -> list[tuple[str, str, int]]:
-    """(batch-norm name, its convolution's name, channels) of a block, shortcut included."""
-    name, c_in, c_out, stride = next(b for b in BLOCKS if b[0] == block)
-    norms = [(f"{name}_bn1", f"{name}_conv1", c_out), (f"{name}_bn2", f"{name}_conv2", c_out)]
+def _norms(name: str, c_in: int, c_out: int, stride: int) -> list[str]:
+    """The batch norms of a block (one of :data:`BLOCKS`), the shortcut's included."""
+    norms = [f"{name}_bn1", f"{name}_bn2"]
     if stride != 1 or c_in != c_out:
-        norms.append((f"{name}_down_bn", f"{name}_down", c_out))
+        norms.append(f"{name}_down_bn")
     return norms
 
 
@@ -62,7 +61,7 @@ def init(rng: np.random.Generator, quick: bool) -> tuple[State, Batch]:
         params[f"{name}_conv2"] = kaiming(c_out, c_out, 3)
         if stride != 1 or c_in != c_out:
             params[f"{name}_down"] = kaiming(c_out, c_in, 1)
-        norms += [(bn, channels) for bn, _, channels in _norms(name)]
+        norms += [(bn, c_out) for bn in _norms(name, c_in, c_out, stride)]
     carry = {}
     for bn, channels in norms:
         params[f"{bn}_w"] = np.ones(channels, np.float32)

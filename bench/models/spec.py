@@ -15,6 +15,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+# float32 loss and gradients of different programs for the same math: (rtol, atol)
+CHECK_TOLERANCE = (1e-4, 1e-5)
+
 State = dict[str, Any]  # {"params": {...}, "opt": {...}, "carry": {...}}
 Batch = tuple[np.ndarray, ...]
 Loss = Callable[..., tuple[Any, dict[str, Any]]]  # (params, carry, *batch) -> (loss, carry)
@@ -40,9 +43,15 @@ class Model:
     jax_loss: Callable[[Any], Loss]
     torch_loss: Callable[[Any], Loss]
     update: Callable[[Any, dict, dict, dict], tuple[dict, dict]]
-    # (rtol, atol) of the check of loss and gradients across frameworks, where the model
-    # needs its own (bench/models/workload.py's RTOL, ATOL otherwise; the model says why)
+    # (rtol, atol) of the check of loss and gradients across frameworks and backends,
+    # where the model needs its own (the model says why); see check_tolerance
     tolerance: tuple[float, float] | None = None
+
+    @property
+    def check_tolerance(self) -> tuple[float, float]:
+        """The (rtol, atol) its loss and gradients are checked with: its own, else
+        :data:`CHECK_TOLERANCE`."""
+        return self.tolerance or CHECK_TOLERANCE
 
 
 def initial_state(

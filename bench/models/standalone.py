@@ -56,7 +56,8 @@ def main(model: Model, argv: list[str] | None = None) -> None:
         backend: lambda b=backend: frameworks.first_steps(steps[b], *inputs[b])
         for backend in backends
     }
-    check(Case(model.name, "", results, rtol=1e-4, atol=1e-5, reference=backends[0]))
+    rtol, atol = model.check_tolerance
+    check(Case(model.name, "", results, rtol=rtol, atol=atol, reference=backends[0]))
     print(
         f"{model.name} ({model.describe(options.quick)}): loss and gradients agree across "
         f"{', '.join(backends)}",

@@ -29,11 +29,11 @@ from typing import Any, Callable
 import numpy as np
 
 from bench.models import MODEL_NAMES, frameworks, load
-from bench.models.spec import Model
+from bench.models.spec import CHECK_TOLERANCE, Model
 from bench.workloads import BenchError, Case, Config, byte_compile_tcomp, fresh_first_call_seconds
 
 QUICK_FIRST_CALL_MODEL = "mlp"
-RTOL, ATOL = 1e-4, 1e-5  # float32 loss and gradients of different programs for the same math
+RTOL, ATOL = CHECK_TOLERANCE
 
 
 def models(cfg: Config) -> list[Case]:
@@ -50,8 +50,8 @@ def models(cfg: Config) -> list[Case]:
     cfg.notes.append(
         f"models: before timing, each framework's loss and gradients at the initial state and "
         f"the losses of its first two steps are checked against "
-        f"{others[0] if others else 'nothing (tcomp alone)'} (rtol {RTOL:g}, atol {ATOL:g}; "
-        f"resnet {_tolerance_text('resnet')}: ReLU after batch norm, see its module); "
+        f"{others[0] if others else 'nothing (tcomp alone)'} (rtol {RTOL:g}, atol {ATOL:g}"
+        f"{_own_tolerances()}); "
         f"first calls (trace + compile + run) are medians of {_first_call_repeats(cfg)} fresh "
         f"processes, with empty (cold) or filled (warm) caches: tcomp's, JAX's persistent "
         f"cache, torch.compile's Inductor cache"
@@ -100,22 +100,26 @@ def train_step_case(cfg: Config, model: Model) -> tuple[Case, list[str]]:
     results = {f: _first_steps(*entry) for f, entry in steps.items()}
     runs = {f: _runner(*entry) for f, entry in steps.items()}
     note = f"{model.ports}; ms per step, state fed back"
+    rtol, atol = model.check_tolerance
     case = Case(
         f"{model.name} train step",
         model.describe(cfg.quick),
         runs,
         results=results,
-        rtol=(model.tolerance or (RTOL, ATOL))[0],
-        atol=(model.tolerance or (RTOL, ATOL))[1],
+        rtol=rtol,
+        atol=atol,
         reference=reference,
         note="; ".join([note, *notes]),
     )
     return case, list(steps)
 
 
-def _tolerance_text(name: str) -> str:
-    rtol, atol = load(name).tolerance or (RTOL, ATOL)
-    return f"rtol {rtol:g}, atol {atol:g}"
+def _own_tolerances() -> str:
+    """``; NAME rtol R, atol A`` for each model that declares its own check tolerance
+    (its module says why)."""
+    own = [(name, load(name).tolerance) for name in MODEL_NAMES]
+    return "".join(f"; {name} rtol {tol[0]:g}, atol {tol[1]:g} (see its module)"
+                   for name, tol in own if tol is not None)
 
 
 def _runner(train: frameworks.TrainStep, state: Any, batch: tuple) -> Callable[[], Any]:

@@ -188,7 +188,7 @@ def _conv_vjp(b, n, ct):
     if phases_apply(attrs):
         dx = strided_input_gradient(b, ct, wt, attrs, spatial, _clamped)
     if dx is None:
-        dx = _dilated_input_gradient(b, ct, wt, attrs, dilated, out_spatial, kernel)
+        dx = _dilated_input_gradient(b, ct, wt, attrs, dilated)
     if any(l > 1 for l in lhs):
         dx = b.slice(dx, start=(0,) * (d + 2), stop=dx.shape,
                      step=(1, 1) + tuple(lhs))
@@ -210,11 +210,11 @@ def _conv_vjp(b, n, ct):
     return [dx, dw]
 
 
-def _dilated_input_gradient(b, ct, wt, attrs: Mapping[str, Any], dilated: list[int],
-                            out_spatial: Sequence[int], kernel: Sequence[int]):
+def _dilated_input_gradient(b, ct, wt, attrs: Mapping[str, Any], dilated: list[int]):
     """The input gradient as one transposed convolution: ``ct`` dilated by the stride,
     convolved with the flipped ``wt`` (see ``_conv_vjp``), over the lhs-dilated input."""
     d = len(dilated)
+    kernel, out_spatial = wt.shape[2:], ct.shape[2:]
     strides, rhs, padding = attrs["strides"], attrs["rhs_dilation"], attrs["padding"]
     groups = attrs["groups"]
     wt = b.rev(wt, axes=tuple(range(2, 2 + d)))

@@ -154,10 +154,10 @@ def matmul_sources(fn: Function) -> set[Value]:
     producers = fn.producers()
     sources = set()
     for node in fn.nodes:
-        heavy_conv = node.op == "conv" and contraction_work(node) >= MIN_WORK
-        if node.op not in BUFFERED_OPERAND_OPS and not heavy_conv:
+        heavy = node.op in CONTRACTION_OPS and contraction_work(node) >= MIN_WORK
+        if node.op not in BUFFERED_OPERAND_OPS and not (heavy and node.op == "conv"):
             continue
-        blocked = node.op == "matmul" and contraction_work(node) >= MIN_WORK
+        blocked = heavy and node.op == "matmul"
         for value in node.inputs:
             while value in producers and producers[value].op in PASS_THROUGH_OPS:
                 source = producers[value].inputs[0]

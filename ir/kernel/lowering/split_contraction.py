@@ -50,12 +50,14 @@ from tcomp.ir.kernel.kernel import (
 from tcomp.ir.kernel.lowering.builder import buffer_sizes, kernel_args
 from tcomp.ir.kernel.lowering.split_reduction import (
     PARTS,
+    binds,
     fresh_buffer_name,
     replace_kernels,
     substitute_body,
 )
 from tcomp.ir.types import TensorType
 
+PART = "s0"  # the partial kernel's loop over chunks
 MIN_K = 4096  # contracted iterations from which a split pays
 MAX_OUTPUT = 128 * 128  # output elements (M * N) up to which the rows cannot keep threads busy
 
@@ -74,8 +76,7 @@ def _eligible(kernel: Kernel, parts: int) -> Contraction | None:
     size_m, size_n, size_k = match.sizes
     if size_m * size_n > MAX_OUTPUT or size_k < max(MIN_K, parts):
         return None
-    names = {loop.var.name for loop in (match.m_loop, match.n_loop, match.k_loop)}
-    return None if "s0" in names else match
+    return None if binds(kernel.body, PART) else match
 
 
 def _split(program: Program, kernel: Kernel, parts: int) -> list[Kernel] | None:
@@ -86,15 +87,13 @@ def _split(program: Program, kernel: Kernel, parts: int) -> list[Kernel] | None:
     chunk = size_k // parts
     done = chunk * parts
     m, n, k = match.m_loop.var, match.n_loop.var, match.k_loop.var
-    (assign,) = match.k_loop.body
-    assert isinstance(assign, Assign)
     acc = match.acc
 
     name = fresh_buffer_name(program, "tsplitk")
     program.buffers[name] = ProgramBuffer(
         name, TensorType((parts * size_m * size_n,), acc.dtype), "temp")
     sizes = buffer_sizes(program.buffers)
-    part = Var("s0", INDEX, parts)
+    part = Var(PART, INDEX, parts)
     slot = add(mul(add(mul(part, const_index(size_m)), m), const_index(size_n)), n)
 
     inner = Var(k.name, INDEX, chunk)

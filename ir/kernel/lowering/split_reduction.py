@@ -131,7 +131,7 @@ def _split(program: Program, kernel: Kernel, parts: int) -> list[Kernel] | None:
 
     chunk, done = loop.extent // parts, (loop.extent // parts) * parts
     part = Var("s0", INDEX, parts)
-    if any(_binds(s, part.name) for s in walk_statements(body)):
+    if binds(body, part.name):
         return None
     name = fresh_buffer_name(program)
     program.buffers[name] = ProgramBuffer(name, TensorType((parts,), acc.dtype), "temp")
@@ -183,8 +183,11 @@ def _trips(body: tuple[Stmt, ...], trips: int, acc: Var) -> int:
     return total
 
 
-def _binds(stmt: Stmt, name: str) -> bool:
-    return isinstance(stmt, (Loop, Let)) and stmt.var.name == name
+def binds(body: tuple[Stmt, ...], name: str) -> bool:
+    """Whether a loop or let anywhere in ``body`` binds ``name`` (a split's new loop
+    variable must not; also ``split_contraction.py``)."""
+    return any(isinstance(stmt, (Loop, Let)) and stmt.var.name == name
+               for stmt in walk_statements(body))
 
 
 def fresh_buffer_name(program: Program, prefix: str = "tsplit") -> str:

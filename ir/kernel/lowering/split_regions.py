@@ -43,10 +43,19 @@ is a copy of the body's code).
 from __future__ import annotations
 
 import dataclasses
+from typing import Iterator
 
 from tcomp.ir.kernel.analysis.affine import affine_terms
 from tcomp.ir.kernel.expr import INDEX, Binary, Const, Var, add, const_index, walk
-from tcomp.ir.kernel.kernel import Assign, Kernel, Loop, Program, Stmt, statement_exprs
+from tcomp.ir.kernel.kernel import (
+    Assign,
+    Kernel,
+    Loop,
+    Program,
+    Stmt,
+    statement_exprs,
+    walk_statements,
+)
 from tcomp.ir.kernel.lowering.split_reduction import substitute_body
 
 MAX_PIECES = 8  # a loop is cut into at most this many pieces (code size grows with them)
@@ -98,40 +107,25 @@ def _moves_inner_boundaries(loop: Loop) -> bool:
     im2col copy's window offset beside the image position it pads)."""
     if loop.extent > MAX_UNROLLED or _reduces(loop.body):
         return False
-    inner = {stmt.var.name for stmt in _loops_within(loop.body)}
+    inner = {s.var.name for s in walk_statements(loop.body) if isinstance(s, Loop)}
     name = loop.var.name
-    for stmt in _statements_within(loop.body):
-        for expr in statement_exprs(stmt):
-            for node in walk(expr):
-                if not isinstance(node, Binary) or node.op not in _MIRRORED:
-                    continue
-                for side in (node.a, node.b):
-                    affine = affine_terms(side)
-                    if affine is None:
-                        continue
-                    terms = set(affine[0])
-                    if name in terms and len(terms) == 2 and terms - {name} <= inner:
-                        return True
+    for node in _comparisons(loop.body):
+        for side in (node.a, node.b):
+            affine = affine_terms(side)
+            terms = set(affine[0]) if affine is not None else set()
+            if name in terms and len(terms) == 2 and terms - {name} <= inner:
+                return True
     return False
 
 
-def _loops_within(body: tuple[Stmt, ...]) -> list[Loop]:
-    found: list[Loop] = []
-    for stmt in body:
-        if isinstance(stmt, Loop):
-            found.append(stmt)
-            found.extend(_loops_within(stmt.body))
-    return found
-
-
-def _statements_within(body: tuple[Stmt, ...]) -> list[Stmt]:
-    found: list[Stmt] = []
-    for stmt in body:
-        if isinstance(stmt, Loop):
-            found.extend(_statements_within(stmt.body))
-        else:
-            found.append(stmt)
-    return found
+def _comparisons(body: tuple[Stmt, ...]) -> Iterator[Binary]:
+    """Every comparison (``lt``, ``le``, ``gt``, ``ge``) the statements of ``body`` and of
+    its nested loops evaluate."""
+    for stmt in walk_statements(body):
+        for expr in statement_exprs(stmt):
+            for node in walk(expr):
+                if isinstance(node, Binary) and node.op in _MIRRORED:
+                    yield node
 
 
 def _pieces(loop: Loop) -> tuple[Loop, ...]:
@@ -160,21 +154,8 @@ def _reduces(body: tuple[Stmt, ...]) -> bool:
 
 def _boundaries(loop: Loop) -> set[int]:
     """The values of ``loop``'s variable at which a comparison in its body changes."""
-    found: set[int] = set()
-
-    def visit(body: tuple[Stmt, ...]) -> None:
-        for stmt in body:
-            if isinstance(stmt, Loop):
-                visit(stmt.body)
-                continue
-            for expr in statement_exprs(stmt):
-                for node in walk(expr):
-                    cut = _boundary(node, loop.var.name)
-                    if cut is not None:
-                        found.add(cut)
-
-    visit(loop.body)
-    return found
+    cuts = (_boundary(node, loop.var.name) for node in _comparisons(loop.body))
+    return {cut for cut in cuts if cut is not None}
 
 
 def _boundary(node: object, name: str) -> int | None:
