@@ -148,6 +148,49 @@ def test_threads_share_packing_and_row_blocks(monkeypatch, threads):
         _check(fn(x, y, b), expected, 257, "float32")
 
 
+@pytest.mark.parametrize("rows, threads, chunks", [
+    (128, 2, 2),  # 11 row tiles in 6 blocks: 6 on the busiest thread against 5.5
+    (192, 2, 1),  # 16 tiles in 8 blocks: balanced by rows
+    (20, 2, 2),   # one row block: the second thread had nothing
+    (128, 1, 1),  # one thread: nothing to balance
+])
+def test_column_chunks_when_row_blocks_leave_a_thread_idle(rows, threads, chunks):
+    from tcomp.backends.llvm.contraction import column_chunks
+
+    x, y = _random((rows, 1024), "float32"), _random((1024, 512), "float32")
+    fn = tcomp.jit(lambda a, b: a @ b, backend="llvm")
+    (kernel,) = _kernels(fn, x, y)
+    match = match_contraction(kernel)
+    assert kernel.schedule.tile["i0"] == 24 and kernel.schedule.unroll["i0"] == 12 or \
+        _host_register_tile()[0] != 12  # the cases above assume 12-row tiles in 24-row blocks
+    if _host_register_tile()[0] == 12:
+        assert column_chunks(kernel, match, threads) == chunks
+
+
+@pytest.mark.parametrize("threads", ["2", "3"])
+@pytest.mark.parametrize("b_layout", ["in_place", "transposed", "ragged"])
+def test_threads_share_column_chunks(monkeypatch, threads, b_layout):
+    """Row blocks cut into column chunks, A packed ahead by all threads: B read in place,
+    B packed (transposed) and a partial last panel, with a bias and relu epilogue."""
+    monkeypatch.setenv("TCOMP_NUM_THREADS", threads)
+    n = 250 if b_layout == "ragged" else 256
+    x, y, b = _random((100, 301), "float32"), _random((301, n), "float32"), _random(n, "f4")
+    expected = np.maximum(x.astype(np.float64) @ y.astype(np.float64) + b, 0)
+    if b_layout == "transposed":
+        fn = tcomp.jit(lambda a, wt, b: nn.relu(a @ wt.T + b), backend="llvm")
+        y = np.ascontiguousarray(y.T)
+    else:
+        fn = tcomp.jit(lambda a, w, b: nn.relu(a @ w + b), backend="llvm")
+    from tcomp.backends.llvm.render import render_text
+
+    text = render_text(fn.lower(x, y, b).kernel_program(), num_threads=int(threads))
+    assert '%"pack.take' in text and '%"jc" = mul' in text  # A packed ahead; chunked items
+    # A as stored and B transposed run along k: packed by blocks transposed in registers
+    assert '%"packa.vk' in text and ('%"packb.vk' in text) == (b_layout == "transposed")
+    for _ in range(3):  # the shared counters start from zero on every call
+        _check(fn(x, y, b), expected, 301, "float32")
+
+
 def test_shared_context_in_the_llvm_ir():
     from tcomp.backends.llvm.render import render_text
 

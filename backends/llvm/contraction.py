@@ -34,7 +34,12 @@ pack Bp's panels together into its scratch, wait for the last one, then
 take MC-row blocks from a shared counter (dynamic scheduling: on a busy
 machine the thread that runs faster does more blocks). Packing reads the
 operands through their affine indices, so any strides (transposed
-operands) cost only the packing.
+operands) cost only the packing (``contraction_packing.py``); the micro-kernel
+is ``micro_kernel.py``'s.
+
+With few row blocks (128 rows are 11 register tiles: 6 for one of two threads, 5
+for the other), the shared items are row blocks by column chunks instead
+(:func:`column_chunks`), and the threads pack all of A with B before any item.
 """
 
 from __future__ import annotations
@@ -46,19 +51,18 @@ from typing import Any, Iterator
 
 from llvmlite import ir
 
+from tcomp.backends.llvm.contraction_packing import PanelPacking
 from tcomp.backends.llvm.exprs import (
     F32,
     F64,
-    I1,
     I8,
     I32,
     I64,
     PTR,
-    from_memory,
     intrinsic,
-    memory_type,
 )
-from tcomp.backends.llvm.loops import check_interrupt, counted_loop
+from tcomp.backends.llvm.loops import check_interrupt, counted_loop, i64, round_up, smin
+from tcomp.backends.llvm.micro_kernel import ALIGN, micro_kernel
 from tcomp.backends.llvm.stmts import _BodyRenderer, render_kernel
 from tcomp.backends.llvm.vecmath import VariantTable
 from tcomp.ir.kernel.analysis import Contraction, Operand
@@ -72,10 +76,9 @@ SHARED_CONTEXT = ir.LiteralStructType([PTR, I64, I64, I64, I64, PTR])
 C_BUFFER = "tc.cbuf"
 COUNTER = "tc.counter"
 ROW_OFFSET = "tc.row"
-ALIGN = 64
 _WIDE = {"float32": F32, "float64": F64}
-PANEL_IN_L1 = 4096  # elements of a packed panel that one lane-by-lane pass may write
-TILE_K = 16  # k per tile when a panel is packed lane by lane in tiles (one cache line)
+BALANCED = 0.95  # share of the ideal per-thread row tiles that row blocks alone must reach
+PACKED_A_LIMIT = 8 << 20  # bytes of A that the threads of a column-split item grid pack ahead
 
 
 def render_contraction_kernel(
@@ -87,6 +90,7 @@ def render_contraction_kernel(
     split: bool = False,
     vector_functions: VariantTable | None = None,
     shared: bool = False,
+    threads: int = 1,
 ) -> ir.Function:
     """Like :func:`~tcomp.backends.llvm.stmts.render_kernel`, with ``match.m_loop`` blocked.
 
@@ -95,21 +99,77 @@ def render_contraction_kernel(
     They pack B's panels together (taking panels from a counter) into the context's
     scratch and wait until all are packed; then each takes the next MC-row block from
     another counter until none is left (a thread slowed by other work does less),
-    instead of its own ``start .. end`` chunk."""
-    renderer = functools.partial(_ContractionRenderer, match=match, kernel=kernel)
+    instead of its own ``start .. end`` chunk; ``threads`` (how many run it) decides
+    whether those items are also cut into column chunks (:func:`column_chunks`)."""
+    renderer = functools.partial(_ContractionRenderer, match=match, kernel=kernel,
+                                 threads=threads)
     if shared:
         counter = KernelArg(COUNTER, INDEX, 1, "inout")
         kernel = dataclasses.replace(kernel, args=kernel.args + (counter,))
     return render_kernel(module, kernel, name, aliased, split, vector_functions, renderer)
 
 
-def shared_scratch_bytes(kernel: Kernel, match: Contraction) -> int:
-    """Bytes of the packed-B scratch a shared contraction's caller provides (plus alignment)."""
+def shared_scratch_bytes(kernel: Kernel, match: Contraction, threads: int) -> int:
+    """Bytes of the scratch a shared contraction's caller provides (plus alignment): B's
+    packed panels unless it is read in place, then, when its items are split into
+    column chunks (:func:`column_chunks`), every row block of A packed."""
     nr = kernel.schedule.unroll[match.n_loop.var.name]
-    if reads_b_in_place(match, nr):
-        return ALIGN
     n_pad = -(-match.n_loop.extent // nr) * nr
-    return match.k_loop.extent * n_pad * (4 if match.acc.dtype == "float32" else 8) + ALIGN
+    elements = 0 if reads_b_in_place(match, nr) else match.k_loop.extent * n_pad
+    if column_chunks(kernel, match, threads) > 1 and not reads_a_in_place(kernel, match):
+        elements += _packed_a_elements(kernel, match)
+    return elements * (4 if match.acc.dtype == "float32" else 8) + ALIGN
+
+
+def reads_a_in_place(kernel: Kernel, match: Contraction) -> bool:
+    """Whether the micro-kernel reads A where it is instead of from packed panels: when
+    the output has at most two register tiles of columns (each A element then serves
+    at most two micro-kernel calls, and packing it cost about as much as they do: a
+    256x784 @ 784x32 matmul), and A's rows are contiguous in k, of the accumulator's
+    dtype (no conversion while packing)."""
+    a, k, m = match.a, match.k_loop.var.name, match.m_loop.var.name
+    nr = kernel.schedule.unroll[match.n_loop.var.name]
+    n_pad = -(-match.n_loop.extent // nr) * nr
+    return (
+        n_pad <= 2 * nr
+        and a.dtype == match.acc.dtype
+        and a.strides.get(k) == 1
+        and a.strides.get(m, 0) >= match.k_loop.extent
+    )
+
+
+def column_chunks(kernel: Kernel, match: Contraction, threads: int) -> int:
+    """How many column chunks the work items of a shared contraction cut ``N`` into.
+
+    One (the items are MC-row blocks) unless that leaves threads idle: 128 rows in
+    24-row blocks of 12-row tiles are 11 tiles, so one of two threads computes 6 while
+    the ideal is 5.5 (a 128x1024x1024 matmul ran 1.73x its one-thread speed, a 192-row
+    one 1.95x). Then each row block is cut into ``threads`` column chunks (items: block
+    by chunk, chunks inner), and A is packed by all threads before any item, so a
+    block's chunks do not pack it again. Not when the m loop computes anything before
+    its n loop but lets (an item would run it once per chunk), when there are fewer
+    B panels than threads, or when packing all of A takes over ``PACKED_A_LIMIT`` bytes."""
+    if threads < 2 or any(not isinstance(stmt, Let) for stmt in match.m_prefix):
+        return 1
+    schedule = kernel.schedule
+    mr = schedule.unroll[match.m_loop.var.name]
+    mc = schedule.tile[match.m_loop.var.name]
+    nr = schedule.unroll[match.n_loop.var.name]
+    if -(-match.n_loop.extent // nr) < threads:
+        return 1
+    if _packed_a_elements(kernel, match) * 8 > PACKED_A_LIMIT:
+        return 1
+    size_m = match.m_loop.extent
+    tiles = -(-size_m // mr)
+    blocks = -(-size_m // mc)
+    busiest = -(-blocks // threads) * (mc // mr)  # the tiles of the thread with most blocks
+    return 1 if tiles / threads >= BALANCED * busiest else threads
+
+
+def _packed_a_elements(kernel: Kernel, match: Contraction) -> int:
+    """Elements of every row block of A packed (the last one padded to a whole block)."""
+    mc = kernel.schedule.tile[match.m_loop.var.name]
+    return -(-match.m_loop.extent // mc) * mc * match.k_loop.extent
 
 
 def reads_b_in_place(match: Contraction, nr: int) -> bool:
@@ -123,25 +183,16 @@ def reads_b_in_place(match: Contraction, nr: int) -> bool:
             and match.n_loop.extent % nr == 0)
 
 
-def _i64(value) -> ir.Value:
-    return ir.Constant(I64, value) if isinstance(value, int) else value
-
-
-def _round_up(b: ir.IRBuilder, value: ir.Value, multiple: int) -> ir.Value:
-    added = b.add(value, _i64(multiple - 1))
-    return b.mul(b.sdiv(added, _i64(multiple)), _i64(multiple))
-
-
-def _smin(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
-    return b.select(b.icmp_signed("<", x, y), x, y)
-
-
-class _ContractionRenderer(_BodyRenderer):
+class _ContractionRenderer(PanelPacking, _BodyRenderer):
     """The statement renderer with the contraction's ``m`` loop rendered blocked."""
 
-    def __init__(self, *args, match: Contraction, kernel: Kernel, **kwargs) -> None:
+    def __init__(self, *args, match: Contraction, kernel: Kernel, threads: int,
+                 **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.match = match
+        self.kernel = kernel
+        self.threads = threads
+        self._columns: tuple[Loop, tuple[ir.Value, ir.Value]] | None = None
         schedule = kernel.schedule
         m, n, k = (loop.var.name for loop in (match.m_loop, match.n_loop, match.k_loop))
         self.mr, self.nr = schedule.unroll[m], schedule.unroll[n]
@@ -152,6 +203,9 @@ class _ContractionRenderer(_BodyRenderer):
         self.ty = _WIDE[self.wide]
 
     def loop(self, loop: Loop, scope) -> None:
+        if self._columns is not None and loop is self._columns[0]:
+            self._column_range(loop, scope, *self._columns[1])
+            return
         if loop is not self.match.m_loop:
             super().loop(loop, scope)
             return
@@ -163,190 +217,172 @@ class _ContractionRenderer(_BodyRenderer):
             shared = False
         self._blocked(lo, hi, scope, shared)
 
+    def _column_range(self, loop: Loop, scope, start: ir.Value, end: ir.Value) -> None:
+        """The epilogue's n loop over one column chunk, ``start ..< end``."""
+        self.loop_depth += 1
+        self.counted_loop(
+            loop.var.name, start, end,
+            lambda index: self.block(loop.body, {**scope, loop.var.name: (index, False)}),
+            interleave=self._interleave_for(loop),
+        )
+        self.loop_depth -= 1
+
     # -- helpers --------------------------------------------------------------
 
     def _malloc(self, elements: ir.Value) -> tuple[ir.Value, ir.Value]:
         """(raw, aligned) pointers to room for ``elements`` accumulator values."""
         b = self.builder
         malloc = intrinsic(b.module, "malloc", PTR, [I64])
-        size = b.add(b.mul(elements, _i64(4 if self.ty == F32 else 8)), _i64(ALIGN))
+        size = b.add(b.mul(elements, i64(4 if self.ty == F32 else 8)), i64(ALIGN))
         raw = b.call(malloc, [size])
         address = b.ptrtoint(raw, I64)
-        pad = b.sub(_i64(ALIGN), b.and_(address, _i64(ALIGN - 1)))
+        pad = b.sub(i64(ALIGN), b.and_(address, i64(ALIGN - 1)))
         return raw, b.gep(raw, [pad], inbounds=True, source_etype=I8)
 
     def _base(self, operand: Operand, scope) -> ir.Value:
         """The operand's index with m, n and k at 0 (its batch part)."""
         b = self.builder
-        value: ir.Value = _i64(operand.offset)
+        value: ir.Value = i64(operand.offset)
         inner = {self.match.m_loop.var.name, self.match.n_loop.var.name,
                  self.match.k_loop.var.name}
         for name, stride in operand.strides.items():
             if name not in inner:
-                value = b.add(value, b.mul(scope[name][0], _i64(stride)))
+                value = b.add(value, b.mul(scope[name][0], i64(stride)))
         return value
-
-    def _read(self, operand: Operand, index: ir.Value) -> ir.Value:
-        b = self.builder
-        pointer = self.pointers[operand.buffer][0]
-        address = b.gep(pointer, [index], inbounds=True, source_etype=memory_type(operand.dtype))
-        value = from_memory(b, b.load(address, typ=memory_type(operand.dtype)), operand.dtype)
-        # float16 widens with fpext; a bfloat16 register value is a float already
-        return b.fpext(value, self.ty) if value.type != self.ty else value
-
-    def _pack(self, dest, operand: Operand, base, lane_var: str, first_lane, limit,
-              lanes_padded, depth: int, width: int, name: str, taker=None) -> None:
-        """``dest[(l // width) * depth * width + k * width + l % width] =
-        operand[base + (first_lane + l) * s_lane + k * s_k]`` for lanes ``l < limit``
-        (zero for ``limit <= l < lanes_padded``), ``k < depth``."""
-        b = self.builder
-        s_lane = operand.strides.get(lane_var, 0)
-        s_k = operand.strides.get(self.match.k_loop.var.name, 0)
-        zero = ir.Constant(self.ty, 0.0)
-        panels = b.sdiv(lanes_padded, _i64(width))
-        # lanes inner: contiguous writes; k inner when that reads contiguously, in tiles of
-        # TILE_K for a panel bigger than L1 (down a 32768-deep panel, 64 bytes a step, every
-        # lane's pass went out to L2; across it, lanes 128 KiB apart met in one cache set)
-        lane_inner = abs(s_lane) == 1 or abs(s_k) != 1
-        tiled = not lane_inner and depth * width > PANEL_IN_L1
-        with (taker or counted_loop(b, 0, panels, f"{name}.panel")) as panel:
-            panel_dest = b.gep(dest, [b.mul(panel, _i64(depth * width))], source_etype=self.ty)
-            first = b.mul(panel, _i64(width))
-            full = b.icmp_signed("<=", b.add(first, _i64(width)), limit)
-            source = b.add(base, b.mul(b.add(first_lane, first), _i64(s_lane)))
-
-            def element(k, c, guarded: bool):
-                index = b.add(source, b.add(b.mul(k, _i64(s_k)), b.mul(c, _i64(s_lane))))
-                target = b.gep(panel_dest, [b.add(b.mul(k, _i64(width)), c)],
-                               source_etype=self.ty)
-                if guarded:
-                    valid = b.icmp_signed("<", b.add(first, c), limit)
-                    with b.if_else(valid) as (then, otherwise):
-                        with then:
-                            b.store(self._read(operand, index), target)
-                        with otherwise:
-                            b.store(zero, target)
-                else:
-                    b.store(self._read(operand, index), target)
-
-            def nest(guarded: bool, tag: str):
-                if lane_inner:
-                    with counted_loop(b, 0, depth, f"{name}.{tag}k") as k:
-                        with counted_loop(b, 0, width, f"{name}.{tag}c") as c:
-                            element(k, c, guarded)
-                elif tiled:
-                    with counted_loop(b, 0, depth, f"{name}.{tag}t", TILE_K) as tile:
-                        end = _smin(b, b.add(tile, _i64(TILE_K)), _i64(depth))
-                        with counted_loop(b, 0, width, f"{name}.{tag}c") as c:
-                            with counted_loop(b, tile, end, f"{name}.{tag}k") as k:
-                                element(k, c, guarded)
-                else:
-                    with counted_loop(b, 0, width, f"{name}.{tag}c") as c:
-                        with counted_loop(b, 0, depth, f"{name}.{tag}k") as k:
-                            element(k, c, guarded)
-
-            with b.if_else(full) as (then, otherwise):
-                with then:
-                    nest(False, "f")
-                with otherwise:
-                    nest(True, "g")
 
     # -- the blocked loop nest --------------------------------------------------
 
     def _blocked(self, lo: ir.Value, hi: ir.Value, scope, shared: bool) -> None:
         b = self.builder
         match = self.match
-        size_n, size_k = match.n_loop.extent, match.k_loop.extent
+        size_m, size_n, size_k = match.m_loop.extent, match.n_loop.extent, match.k_loop.extent
         m, n = match.m_loop.var.name, match.n_loop.var.name
         mr, nr, mc, kc = self.mr, self.nr, self.mc, self.kc
         n_pad = -(-size_n // nr) * nr
-        direct_a = self._reads_a_in_place(n_pad)
+        direct_a = reads_a_in_place(self.kernel, match)
         direct_b = reads_b_in_place(match, nr)
+        chunks = column_chunks(self.kernel, match, self.threads) if shared else 1
+        a_ahead = chunks > 1 and not direct_a  # all of A packed before the items
         ldb = match.b.strides[match.k_loop.var.name] if direct_b else 0  # B's row stride
-        a_raw, packed_a = self._malloc(_i64(0 if direct_a else mc * size_k))
-        c_raw, c_block = self._malloc(_i64(mc * n_pad))
-        b_base = self._base(match.b, scope)
+        a_raw, packed_a = self._malloc(i64(0 if direct_a or a_ahead else mc * size_k))
+        c_raw, c_block = self._malloc(i64(mc * n_pad))
+        a_base, b_base = self._base(match.a, scope), self._base(match.b, scope)
         raws: tuple[Any, ...] = (c_raw, a_raw)  # malloc'd here, freed at the end
-        if direct_b:  # the micro-kernel reads B's rows where they are: nothing to pack
-            packed_b = self.pointers[match.b.buffer][0]
-        elif shared:  # the threads pack B together, into the caller's scratch, then wait
-            context = self.pointers[COUNTER][0]
-            packed_b = b.load(self._field(context, 5), typ=PTR)
-            panels = n_pad // nr
-            taker = self._take(self._field(context, 3), panels, "packb.take")
-            self._pack(packed_b, match.b, b_base, n, _i64(0), _i64(size_n), _i64(n_pad), size_k,
-                       nr, "packb", taker)
-            self._wait(self._field(context, 4), panels)
-        else:
-            b_raw, packed_b = self._malloc(_i64(size_k * n_pad))
-            self._pack(packed_b, match.b, b_base, n, _i64(0), _i64(size_n), _i64(n_pad),
+        packed_b = self.pointers[match.b.buffer][0] if direct_b else None
+        if shared:  # the threads pack B (and A ahead) together, into the caller's scratch
+            scratch = b.load(self._field(self.pointers[COUNTER][0], 5), typ=PTR)
+            if not direct_b:
+                packed_b = scratch
+            if a_ahead:  # after B's panels
+                b_elements = 0 if direct_b else size_k * n_pad
+                packed_a = b.gep(scratch, [i64(b_elements)], source_etype=self.ty)
+            self._pack_shared(0 if direct_b else n_pad // nr, -(-size_m // mc) if a_ahead else 0,
+                              packed_b, packed_a, a_base, b_base)
+        elif not direct_b:
+            b_raw, packed_b = self._malloc(i64(size_k * n_pad))
+            self._pack(packed_b, match.b, b_base, n, i64(0), i64(size_n), i64(n_pad),
                        size_k, nr, "packb")
             raws = (c_raw, a_raw, b_raw)
-        a_base = self._base(match.a, scope)
-        ukernel = _micro_kernel(b.module, self.ty, mr, nr, self.lanes, direct_a, direct_b)
+        ukernel = micro_kernel(b.module, self.ty, mr, nr, self.lanes, direct_a, direct_b)
         if shared:
-            count = -(-match.m_loop.extent // mc)
-            blocks = self._take(self._field(self.pointers[COUNTER][0], 1), count, "ic.take",
-                                interruptible=True)
+            count = -(-size_m // mc) * chunks
+            items = self._take(self._field(self.pointers[COUNTER][0], 1), count, "ic.take",
+                               interruptible=True)
         else:
-            blocks = counted_loop(b, lo, hi, "ic", mc, interruptible=True)
-        with blocks as ic:
-            if shared:
-                ic = b.mul(ic, _i64(mc), name="ic")
-                hi = _i64(match.m_loop.extent)
-            rows = _smin(b, _i64(mc), b.sub(hi, ic))
-            rows_pad = _round_up(b, rows, mr)
-            if not direct_a:
+            items = counted_loop(b, lo, hi, "ic", mc, interruptible=True)
+        chunk_width = -(-n_pad // nr // chunks) * nr  # whole panels
+        with items as item:
+            if shared:  # item = row block * chunks + column chunk
+                block = b.sdiv(item, i64(chunks)) if chunks > 1 else item
+                ic = b.mul(block, i64(mc), name="ic")
+                hi = i64(size_m)
+            else:
+                ic = item
+            rows = smin(b, i64(mc), b.sub(hi, ic))
+            rows_pad = round_up(b, rows, mr)
+            if chunks > 1:
+                j_lo = b.mul(b.srem(item, i64(chunks)), i64(chunk_width), name="jc")
+                j_hi = smin(b, b.add(j_lo, i64(chunk_width)), i64(n_pad))
+                columns = (j_lo, smin(b, j_hi, i64(size_n)))
+            else:
+                j_lo, j_hi, columns = i64(0), i64(n_pad), None
+            a_block = packed_a
+            if a_ahead:
+                a_block = b.gep(packed_a, [b.mul(ic, i64(size_k))], source_etype=self.ty)
+            elif not direct_a:
                 self._pack(packed_a, match.a, a_base, m, ic, rows, rows_pad, size_k, mr, "packa")
             # polled per row block and per depth block, never while packing B (whose
             # threads wait for each other: leaving it early would leave them waiting)
             with counted_loop(b, 0, size_k, "pc", kc, interruptible=True) as pc:
-                depth = _smin(b, _i64(kc), b.sub(_i64(size_k), pc))
-                first = b.icmp_signed("==", pc, _i64(0))
-                with counted_loop(b, 0, n_pad, "jr", nr) as jr:
+                depth = smin(b, i64(kc), b.sub(i64(size_k), pc))
+                first = b.icmp_signed("==", pc, i64(0))
+                with counted_loop(b, j_lo, j_hi, "jr", nr) as jr:
                     if direct_b:  # row pc of B, from column jr on
-                        start = b.add(b_base, b.add(b.mul(pc, _i64(ldb)), jr))
+                        start = b.add(b_base, b.add(b.mul(pc, i64(ldb)), jr))
                         b_panel = b.gep(packed_b, [start], source_etype=self.ty)
                     else:
-                        b_panel = b.gep(packed_b, [b.add(b.mul(jr, _i64(size_k)),
-                                                         b.mul(pc, _i64(nr)))],
+                        b_panel = b.gep(packed_b, [b.add(b.mul(jr, i64(size_k)),
+                                                         b.mul(pc, i64(nr)))],
                                         source_etype=self.ty)
                     with counted_loop(b, 0, rows_pad, "ir", mr) as row:
-                        c_tile = b.gep(c_block, [b.add(b.mul(row, _i64(n_pad)), jr)],
+                        c_tile = b.gep(c_block, [b.add(b.mul(row, i64(n_pad)), jr)],
                                        source_etype=self.ty)
                         if direct_a:  # row ic + row of A, from column pc on
                             s_m = match.a.strides[m]
-                            start = b.add(a_base, b.add(b.mul(b.add(ic, row), _i64(s_m)), pc))
+                            start = b.add(a_base, b.add(b.mul(b.add(ic, row), i64(s_m)), pc))
                             a_panel = b.gep(self.pointers[match.a.buffer][0], [start],
                                             source_etype=self.ty)
-                            extra = [_i64(s_m), b.sub(rows, row)]
+                            extra = [i64(s_m), b.sub(rows, row)]
                         else:
                             a_panel = b.gep(
-                                packed_a, [b.add(b.mul(row, _i64(size_k)), b.mul(pc, _i64(mr)))],
+                                a_block, [b.add(b.mul(row, i64(size_k)), b.mul(pc, i64(mr)))],
                                 source_etype=self.ty)
                             extra = []
                         if direct_b:
-                            extra.append(_i64(ldb))
-                        b.call(ukernel, [a_panel, b_panel, c_tile, depth, _i64(n_pad), first,
+                            extra.append(i64(ldb))
+                        b.call(ukernel, [a_panel, b_panel, c_tile, depth, i64(n_pad), first,
                                          *extra])
-            self._epilogue(ic, rows, n_pad, c_block, scope)
+            self._epilogue(ic, rows, n_pad, c_block, scope, columns)
         free = intrinsic(b.module, "free", ir.VoidType(), [PTR])
         for raw in raws:
             b.call(free, [raw])
 
-    def _reads_a_in_place(self, n_pad: int) -> bool:
-        """Whether the micro-kernel reads A where it is instead of from packed panels: when
-        the output has at most two register tiles of columns (each A element then serves
-        at most two micro-kernel calls, and packing it cost about as much as they do: a
-        256x784 @ 784x32 matmul), and A's rows are contiguous in k, of the accumulator's
-        dtype (no conversion while packing)."""
-        a, k, m = self.match.a, self.match.k_loop.var.name, self.match.m_loop.var.name
-        return (
-            n_pad <= 2 * self.nr
-            and a.dtype == self.wide
-            and a.strides.get(k) == 1
-            and a.strides.get(m, 0) >= self.match.k_loop.extent
-        )
+    def _pack_shared(self, b_panels: int, a_blocks: int, packed_b, packed_a, a_base,
+                     b_base) -> None:
+        """The threads of a shared contraction pack B's ``b_panels`` panels, then A's first
+        ``a_blocks`` row blocks (``MC`` rows each, block ``i`` at ``i * MC * K``), taking
+        them from one counter, and wait until all are packed."""
+        total = b_panels + a_blocks
+        if total == 0:
+            return
+        b = self.builder
+        match = self.match
+        size_m, size_n, size_k = match.m_loop.extent, match.n_loop.extent, match.k_loop.extent
+        context = self.pointers[COUNTER][0]
+
+        def pack_b(panel: ir.Value) -> None:
+            self._pack_panel(packed_b, match.b, b_base, match.n_loop.var.name, i64(0),
+                             i64(size_n), size_k, self.nr, "packb", panel)
+
+        def pack_a(block: ir.Value) -> None:
+            ic = b.mul(block, i64(self.mc))
+            rows = smin(b, i64(self.mc), b.sub(i64(size_m), ic))
+            dest = b.gep(packed_a, [b.mul(ic, i64(size_k))], source_etype=self.ty)
+            self._pack(dest, match.a, a_base, match.m_loop.var.name, ic, rows,
+                       round_up(b, rows, self.mr), size_k, self.mr, "packa")
+
+        with self._take(self._field(context, 3), total, "pack.take") as item:
+            if a_blocks == 0:
+                pack_b(item)
+            elif b_panels == 0:
+                pack_a(item)
+            else:
+                with b.if_else(b.icmp_signed("<", item, i64(b_panels))) as (then, otherwise):
+                    with then:
+                        pack_b(item)
+                    with otherwise:
+                        pack_a(b.sub(item, i64(b_panels)))
+        self._wait(self._field(context, 4), total)
 
     def _field(self, context: ir.Value, number: int) -> ir.Value:
         zero = ir.Constant(I32, 0)
@@ -366,14 +402,14 @@ class _ContractionRenderer(_BodyRenderer):
         exit_block = b.append_basic_block(f"{name}.exit")
         b.branch(header)
         b.position_at_end(header)
-        item = b.atomic_rmw("add", counter, _i64(1), "seq_cst")
-        b.cbranch(b.icmp_signed("<", item, _i64(count)), body, exit_block)
+        item = b.atomic_rmw("add", counter, i64(1), "seq_cst")
+        b.cbranch(b.icmp_signed("<", item, i64(count)), body, exit_block)
         b.position_at_end(body)
         if interruptible:
             check_interrupt(b, exit_block)
         yield item
         done = b.gep(counter, [ir.Constant(I32, 1)], source_etype=I64)
-        b.atomic_rmw("add", done, _i64(1), "seq_cst")
+        b.atomic_rmw("add", done, i64(1), "seq_cst")
         b.branch(header)
         b.position_at_end(exit_block)
 
@@ -385,130 +421,23 @@ class _ContractionRenderer(_BodyRenderer):
         b.branch(header)
         b.position_at_end(header)
         value = b.load_atomic(done, "seq_cst", 8, typ=I64)
-        b.cbranch(b.icmp_signed("<", value, _i64(count)), header, exit_block)
+        b.cbranch(b.icmp_signed("<", value, i64(count)), header, exit_block)
         b.position_at_end(exit_block)
 
-    def _epilogue(self, ic, rows, n_pad: int, c_block, scope) -> None:
-        """The kernel's own statements after the contraction, for rows ``ic ..< ic + rows``,
-        with ``acc`` read from the C block."""
+    def _epilogue(self, ic, rows, n_pad: int, c_block, scope, columns=None) -> None:
+        """The kernel's own statements after the contraction, for rows ``ic ..< ic + rows``
+        (and columns ``columns``, a ``(start, end)`` pair, when given), with ``acc`` read
+        from the C block."""
         b = self.builder
         match = self.match
         acc_index = Binary("add", Var(ROW_OFFSET, INDEX), match.n_loop.var, INDEX)
         let = Let(match.acc, Load(C_BUFFER, acc_index, match.acc.dtype))
         n_loop = Loop(match.n_loop.var, match.n_before + (let,) + match.n_after)
         self.pointers[C_BUFFER] = (c_block, match.acc.dtype, 0)
+        self._columns = None if columns is None else (n_loop, columns)
         with counted_loop(b, 0, rows, "ep") as local:
             row = b.add(ic, local)
             inner = {**scope, match.m_loop.var.name: (row, False),
-                     ROW_OFFSET: (b.mul(local, _i64(n_pad)), False)}
+                     ROW_OFFSET: (b.mul(local, i64(n_pad)), False)}
             self.block(match.m_prefix + (n_loop,), inner)
-
-
-def _micro_kernel(
-    module: ir.Module, ty: ir.Type, mr: int, nr: int, lanes: int, direct_a: bool = False,
-    direct_b: bool = False,
-) -> ir.Function:
-    """``void ukernel(ptr a, ptr b, ptr c, i64 depth, i64 ldc, i1 first)``:
-    ``c[r, 0..nr) (+)= sum_p a[p, r] * b[p, 0..nr)`` for ``r < mr`` with ``a`` packed
-    ``[p][mr]``, ``b`` packed ``[p][nr]`` and ``c`` rows ``ldc`` apart (all 64-byte aligned);
-    ``first`` starts from zero instead of ``c``. ``direct_a``: two more arguments, ``i64
-    lda, i64 valid``, and ``a`` is A itself, row ``r`` at ``a + min(r, valid - 1) * lda``
-    (rows past ``valid`` repeat the last one: their results land in C rows nobody reads).
-    ``direct_b``: one more argument after those, ``i64 ldb``, and ``b`` is B itself, row
-    ``p`` at ``b + p * ldb`` (read unaligned)."""
-    suffix = "f32" if ty == F32 else "f64"
-    name = (f"tc.ukernel.{suffix}.{mr}x{nr}" + (".direct" if direct_a else "")
-            + (".b_in_place" if direct_b else ""))
-    existing = module.globals.get(name)
-    if existing is not None:
-        return existing
-    vector = ir.VectorType(ty, lanes)
-    per_row = nr // lanes
-    fma = intrinsic(module, f"llvm.fma.v{lanes}{suffix}", vector, [vector] * 3)
-    arguments = ([PTR, PTR, PTR, I64, I64, I1] + ([I64, I64] if direct_a else [])
-                 + ([I64] if direct_b else []))
-    function = ir.Function(module, ir.FunctionType(ir.VoidType(), arguments), name=name)
-    function.linkage = "internal"
-    function.attributes.add("nounwind")
-    # One copy for every kernel of the module: inlined, each matmul kernel carried (and
-    # LLVM optimised and compiled) its own copy of the biggest function of the program.
-    function.attributes.add("noinline")
-    a, bp, c, depth, ldc, first = function.args[:6]
-    for arg in (a, bp, c):
-        arg.add_attribute("noalias")
-    b = ir.IRBuilder(function.append_basic_block("entry"))
-    ldb = function.args[-1] if direct_b else None
-    if direct_a:
-        lda, valid = function.args[6:8]
-        last = b.sub(valid, _i64(1))
-        a_rows = [b.gep(a, [b.mul(_smin(b, _i64(r), last), lda)], inbounds=True,
-                        source_etype=ty) for r in range(mr)]
-    zero_block = function.append_basic_block("zero")
-    load_block = function.append_basic_block("load")
-    start = function.append_basic_block("start")
-    b.cbranch(first, zero_block, load_block)
-
-    def c_address(builder, r, v):
-        offset = builder.add(builder.mul(_i64(r), ldc), _i64(v * lanes))
-        return builder.gep(c, [offset], inbounds=True, source_etype=ty)
-
-    b.position_at_end(load_block)
-    loaded = [b.load(c_address(b, r, v), typ=vector, align=ALIGN)
-              for r in range(mr) for v in range(per_row)]
-    b.branch(start)
-    b.position_at_end(zero_block)
-    b.branch(start)
-    b.position_at_end(start)
-    zero = ir.Constant(vector, None)
-    initial = []
-    for value in loaded:
-        phi = b.phi(vector)
-        phi.add_incoming(value, load_block)
-        phi.add_incoming(zero, zero_block)
-        initial.append(phi)
-    header = function.append_basic_block("p.header")
-    body = function.append_basic_block("p.body")
-    done = function.append_basic_block("p.exit")
-    b.branch(header)
-    b.position_at_end(header)
-    p = b.phi(I64, name="p")
-    p.add_incoming(_i64(0), start)
-    accs = []
-    for value in initial:
-        phi = b.phi(vector)
-        phi.add_incoming(value, start)
-        accs.append(phi)
-    b.cbranch(b.icmp_signed("<", p, depth), body, done)
-    b.position_at_end(body)
-    b_row = b.gep(bp, [b.mul(p, ldb if direct_b else _i64(nr))], inbounds=True,
-                  source_etype=ty)
-    b_align = (4 if ty == F32 else 8) if direct_b else ALIGN
-    b_vectors = [
-        b.load(b.gep(b_row, [_i64(v * lanes)], inbounds=True, source_etype=ty), typ=vector,
-               align=b_align)
-        for v in range(per_row)
-    ]
-    if not direct_a:
-        a_row = b.gep(a, [b.mul(p, _i64(mr))], inbounds=True, source_etype=ty)
-    mask = ir.Constant(ir.VectorType(I32, lanes), None)
-    undefined = ir.Constant(vector, ir.Undefined)
-    updated = []
-    for r in range(mr):
-        address = (b.gep(a_rows[r], [p], inbounds=True, source_etype=ty) if direct_a
-                   else b.gep(a_row, [_i64(r)], inbounds=True, source_etype=ty))
-        scalar = b.load(address, typ=ty)
-        splat = b.shuffle_vector(b.insert_element(undefined, scalar, ir.Constant(I32, 0)),
-                                 undefined, mask)
-        for v in range(per_row):
-            updated.append(b.call(fma, [splat, b_vectors[v], accs[r * per_row + v]]))
-    following = b.add(p, _i64(1), flags=("nuw", "nsw"))
-    p.add_incoming(following, body)
-    for phi, value in zip(accs, updated):
-        phi.add_incoming(value, body)
-    b.branch(header)
-    b.position_at_end(done)
-    for r in range(mr):
-        for v in range(per_row):
-            b.store(accs[r * per_row + v], c_address(b, r, v), align=ALIGN)
-    b.ret_void()
-    return function
+        self._columns = None

@@ -10,12 +10,13 @@ canonical form LLVM's loop passes and vectoriser expect::
     name.exit:
 
 Every counted loop of the backend goes through it: a kernel's loops (``stmts.py``),
-the column-reduction blocks (``column_reduce.py``), the blocked matmul's block,
-packing and epilogue loops (``contraction.py``) and a scan's repeat loop in
+the column-reduction blocks (``column_reduce.py``), the blocked matmul's block and
+epilogue loops (``contraction.py``) and packing loops (``contraction_packing.py``) and a scan's repeat loop in
 ``tcomp_main`` (``render.py``). Loops of other shapes stay where they are: a
 work queue that takes items from an atomic counter and the spin-wait on it
 (``contraction.py`` ``_take``/``_wait``), the micro-kernel's depth loop, which carries
 its accumulators in phis, and a while_loop's flag-tested loop (``render.py``).
+:func:`i64`, :func:`smin` and :func:`round_up` are the index arithmetic of loop bounds.
 """
 
 from __future__ import annotations
@@ -53,13 +54,13 @@ def counted_loop(
     b.branch(header)
     b.position_at_end(header)
     index = b.phi(I64, name=name)
-    index.add_incoming(_i64(start), preheader)
-    b.cbranch(b.icmp_signed("<", index, _i64(stop)), inside, exit_block)
+    index.add_incoming(i64(start), preheader)
+    b.cbranch(b.icmp_signed("<", index, i64(stop)), inside, exit_block)
     b.position_at_end(inside)
     if interruptible:
         check_interrupt(b, exit_block)
     yield index
-    following = b.add(index, _i64(step), name=f"{name}.next", flags=("nuw", "nsw"))
+    following = b.add(index, i64(step), name=f"{name}.next", flags=("nuw", "nsw"))
     index.add_incoming(following, b.block)
     latch = b.branch(header)
     if interleave > 1:
@@ -100,5 +101,17 @@ def check_interrupt(b: ir.IRBuilder, leave: ir.Block) -> None:
     b.position_at_end(go_on)
 
 
-def _i64(value: ir.Value | int) -> ir.Value:
+def i64(value: ir.Value | int) -> ir.Value:
+    """``value`` as an i64 value (a constant when it is an int)."""
     return ir.Constant(I64, value) if isinstance(value, int) else value
+
+
+def smin(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
+    """The smaller of two signed i64 values (a loop bound clipped to an extent)."""
+    return b.select(b.icmp_signed("<", x, y), x, y)
+
+
+def round_up(b: ir.IRBuilder, value: ir.Value, multiple: int) -> ir.Value:
+    """``value`` rounded up to a multiple of ``multiple`` (a positive constant)."""
+    added = b.add(value, i64(multiple - 1))
+    return b.mul(b.sdiv(added, i64(multiple)), i64(multiple))

@@ -382,14 +382,16 @@ def _render_kernel_function(
     shared = contraction is not None and split and not contraction.outer
     if contraction is not None:
         function = render_contraction_kernel(
-            module, kernel, contraction, name, aliased, split, vector_functions, shared
+            module, kernel, contraction, name, aliased, split, vector_functions, shared,
+            num_threads,
         )
     else:
         function = render_kernel(module, kernel, name, aliased, split, vector_functions)
     if not split:
         return function, None, 0
     task = _render_task(module, len(kernel.args), function, shared)
-    scratch = shared_scratch_bytes(kernel, contraction) if shared and contraction else 0
+    scratch = (shared_scratch_bytes(kernel, contraction, num_threads)
+               if shared and contraction else 0)
     return function, task, scratch
 
 
