@@ -124,3 +124,24 @@ def test_unflatten_then_flatten_keeps_the_value(case):
         strides = [size // extent for extent in itertools.accumulate(shape, lambda a, b: a * b)]
         expected = [(value // stride) % extent for stride, extent in zip(strides, shape)]
         assert [evaluate(p, env) for p in parts] == expected
+
+
+def test_three_digits_of_a_flat_index_merge_back_into_it():
+    # a conv weight gradient's store: the flat (c, kh, kw) column split into its digits
+    f1 = Var("f1", INDEX, 4608)
+    digits = [mul(floordiv(f1, const_index(9)), const_index(9)),
+              mul(mod(floordiv(f1, const_index(3)), const_index(3)), const_index(3)),
+              mod(f1, const_index(3))]
+    assert add(add(digits[0], digits[1]), digits[2]) == f1
+    assert add(digits[2], add(digits[1], digits[0])) == f1  # in any order
+
+
+@given(st.integers(1, 6), st.integers(1, 6), st.integers(1, 4), st.integers(-30, 30))
+def test_middle_digit_and_remainder_merge_for_any_integer(a, b, k, offset):
+    # ((x // a) % b) * (a*k) + (x % a) * k == (x % (a*b)) * k, floor semantics, x < 0 too
+    x = Var("x", INDEX, 40)
+    shifted = add(x, const_index(offset))
+    middle = mul(mod(floordiv(shifted, const_index(a)), const_index(b)), const_index(a * k))
+    merged = add(middle, mul(mod(shifted, const_index(a)), const_index(k)))
+    for value in range(40):
+        assert evaluate(merged, {"x": value}) == ((value + offset) % (a * b)) * k

@@ -70,7 +70,7 @@ _CHILD = textwrap.dedent(
     @tcomp.jit
     def heavy(a, b):
         x = a
-        for _ in range(40):
+        for _ in range(120):  # well over INTERRUPTIBLE_SECONDS, so the worker runs it
             x = tcomp.tanh(x @ b)
         return x
 
@@ -104,6 +104,8 @@ def test_ctrl_c_stops_a_long_call_early_and_the_process_goes_on():
     words = result.stdout.split()
     assert words[0] == "interrupted", result.stdout
     stopped, full, same = float(words[1]), float(words[2]), words[3]
+    # a call shorter than this stays on the calling thread, where Ctrl-C waits for its end
+    assert full >= 2 * interrupt.INTERRUPTIBLE_SECONDS, f"make heavy() heavier: {full} s"
     # the signal came at a tenth of the call: stopping takes at most one poll interval more
     assert stopped < 0.6 * full, (stopped, full)
     assert same == "True", "a call after the interrupt must give the same result"

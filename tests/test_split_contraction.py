@@ -5,7 +5,8 @@
   parallel over the chunks, and a final kernel adding the partials and running the
   epilogue; leftover iterations and the epilogue still count;
 - ``flatten-contractions`` lays a weight gradient's im2col copy out ``[P, K]``, so the
-  copy runs along the image's rows and the matmul reads its rows in place;
+  copy runs along the image's rows and the matmul reads its rows in place (unless the
+  output channels are many and the im2col small: then they are the rows);
 - the blocked matmul reads B's rows in place when they are contiguous and whole panels;
 - a strided conv's input gradient is one stride-1 conv per phase (no lhs dilation);
 - the register tile has fewer rows when the usual one would compute many zero rows.
@@ -75,6 +76,33 @@ def test_a_weight_gradient_copies_along_image_rows_and_splits_over_the_batch():
                           backend="reference")
     np.testing.assert_allclose(np.asarray(grad_w(x, w, 1)), np.asarray(reference(x, w, 1)),
                                rtol=2e-4, atol=2e-2)
+
+
+@pytest.mark.parametrize("channels, rows", [(8, "taps"), (128, "channels")])
+def test_a_weight_gradient_stores_along_its_inner_loop_unless_its_channels_are_few(
+        channels, rows):
+    """A narrow weight gradient (8 output channels) takes the im2col's rows as the
+    matmul's rows (read in place); a wide one with a small im2col keeps the channels as
+    rows, so each row's results are stored next to each other, not channels apart."""
+    from tcomp.ir.kernel.analysis import affine_terms, match_contraction
+    from tcomp.ir.kernel.kernel import Store
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 64, 4, 4)).astype(np.float32)
+    w = rng.standard_normal((channels, 64, 3, 3)).astype(np.float32)
+    grad_w = tcomp.jit(tcomp.grad(_conv_loss, argnums=1), static_argnums=2, backend="llvm")
+    matches = [m for m in map(match_contraction, _kernels(grad_w, x, w, 1)) if m is not None]
+    weight = [m for m in matches if m.k_loop.extent == 2 * 4 * 4]  # K: batch and image
+    assert len(weight) == 1, [m.sizes for m in matches]
+    match = weight[0]
+    assert match.m_loop.extent == (64 * 9 if rows == "taps" else channels)
+    (store,) = [s for s in match.n_after if isinstance(s, Store)]
+    strides, _ = affine_terms(store.index)
+    assert (strides.get(match.n_loop.var.name) == 1) == (rows == "channels"), strides
+    reference = tcomp.jit(tcomp.grad(_conv_loss, argnums=1), static_argnums=2,
+                          backend="reference")
+    np.testing.assert_allclose(np.asarray(grad_w(x, w, 1)), np.asarray(reference(x, w, 1)),
+                               rtol=2e-4, atol=2e-3)
 
 
 def test_a_contiguous_b_is_read_in_place_and_a_transposed_one_is_packed():

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from tcomp.ir.kernel.expr import Expr, _cache_hash
+from tcomp.ir.kernel.expr_nodes import Expr, _cache_hash
 from tcomp.ir.kernel.ops import CALL_OPS
 
 

@@ -26,7 +26,8 @@ Scalar types are the graph IR's dtypes (``float32``, ``float64``, ``float16``, `
 constants, loads, stores, casts and selects only (the lowering computes them in
 int32 / int64). Integer constants are wrapped into their type when built.
 
-Build expressions with the functions below (:func:`add`, :func:`mul`,
+The node classes live in ``expr_nodes.py``; this module re-exports them. Build
+expressions with the functions below (:func:`add`, :func:`mul`,
 :func:`floordiv`, ...) rather than the classes: they fold constants and
 apply identities, and for index arithmetic they know each loop variable's
 range, so the div/mod chains that reshapes create vanish::
@@ -41,9 +42,28 @@ range, so the div/mod chains that reshapes create vanish::
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Iterator, Sequence, Union
+from typing import Sequence
 
+from tcomp.ir.kernel.expr_nodes import (  # noqa: F401 (re-exported)
+    FLOAT_TYPES,
+    HALF_TYPES,
+    INDEX,
+    INTEGER_TYPES,
+    SCALAR_TYPES,
+    STORAGE_TYPES,
+    Binary,
+    Cast,
+    Const,
+    Expr,
+    Load,
+    Number,
+    Reduce,
+    Select,
+    Unary,
+    Var,
+    free_vars,
+    walk,
+)
 from tcomp.ir.kernel.folding import compare_ranges, floordiv_bound, fold_integer
 from tcomp.ir.kernel.ops import (  # noqa: F401 (re-exported; the op names live there)
     BINARY_OPS,
@@ -53,218 +73,7 @@ from tcomp.ir.kernel.ops import (  # noqa: F401 (re-exported; the op names live 
     REDUCE_OPS,
     UNARY_OPS,
 )
-from tcomp.ir.types import STORAGE_INT_DTYPES, int_bounds, wrap_int
-
-INDEX = "index"
-_INTEGERS = ("int8", "uint8", "int32", "uint32", "int64")
-SCALAR_TYPES = ("float32", "float64", "float16", "bfloat16", *_INTEGERS, "bool", INDEX)
-FLOAT_TYPES = frozenset({"float16", "bfloat16", "float32", "float64"})
-HALF_TYPES = frozenset({"float16", "bfloat16"})  # stored in 16 bits, computed in float32
-INTEGER_TYPES = frozenset({*_INTEGERS, INDEX})
-STORAGE_TYPES = STORAGE_INT_DTYPES  # integer types that hold values but compute nothing
-
-Number = Union[int, float, bool]
-
-
-class Expr:
-    """Base class of kernel-IR expressions; every expression has a scalar ``dtype``."""
-
-    dtype: str
-    _hash: int
-
-    def __hash__(self) -> int:
-        return self._hash
-
-    def children(self) -> tuple["Expr", ...]:
-        return ()
-
-
-def _cache_hash(node: Expr, *parts: object) -> None:
-    object.__setattr__(node, "_hash", hash((type(node).__name__,) + parts))
-
-
-@dataclass(frozen=True, eq=True)
-class Const(Expr):
-    value: Number
-    dtype: str
-    _hash: int = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        # -0.0 == 0.0 and nan != nan in Python; the key keeps them apart/equal as bits do
-        _cache_hash(self, _number_key(self.value), self.dtype)
-
-    def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, Const)
-            and self.dtype == other.dtype
-            and _number_key(self.value) == _number_key(other.value)
-        )
-
-    __hash__ = Expr.__hash__
-
-
-def _number_key(value: Number) -> object:
-    if isinstance(value, float):
-        return ("f", value.hex() if not math.isnan(value) else "nan")
-    return ("i", int(value))
-
-
-@dataclass(frozen=True, eq=True)
-class Var(Expr):
-    name: str
-    dtype: str = INDEX
-    extent: int | None = None  # loop variables: the value runs over 0 .. extent-1
-    _hash: int = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        _cache_hash(self, self.name, self.dtype, self.extent)
-
-    __hash__ = Expr.__hash__
-
-
-@dataclass(frozen=True, eq=True)
-class Load(Expr):
-    buffer: str
-    index: Expr
-    dtype: str
-    _hash: int = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        _cache_hash(self, self.buffer, self.index._hash, self.dtype)
-
-    def children(self) -> tuple[Expr, ...]:
-        return (self.index,)
-
-    __hash__ = Expr.__hash__
-
-
-@dataclass(frozen=True, eq=True)
-class Unary(Expr):
-    op: str
-    x: Expr
-    dtype: str
-    _hash: int = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        _cache_hash(self, self.op, self.x._hash, self.dtype)
-
-    def children(self) -> tuple[Expr, ...]:
-        return (self.x,)
-
-    __hash__ = Expr.__hash__
-
-
-@dataclass(frozen=True, eq=True)
-class Binary(Expr):
-    op: str
-    a: Expr
-    b: Expr
-    dtype: str
-    _hash: int = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        _cache_hash(self, self.op, self.a._hash, self.b._hash, self.dtype)
-
-    def children(self) -> tuple[Expr, ...]:
-        return (self.a, self.b)
-
-    __hash__ = Expr.__hash__
-
-
-@dataclass(frozen=True, eq=True)
-class Select(Expr):
-    cond: Expr
-    a: Expr
-    b: Expr
-    dtype: str
-    _hash: int = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        _cache_hash(self, self.cond._hash, self.a._hash, self.b._hash, self.dtype)
-
-    def children(self) -> tuple[Expr, ...]:
-        return (self.cond, self.a, self.b)
-
-    __hash__ = Expr.__hash__
-
-
-@dataclass(frozen=True, eq=True)
-class Cast(Expr):
-    x: Expr
-    dtype: str
-    _hash: int = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        _cache_hash(self, self.x._hash, self.dtype)
-
-    def children(self) -> tuple[Expr, ...]:
-        return (self.x,)
-
-    __hash__ = Expr.__hash__
-
-
-@dataclass(frozen=True, eq=True)
-class Reduce(Expr):
-    """``op`` over ``body`` for every value of the loop variables ``axes``.
-
-    ``argmax`` gives (as ``int32``) the position of the first maximum along
-    its single axis, NaN counting as the maximum, as numpy does.
-    """
-
-    op: str
-    axes: tuple[Var, ...]
-    body: Expr
-    dtype: str
-    _hash: int = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        _cache_hash(self, self.op, tuple(a._hash for a in self.axes), self.body._hash, self.dtype)
-
-    def children(self) -> tuple[Expr, ...]:
-        return (self.body,)
-
-    __hash__ = Expr.__hash__
-
-
-# ---------------------------------------------------------------------------
-# Walking
-
-
-def walk(expr: Expr) -> Iterator[Expr]:
-    """Every sub-expression of ``expr`` (each distinct node once, parents first)."""
-    seen: set[int] = set()
-    stack = [expr]
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        yield node
-        stack.extend(node.children())
-
-
-def free_vars(expr: Expr) -> frozenset[Var]:
-    """The variables ``expr`` reads, leaving out those a ``Reduce`` inside it binds."""
-    cache: dict[int, frozenset[Var]] = {}
-
-    def visit(node: Expr) -> frozenset[Var]:
-        found = cache.get(id(node))
-        if found is not None:
-            return found
-        if isinstance(node, Var):
-            result = frozenset({node})
-        elif isinstance(node, Reduce):
-            result = visit(node.body) - frozenset(node.axes)
-        else:
-            result = frozenset().union(*(visit(child) for child in node.children()))
-        cache[id(node)] = result
-        return result
-
-    return visit(expr)
-
-
-# ---------------------------------------------------------------------------
-# Ranges of index expressions
+from tcomp.ir.types import int_bounds, wrap_int
 
 
 def value_range(expr: Expr) -> tuple[float, float]:
@@ -415,7 +224,14 @@ def _peel_multiples(op: str, expr: Expr, divisor: int) -> Expr | None:
 
 def _merge_div_mod(terms: dict[Expr, int], constant: int) -> tuple[dict[Expr, int], int]:
     """``(x // d) * (d*k) + (x % d) * k -> x * k`` among linear terms (floor semantics make
-    it exact for any integer ``x``): what flattening an unflattened index leaves."""
+    it exact for any integer ``x``): what flattening an unflattened index leaves. Middle
+    digits merge first: ``((x // a) % b) * (a*k) + (x % a) * k -> (x % (a*b)) * k``, so a
+    flat index split into three digits, ``(x // 9) * 9 + ((x // 3) % 3) * 3 + x % 3`` (a
+    conv weight gradient's store), comes back as ``x``."""
+    while (digits := _nested_mod_pair(terms)) is not None:
+        middle, remainder, merged, k = digits
+        terms = {a: c for a, c in terms.items() if a not in (middle, remainder)}
+        terms[merged] = terms.get(merged, 0) + k
     while (pair := _div_mod_pair(terms)) is not None:
         quotient, remainder, k = pair
         terms = {a: c for a, c in terms.items() if a not in (quotient, remainder)}
@@ -425,6 +241,24 @@ def _merge_div_mod(terms: dict[Expr, int], constant: int) -> tuple[dict[Expr, in
         terms = {a: c for a, c in terms.items() if c != 0}
         constant += inner_constant * k
     return terms, constant
+
+
+def _nested_mod_pair(terms: dict[Expr, int]) -> tuple[Binary, Binary, Binary, int] | None:
+    """A term ``((x // a) % b) * (a*k)`` and its ``(x % a) * k``: the two atoms, the
+    merged atom ``x % (a*b)`` and ``k``."""
+    for atom, k_middle in terms.items():
+        if not (isinstance(atom, Binary) and atom.op == "mod" and isinstance(atom.b, Const)):
+            continue
+        inner = atom.a
+        if not (isinstance(inner, Binary) and inner.op == "floordiv"
+                and isinstance(inner.b, Const)):
+            continue
+        remainder = Binary("mod", inner.a, inner.b, INDEX)
+        k = terms.get(remainder)
+        if k is not None and k_middle == k * int(inner.b.value):
+            span = const_index(int(inner.b.value) * int(atom.b.value))
+            return atom, remainder, Binary("mod", inner.a, span, INDEX), k
+    return None
 
 
 def _div_mod_pair(terms: dict[Expr, int]) -> tuple[Binary, Binary, int] | None:
