@@ -143,9 +143,12 @@ def test_a_strided_conv_input_gradient_has_no_dilated_conv(stride):
 
 @pytest.mark.parametrize("rows, bits, expected", [
     (16, 512, 8),    # 12-row tiles would compute 24 rows, 8 of them zeros
-    (32, 512, 12),   # 36 rows, 4 zeros: within MAX_PADDED_ROWS
-    (40, 512, 12),   # 48 rows, 8 zeros: within MAX_PADDED_ROWS
+    (32, 512, 8),    # 36 rows, 4 zeros: over AVX-512's tenth
+    (64, 512, 8),    # 72 rows, 8 zeros
+    (100, 512, 12),  # 108 rows, 8 zeros: within it
+    (128, 512, 12),  # 132 rows, 4 zeros
     (1024, 512, 12),
+    (32, 256, 6),    # AVX2: 36 rows, 4 zeros: within its fifth
     (16, 256, 6),    # AVX2: 18 rows, 2 zeros
     (9, 256, 6),     # 12 rows, 3 zeros; 4-row tiles also compute 12: keep 6
 ])
