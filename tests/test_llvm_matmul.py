@@ -124,6 +124,28 @@ def test_float16_accumulates_in_float32():
     _check(fn(x, y), expected, 300, "float16")
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_sixteen_bit_operands_are_widened_while_transposed_into_panels(dtype):
+    """A as stored and B transposed run along k: their panels are packed by vector loads
+    that widen 16-bit floats to float32 exactly, then transposed in registers; odd
+    sizes leave a k tail and partial lane groups. The result is the float64 product
+    within float32 accumulation error plus one rounding to ``dtype``."""
+    import ml_dtypes
+
+    numpy_dtype = np.dtype(ml_dtypes.bfloat16) if dtype == "bfloat16" else np.dtype(dtype)
+    x = RNG.uniform(-1, 1, (37, 203)).astype(numpy_dtype)
+    wt = RNG.uniform(-1, 1, (70, 203)).astype(numpy_dtype)
+    fn = tcomp.jit(lambda a, wt: a @ wt.T, backend="llvm")
+    from tcomp.backends.llvm.render import render_text
+
+    text = render_text(fn.lower(x, wt).kernel_program(), num_threads=2)
+    assert '%"packa.vk' in text and '%"packb.vk' in text
+    expected = x.astype(np.float64) @ wt.astype(np.float64).T
+    result = np.asarray(fn(x, wt)).astype(np.float64)
+    bound = 203 * 2e-6 + 2 * np.abs(expected) * (2.0 ** -8 if dtype == "bfloat16" else 2.0 ** -11)
+    np.testing.assert_array_less(np.abs(result - expected), bound + 1e-30)
+
+
 def test_int32_keeps_the_loop_nest():
     x = RNG.integers(-50, 50, size=(60, 70)).astype(np.int32)
     y = RNG.integers(-50, 50, size=(70, 80)).astype(np.int32)

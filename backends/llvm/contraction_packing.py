@@ -6,8 +6,9 @@ contiguous vector (B) or ``MR`` neighbouring scalars (A) per k. The operand is r
 through its affine index, so any strides work; how a panel is copied depends on them:
 
 - lanes contiguous (B as stored): lanes inner, contiguous reads and writes;
-- k contiguous (A as stored, B transposed), the dtype the accumulator's: ``L x L``
-  blocks (``L`` the vector lanes) transposed in registers (:func:`transpose_block`);
+- k contiguous (A as stored, B transposed): ``L x L`` blocks (``L`` the vector
+  lanes) loaded as vectors (16-bit floats widened), transposed in registers
+  (:func:`transpose_block`);
 - otherwise element by element, k inner (in tiles of ``TILE_K`` for a panel bigger
   than L1), lanes past the operand's edge zero.
 
@@ -26,6 +27,7 @@ from tcomp.ir.kernel.analysis import Contraction, Operand
 
 PANEL_IN_L1 = 4096  # elements of a packed panel that one lane-by-lane pass may write
 TILE_K = 16  # k per tile when a panel is packed lane by lane in tiles (one cache line)
+WIDENED = frozenset({"bfloat16", "float16"})  # 16-bit operands of float32 accumulators
 
 
 class PanelPacking:
@@ -105,7 +107,8 @@ class PanelPacking:
                     with counted_loop(b, 0, depth, f"{name}.{tag}k") as k:
                         element(k, c, guarded)
 
-        transposing = s_k == 1 and not lane_inner and operand.dtype == self.wide
+        transposing = (s_k == 1 and not lane_inner
+                       and (operand.dtype == self.wide or operand.dtype in WIDENED))
         with b.if_else(full) as (then, otherwise):
             with then:
                 if transposing:
@@ -115,6 +118,24 @@ class PanelPacking:
                     nest(False, "f")
             with otherwise:
                 nest(True, "g")
+
+    def _load_lanes(self, operand: Operand, pointer, index: ir.Value) -> ir.Value:
+        """``L`` consecutive elements of ``operand`` from ``index`` on, as a vector of the
+        accumulator type: bfloat16 bits shifted into a float's upper half, float16
+        extended (both exact, as :meth:`_read` does one element at a time)."""
+        b = self.builder
+        lanes = self.lanes
+        stored = memory_type(operand.dtype)
+        address = b.gep(pointer, [index], inbounds=True, source_etype=stored)
+        size = {"bfloat16": 2, "float16": 2, "float32": 4}.get(operand.dtype, 8)
+        loaded = b.load(address, typ=ir.VectorType(stored, lanes), align=size)
+        if operand.dtype == "bfloat16":
+            wide = b.zext(loaded, ir.VectorType(I32, lanes))
+            shift = ir.Constant(ir.VectorType(I32, lanes), [16] * lanes)
+            return b.bitcast(b.shl(wide, shift), ir.VectorType(self.ty, lanes))
+        if operand.dtype == "float16":
+            return b.fpext(loaded, ir.VectorType(self.ty, lanes))
+        return loaded
 
     def _pack_transposing(self, operand: Operand, panel_dest, source, s_lane: int,
                           depth: int, width: int, name: str) -> None:
@@ -137,8 +158,7 @@ class PanelPacking:
                 rows = []
                 for lane in range(count):
                     index = b.add(source, b.add(k, i64((group + lane) * s_lane)))
-                    address = b.gep(pointer, [index], inbounds=True, source_etype=self.ty)
-                    rows.append(b.load(address, typ=vector, align=element_bytes))
+                    rows.append(self._load_lanes(operand, pointer, index))
                 columns = transpose_block(b, rows + [zero] * (lanes - count))
                 for step, column in enumerate(columns):
                     if count < lanes:
