@@ -16,10 +16,11 @@ gradient) and jax's median over tcomp's (above 1: tcomp faster). Needs jax.
 from __future__ import annotations
 
 import argparse
-import time
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
+
+from bench.timing import measure
 
 # (batch, in channels, out channels, image size, stride)
 LAYERS = (
@@ -29,15 +30,6 @@ LAYERS = (
     (16, 256, 256, 8, 1),
     (8, 512, 512, 4, 1),
 )
-
-
-def _median_ms(run: Callable[[], Any], calls: int) -> float:
-    times = []
-    for _ in range(calls):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return float(np.median(times)) * 1e3
 
 
 def _steps(layer: tuple[int, ...], backend: str | None):
@@ -88,8 +80,8 @@ def main() -> None:
         run_tcomp, run_jax, flops = _steps(layer, args.backend)
         tcomp_ms, jax_ms = [], []
         for _ in range(args.rounds):
-            tcomp_ms.append(_median_ms(run_tcomp, args.calls))
-            jax_ms.append(_median_ms(run_jax, args.calls))
+            tcomp_ms.append(measure(run_tcomp, args.calls, warmup=0).median_s * 1e3)
+            jax_ms.append(measure(run_jax, args.calls, warmup=0).median_s * 1e3)
         ratios = np.array(jax_ms) / np.array(tcomp_ms)
         batch, channels, filters, size, stride = layer
         print(f"{batch}x{channels}x{size}x{size}, {filters} 3x3 filters, stride {stride}: "
