@@ -70,8 +70,10 @@ from tcomp.ir.kernel.expr import INDEX, Binary, Load, Var
 from tcomp.ir.kernel.kernel import Kernel, KernelArg, Let, Loop
 
 # What the threads of a shared contraction see (set up by the caller, see render.py):
-# buffers, next row block, row blocks done, next B panel, B panels packed, B scratch
-# (64-byte aligned). ``_take`` counts done items in the field after its counter.
+# buffers, next work item (row block, or row block and column chunk), items done, next
+# pack item (B's panels, then A's row blocks when packed ahead), pack items done, the
+# scratch they are packed into (64-byte aligned: B's panels, then A's blocks).
+# ``_take`` counts done items in the field after its counter.
 SHARED_CONTEXT = ir.LiteralStructType([PTR, I64, I64, I64, I64, PTR])
 C_BUFFER = "tc.cbuf"
 COUNTER = "tc.counter"
