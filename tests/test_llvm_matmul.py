@@ -10,6 +10,7 @@ loop nest. See ``ir/kernel/analysis/contraction.py`` (the matching),
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import pytest
@@ -139,7 +140,9 @@ def test_sixteen_bit_operands_are_widened_while_transposed_into_panels(dtype):
     from tcomp.backends.llvm.render import render_text
 
     text = render_text(fn.lower(x, wt).kernel_program(), num_threads=2)
-    assert '%"packa.vk' in text and '%"packb.vk' in text
+    nr = _host_register_tile()[1]
+    packers = set(re.findall(rf'@"tc\.pack_t\.f32\.{dtype}\.w(\d+)"', text))
+    assert str(nr) in packers and packers - {str(nr)}, packers  # B's and A's
     expected = x.astype(np.float64) @ wt.astype(np.float64).T
     result = np.asarray(fn(x, wt)).astype(np.float64)
     bound = 203 * 2e-6 + 2 * np.abs(expected) * (2.0 ** -8 if dtype == "bfloat16" else 2.0 ** -11)
@@ -210,8 +213,12 @@ def test_threads_share_column_chunks(monkeypatch, threads, b_layout):
 
     text = render_text(fn.lower(x, y, b).kernel_program(), num_threads=int(threads))
     assert '%"pack.take' in text and '%"jc" = mul' in text  # A packed ahead; chunked items
-    # A as stored and B transposed run along k: packed by blocks transposed in registers
-    assert '%"packa.vk' in text and ('%"packb.vk' in text) == (b_layout == "transposed")
+    # A as stored and B transposed run along k: packed by blocks transposed in registers,
+    # one packer per panel width (A's MR rows, B's NR columns)
+    nr = _host_register_tile()[1]
+    packers = set(re.findall(r'@"tc\.pack_t\.f32\.float32\.w(\d+)"', text))
+    assert packers - {str(nr)}, packers  # A's
+    assert (str(nr) in packers) == (b_layout == "transposed"), packers
     for _ in range(3):  # the shared counters start from zero on every call
         _check(fn(x, y, b), expected, 301, "float32")
 
