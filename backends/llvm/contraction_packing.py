@@ -42,6 +42,7 @@ class PanelPacking:
     lanes: int
 
     def _read(self, operand: Operand, index: ir.Value) -> ir.Value:
+        """Element ``index`` of ``operand`` as the accumulator type (widened exactly)."""
         b = self.builder
         pointer = self.pointers[operand.buffer][0]
         address = b.gep(pointer, [index], inbounds=True, source_etype=memory_type(operand.dtype))
@@ -112,15 +113,14 @@ class PanelPacking:
         with b.if_else(full) as (then, otherwise):
             with then:
                 if transposing:
-                    self._pack_transposing(operand, panel_dest, source, s_lane, depth, width,
-                                           name)
+                    self._pack_transposing(operand, panel_dest, source, s_lane, depth, width)
                 else:
                     nest(False, "f")
             with otherwise:
                 nest(True, "g")
 
     def _pack_transposing(self, operand: Operand, panel_dest, source, s_lane: int,
-                          depth: int, width: int, name: str) -> None:
+                          depth: int, width: int) -> None:
         """A whole panel of an operand contiguous in k whose lanes are rows apart (A as
         stored, or B transposed), by a call of the module's :func:`transposing_packer`
         for this dtype and width (one copy of its unrolled code serves every panel)."""
