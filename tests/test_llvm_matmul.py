@@ -149,6 +149,23 @@ def test_sixteen_bit_operands_are_widened_while_transposed_into_panels(dtype):
     np.testing.assert_array_less(np.abs(result - expected), bound + 1e-30)
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_a_contiguous_sixteen_bit_b_is_read_in_place_and_widened(dtype):
+    """B's rows contiguous and whole panels: the micro-kernel loads its 16-bit rows as
+    they are and widens each vector (no packed copy of B)."""
+    import ml_dtypes
+
+    numpy_dtype = np.dtype(ml_dtypes.bfloat16) if dtype == "bfloat16" else np.dtype(dtype)
+    x = RNG.uniform(-1, 1, (45, 301)).astype(numpy_dtype)
+    y = RNG.uniform(-1, 1, (301, 256)).astype(numpy_dtype)
+    fn = tcomp.jit(lambda a, b: a @ b, backend="llvm")
+    assert f".b_in_place.{dtype}" in fn.lower(x, y).as_text("source")
+    expected = x.astype(np.float64) @ y.astype(np.float64)
+    result = np.asarray(fn(x, y)).astype(np.float64)
+    bound = 301 * 2e-6 + 2 * np.abs(expected) * (2.0 ** -8 if dtype == "bfloat16" else 2.0 ** -11)
+    np.testing.assert_array_less(np.abs(result - expected), bound + 1e-30)
+
+
 def test_int32_keeps_the_loop_nest():
     x = RNG.integers(-50, 50, size=(60, 70)).astype(np.int32)
     y = RNG.integers(-50, 50, size=(70, 80)).astype(np.int32)

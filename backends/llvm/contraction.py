@@ -51,7 +51,7 @@ from typing import Any, Iterator
 
 from llvmlite import ir
 
-from tcomp.backends.llvm.contraction_packing import PanelPacking
+from tcomp.backends.llvm.contraction_packing import WIDENED, PanelPacking
 from tcomp.backends.llvm.exprs import (
     F32,
     F64,
@@ -60,6 +60,7 @@ from tcomp.backends.llvm.exprs import (
     I64,
     PTR,
     intrinsic,
+    memory_type,
 )
 from tcomp.backends.llvm.loops import check_interrupt, counted_loop, i64, round_up, smin
 from tcomp.backends.llvm.micro_kernel import ALIGN, micro_kernel
@@ -176,12 +177,14 @@ def _packed_a_elements(kernel: Kernel, match: Contraction) -> int:
 
 def reads_b_in_place(match: Contraction, nr: int) -> bool:
     """Whether the micro-kernel reads B's rows where they are instead of packed panels:
-    rows contiguous in n, of the accumulator's dtype, and every panel whole (``N`` a
+    rows contiguous in n, of the accumulator's dtype (or 16-bit floats, widened as the
+    micro-kernel loads them), and every panel whole (``N`` a
     multiple of ``NR``: a partial last panel would read past the row). A conv's im2col
     copy is such a B (``[K, P]``, ``P`` the image): packing it again cost about as much
     as the multiply-adds (16 per element for 16 output channels)."""
     b, n = match.b, match.n_loop.var.name
-    return (b.dtype == match.acc.dtype and b.strides.get(n) == 1
+    widened = b.dtype in WIDENED and match.acc.dtype == "float32"
+    return ((b.dtype == match.acc.dtype or widened) and b.strides.get(n) == 1
             and match.n_loop.extent % nr == 0)
 
 
@@ -285,7 +288,9 @@ class _ContractionRenderer(PanelPacking, _BodyRenderer):
             self._pack(packed_b, match.b, b_base, n, i64(0), i64(size_n), i64(n_pad),
                        size_k, nr, "packb")
             raws = (c_raw, a_raw, b_raw)
-        ukernel = micro_kernel(b.module, self.ty, mr, nr, self.lanes, direct_a, direct_b)
+        b_dtype = match.b.dtype if direct_b and match.b.dtype != self.wide else None
+        ukernel = micro_kernel(b.module, self.ty, mr, nr, self.lanes, direct_a, direct_b,
+                               b_dtype)
         if shared:
             count = -(-size_m // mc) * chunks
             items = self._take(self._field(self.pointers[COUNTER][0], 1), count, "ic.take",
@@ -321,7 +326,8 @@ class _ContractionRenderer(PanelPacking, _BodyRenderer):
                 with counted_loop(b, j_lo, j_hi, "jr", nr) as jr:
                     if direct_b:  # row pc of B, from column jr on
                         start = b.add(b_base, b.add(b.mul(pc, i64(ldb)), jr))
-                        b_panel = b.gep(packed_b, [start], source_etype=self.ty)
+                        b_panel = b.gep(packed_b, [start],
+                                        source_etype=memory_type(match.b.dtype))
                     else:
                         b_panel = b.gep(packed_b, [b.add(b.mul(jr, i64(size_k)),
                                                          b.mul(pc, i64(nr)))],

@@ -28,6 +28,7 @@ from tcomp.ir.kernel.analysis import Contraction, Operand
 PANEL_IN_L1 = 4096  # elements of a packed panel that one lane-by-lane pass may write
 TILE_K = 16  # k per tile when a panel is packed lane by lane in tiles (one cache line)
 WIDENED = frozenset({"bfloat16", "float16"})  # 16-bit operands of float32 accumulators
+ELEMENT_BYTES = {"bfloat16": 2, "float16": 2, "float32": 4, "float64": 8}
 
 
 class PanelPacking:
@@ -194,8 +195,15 @@ def _load_lanes(b: ir.IRBuilder, src: ir.Value, index: ir.Value, dtype: str, ty:
     exact, as the one-element path does)."""
     stored = memory_type(dtype)
     address = b.gep(src, [index], inbounds=True, source_etype=stored)
-    size = {"bfloat16": 2, "float16": 2, "float32": 4}.get(dtype, 8)
-    loaded = b.load(address, typ=ir.VectorType(stored, lanes), align=size)
+    loaded = b.load(address, typ=ir.VectorType(stored, lanes), align=ELEMENT_BYTES[dtype])
+    return widen_lanes(b, loaded, dtype, ty)
+
+
+def widen_lanes(b: ir.IRBuilder, loaded: ir.Value, dtype: str, ty: ir.Type) -> ir.Value:
+    """A vector loaded from a buffer of ``dtype`` as a vector of ``ty`` (float32 for a
+    16-bit ``dtype``): bfloat16 bits shifted into a float's upper half, float16
+    extended; both exact. A vector of ``ty`` already is returned as it is."""
+    lanes = loaded.type.count
     if dtype == "bfloat16":
         wide = b.zext(loaded, ir.VectorType(I32, lanes))
         shift = ir.Constant(ir.VectorType(I32, lanes), [16] * lanes)

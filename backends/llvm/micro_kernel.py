@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from tcomp.backends.llvm.exprs import F32, I1, I32, I64, PTR, intrinsic
+from tcomp.backends.llvm.contraction_packing import ELEMENT_BYTES, widen_lanes
+from tcomp.backends.llvm.exprs import F32, I1, I32, I64, PTR, intrinsic, memory_type
 from tcomp.backends.llvm.loops import i64, smin
 
 ALIGN = 64  # bytes: packed panels and the C block start on a cache line
@@ -19,7 +20,7 @@ ALIGN = 64  # bytes: packed panels and the C block start on a cache line
 
 def micro_kernel(
     module: ir.Module, ty: ir.Type, mr: int, nr: int, lanes: int, direct_a: bool = False,
-    direct_b: bool = False,
+    direct_b: bool = False, b_dtype: str | None = None,
 ) -> ir.Function:
     """``void ukernel(ptr a, ptr b, ptr c, i64 depth, i64 ldc, i1 first)``:
     ``c[r, 0..nr) (+)= sum_p a[p, r] * b[p, 0..nr)`` for ``r < mr`` with ``a`` packed
@@ -28,10 +29,11 @@ def micro_kernel(
     lda, i64 valid``, and ``a`` is A itself, row ``r`` at ``a + min(r, valid - 1) * lda``
     (rows past ``valid`` repeat the last one: their results land in C rows nobody reads).
     ``direct_b``: one more argument after those, ``i64 ldb``, and ``b`` is B itself, row
-    ``p`` at ``b + p * ldb`` (read unaligned)."""
+    ``p`` at ``b + p * ldb`` (read unaligned), of ``b_dtype`` (a 16-bit float, widened as
+    it is loaded: half the bytes of a float32 B) when given."""
     suffix = "f32" if ty == F32 else "f64"
     name = (f"tc.ukernel.{suffix}.{mr}x{nr}" + (".direct" if direct_a else "")
-            + (".b_in_place" if direct_b else ""))
+            + (".b_in_place" if direct_b else "") + (f".{b_dtype}" if b_dtype else ""))
     existing = module.globals.get(name)
     if existing is not None:
         return existing
@@ -93,14 +95,16 @@ def micro_kernel(
         accs.append(phi)
     b.cbranch(b.icmp_signed("<", p, depth), body, done)
     b.position_at_end(body)
+    b_type = memory_type(b_dtype) if b_dtype else ty
     b_row = b.gep(bp, [b.mul(p, ldb if direct_b else i64(nr))], inbounds=True,
-                  source_etype=ty)
-    b_align = (4 if ty == F32 else 8) if direct_b else ALIGN
-    b_vectors = [
-        b.load(b.gep(b_row, [i64(v * lanes)], inbounds=True, source_etype=ty), typ=vector,
-               align=b_align)
-        for v in range(per_row)
-    ]
+                  source_etype=b_type)
+    b_align = ELEMENT_BYTES[b_dtype or ("float32" if ty == F32 else "float64")]
+    b_vectors = []
+    for v in range(per_row):
+        address = b.gep(b_row, [i64(v * lanes)], inbounds=True, source_etype=b_type)
+        loaded = b.load(address, typ=ir.VectorType(b_type, lanes),
+                        align=b_align if direct_b else ALIGN)
+        b_vectors.append(widen_lanes(b, loaded, b_dtype, ty) if b_dtype else loaded)
     if not direct_a:
         a_row = b.gep(a, [b.mul(p, i64(mr))], inbounds=True, source_etype=ty)
     mask = ir.Constant(ir.VectorType(I32, lanes), None)
