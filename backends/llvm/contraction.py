@@ -51,7 +51,7 @@ from typing import Any, Iterator
 
 from llvmlite import ir
 
-from tcomp.backends.llvm.contraction_packing import WIDENED, PanelPacking
+from tcomp.backends.llvm.contraction_packing import ELEMENT_BYTES, WIDENED, PanelPacking
 from tcomp.backends.llvm.exprs import (
     F32,
     F64,
@@ -112,16 +112,35 @@ def render_contraction_kernel(
     return render_kernel(module, kernel, name, aliased, split, vector_functions, renderer)
 
 
-def shared_scratch_bytes(kernel: Kernel, match: Contraction, threads: int) -> int:
-    """Bytes of the scratch a shared contraction's caller provides (plus alignment): B's
-    packed panels unless it is read in place, then, when its items are split into
-    column chunks (:func:`column_chunks`), every row block of A packed."""
+@dataclasses.dataclass(frozen=True)
+class SharedLayout:
+    """What the threads of a shared contraction share: ``chunks`` column chunks per row
+    block (:func:`column_chunks`), and the caller's scratch: ``b_elements`` of B's
+    packed panels (0: read in place), then ``a_elements`` of A packed ahead (0: packed
+    per item, or read in place)."""
+
+    chunks: int
+    b_elements: int
+    a_elements: int
+
+    def scratch_bytes(self, dtype: str) -> int:
+        """The scratch's bytes for accumulators of ``dtype``, plus room to align it."""
+        return (self.b_elements + self.a_elements) * ELEMENT_BYTES[dtype] + ALIGN
+
+
+def shared_layout(kernel: Kernel, match: Contraction, threads: int) -> SharedLayout:
+    """The :class:`SharedLayout` of ``kernel``'s contraction run by ``threads`` threads."""
     nr = kernel.schedule.unroll[match.n_loop.var.name]
     n_pad = -(-match.n_loop.extent // nr) * nr
-    elements = 0 if reads_b_in_place(match, nr) else match.k_loop.extent * n_pad
-    if column_chunks(kernel, match, threads) > 1 and not reads_a_in_place(kernel, match):
-        elements += _packed_a_elements(kernel, match)
-    return elements * (4 if match.acc.dtype == "float32" else 8) + ALIGN
+    chunks = column_chunks(kernel, match, threads)
+    b_elements = 0 if reads_b_in_place(match, nr) else match.k_loop.extent * n_pad
+    a_ahead = chunks > 1 and not reads_a_in_place(kernel, match)
+    return SharedLayout(chunks, b_elements, _packed_a_elements(kernel, match) if a_ahead else 0)
+
+
+def shared_scratch_bytes(kernel: Kernel, match: Contraction, threads: int) -> int:
+    """Bytes of the scratch a shared contraction's caller provides (plus alignment)."""
+    return shared_layout(kernel, match, threads).scratch_bytes(match.acc.dtype)
 
 
 def reads_a_in_place(kernel: Kernel, match: Contraction) -> bool:
@@ -238,7 +257,7 @@ class _ContractionRenderer(PanelPacking, _BodyRenderer):
         """(raw, aligned) pointers to room for ``elements`` accumulator values."""
         b = self.builder
         malloc = intrinsic(b.module, "malloc", PTR, [I64])
-        size = b.add(b.mul(elements, i64(4 if self.ty == F32 else 8)), i64(ALIGN))
+        size = b.add(b.mul(elements, i64(ELEMENT_BYTES[self.wide])), i64(ALIGN))
         raw = b.call(malloc, [size])
         address = b.ptrtoint(raw, I64)
         pad = b.sub(i64(ALIGN), b.and_(address, i64(ALIGN - 1)))
@@ -266,23 +285,24 @@ class _ContractionRenderer(PanelPacking, _BodyRenderer):
         n_pad = -(-size_n // nr) * nr
         direct_a = reads_a_in_place(self.kernel, match)
         direct_b = reads_b_in_place(match, nr)
-        chunks = column_chunks(self.kernel, match, self.threads) if shared else 1
-        a_ahead = chunks > 1 and not direct_a  # all of A packed before the items
+        layout = shared_layout(self.kernel, match, self.threads) if shared else None
+        chunks = layout.chunks if layout else 1
+        a_ahead = layout is not None and layout.a_elements > 0  # A packed before the items
         ldb = match.b.strides[match.k_loop.var.name] if direct_b else 0  # B's row stride
         a_raw, packed_a = self._malloc(i64(0 if direct_a or a_ahead else mc * size_k))
         c_raw, c_block = self._malloc(i64(mc * n_pad))
         a_base, b_base = self._base(match.a, scope), self._base(match.b, scope)
         raws: tuple[Any, ...] = (c_raw, a_raw)  # malloc'd here, freed at the end
         packed_b = self.pointers[match.b.buffer][0] if direct_b else None
-        if shared:  # the threads pack B (and A ahead) together, into the caller's scratch
+        if layout is not None:  # the threads pack B and A ahead together, into the scratch
             scratch = b.load(self._field(self.pointers[COUNTER][0], 5), typ=PTR)
             if not direct_b:
                 packed_b = scratch
             if a_ahead:  # after B's panels
-                b_elements = 0 if direct_b else size_k * n_pad
-                packed_a = b.gep(scratch, [i64(b_elements)], source_etype=self.ty)
-            self._pack_shared(0 if direct_b else n_pad // nr, -(-size_m // mc) if a_ahead else 0,
-                              packed_b, packed_a, a_base, b_base)
+                packed_a = b.gep(scratch, [i64(layout.b_elements)], source_etype=self.ty)
+            self._pack_shared(layout.b_elements // (size_k * nr),
+                              layout.a_elements // (mc * size_k), packed_b, packed_a, a_base,
+                              b_base)
         elif not direct_b:
             b_raw, packed_b = self._malloc(i64(size_k * n_pad))
             self._pack(packed_b, match.b, b_base, n, i64(0), i64(size_n), i64(n_pad),
@@ -317,7 +337,7 @@ class _ContractionRenderer(PanelPacking, _BodyRenderer):
             if a_ahead:
                 a_block = b.gep(packed_a, [b.mul(ic, i64(size_k))], source_etype=self.ty)
             elif not direct_a:
-                self._pack(packed_a, match.a, a_base, m, ic, rows, rows_pad, size_k, mr, "packa")
+                self._pack_rows(packed_a, a_base, ic, rows, rows_pad)
             # polled per row block and per depth block, never while packing B (whose
             # threads wait for each other: leaving it early would leave them waiting)
             with counted_loop(b, 0, size_k, "pc", kc, interruptible=True) as pc:
@@ -376,8 +396,7 @@ class _ContractionRenderer(PanelPacking, _BodyRenderer):
             ic = b.mul(block, i64(self.mc))
             rows = smin(b, i64(self.mc), b.sub(i64(size_m), ic))
             dest = b.gep(packed_a, [b.mul(ic, i64(size_k))], source_etype=self.ty)
-            self._pack(dest, match.a, a_base, match.m_loop.var.name, ic, rows,
-                       round_up(b, rows, self.mr), size_k, self.mr, "packa")
+            self._pack_rows(dest, a_base, ic, rows, round_up(b, rows, self.mr))
 
         with self._take(self._field(context, 3), total, "pack.take") as item:
             if a_blocks == 0:
@@ -391,6 +410,14 @@ class _ContractionRenderer(PanelPacking, _BodyRenderer):
                     with otherwise:
                         pack_a(b.sub(item, i64(b_panels)))
         self._wait(self._field(context, 4), total)
+
+    def _pack_rows(self, dest, a_base, ic: ir.Value, rows: ir.Value,
+                   rows_pad: ir.Value) -> None:
+        """A's rows ``ic ..< ic + rows`` into ``dest`` as ``MR``-tall panels, zero rows up
+        to ``rows_pad``."""
+        match = self.match
+        self._pack(dest, match.a, a_base, match.m_loop.var.name, ic, rows, rows_pad,
+                   match.k_loop.extent, self.mr, "packa")
 
     def _field(self, context: ir.Value, number: int) -> ir.Value:
         zero = ir.Constant(I32, 0)

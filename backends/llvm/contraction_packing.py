@@ -44,12 +44,8 @@ class PanelPacking:
 
     def _read(self, operand: Operand, index: ir.Value) -> ir.Value:
         """Element ``index`` of ``operand`` as the accumulator type (widened exactly)."""
-        b = self.builder
         pointer = self.pointers[operand.buffer][0]
-        address = b.gep(pointer, [index], inbounds=True, source_etype=memory_type(operand.dtype))
-        value = from_memory(b, b.load(address, typ=memory_type(operand.dtype)), operand.dtype)
-        # float16 widens with fpext; a bfloat16 register value is a float already
-        return b.fpext(value, self.ty) if value.type != self.ty else value
+        return read_widened(self.builder, pointer, index, operand.dtype, self.ty)
 
     def _pack(self, dest, operand: Operand, base, lane_var: str, first_lane, limit,
               lanes_padded, depth: int, width: int, name: str, taker=None) -> None:
@@ -179,13 +175,20 @@ def transposing_packer(module: ir.Module, ty: ir.Type, dtype: str, width: int,
     with counted_loop(b, whole, depth, "tk") as k:
         with counted_loop(b, 0, width, "tc") as c:
             index = b.add(b.add(source, k), b.mul(c, stride))
-            address = b.gep(src, [index], inbounds=True, source_etype=memory_type(dtype))
-            value = from_memory(b, b.load(address, typ=memory_type(dtype)), dtype)
-            value = b.fpext(value, ty) if value.type != ty else value
+            value = read_widened(b, src, index, dtype, ty)
             target = b.gep(dest, [b.add(b.mul(k, i64(width)), c)], source_etype=ty)
             b.store(value, target)
     b.ret_void()
     return function
+
+
+def read_widened(b: ir.IRBuilder, pointer: ir.Value, index: ir.Value, dtype: str,
+                 ty: ir.Type) -> ir.Value:
+    """Element ``index`` of a buffer of ``dtype`` as a scalar of ``ty``: float16 widens
+    with fpext; a bfloat16 register value is a float already."""
+    address = b.gep(pointer, [index], inbounds=True, source_etype=memory_type(dtype))
+    value = from_memory(b, b.load(address, typ=memory_type(dtype)), dtype)
+    return b.fpext(value, ty) if value.type != ty else value
 
 
 def _load_lanes(b: ir.IRBuilder, src: ir.Value, index: ir.Value, dtype: str, ty: ir.Type,

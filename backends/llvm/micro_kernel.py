@@ -98,12 +98,13 @@ def micro_kernel(
     b_type = memory_type(b_dtype) if b_dtype else ty
     b_row = b.gep(bp, [b.mul(p, ldb if direct_b else i64(nr))], inbounds=True,
                   source_etype=b_type)
-    b_align = ELEMENT_BYTES[b_dtype or ("float32" if ty == F32 else "float64")]
+    # B's own rows: aligned to an element only; packed panels: to a cache line
+    accumulator = "float32" if ty == F32 else "float64"
+    b_align = ELEMENT_BYTES[b_dtype or accumulator] if direct_b else ALIGN
     b_vectors = []
     for v in range(per_row):
         address = b.gep(b_row, [i64(v * lanes)], inbounds=True, source_etype=b_type)
-        loaded = b.load(address, typ=ir.VectorType(b_type, lanes),
-                        align=b_align if direct_b else ALIGN)
+        loaded = b.load(address, typ=ir.VectorType(b_type, lanes), align=b_align)
         b_vectors.append(widen_lanes(b, loaded, b_dtype, ty) if b_dtype else loaded)
     if not direct_a:
         a_row = b.gep(a, [b.mul(p, i64(mr))], inbounds=True, source_etype=ty)
